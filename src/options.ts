@@ -1,0 +1,64 @@
+import { UsageError, expected } from './errors.js';
+
+/**
+ * The one validation helper for option values. Every parser throws a UsageError in the format
+ * `Expected <what> for <name> but received "<raw>"`.
+ */
+export type OptionType = 'string' | 'boolean' | 'positiveInt' | 'nonNegativeInt' | 'number' | 'positiveNumber' | 'fraction' | 'enum';
+
+export interface OptionSpec {
+  /** Long name without dashes, e.g. `epochs`. */
+  name: string;
+  type: OptionType;
+  /** For `enum`. */
+  choices?: readonly string[];
+  default?: string | number | boolean;
+  /** Short help text. */
+  describe: string;
+  /** Placeholder in help, e.g. `FILE`. */
+  arg?: string;
+  /** May be given more than once (collects an array). */
+  repeat?: boolean;
+}
+
+export function parseValue(spec: OptionSpec, raw: string, where = `--${spec.name}`): string | number | boolean {
+  switch (spec.type) {
+    case 'string':
+      if (raw === '') throw new UsageError(expected('a non-empty value', where, raw));
+      return raw;
+    case 'boolean':
+      if (raw === 'true') return true;
+      if (raw === 'false') return false;
+      throw new UsageError(expected('true or false', where, raw));
+    case 'positiveInt': {
+      const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(expected('positive integer', where, raw));
+      return n;
+    }
+    case 'nonNegativeInt': {
+      const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n)) throw new UsageError(expected('non-negative integer', where, raw));
+      return n;
+    }
+    case 'number': {
+      const n = raw.trim() === '' ? NaN : Number(raw);
+      if (!Number.isFinite(n)) throw new UsageError(expected('number', where, raw));
+      return n;
+    }
+    case 'positiveNumber': {
+      const n = raw.trim() === '' ? NaN : Number(raw);
+      if (!Number.isFinite(n) || n <= 0) throw new UsageError(expected('positive number', where, raw));
+      return n;
+    }
+    case 'fraction': {
+      const n = raw.trim() === '' ? NaN : Number(raw);
+      if (!Number.isFinite(n) || n < 0 || n >= 1) throw new UsageError(expected('number in [0, 1)', where, raw));
+      return n;
+    }
+    case 'enum': {
+      const choices = spec.choices ?? [];
+      if (!choices.includes(raw)) throw new UsageError(expected(`one of ${choices.join('|')}`, where, raw));
+      return raw;
+    }
+  }
+}
