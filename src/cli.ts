@@ -183,7 +183,7 @@ export function parseCommandLine(argv: readonly string[], commands: CommandSpec[
       value = inline === undefined ? true : parseValue(spec, inline);
     } else {
       const raw = inline ?? rest.shift();
-      if (raw === undefined) throw new UsageError(expected(`a value (${spec.arg ?? 'VALUE'})`, `--${name}`, 'nothing'));
+      if (raw === undefined) throw new UsageError(expected(`a value (${spec.arg ?? 'VALUE'})`, `--${name}`, undefined));
       value = parseValue(spec, raw);
     }
     if (globalSpec) global[name] = value;
@@ -195,7 +195,7 @@ export function parseCommandLine(argv: readonly string[], commands: CommandSpec[
     const p = command.positional;
     if (!global.help) {
       if (p === undefined && positionals.length > 0) throw new UsageError(expected('no arguments', `headstart ${command.name}`, positionals[0]));
-      if (p && positionals.length < p.min) throw new UsageError(expected(`${p.min === 1 && p.max === 1 ? 'one' : 'at least one'} ${p.name} argument (${p.describe})`, `headstart ${command.name}`, 'nothing'));
+      if (p && positionals.length < p.min) throw new UsageError(expected(`${p.min === 1 && p.max === 1 ? 'one' : 'at least one'} ${p.name} argument (${p.describe})`, `headstart ${command.name}`, undefined));
       if (p && positionals.length > p.max) throw new UsageError(expected(`one ${p.name} argument`, `headstart ${command.name}`, positionals.join(' ')));
       if (p?.choices) for (const v of positionals) if (!p.choices.includes(v)) throw new UsageError(expected(`one of ${p.choices.join('|')}`, `headstart ${command.name}`, v));
     }

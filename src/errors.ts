@@ -48,6 +48,6 @@ export class TrainingError extends HeadstartError {
 
 /** `Expected positive integer for --epochs but received "1.5"`: the one format for every bad value. */
 export function expected(what: string, where: string, received: unknown): string {
-  const shown = typeof received === 'string' ? JSON.stringify(received) : String(received);
+  const shown = received === undefined ? 'nothing' : typeof received === 'string' ? JSON.stringify(received) : String(received);
   return `Expected ${what} for ${where} but received ${shown}`;
 }
