@@ -1,7 +1,153 @@
-import { HeadstartError } from '../errors.js';
+/**
+ * `headstart fetch vgg16|cifar10`: use a copy already on disk when there is one, else download it
+ * resumably with a progress bar and a checksum. A VGG16 found only in PyTorch's cache is symlinked
+ * into models/ (528 MB is not worth copying), so `--weights models/vgg16-397923af.pth` just works.
+ */
+import { lstat, mkdir, readFile, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { InputError, UsageError, expected } from '../errors.js';
+import { progressBar } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
+import { download } from './download.js';
+import { findVgg16Weights, locateCifar10 } from './locate.js';
+import { SOURCES } from './sources.js';
+import type { DownloadResult, FetchResultData, KnownFile, SourceTable } from './types.js';
 
-// Placeholder until this command is built; replaced by its implementation.
-export async function runFetch(_args: CommandArgs, _ctx: RunContext): Promise<CommandResult> {
-  throw new HeadstartError('not implemented yet');
+/** What tests swap: the table of known files (checksums, URLs) and the fetch implementation. */
+export interface FetchDeps {
+  sources?: SourceTable;
+  fetchImpl?: typeof fetch;
+}
+
+function stringOption(args: CommandArgs, name: string, fallback: string | undefined): string | undefined {
+  const value = args.options[name] ?? fallback;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw new UsageError(expected('a non-empty value', `--${name}`, value));
+  return value;
+}
+
+function parseUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new UsageError(expected('an http:// or https:// URL', '--url', raw));
+  return raw;
+}
+
+async function ensureDir(dir: string, option: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'error';
+    throw new InputError(`${expected('a folder', option, dir)} (${code}: a file is in the way or it cannot be created)`, { cause: error });
+  }
+}
+
+function megabytes(bytes: number): number {
+  return Math.round(bytes / 1e5) / 10;
+}
+
+function showSize(bytes: number): string {
+  return bytes >= 1e6 ? `${megabytes(bytes).toFixed(1)} MB` : `${bytes.toLocaleString('en-US')} bytes`;
+}
+
+/** The full digest recorded next to a VGG16 download, if one was (`sha256sum` format). */
+async function readSidecar(path: string): Promise<string | undefined> {
+  try {
+    const m = /^([0-9a-f]{64})\b/.exec(await readFile(`${path}.sha256`, 'utf8'));
+    return m?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+async function fetchFile(file: KnownFile, dest: string, url: string, folderOption: string, ctx: RunContext, deps: FetchDeps): Promise<DownloadResult> {
+  const folder = dest.slice(0, dest.length - basename(dest).length) || './';
+  const bar = progressBar({ stream: ctx.stderr, label: `Downloading ${file.fileName}`, unit: 'MB', clock: ctx.clock });
+  try {
+    return await download({
+      url,
+      dest,
+      sha256: file.sha256Prefix,
+      md5: file.md5,
+      expectedBytes: file.bytes,
+      fetchImpl: deps.fetchImpl,
+      onProgress: (done, total) => bar.update(megabytes(done), megabytes(total)),
+      offlineHint: `download ${file.fileName} by hand (from ${file.url}) into ${folder} (${folderOption})`,
+    });
+  } finally {
+    bar.finish();
+  }
+}
+
+async function fetchVgg16(args: CommandArgs, ctx: RunContext, deps: FetchDeps, file: KnownFile, url: string): Promise<FetchResultData> {
+  const modelsDir = stringOption(args, 'models-dir', 'models')!;
+  const env = ctx.env ?? process.env;
+  const found = await findVgg16Weights({ modelsDir, env });
+  if (found?.source === 'models') {
+    return { what: 'vgg16', path: found.path, source: 'models', bytes: (await stat(found.path)).size, sha256: await readSidecar(found.path) };
+  }
+  await ensureDir(modelsDir, '--models-dir');
+  const dest = join(modelsDir, file.fileName);
+  if (found?.source === 'torch-cache') {
+    const bytes = (await stat(found.path)).size;
+    try {
+      // A dangling link left by an old cache location would block the new one.
+      if ((await lstat(dest).catch(() => undefined))?.isSymbolicLink()) await unlink(dest);
+      await symlink(resolve(found.path), dest);
+      return { what: 'vgg16', path: dest, source: 'torch-cache', bytes, linkedTo: found.path };
+    } catch (error) {
+      ctx.stderr.write(`note: could not link ${dest} to PyTorch's copy (${(error as { code?: string }).code ?? 'error'}); pass --weights ${found.path}\n`);
+      return { what: 'vgg16', path: found.path, source: 'torch-cache', bytes };
+    }
+  }
+  const result = await fetchFile(file, dest, url, '--models-dir', ctx, deps);
+  // The name promises only a digest prefix; the sidecar keeps the whole one for later checks.
+  await writeFile(`${dest}.sha256`, `${result.sha256}  ${file.fileName}\n`);
+  return { what: 'vgg16', path: dest, source: 'download', bytes: result.bytes, sha256: result.sha256, resumed: result.resumed };
+}
+
+async function fetchCifar10(args: CommandArgs, ctx: RunContext, deps: FetchDeps, file: KnownFile, url: string): Promise<FetchResultData> {
+  const dataDir = stringOption(args, 'data-dir', 'data')!;
+  const found = await locateCifar10(dataDir);
+  if (found !== undefined) {
+    const info = await stat(found);
+    return { what: 'cifar10', path: found, source: 'data-dir', bytes: info.isFile() ? info.size : 0 };
+  }
+  await ensureDir(dataDir, '--data-dir');
+  const dest = join(dataDir, file.fileName);
+  const result = await fetchFile(file, dest, url, '--data-dir', ctx, deps);
+  return { what: 'cifar10', path: dest, source: 'download', bytes: result.bytes, md5: result.md5, sha256: result.sha256, resumed: result.resumed };
+}
+
+function describe(file: KnownFile, data: FetchResultData): string {
+  const size = data.bytes > 0 ? `, ${showSize(data.bytes)}` : '';
+  switch (data.source) {
+    case 'models':
+    case 'data-dir':
+      return `${file.what}: ${data.path} (already there${size})`;
+    case 'torch-cache':
+      return data.linkedTo !== undefined
+        ? `${file.what}: ${data.path} -> ${data.linkedTo} (PyTorch's cache, linked${size})`
+        : `${file.what}: ${data.path} (PyTorch's cache${size})`;
+    case 'download': {
+      const digest = data.md5 !== undefined && file.md5 !== undefined ? `MD5 ${data.md5}` : `SHA-256 ${data.sha256}`;
+      return `${file.what}: ${data.path} (${data.resumed ? 'download resumed and finished' : 'downloaded'}${size}, ${digest})`;
+    }
+  }
+}
+
+export async function runFetch(args: CommandArgs, ctx: RunContext, deps: FetchDeps = {}): Promise<CommandResult> {
+  const what = args.positionals[0];
+  if (what !== 'vgg16' && what !== 'cifar10' || args.positionals.length !== 1) {
+    throw new UsageError(expected('one of vgg16|cifar10', 'headstart fetch', args.positionals.join(' ') || 'nothing'));
+  }
+  const file = (deps.sources ?? SOURCES)[what];
+  const url = parseUrl(stringOption(args, 'url', undefined)) ?? file.url;
+  const data = what === 'vgg16' ? await fetchVgg16(args, ctx, deps, file, url) : await fetchCifar10(args, ctx, deps, file, url);
+  return { text: describe(file, data), data };
 }

@@ -1,0 +1,132 @@
+/**
+ * The CIFAR-10 binary layout (also used by the bundled digits): each record is 1 label byte and
+ * 3,072 pixel bytes (1,024 R, 1,024 G, 1,024 B, row-major 32×32). Raw records of a whole split are
+ * kept in memory (150 MB for CIFAR-10 train); decoding to floats happens batch by batch.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InputError } from '../errors.js';
+import { unpackArchive } from './tar.js';
+import type { RawSplit, Split } from './types.js';
+
+export const RECORD_BYTES = 3073;
+export const IMAGE_BYTES = 3072;
+export const CIFAR_SIDE = 32;
+
+export const CIFAR10_ARCHIVE = 'cifar-10-binary.tar.gz';
+export const CIFAR10_DIR = 'cifar-10-batches-bin';
+export const CIFAR10_RECORDS_PER_FILE = 10_000;
+export const BATCH_FILES: Record<Split, readonly string[]> = {
+  train: ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'],
+  test: ['test_batch.bin'],
+};
+export const META_FILE = 'batches.meta.txt';
+
+const fmt = (n: number): string => n.toLocaleString('en-US');
+
+/** Class names from batches.meta.txt: one per line, blank lines (CIFAR's file ends with some) dropped. */
+export function parseClassNames(text: string, source: string): string[] {
+  const names = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+  if (names.length === 0 || names.length > 256) {
+    throw new InputError(`Expected 1 to 256 class names, one per line, in ${source} but received ${names.length}`);
+  }
+  return names;
+}
+
+/** Checks a batch file's size; the message says where it breaks. */
+export function checkBatchSize(bytes: number, source: string, recordsPerFile?: number): number {
+  const whole = Math.floor(bytes / RECORD_BYTES);
+  const rest = bytes % RECORD_BYTES;
+  const where = rest !== 0
+    ? `record ${fmt(whole)} (numbered from 0) is cut after ${fmt(rest)} of its ${fmt(RECORD_BYTES)} bytes`
+    : `it ends after ${fmt(whole)} whole records`;
+  if (recordsPerFile !== undefined) {
+    if (bytes !== recordsPerFile * RECORD_BYTES) {
+      throw new InputError(`Expected ${fmt(recordsPerFile * RECORD_BYTES)} bytes (${fmt(recordsPerFile)} records of ${fmt(RECORD_BYTES)}) in ${source} but received ${fmt(bytes)}: ${where}; the file is truncated or not a CIFAR-10 batch`);
+    }
+  } else if (rest !== 0 || bytes === 0) {
+    throw new InputError(`Expected a non-zero multiple of ${fmt(RECORD_BYTES)} bytes (1 label byte and ${fmt(IMAGE_BYTES)} pixel bytes per record) in ${source} but received ${fmt(bytes)}${bytes === 0 ? '' : `: ${where}`}`);
+  }
+  return whole;
+}
+
+/** A split assembled from batch files, each given by its name (for messages) and a way to read it. */
+export interface BatchSource {
+  name: string;
+  read(): Promise<Uint8Array>;
+}
+
+/**
+ * Reads the batch files one after another into one pixel array and one label array, checking sizes
+ * and labels. Only one file's bytes are held besides the result.
+ */
+export async function readBatches(files: BatchSource[], classes: string[], recordsPerFile?: number): Promise<{ pixels: Uint8Array; labels: Uint8Array }> {
+  // with a known record count (CIFAR-10) the result is allocated once; otherwise parts are joined
+  const known = recordsPerFile !== undefined ? files.length * recordsPerFile : undefined;
+  const pixelParts: Uint8Array[] = [];
+  const labelParts: Uint8Array[] = [];
+  const pixels = known !== undefined ? new Uint8Array(known * IMAGE_BYTES) : undefined;
+  const labels = known !== undefined ? new Uint8Array(known) : undefined;
+  let total = 0;
+  for (const file of files) {
+    const bytes = await file.read();
+    const n = checkBatchSize(bytes.length, file.name, recordsPerFile);
+    const filePixels = pixels?.subarray(total * IMAGE_BYTES, (total + n) * IMAGE_BYTES) ?? new Uint8Array(n * IMAGE_BYTES);
+    const fileLabels = labels?.subarray(total, total + n) ?? new Uint8Array(n);
+    for (let r = 0; r < n; r++) {
+      const at = r * RECORD_BYTES;
+      const label = bytes[at]!;
+      if (label >= classes.length) {
+        throw new InputError(`Expected a label below ${classes.length} (the number of classes) for record ${fmt(r)} (numbered from 0) of ${file.name} but received ${label}`);
+      }
+      fileLabels[r] = label;
+      filePixels.set(bytes.subarray(at + 1, at + RECORD_BYTES), r * IMAGE_BYTES);
+    }
+    pixelParts.push(filePixels);
+    labelParts.push(fileLabels);
+    total += n;
+  }
+  if (pixels !== undefined && labels !== undefined) return { pixels, labels };
+  return { pixels: Buffer.concat(pixelParts), labels: Buffer.concat(labelParts) };
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isDirectory(), () => false);
+}
+
+async function readLocal(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new InputError(`Expected ${what} ${path} but there is no such file; delete ${join(path, '..')}/ and run \`headstart fetch cifar10\` again`, { cause: error });
+    throw new InputError(`Expected ${what} ${path} to be readable but received ${code ?? String(error)}`, { cause: error });
+  }
+}
+
+/**
+ * The folder of CIFAR-10 batch files under dataDir, unpacking `<dataDir>/cifar-10-binary.tar.gz`
+ * once when only the archive is there.
+ */
+export async function locateCifar10(dataDir: string): Promise<string> {
+  const dir = join(dataDir, CIFAR10_DIR);
+  if (await isDirectory(dir)) return dir;
+  const archive = join(dataDir, CIFAR10_ARCHIVE);
+  if (await stat(archive).then((s) => s.isFile(), () => false)) return unpackArchive(archive, dataDir, CIFAR10_DIR);
+  throw new InputError(`Expected CIFAR-10 in ${dataDir}/ but found neither ${CIFAR10_DIR}/ nor ${CIFAR10_ARCHIVE}: run \`headstart fetch cifar10\`, or put ${CIFAR10_ARCHIVE} into ${dataDir}/`);
+}
+
+/** A split of a folder in the CIFAR binary layout (batch files named as CIFAR-10's). */
+export async function readBatchFolder(dir: string, split: Split, recordsPerFile?: number): Promise<RawSplit> {
+  const classes = parseClassNames((await readLocal(join(dir, META_FILE), 'the class list')).toString('utf8'), join(dir, META_FILE));
+  const files = BATCH_FILES[split].map((name) => {
+    const path = join(dir, name);
+    return { name: path, read: () => readLocal(path, 'the batch file') };
+  });
+  const { pixels, labels } = await readBatches(files, classes, recordsPerFile);
+  return { classes, pixels, labels, source: dir };
+}
+
+export async function readCifar10(dataDir: string, split: Split): Promise<RawSplit> {
+  return readBatchFolder(await locateCifar10(dataDir), split, CIFAR10_RECORDS_PER_FILE);
+}

@@ -1,0 +1,37 @@
+/**
+ * The bundled digits (scikit-learn's 1,797 8×8 UCI digits as 32×32 RGB, made by tools/make_digits.py):
+ * the CIFAR binary layout with its own folder name, read straight from the small committed archive,
+ * so the demo needs no network and writes nothing to unpack it.
+ */
+import { fileURLToPath } from 'node:url';
+import { InputError } from '../errors.js';
+import { META_FILE, parseClassNames, readBatches } from './cifar.js';
+import { readArchiveFiles } from './tar.js';
+import type { RawSplit, Split } from './types.js';
+
+export const DIGITS_DIR = 'digits-batches-bin';
+/** One batch file per split: the digits are small. */
+export const DIGITS_FILES: Record<Split, readonly string[]> = { train: ['data_batch_1.bin'], test: ['test_batch.bin'] };
+
+/** assets/digits-binary.tar.gz: two levels up from this module both as src/data/*.ts and as dist/data/*.js. */
+export function digitsArchivePath(): string {
+  return fileURLToPath(new URL('../../assets/digits-binary.tar.gz', import.meta.url));
+}
+
+export async function readDigitsArchive(archive: string, split: Split): Promise<RawSplit> {
+  const names = [META_FILE, ...DIGITS_FILES[split]].map((n) => `${DIGITS_DIR}/${n}`);
+  const files = await readArchiveFiles(archive, names);
+  const get = (name: string): Buffer => {
+    const bytes = files.get(name);
+    if (bytes === undefined) throw new InputError(`Expected ${name} inside ${archive} but the archive has no such file`);
+    return bytes;
+  };
+  const classes = parseClassNames(get(names[0]!).toString('utf8'), `${archive}:${names[0]}`);
+  const batches = names.slice(1).map((name) => ({ name: `${archive}:${name}`, read: async () => get(name) }));
+  const { pixels, labels } = await readBatches(batches, classes);
+  return { classes, pixels, labels, source: archive };
+}
+
+export async function readDigits(split: Split): Promise<RawSplit> {
+  return readDigitsArchive(digitsArchivePath(), split);
+}

@@ -1,0 +1,103 @@
+/**
+ * Decoding any image sharp reads into uint8 HWC RGB as PIL's `Image.open(p).convert('RGB')` gives
+ * it (what torchvision's ImageFolder loader and `predict` in PyTorch would see):
+ * - EXIF orientation is applied (sharp's autoOrient);
+ * - alpha is DROPPED, not composited: convert('RGB') keeps the colour channels as they are;
+ * - gray (and gray+alpha) becomes three equal channels;
+ * - 16-bit RGB keeps the high byte (what sharp's cast and PIL's RGB;16B unpacker both do), while
+ *   16-bit gray is CLIPPED to 255 as PIL's I→RGB conversion does (PIL opens it as 32-bit 'I').
+ */
+import { stat } from 'node:fs/promises';
+import sharp from 'sharp';
+import { InputError } from '../errors.js';
+import { normalizedFromRgb } from './preprocess.js';
+import type { RgbImage } from './types.js';
+
+export const IMAGE_KINDS = 'an image (PNG, JPEG, WebP, GIF, TIFF or AVIF)';
+
+export interface DecodeOptions {
+  /** sharp's limitInputPixels: images with more pixels are refused (default sharp's 268,402,689). */
+  limitInputPixels?: number;
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n')[0]!.trim();
+}
+
+/** Why sharp failed, in the words a user can act on. */
+function describeFailure(path: string, error: unknown, limit: number | undefined): InputError {
+  const reason = firstLine(error);
+  if (/pixel limit/i.test(reason)) {
+    const max = (limit ?? 0x3fff * 0x3fff).toLocaleString('en-US');
+    return new InputError(`Expected ${IMAGE_KINDS} of at most ${max} pixels for ${path} but received a larger one (${reason})`, { cause: error });
+  }
+  if (/unsupported image format/i.test(reason)) {
+    return new InputError(`Expected ${IMAGE_KINDS} for ${path} but received a file in no image format sharp reads`, { cause: error });
+  }
+  return new InputError(`Expected ${IMAGE_KINDS} for ${path} but received one that cannot be decoded (truncated or corrupt: ${reason})`, { cause: error });
+}
+
+/** Checks that `path` is a non-empty regular file, with one clear error otherwise. */
+export async function checkImageFile(path: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new InputError(`Expected ${IMAGE_KINDS} for ${path} but ${code === 'ENOENT' ? 'there is no such file' : `it cannot be read (${code ?? firstLine(error)})`}`, { cause: error });
+  }
+  if (info.isDirectory()) throw new InputError(`Expected ${IMAGE_KINDS} for ${path} but received a directory`);
+  if (!info.isFile()) throw new InputError(`Expected ${IMAGE_KINDS} for ${path} but received something that is not a regular file`);
+  if (info.size === 0) throw new InputError(`Expected ${IMAGE_KINDS} for ${path} but received an empty (0-byte) file`);
+}
+
+/** Decodes without checking the file first (callers that already stat'ed it, e.g. image folders). */
+export async function decodeRgbUnchecked(path: string, options: DecodeOptions = {}): Promise<RgbImage> {
+  const limit = options.limitInputPixels;
+  const open = () => sharp(path, { limitInputPixels: limit ?? true, failOn: 'error', autoOrient: true });
+  try {
+    const meta = await open().metadata();
+    const gray16 = meta.depth === 'ushort' && (meta.channels === 1 || meta.channels === 2);
+    if (gray16) {
+      const { data, info } = await open().extractChannel(0).toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+      const values = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
+      const rgb = new Uint8Array(info.width * info.height * 3);
+      for (let p = 0; p < values.length; p++) {
+        const v = Math.min(values[p]!, 255);
+        rgb[3 * p] = rgb[3 * p + 1] = rgb[3 * p + 2] = v;
+      }
+      return { data: rgb, width: info.width, height: info.height };
+    }
+    const { data, info } = await open().raw().toBuffer({ resolveWithObject: true });
+    const n = info.width * info.height;
+    const ch = info.channels;
+    if (ch === 3) return { data: new Uint8Array(data.buffer, data.byteOffset, n * 3), width: info.width, height: info.height };
+    const rgb = new Uint8Array(n * 3);
+    for (let p = 0; p < n; p++) {
+      const s = p * ch;
+      if (ch >= 3) {
+        rgb[3 * p] = data[s]!;
+        rgb[3 * p + 1] = data[s + 1]!;
+        rgb[3 * p + 2] = data[s + 2]!;
+      } else {
+        rgb[3 * p] = rgb[3 * p + 1] = rgb[3 * p + 2] = data[s]!;
+      }
+    }
+    return { data: rgb, width: info.width, height: info.height };
+  } catch (error) {
+    throw describeFailure(path, error, limit);
+  }
+}
+
+/** Reads any image sharp decodes into uint8 HWC RGB; InputError naming the file otherwise. */
+export async function decodeRgb(path: string, options: DecodeOptions = {}): Promise<RgbImage> {
+  await checkImageFile(path);
+  return decodeRgbUnchecked(path, options);
+}
+
+/** One image, any size, as the normalised float32 [3, size, size] tensor VGG16 takes (for `predict`). */
+export async function loadImageTensor(path: string, size: number, options: DecodeOptions = {}): Promise<Float32Array> {
+  const img = await decodeRgb(path, options);
+  return normalizedFromRgb(img.data, img.width, img.height, size);
+}

@@ -1,0 +1,77 @@
+/** Public types of the data layer: what `extract` reads images through. */
+
+export type Split = 'train' | 'test';
+
+export interface OpenDatasetOptions {
+  /** 'cifar10', 'digits', or the path of an image folder (torchvision ImageFolder layout). */
+  data: string;
+  /** Where downloaded data sets live (CIFAR-10 is read or unpacked here). */
+  dataDir: string;
+  split: Split;
+  /** Images come out as imageSize×imageSize (resized like torchvision's Resize((S, S), antialias=True)). */
+  imageSize: number;
+  /** For a folder without train/ and test/: the share of each class held out for test. */
+  testFraction: number;
+  /** Seeds the folder split; the same seed always gives the same split. */
+  seed: number;
+  /** Passed to sharp (pixels per image); images larger than this are refused. */
+  limitInputPixels?: number;
+}
+
+export interface DatasetBatch {
+  /** Index of the first image of the batch within the split. */
+  start: number;
+  count: number;
+  /** [count, 3, S, S], ToTensor then Normalize(ImageNet mean, std), float32. */
+  images: Float32Array;
+  labels: Uint8Array;
+}
+
+export interface BatchOptions {
+  /** First image to produce (lets extraction resume mid-split). */
+  start: number;
+  batchSize: number;
+  /** Batches decoded ahead of the consumer (default 2). */
+  prefetch?: number;
+}
+
+export interface Dataset {
+  /** 'cifar10', 'digits', or the folder's basename. */
+  name: string;
+  /** The path read: the batch folder, the archive, or the image folder. */
+  source: string;
+  classes: string[];
+  split: Split;
+  length: number;
+  imageSize: number;
+  /** Every label of the split, in order. */
+  labels: Uint8Array;
+  batches(options: BatchOptions): AsyncIterable<DatasetBatch>;
+}
+
+/** Raw records of a CIFAR-layout split: 3,072 bytes per image (R, G, B planes, row-major 32×32). */
+export interface RawSplit {
+  classes: string[];
+  pixels: Uint8Array;
+  labels: Uint8Array;
+  source: string;
+}
+
+/** One image of a folder data set. */
+export interface ImageEntry {
+  path: string;
+  label: number;
+}
+
+export interface ImageFolderSplit {
+  root: string;
+  classes: string[];
+  entries: ImageEntry[];
+}
+
+/** Decoded pixels: uint8, height×width×3, RGB. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}

@@ -1,0 +1,77 @@
+/**
+ * Where files that are already on disk live: our models/ and data/ folders, and PyTorch's own
+ * hub cache, so a machine that ran torchvision once never downloads VGG16 again.
+ */
+import { stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { CIFAR10_DIR_NAME, CIFAR10_FILE_NAME, VGG16_FILE_NAME } from './sources.js';
+
+type Env = Record<string, string | undefined>;
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function expandHome(path: string, env: Env): string {
+  const home = env.HOME || homedir();
+  return path === '~' ? home : path.startsWith('~/') ? join(home, path.slice(2)) : path;
+}
+
+/**
+ * torch.hub's `_get_torch_home()`: `$TORCH_HOME`, else `$XDG_CACHE_HOME/torch`, else
+ * `~/.cache/torch`, with `~` expanded. An empty variable counts as unset (torch would use '').
+ */
+export function torchHome(env: Env): string {
+  if (env.TORCH_HOME) return expandHome(env.TORCH_HOME, env);
+  return join(expandHome(env.XDG_CACHE_HOME || '~/.cache', env), 'torch');
+}
+
+export interface FoundWeights {
+  path: string;
+  source: 'models' | 'torch-cache';
+}
+
+/** Like locateVgg16Weights, and says which of the two places it came from. */
+export async function findVgg16Weights(opts: { modelsDir: string; env: Env }): Promise<FoundWeights | undefined> {
+  const own = join(opts.modelsDir, VGG16_FILE_NAME);
+  if (await isFile(own)) return { path: own, source: 'models' };
+  const cached = join(torchHome(opts.env), 'hub', 'checkpoints', VGG16_FILE_NAME);
+  if (await isFile(cached)) return { path: cached, source: 'torch-cache' };
+  return undefined;
+}
+
+/** `<modelsDir>/vgg16-397923af.pth`, else PyTorch's cached copy, else undefined. */
+export async function locateVgg16Weights(opts: { modelsDir: string; env: Env }): Promise<string | undefined> {
+  return (await findVgg16Weights(opts))?.path;
+}
+
+/** The six files of the unpacked binary CIFAR-10; a folder missing one is an interrupted unpack. */
+export const CIFAR10_BATCH_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin'] as const;
+
+/**
+ * The unpacked `<dataDir>/cifar-10-batches-bin/` when it holds all six batch files (cheaper to
+ * read), else `<dataDir>/cifar-10-binary.tar.gz` if present, else undefined.
+ */
+export async function locateCifar10(dataDir: string): Promise<string | undefined> {
+  const dir = join(dataDir, CIFAR10_DIR_NAME);
+  if (await isDirectory(dir)) {
+    const present = await Promise.all(CIFAR10_BATCH_FILES.map((f) => isFile(join(dir, f))));
+    if (present.every(Boolean)) return dir;
+  }
+  const archive = join(dataDir, CIFAR10_FILE_NAME);
+  if (await isFile(archive)) return archive;
+  return undefined;
+}
