@@ -1,0 +1,197 @@
+/**
+ * classifier.0 and classifier.3 exported once to a raw float32 file, so stage two (training a head
+ * initialised from them) need not parse and hash a 528 MB checkpoint on every run.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { InputError, MismatchError } from '../errors.js';
+import type { Tensor, Vgg16Weights, VggLinear } from './types.js';
+import { loadVgg16 } from './vgg16.js';
+import { elementCount, formatShape } from './views.js';
+
+const FORMAT = 'headstart-vgg16-classifier';
+const NAMES = ['fc0.weight', 'fc0.bias', 'fc3.weight', 'fc3.bias'] as const;
+
+interface Sidecar {
+  format: typeof FORMAT;
+  version: 1;
+  sha256: string;
+  bytes: number;
+  tensors: { name: string; shape: number[]; offset: number; bytes: number }[];
+  /** The checkpoint it came from, so ensureClassifier can find it again without hashing. */
+  source?: { name: string; size: number; mtimeMs: number };
+}
+
+export interface LoadedClassifier {
+  fc0: VggLinear;
+  fc3: VggLinear;
+  sha256: string;
+  /** The .bin file. */
+  file: string;
+}
+
+export function classifierPath(sha256: string, modelsDir: string): string {
+  return join(modelsDir, `vgg16-${sha256.slice(0, 16)}-classifier.bin`);
+}
+
+function sidecarOf(bin: string): string {
+  return bin.replace(/\.bin$/, '') + '.json';
+}
+
+/**
+ * Writes `<modelsDir>/vgg16-<sha256[:16]>-classifier.bin` (+ .json) unless both exist; each is written
+ * under a temporary name and renamed, the sidecar last, so a reader never sees a half-written pair.
+ * `source` (the checkpoint path) is recorded so ensureClassifier can match it by size and mtime.
+ */
+export async function saveClassifier(vgg: Vgg16Weights, sha256: string, modelsDir: string, source?: string): Promise<string> {
+  if (!vgg.classifier) throw new InputError(`The VGG16 weights ${sha256.slice(0, 16)} have no classifier (classifier.0/3) to export`);
+  const bin = classifierPath(sha256, modelsDir);
+  const json = sidecarOf(bin);
+  if ((await exists(bin)) && (await exists(json))) return bin;
+  await mkdir(modelsDir, { recursive: true });
+  const { fc0, fc3 } = vgg.classifier;
+  const tensors = [fc0.weight, fc0.bias, fc3.weight, fc3.bias];
+  const entries: Sidecar['tensors'] = [];
+  let offset = 0;
+  tensors.forEach((t, i) => {
+    entries.push({ name: NAMES[i]!, shape: t.shape, offset, bytes: t.data.byteLength });
+    offset += t.data.byteLength;
+  });
+  const sidecar: Sidecar = { format: FORMAT, version: 1, sha256, bytes: offset, tensors: entries };
+  if (source !== undefined) {
+    const s = await stat(source);
+    sidecar.source = { name: basename(source), size: s.size, mtimeMs: s.mtimeMs };
+  }
+  const tag = `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    const fh = await open(bin + tag, 'w');
+    try {
+      for (const t of tensors) await fh.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    } finally {
+      await fh.close();
+    }
+    await rename(bin + tag, bin);
+    await writeFile(json + tag, JSON.stringify(sidecar, null, 2) + '\n');
+    await rename(json + tag, json);
+  } catch (err) {
+    await rm(bin + tag, { force: true });
+    await rm(json + tag, { force: true });
+    throw err;
+  }
+  return bin;
+}
+
+/** Reads a classifier export (the .bin or its .json) with one read; the tensors are views of it. */
+export async function loadClassifier(file: string): Promise<LoadedClassifier> {
+  const bin = file.endsWith('.json') ? file.replace(/\.json$/, '.bin') : file;
+  const json = sidecarOf(bin);
+  const sidecar = await readSidecar(json);
+  let buf: Buffer;
+  try {
+    buf = await readFile(bin);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new MismatchError(`Classifier export ${bin} is missing though ${json} exists; delete ${json} to rebuild it`);
+    }
+    throw err;
+  }
+  if (buf.length !== sidecar.bytes) {
+    throw new MismatchError(`Classifier export ${bin} has ${buf.length} bytes but ${json} says ${sidecar.bytes}; delete both to rebuild them`);
+  }
+  // readFile's buffer of this size owns its memory from offset 0, so every offset (a multiple of 4) is aligned.
+  const tensors = sidecar.tensors.map((t): Tensor => {
+    const data = buf.byteOffset % 4 === 0 ? new Float32Array(buf.buffer, buf.byteOffset + t.offset, t.bytes / 4) : new Float32Array(buf.buffer.slice(buf.byteOffset + t.offset, buf.byteOffset + t.offset + t.bytes));
+    return { shape: t.shape, data };
+  });
+  return { fc0: { weight: tensors[0]!, bias: tensors[1]! }, fc3: { weight: tensors[2]!, bias: tensors[3]! }, sha256: sidecar.sha256, file: bin };
+}
+
+/**
+ * The classifier of the checkpoint at `weightsPath`: from its export in `modelsDir` when one matches
+ * (by `sha256` if given, else by the checkpoint's name, size and mtime), else read from the checkpoint
+ * and exported for next time.
+ */
+export async function ensureClassifier(weightsPath: string, modelsDir: string, sha256?: string): Promise<LoadedClassifier> {
+  if (sha256 !== undefined) {
+    const bin = classifierPath(sha256, modelsDir);
+    if ((await exists(bin)) && (await exists(sidecarOf(bin)))) return loadClassifier(bin);
+  } else {
+    const found = await findBySource(weightsPath, modelsDir);
+    if (found !== undefined) return loadClassifier(found);
+  }
+  const { checkpoint, vgg } = await loadVgg16(weightsPath);
+  if (!vgg.classifier) throw new InputError(`${weightsPath} has no classifier.0/classifier.3 weights to initialise a head from`);
+  const file = await saveClassifier(vgg, checkpoint.sha256, modelsDir, weightsPath);
+  return { fc0: vgg.classifier.fc0, fc3: vgg.classifier.fc3, sha256: checkpoint.sha256, file };
+}
+
+async function findBySource(weightsPath: string, modelsDir: string): Promise<string | undefined> {
+  let s;
+  let names: string[];
+  try {
+    s = await stat(weightsPath);
+    names = await readdir(modelsDir);
+  } catch {
+    return undefined;
+  }
+  for (const name of names) {
+    if (!/^vgg16-[0-9a-f]{16}-classifier\.json$/.test(name)) continue;
+    try {
+      const sidecar = await readSidecar(join(modelsDir, name));
+      const src = sidecar.source;
+      if (src && src.name === basename(weightsPath) && src.size === s.size && src.mtimeMs === s.mtimeMs) {
+        const bin = join(modelsDir, name.replace(/\.json$/, '.bin'));
+        if (await exists(bin)) return bin;
+      }
+    } catch {
+      // A damaged sidecar of another checkpoint is not this lookup's business.
+    }
+  }
+  return undefined;
+}
+
+async function readSidecar(json: string): Promise<Sidecar> {
+  let text: string;
+  try {
+    text = await readFile(json, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InputError(`Classifier export not found: ${json}`);
+    throw err;
+  }
+  let parsed: Partial<Sidecar>;
+  try {
+    parsed = JSON.parse(text) as Partial<Sidecar>;
+  } catch {
+    throw new MismatchError(`${json} is not valid JSON; delete it and its .bin to rebuild the classifier export`);
+  }
+  const ok =
+    parsed.format === FORMAT &&
+    parsed.version === 1 &&
+    typeof parsed.sha256 === 'string' &&
+    typeof parsed.bytes === 'number' &&
+    Array.isArray(parsed.tensors) &&
+    parsed.tensors.length === NAMES.length &&
+    parsed.tensors.every(
+      (t, i) =>
+        t.name === NAMES[i] && Array.isArray(t.shape) && t.offset % 4 === 0 && t.bytes === elementCount(t.shape) * 4 && t.offset + t.bytes <= parsed.bytes!,
+    );
+  if (!ok) throw new MismatchError(`${json} is not a ${FORMAT} v1 sidecar; delete it and its .bin to rebuild the classifier export`);
+  const [w0, b0, w3, b3] = parsed.tensors!;
+  const h0 = w0!.shape[0];
+  const h3 = w3!.shape[0];
+  const fits = w0!.shape.length === 2 && formatShape(b0!.shape) === `[${h0}]` && formatShape(w3!.shape) === `[${h3}, ${h0}]` && formatShape(b3!.shape) === `[${h3}]`;
+  if (!fits) {
+    throw new MismatchError(`${json} describes inconsistent classifier shapes ${formatShape(w0!.shape)}, ${formatShape(w3!.shape)}; delete it and its .bin to rebuild`);
+  }
+  return parsed as Sidecar;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

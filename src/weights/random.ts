@@ -1,0 +1,87 @@
+/** Seeded VGG16 weights with torchvision's initialisation, for runs without a pretrained file. */
+import { InputError, expected } from '../errors.js';
+import type { Tensor, Vgg16Weights, VggConv, VggLinear } from './types.js';
+import { POOLED_CELLS, VGG16_CONV_INDICES, VGG16_POOL_INDICES, VGG16_WIDTHS } from './vgg16.js';
+
+export interface RandomVgg16Options {
+  /** Make classifier.0/3/6 too (120M parameters at full width); default true. */
+  classifier?: boolean;
+  /** Width of classifier.0 and classifier.3; default 4096. */
+  hidden?: number;
+  /** Outputs of classifier.6; default 1000. */
+  classes?: number;
+}
+
+/** mulberry32: a tiny 32-bit PRNG, enough for weights and identical on every platform. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+/** Fills `out` with normal(0, std) samples by Box–Muller, two per pair of uniforms. */
+export function fillNormal(out: Float32Array, std: number, next: () => number): void {
+  for (let i = 0; i < out.length; i += 2) {
+    // +0.5 keeps u1 away from 0, where log() diverges.
+    const u1 = (next() + 0.5) / 4294967296;
+    const u2 = (next() + 0.5) / 4294967296;
+    const r = Math.sqrt(-2 * Math.log(u1)) * std;
+    out[i] = r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+  }
+}
+
+/**
+ * torchvision's VGG init: conv weights kaiming_normal_(mode='fan_out', relu), i.e. std sqrt(2 / (out·9));
+ * linear weights normal(0, 0.01); biases 0. Same seed and widths give the same weights.
+ */
+export function randomVgg16(seed: number, widths: readonly number[] = VGG16_WIDTHS, options: RandomVgg16Options = {}): Vgg16Weights {
+  if (!Number.isInteger(seed)) throw new InputError(expected('integer', 'the random weights seed', seed));
+  if (widths.length !== VGG16_CONV_INDICES.length || !widths.every((w) => Number.isInteger(w) && w > 0)) {
+    throw new InputError(expected(`${VGG16_CONV_INDICES.length} positive integer widths`, 'randomVgg16', `[${widths.join(', ')}]`));
+  }
+  const next = mulberry32(seed);
+  const convs: VggConv[] = [];
+  let inChannels = 3;
+  VGG16_CONV_INDICES.forEach((index, i) => {
+    const out = widths[i]!;
+    const weight = normal([out, inChannels, 3, 3], Math.sqrt(2 / (out * 9)), next);
+    convs.push({ index, inChannels, outChannels: out, weight, bias: zeros([out]), poolAfter: VGG16_POOL_INDICES.includes(index + 2) });
+    inChannels = out;
+  });
+  const vgg: Vgg16Weights = { convs, outChannels: inChannels };
+  if (options.classifier ?? true) {
+    const hidden = options.hidden ?? 4096;
+    const classes = options.classes ?? 1000;
+    const fc0 = linear(hidden, inChannels * POOLED_CELLS, next);
+    const fc3 = linear(hidden, hidden, next);
+    const fc6 = linear(classes, hidden, next);
+    vgg.classifier = { fc0, fc3, fc6 };
+  }
+  return vgg;
+}
+
+/** Stands in for a checkpoint's sha256 wherever weights are identified (caches, heads). */
+export function randomWeightsId(seed: number, widths: readonly number[] = VGG16_WIDTHS): string {
+  const same = widths.length === VGG16_WIDTHS.length && widths.every((w, i) => w === VGG16_WIDTHS[i]);
+  return same ? `random-vgg16-seed${seed}` : `random-vgg16-seed${seed}-w${widths.join('x')}`;
+}
+
+function normal(shape: number[], std: number, next: () => number): Tensor {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  fillNormal(data, std, next);
+  return { shape, data };
+}
+
+function zeros(shape: number[]): Tensor {
+  return { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) };
+}
+
+function linear(out: number, inFeatures: number, next: () => number): VggLinear {
+  return { weight: normal([out, inFeatures], 0.01, next), bias: zeros([out]) };
+}

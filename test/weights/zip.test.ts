@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../src/errors.js';
+import { readZipPth } from '../../src/weights/pth.js';
+import { readZip } from '../../src/weights/zip.js';
+import { fixturePath } from '../helpers/fixtures.js';
+
+function errorOf(f: () => unknown): Error {
+  try {
+    f();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected an error, got none');
+}
+
+/** Offset of the central directory entry for `name`. */
+function centralEntry(buf: Buffer, name: string): number {
+  const at = buf.lastIndexOf(Buffer.from(name));
+  expect(buf.readUInt32LE(at - 46)).toBe(0x02014b50);
+  return at - 46;
+}
+
+describe('readZip', () => {
+  it("lists torch.save's entries with 64-byte aligned data, as offsets into the buffer", () => {
+    const buf = readFileSync(fixturePath('narrow-zip.pth'));
+    const entries = readZip(buf, 'narrow-zip.pth');
+    expect(entries.has('narrow-zip/data.pkl')).toBe(true);
+    const storages = [...entries.keys()].filter((k) => k.startsWith('narrow-zip/data/'));
+    expect(storages).toHaveLength(32);
+    for (const k of storages) expect(entries.get(k)!.dataOffset % 64, k).toBe(0);
+    const pkl = entries.get('narrow-zip/data.pkl')!;
+    expect(buf[pkl.dataOffset]).toBe(0x80); // PROTO
+    expect(buf[pkl.dataOffset + pkl.size - 1]).toBe(0x2e); // STOP
+  });
+
+  it('refuses a compressed entry, naming it', () => {
+    const buf = Buffer.from(readFileSync(fixturePath('narrow-zip.pth')));
+    buf.writeUInt16LE(8, centralEntry(buf, 'narrow-zip/data/9') + 10);
+    const err = errorOf(() => readZip(buf, 'c.pth'));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe('c.pth: zip entry narrow-zip/data/9 is compressed (method 8); torch.save stores entries uncompressed, so re-save the checkpoint with torch.save');
+  });
+
+  it('refuses an archive without data.pkl', () => {
+    const buf = Buffer.from(readFileSync(fixturePath('narrow-zip.pth')));
+    const at = centralEntry(buf, 'narrow-zip/data.pkl');
+    buf.write('narrow-zip/data.pkx', at + 46, 'latin1');
+    const err = errorOf(() => readZipPth(buf, 'n.pth'));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe('n.pth is a zip archive without data.pkl; it is not a PyTorch checkpoint');
+  });
+
+  it('refuses an archive that lacks a storage data.pkl refers to', () => {
+    const buf = Buffer.from(readFileSync(fixturePath('narrow-zip.pth')));
+    const at = centralEntry(buf, 'narrow-zip/data/7');
+    buf.write('narrow-zip/data/X', at + 46, 'latin1');
+    const err = errorOf(() => readZipPth(buf, 'n.pth'));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe('n.pth lacks the storage narrow-zip/data/7 its data.pkl refers to');
+  });
+
+  it('calls an archive without its end record truncated', () => {
+    const buf = readFileSync(fixturePath('narrow-zip.pth'));
+    const err = errorOf(() => readZip(buf.subarray(0, buf.length - 10), 't.pth'));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toMatch(/^t\.pth is truncated or incomplete \(the zip archive has no end-of-central-directory record\)/);
+  });
+});
