@@ -74,7 +74,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: 'init', type: 'enum', choices: ['pretrained', 'random'], default: 'pretrained', describe: 'start the first two layers from VGG16 or from scratch', arg: 'HOW' },
       { name: 'optimizer', type: 'enum', choices: ['sgd', 'adam'], default: 'sgd', describe: 'SGD with momentum 0.9, or Adam', arg: 'NAME' },
       { name: 'lr', type: 'positiveNumber', default: 0.001, describe: 'learning rate', arg: 'RATE' },
-      { name: 'weight-decay', type: 'number', default: 0, describe: 'L2 weight decay (decoupled with Adam)', arg: 'W' },
+      { name: 'weight-decay', type: 'nonNegativeNumber', default: 0, describe: 'L2 weight decay (decoupled with Adam)', arg: 'W' },
       { name: 'batch-size', type: 'positiveInt', default: 64, describe: 'training batch size', arg: 'N' },
       { name: 'epochs', type: 'positiveInt', default: 10, describe: 'training epochs', arg: 'N' },
       { name: 'dropout', type: 'fraction', default: 0.5, describe: 'dropout probability', arg: 'P' },
@@ -263,7 +263,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     const ctx: RunContext = { stderr: io.stderr, json: parsed.json, verbose: parsed.verbose, env: io.env ?? process.env };
     const result = await run(parsed.args, ctx);
     io.stdout.write(parsed.json ? `${JSON.stringify(result.data, null, 2)}\n` : result.text.endsWith('\n') ? result.text : `${result.text}\n`);
-    return 0;
+    return result.exitCode ?? 0;
   } catch (error) {
     if (error instanceof HeadstartError) {
       io.stderr.write(`headstart: ${error.message}\n`);

@@ -1,7 +1,71 @@
-import { HeadstartError } from './errors.js';
+/** `headstart export --onnx FILE`: the trunk and the trained head as one ONNX model for any ONNX Runtime. */
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { InputError, UsageError, expected } from './errors.js';
+import { INPUT_NAME, trunkMapShape } from './extract/graph.js';
+import { PROBABILITIES_NAME, buildExportGraph } from './export-graph.js';
+import type { LoadedHead } from './head/types.js';
+import { headFacts, resolveHead, trunkWeightsFor } from './predict/predictor.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
+import { TOOL_VERSION } from './version.js';
 
-// Placeholder until this command is built; replaced by its implementation.
-export async function runExport(_args: CommandArgs, _ctx: RunContext): Promise<CommandResult> {
-  throw new HeadstartError('not implemented yet');
+export interface ExportResult {
+  file: string;
+  bytes: number;
+  input: { name: string; shape: (number | string)[] };
+  output: { name: string; shape: (number | string)[] };
+  classes: string[];
+  weights: string;
+}
+
+/** Writes the model to `file` (through a temporary name, so a half-written model never appears). */
+export async function exportOnnx(head: LoadedHead, file: string, opts: { weightsPath: string; modelsDir?: string; env?: Record<string, string | undefined> }): Promise<ExportResult> {
+  const facts = headFacts(head);
+  const { vgg, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, opts);
+  const mapShape = trunkMapShape(vgg, facts.imageSize);
+  const bytes = buildExportGraph(vgg, {
+    imageSize: facts.imageSize,
+    mapShape,
+    layers: head.layers,
+    metadata: {
+      classes: JSON.stringify(facts.classes),
+      image_size: String(facts.imageSize),
+      ...(facts.mean !== undefined ? { mean: JSON.stringify(facts.mean) } : {}),
+      ...(facts.std !== undefined ? { std: JSON.stringify(facts.std) } : {}),
+      weights: weightsId,
+      headstart_version: TOOL_VERSION,
+    },
+  });
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, file);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw new InputError(`cannot write ${file}: ${(error as Error).message.split('\n')[0]}`);
+  }
+  return {
+    file,
+    bytes: bytes.byteLength,
+    input: { name: INPUT_NAME, shape: ['N', 3, facts.imageSize, facts.imageSize] },
+    output: { name: PROBABILITIES_NAME, shape: ['N', facts.classes.length] },
+    classes: facts.classes,
+    weights: weightsId,
+  };
+}
+
+export async function runExport(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
+  const file = args.options.onnx as string | undefined;
+  if (file === undefined) throw new UsageError(expected('an output file', '--onnx', 'nothing'));
+  const head = await resolveHead(args.options.head as string | undefined, 'models');
+  const result = await exportOnnx(head, file, { weightsPath: args.options.weights as string, modelsDir: 'models', env: ctx.env });
+  const shape = (s: (number | string)[]): string => `[${s.join(', ')}]`;
+  const weights = /^[0-9a-f]{64}$/.test(result.weights) ? `sha256 ${result.weights.slice(0, 16)}…` : result.weights;
+  const text = [
+    `wrote ${result.file} (${(result.bytes / 1e6).toFixed(1)} MB): head ${head.dir} on VGG16 ${weights}`,
+    `  input  ${result.input.name} ${shape(result.input.shape)} float32, normalised (ImageNet mean/std), ${result.input.shape[2]}×${result.input.shape[3]} RGB`,
+    `  output ${result.output.name} ${shape(result.output.shape)}: ${result.classes.join(', ')}`,
+  ].join('\n');
+  return { text, data: result };
 }

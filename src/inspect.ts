@@ -1,7 +1,127 @@
-import { HeadstartError } from './errors.js';
+/** `headstart inspect PATH`: what a feature cache, a head folder, an exported model or a checkpoint holds. */
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError, expected } from './errors.js';
+import { isHdf5 } from './cache/h5.js';
+import { readCacheInfo } from './cache/reader.js';
+import { loadHead } from './head/head-io.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
+import { loadCheckpoint } from './weights/checkpoint.js';
+import { looksLikeSafetensors } from './weights/safetensors.js';
+import { toVgg16Weights } from './weights/vgg16.js';
 
-// Placeholder until this command is built; replaced by its implementation.
-export async function runInspect(_args: CommandArgs, _ctx: RunContext): Promise<CommandResult> {
-  throw new HeadstartError('not implemented yet');
+const WHAT = 'a feature cache (.h5), a head folder, an exported .onnx model or a checkpoint (.pth, .safetensors)';
+
+const shape = (s: readonly (number | string)[]): string => `[${s.join(', ')}]`;
+const short = (id: string): string => (/^[0-9a-f]{64}$/.test(id) ? `sha256 ${id.slice(0, 16)}…` : id);
+const percent = (x: unknown): string => (typeof x === 'number' ? `${(100 * x).toFixed(1)}%` : '-');
+
+function listClasses(classes: readonly string[]): string {
+  return classes.length > 12 ? `${classes.slice(0, 12).join(', ')}, … (${classes.length})` : `${classes.join(', ')} (${classes.length})`;
+}
+
+async function inspectCache(path: string): Promise<CommandResult> {
+  const info = await readCacheInfo(path);
+  const a = info.attrs;
+  const lines = [
+    `${path}: headstart feature cache (format ${a.formatVersion}, written by headstart ${a.toolVersion})`,
+    `  data      ${a.dataName} (${a.dataSource}); splits: ${a.splitRule}`,
+    `  classes   ${listClasses(a.classes)}`,
+    `  weights   ${short(a.weightsId)}`,
+    `  images    ${a.imageSize}×${a.imageSize}, mean ${shape(a.mean)}, std ${shape(a.std)}`,
+    `  layout    ${a.layout}, row ${shape(a.featureShape)}: ${a.classifierInput}`,
+  ];
+  for (const split of ['train', 'test'] as const) {
+    const s = info.splits[split];
+    lines.push(`  ${split.padEnd(9)} ${s ? `${s.count.toLocaleString('en-US')} rows of ${shape(s.featureShape)}` : 'not extracted'}`);
+  }
+  return { text: lines.join('\n'), data: { kind: 'cache', ...info } };
+}
+
+async function inspectHead(dir: string): Promise<CommandResult> {
+  const head = await loadHead(dir);
+  const m = head.meta;
+  const { fc0, fc3, fc6 } = head.layers;
+  const metricsFile = join(dir, 'metrics.json');
+  const metrics = existsSync(metricsFile) ? (JSON.parse(readFileSync(metricsFile, 'utf8')) as Record<string, unknown>) : undefined;
+  const s = m.settings;
+  const lines = [
+    `${dir}: headstart head (format ${m.formatVersion}, written by headstart ${m.toolVersion} on ${m.createdAt})`,
+    `  classes   ${listClasses(m.classes)}`,
+    `  layers    ${fc0.inFeatures}→${fc0.outFeatures}→${fc3.outFeatures}→${fc6.outFeatures} (classifier.0, .3, .6)`,
+    `  input     ${m.input.layout} ${shape(m.input.featureShape)}: ${m.input.transform}`,
+    `  weights   ${m.cache.weightsId === undefined ? '?' : short(m.cache.weightsId)}, images ${m.cache.imageSize ?? '?'}×${m.cache.imageSize ?? '?'}`,
+    `  cache     ${m.cache.path}`,
+    `  trained   ${s.optimizer} lr ${s.lr}, weight decay ${s.weightDecay}, batch ${s.batchSize}, dropout ${s.dropout}, init ${s.init}, seed ${s.seed}; ${m.training.epochsRun} epochs (best ${m.training.bestEpoch}${m.training.stoppedEarly ? ', stopped early' : ''})${m.training.folded ? ', folded' : ''}`,
+    `  accuracy  ${percent(metrics?.testAccuracy ?? metrics?.accuracy ?? m.training.testAccuracy)} on the test split`,
+  ];
+  return { text: lines.join('\n'), data: { kind: 'head', dir, meta: m, layers: { fc0: [fc0.outFeatures, fc0.inFeatures], fc3: [fc3.outFeatures, fc3.inFeatures], fc6: [fc6.outFeatures, fc6.inFeatures] }, metrics } };
+}
+
+async function inspectOnnx(path: string): Promise<CommandResult> {
+  const ort = await import('onnxruntime-node');
+  let session;
+  try {
+    session = await ort.InferenceSession.create(path);
+  } catch (error) {
+    throw new InputError(`Expected an ONNX model for ${path} but ONNX Runtime cannot load it (${String((error as Error).message).split('\n')[0]})`);
+  }
+  const describe = (m: readonly unknown[]): { name: string; shape?: (number | string)[] }[] =>
+    m.map((x) => { const v = x as { name: string; isTensor?: boolean; shape?: (number | string)[] }; return { name: v.name, shape: v.shape }; });
+  const inputs = describe(session.inputMetadata as readonly unknown[]);
+  const outputs = describe(session.outputMetadata as readonly unknown[]);
+  await session.release();
+  const line = (v: { name: string; shape?: (number | string)[] }): string => `${v.name} ${v.shape ? shape(v.shape) : ''}`;
+  const text = [`${path}: ONNX model (${(statSync(path).size / 1e6).toFixed(1)} MB)`, `  inputs    ${inputs.map(line).join(', ')}`, `  outputs   ${outputs.map(line).join(', ')}`].join('\n');
+  return { text, data: { kind: 'onnx', path, inputs, outputs } };
+}
+
+/** A PyTorch pickle (legacy), a zip archive (torch.save since 1.6) or a safetensors header. */
+function looksLikeCheckpoint(path: string): boolean {
+  const head = Buffer.alloc(16);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return head[0] === 0x80 || (head[0] === 0x50 && head[1] === 0x4b) || looksLikeSafetensors(head);
+}
+
+async function inspectCheckpoint(path: string): Promise<CommandResult> {
+  const ckpt = await loadCheckpoint(path);
+  let parameters = 0;
+  const tensors = [...ckpt.stateDict].map(([name, t]) => { parameters += t.data.length; return { name, shape: t.shape }; });
+  const lines = [
+    `${path}: ${ckpt.format} checkpoint, ${tensors.length} tensors, ${parameters.toLocaleString('en-US')} parameters`,
+    `  sha256    ${ckpt.sha256}`,
+  ];
+  let vgg16: { widths: number[]; classifier: boolean } | undefined;
+  let notVgg: string | undefined;
+  try {
+    const vgg = toVgg16Weights(ckpt.stateDict, path);
+    vgg16 = { widths: vgg.convs.map((c) => c.outChannels), classifier: vgg.classifier !== undefined };
+    lines.push(`  VGG16     conv widths ${vgg16.widths.join(', ')}; ${vgg16.classifier ? `classifier ${shape(vgg.classifier!.fc0.weight.shape)} → ${vgg.classifier!.fc6.weight.shape[0]} classes` : 'no classifier'}`);
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    notVgg = error.message;
+    lines.push(`  not VGG16: ${error.message}`);
+  }
+  for (const t of tensors.slice(0, 40)) lines.push(`  ${t.name.padEnd(24)} ${shape(t.shape)}`);
+  if (tensors.length > 40) lines.push(`  … ${tensors.length - 40} more`);
+  return { text: lines.join('\n'), data: { kind: 'checkpoint', path, format: ckpt.format, sha256: ckpt.sha256, parameters, tensors, vgg16, notVgg16: notVgg } };
+}
+
+export async function runInspect(args: CommandArgs, _ctx: RunContext): Promise<CommandResult> {
+  const path = args.positionals[0]!;
+  if (!existsSync(path)) throw new InputError(expected(WHAT, 'headstart inspect', `${path} (no such file or folder)`));
+  if (statSync(path).isDirectory()) {
+    if (existsSync(join(path, 'headstart.json'))) return inspectHead(path);
+    throw new InputError(expected(WHAT, 'headstart inspect', `${path}, a folder without headstart.json`));
+  }
+  if (statSync(path).size === 0) throw new InputError(expected(WHAT, 'headstart inspect', `${path}, an empty (0-byte) file`));
+  if (isHdf5(path)) return inspectCache(path);
+  if (path.toLowerCase().endsWith('.onnx')) return inspectOnnx(path);
+  if (!looksLikeCheckpoint(path)) throw new InputError(expected(WHAT, 'headstart inspect', `${path}, a file of none of these kinds`));
+  return inspectCheckpoint(path);
 }

@@ -4,7 +4,7 @@ import { UsageError, expected } from './errors.js';
  * The one validation helper for option values. Every parser throws a UsageError in the format
  * `Expected <what> for <name> but received "<raw>"`.
  */
-export type OptionType = 'string' | 'boolean' | 'positiveInt' | 'nonNegativeInt' | 'number' | 'positiveNumber' | 'fraction' | 'enum';
+export type OptionType = 'string' | 'boolean' | 'positiveInt' | 'nonNegativeInt' | 'number' | 'positiveNumber' | 'nonNegativeNumber' | 'fraction' | 'enum';
 
 export interface OptionSpec {
   /** Long name without dashes, e.g. `epochs`. */
@@ -48,6 +48,11 @@ export function parseValue(spec: OptionSpec, raw: string, where = `--${spec.name
     case 'positiveNumber': {
       const n = raw.trim() === '' ? NaN : Number(raw);
       if (!Number.isFinite(n) || n <= 0) throw new UsageError(expected('positive number', where, raw));
+      return n;
+    }
+    case 'nonNegativeNumber': {
+      const n = raw.trim() === '' ? NaN : Number(raw);
+      if (!Number.isFinite(n) || n < 0) throw new UsageError(expected('non-negative number', where, raw));
       return n;
     }
     case 'fraction': {

@@ -14,6 +14,8 @@ export interface RunContext {
 export interface CommandResult {
   text: string;
   data: unknown;
+  /** Non-zero when results were produced but some inputs failed: the CLI prints them, then exits with it. */
+  exitCode?: number;
 }
 
 export interface CommandArgs {

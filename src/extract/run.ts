@@ -1,7 +1,140 @@
-import { HeadstartError } from '../errors.js';
+/**
+ * `headstart extract`: weights → trunk → features of the requested split(s) in the HDF5 cache,
+ * with a progress bar and a summary line per split on stderr. Ctrl-C stops after the current
+ * batch; what is done stays in the part file and the next run resumes there. A second Ctrl-C
+ * ends the process at once, which is safe too (the journal only counts fsynced rows).
+ */
+import { statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { defaultCachePath } from '../cache/format.js';
+import type { CacheIdentity, CacheSplitName, FeatureLayout } from '../cache/types.js';
+import { splitIsComplete } from '../cache/writer.js';
+import { openDataset } from '../data/dataset.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess.js';
+import type { Dataset } from '../data/types.js';
+import { formatRate, progressBar } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
+import { randomVgg16, randomWeightsId } from '../weights/random.js';
+import type { Vgg16Weights } from '../weights/types.js';
+import { loadVgg16 } from '../weights/vgg16.js';
+import { extractSplit } from './extract.js';
+import { trunkFeatureShape } from './graph.js';
+import { openTrunk } from './trunk.js';
+import type { DeviceRequest, Provider, Trunk } from './types.js';
 
-// Placeholder until this command is built; replaced by its implementation.
-export async function runExtract(_args: CommandArgs, _ctx: RunContext): Promise<CommandResult> {
-  throw new HeadstartError('not implemented yet');
+export interface ExtractedSplit {
+  split: CacheSplitName;
+  count: number;
+  seconds: number;
+  imagesPerSecond: number;
+  /** Execution provider that ran the trunk; null when the split was reused. */
+  provider: Provider | null;
+  bytes: number;
+  reused: boolean;
+  resumedFrom: number;
+}
+
+const BUILT_IN = new Set(['cifar10', 'digits']);
+
+function isDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** How rows were assigned to train and test; part of the cache's identity. */
+function splitRule(data: string, testFraction: number, seed: number): string {
+  if (BUILT_IN.has(data)) return `the ${data} data set's own train and test splits`;
+  if (isDir(join(data, 'train')) && isDir(join(data, 'test'))) return 'train/ and test/ folders';
+  return `test-fraction ${testFraction} seed ${seed}, per class`;
+}
+
+const size = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
+const count = (n: number): string => n.toLocaleString('en-US');
+
+export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
+  const o = args.options;
+  const data = o['data'] as string;
+  const dataDir = o['data-dir'] as string;
+  const imageSize = o['image-size'] as number;
+  const seed = o['seed'] as number;
+  const testFraction = o['test-fraction'] as number;
+  const batchSize = o['batch-size'] as number;
+  const force = o['force'] as boolean;
+  const layout: FeatureLayout = o['pooled'] === true ? 'pooled' : 'map';
+  const splits: CacheSplitName[] = o['split'] === 'all' ? ['train', 'test'] : [o['split'] as CacheSplitName];
+  const cachePath = (o['cache'] as string | undefined) ?? defaultCachePath(data, imageSize);
+  const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
+
+  let vgg: Vgg16Weights;
+  let weightsId: string;
+  if (o['random-weights'] === true) {
+    vgg = randomVgg16(seed, undefined, { classifier: false });
+    weightsId = randomWeightsId(seed);
+    note(`Warning: using randomly initialised VGG16 weights (seed ${seed}); accuracy will not reflect transfer learning`);
+  } else {
+    const loaded = await loadVgg16(o['weights'] as string);
+    vgg = loaded.vgg;
+    weightsId = loaded.checkpoint.sha256;
+  }
+
+  // Also checks the image size against the network before any data is read.
+  const featureShape = trunkFeatureShape(vgg, imageSize, layout);
+  const rowFloats = featureShape.reduce((a, b) => a * b, 1);
+  const datasets: Dataset[] = [];
+  for (const split of splits) datasets.push(await openDataset({ data, dataDir, split, imageSize, testFraction, seed }));
+  const identityOf = (dataset: Dataset): CacheIdentity => ({
+    weightsId,
+    imageSize,
+    layout,
+    mean: [...IMAGENET_MEAN],
+    std: [...IMAGENET_STD],
+    classes: dataset.classes,
+    dataName: dataset.name,
+    dataSource: BUILT_IN.has(data) ? dataset.source : resolve(data),
+    splitRule: splitRule(data, testFraction, seed),
+  });
+
+  // The trunk (an ONNX model to build or load, a session to start) is opened only if some split needs it.
+  let trunk: Trunk | undefined;
+  const controller = new AbortController();
+  const onSigint = (): void => {
+    note('\nStopping after the current batch; run the same command again to resume (Ctrl-C again quits at once)');
+    controller.abort();
+  };
+  process.once('SIGINT', onSigint);
+  const results: ExtractedSplit[] = [];
+  try {
+    for (const dataset of datasets) {
+      const attrs = identityOf(dataset);
+      const split = dataset.split;
+      const bytes = dataset.length * rowFloats * 4;
+      if (await splitIsComplete(cachePath, split, attrs, dataset.length, force)) {
+        note(`Reusing the ${split} split of ${cachePath} (${count(dataset.length)} images, same weights, size and data; --force extracts it again)`);
+        results.push({ split, count: dataset.length, seconds: 0, imagesPerSecond: 0, provider: null, bytes, reused: true, resumedFrom: dataset.length });
+        continue;
+      }
+      trunk ??= await openTrunk({ vgg, weightsId, imageSize, output: layout, device: o['device'] as DeviceRequest, onNote: note });
+      const bar = progressBar({ stream: ctx.stderr, label: `extract ${split}`, unit: 'images', clock: ctx.clock });
+      const r = await extractSplit({
+        dataset, trunk, cachePath, attrs, batchSize, force, onNote: note, signal: controller.signal, clock: ctx.clock,
+        onProgress: (done, total) => bar.update(done, total),
+      }).finally(() => bar.finish());
+      const made = r.count - r.resumedFrom;
+      const rate = r.seconds > 0 ? made / r.seconds : 0;
+      results.push({ split, count: r.count, seconds: r.seconds, imagesPerSecond: rate, provider: trunk.provider, bytes, reused: r.reused, resumedFrom: r.resumedFrom });
+      const resumed = r.resumedFrom > 0 ? ` (resumed at ${count(r.resumedFrom)})` : '';
+      note(`${split}: ${count(made)} images in ${r.seconds.toFixed(1)}s, ${formatRate(rate)} images/s on ${trunk.provider}${resumed}, ${size(bytes)}`);
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    await trunk?.close();
+  }
+
+  const first = datasets[0]!;
+  const held = results.map((r) => `${r.split} (${count(r.count)} images)`).join(' and ');
+  const text = `Feature cache ${cachePath}: ${held} of ${first.name}, ${layout === 'map' ? 'trunk map' : 'pooled features'} ${featureShape.join('x')} per image, image size ${imageSize}, weights ${weightsId}`;
+  return { text, data: { cache: cachePath, splits: results } };
 }

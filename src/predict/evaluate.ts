@@ -1,7 +1,55 @@
-import { HeadstartError } from '../errors.js';
+/** `headstart evaluate`: accuracy, per-class accuracy and the confusion matrix of a head on a cached split. */
+import { existsSync } from 'node:fs';
+import { InputError, MismatchError } from '../errors.js';
+import { readCacheSplit } from '../cache/reader.js';
+import { headProbabilities } from '../head/model.js';
+import type { LoadedHead } from '../head/types.js';
+import { progressBar } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
+import { ConfusionMatrix, formatEvaluation } from './metrics.js';
+import { ensureHeadBackend, headFacts, resolveHead } from './predictor.js';
+import type { Evaluation } from './types.js';
 
-// Placeholder until this command is built; replaced by its implementation.
-export async function runEvaluate(_args: CommandArgs, _ctx: RunContext): Promise<CommandResult> {
-  throw new HeadstartError('not implemented yet');
+/** Rows per forward pass: bounds the activations held at once (rows × 4096 floats per layer). */
+const ROWS_PER_STEP = 1024;
+
+function describe(values: readonly unknown[]): string {
+  return values.length > 6 ? `${values.slice(0, 6).join(', ')}, … (${values.length})` : values.join(', ');
+}
+
+export async function evaluateHead(head: LoadedHead, cachePath: string, split: 'train' | 'test', opts: { onProgress?: (done: number, total: number) => void } = {}): Promise<Evaluation> {
+  const facts = headFacts(head);
+  await ensureHeadBackend();
+  const data = await readCacheSplit(cachePath, split);
+  const a = data.attrs;
+  const differs = (what: string, found: unknown, wanted: unknown): MismatchError =>
+    new MismatchError(`${cachePath} holds features of ${what} ${String(found)} but the head in ${facts.dir} was trained on ${String(wanted)}`);
+  if (a.weightsId !== facts.weightsId) throw differs('weights', a.weightsId, facts.weightsId);
+  if (a.imageSize !== facts.imageSize) throw differs('image size', a.imageSize, facts.imageSize);
+  if (a.classes.length !== facts.classes.length || a.classes.some((c, i) => c !== facts.classes[i])) throw differs('classes', describe(a.classes), describe(facts.classes));
+  const per = data.featureShape.reduce((p, v) => p * v, 1);
+  const headPer = facts.featureShape.reduce((p, v) => p * v, 1);
+  if (per !== headPer) throw differs('shape', `[${data.featureShape.join(', ')}]`, `[${facts.featureShape.join(', ')}]`);
+  const matrix = new ConfusionMatrix(facts.classes);
+  for (let start = 0; start < data.count; start += ROWS_PER_STEP) {
+    const n = Math.min(ROWS_PER_STEP, data.count - start);
+    const probs = await headProbabilities(head, data.features.subarray(start * per, (start + n) * per), n, data.featureShape);
+    matrix.add(probs, data.labels.subarray(start, start + n), n);
+    opts.onProgress?.(start + n, data.count);
+  }
+  return matrix.result(split);
+}
+
+export async function runEvaluate(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
+  const head = await resolveHead(args.options.head as string | undefined, 'models');
+  const split = ((args.options.split as string | undefined) ?? 'test') as 'train' | 'test';
+  const cache = (args.options.cache as string | undefined) ?? headFacts(head).cache;
+  if (cache === undefined) throw new InputError(`the head in ${head.dir} does not say which cache it was trained on: pass --cache FILE`);
+  if (!existsSync(cache) && args.options.cache === undefined) {
+    throw new InputError(`the cache the head in ${head.dir} was trained on, ${cache}, is gone: pass --cache FILE or extract it again`);
+  }
+  const bar = progressBar({ stream: ctx.stderr, label: `evaluate ${split}`, unit: 'images', clock: ctx.clock });
+  const evaluation = await evaluateHead(head, cache, split, { onProgress: (d, t) => bar.update(d, t) });
+  bar.finish();
+  return { text: formatEvaluation(evaluation, `head ${head.dir}`), data: { head: head.dir, cache, ...evaluation } };
 }

@@ -18,6 +18,7 @@ describe('parseValue', () => {
     ['nonNegativeInt', '-1', 'non-negative integer'],
     ['number', 'abc', 'number'],
     ['positiveNumber', '0', 'positive number'],
+    ['nonNegativeNumber', '-0.1', 'non-negative number'],
     ['fraction', '1.5', 'number in [0, 1)'],
     ['boolean', 'yes', 'true or false'],
     ['string', '', 'a non-empty value'],

@@ -1,0 +1,94 @@
+/**
+ * End-to-end extraction against the bare trunk, measured in the same run: `npx tsx bench/extract.ts [IMAGES] [BATCH]`.
+ * Full-width VGG16 (random weights, seed 0) at 32×32 over a generated CIFAR-layout test batch.
+ * 1. bare: trunk.run over batches decoded beforehand (nothing else happening), before and after 2.;
+ * 2. extract: extractSplit into a fresh HDF5 cache (decoding, inference, part writes with fsync,
+ *    and the final HDF5 build all counted).
+ * The goal is extract ≥ 90% of bare: decoding and writing must hide behind inference.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDataset } from '../src/data/dataset.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../src/data/preprocess.js';
+import type { Dataset, DatasetBatch } from '../src/data/types.js';
+import { extractSplit } from '../src/extract/extract.js';
+import { openTrunk } from '../src/extract/trunk.js';
+import { randomVgg16, randomWeightsId } from '../src/weights/random.js';
+
+function noise(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s >>> 24;
+  }
+  return out;
+}
+
+/** The first `count` images of a data set (CIFAR-10's reader insists on 10,000 records per file). */
+function firstImages(ds: Dataset, count: number): Dataset {
+  return {
+    ...ds,
+    length: count,
+    labels: ds.labels.subarray(0, count),
+    async *batches(options) {
+      for await (const batch of ds.batches(options)) {
+        if (batch.start >= count) return;
+        const keep = Math.min(batch.count, count - batch.start);
+        const per = batch.images.length / batch.count;
+        yield { start: batch.start, count: keep, images: batch.images.subarray(0, keep * per), labels: batch.labels.subarray(0, keep) };
+        if (batch.start + keep >= count) return;
+      }
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const images = Number(process.argv[2] ?? 2560);
+  const batchSize = Number(process.argv[3] ?? 256);
+  const root = mkdtempSync(join(tmpdir(), 'headstart-bench-extract-'));
+  try {
+    const dataDir = join(root, 'data');
+    mkdirSync(join(dataDir, 'cifar-10-batches-bin'), { recursive: true });
+    const records = noise(10_000 * 3073, 1);
+    for (let r = 0; r < 10_000; r++) records[r * 3073] = r % 10;
+    writeFileSync(join(dataDir, 'cifar-10-batches-bin', 'test_batch.bin'), records);
+    writeFileSync(join(dataDir, 'cifar-10-batches-bin', 'batches.meta.txt'), 'a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n');
+    const dataset = firstImages(await openDataset({ data: 'cifar10', dataDir, split: 'test', imageSize: 32, testFraction: 0, seed: 0 }), images);
+
+    const vgg = randomVgg16(0, undefined, { classifier: false });
+    const weightsId = randomWeightsId(0);
+    const trunk = await openTrunk({ vgg, weightsId, imageSize: 32, output: 'map', device: (process.env['DEVICE'] as 'cpu' | undefined) ?? 'cpu', modelsDir: join(root, 'models') });
+    try {
+      const batches: DatasetBatch[] = [];
+      for await (const batch of dataset.batches({ start: 0, batchSize })) batches.push(batch);
+      await trunk.run(batches[0]!.images, batches[0]!.count); // warm-up: first-run allocations
+      const bareRate = async (): Promise<number> => {
+        const t0 = performance.now();
+        for (const batch of batches) await trunk.run(batch.images, batch.count);
+        return images / ((performance.now() - t0) / 1000);
+      };
+      // Bare before and after, so a machine that got busier or quieter mid-run shows up in the numbers.
+      const bareBefore = await bareRate();
+      const t = performance.now();
+      const r = await extractSplit({
+        dataset, trunk, batchSize, force: true, cachePath: join(root, 'cache', 'bench-vgg16-32.h5'),
+        attrs: { weightsId, imageSize: 32, layout: 'map', mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD], classes: dataset.classes, dataName: 'bench', dataSource: dataDir, splitRule: 'bench' },
+      });
+      const endToEnd = images / ((performance.now() - t) / 1000);
+      const bareAfter = await bareRate();
+      const bare = (bareBefore + bareAfter) / 2;
+      console.log(`VGG16 (full width, random) 32×32, ${images} images, batch ${batchSize}, provider ${trunk.provider}`);
+      console.log(`bare trunk.run on pre-decoded batches: ${bare.toFixed(1)} images/s (before ${bareBefore.toFixed(1)}, after ${bareAfter.toFixed(1)})`);
+      console.log(`extractSplit end to end (decode + infer + write + HDF5): ${endToEnd.toFixed(1)} images/s (${(r.bytes / 1e6).toFixed(1)} MB)`);
+      console.log(`ratio: ${((100 * endToEnd) / bare).toFixed(1)}% of the mean bare rate (goal ≥ 90%)`);
+    } finally {
+      await trunk.close();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,117 @@
+/**
+ * Speed of the VGG16 trunk on ONNX Runtime's CPU provider: full-width VGG16 (seeded random weights,
+ * torchvision's init), 32×32 inputs. Prints the graph build time, images/s for the trunk as
+ * shipped (openTrunk) at several batch sizes, the same for ONNX Runtime option variants, and
+ * PyTorch's images/s (bench/trunk_torch.py through /usr/bin/python3, when it has torch).
+ *
+ *   npx tsx bench/trunk.ts [--batches 64,128,256] [--repeats 3] [--size 32] [--no-variants] [--no-torch]
+ *
+ * Other processes on the machine skew every number: the load average is printed with them.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { buildTrunkGraph } from '../src/extract/graph.js';
+import { openTrunk } from '../src/extract/trunk.js';
+import { randomVgg16 } from '../src/weights/random.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+function arg(name: string, fallback: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
+}
+const batches = arg('batches', '64,128,256').split(',').map(Number);
+const repeats = Number(arg('repeats', '3'));
+const size = Number(arg('size', '32'));
+const variantBatch = Math.max(...batches);
+const cores = availableParallelism();
+
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+function images(n: number): Float32Array {
+  // Normalized-image-like values; a fixed pattern keeps runs comparable.
+  const x = new Float32Array(n * 3 * size * size);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.7919) * 2;
+  return x;
+}
+
+/** Best of `repeats` timed runs after one warm-up: images/s. Best, not mean: load only slows. */
+async function rate(run: (x: Float32Array, n: number) => Promise<unknown>, n: number): Promise<{ best: number; median: number }> {
+  const x = images(n);
+  await run(x, n);
+  const rates: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    await run(x, n);
+    rates.push((n * 1000) / (performance.now() - t0));
+  }
+  rates.sort((a, b) => a - b);
+  return { best: rates.at(-1)!, median: rates[Math.floor(rates.length / 2)]! };
+}
+
+const fmt = (r: { best: number; median: number }) => `${r.best.toFixed(1)} images/s (median ${r.median.toFixed(1)})`;
+
+console.log(`VGG16 trunk, ${size}×${size}, ONNX Runtime ${ort.env.versions.common} CPU, ${cores} cores, load ${load()}`);
+const vgg = randomVgg16(0, undefined, { classifier: false });
+
+let t0 = performance.now();
+const model = buildTrunkGraph(vgg, { imageSize: size, output: 'map' });
+console.log(`build graph: ${(performance.now() - t0).toFixed(0)} ms for ${(model.length / 1e6).toFixed(1)} MB`);
+
+const dir = mkdtempSync(join(tmpdir(), 'headstart-bench-'));
+try {
+  t0 = performance.now();
+  const trunk = await openTrunk({ vgg, weightsId: 'bench', imageSize: size, output: 'map', device: 'cpu', modelsDir: dir });
+  console.log(`openTrunk (build, write ${(statSync(trunk.modelPath).size / 1e6).toFixed(1)} MB, session): ${(performance.now() - t0).toFixed(0)} ms`);
+  let shipped = 0;
+  for (const n of batches) {
+    const r = await rate((x, k) => trunk.run(x, k), n);
+    if (n === variantBatch) shipped = r.best;
+    console.log(`  openTrunk cpu, batch ${n}: ${fmt(r)}   load ${load()}`);
+  }
+  await trunk.close();
+  t0 = performance.now();
+  const reopened = await openTrunk({ vgg, weightsId: 'bench', imageSize: size, output: 'map', device: 'cpu', modelsDir: dir });
+  console.log(`openTrunk again (stored model): ${(performance.now() - t0).toFixed(0)} ms`);
+  await reopened.close();
+
+  if (!args.includes('--no-variants')) {
+    const base: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: cores, executionMode: 'sequential', enableCpuMemArena: true, logSeverityLevel: 3 };
+    const variants: [string, ort.InferenceSession.SessionOptions][] = [
+      ['as shipped (all, threads=cores, arena)', base],
+      ['graphOptimizationLevel basic (no Conv+Relu fusion, no NCHWc)', { ...base, graphOptimizationLevel: 'basic' }],
+      ['graphOptimizationLevel extended (fusion, no NCHWc layout)', { ...base, graphOptimizationLevel: 'extended' }],
+      ['enableCpuMemArena false', { ...base, enableCpuMemArena: false }],
+      ['intraOpNumThreads 1', { ...base, intraOpNumThreads: 1 }],
+      ['executionMode parallel', { ...base, executionMode: 'parallel' }],
+      ['intra-op spinning off', { ...base, extra: { session: { intra_op: { allow_spinning: '0' } } } }],
+    ];
+    console.log(`ONNX Runtime option variants, batch ${variantBatch}:`);
+    for (const [name, options] of variants) {
+      const session = await ort.InferenceSession.create(model, options);
+      const r = await rate((x, k) => session.run({ images: new ort.Tensor('float32', x, [k, 3, size, size]) }), variantBatch);
+      console.log(`  ${name}: ${fmt(r)}   load ${load()}`);
+      await session.release();
+    }
+  }
+
+  if (!args.includes('--no-torch') && existsSync('/usr/bin/python3')) {
+    const py = spawnSync('/usr/bin/python3', [join(here, 'trunk_torch.py'), '--batch', String(variantBatch), '--size', String(size), '--threads', String(cores), '--repeats', String(repeats)], {
+      encoding: 'utf8',
+    });
+    const line = py.stdout.trim().split('\n').at(-1) ?? '';
+    if (py.status === 0 && line.startsWith('{')) {
+      const torch = JSON.parse(line) as { images_per_s: number; median: number; torch: string };
+      console.log(`PyTorch ${torch.torch} CPU, batch ${variantBatch}: ${torch.images_per_s.toFixed(1)} images/s (median ${torch.median.toFixed(1)})   load ${load()}`);
+      console.log(`ratio ONNX Runtime / PyTorch: ${(shipped / torch.images_per_s).toFixed(2)}`);
+    } else {
+      console.log(`PyTorch reference skipped: ${(py.stderr || line).trim().split('\n').at(-1)}`);
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,152 @@
+/**
+ * h5wasm glue. The Node build of h5wasm reads and writes real paths (Emscripten's NODERAWFS), so
+ * files are opened in place. HDF5 prints a diagnostic stack on stderr whenever one of its calls
+ * fails, and h5wasm does not always throw then, so everything here checks before it asks: that
+ * the file exists and is HDF5, that a group or attribute is there before reading it.
+ */
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import h5wasm from 'h5wasm/node';
+import type { Dataset, File, Group } from 'h5wasm/node';
+import { InputError, MismatchError } from '../errors.js';
+import { FORMAT_VERSION, SPLITS } from './format.js';
+import type { CacheAttrs, CacheSplitInfo, CacheSplitName, FeatureLayout } from './types.js';
+
+export type { Dataset, File, Group };
+
+export async function h5(): Promise<typeof h5wasm> {
+  await h5wasm.ready;
+  return h5wasm;
+}
+
+const SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** HDF5 puts its signature at 0, 512, 1024, 2048, … (after an optional user block). */
+export function isHdf5(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const size = statSync(path).size;
+    const buf = Buffer.alloc(8);
+    for (let offset = 0; offset + 8 <= size && offset <= 1 << 20; offset = offset === 0 ? 512 : offset * 2) {
+      if (readSync(fd, buf, 0, 8, offset) === 8 && buf.equals(SIGNATURE)) return true;
+    }
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Opens an existing file read-only after checking it is one; the caller has checked it exists. */
+export async function openForReading(path: string): Promise<File> {
+  const lib = await h5();
+  if (!statSync(path).isFile()) throw new InputError(`Feature cache ${path} is a folder; expected an HDF5 file (.h5)`);
+  if (!isHdf5(path)) throw new InputError(`Feature cache ${path} is not an HDF5 file; expected a cache written by headstart extract`);
+  return new lib.File(path, 'r');
+}
+
+export function hasChild(group: Group, name: string): boolean {
+  return group.keys().includes(name);
+}
+
+function attrNames(group: Group): string[] {
+  return Object.keys(group.attrs);
+}
+
+function attrValue(group: Group, name: string): unknown {
+  return attrNames(group).includes(name) ? group.attrs[name]!.value : undefined;
+}
+
+function toNumbers(value: unknown): number[] | undefined {
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number | bigint>, Number);
+  if (Array.isArray(value)) return value.map(Number);
+  if (typeof value === 'number' || typeof value === 'bigint') return [Number(value)];
+  return undefined;
+}
+
+function toStrings(value: unknown): string[] | undefined {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  return undefined;
+}
+
+export function writeRootAttrs(file: File, attrs: CacheAttrs): void {
+  const put = (name: string, value: Parameters<File['create_attribute']>[1], dtype?: string): void => {
+    if (attrNames(file).includes(name)) file.delete_attribute(name);
+    file.create_attribute(name, value, null, dtype ?? null);
+  };
+  put('format_version', attrs.formatVersion, '<i4');
+  put('tool_version', attrs.toolVersion);
+  put('weights_id', attrs.weightsId);
+  put('image_size', attrs.imageSize, '<i4');
+  put('layout', attrs.layout);
+  put('mean', Float64Array.from(attrs.mean));
+  put('std', Float64Array.from(attrs.std));
+  put('classes', attrs.classes.length > 0 ? attrs.classes : ['']);
+  put('num_classes', attrs.classes.length, '<i4');
+  put('data_name', attrs.dataName);
+  put('data_source', attrs.dataSource);
+  put('split_rule', attrs.splitRule);
+  put('feature_shape', Int32Array.from(attrs.featureShape));
+  put('classifier_input', attrs.classifierInput);
+  for (const split of SPLITS) {
+    const count = attrs.counts[split];
+    if (count !== undefined) put(`${split}_count`, count, '<i4');
+  }
+}
+
+/** Reads and checks the root attributes; a file without them is not a headstart cache. */
+export function readRootAttrs(file: File, path: string): CacheAttrs {
+  const version = toNumbers(attrValue(file, 'format_version'))?.[0];
+  if (version === undefined) throw new InputError(`${path} is an HDF5 file but not a headstart feature cache (no format_version attribute)`);
+  if (version > FORMAT_VERSION) throw new MismatchError(`Feature cache ${path} has format version ${version}; this headstart reads version ${FORMAT_VERSION}, so upgrade headstart or extract again`);
+  const text = (name: string): string => {
+    const value = attrValue(file, name);
+    if (typeof value !== 'string') throw new InputError(`Feature cache ${path} lacks the ${name} attribute; extract it again with --force`);
+    return value;
+  };
+  const numbers = (name: string): number[] => {
+    const value = toNumbers(attrValue(file, name));
+    if (value === undefined) throw new InputError(`Feature cache ${path} lacks the ${name} attribute; extract it again with --force`);
+    return value;
+  };
+  const layout = text('layout');
+  if (layout !== 'map' && layout !== 'pooled') throw new InputError(`Expected layout map or pooled in feature cache ${path} but received ${JSON.stringify(layout)}`);
+  const numClasses = numbers('num_classes')[0]!;
+  const counts: CacheAttrs['counts'] = {};
+  for (const split of SPLITS) {
+    const count = toNumbers(attrValue(file, `${split}_count`))?.[0];
+    if (count !== undefined) counts[split] = count;
+  }
+  return {
+    formatVersion: version,
+    toolVersion: text('tool_version'),
+    weightsId: text('weights_id'),
+    imageSize: numbers('image_size')[0]!,
+    layout: layout as FeatureLayout,
+    mean: numbers('mean'),
+    std: numbers('std'),
+    classes: (toStrings(attrValue(file, 'classes')) ?? []).slice(0, numClasses),
+    dataName: text('data_name'),
+    dataSource: text('data_source'),
+    splitRule: text('split_rule'),
+    featureShape: numbers('feature_shape'),
+    classifierInput: text('classifier_input'),
+    counts,
+  };
+}
+
+/** Count and row shape of a split group, checked against the file's attributes. */
+export function splitInfo(file: File, path: string, split: CacheSplitName, attrs: CacheAttrs): CacheSplitInfo | undefined {
+  if (!hasChild(file, split)) return undefined;
+  const group = file.get(split) as Group;
+  if (!hasChild(group, 'features') || !hasChild(group, 'labels')) throw new InputError(`Feature cache ${path} has a ${split} group without features and labels; extract it again with --force`);
+  const features = group.get('features') as Dataset;
+  const labels = group.get('labels') as Dataset;
+  const shape = features.shape ?? [];
+  const count = shape[0] ?? 0;
+  const featureShape = shape.slice(1);
+  if (featureShape.join('x') !== attrs.featureShape.join('x')) {
+    throw new InputError(`Expected ${split}/features rows of shape ${attrs.featureShape.join('x')} in feature cache ${path} but received ${featureShape.join('x')}`);
+  }
+  if ((labels.shape ?? [])[0] !== count) throw new InputError(`Expected ${count} ${split}/labels in feature cache ${path} but received ${(labels.shape ?? [])[0]}`);
+  return { count, featureShape };
+}

@@ -1,0 +1,68 @@
+/** Public types of the HDF5 feature cache (see format.ts for the on-disk layout). */
+
+export type CacheSplitName = 'train' | 'test';
+
+/** `map`: the trunk's output before avgpool, [N, C, h, w]. `pooled`: avgpool + flatten, [N, C*49]. */
+export type FeatureLayout = 'map' | 'pooled';
+
+/**
+ * What identifies a cache's contents. Two runs with equal identities produce the same rows, so a
+ * complete split is reused and a partial one resumed; any difference makes the cache another one.
+ */
+export interface CacheIdentity {
+  /** Hex SHA-256 of the checkpoint's bytes, or the random-weights id. */
+  weightsId: string;
+  imageSize: number;
+  layout: FeatureLayout;
+  /** Per-channel normalisation applied to the images before the trunk. */
+  mean: number[];
+  std: number[];
+  classes: string[];
+  /** Data set name (cifar10, digits, a folder's name) and where it came from (a path or URL). */
+  dataName: string;
+  dataSource: string;
+  /** How rows were assigned to train/test, e.g. `train/ and test/ folders` or `test-fraction 0.2 seed 0`. */
+  splitRule: string;
+}
+
+/** Everything a cache file records about itself. */
+export interface CacheAttrs extends CacheIdentity {
+  formatVersion: number;
+  /** headstart version that wrote the file. */
+  toolVersion: string;
+  /** Shape of one row: [C, h, w] for `map`, [C*49] for `pooled`. */
+  featureShape: number[];
+  /** How the 25088 (C*49) classifier inputs derive from a stored row. */
+  classifierInput: string;
+  /** Rows per complete split. */
+  counts: Partial<Record<CacheSplitName, number>>;
+}
+
+export interface CacheSplitInfo {
+  count: number;
+  /** Shape of one row. */
+  featureShape: number[];
+}
+
+export interface CacheInfo {
+  path: string;
+  attrs: CacheAttrs;
+  splits: Partial<Record<CacheSplitName, CacheSplitInfo>>;
+}
+
+/** A whole split in memory: `features` is [count, ...featureShape] row-major. */
+export interface CacheSplit {
+  attrs: CacheAttrs;
+  features: Float32Array;
+  labels: Uint8Array;
+  count: number;
+  featureShape: number[];
+}
+
+/** One piece of a split read by iterateCacheSplit. */
+export interface CacheChunk {
+  start: number;
+  count: number;
+  features: Float32Array;
+  labels: Uint8Array;
+}

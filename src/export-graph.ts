@@ -1,0 +1,168 @@
+/**
+ * One ONNX model: the VGG16 trunk graph (built by src/extract/graph.ts) with the trained head
+ * appended, images in and class probabilities out. The trunk arrives serialized, so the head is
+ * spliced in at the protobuf level: a GraphProto is a list of fields, repeated fields keep their
+ * order, and appending nodes and initializers after the trunk's keeps the node list topologically
+ * sorted. Only the trunk's own graph outputs are dropped.
+ */
+import { MAP_NAME, POOLED_NAME, buildTrunkGraph, INPUT_NAME } from './extract/graph.js';
+import { type OnnxNode, type OnnxTensor, type Piece, bytesField, encodeModel, messageField, stringField, varintField, writeMessage } from './extract/onnx-proto.js';
+import { foldWeight } from './head/fold.js';
+import type { Vgg16Weights } from './weights/types.js';
+
+export const PROBABILITIES_NAME = 'probabilities';
+
+/** A dense layer as the head stores it: weight [out, in] row-major, bias [out]. */
+export interface DenseLayer {
+  weight: Float32Array;
+  bias: Float32Array;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+export interface ExportGraphOptions {
+  imageSize: number;
+  /** Per-image trunk map shape [C, h, w]. */
+  mapShape: readonly number[];
+  layers: { fc0: DenseLayer; fc3: DenseLayer; fc6: DenseLayer };
+  /** Written to the model's metadata_props (class names, image size, normalisation…). */
+  metadata?: Record<string, string>;
+}
+
+// onnx.proto field numbers used by the splice.
+const MODEL_GRAPH = 7;
+const MODEL_METADATA = 14;
+const GRAPH_NODE = 1;
+const GRAPH_INITIALIZER = 5;
+const GRAPH_OUTPUT = 12;
+const ENTRY_KEY = 1;
+const ENTRY_VALUE = 2;
+const TENSOR = { dims: 1, dataType: 2, name: 8, rawData: 9 } as const;
+const FLOAT = 1;
+
+interface RawField {
+  field: number;
+  /** The whole field: tag, length and body. */
+  bytes: Uint8Array;
+  /** The body of a length-delimited field. */
+  body?: Uint8Array;
+}
+
+function readVarint(buf: Uint8Array, at: number): [value: number, next: number] {
+  let value = 0;
+  let scale = 1;
+  for (let pos = at; pos < buf.length; pos++) {
+    const b = buf[pos]!;
+    value += (b & 0x7f) * scale;
+    if (b < 0x80) return [value, pos + 1];
+    scale *= 128;
+  }
+  throw new Error('protobuf varint runs past the end of the message');
+}
+
+/** The top-level fields of one message, as slices of `buf` (no copies). */
+export function scanFields(buf: Uint8Array): RawField[] {
+  const fields: RawField[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    const start = pos;
+    const [key, afterKey] = readVarint(buf, pos);
+    const field = Math.floor(key / 8);
+    const wire = key % 8;
+    pos = afterKey;
+    let body: Uint8Array | undefined;
+    if (wire === 0) pos = readVarint(buf, pos)[1];
+    else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else if (wire === 2) {
+      const [length, afterLength] = readVarint(buf, pos);
+      body = buf.subarray(afterLength, afterLength + length);
+      pos = afterLength + length;
+    } else throw new Error(`protobuf wire type ${wire} is not used by ONNX models`);
+    if (pos > buf.length) throw new Error('protobuf field runs past the end of the message');
+    fields.push({ field, bytes: buf.subarray(start, pos), body });
+  }
+  return fields;
+}
+
+function raw(bytes: Uint8Array): Piece {
+  return { size: bytes.length, write(out, at) { out.set(bytes, at); return at + bytes.length; } };
+}
+
+/** An initializer field written straight from the layer's array: the 400 MB first layer at 224×224 is copied once. */
+function initializerField(t: OnnxTensor): Piece {
+  const data = t.data as Float32Array;
+  return messageField(GRAPH_INITIALIZER, [
+    ...t.dims.map((d) => varintField(TENSOR.dims, d)),
+    varintField(TENSOR.dataType, FLOAT),
+    stringField(TENSOR.name, t.name),
+    bytesField(TENSOR.rawData, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)),
+  ]);
+}
+
+function headNodes(opts: ExportGraphOptions): { nodes: OnnxNode[]; initializers: OnnxTensor[] } {
+  const [channels, h, w] = opts.mapShape as [number, number, number];
+  const { fc0, fc3, fc6 } = opts.layers;
+  const fold = h === 1 && w === 1;
+  const initializers: OnnxTensor[] = [];
+  const nodes: OnnxNode[] = [];
+  let x: string;
+  if (fold) {
+    nodes.push({ opType: 'Flatten', name: 'head_flatten', inputs: [MAP_NAME], outputs: ['head_in'], attributes: [{ name: 'axis', type: 'int', value: 1 }] });
+    initializers.push({ name: 'classifier.0.weight', dims: [fc0.outFeatures, channels], dataType: 'float', data: foldWeight(fc0.weight, fc0.outFeatures, channels) });
+    x = 'head_in';
+  } else {
+    initializers.push({ name: 'classifier.0.weight', dims: [fc0.outFeatures, fc0.inFeatures], dataType: 'float', data: fc0.weight });
+    x = POOLED_NAME;
+  }
+  initializers.push({ name: 'classifier.0.bias', dims: [fc0.outFeatures], dataType: 'float', data: fc0.bias });
+  const gemm = (name: string, input: string, param: string): OnnxNode => ({
+    opType: 'Gemm', name, inputs: [input, `${param}.weight`, `${param}.bias`], outputs: [name], attributes: [{ name: 'transB', type: 'int', value: 1 }],
+  });
+  nodes.push(gemm('fc0', x, 'classifier.0'), { opType: 'Relu', name: 'relu_fc0', inputs: ['fc0'], outputs: ['relu_fc0'] });
+  for (const [param, layer] of [['classifier.3', fc3], ['classifier.6', fc6]] as const) {
+    initializers.push(
+      { name: `${param}.weight`, dims: [layer.outFeatures, layer.inFeatures], dataType: 'float', data: layer.weight },
+      { name: `${param}.bias`, dims: [layer.outFeatures], dataType: 'float', data: layer.bias },
+    );
+  }
+  nodes.push(
+    gemm('fc3', 'relu_fc0', 'classifier.3'),
+    { opType: 'Relu', name: 'relu_fc3', inputs: ['fc3'], outputs: ['relu_fc3'] },
+    gemm('logits', 'relu_fc3', 'classifier.6'),
+    { opType: 'Softmax', name: 'softmax', inputs: ['logits'], outputs: [PROBABILITIES_NAME], attributes: [{ name: 'axis', type: 'int', value: 1 }] },
+  );
+  return { nodes, initializers };
+}
+
+/** Serialized ONNX model: `images` [N,3,S,S] normalised → `probabilities` [N,K]. */
+export function buildExportGraph(vgg: Vgg16Weights, opts: ExportGraphOptions): Uint8Array {
+  const [, h, w] = opts.mapShape;
+  const trunk = buildTrunkGraph(vgg, { imageSize: opts.imageSize, output: h === 1 && w === 1 ? 'map' : 'pooled' });
+  const head = headNodes(opts);
+  // Encoding the head's nodes as a model of its own yields their fields ready made.
+  const headModel = encodeModel({
+    graph: {
+      name: 'head',
+      nodes: head.nodes,
+      initializers: [],
+      inputs: [],
+      outputs: [{ name: PROBABILITIES_NAME, elemType: 'float', shape: ['N', opts.layers.fc6.outFeatures] }],
+    },
+  });
+  const headGraph = scanFields(headModel).find((f) => f.field === MODEL_GRAPH)!.body!;
+  const headFields = scanFields(headGraph).filter((f) => f.field === GRAPH_NODE || f.field === GRAPH_OUTPUT).map((f) => raw(f.bytes));
+
+  const modelParts: Piece[] = [];
+  for (const f of scanFields(trunk)) {
+    if (f.field !== MODEL_GRAPH) { modelParts.push(raw(f.bytes)); continue; }
+    const graphFields = scanFields(f.body!).filter((g) => g.field !== GRAPH_OUTPUT);
+    modelParts.push(messageField(MODEL_GRAPH, [...graphFields.map((g) => raw(g.bytes)), ...headFields, ...head.initializers.map(initializerField)]));
+  }
+  for (const [key, value] of Object.entries(opts.metadata ?? {})) {
+    modelParts.push(messageField(MODEL_METADATA, [stringField(ENTRY_KEY, key), stringField(ENTRY_VALUE, value)]));
+  }
+  return writeMessage(modelParts);
+}
+
+export { INPUT_NAME };

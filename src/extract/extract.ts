@@ -1,0 +1,113 @@
+/**
+ * One split through the trunk into the cache. Three things overlap: the data set decodes the next
+ * batches (its iterator prefetches), ONNX Runtime runs the current one, and the previous batch's
+ * features are written and fsynced on libuv's threads. Each write is awaited only after the next
+ * inference has finished, so at most two batches of features are alive and the writer never
+ * stalls the trunk unless the disk is slower than it.
+ */
+import { HeadstartError } from '../errors.js';
+import type { CacheIdentity, CacheSplitName } from '../cache/types.js';
+import { openSplitWriter } from '../cache/writer.js';
+import type { Dataset } from '../data/types.js';
+import type { Trunk } from './types.js';
+
+export interface ExtractSplitOptions {
+  dataset: Dataset;
+  trunk: Trunk;
+  cachePath: string;
+  /** What the cache records and checks (weights id, size, layout, classes, data set). */
+  attrs: CacheIdentity;
+  batchSize: number;
+  /** Replace a cache made with other weights/size/data, or redo a complete split. */
+  force: boolean;
+  /** Images done so far (including those resumed from an earlier run) and the split's total. */
+  onProgress?: (done: number, total: number) => void;
+  onNote?: (line: string) => void;
+  /** Stops after the current batch; the rows so far stay on disk for the next run to resume. */
+  signal?: AbortSignal;
+  /** Milliseconds, for the reported duration; default performance.now. */
+  clock?: () => number;
+}
+
+export interface ExtractSplitResult {
+  path: string;
+  split: CacheSplitName;
+  count: number;
+  /** Seconds this call spent (0 when reused). */
+  seconds: number;
+  /** The cache already held this split for the same weights, size and data. */
+  reused: boolean;
+  /** Images an earlier, interrupted run had already extracted (0 for a fresh start). */
+  resumedFrom: number;
+  /** Shape of one stored row. */
+  featureShape: number[];
+  /** Bytes of the split's features. */
+  bytes: number;
+}
+
+/** Thrown when `signal` stops an extraction; exit code 130 as for Ctrl-C. */
+export class ExtractionStopped extends HeadstartError {
+  override name = 'ExtractionStopped';
+  constructor(message: string) {
+    super(message, { exitCode: 130 });
+  }
+}
+
+export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSplitResult> {
+  const { dataset, trunk, cachePath, attrs, batchSize } = opts;
+  const clock = opts.clock ?? (() => performance.now());
+  const started = clock();
+  const split = dataset.split;
+  const total = dataset.length;
+  const featureShape = trunk.featureShape;
+  if (attrs.imageSize !== dataset.imageSize) throw new Error(`extractSplit: attrs.imageSize ${attrs.imageSize} but the data set makes ${dataset.imageSize}`);
+  if ((attrs.layout === 'map') !== (featureShape.length === 3)) throw new Error(`extractSplit: layout ${attrs.layout} but the trunk gives rows of shape ${featureShape.join('x')}`);
+  const rowFloats = featureShape.reduce((a, b) => a * b, 1);
+  const result = (reused: boolean, resumedFrom: number): ExtractSplitResult => ({
+    path: cachePath,
+    split,
+    count: total,
+    seconds: reused ? 0 : (clock() - started) / 1000,
+    reused,
+    resumedFrom,
+    featureShape,
+    bytes: total * rowFloats * 4,
+  });
+
+  const writer = await openSplitWriter({ cachePath, split, identity: attrs, count: total, featureShape, force: opts.force, onNote: opts.onNote });
+  if (writer.reused) {
+    opts.onNote?.(`Reusing the ${split} split of ${cachePath} (${total.toLocaleString('en-US')} images, same weights, size and data; --force extracts it again)`);
+    return result(true, total);
+  }
+  const resumedFrom = writer.resumedFrom;
+  if (resumedFrom > 0) opts.onNote?.(`Resuming the ${split} split at image ${resumedFrom.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`);
+
+  let done = resumedFrom;
+  let pending: Promise<void> | undefined;
+  try {
+    opts.onProgress?.(done, total);
+    if (done < total && !opts.signal?.aborted) {
+      for await (const batch of dataset.batches({ start: done, batchSize })) {
+        if (batch.start !== done) throw new Error(`extractSplit: the data set gave a batch at ${batch.start}, expected ${done}`);
+        const features = await trunk.run(batch.images, batch.count);
+        if (pending !== undefined) await pending;
+        pending = writer.append(features);
+        // A failed write is reported by the await above or below; until then it must not count as unhandled.
+        pending.catch(() => undefined);
+        done += batch.count;
+        opts.onProgress?.(done, total);
+        if (opts.signal?.aborted) break;
+      }
+    }
+    if (pending !== undefined) await pending;
+  } catch (error) {
+    await writer.close().catch(() => undefined);
+    throw error;
+  }
+  if (done < total) {
+    await writer.close();
+    throw new ExtractionStopped(`Stopped the ${split} split at image ${writer.rows.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}; run the same command again to resume`);
+  }
+  await writer.finish(dataset.labels);
+  return result(false, resumedFrom);
+}

@@ -1,0 +1,71 @@
+/**
+ * Built trunk models are kept on disk (models/ by default) so a second run skips building and
+ * ONNX Runtime reads the file directly. The file name carries everything the graph depends on:
+ * the weights' id, the input size and the output kind, so a change in any of them is a new file
+ * and an existing file is never stale. Files are written to a temporary name and renamed, so an
+ * interrupted build never leaves a truncated model behind.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InputError } from '../errors.js';
+
+export interface ModelKey {
+  /** The weights' id: a hex SHA-256 is shortened to its first 16 digits. */
+  weightsId: string;
+  imageSize: number;
+  output: string;
+}
+
+export interface StoredModel {
+  path: string;
+  /** False when an existing file was reused. */
+  built: boolean;
+  /** The serialized model when it was built now (saves reading it back), else undefined. */
+  bytes?: Uint8Array;
+}
+
+/** `vgg16-<id>-<size>-<output>.onnx`, e.g. vgg16-397923af8e79cdbb-32-map.onnx. */
+export function modelFileName(key: ModelKey): string {
+  const id = /^[0-9a-f]{64}$/i.test(key.weightsId) ? key.weightsId.slice(0, 16).toLowerCase() : key.weightsId.replace(/[^A-Za-z0-9._-]+/g, '_');
+  if (id.length === 0) throw new RangeError('weightsId must not be empty');
+  return `vgg16-${id}-${key.imageSize}-${key.output}.onnx`;
+}
+
+async function isModelFile(path: string): Promise<boolean> {
+  try {
+    const s = await stat(path);
+    return s.isFile() && s.size > 0;
+  } catch {
+    return false;
+  }
+}
+
+function writeError(dir: string, err: unknown): InputError {
+  const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+  return new InputError(`Cannot write the VGG16 model to ${dir} (${code}): expected a writable folder`, { cause: err });
+}
+
+export interface EnsureOptions {
+  onNote?: (line: string) => void;
+  /** Build and replace the file even when it exists (a stored file ONNX Runtime could not read). */
+  rebuild?: boolean;
+}
+
+/** Returns the stored model for `key`, building and saving it with `build` only when it is missing. */
+export async function ensureModel(modelsDir: string, key: ModelKey, build: () => Uint8Array, opts: EnsureOptions = {}): Promise<StoredModel> {
+  const path = join(modelsDir, modelFileName(key));
+  if (!opts.rebuild && (await isModelFile(path))) return { path, built: false };
+  opts.onNote?.(`${opts.rebuild ? 'rebuilding' : 'building'} the VGG16 ONNX model ${path}`);
+  const bytes = build();
+  const temp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await mkdir(modelsDir, { recursive: true });
+    await writeFile(temp, bytes);
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true }).catch(() => {});
+    throw writeError(modelsDir, err);
+  }
+  return { path, built: true, bytes };
+}

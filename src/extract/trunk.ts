@@ -1,0 +1,70 @@
+/**
+ * The frozen VGG16 trunk, ready to run: the ONNX model from the store (built from the weights when
+ * missing) in a session on the chosen provider. `run` takes any number of images, so the last,
+ * smaller batch of a data set needs nothing special (the graph's batch dimension is symbolic).
+ */
+import * as ort from 'onnxruntime-node';
+import { InputError, expected } from '../errors.js';
+import { INPUT_NAME, MAP_NAME, POOLED_NAME, buildTrunkGraph, trunkFeatureShape } from './graph.js';
+import { ensureModel } from './model-store.js';
+import { createSession } from './session.js';
+import type { Trunk, TrunkOptions } from './types.js';
+
+export type { Trunk, TrunkOptions } from './types.js';
+
+export interface OpenedTrunk extends Trunk {
+  /** True when this call built the model file; false when it reused the stored one. */
+  built: boolean;
+}
+
+export async function openTrunk(opts: TrunkOptions): Promise<OpenedTrunk> {
+  const { vgg, imageSize, output } = opts;
+  // Validates the size before anything is built or written.
+  const featureShape = trunkFeatureShape(vgg, imageSize, output);
+  const modelsDir = opts.modelsDir ?? 'models';
+  const key = { weightsId: opts.weightsId, imageSize, output };
+  const build = () => buildTrunkGraph(vgg, { imageSize, output });
+  const sessionOpts = { onNote: opts.onNote, intraOpThreads: opts.intraOpThreads, hardware: opts.hardware };
+  let stored = await ensureModel(modelsDir, key, build, { onNote: opts.onNote });
+  let started: Awaited<ReturnType<typeof createSession>>;
+  try {
+    started = await createSession(stored.bytes ?? stored.path, opts.device, sessionOpts);
+  } catch (err) {
+    // A stored file that ONNX Runtime cannot read (damaged, or from another tool) is rebuilt once.
+    if (!(err instanceof InputError) || stored.built) throw err;
+    opts.onNote?.(`${err.message}; rebuilding it`);
+    stored = await ensureModel(modelsDir, key, build, { onNote: opts.onNote, rebuild: true });
+    started = await createSession(stored.bytes!, opts.device, sessionOpts);
+  }
+  const { session, provider } = started;
+  const outputName = output === 'map' ? MAP_NAME : POOLED_NAME;
+  const perImageIn = 3 * imageSize * imageSize;
+  const perImageOut = featureShape.reduce((a, b) => a * b, 1);
+  let closed = false;
+
+  return {
+    provider,
+    featureShape,
+    modelPath: stored.path,
+    built: stored.built,
+    async run(images: Float32Array, n: number): Promise<Float32Array> {
+      if (closed) throw new Error('the VGG16 trunk is closed');
+      if (!Number.isInteger(n) || n < 1) throw new InputError(expected('a positive integer', 'the number of images', n));
+      if (images.length !== n * perImageIn) {
+        throw new InputError(expected(`${n}×3×${imageSize}×${imageSize} = ${n * perImageIn} values`, 'the VGG16 trunk input', images.length));
+      }
+      const feeds = { [INPUT_NAME]: new ort.Tensor('float32', images, [n, 3, imageSize, imageSize]) };
+      const result = await session.run(feeds, [outputName]);
+      const data = result[outputName]!.data;
+      if (!(data instanceof Float32Array) || data.length !== n * perImageOut) {
+        throw new Error(`VGG16 trunk returned ${data.length} values for ${n} images, not ${n * perImageOut}`);
+      }
+      return data;
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await session.release();
+    },
+  };
+}

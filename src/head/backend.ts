@@ -1,0 +1,227 @@
+/**
+ * Chooses and starts the TensorFlow.js backend the head trains on.
+ *
+ * - tensorflow: @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, optional and not a
+ *   dependency. CAVEAT: tfjs-node pulls in its own @tensorflow/tfjs (and so a tfjs-core). npm
+ *   dedupes it into ours only when the versions agree; otherwise there are two tfjs-core copies.
+ *   They share one engine and kernel registry through globalThis (`_tfengine`, `kernelRegistry`)
+ *   so the 'tensorflow' backend is usually still visible to ours, but kernels and tensor classes
+ *   then come from different versions. Install the tfjs-node matching @tensorflow/tfjs-core
+ *   (4.22.x). If ours cannot see the backend after the import, that is a DeviceError.
+ * - webgpu: @tensorflow/tfjs-backend-webgpu on Dawn (the optional `webgpu` package), which
+ *   supplies navigator.gpu in Node; it must exist before the backend module is imported, since
+ *   that module registers itself only if navigator.gpu is there.
+ * - cpu: tfjs's cpu backend with its heavy kernels re-registered on ONNX Runtime (ort-kernels.ts).
+ * - auto: tensorflow if importable, else webgpu if a hardware adapter exists, else cpu. Probing
+ *   Dawn costs ~130 ms and makes it print Vulkan warnings on stderr, so auto skips it on Linux
+ *   machines with no GPU device node.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { DeviceError } from '../errors.js';
+import { installOrtKernels } from './ort-kernels.js';
+import { defaultThreads, loadOrtBinding } from './ort-session.js';
+
+export type BackendName = 'tensorflow' | 'webgpu' | 'cpu';
+export type BackendRequest = BackendName | 'auto';
+
+export interface BackendChoice {
+  name: BackendName;
+  /** One line for people: what runs, e.g. `cpu + ONNX Runtime kernels (2 threads)`. */
+  detail: string;
+}
+
+export interface SelectBackendOptions {
+  /** Notes about the choice (one line each): what was picked and why others were not. */
+  onNote?: (line: string) => void;
+  /** cpu only: re-register the heavy kernels on ONNX Runtime (default true). */
+  ortKernels?: boolean;
+  /** Loads an optional package; tests replace it to simulate absent or broken packages. */
+  importModule?: (specifier: string) => Promise<unknown>;
+  /** Returns navigator.gpu (Dawn's); tests replace it to simulate a machine without adapters. */
+  createGpu?: () => Promise<GpuLike>;
+  /** Whether the machine may have a GPU at all; auto skips the webgpu probe when false. */
+  mayHaveGpu?: () => boolean;
+}
+
+/** The part of WebGPU's GPU object the probe uses. */
+export interface GpuLike {
+  requestAdapter(options?: { powerPreference?: 'low-power' | 'high-performance' }): Promise<AdapterLike | null>;
+}
+
+interface AdapterLike {
+  isFallbackAdapter?: boolean;
+  info?: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean };
+}
+
+export const TENSORFLOW_INSTALL_MESSAGE = 'install @tensorflow/tfjs-node (or -gpu) to use --backend tensorflow';
+
+const TFJS_NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+
+export async function selectBackend(name: BackendRequest, opts: SelectBackendOptions = {}): Promise<BackendChoice> {
+  const note = opts.onNote ?? (() => {});
+  const importModule = opts.importModule ?? ((specifier: string) => import(specifier));
+  switch (name) {
+    case 'tensorflow':
+      return startTensorflow(note, await findTfjsNode(importModule));
+    case 'webgpu':
+      return startWebgpu(importModule, note, await probeAdapter(opts, importModule));
+    case 'cpu':
+      return startCpu(opts, note);
+    case 'auto':
+      return selectAuto(opts, importModule, note);
+  }
+}
+
+async function selectAuto(
+  opts: SelectBackendOptions,
+  importModule: (specifier: string) => Promise<unknown>,
+  note: (line: string) => void,
+): Promise<BackendChoice> {
+  const tfjsNode = await findTfjsNode(importModule);
+  if (tfjsNode.loaded) return startTensorflow(note, tfjsNode);
+  if (tfjsNode.error) note(`backend: @tensorflow/tfjs-node is installed but failed to load (${tfjsNode.error}); not using it`);
+  if ((opts.mayHaveGpu ?? mayHaveGpu)()) {
+    try {
+      const adapter = await probeAdapter(opts, importModule);
+      if (!isSoftwareAdapter(adapter)) return await startWebgpu(importModule, note, adapter);
+      note(`backend: WebGPU adapter ${describeAdapter(adapter)} is a software fallback; using cpu`);
+    } catch (e) {
+      note(`backend: no WebGPU (${e instanceof Error ? e.message : String(e)}); using cpu`);
+    }
+  }
+  return startCpu(opts, note);
+}
+
+interface TfjsNodeProbe {
+  loaded?: { specifier: string };
+  /** Set when a package exists but failed to load (as opposed to not being installed). */
+  error?: string;
+}
+
+function isNotFound(e: unknown, specifier: string): boolean {
+  const code = (e as { code?: string } | null)?.code;
+  const message = e instanceof Error ? e.message : String(e);
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes(specifier);
+}
+
+async function findTfjsNode(importModule: (specifier: string) => Promise<unknown>): Promise<TfjsNodeProbe> {
+  let error: string | undefined;
+  for (const specifier of TFJS_NODE_PACKAGES) {
+    try {
+      await importModule(specifier);
+      return { loaded: { specifier } };
+    } catch (e) {
+      if (!isNotFound(e, specifier)) error ??= firstLine(e);
+    }
+  }
+  return { error };
+}
+
+async function startTensorflow(note: (line: string) => void, probe: TfjsNodeProbe): Promise<BackendChoice> {
+  if (!probe.loaded) {
+    throw new DeviceError(probe.error ? `@tensorflow/tfjs-node failed to load: ${probe.error}` : TENSORFLOW_INSTALL_MESSAGE);
+  }
+  if (!tf.findBackendFactory('tensorflow')) {
+    throw new DeviceError(
+      `${probe.loaded.specifier} loaded but registered no 'tensorflow' backend with @tensorflow/tfjs-core ${tf.version_core}; install the tfjs-node version matching it`,
+    );
+  }
+  if (!(await tf.setBackend('tensorflow'))) throw new DeviceError(`${probe.loaded.specifier} loaded but its 'tensorflow' backend failed to start`);
+  const detail = `tensorflow (${probe.loaded.specifier})`;
+  note(`backend: ${detail}`);
+  return { name: 'tensorflow', detail };
+}
+
+async function probeAdapter(opts: SelectBackendOptions, importModule: (specifier: string) => Promise<unknown>): Promise<AdapterLike> {
+  const gpu = await (opts.createGpu ?? (() => createDawnGpu(importModule)))();
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new DeviceError('no WebGPU adapter found (no usable GPU or driver); use --backend cpu');
+  return adapter;
+}
+
+async function createDawnGpu(importModule: (specifier: string) => Promise<unknown>): Promise<GpuLike> {
+  const existing = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
+  if (existing) return existing;
+  let dawn: { create: (options: string[]) => GpuLike; globals: object };
+  try {
+    dawn = (await importModule('webgpu')) as typeof dawn;
+  } catch (e) {
+    throw new DeviceError(`the optional package "webgpu" could not be loaded (${firstLine(e)}); install it to use --backend webgpu`);
+  }
+  const gpu = dawn.create([]);
+  // tfjs-backend-webgpu reads GPUBufferUsage & co. as globals and navigator.gpu at import time.
+  Object.assign(globalThis, dawn.globals);
+  const g = globalThis as { navigator?: object };
+  if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+  else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+  return gpu;
+}
+
+async function startWebgpu(
+  importModule: (specifier: string) => Promise<unknown>,
+  note: (line: string) => void,
+  adapter: AdapterLike,
+): Promise<BackendChoice> {
+  await importModule('@tensorflow/tfjs-backend-webgpu');
+  if (!tf.findBackendFactory('webgpu')) {
+    throw new DeviceError('@tensorflow/tfjs-backend-webgpu did not register (navigator.gpu missing when it loaded)');
+  }
+  let ok = false;
+  try {
+    ok = await tf.setBackend('webgpu');
+  } catch (e) {
+    throw new DeviceError(`WebGPU backend failed to start on ${describeAdapter(adapter)}: ${firstLine(e)}`);
+  }
+  if (!ok) throw new DeviceError(`WebGPU backend failed to start on ${describeAdapter(adapter)}`);
+  const detail = `webgpu (${describeAdapter(adapter)})`;
+  note(`backend: ${detail}`);
+  return { name: 'webgpu', detail };
+}
+
+async function startCpu(opts: SelectBackendOptions, note: (line: string) => void): Promise<BackendChoice> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  if (!(await tf.setBackend('cpu'))) throw new DeviceError('the tfjs cpu backend failed to start');
+  // The cpu backend prints a banner recommending tfjs-node on first use; with ORT kernels that
+  // advice is wrong, and library code must not print.
+  (tf.backend() as { firstUse?: boolean }).firstUse = false;
+  let detail = 'cpu (tfjs kernels only)';
+  if (opts.ortKernels ?? true) {
+    try {
+      loadOrtBinding();
+      installOrtKernels();
+      detail = `cpu + ONNX Runtime kernels (${defaultThreads()} threads)`;
+    } catch (e) {
+      note(`backend: ONNX Runtime kernels unavailable (${firstLine(e)}); tfjs's own cpu kernels are ~100× slower`);
+    }
+  }
+  note(`backend: ${detail}`);
+  return { name: 'cpu', detail };
+}
+
+/** Linux exposes GPUs as device nodes; elsewhere (Metal, D3D) assume one may exist. */
+export function mayHaveGpu(): boolean {
+  if (process.platform !== 'linux') return true;
+  try {
+    if (existsSync('/dev/dri') && readdirSync('/dev/dri').some((f) => f.startsWith('renderD'))) return true;
+  } catch {
+    // unreadable /dev/dri: fall through to the NVIDIA check
+  }
+  return existsSync('/dev/nvidia0') || existsSync('/dev/dxg');
+}
+
+function isSoftwareAdapter(adapter: AdapterLike): boolean {
+  if (adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter) return true;
+  return /swiftshader|llvmpipe|lavapipe/i.test(describeAdapter(adapter));
+}
+
+function describeAdapter(adapter: AdapterLike): string {
+  const info = adapter.info ?? {};
+  const parts = [info.vendor, info.architecture, info.device, info.description].filter((p): p is string => Boolean(p));
+  return parts.length > 0 ? parts.join(' ') : 'unnamed adapter';
+}
+
+function firstLine(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  return message.split('\n')[0] ?? message;
+}

@@ -1,0 +1,136 @@
+/**
+ * Feeding cached rows to training. A split's classifier inputs are kept in memory when they fit in
+ * the budget (half of os.freemem() unless told): rows that need no transform (a 1×1 map folded, a
+ * 7×7 map, pooled rows) are used as they are, others are pooled once. Otherwise the split is
+ * streamed from the cache every epoch in file order, in chunks, and shuffled within a window of
+ * rows (a shuffle buffer): at 224×224 the train split is 5 GB and random row access to HDF5 is slow,
+ * so streamed epochs are not a full permutation, only a windowed one (still seeded and repeatable).
+ */
+import { freemem } from 'node:os';
+import { headInput, headInputWidth } from './model.js';
+import { permutation, type Rng } from './random.js';
+import type { FeatureChunk, FeatureSplit } from './types.js';
+
+export interface PreparedSplit {
+  split: FeatureSplit;
+  count: number;
+  inWidth: number;
+  folded: boolean;
+  /** [count, inWidth] classifier inputs and their labels when held in memory. */
+  inputs?: Float32Array;
+  labels?: Uint8Array;
+}
+
+export interface Batch {
+  x: Float32Array;
+  labels: Uint8Array;
+  n: number;
+}
+
+const CHUNK_ROWS = 1024;
+/** Rows shuffled together when streaming. */
+export const STREAM_WINDOW_ROWS = 16384;
+
+export function defaultMemoryBudget(): number {
+  return Math.floor(freemem() / 2);
+}
+
+function rowSize(split: FeatureSplit): number {
+  return split.featureShape.reduce((a, b) => a * b, 1);
+}
+
+async function* splitChunks(split: FeatureSplit, rows: number): AsyncGenerator<FeatureChunk> {
+  if (split.features) {
+    if (!split.labels) throw new Error('a feature split in memory needs its labels');
+    const per = rowSize(split);
+    for (let start = 0; start < split.count; start += rows) {
+      const count = Math.min(rows, split.count - start);
+      yield { start, count, features: split.features.subarray(start * per, (start + count) * per), labels: split.labels.subarray(start, start + count) };
+    }
+    return;
+  }
+  if (!split.chunks) throw new Error('a feature split needs features or chunks');
+  yield* split.chunks(rows);
+}
+
+/** Decides memory or streaming for a split, and pools it once when it stays in memory. */
+export async function prepareSplit(split: FeatureSplit, folded: boolean, budget: number): Promise<PreparedSplit> {
+  const inWidth = headInputWidth(split.layout, split.featureShape, folded);
+  const base = { split, count: split.count, inWidth, folded };
+  const identity = split.layout === 'pooled' || folded || (split.featureShape[1] === 7 && split.featureShape[2] === 7);
+  if (identity && split.features && split.labels) return { ...base, inputs: split.features, labels: split.labels };
+  if (split.count * inWidth * 4 > budget) return base;
+  const inputs = new Float32Array(split.count * inWidth);
+  const labels = new Uint8Array(split.count);
+  for await (const chunk of splitChunks(split, CHUNK_ROWS)) {
+    inputs.set(headInput(chunk.features, chunk.count, split.layout, split.featureShape, folded), chunk.start * inWidth);
+    labels.set(chunk.labels, chunk.start);
+  }
+  return { ...base, inputs, labels };
+}
+
+function gather(inputs: Float32Array, labels: Uint8Array, inWidth: number, order: ArrayLike<number>, from: number, to: number): Batch {
+  const n = to - from;
+  const x = new Float32Array(n * inWidth);
+  const y = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = order[from + i]!;
+    x.set(inputs.subarray(r * inWidth, (r + 1) * inWidth), i * inWidth);
+    y[i] = labels[r]!;
+  }
+  return { x, labels: y, n };
+}
+
+export function batchCount(count: number, batchSize: number): number {
+  return Math.ceil(count / batchSize);
+}
+
+/**
+ * One epoch's batches (the last may be short, as PyTorch's DataLoader without drop_last). With
+ * `rng` the rows are shuffled; without, they come in order (evaluation).
+ */
+export async function* epochBatches(prep: PreparedSplit, batchSize: number, rng?: Rng): AsyncGenerator<Batch> {
+  const { split, inWidth } = prep;
+  if (prep.inputs && prep.labels) {
+    const order = rng ? permutation(prep.count, rng) : null;
+    for (let from = 0; from < prep.count; from += batchSize) {
+      const to = Math.min(from + batchSize, prep.count);
+      if (order) yield gather(prep.inputs, prep.labels, inWidth, order, from, to);
+      else yield { x: prep.inputs.subarray(from * inWidth, to * inWidth), labels: prep.labels.subarray(from, to), n: to - from };
+    }
+    return;
+  }
+  // Streaming: fill a window, shuffle it, hand out whole batches, carry the rest into the next window.
+  const window = Math.max(STREAM_WINDOW_ROWS, batchSize);
+  let buf = new Float32Array((window + CHUNK_ROWS + batchSize) * inWidth);
+  let bufLabels = new Uint8Array(window + CHUNK_ROWS + batchSize);
+  let filled = 0;
+  const drain = function* (final: boolean): Generator<Batch> {
+    const order = rng ? permutation(filled, rng) : Uint32Array.from({ length: filled }, (_, i) => i);
+    const whole = final ? filled : filled - (filled % batchSize);
+    for (let from = 0; from < whole; from += batchSize) yield gather(buf, bufLabels, inWidth, order, from, Math.min(from + batchSize, whole));
+    const rest = filled - whole;
+    if (rest > 0) {
+      const kept = gather(buf, bufLabels, inWidth, order, whole, filled);
+      buf.set(kept.x, 0);
+      bufLabels.set(kept.labels, 0);
+    }
+    filled = rest;
+  };
+  for await (const chunk of splitChunks(split, CHUNK_ROWS)) {
+    const x = headInput(chunk.features, chunk.count, split.layout, split.featureShape, prep.folded);
+    if ((filled + chunk.count) * inWidth > buf.length) {
+      const bigger = new Float32Array((filled + chunk.count) * inWidth);
+      bigger.set(buf.subarray(0, filled * inWidth));
+      buf = bigger;
+      const biggerLabels = new Uint8Array(filled + chunk.count);
+      biggerLabels.set(bufLabels.subarray(0, filled));
+      bufLabels = biggerLabels;
+    }
+    buf.set(x, filled * inWidth);
+    bufLabels.set(chunk.labels, filled);
+    filled += chunk.count;
+    if (filled >= window) yield* drain(false);
+  }
+  if (filled > 0) yield* drain(true);
+}

@@ -1,0 +1,102 @@
+/**
+ * What training shows at the end: metrics on the test split (accuracy, per-class accuracy,
+ * confusion matrix), a terminal table, and report.png (loss/accuracy curves and the confusion
+ * matrix drawn as SVG, rendered by sharp).
+ */
+import sharp from 'sharp';
+import type { ClassMetrics, EpochEndInfo } from './types.js';
+
+export function computeMetrics(predicted: ArrayLike<number>, labels: ArrayLike<number>, classes: readonly string[]): ClassMetrics {
+  const k = classes.length;
+  const confusion = classes.map(() => new Array<number>(k).fill(0));
+  for (let i = 0; i < labels.length; i++) confusion[labels[i]!]![predicted[i]!]! += 1;
+  let correct = 0;
+  const perClass = classes.map((name, c) => {
+    const row = confusion[c]!;
+    const count = row.reduce((a, b) => a + b, 0);
+    correct += row[c]!;
+    return { name, accuracy: count > 0 ? row[c]! / count : 0, count };
+  });
+  return { accuracy: labels.length > 0 ? correct / labels.length : 0, count: labels.length, perClass, confusion };
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
+
+/** The epochs table, then per-class accuracy and the confusion matrix. */
+export function formatReport(history: readonly EpochEndInfo[], m: ClassMetrics, bestEpoch: number): string {
+  const lines = ['epoch  train loss  train acc  test acc  seconds'];
+  for (const h of history) {
+    const mark = h.epoch === bestEpoch ? ' *' : '';
+    lines.push(`${String(h.epoch).padStart(5)}  ${h.trainLoss.toFixed(4).padStart(10)}  ${pct(h.trainAccuracy).padStart(9)}  ${pct(h.testAccuracy).padStart(8)}  ${h.seconds.toFixed(1).padStart(7)}${mark}`);
+  }
+  lines.push('', `test accuracy ${pct(m.accuracy)} on ${m.count} samples${bestEpoch > 0 ? ` (weights of epoch ${bestEpoch})` : ''}`, '');
+  const width = Math.max(5, ...m.perClass.map((c) => c.name.length));
+  lines.push(`${'class'.padEnd(width)}  accuracy  count`);
+  for (const c of m.perClass) lines.push(`${c.name.padEnd(width)}  ${pct(c.accuracy).padStart(8)}  ${String(c.count).padStart(5)}`);
+  lines.push('', 'confusion matrix (rows: true class, columns: predicted)');
+  const cell = Math.max(4, ...m.confusion.flat().map((v) => String(v).length + 1));
+  lines.push(`${''.padEnd(width)} ${m.perClass.map((_, j) => String(j).padStart(cell)).join('')}`);
+  m.confusion.forEach((row, i) => lines.push(`${m.perClass[i]!.name.padEnd(width)} ${row.map((v) => String(v).padStart(cell)).join('')}`));
+  return `${lines.join('\n')}\n`;
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[<>&"']/g, (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[ch]!);
+}
+
+function polyline(values: number[], x0: number, y0: number, w: number, h: number, lo: number, hi: number, color: string): string {
+  if (values.length === 0) return '';
+  const span = hi - lo || 1;
+  const pts = values.map((v, i) => {
+    const x = x0 + (values.length === 1 ? w / 2 : (i * w) / (values.length - 1));
+    const y = y0 + h - ((v - lo) / span) * h;
+    return `${x.toFixed(1)},${y.toFixed(1)}`;
+  });
+  return `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>` + pts.map((p) => `<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="2.5" fill="${color}"/>`).join('');
+}
+
+function chart(title: string, series: { name: string; values: number[]; color: string }[], x0: number, y0: number, lo: number, hi: number): string {
+  const w = 360;
+  const h = 200;
+  const parts = [`<text x="${x0}" y="${y0 - 10}" font-size="14" font-weight="bold">${escapeXml(title)}</text>`, `<rect x="${x0}" y="${y0}" width="${w}" height="${h}" fill="none" stroke="#888"/>`];
+  parts.push(`<text x="${x0 - 6}" y="${y0 + 10}" font-size="10" text-anchor="end">${hi.toFixed(2)}</text>`, `<text x="${x0 - 6}" y="${y0 + h}" font-size="10" text-anchor="end">${lo.toFixed(2)}</text>`);
+  const epochs = Math.max(0, ...series.map((s) => s.values.length));
+  parts.push(`<text x="${x0 + w / 2}" y="${y0 + h + 16}" font-size="10" text-anchor="middle">epoch 1…${epochs}</text>`);
+  series.forEach((s, i) => {
+    parts.push(polyline(s.values, x0, y0, w, h, lo, hi, s.color));
+    parts.push(`<text x="${x0 + 8}" y="${y0 + 16 + 14 * i}" font-size="11" fill="${s.color}">${escapeXml(s.name)}</text>`);
+  });
+  return parts.join('');
+}
+
+/** report.png's drawing: loss curve, accuracy curves, confusion matrix. */
+export function reportSvg(history: readonly EpochEndInfo[], m: ClassMetrics, title: string): string {
+  const k = m.perClass.length;
+  const cell = Math.max(14, Math.min(40, Math.floor(360 / Math.max(1, k))));
+  const labelWidth = Math.min(140, 8 + 7 * Math.max(...m.perClass.map((c) => c.name.length), 1));
+  const matrixX = 880 + labelWidth;
+  const width = matrixX + cell * k + 40;
+  const height = Math.max(320, 110 + cell * k);
+  const losses = history.map((h) => h.trainLoss).filter(Number.isFinite);
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`, `<rect width="100%" height="100%" fill="white"/>`, `<text x="20" y="26" font-size="16" font-weight="bold">${escapeXml(title)}</text>`];
+  parts.push(chart('train loss', [{ name: 'train loss', values: losses, color: '#d62728' }], 60, 70, 0, Math.max(1e-6, ...losses)));
+  parts.push(chart('accuracy', [{ name: 'train', values: history.map((h) => h.trainAccuracy), color: '#1f77b4' }, { name: 'test', values: history.map((h) => h.testAccuracy), color: '#2ca02c' }], 470, 70, 0, 1));
+  parts.push(`<text x="${matrixX}" y="60" font-size="14" font-weight="bold">confusion (test ${(100 * m.accuracy).toFixed(1)}%)</text>`);
+  const y0 = 70;
+  m.confusion.forEach((row, i) => {
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    parts.push(`<text x="${matrixX - 6}" y="${y0 + i * cell + cell / 2 + 4}" font-size="11" text-anchor="end">${escapeXml(m.perClass[i]!.name)}</text>`);
+    row.forEach((v, j) => {
+      const shade = Math.round(255 * (1 - v / total));
+      parts.push(`<rect x="${matrixX + j * cell}" y="${y0 + i * cell}" width="${cell}" height="${cell}" fill="rgb(${shade},${shade},255)" stroke="#ccc"/>`);
+      if (cell >= 22) parts.push(`<text x="${matrixX + j * cell + cell / 2}" y="${y0 + i * cell + cell / 2 + 4}" font-size="10" text-anchor="middle" fill="${v / total > 0.5 ? 'white' : 'black'}">${v}</text>`);
+    });
+  });
+  parts.push(`<text x="${matrixX + (cell * k) / 2}" y="${y0 + cell * k + 16}" font-size="10" text-anchor="middle">predicted</text>`);
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+export async function writeReportPng(path: string, svg: string): Promise<void> {
+  await sharp(Buffer.from(svg)).png().toFile(path);
+}

@@ -1,0 +1,160 @@
+/** Public types of the classifier head: its weights, its saved form, training options and callbacks. */
+import type { Clock } from '../progress.js';
+
+/** One Linear layer in PyTorch's layout: `weight` is [outFeatures, inFeatures] row-major. */
+export interface HeadLayer {
+  weight: Float32Array;
+  bias: Float32Array;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+/** VGG16's classifier: classifier.0, classifier.3 and the new classifier.6 (K outputs). */
+export interface HeadWeights {
+  fc0: HeadLayer;
+  fc3: HeadLayer;
+  fc6: HeadLayer;
+}
+
+export type FeatureLayoutName = 'map' | 'pooled';
+
+/** headstart.json: what a saved head was trained on and how. */
+export interface HeadMeta {
+  format: 'headstart-head';
+  formatVersion: 1;
+  toolVersion: string;
+  createdAt: string;
+  classes: string[];
+  /** Inputs of classifier.0 (C*49) and the hidden width. */
+  inFeatures: number;
+  hidden: number;
+  /** How a cached row becomes the classifier's input. */
+  input: {
+    layout: FeatureLayoutName;
+    /** Shape of one cached row: [C, h, w] (map) or [C*49] (pooled). */
+    featureShape: number[];
+    transform: string;
+  };
+  cache: {
+    path: string;
+    weightsId?: string;
+    imageSize?: number;
+    mean?: number[];
+    std?: number[];
+    dataName?: string;
+  };
+  settings: TrainSettings;
+  training: {
+    epochsRun: number;
+    bestEpoch: number;
+    stoppedEarly: boolean;
+    folded: boolean;
+    backend?: string;
+    testAccuracy?: number;
+  };
+}
+
+/** A head read back by loadHead. */
+export interface LoadedHead {
+  dir: string;
+  meta: HeadMeta;
+  layers: HeadWeights;
+}
+
+export type OptimizerName = 'sgd' | 'adam';
+
+/** The settings that define a training run (a resume must match them). */
+export interface TrainSettings {
+  optimizer: OptimizerName;
+  lr: number;
+  /** L2 added to the gradient with SGD; decoupled (AdamW) with Adam. */
+  weightDecay: number;
+  momentum: number;
+  batchSize: number;
+  epochs: number;
+  dropout: number;
+  patience: number;
+  fold: boolean;
+  init: 'pretrained' | 'random';
+  seed: number;
+}
+
+/** A split of cached features, read whole or streamed in chunks. */
+export interface FeatureSplit {
+  count: number;
+  /** Shape of one row: [C, h, w] for a map, [D] for pooled features. */
+  featureShape: number[];
+  layout: FeatureLayoutName;
+  /** The whole split in memory, with its labels, when the caller already has it. */
+  features?: Float32Array;
+  labels?: Uint8Array;
+  /** Rows in file order, in chunks (used when `features` is absent). */
+  chunks?: (rowsPerChunk: number) => AsyncIterable<FeatureChunk>;
+}
+
+export interface FeatureChunk {
+  start: number;
+  count: number;
+  features: Float32Array;
+  labels: Uint8Array;
+}
+
+export interface BatchEndInfo {
+  epoch: number;
+  batch: number;
+  batches: number;
+  loss: number;
+}
+
+export interface EpochEndInfo {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  testAccuracy: number;
+  seconds: number;
+}
+
+export interface TrainCallbacks {
+  onBatchEnd?: (info: BatchEndInfo) => void;
+  onEpochEnd?: (info: EpochEndInfo) => void;
+  /** Notes for people (memory plan, resume, early stop). */
+  onNote?: (line: string) => void;
+}
+
+export interface TrainHeadOptions {
+  train: FeatureSplit;
+  test: FeatureSplit;
+  classes: string[];
+  /** Starting weights, unfolded (fc0 has C*49 inputs); fc6 must have classes.length outputs. */
+  initial: HeadWeights;
+  settings: TrainSettings;
+  /** Checkpoints go to `<outDir>/checkpoint/` after every epoch. */
+  outDir?: string;
+  resume?: boolean;
+  /** What identifies the data (cache path, weights id, counts): a resume refuses any difference. */
+  dataIdentity?: Record<string, string | number>;
+  clock?: Clock;
+  /** Bytes the prepared training inputs may take in memory; default half of os.freemem(). */
+  memoryBudget?: number;
+}
+
+export interface TrainHeadResult {
+  /** Unfolded weights: the best epoch's when patience > 0, else the last epoch's. */
+  weights: HeadWeights;
+  history: EpochEndInfo[];
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  folded: boolean;
+  /** Epochs already done in the checkpoint this run resumed from (0 when fresh). */
+  resumedAt: number;
+  /** 'memory' or 'stream': how the training split was held. */
+  dataPlan: 'memory' | 'stream';
+}
+
+export interface ClassMetrics {
+  accuracy: number;
+  count: number;
+  perClass: { name: string; accuracy: number; count: number }[];
+  /** confusion[true][predicted]. */
+  confusion: number[][];
+}

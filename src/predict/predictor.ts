@@ -1,0 +1,136 @@
+/**
+ * A trained head joined to the trunk it was trained behind: the same weights (checked by hash), the
+ * same image size and feature layout, so that an image goes through exactly the path its training
+ * data took.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { InputError, MismatchError, expected } from '../errors.js';
+import { openTrunk, type Trunk } from '../extract/trunk.js';
+import { locateVgg16Weights } from '../fetch/locate.js';
+import { selectBackend } from '../head/backend.js';
+import { findNewestHead, loadHead } from '../head/head-io.js';
+import { headProbabilities } from '../head/model.js';
+import type { LoadedHead } from '../head/types.js';
+import { randomVgg16, randomWeightsId } from '../weights/random.js';
+import type { Vgg16Weights } from '../weights/types.js';
+import { loadVgg16 } from '../weights/vgg16.js';
+
+export type Device = 'auto' | 'cuda' | 'webgpu' | 'cpu';
+
+/** What predict, evaluate and export need to know about a head, read from its metadata. */
+export interface HeadFacts {
+  dir: string;
+  weightsId: string;
+  imageSize: number;
+  classes: string[];
+  layout: 'map' | 'pooled';
+  /** Per-image shape of the features the head was trained on: [C, h, w] or [C*49]. */
+  featureShape: number[];
+  cache?: string;
+  mean?: number[];
+  std?: number[];
+}
+
+export function headFacts(head: LoadedHead): HeadFacts {
+  const m = head.meta;
+  const file = join(head.dir, 'headstart.json');
+  const k = head.layers.fc6.outFeatures;
+  if (m.classes.length !== k) {
+    throw new MismatchError(`${file} names ${m.classes.length} classes but the head's last layer has ${k} outputs: the head is damaged or was edited; train it again`);
+  }
+  const { weightsId, imageSize } = m.cache;
+  if (weightsId === undefined || imageSize === undefined) {
+    throw new InputError(`${file} does not record the VGG16 weights and image size its features came from; train the head again with this version`);
+  }
+  return { dir: head.dir, weightsId, imageSize, classes: m.classes, layout: m.input.layout, featureShape: m.input.featureShape, cache: m.cache.path, mean: m.cache.mean, std: m.cache.std };
+}
+
+/** `--head DIR`, or the newest head under `<modelsDir>/heads/`. */
+export async function resolveHead(dir: string | undefined, modelsDir = 'models'): Promise<LoadedHead> {
+  if (dir === undefined) {
+    const newest = await findNewestHead(modelsDir);
+    if (newest === undefined) throw new InputError(`No trained head under ${join(modelsDir, 'heads')}/: run headstart train-head first, or pass --head DIR`);
+    return loadHead(newest);
+  }
+  if (!existsSync(dir) || !statSync(dir).isDirectory() || !existsSync(join(dir, 'headstart.json'))) {
+    throw new InputError(expected('a head folder with headstart.json (written by headstart train-head)', '--head', dir));
+  }
+  return loadHead(dir);
+}
+
+const RANDOM_ID = /^random-vgg16-seed(\d+)(?:-w(\d+(?:x\d+)*))?$/;
+
+/**
+ * The trunk weights a head was trained behind. A random-weights head regenerates its VGG16 from the
+ * seed in its id; a pretrained one reads `weightsPath` (or PyTorch's cache when that default file is
+ * absent) and must hash to the head's sha256.
+ */
+export async function trunkWeightsFor(facts: HeadFacts, weightsPath: string, opts: { modelsDir?: string; env?: Record<string, string | undefined> } = {}): Promise<{ vgg: Vgg16Weights; weightsId: string; source: string }> {
+  const random = RANDOM_ID.exec(facts.weightsId);
+  if (random) {
+    const seed = Number(random[1]);
+    const widths = random[2]?.split('x').map(Number);
+    if (randomWeightsId(seed, widths) === facts.weightsId) {
+      return { vgg: randomVgg16(seed, widths, { classifier: false }), weightsId: facts.weightsId, source: `random VGG16 (seed ${seed})` };
+    }
+  }
+  let path = weightsPath;
+  if (!existsSync(path)) {
+    const located = await locateVgg16Weights({ modelsDir: opts.modelsDir ?? 'models', env: opts.env ?? {} });
+    if (located !== undefined) path = located;
+  }
+  const { checkpoint, vgg } = await loadVgg16(path);
+  if (checkpoint.sha256 !== facts.weightsId) {
+    throw new MismatchError(`${path} has SHA-256 ${checkpoint.sha256.slice(0, 16)}… but the head in ${facts.dir} was trained on features of weights ${facts.weightsId.slice(0, 16)}…; pass the --weights it was trained with`);
+  }
+  return { vgg, weightsId: checkpoint.sha256, source: path };
+}
+
+let backendReady: Promise<unknown> | undefined;
+
+/**
+ * The head runs on TensorFlow.js. A command that already chose a backend (the demo, after
+ * train-head) keeps it; otherwise the cpu backend with ONNX Runtime kernels, which a few thousand
+ * rows need (the plain tfjs cpu matmul would take minutes for a 10,000-image split).
+ */
+export function ensureHeadBackend(onNote?: (line: string) => void): Promise<unknown> {
+  if (tf.getBackend()) return Promise.resolve();
+  backendReady ??= selectBackend('cpu', { onNote });
+  return backendReady;
+}
+
+export interface Predictor {
+  facts: HeadFacts;
+  head: LoadedHead;
+  trunk: Trunk;
+  /** [n, 3, S, S] normalised images in, softmax [n, K] out. */
+  probabilities(images: Float32Array, n: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+export async function openPredictor(opts: { head: LoadedHead; weightsPath: string; device: Device; modelsDir?: string; env?: Record<string, string | undefined>; onNote?: (line: string) => void }): Promise<Predictor> {
+  const facts = headFacts(opts.head);
+  await ensureHeadBackend(opts.onNote);
+  const { vgg, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, opts);
+  const trunk = await openTrunk({ vgg, weightsId, imageSize: facts.imageSize, output: facts.layout, device: opts.device, modelsDir: opts.modelsDir, onNote: opts.onNote });
+  if (!sameShape(trunk.featureShape, facts.featureShape)) {
+    await trunk.close();
+    throw new MismatchError(`the head in ${facts.dir} expects features of shape [${facts.featureShape.join(', ')}] but VGG16 at ${facts.imageSize}×${facts.imageSize} gives [${trunk.featureShape.join(', ')}]; its headstart.json does not match its weights`);
+  }
+  return {
+    facts,
+    head: opts.head,
+    trunk,
+    async probabilities(images, n) {
+      const features = await trunk.run(images, n);
+      return headProbabilities(opts.head, features, n, facts.featureShape);
+    },
+    close: () => trunk.close(),
+  };
+}

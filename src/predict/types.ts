@@ -1,0 +1,57 @@
+/** Public types of predict, evaluate and the predictor they share. */
+
+export interface ClassScore {
+  /** Index into the head's classes. */
+  index: number;
+  label: string;
+  probability: number;
+}
+
+export interface ImagePrediction {
+  file: string;
+  /** The top classes, most probable first. */
+  top: ClassScore[];
+}
+
+/** An image that could not be read; the other images of the same run are still answered. */
+export interface ImageFailure {
+  file: string;
+  /** The HeadstartError's class name, e.g. InputError. */
+  kind: string;
+  /** One line naming the file and what was expected. */
+  error: string;
+}
+
+export interface PredictOutcome {
+  predictions: ImagePrediction[];
+  failures: ImageFailure[];
+}
+
+export interface PredictImagesOptions {
+  /** Images per trunk batch. */
+  batchSize?: number;
+  /** Classes kept per image. */
+  top?: number;
+  onProgress?: (done: number, total: number) => void;
+  /** Called once per unreadable image, as soon as it is found. */
+  onFailure?: (failure: ImageFailure) => void;
+}
+
+export interface PerClassAccuracy {
+  label: string;
+  correct: number;
+  total: number;
+  /** correct / total; NaN when the split has no sample of the class. */
+  accuracy: number;
+}
+
+export interface Evaluation {
+  split: 'train' | 'test';
+  count: number;
+  correct: number;
+  accuracy: number;
+  classes: string[];
+  perClass: PerClassAccuracy[];
+  /** confusion[trueClass][predictedClass] = count. */
+  confusion: number[][];
+}

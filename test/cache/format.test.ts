@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { MismatchError } from '../../src/errors.js';
+import { assertSameIdentity, chunkRowsFor, classifierInputText, defaultCachePath, extractCommandFor, rowShape } from '../../src/cache/format.js';
+import type { CacheIdentity } from '../../src/cache/types.js';
+
+describe('cache naming', () => {
+  it('defaults to cache/<data>-vgg16-<size>.h5, using a folder\'s name', () => {
+    expect(defaultCachePath('cifar10', 32)).toBe('cache/cifar10-vgg16-32.h5');
+    expect(defaultCachePath('digits', 224)).toBe('cache/digits-vgg16-224.h5');
+    expect(defaultCachePath('photos/pets/', 64)).toBe('cache/pets-vgg16-64.h5');
+  });
+
+  it('suggests the extract command for a cache path', () => {
+    expect(extractCommandFor('cache/digits-vgg16-32.h5', 'train')).toBe('headstart extract --data digits --split train');
+    expect(extractCommandFor('cache/cifar10-vgg16-224.h5', 'test')).toBe('headstart extract --data cifar10 --image-size 224 --split test');
+    expect(extractCommandFor('/tmp/x/digits-vgg16-32.h5', 'test')).toBe('headstart extract --data digits --cache /tmp/x/digits-vgg16-32.h5 --split test');
+    expect(extractCommandFor('mine.h5', 'train')).toBe('headstart extract --cache mine.h5 --split train');
+  });
+});
+
+describe('layout', () => {
+  it('row shapes and the classifier-input text', () => {
+    expect(rowShape('map', [512, 1, 1])).toEqual([512, 1, 1]);
+    expect(rowShape('pooled', [512, 7, 7])).toEqual([25088]);
+    expect(classifierInputText('map', [512, 1, 1])).toBe('map at 1x1: avgpool replicates each of the C values into 49 cells; input index c*49+k');
+    expect(classifierInputText('map', [512, 7, 7])).toBe('map at 7x7: AdaptiveAvgPool2d((7,7)) then flatten(1); input index c*49+i*7+j');
+    expect(classifierInputText('pooled', [25088])).toBe('pooled: AdaptiveAvgPool2d((7,7)) then flatten(1), stored as is; input index c*49+i*7+j');
+  });
+
+  it('chunks of at most 256 rows and about 1 MiB', () => {
+    expect(chunkRowsFor(512)).toBe(256);
+    expect(chunkRowsFor(25088)).toBe(10);
+    expect(chunkRowsFor(10_000_000)).toBe(1);
+  });
+});
+
+describe('identity', () => {
+  const base: CacheIdentity = { weightsId: 'w', imageSize: 32, layout: 'map', mean: [0.5], std: [0.25], classes: ['a', 'b'], dataName: 'd', dataSource: '/x', splitRule: 'r' };
+  it('ignores where the data came from but not the classes', () => {
+    expect(() => assertSameIdentity('f.h5', 'Feature cache', base, { ...base, dataSource: '/elsewhere' })).not.toThrow();
+    expect(() => assertSameIdentity('f.h5', 'Feature cache', base, { ...base, classes: ['a', 'c'] })).toThrow(MismatchError);
+    expect(() => assertSameIdentity('f.h5', 'Feature cache', base, { ...base, classes: ['a', 'c'] })).toThrow('Feature cache f.h5 was made with classes "a,b" but this run has "a,c"; pass --force to replace it');
+  });
+});

@@ -1,0 +1,138 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InputError, MismatchError } from '../../src/errors.js';
+import { h5 } from '../../src/cache/h5.js';
+import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../../src/cache/reader.js';
+import { openSplitWriter } from '../../src/cache/writer.js';
+import type { CacheIdentity } from '../../src/cache/types.js';
+
+const root = mkdtempSync(join(tmpdir(), 'headstart-reader-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const identity: CacheIdentity = {
+  weightsId: 'e'.repeat(64), imageSize: 32, layout: 'map', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
+  classes: ['a', 'b'], dataName: 'digits', dataSource: '/d', splitRule: 'fixed',
+};
+
+async function makeCache(path: string): Promise<void> {
+  const w = await openSplitWriter({ cachePath: path, split: 'train', identity, count: 3, featureShape: [2, 1, 1], force: false });
+  await w.append(Float32Array.from([1, 2, 3, 4, 5, 6]));
+  await w.finish(Uint8Array.from([0, 1, 1]));
+}
+
+/** An HDF5 file written by hand, to stand in for files headstart did not make. */
+async function handMade(path: string, build: (f: import('h5wasm/node').File) => void): Promise<void> {
+  const lib = await h5();
+  const f = new lib.File(path, 'w');
+  try {
+    build(f);
+  } finally {
+    f.close();
+  }
+}
+
+describe('reader errors', () => {
+  it('a missing cache names the extract command to run', async () => {
+    const path = 'cache/digits-vgg16-32.h5';
+    await expect(readCacheSplit(join(root, 'nope', path), 'train')).rejects.toThrow(InputError);
+    await expect(readCacheSplit(path.replace('digits', 'nodata'), 'train')).rejects.toThrow('Feature cache cache/nodata-vgg16-32.h5 not found; run: headstart extract --data nodata --split train');
+    await expect(readCacheInfo('cache/nodata-vgg16-64.h5')).rejects.toThrow('Feature cache cache/nodata-vgg16-64.h5 not found; run: headstart extract --data nodata --image-size 64 --split train');
+    await expect(readCacheSplit('elsewhere/feats.h5', 'test')).rejects.toThrow('Feature cache elsewhere/feats.h5 not found; run: headstart extract --cache elsewhere/feats.h5 --split test');
+  });
+
+  it('a missing split says which splits exist and how to make the missing one', async () => {
+    const path = join(root, 'digits-vgg16-32.h5');
+    await makeCache(path);
+    const attempt = readCacheSplit(path, 'test');
+    await expect(attempt).rejects.toThrow(InputError);
+    await expect(attempt).rejects.toThrow(`Feature cache ${path} has no test split (it has train); run: headstart extract --data digits --cache ${path} --split test`);
+    await expect(iterateCacheSplit(path, 'test', 2).next()).rejects.toThrow(`Feature cache ${path} has no test split`);
+  });
+
+  it('a file that is not HDF5', async () => {
+    const path = join(root, 'text.h5');
+    writeFileSync(path, 'hello, not hdf5');
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(InputError);
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(`Feature cache ${path} is not an HDF5 file; expected a cache written by headstart extract`);
+  });
+
+  it('an HDF5 file that headstart did not write', async () => {
+    const path = join(root, 'foreign.h5');
+    await handMade(path, (f) => f.create_dataset({ name: 'x', data: Float32Array.from([1, 2]) }));
+    await expect(readCacheInfo(path)).rejects.toThrow(InputError);
+    await expect(readCacheInfo(path)).rejects.toThrow(`${path} is an HDF5 file but not a headstart feature cache (no format_version attribute)`);
+  });
+
+  it('a cache from a newer format', async () => {
+    const path = join(root, 'future.h5');
+    await handMade(path, (f) => f.create_attribute('format_version', 2, null, '<i4'));
+    await expect(readCacheInfo(path)).rejects.toThrow(MismatchError);
+    await expect(readCacheInfo(path)).rejects.toThrow(`Feature cache ${path} has format version 2; this headstart reads version 1, so upgrade headstart or extract again`);
+  });
+
+  it('a label beyond the classes', async () => {
+    const path = join(root, 'badlabel-vgg16-32.h5');
+    const w = await openSplitWriter({ cachePath: path, split: 'train', identity, count: 2, featureShape: [1], force: false });
+    await w.append(Float32Array.from([1, 2]));
+    await w.finish(Uint8Array.from([0, 5]));
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(InputError);
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(`Expected labels below 2 (the number of classes) in train/labels of feature cache ${path} but received 5 at row 1`);
+  });
+
+  it('features that are not float32', async () => {
+    const path = join(root, 'float64.h5');
+    const good = join(root, 'good.h5');
+    await makeCache(good);
+    const lib = await h5();
+    const src = new lib.File(good, 'r');
+    const names = Object.keys(src.attrs);
+    const values = names.map((k) => [k, src.attrs[k]!.value, src.attrs[k]!.dtype] as const);
+    src.close();
+    await handMade(path, (f) => {
+      for (const [k, v, dt] of values) f.create_attribute(k, v as never, null, typeof dt === 'string' ? dt : null);
+      const g = f.create_group('train');
+      g.create_dataset({ name: 'features', data: Float64Array.from([1, 2, 3, 4, 5, 6]), shape: [3, 2, 1, 1] });
+      g.create_dataset({ name: 'labels', data: Uint8Array.from([0, 1, 1]) });
+    });
+    expect((await readCacheInfo(path)).splits.train?.count).toBe(3);
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(InputError);
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(`Expected float32 train/features in feature cache ${path} but received a 64-bit type of class 1`);
+  });
+
+  it('rows of the wrong shape for the file\'s feature_shape', async () => {
+    const path = join(root, 'shape.h5');
+    const good = join(root, 'good2.h5');
+    await makeCache(good);
+    const lib = await h5();
+    const src = new lib.File(good, 'r');
+    const values = Object.keys(src.attrs).map((k) => [k, src.attrs[k]!.value, src.attrs[k]!.dtype] as const);
+    src.close();
+    await handMade(path, (f) => {
+      for (const [k, v, dt] of values) f.create_attribute(k, v as never, null, typeof dt === 'string' ? dt : null);
+      const g = f.create_group('train');
+      g.create_dataset({ name: 'features', data: Float32Array.from([1, 2, 3]), shape: [3, 1] });
+      g.create_dataset({ name: 'labels', data: Uint8Array.from([0, 1, 1]) });
+    });
+    await expect(readCacheInfo(path)).rejects.toThrow(InputError);
+    await expect(readCacheInfo(path)).rejects.toThrow(`Expected train/features rows of shape 2x1x1 in feature cache ${path} but received 1`);
+  });
+
+  it('rowsPerChunk must be a positive integer', async () => {
+    const path = join(root, 'good3.h5');
+    await makeCache(path);
+    await expect(iterateCacheSplit(path, 'train', 0).next()).rejects.toThrow(RangeError);
+  });
+});
+
+describe('readCacheSplit', () => {
+  it('reports progress while reading', async () => {
+    const path = join(root, 'progress.h5');
+    await makeCache(path);
+    const seen: [number, number][] = [];
+    const split = await readCacheSplit(path, 'train', { onProgress: (d, t) => seen.push([d, t]) });
+    expect(Array.from(split.features)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(seen.at(-1)).toEqual([3, 3]);
+  });
+});

@@ -1,0 +1,96 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadImageTensor } from '../src/data/image.js';
+import { InputError, UsageError } from '../src/errors.js';
+import { scanFields } from '../src/export-graph.js';
+import { runExport } from '../src/export.js';
+import { loadHead, saveHead } from '../src/head/head-io.js';
+import { predictImages } from '../src/predict/predict.js';
+import { openPredictor } from '../src/predict/predictor.js';
+import { relativeError } from './helpers/fixtures.js';
+import { CLASSES, WEIGHTS, context, headMeta, makeScenario, randomHead, type Scenario } from './predict/scenario.js';
+
+let s: Scenario;
+beforeAll(async () => { s = await makeScenario('export'); });
+afterAll(() => s?.close());
+
+/** Probabilities [n, K] from the exported model in a fresh ONNX Runtime session. */
+async function runOnnx(file: string, images: string[], size: number): Promise<{ probs: Float32Array; session: ort.InferenceSession }> {
+  const per = 3 * size * size;
+  const batch = new Float32Array(images.length * per);
+  for (const [i, f] of images.entries()) batch.set(await loadImageTensor(f, size), i * per);
+  const session = await ort.InferenceSession.create(file);
+  const out = await session.run({ images: new ort.Tensor('float32', batch, [images.length, 3, size, size]) });
+  return { probs: out.probabilities!.data as Float32Array, session };
+}
+
+/** predict's probabilities for every class, in class order. */
+async function predictAll(head: string, images: string[]): Promise<Float32Array> {
+  const loaded = await loadHead(head);
+  const predictor = await openPredictor({ head: loaded, weightsPath: WEIGHTS, device: 'cpu' });
+  try {
+    const k = loaded.meta.classes.length;
+    const { predictions } = await predictImages(predictor, images, { top: k });
+    const probs = new Float32Array(images.length * k);
+    predictions.forEach((p, i) => { for (const t of p.top) probs[i * k + t.index] = t.probability; });
+    return probs;
+  } finally {
+    await predictor.close();
+  }
+}
+
+describe('export --onnx', () => {
+  it('one model, images in and probabilities out, equal to predict (folded first layer at 1×1)', async () => {
+    const file = join(s.root, 'out', 'shapes.onnx');
+    const result = await runExport({ positionals: [], options: { onnx: file, head: s.head, weights: WEIGHTS } }, context());
+    expect(existsSync(file)).toBe(true);
+    expect(result.data).toMatchObject({ file, input: { name: 'images', shape: ['N', 3, 32, 32] }, output: { name: 'probabilities', shape: ['N', 3] }, classes: CLASSES, weights: s.weightsId });
+    expect(result.text).toContain(`wrote ${file}`);
+    const { probs, session } = await runOnnx(file, s.testImages, 32);
+    expect(session.inputNames).toEqual(['images']);
+    expect(session.outputNames).toEqual(['probabilities']);
+    await session.release();
+    const expected = await predictAll(s.head, s.testImages);
+    expect(relativeError(probs, expected)).toBeLessThanOrEqual(1e-5);
+    // Rows are distributions.
+    for (let i = 0; i < s.testImages.length; i++) expect(probs[3 * i]! + probs[3 * i + 1]! + probs[3 * i + 2]!).toBeCloseTo(1, 5);
+  });
+
+  it('records the classes and image size in the model\'s metadata_props', () => {
+    const bytes = new Uint8Array(readFileSync(join(s.root, 'out', 'shapes.onnx')));
+    const entries = scanFields(bytes).filter((f) => f.field === 14).map((f) => {
+      const [key, value] = scanFields(f.body!).map((e) => Buffer.from(e.body!).toString('utf8'));
+      return [key, value];
+    });
+    const meta = Object.fromEntries(entries);
+    expect(JSON.parse(meta.classes)).toEqual(CLASSES);
+    expect(meta.image_size).toBe('32');
+    expect(meta.weights).toBe(s.weightsId);
+  });
+
+  it('equal to predict at a size whose map is not 1×1 (avgpool, unfolded layer)', async () => {
+    const dir = join(s.root, 'heads', 'size64');
+    saveHead(dir, randomHead(3, 32 * 49, 64, 5), headMeta({ classes: CLASSES, weightsId: s.weightsId, imageSize: 64, featureShape: [32, 2, 2], cache: s.cache, inFeatures: 32 * 49, hidden: 64 }), 0);
+    const file = join(s.root, 'out', 'size64.onnx');
+    await runExport({ positionals: [], options: { onnx: file, head: dir, weights: WEIGHTS } }, context());
+    const { probs, session } = await runOnnx(file, s.testImages, 64);
+    await session.release();
+    expect(relativeError(probs, await predictAll(dir, s.testImages))).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('needs --onnx', async () => {
+    const run = runExport({ positionals: [], options: { head: s.head, weights: WEIGHTS } }, context());
+    await expect(run).rejects.toThrow(UsageError);
+    await expect(run).rejects.toThrow('Expected an output file for --onnx but received "nothing"');
+  });
+
+  it('an output path that cannot be written', async () => {
+    // A folder where the file should go.
+    const file = join(s.root, 'out');
+    const run = runExport({ positionals: [], options: { onnx: file, head: s.head, weights: WEIGHTS } }, context());
+    await expect(run).rejects.toThrow(InputError);
+    await expect(run).rejects.toThrow(new RegExp(`^cannot write ${file}: `));
+  });
+});

@@ -1,0 +1,194 @@
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DeviceError } from '../../src/errors.js';
+import { mayHaveGpu, selectBackend, TENSORFLOW_INSTALL_MESSAGE, type GpuLike } from '../../src/head/backend.js';
+import { installedOrtKernels, ortKernelStats, uninstallOrtKernels } from '../../src/head/ort-kernels.js';
+
+afterEach(() => uninstallOrtKernels());
+
+function installed(specifier: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(specifier);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const tfjsNodeInstalled = installed('@tensorflow/tfjs-node') || installed('@tensorflow/tfjs-node-gpu');
+
+/** What Node throws for a package that is not installed. */
+function notFound(specifier: string): Error {
+  return Object.assign(new Error(`Cannot find package '${specifier}' imported from /x.js`), { code: 'ERR_MODULE_NOT_FOUND' });
+}
+
+/** Real imports, except the named packages, which behave as not installed. */
+function withoutPackages(...missing: string[]) {
+  return async (specifier: string): Promise<unknown> => {
+    if (missing.includes(specifier)) throw notFound(specifier);
+    return import(specifier);
+  };
+}
+
+const noAdapterGpu: GpuLike = { requestAdapter: async () => null };
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('selectBackend("tensorflow")', () => {
+  it.skipIf(tfjsNodeInstalled)('fails with a DeviceError naming the package to install when tfjs-node is absent (real import)', async () => {
+    const error = await rejection(selectBackend('tensorflow'));
+    expect(error).toBeInstanceOf(DeviceError);
+    expect((error as Error).message).toBe('install @tensorflow/tfjs-node (or -gpu) to use --backend tensorflow');
+  });
+
+  it('fails with the install message when neither tfjs-node package can be found', async () => {
+    const error = await rejection(selectBackend('tensorflow', { importModule: withoutPackages('@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu') }));
+    expect(error).toBeInstanceOf(DeviceError);
+    expect((error as Error).message).toBe(TENSORFLOW_INSTALL_MESSAGE);
+  });
+
+  it('reports a tfjs-node that is installed but fails to load, with its first error line', async () => {
+    const importModule = async (specifier: string) => {
+      if (specifier === '@tensorflow/tfjs-node-gpu') throw notFound(specifier);
+      throw new Error('libtensorflow.so.2: cannot open shared object file\n    at more detail');
+    };
+    const error = await rejection(selectBackend('tensorflow', { importModule }));
+    expect(error).toBeInstanceOf(DeviceError);
+    expect((error as Error).message).toBe('@tensorflow/tfjs-node failed to load: libtensorflow.so.2: cannot open shared object file');
+  });
+
+  it('fails when tfjs-node loads but registers no backend with our tfjs-core', async () => {
+    const importModule = async (specifier: string) => {
+      if (specifier === '@tensorflow/tfjs-node-gpu') throw notFound(specifier);
+      return {};
+    };
+    const error = await rejection(selectBackend('tensorflow', { importModule }));
+    expect(error).toBeInstanceOf(DeviceError);
+    expect((error as Error).message).toBe(
+      `@tensorflow/tfjs-node loaded but registered no 'tensorflow' backend with @tensorflow/tfjs-core ${tf.version_core}; install the tfjs-node version matching it`,
+    );
+  });
+});
+
+describe('selectBackend("webgpu")', () => {
+  it('fails with a DeviceError when there is no adapter', async () => {
+    const error = await rejection(selectBackend('webgpu', { createGpu: async () => noAdapterGpu }));
+    expect(error).toBeInstanceOf(DeviceError);
+    expect((error as Error).message).toBe('no WebGPU adapter found (no usable GPU or driver); use --backend cpu');
+  });
+
+  it.skipIf(mayHaveGpu())('fails with a DeviceError on this GPU-less machine through the real Dawn probe', async () => {
+    const error = await rejection(selectBackend('webgpu'));
+    expect(error).toBeInstanceOf(DeviceError);
+    expect((error as Error).message).toBe('no WebGPU adapter found (no usable GPU or driver); use --backend cpu');
+  });
+
+  it('fails with a DeviceError when the optional webgpu package is missing', async () => {
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    // A real probe in another test may have left Dawn's navigator.gpu behind; this one must load the package.
+    Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
+    try {
+      const error = await rejection(selectBackend('webgpu', { importModule: withoutPackages('webgpu') }));
+      expect(error).toBeInstanceOf(DeviceError);
+      expect((error as Error).message).toBe(
+        `the optional package "webgpu" could not be loaded (Cannot find package 'webgpu' imported from /x.js); install it to use --backend webgpu`,
+      );
+    } finally {
+      if (saved) Object.defineProperty(globalThis, 'navigator', saved);
+      else delete (globalThis as { navigator?: unknown }).navigator;
+    }
+  });
+});
+
+describe('selectBackend("cpu")', () => {
+  it('starts tfjs cpu with the ONNX Runtime kernels, which then serve matmuls', async () => {
+    const notes: string[] = [];
+    const choice = await selectBackend('cpu', { onNote: (line) => notes.push(line) });
+    expect(choice.name).toBe('cpu');
+    expect(choice.detail).toMatch(/^cpu \+ ONNX Runtime kernels \(\d+ threads\)$/);
+    expect(notes).toEqual([`backend: ${choice.detail}`]);
+    expect(tf.getBackend()).toBe('cpu');
+    expect(installedOrtKernels()).toContain('BatchMatMul');
+    const y = tf.matMul(tf.ones([64, 128]), tf.ones([128, 32]));
+    expect(ortKernelStats().ort.BatchMatMul).toBe(1);
+    expect(Array.from(y.dataSync()).every((v) => v === 128)).toBe(true);
+  });
+
+  it('can leave tfjs own kernels in place', async () => {
+    const choice = await selectBackend('cpu', { ortKernels: false });
+    expect(choice).toEqual({ name: 'cpu', detail: 'cpu (tfjs kernels only)' });
+    expect(installedOrtKernels()).toEqual([]);
+  });
+});
+
+describe('selectBackend("auto")', () => {
+  it('picks cpu without probing WebGPU when the machine has no GPU', async () => {
+    const notes: string[] = [];
+    let probed = false;
+    const choice = await selectBackend('auto', {
+      onNote: (line) => notes.push(line),
+      importModule: withoutPackages('@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'),
+      mayHaveGpu: () => false,
+      createGpu: async () => {
+        probed = true;
+        return noAdapterGpu;
+      },
+    });
+    expect(choice.name).toBe('cpu');
+    expect(probed).toBe(false);
+    expect(notes).toEqual([`backend: ${choice.detail}`]);
+  });
+
+  it('falls back to cpu with a note when a GPU may exist but has no adapter', async () => {
+    const notes: string[] = [];
+    const choice = await selectBackend('auto', {
+      onNote: (line) => notes.push(line),
+      importModule: withoutPackages('@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'),
+      mayHaveGpu: () => true,
+      createGpu: async () => noAdapterGpu,
+    });
+    expect(choice.name).toBe('cpu');
+    expect(notes[0]).toBe('backend: no WebGPU (no WebGPU adapter found (no usable GPU or driver); use --backend cpu); using cpu');
+  });
+
+  it('prefers cpu over a software WebGPU adapter', async () => {
+    const notes: string[] = [];
+    const choice = await selectBackend('auto', {
+      onNote: (line) => notes.push(line),
+      importModule: withoutPackages('@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'),
+      mayHaveGpu: () => true,
+      createGpu: async () => ({ requestAdapter: async () => ({ info: { vendor: 'google', description: 'SwiftShader Device (Subzero)' } }) }),
+    });
+    expect(choice.name).toBe('cpu');
+    expect(notes[0]).toBe('backend: WebGPU adapter google SwiftShader Device (Subzero) is a software fallback; using cpu');
+  });
+
+  it('notes a tfjs-node that fails to load and goes on to cpu', async () => {
+    const notes: string[] = [];
+    const choice = await selectBackend('auto', {
+      onNote: (line) => notes.push(line),
+      importModule: async (specifier) => {
+        if (specifier === '@tensorflow/tfjs-node-gpu') throw notFound(specifier);
+        if (specifier === '@tensorflow/tfjs-node') throw new Error('The specified module could not be found.');
+        return import(specifier);
+      },
+      mayHaveGpu: () => false,
+    });
+    expect(choice.name).toBe('cpu');
+    expect(notes[0]).toBe('backend: @tensorflow/tfjs-node is installed but failed to load (The specified module could not be found.); not using it');
+  });
+
+  it.skipIf(tfjsNodeInstalled || mayHaveGpu())('picks cpu on a machine without tfjs-node or a GPU (real probes)', async () => {
+    const notes: string[] = [];
+    const choice = await selectBackend('auto', { onNote: (line) => notes.push(line) });
+    expect(choice.name).toBe('cpu');
+    expect(notes).toEqual([`backend: ${choice.detail}`]);
+  });
+});

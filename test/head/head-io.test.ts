@@ -1,0 +1,130 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InputError, MismatchError } from '../../src/errors.js';
+import { findNewestHead, loadHead, saveHead } from '../../src/head/head-io.js';
+import { headProbabilities, linearInit } from '../../src/head/model.js';
+import { createRng } from '../../src/head/random.js';
+import type { HeadMeta, HeadWeights } from '../../src/head/types.js';
+import { relativeError } from '../helpers/fixtures.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'headstart-io-'));
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function weights(): HeadWeights {
+  const rng = createRng(4);
+  return { fc0: linearInit(5 * 49, 12, rng), fc3: linearInit(12, 12, rng), fc6: linearInit(12, 3, rng) };
+}
+
+function meta(classes = ['cat', 'dog', 'eel']): HeadMeta {
+  return {
+    format: 'headstart-head',
+    formatVersion: 1,
+    toolVersion: '0.1.0',
+    createdAt: '2024-01-01T00:00:00.000Z',
+    classes,
+    inFeatures: 245,
+    hidden: 12,
+    input: { layout: 'map', featureShape: [5, 1, 1], transform: 'avgpool' },
+    cache: { path: 'cache/x.h5', weightsId: 'abc', imageSize: 32, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+    settings: { optimizer: 'sgd', lr: 0.01, weightDecay: 0, momentum: 0.9, batchSize: 4, epochs: 1, dropout: 0.5, patience: 0, fold: true, init: 'random', seed: 0 },
+    training: { epochsRun: 1, bestEpoch: 1, stoppedEarly: false, folded: true },
+  };
+}
+
+function save(name: string, m = meta()): string {
+  const dir = join(tmp, name);
+  saveHead(dir, weights(), m, 0.5);
+  return dir;
+}
+
+describe('saveHead / loadHead', () => {
+  it('round-trips the weights in PyTorch layout and the metadata', async () => {
+    const dir = save('roundtrip');
+    const head = await loadHead(dir);
+    const w = weights();
+    for (const l of ['fc0', 'fc3', 'fc6'] as const) {
+      expect(Array.from(head.layers[l].weight)).toEqual(Array.from(w[l].weight));
+      expect(Array.from(head.layers[l].bias)).toEqual(Array.from(w[l].bias));
+      expect([head.layers[l].outFeatures, head.layers[l].inFeatures]).toEqual([w[l].outFeatures, w[l].inFeatures]);
+    }
+    expect(head.meta).toEqual(meta());
+  });
+
+  it('writes a model.json that tf.loadLayersModel reads, giving the same probabilities', async () => {
+    const dir = save('layers');
+    const modelJson = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] };
+    const bin = readFileSync(join(dir, 'weights.bin'));
+    const handler: tf.io.IOHandler = {
+      load: async () => ({
+        modelTopology: modelJson.modelTopology,
+        weightSpecs: modelJson.weightsManifest[0]!.weights,
+        weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
+      }),
+    };
+    const model = await tfl.loadLayersModel(handler);
+    expect(model.layers.map((l) => l.getClassName())).toEqual(['Dense', 'Dropout', 'Dense', 'Dropout', 'Dense']);
+    const rng = createRng(6);
+    const n = 4;
+    const map = Float32Array.from({ length: n * 5 }, () => rng.uniform(0, 2));
+    const pooled = new Float32Array(n * 245);
+    for (let i = 0; i < n * 5; i++) pooled.fill(map[i]!, i * 49, i * 49 + 49);
+    const fromLayers = (model.predict(tf.tensor2d(pooled, [n, 245])) as tf.Tensor).dataSync();
+    const head = await loadHead(dir);
+    const fromHead = await headProbabilities(head, map, n, [5, 1, 1]);
+    expect(relativeError(fromLayers, fromHead)).toBeLessThanOrEqual(1e-5);
+    expect(fromHead[0]! + fromHead[1]! + fromHead[2]!).toBeCloseTo(1, 5);
+  });
+
+  it('refuses a missing folder', async () => {
+    await expect(loadHead(join(tmp, 'nope'))).rejects.toThrow(InputError);
+    await expect(loadHead(join(tmp, 'nope'))).rejects.toThrow(`Head folder ${join(tmp, 'nope')} not found; train one with: headstart train-head`);
+  });
+
+  it('refuses a folder without weights.bin', async () => {
+    const dir = save('noweights');
+    rmSync(join(dir, 'weights.bin'));
+    await expect(loadHead(dir)).rejects.toThrow(`Head file ${join(dir, 'weights.bin')} not found; expected the weights named by ${join(dir, 'model.json')}`);
+  });
+
+  it('refuses a truncated weights.bin', async () => {
+    const dir = save('truncated');
+    truncateSync(join(dir, 'weights.bin'), 100);
+    await expect(loadHead(dir)).rejects.toThrow(InputError);
+    await expect(loadHead(dir)).rejects.toThrow(/^Expected 12588 bytes in .*weights\.bin \(from model\.json\) but received 100$/);
+  });
+
+  it('refuses headstart.json that is not JSON, or not a head', async () => {
+    const dir = save('badjson');
+    writeFileSync(join(dir, 'headstart.json'), '{oops');
+    await expect(loadHead(dir)).rejects.toThrow(`Expected JSON in head file ${join(dir, 'headstart.json')} but it does not parse`);
+    writeFileSync(join(dir, 'headstart.json'), '{"format": "other"}');
+    await expect(loadHead(dir)).rejects.toThrow(`Expected "format": "headstart-head" in ${join(dir, 'headstart.json')} but received "other"`);
+  });
+
+  it('refuses a head whose class names do not match its outputs', async () => {
+    const dir = save('classes', meta(['a', 'b']));
+    await expect(loadHead(dir)).rejects.toThrow(MismatchError);
+    await expect(loadHead(dir)).rejects.toThrow(`Head ${dir} has 3 outputs but 2 class names in headstart.json`);
+  });
+});
+
+describe('findNewestHead', () => {
+  it('finds the most recently written head under <models>/heads, or nothing', async () => {
+    const models = join(tmp, 'models');
+    expect(await findNewestHead(models)).toBeUndefined();
+    mkdirSync(join(models, 'heads'), { recursive: true });
+    saveHead(join(models, 'heads', 'b-old'), weights(), meta(), 0.5);
+    saveHead(join(models, 'heads', 'a-new'), weights(), meta(), 0.5);
+    mkdirSync(join(models, 'heads', 'not-a-head'));
+    utimesSync(join(models, 'heads', 'b-old', 'headstart.json'), new Date(1e12), new Date(1e12));
+    expect(await findNewestHead(models)).toBe(join(models, 'heads', 'a-new'));
+  });
+});

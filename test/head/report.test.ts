@@ -1,0 +1,47 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
+import { computeMetrics, formatReport, reportSvg, writeReportPng } from '../../src/head/report.js';
+import type { EpochEndInfo } from '../../src/head/types.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'headstart-report-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const history: EpochEndInfo[] = [
+  { epoch: 1, trainLoss: 1.2, trainAccuracy: 0.4, testAccuracy: 0.5, seconds: 3 },
+  { epoch: 2, trainLoss: 0.7, trainAccuracy: 0.7, testAccuracy: 0.75, seconds: 2.5 },
+];
+
+describe('report', () => {
+  const m = computeMetrics([0, 1, 1, 2, 2, 0, 1, 2], [0, 1, 0, 2, 2, 0, 1, 1], ['cat', 'dog', 'eel']);
+
+  it('computes accuracy, per-class accuracy and the confusion matrix (rows true, columns predicted)', () => {
+    expect(m.accuracy).toBe(6 / 8);
+    expect(m.confusion).toEqual([[2, 1, 0], [0, 2, 1], [0, 0, 2]]);
+    expect(m.perClass).toEqual([{ name: 'cat', accuracy: 2 / 3, count: 3 }, { name: 'dog', accuracy: 2 / 3, count: 3 }, { name: 'eel', accuracy: 1, count: 2 }]);
+  });
+
+  it('formats the epochs, per-class accuracy and confusion matrix as a table', () => {
+    const text = formatReport(history, m, 2);
+    expect(text).toContain('    2      0.7000     70.00%    75.00%      2.5 *');
+    expect(text).toContain('test accuracy 75.00% on 8 samples (weights of epoch 2)');
+    expect(text).toContain('eel     100.00%      2');
+    expect(text).toContain('cat      2   1   0');
+  });
+
+  it('renders the curves and confusion matrix to a PNG, escaping class names', async () => {
+    const odd = computeMetrics([0, 1], [0, 1], ['<a&b>', 'c"d']);
+    const svg = reportSvg(history, odd, 'run <1>');
+    expect(svg).toContain('&lt;a&amp;b&gt;');
+    const path = join(tmp, 'report.png');
+    await writeReportPng(path, svg);
+    const meta = await sharp(path).metadata();
+    expect(meta.format).toBe('png');
+    expect(meta.height).toBeGreaterThanOrEqual(320);
+    // Not a blank image: the curves and cells draw in colour.
+    const stats = await sharp(path).stats();
+    expect(stats.channels[0]!.min).toBeLessThan(100);
+  });
+});

@@ -1,0 +1,202 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MismatchError, TrainingError } from '../../src/errors.js';
+import { buildHead } from '../../src/head/model.js';
+import { createRng } from '../../src/head/random.js';
+import { trainHead } from '../../src/head/train.js';
+import type { EpochEndInfo, FeatureSplit, TrainHeadOptions, TrainSettings } from '../../src/head/types.js';
+
+const C = 8;
+const K = 3;
+const tmp = mkdtempSync(join(tmpdir(), 'headstart-train-'));
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Separable 1×1 maps: class k lights up channel k (plus noise). */
+function split(n: number, seed: number, shape: number[] = [C, 1, 1]): FeatureSplit {
+  const rng = createRng(seed);
+  const per = shape.reduce((a, b) => a * b, 1);
+  const cells = per / shape[0]!;
+  const features = new Float32Array(n * per);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % K;
+    for (let c = 0; c < shape[0]!; c++) for (let k = 0; k < cells; k++) features[i * per + c * cells + k] = rng.uniform(0, 0.3) + (c === labels[i] ? 1 : 0);
+  }
+  return { count: n, featureShape: shape, layout: 'map', features, labels };
+}
+
+const base: TrainSettings = { optimizer: 'sgd', lr: 0.05, weightDecay: 0, momentum: 0.9, batchSize: 16, epochs: 4, dropout: 0.2, patience: 0, fold: true, init: 'random', seed: 7 };
+
+function options(settings: Partial<TrainSettings> = {}, extra: Partial<TrainHeadOptions> = {}): TrainHeadOptions {
+  const s = { ...base, ...settings };
+  const shape = extra.train?.featureShape ?? [C, 1, 1];
+  const inFeatures = shape[0]! * 49;
+  return {
+    train: split(96, 1, shape),
+    test: split(30, 2, shape),
+    classes: ['a', 'b', 'c'],
+    initial: buildHead({ classes: K, init: 'random', seed: s.seed, inFeatures, hidden: 16 }),
+    settings: s,
+    dataIdentity: { cache: 'mem.h5' },
+    ...extra,
+  };
+}
+
+describe('trainHead', () => {
+  it('learns a separable problem to 100% test accuracy, reporting every batch and epoch', async () => {
+    const epochs: EpochEndInfo[] = [];
+    let batchesSeen = 0;
+    const r = await trainHead(options({ epochs: 6 }), { onEpochEnd: (e) => epochs.push(e), onBatchEnd: (b) => { batchesSeen++; expect(b.batches).toBe(6); } });
+    expect(r.folded).toBe(true);
+    expect(r.dataPlan).toBe('memory');
+    expect(batchesSeen).toBe(36);
+    expect(epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(r.history.at(-1)!.testAccuracy).toBe(1);
+    expect(r.history.at(-1)!.trainLoss).toBeLessThan(r.history[0]!.trainLoss);
+    expect(r.weights.fc0.inFeatures).toBe(C * 49);
+    expect(r.weights.fc6.outFeatures).toBe(K);
+  });
+
+  it('learns with Adam unfolded too', async () => {
+    const r = await trainHead(options({ optimizer: 'adam', lr: 0.01, fold: false, epochs: 4 }));
+    expect(r.folded).toBe(false);
+    expect(r.history.at(-1)!.testAccuracy).toBe(1);
+  });
+
+  it('is deterministic for a seed, and another seed gives other weights', async () => {
+    const a = await trainHead(options({ epochs: 2 }));
+    const b = await trainHead(options({ epochs: 2 }));
+    const c = await trainHead(options({ epochs: 2, seed: 8 }));
+    expect(Array.from(a.weights.fc3.weight)).toEqual(Array.from(b.weights.fc3.weight));
+    expect(a.history.map((h) => h.trainLoss)).toEqual(b.history.map((h) => h.trainLoss));
+    expect(Array.from(a.weights.fc3.weight)).not.toEqual(Array.from(c.weights.fc3.weight));
+  });
+
+  it('folded and unfolded runs over whole epochs give the same head', async () => {
+    const f = await trainHead(options({ epochs: 2, weightDecay: 0.01 }));
+    const u = await trainHead(options({ epochs: 2, weightDecay: 0.01, fold: false }));
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < f.weights.fc0.weight.length; i++) {
+      diff = Math.max(diff, Math.abs(f.weights.fc0.weight[i]! - u.weights.fc0.weight[i]!));
+      scale = Math.max(scale, Math.abs(u.weights.fc0.weight[i]!));
+    }
+    expect(diff / scale).toBeLessThanOrEqual(1e-5);
+    expect(f.history.map((h) => h.testAccuracy)).toEqual(u.history.map((h) => h.testAccuracy));
+  });
+
+  it('resumes from the checkpoint exactly where an uninterrupted run would be', async () => {
+    const whole = await trainHead(options({ epochs: 3, optimizer: 'adam', lr: 0.01 }), {});
+    const dir = join(tmp, 'resume');
+    await trainHead(options({ epochs: 2, optimizer: 'adam', lr: 0.01 }, { outDir: dir }));
+    expect(existsSync(join(dir, 'checkpoint', 'state.json'))).toBe(true);
+    const notes: string[] = [];
+    const resumed = await trainHead(options({ epochs: 3, optimizer: 'adam', lr: 0.01 }, { outDir: dir, resume: true }), { onNote: (l) => notes.push(l) });
+    expect(resumed.resumedAt).toBe(2);
+    expect(notes[0]).toContain('resuming after epoch 2');
+    expect(resumed.history).toHaveLength(3);
+    expect(Array.from(resumed.weights.fc3.weight)).toEqual(Array.from(whole.weights.fc3.weight));
+    expect(Array.from(resumed.weights.fc0.weight)).toEqual(Array.from(whole.weights.fc0.weight));
+  });
+
+  it('refuses to resume with other settings or another cache, naming what differs', async () => {
+    const dir = join(tmp, 'mismatch');
+    await trainHead(options({ epochs: 1 }, { outDir: dir }));
+    await expect(trainHead(options({ epochs: 2, lr: 0.1 }, { outDir: dir, resume: true }))).rejects.toThrow(MismatchError);
+    await expect(trainHead(options({ epochs: 2, lr: 0.1 }, { outDir: dir, resume: true }))).rejects.toThrow(`Cannot resume from ${join(dir, 'checkpoint')}: it was trained with --lr 0.05, not 0.1`);
+    await expect(trainHead(options({ epochs: 2 }, { outDir: dir, resume: true, dataIdentity: { cache: 'other.h5' } }))).rejects.toThrow(`Cannot resume from ${join(dir, 'checkpoint')}: it was trained with cache mem.h5, not other.h5`);
+  });
+
+  it('refuses --resume without a checkpoint', async () => {
+    const dir = join(tmp, 'empty');
+    await expect(trainHead(options({}, { outDir: dir, resume: true }))).rejects.toThrow(`Cannot resume: no checkpoint in ${join(dir, 'checkpoint')}; run without --resume to start afresh`);
+  });
+
+  it('stops with a TrainingError naming the learning rate when the loss becomes NaN', async () => {
+    const dir = join(tmp, 'nan');
+    const err = await trainHead(options({ epochs: 3, lr: 1e30 }, { outDir: dir })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrainingError);
+    expect((err as Error).message).toMatch(/^Training loss became NaN at epoch 1, batch \d+ of 6: the learning rate is likely too high for the optimizer \(--lr 1e\+30 with sgd\); try a smaller --lr; no epoch had finished, so there is no checkpoint$/);
+    expect(existsSync(join(dir, 'checkpoint', 'state.json'))).toBe(false);
+  });
+
+  it('refuses to checkpoint weights that overflowed in the last step of an epoch', async () => {
+    const dir = join(tmp, 'overflow');
+    const err = await trainHead(options({ epochs: 2, lr: 1e300, batchSize: 96 }, { outDir: dir })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrainingError);
+    expect((err as Error).message).toBe('Training weights became NaN or infinite at epoch 1, batch 1 of 1: the learning rate is likely too high for the optimizer (--lr 1e+300 with sgd); try a smaller --lr; no epoch had finished, so there is no checkpoint');
+    expect(existsSync(join(dir, 'checkpoint', 'state.json'))).toBe(false);
+  });
+
+  it('keeps the last good checkpoint when the loss turns NaN in a later epoch', async () => {
+    const dir = join(tmp, 'nan-later');
+    const full = split(96, 1);
+    let epochsServed = 0;
+    const poisoned: FeatureSplit = {
+      count: full.count,
+      featureShape: full.featureShape,
+      layout: 'map',
+      // The second epoch's rows are NaN: the loss turns NaN in epoch 2.
+      chunks: async function* (rows) {
+        epochsServed++;
+        for (let start = 0; start < full.count; start += rows) {
+          const count = Math.min(rows, full.count - start);
+          const features = Float32Array.from(full.features!.subarray(start * C, (start + count) * C));
+          if (epochsServed === 2) features.fill(NaN);
+          yield { start, count, features, labels: full.labels!.subarray(start, start + count) };
+        }
+      },
+    };
+    const err = await trainHead(options({ epochs: 3 }, { train: poisoned, memoryBudget: 0, outDir: dir })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrainingError);
+    expect((err as Error).message).toContain(`at epoch 2, batch 1 of 6`);
+    expect((err as Error).message).toContain(`the last good checkpoint (epoch 1) is kept in ${join(dir, 'checkpoint')}`);
+    const resumed = await trainHead(options({ epochs: 2 }, { outDir: dir, resume: true }));
+    expect(resumed.resumedAt).toBe(1);
+  });
+
+  it('early stopping restores the best epoch', async () => {
+    // lr 0 never improves after epoch 1: patience 2 stops after epoch 3 and keeps epoch 1.
+    const r = await trainHead(options({ epochs: 10, patience: 2, lr: 1e-12 }));
+    expect(r.stoppedEarly).toBe(true);
+    expect(r.history).toHaveLength(3);
+    expect(r.bestEpoch).toBe(1);
+  });
+
+  it('streams the split from chunks when it does not fit the memory budget, and still learns', async () => {
+    const full = split(96, 1);
+    const streamed: FeatureSplit = {
+      count: full.count,
+      featureShape: full.featureShape,
+      layout: 'map',
+      chunks: async function* (rows) {
+        for (let start = 0; start < full.count; start += rows) {
+          const count = Math.min(rows, full.count - start);
+          yield { start, count, features: full.features!.subarray(start * C, (start + count) * C), labels: full.labels!.subarray(start, start + count) };
+        }
+      },
+    };
+    const r = await trainHead(options({ epochs: 6 }, { train: streamed, memoryBudget: 0 }));
+    expect(r.dataPlan).toBe('stream');
+    expect(r.history.at(-1)!.testAccuracy).toBe(1);
+  });
+
+  it('pools a 2×2 map to 7×7 before the unfolded first layer', async () => {
+    const r = await trainHead(options({ epochs: 5 }, { train: split(96, 1, [C, 2, 2]), test: split(30, 2, [C, 2, 2]) }));
+    expect(r.folded).toBe(false);
+    expect(r.history.at(-1)!.testAccuracy).toBe(1);
+  });
+
+  it('refuses a head whose last layer does not have one output per class', async () => {
+    const o = options();
+    await expect(trainHead({ ...o, classes: ['a', 'b'] })).rejects.toThrow("The head's last layer has 3 outputs but the cache has 2 classes");
+  });
+});

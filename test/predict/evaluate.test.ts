@@ -1,0 +1,107 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCacheSplit } from '../../src/cache/reader.js';
+import { InputError, MismatchError } from '../../src/errors.js';
+import { loadHead, saveHead } from '../../src/head/head-io.js';
+import type { HeadWeights } from '../../src/head/types.js';
+import { evaluateHead, runEvaluate } from '../../src/predict/evaluate.js';
+import type { Evaluation } from '../../src/predict/types.js';
+import { CLASSES, context, headMeta, makeScenario, randomHead, type Scenario } from './scenario.js';
+
+let s: Scenario;
+beforeAll(async () => { s = await makeScenario('evaluate'); });
+afterAll(() => s?.close());
+
+/** Float64 forward of the head on [C,1,1] rows (avgpool replicates each value 49 times). */
+function referenceArgmax(w: HeadWeights, features: Float32Array, n: number, channels: number): number[] {
+  const dense = (x: Float64Array, l: HeadWeights['fc0'], relu: boolean): Float64Array => {
+    const y = new Float64Array(l.outFeatures);
+    for (let o = 0; o < l.outFeatures; o++) {
+      let sum = l.bias[o]!;
+      for (let i = 0; i < l.inFeatures; i++) sum += l.weight[o * l.inFeatures + i]! * x[i]!;
+      y[o] = relu ? Math.max(0, sum) : sum;
+    }
+    return y;
+  };
+  const out: number[] = [];
+  for (let r = 0; r < n; r++) {
+    const x = new Float64Array(channels * 49);
+    for (let c = 0; c < channels; c++) x.fill(features[r * channels + c]!, c * 49, (c + 1) * 49);
+    const logits = dense(dense(dense(x, w.fc0, true), w.fc3, true), w.fc6, false);
+    out.push(logits.indexOf(Math.max(...logits)));
+  }
+  return out;
+}
+
+describe('evaluate', () => {
+  it('accuracy, per-class accuracy and confusion matrix agree with a float64 forward pass', async () => {
+    const head = await loadHead(s.head);
+    for (const split of ['train', 'test'] as const) {
+      const cached = await readCacheSplit(s.cache, split);
+      const predicted = referenceArgmax(head.layers, cached.features, cached.count, cached.featureShape[0]!);
+      const confusion = CLASSES.map(() => CLASSES.map(() => 0));
+      predicted.forEach((p, i) => { confusion[cached.labels[i]!]![p]! += 1; });
+      const e = await evaluateHead(head, s.cache, split);
+      expect(e.confusion).toEqual(confusion);
+      expect(e.count).toBe(cached.count);
+      const correct = confusion.reduce((sum, row, i) => sum + row[i]!, 0);
+      expect(e.accuracy).toBeCloseTo(correct / cached.count, 12);
+      e.perClass.forEach((p, c) => {
+        expect(p.label).toBe(CLASSES[c]);
+        expect(p.total).toBe(confusion[c]!.reduce((a, b) => a + b, 0));
+        expect(p.correct).toBe(confusion[c]![c]);
+      });
+    }
+  });
+
+  it('runEvaluate reads the head\'s own cache by default and prints a table', async () => {
+    const result = await runEvaluate({ positionals: [], options: { head: s.head, split: 'test' } }, context());
+    const data = result.data as Evaluation & { cache: string };
+    expect(data.cache).toBe(s.cache);
+    expect(data.split).toBe('test');
+    expect(data.count).toBe(6);
+    expect(result.text).toMatch(/accuracy \d+\.\d% \(\d\/6\) on the test split/);
+    expect(result.text).toContain('confusion matrix (rows: true class, columns: predicted)');
+    for (const c of CLASSES) expect(result.text).toContain(c);
+  });
+
+  it('refuses a cache of other weights', async () => {
+    const dir = join(s.root, 'heads', 'other-weights');
+    saveHead(dir, randomHead(3, 32 * 49, 64), headMeta({ classes: CLASSES, weightsId: 'random-vgg16-seed7', imageSize: 32, featureShape: [32, 1, 1], cache: s.cache, inFeatures: 32 * 49, hidden: 64 }), 0);
+    const run = evaluateHead(await loadHead(dir), s.cache, 'test');
+    await expect(run).rejects.toThrow(MismatchError);
+    await expect(run).rejects.toThrow(`${s.cache} holds features of weights ${s.weightsId} but the head in ${dir} was trained on random-vgg16-seed7`);
+  });
+
+  it('refuses a cache of another image size', async () => {
+    const dir = join(s.root, 'heads', 'other-size');
+    saveHead(dir, randomHead(3, 32 * 49, 64), headMeta({ classes: CLASSES, weightsId: s.weightsId, imageSize: 64, featureShape: [32, 2, 2], cache: s.cache, inFeatures: 32 * 49, hidden: 64 }), 0);
+    const run = evaluateHead(await loadHead(dir), s.cache, 'test');
+    await expect(run).rejects.toThrow(MismatchError);
+    await expect(run).rejects.toThrow(`${s.cache} holds features of image size 32 but the head in ${dir} was trained on 64`);
+  });
+
+  it('refuses a cache of other classes', async () => {
+    const dir = join(s.root, 'heads', 'other-classes');
+    saveHead(dir, randomHead(3, 32 * 49, 64), headMeta({ classes: ['a', 'b', 'c'], weightsId: s.weightsId, imageSize: 32, featureShape: [32, 1, 1], cache: s.cache, inFeatures: 32 * 49, hidden: 64 }), 0);
+    const run = evaluateHead(await loadHead(dir), s.cache, 'test');
+    await expect(run).rejects.toThrow(MismatchError);
+    await expect(run).rejects.toThrow(`${s.cache} holds features of classes bars, blobs, cross but the head in ${dir} was trained on a, b, c`);
+  });
+
+  it('a missing cache names the extract command', async () => {
+    const missing = join(s.root, 'cache', 'gone.h5');
+    const run = runEvaluate({ positionals: [], options: { head: s.head, cache: missing, split: 'test' } }, context());
+    await expect(run).rejects.toThrow(InputError);
+    await expect(run).rejects.toThrow(`Feature cache ${missing} not found; run: headstart extract`);
+  });
+
+  it('the head\'s own cache is gone', async () => {
+    const dir = join(s.root, 'heads', 'lost-cache');
+    const lost = join(s.root, 'cache', 'deleted.h5');
+    saveHead(dir, randomHead(3, 32 * 49, 64), headMeta({ classes: CLASSES, weightsId: s.weightsId, imageSize: 32, featureShape: [32, 1, 1], cache: lost, inFeatures: 32 * 49, hidden: 64 }), 0);
+    const run = runEvaluate({ positionals: [], options: { head: dir, split: 'test' } }, context());
+    await expect(run).rejects.toThrow(InputError);
+    await expect(run).rejects.toThrow(`the cache the head in ${dir} was trained on, ${lost}, is gone: pass --cache FILE or extract it again`);
+  });
+});
