@@ -4,6 +4,8 @@
  * `npx tsx bench/head.ts [--steps N] [--optimizer sgd|adam] [--no-fold] [--backend NAME]`: with
  * --steps, only N steps run and the epoch is extrapolated. Compare with bench/head_torch.py.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { selectBackend, type BackendRequest } from '../src/head/backend.js';
 import { buildHead } from '../src/head/model.js';
@@ -63,3 +65,18 @@ const steady = times.slice(1).reduce((a, b) => a + b, 0) / Math.max(1, times.len
 console.log(`${fold ? 'folded' : 'unfolded'} ${optimizer}: ${times.length} steps of batch ${BATCH}; first step ${times[0]!.toFixed(0)} ms, median ${median.toFixed(0)} ms, mean after the first ${steady.toFixed(0)} ms`);
 console.log(`run total ${total.toFixed(1)} s (incl. test pass and unfolding); epoch of ${stepsPerEpoch} steps ${steps < stepsPerEpoch ? 'extrapolated' : 'measured'}: ${(steps < stepsPerEpoch ? (times[0]! + steady * (stepsPerEpoch - 1)) / 1000 : total).toFixed(1)} s (goal ≤ 60 s; PyTorch unfolded 351–398 s)`);
 console.log(`final train loss ${result.history[0]!.trainLoss.toFixed(4)}; load average after: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+
+// The reference in the same run: PyTorch's unfolded head (what torchvision trains at 32×32), when
+// Debian's python3-torch is installed. It times a few steps and extrapolates to the epoch.
+const epochSeconds = steps < stepsPerEpoch ? (times[0]! + steady * (stepsPerEpoch - 1)) / 1000 : total;
+if (!argv.includes('--no-torch') && existsSync('/usr/bin/python3')) {
+  const py = spawnSync('/usr/bin/python3', [new URL('./head_torch.py', import.meta.url).pathname, flag('torch-steps') ?? '5'], { encoding: 'utf8', timeout: 900_000 });
+  const match = /EPOCH_SECONDS ([\d.]+)/.exec(py.stdout ?? '');
+  if (match) {
+    const torchEpoch = Number(match[1]);
+    console.log((py.stdout ?? '').split('\n').filter((l) => l && !l.startsWith('EPOCH_SECONDS')).join('\n'));
+    console.log(`ratio: headstart ${fold ? 'folded' : 'unfolded'} epoch ${epochSeconds.toFixed(1)} s vs PyTorch unfolded ${torchEpoch.toFixed(1)} s: ${(torchEpoch / epochSeconds).toFixed(2)}x faster`);
+  } else {
+    console.log(`PyTorch reference skipped: ${(py.stderr ?? '').trim().split('\n').pop() ?? 'no output'}`);
+  }
+}

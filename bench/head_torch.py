@@ -29,3 +29,4 @@ for _ in range(steps + 1):
     times.append(time.perf_counter() - t)
 steady = sum(times[1:]) / steps
 print(f'unfolded SGD: first step {times[0] * 1000:.0f} ms, mean of {steps} more {steady * 1000:.0f} ms; epoch of {epoch_steps} steps ≈ {steady * epoch_steps:.0f} s')
+print(f'EPOCH_SECONDS {steady * epoch_steps:.3f}')

@@ -107,7 +107,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'The whole path offline on the bundled digits: extract, train, evaluate, predict',
     options: [
       WEIGHTS, DEVICE, BACKEND,
-      { name: 'epochs', type: 'positiveInt', default: 5, describe: 'training epochs', arg: 'N' },
+      { name: 'epochs', type: 'positiveInt', default: 10, describe: 'training epochs', arg: 'N' },
       { name: 'out', type: 'string', default: 'runs/demo', describe: 'where the demo writes everything', arg: 'DIR' },
     ],
     example: 'headstart demo',

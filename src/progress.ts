@@ -42,7 +42,8 @@ export function progressBar(options: ProgressBarOptions): ProgressBar {
   const tty = options.stream.isTTY === true;
   const interval = tty ? 100 : (options.intervalMs ?? 5000);
   const start = clock();
-  let last = -Infinity;
+  // Non-TTY logs get their first line after one interval: a rate from the first batch alone is noise.
+  let last = tty ? -Infinity : start;
   let lastDone = 0;
   let drawn = false;
   const line = (done: number, total: number): string => {

@@ -8,6 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { ImageEntry, ImageFolderSplit, Split } from './types.js';
+import { uniform01 } from '../random.js';
 
 /** Extensions sharp decodes, matched case-insensitively as ImageFolder does. */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif'] as const;
@@ -83,18 +84,6 @@ async function scanTree(dir: string): Promise<{ classes: string[]; images: strin
   return { classes, images };
 }
 
-/** mulberry32: small, fast and the same on every platform. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Seeds each class by its name, so adding a class leaves the other classes' splits as they were. */
 function classSeed(seed: number, name: string): number {
   let h = 0x811c9dc5 ^ seed;
@@ -105,7 +94,7 @@ function classSeed(seed: number, name: string): number {
 /** Which of n sorted files go to test: round(n × fraction) of them, chosen by a seeded shuffle. */
 export function testMask(n: number, fraction: number, seed: number): boolean[] {
   const order = Array.from({ length: n }, (_, i) => i);
-  const random = mulberry32(seed);
+  const random = uniform01(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];

@@ -4,6 +4,8 @@
  * run draws exactly what an uninterrupted one would without saving generator state.
  */
 
+import { mulberry32 } from '../random.js';
+
 export const STREAM_INIT = 1;
 export const STREAM_SHUFFLE = 2;
 export const STREAM_DROPOUT = 3;
@@ -31,12 +33,8 @@ function mix32(h: number): number {
 export function createRng(seed: number, ...stream: number[]): Rng {
   let state = mix32((seed >>> 0) ^ 0x9e3779b9);
   for (const s of stream) state = mix32(state ^ mix32((s >>> 0) + 0x7f4a7c15));
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uint = mulberry32(state);
+  const next = (): number => uint() / 4294967296;
   return {
     next,
     uniform: (lo, hi) => lo + (hi - lo) * next(),

@@ -2,6 +2,9 @@
 import { InputError, expected } from '../errors.js';
 import type { Tensor, Vgg16Weights, VggConv, VggLinear } from './types.js';
 import { POOLED_CELLS, VGG16_CONV_INDICES, VGG16_POOL_INDICES, VGG16_WIDTHS } from './vgg16.js';
+import { mulberry32 } from '../random.js';
+
+export { mulberry32 };
 
 export interface RandomVgg16Options {
   /** Make classifier.0/3/6 too (120M parameters at full width); default true. */
@@ -10,18 +13,6 @@ export interface RandomVgg16Options {
   hidden?: number;
   /** Outputs of classifier.6; default 1000. */
   classes?: number;
-}
-
-/** mulberry32: a tiny 32-bit PRNG, enough for weights and identical on every platform. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
 }
 
 /** Fills `out` with normal(0, std) samples by Box–Muller, two per pair of uniforms. */

@@ -18,6 +18,7 @@ import type { TextSink } from '../../src/progress.js';
 import type { RunContext } from '../../src/types.js';
 import { loadVgg16 } from '../../src/weights/vgg16.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { uniform01 } from '../../src/random.js';
 
 export const CLASSES = ['bars', 'blobs', 'cross'];
 export const WEIGHTS = fixturePath('narrow.safetensors');
@@ -43,21 +44,9 @@ export function context(stderr: TextSink = sink()): RunContext {
   return { stderr, json: false, verbose: false, env: {} };
 }
 
-/** A seeded 32-bit generator, so the images are the same in every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A picture of class `label`: horizontal bars, random blobs or a cross, plus noise. */
 export async function writePicture(file: string, label: number, seed: number, width = 32, height = 32): Promise<void> {
-  const next = rng(seed);
+  const next = uniform01(seed);
   const rgb = Buffer.alloc(width * height * 3);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
