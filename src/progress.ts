@@ -37,21 +37,24 @@ export function formatRate(rate: number): string {
   return rate >= 100 ? rate.toFixed(0) : rate >= 10 ? rate.toFixed(1) : rate.toFixed(2);
 }
 
+const MIN_RATE_SECONDS = 0.5;
+
 export function progressBar(options: ProgressBarOptions): ProgressBar {
   const clock = options.clock ?? (() => performance.now());
   const tty = options.stream.isTTY === true;
   const interval = tty ? 100 : (options.intervalMs ?? 5000);
   const start = clock();
-  // Non-TTY logs get their first line after one interval: a rate from the first batch alone is noise.
-  let last = tty ? -Infinity : start;
+  let last = -Infinity;
   let lastDone = 0;
   let drawn = false;
   const line = (done: number, total: number): string => {
     const seconds = (clock() - start) / 1000;
-    const rate = seconds > 0 ? done / seconds : 0;
     const pct = total > 0 ? Math.floor((100 * done) / total) : 0;
-    const eta = rate > 0 ? formatDuration((total - done) / rate) : '?';
-    return `${options.label} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} ${pct}% ${formatRate(rate)} ${options.unit}/s ETA ${eta}`;
+    const head = `${options.label} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} ${pct}%`;
+    // A rate from the first fraction of a second is noise (thousands of batches/s): leave it out.
+    if (done === 0 || (done < total && seconds < MIN_RATE_SECONDS)) return head;
+    const rate = done / seconds;
+    return `${head} ${formatRate(rate)} ${options.unit}/s ETA ${formatDuration((total - done) / rate)}`;
   };
   return {
     update(done, total) {

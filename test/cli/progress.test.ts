@@ -16,6 +16,15 @@ describe('progressBar', () => {
     expect(done.rate).toBe(100);
   });
 
+  it('leaves the rate out until it means something', () => {
+    let now = 0;
+    let text = '';
+    const bar = progressBar({ stream: { write: (s: string) => (text += s) }, label: 'epoch 1/3', unit: 'batches', clock: () => now, intervalMs: 0 });
+    now = 1;
+    bar.update(1, 23);
+    expect(text).toBe('epoch 1/3 1/23 4%\n');
+  });
+
   it('formats durations', () => {
     expect(formatDuration(59)).toBe('59s');
     expect(formatDuration(61)).toBe('1m01s');

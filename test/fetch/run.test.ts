@@ -109,7 +109,7 @@ describe('headstart fetch vgg16', () => {
     expect(Buffer.compare(await readFile(path), WEIGHTS)).toBe(0);
     expect(await readFile(`${path}.sha256`, 'utf8')).toBe(`${WEIGHTS_SHA}  ${VGG}\n`);
     expect(result.text).toBe(`VGG16 weights: ${path} (downloaded, 200,000 bytes, SHA-256 ${WEIGHTS_SHA})`);
-    expect(stderr).toMatch(new RegExp(`^Downloading ${VGG} 0/0\\.2 0% .*MB/s ETA`, 'm'));
+    expect(stderr).toMatch(new RegExp(`^Downloading ${VGG} 0/0\\.2 0%$`, 'm'));
     expect(stderr).toMatch(new RegExp(`^Downloading ${VGG} 0\\.2/0\\.2 100% .*MB/s ETA 0s$`, 'm'));
     // A later fetch finds the download in models/, digest included.
     const again = await runFetch(vggArgs(), ctx, { sources: TEST_SOURCES });
