@@ -108,7 +108,7 @@ async function readLocal(path: string, what: string): Promise<Buffer> {
  * The folder of CIFAR-10 batch files under dataDir, unpacking `<dataDir>/cifar-10-binary.tar.gz`
  * once when only the archive is there.
  */
-export async function locateCifar10(dataDir: string): Promise<string> {
+export async function cifar10Folder(dataDir: string): Promise<string> {
   const dir = join(dataDir, CIFAR10_DIR);
   if (await isDirectory(dir)) return dir;
   const archive = join(dataDir, CIFAR10_ARCHIVE);
@@ -128,5 +128,5 @@ export async function readBatchFolder(dir: string, split: Split, recordsPerFile?
 }
 
 export async function readCifar10(dataDir: string, split: Split): Promise<RawSplit> {
-  return readBatchFolder(await locateCifar10(dataDir), split, CIFAR10_RECORDS_PER_FILE);
+  return readBatchFolder(await cifar10Folder(dataDir), split, CIFAR10_RECORDS_PER_FILE);
 }

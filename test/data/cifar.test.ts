@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import { checkBatchSize, locateCifar10, parseClassNames, readBatchFolder, readCifar10 } from '../../src/data/cifar.js';
+import { checkBatchSize, cifar10Folder, parseClassNames, readBatchFolder, readCifar10 } from '../../src/data/cifar.js';
 import { CIFAR10_CLASSES, makeRecords, writeArchive, writeBatchFolder } from './cifar-files.js';
 
 const root = mkdtempSync(join(tmpdir(), 'headstart-cifar-'));
@@ -33,7 +33,7 @@ describe('CIFAR-10 binary reader', () => {
     expect(readdirSync(dataDir).sort()).toEqual(['cifar-10-batches-bin', 'cifar-10-binary.tar.gz']);
     // the second time reads the folder even without the archive
     rmSync(join(dataDir, 'cifar-10-binary.tar.gz'));
-    expect(await locateCifar10(dataDir)).toBe(join(dataDir, 'cifar-10-batches-bin'));
+    expect(await cifar10Folder(dataDir)).toBe(join(dataDir, 'cifar-10-batches-bin'));
   });
 
   it('says how to get the data when neither the folder nor the archive is there', async () => {
