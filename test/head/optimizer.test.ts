@@ -24,7 +24,7 @@ function settings(name: string): { kind: OptimizerKind; lr: number; wd: number; 
 }
 
 /** Runs the fixture's 4 steps; returns losses and the unfolded final weights. */
-function run(name: string, folded: boolean, mode: 'ops' | 'inplace'): { losses: number[]; w: Record<string, Float32Array> } {
+function run(name: string, folded: boolean, mode: 'ops' | 'inplace' | 'wasm'): { losses: number[]; w: Record<string, Float32Array> } {
   const init = fixtureHead('head_init');
   const fmap = loadArray('head_fmap');
   const labels = loadArray('head_labels').data;
@@ -47,7 +47,8 @@ function run(name: string, folded: boolean, mode: 'ops' | 'inplace'): { losses: 
     inWidth = c * 49;
     params = headTensors(init);
   }
-  const opt = new HeadOptimizer(config, folded ? { w0: FOLD_SCALES } : {}, mode);
+  // 'wasm': every parameter, however small, through the WebAssembly loops.
+  const opt = new HeadOptimizer(config, folded ? { w0: FOLD_SCALES } : {}, mode === 'wasm' ? 'inplace' : mode, { wasmMinElements: mode === 'wasm' ? 0 : Infinity });
   const losses: number[] = [];
   let dev: Deviation = { a: 1, b: 0 };
   for (let step = 0; step < reference().head.steps; step++) {
@@ -69,7 +70,7 @@ beforeAll(async () => {
 describe('optimizers match torch.optim on the 4-step fixtures', () => {
   for (const name of ['sgd', 'adam', 'adamw']) {
     for (const folded of [false, true]) {
-      for (const mode of ['ops', 'inplace'] as const) {
+      for (const mode of ['ops', 'inplace', 'wasm'] as const) {
         it(`${name} ${folded ? 'folded' : 'unfolded'} (${mode})`, () => {
           const { losses, w } = run(name, folded, mode);
           const expectedLosses = loadArray(`head_${name}_losses`).data;
