@@ -11,16 +11,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { openDataset } from '../src/data/dataset.js';
 import type { OpenDatasetOptions } from '../src/data/types.js';
-
-function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s >>> 24;
-  }
-  return out;
-}
+import { noise } from './noise.js';
 
 async function rate(options: OpenDatasetOptions, batchSize = 64): Promise<{ images: number; perSecond: number; openMs: number }> {
   const t0 = performance.now();

@@ -15,16 +15,7 @@ import type { Dataset, DatasetBatch } from '../src/data/types.js';
 import { extractSplit } from '../src/extract/extract.js';
 import { openTrunk } from '../src/extract/trunk.js';
 import { randomVgg16, randomWeightsId } from '../src/weights/random.js';
-
-function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s >>> 24;
-  }
-  return out;
-}
+import { noise } from './noise.js';
 
 /** The first `count` images of a data set (CIFAR-10's reader insists on 10,000 records per file). */
 function firstImages(ds: Dataset, count: number): Dataset {
