@@ -138,6 +138,13 @@ export interface ParsedCommandLine {
   help: boolean;
 }
 
+/** A command's options at their defaults (options without a default are left out). */
+export function commandDefaults(command: CommandSpec): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const spec of command.options) if (spec.default !== undefined) options[spec.name] = spec.default;
+  return options;
+}
+
 function findOption(specs: OptionSpec[], name: string): OptionSpec | undefined {
   return specs.find((s) => s.name === name);
 }
@@ -147,7 +154,7 @@ export function parseCommandLine(argv: readonly string[], commands: CommandSpec[
   const rest = [...argv];
   const global: Record<string, unknown> = { json: false, verbose: false, help: false };
   let command: CommandSpec | undefined;
-  const options: Record<string, unknown> = {};
+  let options: Record<string, unknown> = {};
   const positionals: string[] = [];
   let onlyPositionals = false;
   while (rest.length > 0) {
@@ -191,7 +198,7 @@ export function parseCommandLine(argv: readonly string[], commands: CommandSpec[
     else options[name] = value;
   }
   if (command) {
-    for (const spec of command.options) if (!(spec.name in options) && spec.default !== undefined) options[spec.name] = spec.default;
+    options = { ...commandDefaults(command), ...options };
     const p = command.positional;
     if (!global.help) {
       if (p === undefined && positionals.length > 0) throw new UsageError(expected('no arguments', `headstart ${command.name}`, positionals[0]));

@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { COMMANDS } from './cli.js';
+import { COMMANDS, commandDefaults } from './cli.js';
 import { MismatchError } from './errors.js';
 import { readDigits } from './data/digits.js';
 import { runExtract } from './extract/run.js';
@@ -39,13 +39,12 @@ export const DEMO_TRAINING = {
   random: { init: 'random', optimizer: 'adam', lr: 0.0003, 'batch-size': 64, dropout: 0 },
 } as const;
 
-/** A command's options with its CLI defaults filled in, then `overrides`. */
+/** A command's options with its CLI defaults filled in, then `overrides` (an undefined one keeps the default, as an absent flag would). */
 export function commandOptions(name: string, overrides: Record<string, unknown>): CommandArgs {
   const spec = COMMANDS.find((c) => c.name === name);
   if (spec === undefined) throw new Error(`no command ${name}`);
-  const options: Record<string, unknown> = {};
-  for (const o of spec.options) if (o.default !== undefined) options[o.name] = o.default;
-  return { options: { ...options, ...overrides }, positionals: [] };
+  const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return { options: { ...commandDefaults(spec), ...given }, positionals: [] };
 }
 
 /**
@@ -81,8 +80,8 @@ export async function runDemo(args: CommandArgs, ctx: RunContext): Promise<Comma
   const weights = await chooseDemoWeights(asked, env);
   const random = weights === undefined;
   if (random) {
-    say('demo: no pretrained VGG16 found (models/vgg16-397923af.pth or PyTorch\'s cache): using a randomly initialised VGG16 (seed 0).');
-    say('demo: WARNING: accuracy then does not reflect transfer learning; run `headstart fetch vgg16` for the real thing.');
+    // extract warns that random weights say nothing about transfer learning; this line only says why, and the cure.
+    say('demo: no pretrained VGG16 found (models/vgg16-397923af.pth or PyTorch\'s cache), so the demo runs on a random one; `headstart fetch vgg16` gets the real weights.');
   } else {
     say(`demo: pretrained VGG16 from ${weights}`);
   }

@@ -5,7 +5,7 @@
  * order, and appending nodes and initializers after the trunk's keeps the node list topologically
  * sorted. Only the trunk's own graph outputs are dropped.
  */
-import { MAP_NAME, POOLED_NAME, buildTrunkGraph, INPUT_NAME } from './extract/graph.js';
+import { MAP_NAME, POOLED_NAME, buildTrunkGraph } from './extract/graph.js';
 import { type OnnxNode, type OnnxTensor, type Piece, bytesField, encodeModel, messageField, stringField, varintField, writeMessage } from './extract/onnx-proto.js';
 import { foldWeight } from './head/fold.js';
 import type { Vgg16Weights } from './weights/types.js';
@@ -164,5 +164,3 @@ export function buildExportGraph(vgg: Vgg16Weights, opts: ExportGraphOptions): U
   }
   return writeMessage(modelParts);
 }
-
-export { INPUT_NAME };

@@ -57,7 +57,7 @@ export async function exportOnnx(head: LoadedHead, file: string, opts: { weights
 
 export async function runExport(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
   const file = args.options.onnx as string | undefined;
-  if (file === undefined) throw new UsageError(expected('an output file', '--onnx', 'nothing'));
+  if (file === undefined) throw new UsageError(expected('an output file', '--onnx', undefined));
   const head = await resolveHead(args.options.head as string | undefined, 'models');
   const result = await exportOnnx(head, file, { weightsPath: args.options.weights as string, modelsDir: 'models', env: ctx.env });
   const shape = (s: (number | string)[]): string => `[${s.join(', ')}]`;

@@ -38,12 +38,20 @@ async function inspectCache(path: string): Promise<CommandResult> {
   return { text: lines.join('\n'), data: { kind: 'cache', ...info } };
 }
 
+function readMetrics(file: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    throw new InputError(`Expected JSON in head file ${file} but it does not parse`);
+  }
+}
+
 async function inspectHead(dir: string): Promise<CommandResult> {
   const head = await loadHead(dir);
   const m = head.meta;
   const { fc0, fc3, fc6 } = head.layers;
   const metricsFile = join(dir, 'metrics.json');
-  const metrics = existsSync(metricsFile) ? (JSON.parse(readFileSync(metricsFile, 'utf8')) as Record<string, unknown>) : undefined;
+  const metrics = existsSync(metricsFile) ? readMetrics(metricsFile) : undefined;
   const s = m.settings;
   const lines = [
     `${dir}: headstart head (format ${m.formatVersion}, written by headstart ${m.toolVersion} on ${m.createdAt})`,

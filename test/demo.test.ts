@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDigits } from '../src/data/digits.js';
-import { DEMO_SAMPLE_INDEX, chooseDemoWeights, runDemo } from '../src/demo.js';
+import { DEMO_SAMPLE_INDEX, chooseDemoWeights, commandOptions, runDemo } from '../src/demo.js';
+import { InputError } from '../src/errors.js';
 import type { Evaluation } from '../src/predict/types.js';
 import { fixturePath } from './helpers/fixtures.js';
 import { context, sink } from './predict/scenario.js';
@@ -54,6 +55,32 @@ describe('demo', () => {
     await runDemo(args, context(err));
     expect(err.text).toContain('Reusing the train split');
     expect(err.text).toContain('Reusing the test split');
+  });
+});
+
+describe('demo without pretrained weights', () => {
+  it('warns about random weights once (extract says it; the demo only says why)', async () => {
+    const out = join(root, 'random-demo');
+    // A foreign file where the cache goes stops the demo inside extract, right after its warning, before any VGG16 runs.
+    const cache = join(out, 'cache', 'digits-vgg16-32.h5');
+    mkdirSync(join(out, 'cache'), { recursive: true });
+    writeFileSync(cache, 'not a cache');
+    const err = sink();
+    const run = runDemo({ positionals: [], options: { weights: join(root, 'absent.pth'), device: 'cpu', backend: 'cpu', epochs: 1, out } }, context(err));
+    await expect(run).rejects.toThrow(InputError);
+    await expect(run).rejects.toThrow(`Cannot write feature cache ${cache}`);
+    expect(err.text).toContain('no pretrained VGG16 found');
+    expect(err.text.match(/not reflect transfer learning/g)).toHaveLength(1);
+  });
+});
+
+describe('commandOptions', () => {
+  it('fills in the CLI defaults; an override left undefined keeps the default', () => {
+    const { options } = commandOptions('train-head', { backend: undefined, epochs: 3 });
+    expect(options.backend).toBe('auto');
+    expect(options.epochs).toBe(3);
+    expect(options.optimizer).toBe('sgd');
+    expect('out' in options).toBe(false);
   });
 });
 

@@ -83,7 +83,7 @@ describe('export --onnx', () => {
   it('needs --onnx', async () => {
     const run = runExport({ positionals: [], options: { head: s.head, weights: WEIGHTS } }, context());
     await expect(run).rejects.toThrow(UsageError);
-    await expect(run).rejects.toThrow('Expected an output file for --onnx but received "nothing"');
+    await expect(run).rejects.toThrow('Expected an output file for --onnx but received nothing');
   });
 
   it('an output path that cannot be written', async () => {

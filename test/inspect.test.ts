@@ -42,6 +42,19 @@ describe('inspect', () => {
     expect(r.text).toContain('accuracy  50.0% on the test split');
   });
 
+  it('a head folder whose metrics.json is damaged', async () => {
+    const file = join(s.head, 'metrics.json');
+    const saved = readFileSync(file);
+    writeFileSync(file, '{"testAccuracy": 0.');
+    try {
+      const run = inspect(s.head);
+      await expect(run).rejects.toThrow(InputError);
+      await expect(run).rejects.toThrow(`Expected JSON in head file ${file} but it does not parse`);
+    } finally {
+      writeFileSync(file, saved);
+    }
+  });
+
   it('a checkpoint: format, hash, tensors and the VGG16 widths', async () => {
     const r = await inspect(WEIGHTS);
     const data = r.data as { kind: string; format: string; sha256: string; vgg16: { widths: number[]; classifier: boolean }; tensors: unknown[] };

@@ -40,7 +40,13 @@ export async function openForReading(path: string): Promise<File> {
   const lib = await h5();
   if (!statSync(path).isFile()) throw new InputError(`Feature cache ${path} is a folder; expected an HDF5 file (.h5)`);
   if (!isHdf5(path)) throw new InputError(`Feature cache ${path} is not an HDF5 file; expected a cache written by headstart extract`);
-  return new lib.File(path, 'r');
+  // The signature is there but HDF5 cannot open the rest (a cut-off copy, a damaged file): h5wasm
+  // then hands back a File whose id is negative instead of throwing, and fails later on any read.
+  const file = new lib.File(path, 'r');
+  if (file.file_id < 0n) {
+    throw new InputError(`Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force`);
+  }
+  return file;
 }
 
 export function hasChild(group: Group, name: string): boolean {

@@ -54,12 +54,19 @@ async function readJournal(path: string): Promise<Journal | undefined> {
   } catch {
     return undefined;
   }
+  let journal: Partial<Journal> | null;
   try {
-    const journal = JSON.parse(text) as Journal;
-    return journal.version === JOURNAL_VERSION && Number.isSafeInteger(journal.rows) ? journal : undefined;
+    journal = JSON.parse(text) as Partial<Journal> | null;
   } catch {
     return undefined;
   }
+  // A journal this code did not write (another version, a hand edit) is ignored like an unreadable one.
+  const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+  const valid =
+    typeof journal === 'object' && journal !== null && journal.version === JOURNAL_VERSION &&
+    typeof journal.split === 'string' && typeof journal.identity === 'object' && journal.identity !== null &&
+    count(journal.total) && count(journal.rowFloats) && count(journal.rows);
+  return valid ? (journal as Journal) : undefined;
 }
 
 export interface PartOpenOptions {
@@ -106,7 +113,7 @@ export class PartFile {
       if (stillValid) rows = Math.min(old.rows, total);
       else options.onNote?.(`Discarding partial extraction ${paths.data} (made for other settings)`);
     }
-    let handle: FileHandle;
+    let handle: FileHandle | undefined;
     try {
       handle = await open(paths.data, constants.O_RDWR | constants.O_CREAT);
       const size = (await handle.stat()).size;
@@ -116,6 +123,7 @@ export class PartFile {
       rows = Math.min(rows, Math.floor(size / rowBytes));
       await handle.truncate(rows * rowBytes);
     } catch (error) {
+      await handle?.close().catch(() => undefined);
       throw writeFailure(cachePath, error);
     }
     const journal: Journal = { version: JOURNAL_VERSION, split, identity, total, rowFloats, rows };

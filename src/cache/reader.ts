@@ -46,7 +46,7 @@ async function openSplit(path: string, split: CacheSplitName): Promise<OpenedSpl
     const fm = features.metadata;
     if (fm.type !== 1 || fm.size !== 4) throw new InputError(`Expected float32 ${split}/features in feature cache ${path} but received a ${fm.size * 8}-bit type of class ${fm.type}`);
     const lm = labels.metadata;
-    if (lm.type !== 0 || lm.size !== 1) throw new InputError(`Expected uint8 ${split}/labels in feature cache ${path} but received a ${lm.size * 8}-bit type of class ${lm.type}`);
+    if (lm.type !== 0 || lm.size !== 1 || lm.signed) throw new InputError(`Expected uint8 ${split}/labels in feature cache ${path} but received a ${lm.signed ? 'signed ' : ''}${lm.size * 8}-bit type of class ${lm.type}`);
     return { file, attrs, info, features, labels };
   } catch (error) {
     file.close();
@@ -71,7 +71,7 @@ function readLabels(labels: Dataset, split: CacheSplitName, path: string, classe
 
 /** What a cache holds, without reading its arrays. */
 export async function readCacheInfo(path: string): Promise<CacheInfo> {
-  if (!exists(path)) throw new InputError(`Feature cache ${path} not found; run: ${extractCommandFor(path, 'train')}`);
+  if (!exists(path)) throw missingCache(path, 'train');
   const file = await openForReading(path);
   try {
     const attrs = readRootAttrs(file, path);

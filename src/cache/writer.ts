@@ -88,14 +88,20 @@ export async function openSplitWriter(options: SplitWriterOptions): Promise<Spli
     },
     append: (features) => part.append(features),
     async finish(labels) {
-      await part.flush();
-      if (!part.complete) throw new Error(`finish: only ${part.rows} of ${part.total} rows were written`);
-      if (labels.length !== count) throw new Error(`finish: ${labels.length} labels for ${count} rows`);
       try {
-        await buildSplit({ cachePath, split, identity, featureShape, part, labels, force, onNote });
+        await part.flush();
+        if (!part.complete) throw new Error(`finish: only ${part.rows} of ${part.total} rows were written`);
+        if (labels.length !== count) throw new Error(`finish: ${labels.length} labels for ${count} rows`);
+        try {
+          await buildSplit({ cachePath, split, identity, featureShape, part, labels, force, onNote });
+        } catch (error) {
+          await rm(tmpPath(cachePath, split), { force: true }).catch(() => undefined);
+          throw writeFailure(cachePath, error);
+        }
       } catch (error) {
-        await rm(tmpPath(cachePath, split), { force: true }).catch(() => undefined);
-        throw writeFailure(cachePath, error);
+        // The part stays on disk for the next run; only its handle is let go.
+        await part.close().catch(() => undefined);
+        throw error;
       }
       await part.remove();
     },
@@ -144,26 +150,23 @@ async function buildSplit(o: BuildOptions): Promise<void> {
   }
   const other: CacheSplitName = o.split === 'train' ? 'test' : 'train';
   const counts: CacheAttrs['counts'] = {};
-  let file: File;
-  if (keep !== undefined && keep.splits[o.split] === undefined) {
-    // The usual case (train, then test): the other split is kept as it is, bytes and all.
-    await copyFile(o.cachePath, tmp);
-    file = new lib.File(tmp, 'a');
-    if (keep.splits[other] !== undefined) counts[other] = keep.splits[other].count;
-  } else {
-    file = new lib.File(tmp, 'w');
+  // The usual case (train, then test): the other split is kept as it is, bytes and all.
+  const copyWhole = keep !== undefined && keep.splits[o.split] === undefined;
+  if (copyWhole) await copyFile(o.cachePath, tmp);
+  const file = new lib.File(tmp, copyWhole ? 'a' : 'w');
+  try {
     if (keep?.splits[other] !== undefined) {
-      // h5wasm cannot delete a group, so redoing a split rebuilds the file around the other one.
-      const source = new lib.File(o.cachePath, 'r');
-      try {
-        copyGroup(source.get(other) as Group, file, other, o.featureShape);
-      } finally {
-        source.close();
+      if (!copyWhole) {
+        // h5wasm cannot delete a group, so redoing a split rebuilds the file around the other one.
+        const source = new lib.File(o.cachePath, 'r');
+        try {
+          copyGroup(source.get(other) as Group, file, other, o.featureShape);
+        } finally {
+          source.close();
+        }
       }
       counts[other] = keep.splits[other].count;
     }
-  }
-  try {
     counts[o.split] = o.part.total;
     const attrs: CacheAttrs = {
       ...o.identity,
@@ -177,7 +180,7 @@ async function buildSplit(o: BuildOptions): Promise<void> {
     const group = file.create_group(o.split);
     const features = createFeatures(group, o.featureShape, o.part.total);
     const rowFloats = o.featureShape.reduce((a, b) => a * b, 1);
-    const step = chunkRowsFor(rowFloats) * 4;
+    const step = rowsPerCopy(rowFloats);
     const buffer = new Float32Array(Math.min(step, Math.max(1, o.part.total)) * rowFloats);
     for (let start = 0; start < o.part.total; start += step) {
       const rows = Math.min(step, o.part.total - start);
@@ -193,6 +196,11 @@ async function buildSplit(o: BuildOptions): Promise<void> {
   await syncFile(tmp);
   await rename(tmp, o.cachePath);
   await syncFile(dirname(o.cachePath), constants.O_RDONLY);
+}
+
+/** Rows moved per copy into the HDF5 file: four whole chunks, a few MB. */
+function rowsPerCopy(rowFloats: number): number {
+  return chunkRowsFor(rowFloats) * 4;
 }
 
 function createFeatures(group: Group, featureShape: number[], count: number): Dataset {
@@ -223,7 +231,7 @@ function copyGroup(source: Group, target: File, name: string, featureShape: numb
   const count = labels.length;
   const group = target.create_group(name);
   const to = createFeatures(group, featureShape, count);
-  const step = chunkRowsFor(featureShape.reduce((a, b) => a * b, 1)) * 4;
+  const step = rowsPerCopy(featureShape.reduce((a, b) => a * b, 1));
   for (let start = 0; start < count; start += step) {
     const end = Math.min(count, start + step);
     to.write_slice([[start, end]], from.slice([[start, end]]));

@@ -6,6 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
+import { CIFAR10_DIR_NAME as CIFAR10_DIR, CIFAR10_FILE_NAME as CIFAR10_ARCHIVE, CIFAR10_SPLIT_FILES } from '../fetch/sources.js';
 import { unpackArchive } from './tar.js';
 import type { RawSplit, Split } from './types.js';
 
@@ -13,13 +14,9 @@ export const RECORD_BYTES = 3073;
 export const IMAGE_BYTES = 3072;
 export const CIFAR_SIDE = 32;
 
-export const CIFAR10_ARCHIVE = 'cifar-10-binary.tar.gz';
-export const CIFAR10_DIR = 'cifar-10-batches-bin';
 export const CIFAR10_RECORDS_PER_FILE = 10_000;
-export const BATCH_FILES: Record<Split, readonly string[]> = {
-  train: ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'],
-  test: ['test_batch.bin'],
-};
+/** CIFAR-10's batch file names, also those of any folder in its layout (readBatchFolder). */
+export const BATCH_FILES: Record<Split, readonly string[]> = CIFAR10_SPLIT_FILES;
 export const META_FILE = 'batches.meta.txt';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');

@@ -87,7 +87,7 @@ function folderDataset(dir: string, folder: ImageFolderSplit, options: OpenDatas
     await Promise.all(
       folder.entries.slice(start, start + count).map(async (entry, i) => {
         const img = await decodeRgbUnchecked(entry.path, { limitInputPixels: options.limitInputPixels });
-        images.set(normalizedFromRgb(img.data, img.width, img.height, size), i * per);
+        normalizedFromRgb(img.data, img.width, img.height, size, images, i * per);
       }),
     );
     return { start, count, images, labels: labels.slice(start, start + count) };

@@ -79,7 +79,7 @@ export function normalizedFromPlanar(
   return out;
 }
 
-/** HWC RGB bytes (what the decoder gives) → normalised float32 [3, size, size]. */
-export function normalizedFromRgb(rgb: Uint8Array, width: number, height: number, size: number): Float32Array {
-  return normalizedFromPlanar(interleavedToPlanar(rgb, width, height), width, height, size);
+/** HWC RGB bytes (what the decoder gives) → normalised float32 [3, size, size], into `out` at `offset` or a new array. */
+export function normalizedFromRgb(rgb: Uint8Array, width: number, height: number, size: number, out?: Float32Array, offset?: number): Float32Array {
+  return normalizedFromPlanar(interleavedToPlanar(rgb, width, height), width, height, size, out, offset);
 }

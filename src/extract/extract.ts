@@ -53,6 +53,11 @@ export class ExtractionStopped extends HeadstartError {
   }
 }
 
+/** The note for a split the cache already holds (here and in `headstart extract`'s own check). */
+export function reuseNote(split: CacheSplitName, cachePath: string, count: number): string {
+  return `Reusing the ${split} split of ${cachePath} (${count.toLocaleString('en-US')} images, same weights, size and data; --force extracts it again)`;
+}
+
 export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSplitResult> {
   const { dataset, trunk, cachePath, attrs, batchSize } = opts;
   const clock = opts.clock ?? (() => performance.now());
@@ -76,7 +81,7 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
 
   const writer = await openSplitWriter({ cachePath, split, identity: attrs, count: total, featureShape, force: opts.force, onNote: opts.onNote });
   if (writer.reused) {
-    opts.onNote?.(`Reusing the ${split} split of ${cachePath} (${total.toLocaleString('en-US')} images, same weights, size and data; --force extracts it again)`);
+    opts.onNote?.(reuseNote(split, cachePath, total));
     return result(true, total);
   }
   const resumedFrom = writer.resumedFrom;

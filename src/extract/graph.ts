@@ -6,6 +6,7 @@
  */
 import { InputError, expected } from '../errors.js';
 import type { Vgg16Weights } from '../weights/types.js';
+import { elementCount, formatShape } from '../weights/views.js';
 import { adaptivePoolMatrix } from './adaptive-pool.js';
 import { type OnnxNode, type OnnxTensor, type OnnxValueInfo, encodeModel } from './onnx-proto.js';
 import { TOOL_VERSION } from '../version.js';
@@ -42,10 +43,6 @@ export function trunkFeatureShape(vgg: Vgg16Weights, imageSize: number, output: 
   return output === 'map' ? [c, h, w] : [c * POOL_OUT * POOL_OUT];
 }
 
-function shapeText(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
-
 /** The loader checks the checkpoint; this guards the graph against weights put together by hand. */
 function checkWeights(vgg: Vgg16Weights): void {
   let channels = 3;
@@ -54,11 +51,11 @@ function checkWeights(vgg: Vgg16Weights): void {
     const where = `VGG16 weights features.${conv.index}`;
     const want = [conv.outChannels, channels, 3, 3];
     const w = conv.weight;
-    if (conv.inChannels !== channels || shapeText(w.shape) !== shapeText(want) || w.data.length !== want.reduce((a, b) => a * b, 1)) {
-      throw new InputError(expected(`weight of shape ${shapeText(want)}`, where, shapeText(w.shape)));
+    if (conv.inChannels !== channels || formatShape(w.shape) !== formatShape(want) || w.data.length !== elementCount(want)) {
+      throw new InputError(expected(`weight of shape ${formatShape(want)}`, where, formatShape(w.shape)));
     }
-    if (shapeText(conv.bias.shape) !== shapeText([conv.outChannels]) || conv.bias.data.length !== conv.outChannels) {
-      throw new InputError(expected(`bias of shape [${conv.outChannels}]`, where, shapeText(conv.bias.shape)));
+    if (formatShape(conv.bias.shape) !== formatShape([conv.outChannels]) || conv.bias.data.length !== conv.outChannels) {
+      throw new InputError(expected(`bias of shape [${conv.outChannels}]`, where, formatShape(conv.bias.shape)));
     }
     channels = conv.outChannels;
   }

@@ -17,7 +17,7 @@ import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { randomVgg16, randomWeightsId } from '../weights/random.js';
 import type { Vgg16Weights } from '../weights/types.js';
 import { loadVgg16 } from '../weights/vgg16.js';
-import { extractSplit } from './extract.js';
+import { extractSplit, reuseNote } from './extract.js';
 import { trunkFeatureShape } from './graph.js';
 import { openTrunk } from './trunk.js';
 import type { DeviceRequest, Provider, Trunk } from './types.js';
@@ -112,7 +112,7 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
       const split = dataset.split;
       const bytes = dataset.length * rowFloats * 4;
       if (await splitIsComplete(cachePath, split, attrs, dataset.length, force)) {
-        note(`Reusing the ${split} split of ${cachePath} (${count(dataset.length)} images, same weights, size and data; --force extracts it again)`);
+        note(reuseNote(split, cachePath, dataset.length));
         results.push({ split, count: dataset.length, seconds: 0, imagesPerSecond: 0, provider: null, bytes, reused: true, resumedFrom: dataset.length });
         continue;
       }

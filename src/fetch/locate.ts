@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { CIFAR10_DIR_NAME, CIFAR10_FILE_NAME, VGG16_FILE_NAME } from './sources.js';
+import { CIFAR10_DIR_NAME, CIFAR10_FILE_NAME, CIFAR10_SPLIT_FILES, VGG16_FILE_NAME } from './sources.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -59,7 +59,7 @@ export async function locateVgg16Weights(opts: { modelsDir: string; env: Env }):
 }
 
 /** The six files of the unpacked binary CIFAR-10; a folder missing one is an interrupted unpack. */
-export const CIFAR10_BATCH_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin'] as const;
+export const CIFAR10_BATCH_FILES: readonly string[] = [...CIFAR10_SPLIT_FILES.train, ...CIFAR10_SPLIT_FILES.test];
 
 /**
  * The unpacked `<dataDir>/cifar-10-batches-bin/` when it holds all six batch files (cheaper to

@@ -10,6 +10,11 @@ export type { KnownFile, KnownFileId, SourceTable } from './types.js';
 export const VGG16_FILE_NAME = 'vgg16-397923af.pth';
 export const CIFAR10_FILE_NAME = 'cifar-10-binary.tar.gz';
 export const CIFAR10_DIR_NAME = 'cifar-10-batches-bin';
+/** The batch files of each split inside CIFAR10_DIR_NAME (the data layer reads them, fetch checks for them). */
+export const CIFAR10_SPLIT_FILES: { readonly train: readonly string[]; readonly test: readonly string[] } = {
+  train: ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'],
+  test: ['test_batch.bin'],
+};
 
 export const SOURCES: SourceTable = {
   vgg16: {

@@ -1,15 +1,6 @@
-/** Training callbacks for people and files: a progress bar per epoch, epoch lines, and the history. */
+/** Training callbacks for people: a progress bar per epoch, then one line per epoch. */
 import { formatDuration, progressBar, type Clock, type ProgressBar, type TextSink } from '../progress.js';
-import type { EpochEndInfo, TrainCallbacks } from './types.js';
-
-/** Calls every handler of every set, in order. */
-export function combineCallbacks(...sets: TrainCallbacks[]): TrainCallbacks {
-  return {
-    onBatchEnd: (info) => sets.forEach((s) => s.onBatchEnd?.(info)),
-    onEpochEnd: (info) => sets.forEach((s) => s.onEpochEnd?.(info)),
-    onNote: (line) => sets.forEach((s) => s.onNote?.(line)),
-  };
-}
+import type { TrainCallbacks } from './types.js';
 
 /** A bar per epoch on `stream` (batches, rate, ETA), then one summary line per epoch. */
 export function progressCallbacks(stream: TextSink, epochs: number, clock?: Clock): TrainCallbacks {
@@ -31,10 +22,4 @@ export function progressCallbacks(stream: TextSink, epochs: number, clock?: Cloc
     },
     onNote: (line) => stream.write(`${line}\n`),
   };
-}
-
-/** Collects the epochs as they end (history.json is written from it). */
-export function historyRecorder(): { callbacks: TrainCallbacks; history: EpochEndInfo[] } {
-  const history: EpochEndInfo[] = [];
-  return { callbacks: { onEpochEnd: (e) => history.push(e) }, history };
 }

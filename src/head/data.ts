@@ -39,7 +39,8 @@ function rowSize(split: FeatureSplit): number {
   return split.featureShape.reduce((a, b) => a * b, 1);
 }
 
-async function* splitChunks(split: FeatureSplit, rows: number): AsyncGenerator<FeatureChunk> {
+/** A split's rows in file order, in chunks of `rows`, whether it is in memory or streamed. */
+export async function* splitChunks(split: FeatureSplit, rows: number): AsyncGenerator<FeatureChunk> {
   if (split.features) {
     if (!split.labels) throw new Error('a feature split in memory needs its labels');
     const per = rowSize(split);

@@ -28,7 +28,7 @@ export interface Deviation {
 }
 
 export interface FoldStepSettings {
-  kind: FoldableOptimizer | 'adam-l2';
+  kind: FoldableOptimizer;
   lr: number;
   weightDecay: number;
   momentum: number;
@@ -40,11 +40,6 @@ export const FOLD_SCALES = { lrScale: POOL_CELLS, wdScale: 1 / POOL_CELLS } as c
 /** Whether rows of this shape fold: a [C, 1, 1] map. */
 export function canFold(layout: 'map' | 'pooled', featureShape: readonly number[]): boolean {
   return layout === 'map' && featureShape.length === 3 && featureShape[1] === 1 && featureShape[2] === 1;
-}
-
-/** Whether this optimizer's trajectory is reproduced exactly by the folded layer. */
-export function foldIsExact(s: FoldStepSettings): boolean {
-  return s.kind !== 'adam-l2' || s.weightDecay === 0;
 }
 
 /** Sums each group of 49 columns of a [out, C*49] weight: [out, C]. */
@@ -72,8 +67,7 @@ export function advanceDeviation(dev: Deviation, s: FoldStepSettings): Deviation
     return { a: dev.a - s.lr * b, b };
   }
   if (s.kind === 'adamw') return { a: dev.a * (1 - s.lr * s.weightDecay), b: 0 };
-  if (s.kind === 'adam') return dev;
-  throw new RangeError('Adam with L2 weight decay cannot be folded exactly; use AdamW');
+  return dev; // adam with decay is not linear in the columns: trainHead trains it as AdamW instead
 }
 
 /**

@@ -177,7 +177,8 @@ export async function findNewestHead(modelsDir = 'models'): Promise<string | und
     const file = join(root, name, 'headstart.json');
     if (!existsSync(file)) continue;
     const time = statSync(file).mtimeMs;
-    if (!best || time > best.time || (time === best.time && name > best.dir)) best = { dir: join(root, name), time };
+    const dir = join(root, name);
+    if (!best || time > best.time || (time === best.time && dir > best.dir)) best = { dir, time };
   }
   return best?.dir;
 }
@@ -222,7 +223,15 @@ export function readCheckpoint(outDir: string): { meta: CheckpointState; tensors
   const dir = checkpointDir(outDir);
   const statePath = join(dir, 'state.json');
   if (!existsSync(statePath)) return undefined;
-  const meta = JSON.parse(readFileSync(statePath, 'utf8')) as CheckpointState;
+  let meta: CheckpointState;
+  try {
+    meta = JSON.parse(readFileSync(statePath, 'utf8')) as CheckpointState;
+  } catch {
+    throw new InputError(`Expected JSON in checkpoint ${statePath} but it does not parse; delete ${dir} to start afresh`);
+  }
+  if (meta?.formatVersion !== 1 || typeof meta.file !== 'string' || !Array.isArray(meta.tensors)) {
+    throw new InputError(`Expected a headstart checkpoint (formatVersion 1, file, tensors) in ${statePath} but received ${JSON.stringify(meta).slice(0, 60)}`);
+  }
   const binPath = join(dir, meta.file);
   if (!existsSync(binPath)) throw new InputError(`Checkpoint ${statePath} names ${meta.file}, which is missing`);
   const bytes = readFileSync(binPath);

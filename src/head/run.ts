@@ -14,9 +14,9 @@ import { TOOL_VERSION } from '../version.js';
 import { ensureClassifier } from '../weights/classifier.js';
 import { selectBackend, type BackendRequest } from './backend.js';
 import { progressCallbacks } from './callbacks.js';
-import { defaultMemoryBudget } from './data.js';
+import { defaultMemoryBudget, splitChunks } from './data.js';
 import { saveHead } from './head-io.js';
-import { buildHead, headProbabilities } from './model.js';
+import { buildHead, headInputWidth, headProbabilities } from './model.js';
 import { computeMetrics, formatReport, reportSvg, writeReportPng } from './report.js';
 import { trainHead } from './train.js';
 import type { FeatureSplit, HeadMeta, LoadedHead, OptimizerName, TrainSettings } from './types.js';
@@ -35,8 +35,7 @@ export function defaultHeadDir(cachePath: string, now: Date = new Date(), models
 }
 
 async function openSplit(info: CacheInfo, split: CacheSplitName, budget: number): Promise<{ split: FeatureSplit; inMemory: boolean }> {
-  const s = info.splits[split];
-  if (!s) throw new InputError(`Feature cache ${info.path} has no ${split} split; train-head needs train and test; run: ${extractCommandFor(info.path, split)}`);
+  const s = info.splits[split]!; // runTrainHead has checked both splits exist
   const bytes = s.count * s.featureShape.reduce((a, b) => a * b, 1) * 4;
   const base = { count: s.count, featureShape: s.featureShape, layout: info.attrs.layout };
   if (bytes <= budget) {
@@ -44,18 +43,6 @@ async function openSplit(info: CacheInfo, split: CacheSplitName, budget: number)
     return { split: { ...base, features: whole.features, labels: whole.labels }, inMemory: true };
   }
   return { split: { ...base, chunks: (rows) => iterateCacheSplit(info.path, split, rows) }, inMemory: false };
-}
-
-async function* chunksOf(split: FeatureSplit): AsyncGenerator<{ features: Float32Array; labels: Uint8Array; count: number }> {
-  if (split.features && split.labels) {
-    const per = split.featureShape.reduce((a, b) => a * b, 1);
-    for (let start = 0; start < split.count; start += STREAM_ROWS) {
-      const count = Math.min(STREAM_ROWS, split.count - start);
-      yield { features: split.features.subarray(start * per, (start + count) * per), labels: split.labels.subarray(start, start + count), count };
-    }
-  } else if (split.chunks) {
-    yield* split.chunks(STREAM_ROWS);
-  }
 }
 
 export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
@@ -91,7 +78,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     if (!info.splits[split]) throw new InputError(`Feature cache ${cachePath} has no ${split} split; train-head needs train and test; run: ${extractCommandFor(cachePath, split)}`);
   }
   const featureShape = info.splits.train!.featureShape;
-  const inFeatures = attrs.layout === 'map' ? featureShape[0]! * 49 : featureShape[0]!;
+  const inFeatures = headInputWidth(attrs.layout, featureShape, false);
 
   let pretrained;
   if (init === 'pretrained') {
@@ -153,7 +140,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   const predicted: number[] = [];
   const labels: number[] = [];
   const k = attrs.classes.length;
-  for await (const chunk of chunksOf(test.split)) {
+  for await (const chunk of splitChunks(test.split, STREAM_ROWS)) {
     const probs = await headProbabilities(head, chunk.features, chunk.count, featureShape);
     for (let i = 0; i < chunk.count; i++) {
       let best = 0;

@@ -4,7 +4,7 @@
  * CIFAR's photos were. An unreadable image becomes a failure line; the rest are still answered.
  */
 import { loadImageTensor } from '../data/image.js';
-import { HeadstartError } from '../errors.js';
+import { HeadstartError, InputError, expected } from '../errors.js';
 import { topK } from './metrics.js';
 import type { Predictor } from './predictor.js';
 import type { ImageFailure, ImagePrediction, PredictImagesOptions, PredictOutcome } from './types.js';
@@ -36,6 +36,9 @@ async function decodeBatch(files: string[], size: number): Promise<DecodedBatch>
 export async function predictImages(predictor: Predictor, files: readonly string[], opts: PredictImagesOptions = {}): Promise<PredictOutcome> {
   const batchSize = opts.batchSize ?? 32;
   const k = opts.top ?? 3;
+  // A batch size of 0 would never advance through the files.
+  if (!Number.isSafeInteger(batchSize) || batchSize <= 0) throw new InputError(expected('a positive integer', 'predictImages batchSize', batchSize));
+  if (!Number.isSafeInteger(k) || k <= 0) throw new InputError(expected('a positive integer', 'predictImages top', k));
   const { classes, imageSize } = predictor.facts;
   const K = classes.length;
   const predictions: ImagePrediction[] = [];

@@ -72,7 +72,7 @@ export function detectFormat(buf: Buffer, file: string): CheckpointFormat {
   if (looksLikeSafetensors(buf)) return 'safetensors';
   // Legacy torch.save starts with a pickle (PROTO opcode) of its magic number.
   if (buf[0] === 0x80) return 'pth-legacy';
-  if (buf.length < 9 && buf.length >= 1 && buf[0] !== 0x80) {
+  if (buf.length < 9) {
     // Too short to tell; most likely a download that stopped at once.
     throw truncated(file, `only ${buf.length} bytes`);
   }

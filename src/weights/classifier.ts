@@ -166,6 +166,8 @@ async function readSidecar(json: string): Promise<Sidecar> {
     throw new MismatchError(`${json} is not valid JSON; delete it and its .bin to rebuild the classifier export`);
   }
   const ok =
+    parsed !== null &&
+    typeof parsed === 'object' &&
     parsed.format === FORMAT &&
     parsed.version === 1 &&
     typeof parsed.sha256 === 'string' &&
@@ -174,6 +176,8 @@ async function readSidecar(json: string): Promise<Sidecar> {
     parsed.tensors.length === NAMES.length &&
     parsed.tensors.every(
       (t, i) =>
+        t !== null &&
+        typeof t === 'object' &&
         t.name === NAMES[i] && Array.isArray(t.shape) && t.offset % 4 === 0 && t.bytes === elementCount(t.shape) * 4 && t.offset + t.bytes <= parsed.bytes!,
     );
   if (!ok) throw new MismatchError(`${json} is not a ${FORMAT} v1 sidecar; delete it and its .bin to rebuild the classifier export`);

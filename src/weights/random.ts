@@ -3,8 +3,7 @@ import { InputError, expected } from '../errors.js';
 import type { Tensor, Vgg16Weights, VggConv, VggLinear } from './types.js';
 import { POOLED_CELLS, VGG16_CONV_INDICES, VGG16_POOL_INDICES, VGG16_WIDTHS } from './vgg16.js';
 import { mulberry32 } from '../random.js';
-
-export { mulberry32 };
+import { elementCount } from './views.js';
 
 export interface RandomVgg16Options {
   /** Make classifier.0/3/6 too (120M parameters at full width); default true. */
@@ -64,13 +63,13 @@ export function randomWeightsId(seed: number, widths: readonly number[] = VGG16_
 }
 
 function normal(shape: number[], std: number, next: () => number): Tensor {
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  const data = new Float32Array(elementCount(shape));
   fillNormal(data, std, next);
   return { shape, data };
 }
 
 function zeros(shape: number[]): Tensor {
-  return { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) };
+  return { shape, data: new Float32Array(elementCount(shape)) };
 }
 
 function linear(out: number, inFeatures: number, next: () => number): VggLinear {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -117,6 +117,37 @@ describe('reader errors', () => {
     });
     await expect(readCacheInfo(path)).rejects.toThrow(InputError);
     await expect(readCacheInfo(path)).rejects.toThrow(`Expected train/features rows of shape 2x1x1 in feature cache ${path} but received 1`);
+  });
+
+  it('a cache cut off part way (HDF5 signature, missing body)', async () => {
+    const good = join(root, 'whole.h5');
+    const path = join(root, 'cut.h5');
+    await makeCache(good);
+    const bytes = readFileSync(good);
+    writeFileSync(path, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const message = `Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force`;
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(InputError);
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(message);
+    await expect(readCacheInfo(path)).rejects.toThrow(message);
+  });
+
+  it('labels stored as signed int8 are refused, not read as no labels', async () => {
+    const path = join(root, 'int8.h5');
+    const good = join(root, 'good4.h5');
+    await makeCache(good);
+    const lib = await h5();
+    const src = new lib.File(good, 'r');
+    const values = Object.keys(src.attrs).map((k) => [k, src.attrs[k]!.value, src.attrs[k]!.dtype] as const);
+    src.close();
+    await handMade(path, (f) => {
+      for (const [k, v, dt] of values) f.create_attribute(k, v as never, null, typeof dt === 'string' ? dt : null);
+      const g = f.create_group('train');
+      g.create_dataset({ name: 'features', data: Float32Array.from([1, 2, 3, 4, 5, 6]), shape: [3, 2, 1, 1] });
+      g.create_dataset({ name: 'labels', data: Int8Array.from([0, 1, 1]), dtype: '<b' });
+    });
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(InputError);
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(`Expected uint8 train/labels in feature cache ${path} but received a signed 8-bit type of class 0`);
+    await expect(iterateCacheSplit(path, 'train', 2).next()).rejects.toThrow(`Expected uint8 train/labels in feature cache ${path}`);
   });
 
   it('rowsPerChunk must be a positive integer', async () => {

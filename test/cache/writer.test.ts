@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -43,6 +43,17 @@ async function writeSplit(path: string, split: 'train' | 'test', data: Float32Ar
   for (let s = w.rows; s < count; s += step) await w.append(data.subarray(s * 4, Math.min(count, s + step) * 4));
   await w.finish(labelsFor(count));
   return w;
+}
+
+/** How many of this process's file descriptors are open on `path` (Linux's /proc). */
+function openDescriptorsOf(path: string): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === path;
+    } catch {
+      return false;
+    }
+  }).length;
 }
 
 describe('openSplitWriter + readCacheSplit', () => {
@@ -215,6 +226,29 @@ describe('reuse and refusal', () => {
     expect((await readCacheInfo(path)).attrs.weightsId).toBe('9'.repeat(64));
   });
 
+  it('lets go of the part file when finishing fails, keeping it for the next run', async () => {
+    const path = fresh();
+    const { data: partPath } = partPaths(path, 'test');
+    const w = await openSplitWriter({ cachePath: path, split: 'test', identity: identity(), count: 2, featureShape: SHAPE, force: false });
+    await w.append(rows(2, 33));
+    expect(openDescriptorsOf(partPath)).toBe(1);
+    await writeSplit(path, 'train', rows(3, 34), { identity: identity({ weightsId: '8'.repeat(64) }) });
+    await expect(w.finish(labelsFor(2))).rejects.toThrow(MismatchError);
+    expect(openDescriptorsOf(partPath)).toBe(0);
+    expect(statSync(partPath).size).toBe(2 * 16);
+  });
+
+  it('refuses a truncated cache without force and replaces it with force', async () => {
+    const path = fresh();
+    await writeSplit(path, 'train', rows(3, 35));
+    writeFileSync(path, readFileSync(path).subarray(0, 4096));
+    const attempt = openSplitWriter({ cachePath: path, split: 'test', identity: identity(), count: 2, featureShape: SHAPE, force: false });
+    await expect(attempt).rejects.toThrow(InputError);
+    await expect(attempt).rejects.toThrow(`Cannot write feature cache ${path}: Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force; pass --force to replace it`);
+    await writeSplit(path, 'test', rows(2, 36), { force: true });
+    expect((await readCacheInfo(path)).splits).toEqual({ test: { count: 2, featureShape: SHAPE } });
+  });
+
   it('refuses to overwrite a file that is not a cache without force', async () => {
     const path = fresh();
     mkdirSync(join(path, '..'), { recursive: true });
@@ -342,6 +376,23 @@ describe('interruption and resume', () => {
     expect(again.resumedFrom).toBe(0);
     expect(notes).toEqual([`Discarding partial extraction ${partPath} (made for other settings)`]);
     await again.close();
+  });
+
+  it('ignores a journal it did not write (fields missing or negative) and starts over', async () => {
+    for (const bad of [{ version: 1, rows: 2 }, { version: 1, split: 'train', identity: identity(), total: 4, rowFloats: 4, rows: -2 }, null]) {
+      const path = fresh();
+      mkdirSync(join(path, '..'), { recursive: true });
+      const { data: partPath, journal } = partPaths(path, 'train');
+      writeFileSync(partPath, Buffer.alloc(2 * 16, 0xab));
+      writeFileSync(journal, JSON.stringify(bad));
+      const w = await openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 4, featureShape: SHAPE, force: false });
+      expect(w.resumedFrom).toBe(0);
+      expect(statSync(partPath).size).toBe(0);
+      const data = rows(4, 25);
+      await w.append(data);
+      await w.finish(labelsFor(4));
+      expect(Array.from((await readCacheSplit(path, 'train')).features)).toEqual(Array.from(data));
+    }
   });
 
   it('refuses to resume a partial extraction of another row count', async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError, MismatchError } from '../../src/errors.js';
-import { findNewestHead, loadHead, saveHead } from '../../src/head/head-io.js';
+import { checkpointDir, findNewestHead, loadHead, readCheckpoint, saveHead, writeCheckpoint } from '../../src/head/head-io.js';
 import { headProbabilities, linearInit } from '../../src/head/model.js';
 import { createRng } from '../../src/head/random.js';
 import type { HeadMeta, HeadWeights } from '../../src/head/types.js';
@@ -126,5 +126,44 @@ describe('findNewestHead', () => {
     mkdirSync(join(models, 'heads', 'not-a-head'));
     utimesSync(join(models, 'heads', 'b-old', 'headstart.json'), new Date(1e12), new Date(1e12));
     expect(await findNewestHead(models)).toBe(join(models, 'heads', 'a-new'));
+  });
+
+  it('breaks a tie in time by the later folder name, whatever the names look like', async () => {
+    const models = join(tmp, 'tie');
+    // '-' sorts before '/', so comparing a bare name with a joined path would pick the wrong one.
+    for (const name of ['-a', '-b']) {
+      saveHead(join(models, 'heads', name), weights(), meta(), 0.5);
+      utimesSync(join(models, 'heads', name, 'headstart.json'), new Date(1e12), new Date(1e12));
+    }
+    expect(await findNewestHead(models)).toBe(join(models, 'heads', '-b'));
+  });
+});
+
+describe('readCheckpoint', () => {
+  it('reads back what writeCheckpoint wrote', () => {
+    const out = join(tmp, 'ck-ok');
+    writeCheckpoint(out, 2, { '--lr': 0.1 }, { step: 7 }, { 'param.w0': { shape: [2], data: new Float32Array([1, 2]) } });
+    const ck = readCheckpoint(out)!;
+    expect(ck.meta.epoch).toBe(2);
+    expect(ck.meta.state).toEqual({ step: 7 });
+    expect(Array.from(ck.tensors.get('param.w0')!.data)).toEqual([1, 2]);
+  });
+
+  it('refuses a state.json that is not JSON, naming the file', () => {
+    const out = join(tmp, 'ck-garbled');
+    mkdirSync(checkpointDir(out), { recursive: true });
+    const statePath = join(checkpointDir(out), 'state.json');
+    writeFileSync(statePath, '{"formatVersion": 1, "epo');
+    expect(() => readCheckpoint(out)).toThrow(InputError);
+    expect(() => readCheckpoint(out)).toThrow(`Expected JSON in checkpoint ${statePath} but it does not parse; delete ${checkpointDir(out)} to start afresh`);
+  });
+
+  it('refuses a state.json that is JSON but not a checkpoint', () => {
+    const out = join(tmp, 'ck-foreign');
+    mkdirSync(checkpointDir(out), { recursive: true });
+    const statePath = join(checkpointDir(out), 'state.json');
+    writeFileSync(statePath, '{"hello": 1}');
+    expect(() => readCheckpoint(out)).toThrow(InputError);
+    expect(() => readCheckpoint(out)).toThrow(`Expected a headstart checkpoint (formatVersion 1, file, tensors) in ${statePath} but received {"hello":1}`);
   });
 });

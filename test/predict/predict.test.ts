@@ -80,6 +80,23 @@ describe('predict', () => {
     }
   });
 
+  it('refuses a batch size or top count that is not a positive integer (a batch size of 0 would never finish)', async () => {
+    const predictor = await openPredictor({ head: await loadHead(s.head), weightsPath: WEIGHTS, device: 'cpu' });
+    try {
+      for (const [opts, message] of [
+        [{ batchSize: 0 }, 'Expected a positive integer for predictImages batchSize but received 0'],
+        [{ batchSize: 1.5 }, 'Expected a positive integer for predictImages batchSize but received 1.5'],
+        [{ top: -1 }, 'Expected a positive integer for predictImages top but received -1'],
+      ] as const) {
+        const run = predictImages(predictor, s.testImages, opts);
+        await expect(run).rejects.toThrow(InputError);
+        await expect(run).rejects.toThrow(message);
+      }
+    } finally {
+      await predictor.close();
+    }
+  });
+
   it('keeps --top classes', async () => {
     const result = await runPredict(predictArgs(s.testImages.slice(0, 1), { top: 1 }), context());
     expect((result.data as { predictions: PredictOutcome['predictions'] }).predictions[0]!.top).toHaveLength(1);

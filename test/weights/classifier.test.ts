@@ -102,4 +102,15 @@ describe('classifier export', () => {
     expect(err).toBeInstanceOf(MismatchError);
     expect(err.message).toBe(`${json} is not a headstart-vgg16-classifier v1 sidecar; delete it and its .bin to rebuild the classifier export`);
   });
+
+  it('refuses a sidecar that is JSON null or lists null tensors, with the same line', async () => {
+    const tensors = [null, null, null, null];
+    for (const [name, body] of [['null.json', 'null'], ['null-tensors.json', JSON.stringify({ format: 'headstart-vgg16-classifier', version: 1, sha256: 'ab', bytes: 0, tensors })]] as const) {
+      const json = join(dir, name);
+      writeFileSync(json, body);
+      const err = await thrown(loadClassifier(json));
+      expect(err).toBeInstanceOf(MismatchError);
+      expect(err.message).toBe(`${json} is not a headstart-vgg16-classifier v1 sidecar; delete it and its .bin to rebuild the classifier export`);
+    }
+  });
 });
