@@ -33,11 +33,14 @@ export function defaultCachePath(data: string, imageSize: number, cacheDir = 'ca
 }
 
 /** The command that makes a missing cache or split, guessed from the cache's name. */
-export function extractCommandFor(path: string, split: CacheSplitName): string {
+export function extractCommandFor(path: string, split: CacheSplitName, dataSource?: string): string {
   const m = /^(.+)-vgg16-(\d+)\.h5$/.exec(basename(path));
   if (m === null) return `headstart extract --cache ${path} --split ${split}`;
   const [, data, size] = m as unknown as [string, string, string];
-  const parts = ['headstart extract', `--data ${data}`];
+  // An image folder's cache is named after the folder, not its path: use the path the cache
+  // recorded when there is one, else show where it goes.
+  const folder = dataSource ?? `<path to ${data}/>`;
+  const parts = ['headstart extract', `--data ${data === 'cifar10' || data === 'digits' ? data : folder}`];
   if (size !== '32') parts.push(`--image-size ${size}`);
   if (resolve(defaultCachePath(data, Number(size))) !== resolve(path)) parts.push(`--cache ${path}`);
   parts.push(`--split ${split}`);

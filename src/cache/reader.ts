@@ -38,7 +38,7 @@ async function openSplit(path: string, split: CacheSplitName): Promise<OpenedSpl
     const info = splitInfo(file, path, split, attrs);
     if (info === undefined) {
       const have = SPLITS.filter((s) => hasChild(file, s));
-      throw new InputError(`Feature cache ${path} has no ${split} split (it has ${have.length > 0 ? have.join(', ') : 'none yet'}); run: ${extractCommandFor(path, split)}`);
+      throw new InputError(`Feature cache ${path} has no ${split} split (it has ${have.length > 0 ? have.join(', ') : 'none yet'}); run: ${extractCommandFor(path, split, attrs.dataSource)}`);
     }
     const group = file.get(split) as Group;
     const features = group.get('features') as Dataset;

@@ -75,7 +75,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   const info = await readCacheInfo(cachePath);
   const { attrs } = info;
   for (const split of ['train', 'test'] as const) {
-    if (!info.splits[split]) throw new InputError(`Feature cache ${cachePath} has no ${split} split; train-head needs train and test; run: ${extractCommandFor(cachePath, split)}`);
+    if (!info.splits[split]) throw new InputError(`Feature cache ${cachePath} has no ${split} split; train-head needs train and test; run: ${extractCommandFor(cachePath, split, attrs.dataSource)}`);
   }
   const featureShape = info.splits.train!.featureShape;
   const inFeatures = headInputWidth(attrs.layout, featureShape, false);

@@ -15,6 +15,7 @@ describe('cache naming', () => {
     expect(extractCommandFor('cache/cifar10-vgg16-224.h5', 'test')).toBe('headstart extract --data cifar10 --image-size 224 --split test');
     expect(extractCommandFor('/tmp/x/digits-vgg16-32.h5', 'test')).toBe('headstart extract --data digits --cache /tmp/x/digits-vgg16-32.h5 --split test');
     expect(extractCommandFor('mine.h5', 'train')).toBe('headstart extract --cache mine.h5 --split train');
+    expect(extractCommandFor('cache/pets-vgg16-32.h5', 'train')).toBe('headstart extract --data <path to pets/> --split train');
   });
 });
 

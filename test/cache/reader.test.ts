@@ -37,8 +37,8 @@ describe('reader errors', () => {
   it('a missing cache names the extract command to run', async () => {
     const path = 'cache/digits-vgg16-32.h5';
     await expect(readCacheSplit(join(root, 'nope', path), 'train')).rejects.toThrow(InputError);
-    await expect(readCacheSplit(path.replace('digits', 'nodata'), 'train')).rejects.toThrow('Feature cache cache/nodata-vgg16-32.h5 not found; run: headstart extract --data nodata --split train');
-    await expect(readCacheInfo('cache/nodata-vgg16-64.h5')).rejects.toThrow('Feature cache cache/nodata-vgg16-64.h5 not found; run: headstart extract --data nodata --image-size 64 --split train');
+    await expect(readCacheSplit(path.replace('digits', 'nodata'), 'train')).rejects.toThrow('Feature cache cache/nodata-vgg16-32.h5 not found; run: headstart extract --data <path to nodata/> --split train');
+    await expect(readCacheInfo('cache/nodata-vgg16-64.h5')).rejects.toThrow('Feature cache cache/nodata-vgg16-64.h5 not found; run: headstart extract --data <path to nodata/> --image-size 64 --split train');
     await expect(readCacheSplit('elsewhere/feats.h5', 'test')).rejects.toThrow('Feature cache elsewhere/feats.h5 not found; run: headstart extract --cache elsewhere/feats.h5 --split test');
   });
 

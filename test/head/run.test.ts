@@ -99,7 +99,7 @@ describe('headstart train-head', () => {
     const { ctx } = context();
     const missing = join(tmp, 'nothing-vgg16-32.h5');
     await expect(runTrainHead(args(`--cache ${missing} --weights ${weights}`), ctx)).rejects.toThrow(InputError);
-    await expect(runTrainHead(args(`--cache ${missing} --weights ${weights}`), ctx)).rejects.toThrow(`Feature cache ${missing} not found; run: headstart extract --data nothing --cache ${missing} --split train`);
+    await expect(runTrainHead(args(`--cache ${missing} --weights ${weights}`), ctx)).rejects.toThrow(`Feature cache ${missing} not found; run: headstart extract --data <path to nothing/> --cache ${missing} --split train`);
   });
 
   it('a cache without a test split: InputError giving the extract command', async () => {
@@ -107,7 +107,7 @@ describe('headstart train-head', () => {
     await makeCache(path, ['train']);
     const { ctx } = context();
     await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(InputError);
-    await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(`Feature cache ${path} has no test split; train-head needs train and test; run: headstart extract --data half --cache ${path} --split test`);
+    await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(`Feature cache ${path} has no test split; train-head needs train and test; run: headstart extract --data /toy --cache ${path} --split test`);
   });
 
   it('a cache made with other weights: MismatchError naming both', async () => {
