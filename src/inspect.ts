@@ -1,10 +1,10 @@
 /** `headstart inspect PATH`: what a feature cache, a head folder, an exported model or a checkpoint holds. */
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, expected } from './errors.js';
 import { isHdf5 } from './cache/h5.js';
 import { readCacheInfo } from './cache/reader.js';
-import { loadHead } from './head/head-io.js';
+import { loadHead, readJson } from './head/head-io.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
 import { loadCheckpoint } from './weights/checkpoint.js';
 import { looksLikeSafetensors } from './weights/safetensors.js';
@@ -38,20 +38,12 @@ async function inspectCache(path: string): Promise<CommandResult> {
   return { text: lines.join('\n'), data: { kind: 'cache', ...info } };
 }
 
-function readMetrics(file: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch {
-    throw new InputError(`Expected JSON in head file ${file} but it does not parse`);
-  }
-}
-
 async function inspectHead(dir: string): Promise<CommandResult> {
   const head = await loadHead(dir);
   const m = head.meta;
   const { fc0, fc3, fc6 } = head.layers;
   const metricsFile = join(dir, 'metrics.json');
-  const metrics = existsSync(metricsFile) ? readMetrics(metricsFile) : undefined;
+  const metrics = existsSync(metricsFile) ? readJson<Record<string, unknown> | undefined>(metricsFile, 'the training metrics') : undefined;
   const s = m.settings;
   const lines = [
     `${dir}: headstart head (format ${m.formatVersion}, written by headstart ${m.toolVersion} on ${m.createdAt})`,

@@ -38,8 +38,20 @@ async function kind(path: string): Promise<'dir' | 'file' | 'other' | 'missing'>
   }
 }
 
+/** readdir, with a folder it cannot list (no permission, gone meanwhile) named in one line. */
+async function listFolder(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EACCES' || code === 'EPERM' ? 'a folder it may not read (permission denied)' : code === 'ENOENT' ? 'nothing (it was removed while being read)' : `a folder it cannot list (${code ?? String(err)})`;
+    throw new InputError(`Expected a readable folder at ${dir} but received ${why}`, { cause: err });
+  }
+}
+
 async function subfolders(dir: string): Promise<string[]> {
-  const names = await readdir(dir);
+  const names = await listFolder(dir);
   const dirs: string[] = [];
   for (const name of names) if ((await kind(join(dir, name))) === 'dir') dirs.push(name);
   return dirs.sort(compareCodePoints);
@@ -50,7 +62,7 @@ async function classImages(classDir: string): Promise<string[]> {
   const roots: { root: string; files: string[] }[] = [];
   const walk = async (dir: string): Promise<void> => {
     const files: string[] = [];
-    for (const name of await readdir(dir)) {
+    for (const name of await listFolder(dir)) {
       const path = join(dir, name);
       const s = await stat(path).catch(() => undefined);
       if (s === undefined) continue; // a dangling symlink: os.walk skips it too

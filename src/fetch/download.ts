@@ -41,6 +41,28 @@ async function sizeOf(path: string): Promise<number> {
   }
 }
 
+/** A folder (or device) at `<dest>.part` would only fail later, after a request, with a raw errno. */
+async function refuseNonFile(path: string, what: string): Promise<void> {
+  let s;
+  try {
+    s = await stat(path);
+  } catch {
+    return;
+  }
+  if (!s.isFile()) {
+    throw new DownloadError(`Expected a file or nothing at ${path} (${what}) but received ${s.isDirectory() ? 'a folder' : 'something that is not a file'}; move it out of the way and run the command again`);
+  }
+}
+
+/** Renames the verified part into place; the part is kept, so a fixed destination needs no new download. */
+async function publish(part: string, dest: string): Promise<void> {
+  try {
+    await rename(part, dest);
+  } catch (error) {
+    throw new DownloadError(`Could not move the verified download ${part} to ${dest} (${networkReason(error)}); make room for ${dest} and run the command again`, { cause: error });
+  }
+}
+
 /** The most telling short reason in a fetch error's cause chain: an errno code if there is one. */
 export function networkReason(error: unknown): string {
   const seen = new Set<unknown>();
@@ -124,7 +146,13 @@ async function hashFile(path: string, digests: Digests): Promise<void> {
 
 /** Appends (or writes) the body to `part`, hashing and reporting as it goes; returns the part's size. */
 async function streamBody(response: Response, part: string, append: boolean, offset: number, total: number, digests: Digests, opts: DownloadOptions): Promise<number> {
-  const file = await open(part, append ? 'a' : 'w');
+  let file;
+  try {
+    file = await open(part, append ? 'a' : 'w');
+  } catch (error) {
+    await discard(response);
+    throw new DownloadError(`Could not write ${part} (${networkReason(error)})`, { cause: error });
+  }
   let done = offset;
   let writing = false;
   try {
@@ -164,6 +192,7 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
   } catch (error) {
     throw new DownloadError(`Could not create the folder for ${opts.dest} (${networkReason(error)})`, { cause: error });
   }
+  await refuseNonFile(part, 'the partial download');
   let offset = await sizeOf(part);
   if (opts.expectedBytes !== undefined && offset > opts.expectedBytes) {
     await rm(part, { force: true });
@@ -184,7 +213,7 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
         const final = digests.digest();
         if (verify(opts, offset, final).ok) {
           opts.onProgress?.(offset, offset);
-          await rename(part, opts.dest);
+          await publish(part, opts.dest);
           return { path: opts.dest, bytes: offset, resumed: true, ...final };
         }
       }
@@ -223,7 +252,7 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
       await rm(part, { force: true });
       throw new DownloadError(`${check.message}; the download was deleted, run the command again or fetch the file by hand`);
     }
-    await rename(part, opts.dest);
+    await publish(part, opts.dest);
     return { path: opts.dest, bytes, resumed: append, ...final };
   }
 }

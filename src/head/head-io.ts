@@ -9,6 +9,8 @@ import { InputError, MismatchError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import type { HeadLayer, HeadMeta, HeadWeights, LoadedHead } from './types.js';
 
+import { PARAM_NAMES } from './model.js';
+
 export { headProbabilities } from './model.js';
 
 const LAYERS = ['fc0', 'fc3', 'fc6'] as const;
@@ -115,13 +117,22 @@ export function saveHead(dir: string, w: HeadWeights, meta: HeadMeta, dropout: n
   writeFileSync(join(dir, 'headstart.json'), `${JSON.stringify(meta, null, 2)}\n`);
 }
 
-function readJson<T>(file: string, what: string): T {
+/** A head folder's JSON file: missing and unparsable each get one line naming the file (inspect reads metrics.json with it too). */
+export function readJson<T>(file: string, what: string): T {
   if (!existsSync(file)) throw new InputError(`Head file ${file} not found; expected ${what} written by headstart train-head`);
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch {
     throw new InputError(`Expected JSON in head file ${file} but it does not parse`);
   }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isShape(v: unknown): v is number[] {
+  return Array.isArray(v) && v.every((d) => Number.isInteger(d) && (d as number) >= 0);
 }
 
 interface ManifestEntry {
@@ -133,20 +144,30 @@ interface ManifestEntry {
 /** Reads a head folder written by saveHead; weights come back in PyTorch's [out, in] layout. */
 export async function loadHead(dir: string): Promise<LoadedHead> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`Head folder ${dir} not found; train one with: headstart train-head`);
-  const meta = readJson<HeadMeta>(join(dir, 'headstart.json'), 'the head metadata');
-  if (meta.format !== 'headstart-head') throw new InputError(`Expected "format": "headstart-head" in ${join(dir, 'headstart.json')} but received ${JSON.stringify(meta.format)}`);
-  const model = readJson<{ weightsManifest?: { paths: string[]; weights: ManifestEntry[] }[] }>(join(dir, 'model.json'), 'the TensorFlow.js model');
-  const group = model.weightsManifest?.[0];
-  if (!group || group.paths.length !== 1) throw new InputError(`Expected one weightsManifest group with one file in ${join(dir, 'model.json')}`);
-  const binPath = join(dir, group.paths[0]!);
+  const meta = readJson<HeadMeta | null>(join(dir, 'headstart.json'), 'the head metadata');
+  const format = isObject(meta) ? meta.format : meta;
+  if (!isObject(meta) || format !== 'headstart-head') throw new InputError(`Expected "format": "headstart-head" in ${join(dir, 'headstart.json')} but received ${JSON.stringify(format)}`);
+  const modelPath = join(dir, 'model.json');
+  const model = readJson<{ weightsManifest?: unknown } | null>(modelPath, 'the TensorFlow.js model');
+  const group = (isObject(model) && Array.isArray(model.weightsManifest) ? model.weightsManifest[0] : undefined) as { paths?: unknown; weights?: unknown } | undefined;
+  if (!isObject(group) || !Array.isArray(group.paths) || group.paths.length !== 1 || typeof group.paths[0] !== 'string') {
+    throw new InputError(`Expected one weightsManifest group with one file in ${modelPath}`);
+  }
+  if (!Array.isArray(group.weights)) throw new InputError(`Expected a "weights" list in the weightsManifest of ${modelPath} but received ${JSON.stringify(group.weights) ?? 'nothing'}`);
+  for (const e of group.weights as unknown[]) {
+    if (!isObject(e) || typeof e.name !== 'string') throw new InputError(`Expected weightsManifest entries with a "name" in ${modelPath} but received ${JSON.stringify(e)}`);
+    if (!isShape(e.shape)) throw new InputError(`Expected a "shape" (list of sizes) for weight ${e.name} in ${modelPath} but received ${JSON.stringify(e.shape) ?? 'nothing'}`);
+  }
+  const weights = group.weights as ManifestEntry[];
+  const binPath = join(dir, group.paths[0] as string);
   if (!existsSync(binPath)) throw new InputError(`Head file ${binPath} not found; expected the weights named by ${join(dir, 'model.json')}`);
   const bytes = readFileSync(binPath);
-  const expectedBytes = group.weights.reduce((s, e) => s + 4 * e.shape.reduce((a, b) => a * b, 1), 0);
+  const expectedBytes = weights.reduce((s, e) => s + 4 * e.shape.reduce((a, b) => a * b, 1), 0);
   if (bytes.byteLength !== expectedBytes) throw new InputError(`Expected ${expectedBytes} bytes in ${binPath} (from model.json) but received ${bytes.byteLength}`);
   const floats = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const byName = new Map<string, { shape: number[]; data: Float32Array }>();
   let offset = 0;
-  for (const e of group.weights) {
+  for (const e of weights) {
     const size = e.shape.reduce((a, b) => a * b, 1);
     byName.set(e.name, { shape: e.shape, data: floats.subarray(offset, offset + size) });
     offset += size;
@@ -232,13 +253,54 @@ export function readCheckpoint(outDir: string): { meta: CheckpointState; tensors
   if (meta?.formatVersion !== 1 || typeof meta.file !== 'string' || !Array.isArray(meta.tensors)) {
     throw new InputError(`Expected a headstart checkpoint (formatVersion 1, file, tensors) in ${statePath} but received ${JSON.stringify(meta).slice(0, 60)}`);
   }
+  checkTensorIndex(meta.tensors, statePath, dir);
   const binPath = join(dir, meta.file);
   if (!existsSync(binPath)) throw new InputError(`Checkpoint ${statePath} names ${meta.file}, which is missing`);
   const bytes = readFileSync(binPath);
   const total = meta.tensors.reduce((s, t) => s + t.length, 0);
   if (bytes.byteLength !== total * 4) throw new InputError(`Expected ${total * 4} bytes in checkpoint ${binPath} but received ${bytes.byteLength}`);
+  const outside = meta.tensors.find((t) => t.offset + t.length > total);
+  if (outside) throw new InputError(`Expected tensor ${outside.name} within the ${total} floats of checkpoint ${binPath} but it ends at ${outside.offset + outside.length}; delete ${dir} to start afresh`);
   const floats = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const t of meta.tensors) tensors.set(t.name, { shape: t.shape, data: floats.subarray(t.offset, t.offset + t.length) });
   return { meta, tensors };
+}
+
+/**
+ * The trainer restores `param.*` (and `best.*`, `slot.<param>.*`) by name into tensors of the
+ * parameters' shapes, so an index that lacks one or disagrees with itself is refused here, in one line.
+ */
+function checkTensorIndex(index: unknown[], statePath: string, dir: string): void {
+  const afresh = `delete ${dir} to start afresh`;
+  const shapes = new Map<string, number[]>();
+  for (const t of index) {
+    const ok = isObject(t) && typeof t.name === 'string' && isShape(t.shape) && Number.isInteger(t.offset) && (t.offset as number) >= 0 && t.length === t.shape.reduce((a, b) => a * b, 1);
+    if (!ok) throw new InputError(`Expected tensor entries {name, shape, offset, length} in checkpoint ${statePath} but received ${JSON.stringify(t)?.slice(0, 80)}; ${afresh}`);
+    shapes.set(t.name as string, t.shape as number[]);
+  }
+  const missing = PARAM_NAMES.filter((k) => !shapes.has(`param.${k}`));
+  if (missing.length > 0) {
+    throw new InputError(`Expected tensors ${PARAM_NAMES.map((k) => `param.${k}`).join(', ')} in checkpoint ${statePath} but ${missing.map((k) => `param.${k}`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing; ${afresh}`);
+  }
+  const p = (k: string): number[] => shapes.get(`param.${k}`)!;
+  const [w0, b0, w3, b3, w6, b6] = PARAM_NAMES.map(p) as [number[], number[], number[], number[], number[], number[]];
+  const chained = w0.length === 2 && w3.length === 2 && w6.length === 2 && same(b0, [w0[0]!]) && same(w3, [w3[0]!, w0[0]!]) && same(b3, [w3[0]!]) && same(w6, [w6[0]!, w3[0]!]) && same(b6, [w6[0]!]);
+  if (!chained) {
+    const listed = PARAM_NAMES.map((k) => `param.${k} ${JSON.stringify(p(k))}`).join(', ');
+    throw new InputError(`Expected chained layer shapes in checkpoint ${statePath} but received ${listed}; ${afresh}`);
+  }
+  for (const [name, shape] of shapes) {
+    const dot = name.indexOf('.');
+    const kind = name.slice(0, dot);
+    const param = kind === 'slot' ? name.slice(dot + 1, name.lastIndexOf('.')) : name.slice(dot + 1);
+    if (kind !== 'best' && kind !== 'slot') continue;
+    const want = (PARAM_NAMES as readonly string[]).includes(param) ? p(param) : undefined;
+    const fits = want !== undefined && (kind === 'best' ? same(shape, want) : shape.reduce((a, b) => a * b, 1) === want.reduce((a, b) => a * b, 1));
+    if (!fits) throw new InputError(`Expected tensor ${name} in checkpoint ${statePath} to match ${want ? `param.${param} ${JSON.stringify(want)}` : 'a parameter'} but received ${JSON.stringify(shape)}; ${afresh}`);
+  }
+}
+
+function same(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
 }

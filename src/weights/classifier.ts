@@ -94,7 +94,7 @@ export async function loadClassifier(file: string): Promise<LoadedClassifier> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new MismatchError(`Classifier export ${bin} is missing though ${json} exists; delete ${json} to rebuild it`);
     }
-    throw err;
+    throw unreadable(bin, err);
   }
   if (buf.length !== sidecar.bytes) {
     throw new MismatchError(`Classifier export ${bin} has ${buf.length} bytes but ${json} says ${sidecar.bytes}; delete both to rebuild them`);
@@ -157,7 +157,7 @@ async function readSidecar(json: string): Promise<Sidecar> {
     text = await readFile(json, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InputError(`Classifier export not found: ${json}`);
-    throw err;
+    throw unreadable(json, err);
   }
   let parsed: Partial<Sidecar>;
   try {
@@ -189,6 +189,13 @@ async function readSidecar(json: string): Promise<Sidecar> {
     throw new MismatchError(`${json} describes inconsistent classifier shapes ${formatShape(w0!.shape)}, ${formatShape(w3!.shape)}; delete it and its .bin to rebuild`);
   }
   return parsed as Sidecar;
+}
+
+/** A read that failed for another reason than absence (a folder in the way, no permission): one line naming the file. */
+function unreadable(file: string, err: unknown): InputError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EISDIR' ? 'a folder' : code === 'EACCES' || code === 'EPERM' ? 'a file it may not read (permission denied)' : `an unreadable path (${code ?? String(err)})`;
+  return new InputError(`Expected a readable classifier export file at ${file} but received ${why}`, { cause: err });
 }
 
 async function exists(path: string): Promise<boolean> {

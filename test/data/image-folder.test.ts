@@ -1,6 +1,8 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import { compareCodePoints, isImageFile, scanImageFolder, testMask } from '../../src/data/image-folder.js';
@@ -113,6 +115,43 @@ describe('image folders in ImageFolder order', () => {
     expect(await failure(scanImageFolder(dir, { split: 'train', testFraction: 0, seed: 0 }))).toBe(
       `Expected an image (PNG, JPEG, WebP, GIF, TIFF or AVIF) for ${join(dir, 'cat', 'blank.jpg')} but received an empty (0-byte) file`,
     );
+  });
+
+  it('skips a dangling symlink and a symlink loop where a class folder would be, as ImageFolder does', async () => {
+    const dir = tree(fresh(), { cat: 2 });
+    symlinkSync(join(dir, 'gone'), join(dir, 'dangling'));
+    symlinkSync(join(dir, 'loop'), join(dir, 'loop'));
+    symlinkSync(join(dir, 'cat', 'nowhere'), join(dir, 'cat', 'broken.png'));
+    const split = await scanImageFolder(dir, { split: 'train', testFraction: 0, seed: 0 });
+    expect(split.classes).toEqual(['cat']);
+    expect(split.entries.map((e) => relative(dir, e.path))).toEqual([join('cat', '00.png'), join('cat', '01.png')]);
+  });
+
+  it('names a class folder it may not read instead of failing with a raw EACCES', async () => {
+    const dir = tree(fresh(), { cat: 2, dog: 1 });
+    chmodSync(join(dir, 'dog'), 0o000);
+    const want = `Expected a readable folder at ${join(dir, 'dog')} but received a folder it may not read (permission denied)`;
+    try {
+      if (process.getuid?.() !== 0) {
+        expect(await failure(scanImageFolder(dir, { split: 'train', testFraction: 0, seed: 0 }))).toBe(want);
+        return;
+      }
+      // root reads any folder, so the scan runs in a child process as nobody (uid 65534)
+      chmodSync(root, 0o755);
+      const src = (file: string): string => JSON.stringify(fileURLToPath(new URL(`../../src/${file}`, import.meta.url)));
+      const code = [
+        `import { scanImageFolder } from ${src('data/image-folder.ts')};`,
+        `import { InputError } from ${src('errors.ts')};`,
+        `try { await scanImageFolder(${JSON.stringify(dir)}, { split: 'train', testFraction: 0, seed: 0 }); console.log(JSON.stringify({ ok: true })); }`,
+        `catch (e) { console.log(JSON.stringify({ input: e instanceof InputError, message: e.message })); }`,
+      ].join('\n');
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+      expect(child.stderr).toBe('');
+      expect(JSON.parse(child.stdout.trim().split('\n').at(-1)!)).toEqual({ input: true, message: want });
+    } finally {
+      chmodSync(join(dir, 'dog'), 0o755);
+      chmodSync(root, 0o700);
+    }
   });
 
   it('refuses a split that the test fraction leaves empty', async () => {

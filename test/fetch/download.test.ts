@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -231,6 +231,24 @@ describe('download', () => {
     const error = await rejection(download({ url: server.url('/file.bin'), dest }));
     expect(error).toBeInstanceOf(DownloadError);
     expect(error.message).toMatch(new RegExp(`^Could not create the folder for ${dest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\((ENOTDIR|EEXIST)\\)$`));
+  });
+
+  it('refuses a folder at <dest>.part, naming it, before asking the server', async () => {
+    const dest = join(dir, 'file.bin');
+    await mkdir(`${dest}.part`);
+    const error = await rejection(download({ url: server.url('/file.bin'), dest }));
+    expect(error).toBeInstanceOf(DownloadError);
+    expect(error.message).toBe(`Expected a file or nothing at ${dest}.part (the partial download) but received a folder; move it out of the way and run the command again`);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('names both paths when a folder at the destination blocks the verified download, keeping the part', async () => {
+    const dest = join(dir, 'file.bin');
+    await mkdir(join(dest, 'inside'), { recursive: true });
+    const error = await rejection(download({ url: server.url('/file.bin'), dest, sha256: SHA256 }));
+    expect(error).toBeInstanceOf(DownloadError);
+    expect(error.message).toBe(`Could not move the verified download ${dest}.part to ${dest} (EISDIR); make room for ${dest} and run the command again`);
+    expect((await stat(`${dest}.part`)).size).toBe(SIZE);
   });
 
   it('refuses a malformed expected digest as a programming error', async () => {

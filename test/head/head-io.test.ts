@@ -109,6 +109,41 @@ describe('saveHead / loadHead', () => {
     await expect(loadHead(dir)).rejects.toThrow(`Expected "format": "headstart-head" in ${join(dir, 'headstart.json')} but received "other"`);
   });
 
+  it('refuses a model.json whose weightsManifest lacks paths, weights or a shape, naming the file', async () => {
+    const dir = save('manifest');
+    const modelPath = join(dir, 'model.json');
+    const good = readFileSync(modelPath, 'utf8');
+    const edit = (change: (m: { weightsManifest: Record<string, unknown>[] }) => void): void => {
+      const m = JSON.parse(good) as { weightsManifest: Record<string, unknown>[] };
+      change(m);
+      writeFileSync(modelPath, JSON.stringify(m));
+    };
+    const failure = async (): Promise<Error> => {
+      const err = await loadHead(dir).then(() => undefined, (e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(InputError);
+      return err!;
+    };
+    edit((m) => delete m.weightsManifest[0]!.paths);
+    expect((await failure()).message).toBe(`Expected one weightsManifest group with one file in ${modelPath}`);
+    edit((m) => delete m.weightsManifest[0]!.weights);
+    expect((await failure()).message).toBe(`Expected a "weights" list in the weightsManifest of ${modelPath} but received nothing`);
+    edit((m) => delete (m.weightsManifest[0]!.weights as Record<string, unknown>[])[2]!.shape);
+    expect((await failure()).message).toBe(`Expected a "shape" (list of sizes) for weight fc3/kernel in ${modelPath} but received nothing`);
+    edit((m) => ((m.weightsManifest[0]!.weights as Record<string, unknown>[])[0]!.shape = [245, 'x']));
+    expect((await failure()).message).toBe(`Expected a "shape" (list of sizes) for weight fc0/kernel in ${modelPath} but received [245,"x"]`);
+    edit((m) => ((m.weightsManifest[0]!.weights as unknown[])[1] = null));
+    expect((await failure()).message).toBe(`Expected weightsManifest entries with a "name" in ${modelPath} but received null`);
+    writeFileSync(modelPath, 'null');
+    expect((await failure()).message).toBe(`Expected one weightsManifest group with one file in ${modelPath}`);
+  });
+
+  it('refuses a headstart.json that is JSON null with the not-a-head line', async () => {
+    const dir = save('nullmeta');
+    writeFileSync(join(dir, 'headstart.json'), 'null');
+    await expect(loadHead(dir)).rejects.toThrow(InputError);
+    await expect(loadHead(dir)).rejects.toThrow(`Expected "format": "headstart-head" in ${join(dir, 'headstart.json')} but received null`);
+  });
+
   it('refuses a head whose class names do not match its outputs', async () => {
     const dir = save('classes', meta(['a', 'b']));
     await expect(loadHead(dir)).rejects.toThrow(MismatchError);
@@ -139,10 +174,25 @@ describe('findNewestHead', () => {
   });
 });
 
+/** A consistent set of param.* tensors: 1 input, 2 hidden, 1 class. */
+function params(): Record<string, { shape: number[]; data: Float32Array }> {
+  const t = (...shape: number[]): { shape: number[]; data: Float32Array } => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5) });
+  return { 'param.w0': t(2, 1), 'param.b0': t(2), 'param.w3': t(2, 2), 'param.b3': t(2), 'param.w6': t(1, 2), 'param.b6': t(1) };
+}
+
+function thrownBy(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected an error, got none');
+}
+
 describe('readCheckpoint', () => {
   it('reads back what writeCheckpoint wrote', () => {
     const out = join(tmp, 'ck-ok');
-    writeCheckpoint(out, 2, { '--lr': 0.1 }, { step: 7 }, { 'param.w0': { shape: [2], data: new Float32Array([1, 2]) } });
+    writeCheckpoint(out, 2, { '--lr': 0.1 }, { step: 7 }, { ...params(), 'param.w0': { shape: [2, 1], data: new Float32Array([1, 2]) } });
     const ck = readCheckpoint(out)!;
     expect(ck.meta.epoch).toBe(2);
     expect(ck.meta.state).toEqual({ step: 7 });
@@ -165,5 +215,57 @@ describe('readCheckpoint', () => {
     writeFileSync(statePath, '{"hello": 1}');
     expect(() => readCheckpoint(out)).toThrow(InputError);
     expect(() => readCheckpoint(out)).toThrow(`Expected a headstart checkpoint (formatVersion 1, file, tensors) in ${statePath} but received {"hello":1}`);
+  });
+
+  it('refuses a checkpoint that lacks a param.* tensor, naming it, instead of failing on resume', () => {
+    const out = join(tmp, 'ck-missing');
+    const { 'param.w3': _, ...rest } = params();
+    writeCheckpoint(out, 1, { '--lr': 0.1 }, { step: 1 }, rest);
+    const err = thrownBy(() => readCheckpoint(out));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected tensors param.w0, param.b0, param.w3, param.b3, param.w6, param.b6 in checkpoint ${join(checkpointDir(out), 'state.json')} but param.w3 is missing; delete ${checkpointDir(out)} to start afresh`);
+  });
+
+  it('refuses param.* tensors whose shapes do not chain into a head', () => {
+    const out = join(tmp, 'ck-unchained');
+    writeCheckpoint(out, 1, {}, {}, { ...params(), 'param.b3': { shape: [3], data: new Float32Array(3) } });
+    const err = thrownBy(() => readCheckpoint(out));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(
+      `Expected chained layer shapes in checkpoint ${join(checkpointDir(out), 'state.json')} but received param.w0 [2,1], param.b0 [2], param.w3 [2,2], param.b3 [3], param.w6 [1,2], param.b6 [1]; delete ${checkpointDir(out)} to start afresh`,
+    );
+  });
+
+  it('refuses best.* and slot.* tensors that do not fit a parameter', () => {
+    const statePath = (out: string): string => join(checkpointDir(out), 'state.json');
+    const best = join(tmp, 'ck-best');
+    writeCheckpoint(best, 1, {}, {}, { ...params(), 'best.w3': { shape: [2, 1], data: new Float32Array(2) } });
+    let err = thrownBy(() => readCheckpoint(best));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected tensor best.w3 in checkpoint ${statePath(best)} to match param.w3 [2,2] but received [2,1]; delete ${checkpointDir(best)} to start afresh`);
+    const slot = join(tmp, 'ck-slot');
+    writeCheckpoint(slot, 1, {}, {}, { ...params(), 'slot.w9.m': { shape: [2], data: new Float32Array(2) } });
+    err = thrownBy(() => readCheckpoint(slot));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected tensor slot.w9.m in checkpoint ${statePath(slot)} to match a parameter but received [2]; delete ${checkpointDir(slot)} to start afresh`);
+  });
+
+  it('refuses a tensor entry without a shape, or one past the end of the tensors file', () => {
+    const out = join(tmp, 'ck-index');
+    writeCheckpoint(out, 1, {}, {}, params());
+    const statePath = join(checkpointDir(out), 'state.json');
+    const good = readFileSync(statePath, 'utf8');
+    const state = JSON.parse(good) as { tensors: { name: string; shape?: number[]; offset: number }[] };
+    delete state.tensors[2]!.shape;
+    writeFileSync(statePath, JSON.stringify(state));
+    let err = thrownBy(() => readCheckpoint(out));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected tensor entries {name, shape, offset, length} in checkpoint ${statePath} but received {"name":"param.w3","offset":4,"length":4}; delete ${checkpointDir(out)} to start afresh`);
+    const shifted = JSON.parse(good) as { tensors: { offset: number }[] };
+    shifted.tensors[0]!.offset = 12;
+    writeFileSync(statePath, JSON.stringify(shifted));
+    err = thrownBy(() => readCheckpoint(out));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected tensor param.w0 within the 13 floats of checkpoint ${join(checkpointDir(out), 'tensors-1.bin')} but it ends at 14; delete ${checkpointDir(out)} to start afresh`);
   });
 });

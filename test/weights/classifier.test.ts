@@ -1,4 +1,4 @@
-import { readdirSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, MismatchError } from '../../src/errors.js';
@@ -76,6 +76,28 @@ describe('classifier export', () => {
     const err = await thrown(loadClassifier(file));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(`Classifier export not found: ${file.replace(/\.bin$/, '.json')}`);
+  });
+
+  it('names the sidecar when a folder stands where it should be', async () => {
+    const json = join(dir, 'folder-json', 'vgg16-0000000000000000-classifier.json');
+    mkdirSync(json, { recursive: true });
+    const err = await thrown(loadClassifier(json.replace(/\.json$/, '.bin')));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected a readable classifier export file at ${json} but received a folder`);
+  });
+
+  it('names the .bin when a folder stands where it should be', async () => {
+    const { checkpoint, vgg } = await loadVgg16(fixturePath('narrow.safetensors'));
+    const bin = await saveClassifier(vgg, checkpoint.sha256, join(dir, 'folder-bin'));
+    rmSync(bin);
+    mkdirSync(bin);
+    const err = await thrown(loadClassifier(bin));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected a readable classifier export file at ${bin} but received a folder`);
+    // ensureClassifier finds the pair by hash and goes through the same read
+    const again = await thrown(ensureClassifier(fixturePath('narrow.safetensors'), join(dir, 'folder-bin'), checkpoint.sha256));
+    expect(again).toBeInstanceOf(InputError);
+    expect(again.message).toBe(`Expected a readable classifier export file at ${bin} but received a folder`);
   });
 
   it('refuses an export whose .bin is cut short', async () => {
