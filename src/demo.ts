@@ -31,8 +31,8 @@ export const DEMO_SAMPLE_INDEX = 0;
 /**
  * Training settings per kind of trunk weights. Pretrained: the transfer-learning recipe (SGD,
  * classifier.0/.3 from ImageNet, dropout 0.5). Random: Adam from scratch without dropout; measured
- * on the digits here, 5 epochs reach about 67% test accuracy this way and 10 epochs 79% (Adam 1e-4
- * with dropout 0.5: 24% after 3 epochs; 1e-3: 47% after 4), at 6–8 s an epoch on 2 cores.
+ * on the digits here, 5 epochs reach about 66% test accuracy this way and 10 epochs 76–79% (Adam 1e-4
+ * with dropout 0.5: 24% after 3 epochs; 1e-3: 47% after 4), at about 5 s an epoch on 2 cores.
  */
 export const DEMO_TRAINING = {
   pretrained: { init: 'pretrained', optimizer: 'sgd', lr: 0.001, 'batch-size': 64, dropout: 0.5 },
