@@ -5,13 +5,13 @@
  * 2. an image folder of 500 PNGs (32×32, and 96×72 resized to 32×32), with sharp's default
  *    per-image thread count and with sharp.concurrency(1).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { openDataset } from '../src/data/dataset.js';
 import type { OpenDatasetOptions } from '../src/data/types.js';
-import { noise } from './noise.js';
+import { noise, writeCifarTestBatch } from './noise.js';
 
 async function rate(options: OpenDatasetOptions, batchSize = 64): Promise<{ images: number; perSecond: number; openMs: number }> {
   const t0 = performance.now();
@@ -27,11 +27,7 @@ async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'headstart-bench-data-'));
   try {
     const dataDir = join(root, 'data');
-    mkdirSync(join(dataDir, 'cifar-10-batches-bin'), { recursive: true });
-    const records = noise(10_000 * 3073, 1);
-    for (let r = 0; r < 10_000; r++) records[r * 3073] = r % 10;
-    writeFileSync(join(dataDir, 'cifar-10-batches-bin', 'test_batch.bin'), records);
-    writeFileSync(join(dataDir, 'cifar-10-batches-bin', 'batches.meta.txt'), 'a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n');
+    writeCifarTestBatch(dataDir);
     const base = { dataDir, split: 'test' as const, testFraction: 0, seed: 0 };
 
     const lines: string[] = [];

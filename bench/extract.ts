@@ -6,7 +6,7 @@
  *    and the final HDF5 build all counted).
  * The goal is extract ≥ 90% of bare: decoding and writing must hide behind inference.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDataset } from '../src/data/dataset.js';
@@ -15,7 +15,7 @@ import type { Dataset, DatasetBatch } from '../src/data/types.js';
 import { extractSplit } from '../src/extract/extract.js';
 import { openTrunk } from '../src/extract/trunk.js';
 import { randomVgg16, randomWeightsId } from '../src/weights/random.js';
-import { noise } from './noise.js';
+import { writeCifarTestBatch } from './noise.js';
 
 /** The first `count` images of a data set (CIFAR-10's reader insists on 10,000 records per file). */
 function firstImages(ds: Dataset, count: number): Dataset {
@@ -41,11 +41,7 @@ async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'headstart-bench-extract-'));
   try {
     const dataDir = join(root, 'data');
-    mkdirSync(join(dataDir, 'cifar-10-batches-bin'), { recursive: true });
-    const records = noise(10_000 * 3073, 1);
-    for (let r = 0; r < 10_000; r++) records[r * 3073] = r % 10;
-    writeFileSync(join(dataDir, 'cifar-10-batches-bin', 'test_batch.bin'), records);
-    writeFileSync(join(dataDir, 'cifar-10-batches-bin', 'batches.meta.txt'), 'a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n');
+    writeCifarTestBatch(dataDir);
     const dataset = firstImages(await openDataset({ data: 'cifar10', dataDir, split: 'test', imageSize: 32, testFraction: 0, seed: 0 }), images);
 
     const vgg = randomVgg16(0, undefined, { classifier: false });

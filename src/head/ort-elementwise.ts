@@ -5,7 +5,7 @@
  * vectorised and threaded. Small tensors stay on tfjs, where a call costs less than ORT's ~10 µs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { broadcastShapes, float32Values, result, session, sizeOf, type KernelArgs, type KernelState, type OrtKernel } from './ort-common.js';
+import { broadcastShapes, float32Values, result, session, sizeOf, type OrtKernel } from './ort-common.js';
 import { ortTensor } from './ort-session.js';
 
 function binary(type: 'Add' | 'Sub' | 'Mul' | 'Div'): OrtKernel {

@@ -33,6 +33,16 @@ async function handMade(path: string, build: (f: import('h5wasm/node').File) => 
   }
 }
 
+/** The root attributes of a cache made by makeCache(file), to copy into a hand-made file. */
+async function rootAttrsOf(file: string) {
+  await makeCache(file);
+  const lib = await h5();
+  const src = new lib.File(file, 'r');
+  const values = Object.keys(src.attrs).map((k) => [k, src.attrs[k]!.value, src.attrs[k]!.dtype] as const);
+  src.close();
+  return values;
+}
+
 describe('reader errors', () => {
   it('a missing cache names the extract command to run', async () => {
     const path = 'cache/digits-vgg16-32.h5';
@@ -104,11 +114,7 @@ describe('reader errors', () => {
   it('rows of the wrong shape for the file\'s feature_shape', async () => {
     const path = join(root, 'shape.h5');
     const good = join(root, 'good2.h5');
-    await makeCache(good);
-    const lib = await h5();
-    const src = new lib.File(good, 'r');
-    const values = Object.keys(src.attrs).map((k) => [k, src.attrs[k]!.value, src.attrs[k]!.dtype] as const);
-    src.close();
+    const values = await rootAttrsOf(good);
     await handMade(path, (f) => {
       for (const [k, v, dt] of values) f.create_attribute(k, v as never, null, typeof dt === 'string' ? dt : null);
       const g = f.create_group('train');
@@ -134,11 +140,7 @@ describe('reader errors', () => {
   it('labels stored as signed int8 are refused, not read as no labels', async () => {
     const path = join(root, 'int8.h5');
     const good = join(root, 'good4.h5');
-    await makeCache(good);
-    const lib = await h5();
-    const src = new lib.File(good, 'r');
-    const values = Object.keys(src.attrs).map((k) => [k, src.attrs[k]!.value, src.attrs[k]!.dtype] as const);
-    src.close();
+    const values = await rootAttrsOf(good);
     await handMade(path, (f) => {
       for (const [k, v, dt] of values) f.create_attribute(k, v as never, null, typeof dt === 'string' ? dt : null);
       const g = f.create_group('train');
