@@ -22,14 +22,38 @@ const SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** HDF5 puts its signature at 0, 512, 1024, 2048, … (after an optional user block). */
 export function isHdf5(path: string): boolean {
+  return superblockOffset(path) >= 0;
+}
+
+function superblockOffset(path: string): number {
   const fd = openSync(path, 'r');
   try {
     const size = statSync(path).size;
     const buf = Buffer.alloc(8);
     for (let offset = 0; offset + 8 <= size && offset <= 1 << 20; offset = offset === 0 ? 512 : offset * 2) {
-      if (readSync(fd, buf, 0, 8, offset) === 8 && buf.equals(SIGNATURE)) return true;
+      if (readSync(fd, buf, 0, 8, offset) === 8 && buf.equals(SIGNATURE)) return offset;
     }
-    return false;
+    return -1;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * True when a version 2 or 3 superblock (what h5wasm and recent h5py write) records an end of file
+ * beyond the file's size: a cut-off copy. Checked before HDF5 sees the file, because HDF5 prints a
+ * page of diagnostics on stderr when it fails to open one. Older superblocks are left to HDF5.
+ */
+function isCutOff(path: string, offset: number): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(12 + 3 * 8);
+    if (readSync(fd, head, 0, head.length, offset) < 12) return true;
+    const version = head[8]!;
+    const width = head[9]!;
+    if (version < 2 || (width !== 4 && width !== 8)) return false;
+    const at = (i: number): number => (width === 8 ? Number(head.readBigUInt64LE(12 + i * 8)) : head.readUInt32LE(12 + i * 4));
+    return at(0) + at(2) > statSync(path).size;
   } finally {
     closeSync(fd);
   }
@@ -39,13 +63,14 @@ export function isHdf5(path: string): boolean {
 export async function openForReading(path: string): Promise<File> {
   const lib = await h5();
   if (!statSync(path).isFile()) throw new InputError(`Feature cache ${path} is a folder; expected an HDF5 file (.h5)`);
-  if (!isHdf5(path)) throw new InputError(`Feature cache ${path} is not an HDF5 file; expected a cache written by headstart extract`);
-  // The signature is there but HDF5 cannot open the rest (a cut-off copy, a damaged file): h5wasm
-  // then hands back a File whose id is negative instead of throwing, and fails later on any read.
+  const offset = superblockOffset(path);
+  if (offset < 0) throw new InputError(`Feature cache ${path} is not an HDF5 file; expected a cache written by headstart extract`);
+  const damaged = `Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force`;
+  if (isCutOff(path, offset)) throw new InputError(damaged);
+  // The signature is there but HDF5 cannot open the rest (a damaged file): h5wasm then hands back
+  // a File whose id is negative instead of throwing, and fails later on any read.
   const file = new lib.File(path, 'r');
-  if (file.file_id < 0n) {
-    throw new InputError(`Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force`);
-  }
+  if (file.file_id < 0n) throw new InputError(damaged);
   return file;
 }
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,6 +136,18 @@ describe('reader errors', () => {
     await expect(readCacheSplit(path, 'train')).rejects.toThrow(InputError);
     await expect(readCacheSplit(path, 'train')).rejects.toThrow(message);
     await expect(readCacheInfo(path)).rejects.toThrow(message);
+  });
+
+  it('a cut-off cache is one line on stderr, without HDF5\'s diagnostics', async () => {
+    const good = join(root, 'whole2.h5');
+    const path = join(root, 'cut2.h5');
+    await makeCache(good);
+    const bytes = readFileSync(good);
+    writeFileSync(path, bytes.subarray(0, bytes.length - 1));
+    const cli = join(__dirname, '..', '..', 'src', 'cli.ts');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', cli, 'inspect', path], { encoding: 'utf8' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(`headstart: Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force\n`);
   });
 
   it('labels stored as signed int8 are refused, not read as no labels', async () => {
