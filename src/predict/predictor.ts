@@ -97,7 +97,11 @@ let backendReady: Promise<unknown> | undefined;
  */
 export function ensureHeadBackend(onNote?: (line: string) => void): Promise<unknown> {
   if (tf.getBackend()) return Promise.resolve();
-  backendReady ??= selectBackend('cpu', { onNote });
+  // A failed start is not kept: the next caller (a long-running library process) tries again.
+  backendReady ??= selectBackend('cpu', { onNote }).catch((error: unknown) => {
+    backendReady = undefined;
+    throw error;
+  });
   return backendReady;
 }
 
