@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { DownloadError } from '../../src/errors.js';
 import { download, networkReason } from '../../src/fetch/download.js';
 import { closedPort, makeBytes, startTestServer, type TestServer } from '../helpers/http-server.js';
+import { rejection } from '../helpers/errors.js';
 
 const SIZE = 300_000;
 const BODY = makeBytes(SIZE, 7);
@@ -30,15 +31,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the promise to reject');
-}
 
 describe('download', () => {
   it('downloads the whole file, verifies SHA-256 and MD5, and leaves no part behind', async () => {

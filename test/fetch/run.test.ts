@@ -12,6 +12,7 @@ import { SOURCES } from '../../src/fetch/sources.js';
 import type { FetchResultData, SourceTable } from '../../src/fetch/types.js';
 import type { RunContext } from '../../src/types.js';
 import { closedPort, makeBytes, startTestServer, type TestServer } from '../helpers/http-server.js';
+import { rejection } from '../helpers/errors.js';
 
 const VGG = 'vgg16-397923af.pth';
 const WEIGHTS = makeBytes(200_000, 3);
@@ -54,15 +55,6 @@ function vggArgs(extra: Record<string, unknown> = {}) {
 
 function cifarArgs(extra: Record<string, unknown> = {}) {
   return { positionals: ['cifar10'], options: { 'models-dir': join(dir, 'models'), 'data-dir': join(dir, 'data'), url: server.url('/cifar-10-binary.tar.gz'), ...extra } };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the promise to reject');
 }
 
 describe('headstart fetch vgg16', () => {

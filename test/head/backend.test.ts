@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DeviceError } from '../../src/errors.js';
 import { mayHaveGpu, selectBackend, TENSORFLOW_INSTALL_MESSAGE, type GpuLike } from '../../src/head/backend.js';
 import { installedOrtKernels, ortKernelStats, uninstallOrtKernels } from '../../src/head/ort-kernels.js';
+import { rejection } from '../helpers/errors.js';
 
 afterEach(() => uninstallOrtKernels());
 
@@ -31,15 +32,6 @@ function withoutPackages(...missing: string[]) {
 }
 
 const noAdapterGpu: GpuLike = { requestAdapter: async () => null };
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('selectBackend("tensorflow")', () => {
   it.skipIf(tfjsNodeInstalled)('fails with a DeviceError naming the package to install when tfjs-node is absent (real import)', async () => {

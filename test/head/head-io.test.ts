@@ -11,6 +11,7 @@ import { headProbabilities, linearInit } from '../../src/head/model.js';
 import { createRng } from '../../src/head/random.js';
 import type { HeadMeta, HeadWeights } from '../../src/head/types.js';
 import { relativeError } from '../helpers/fixtures.js';
+import { thrownSync as thrownBy } from '../helpers/errors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'headstart-io-'));
 beforeAll(async () => {
@@ -178,15 +179,6 @@ describe('findNewestHead', () => {
 function params(): Record<string, { shape: number[]; data: Float32Array }> {
   const t = (...shape: number[]): { shape: number[]; data: Float32Array } => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5) });
   return { 'param.w0': t(2, 1), 'param.b0': t(2), 'param.w3': t(2, 2), 'param.b3': t(2), 'param.w6': t(1, 2), 'param.b6': t(1) };
-}
-
-function thrownBy(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error, got none');
 }
 
 describe('readCheckpoint', () => {

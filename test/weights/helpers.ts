@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
+import { rejection } from '../helpers/errors.js';
 
 export function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'headstart-weights-'));
@@ -18,11 +19,5 @@ export function writeCopy(dir: string, name: string, from: string, change: (b: B
 }
 
 export async function thrown(p: Promise<unknown> | (() => unknown)): Promise<Error> {
-  try {
-    if (typeof p === 'function') await p();
-    else await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error, got none');
+  return rejection(typeof p === 'function' ? (async () => p())() : p);
 }

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import { PickleGlobal, PickleObject, unpickle } from '../../src/weights/pickle.js';
+import { thrownSync } from '../helpers/errors.js';
 
 const bytes = (...parts: (number[] | string)[]): Buffer =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
-
-function thrownSync(f: () => unknown): Error {
-  try {
-    f();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error, got none');
-}
 
 describe('unpickle', () => {
   it('reads the scalar and container opcodes of protocol 2', () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import { looksLikeSafetensors, readSafetensors } from '../../src/weights/safetensors.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { thrownSync } from '../helpers/errors.js';
 
 /** A safetensors file with the given header entries and data bytes. */
 function file(header: Record<string, unknown>, data: Buffer, pad = true): Buffer {
@@ -14,12 +15,7 @@ function file(header: Record<string, unknown>, data: Buffer, pad = true): Buffer
 }
 
 function errorOf(buf: Buffer): Error {
-  try {
-    readSafetensors(buf, 'm.safetensors');
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error, got none');
+  return thrownSync(() => readSafetensors(buf, 'm.safetensors'));
 }
 
 const floats = (...v: number[]): Buffer => Buffer.from(new Float32Array(v).buffer);

@@ -4,17 +4,9 @@ import { loadCheckpoint } from '../../src/weights/checkpoint.js';
 import type { StateDict } from '../../src/weights/types.js';
 import { loadVgg16, toVgg16Weights } from '../../src/weights/vgg16.js';
 import { fixturePath, reference } from '../helpers/fixtures.js';
+import { thrownSync as errorOf } from '../helpers/errors.js';
 
 const NARROW_WIDTHS = [8, 8, 16, 16, 16, 16, 16, 32, 32, 32, 32, 32, 32];
-
-function errorOf(f: () => unknown): Error {
-  try {
-    f();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error, got none');
-}
 
 async function narrowDict(): Promise<StateDict> {
   return (await loadCheckpoint(fixturePath('narrow.safetensors'))).stateDict;

@@ -4,15 +4,7 @@ import { InputError } from '../../src/errors.js';
 import { readZipPth } from '../../src/weights/pth.js';
 import { readZip } from '../../src/weights/zip.js';
 import { fixturePath } from '../helpers/fixtures.js';
-
-function errorOf(f: () => unknown): Error {
-  try {
-    f();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error, got none');
-}
+import { thrownSync as errorOf } from '../helpers/errors.js';
 
 /** Offset of the central directory entry for `name`. */
 function centralEntry(buf: Buffer, name: string): number {
