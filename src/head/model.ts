@@ -11,6 +11,7 @@ import { MismatchError } from '../errors.js';
 import { adaptiveAvgPool2d } from '../extract/adaptive-pool.js';
 import { POOL_CELLS, canFold, foldWeight } from './fold.js';
 import { createRng, STREAM_INIT, type Rng } from './random.js';
+import { reluDropout } from './relu-dropout.js';
 import type { FeatureLayoutName, HeadLayer, HeadWeights, LoadedHead } from './types.js';
 
 /**
@@ -117,43 +118,6 @@ function hiddenLayer(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, mask: tf.Te
   if (!mask && tf.engine().state.gradientDepth === 0) return tf.fused.matMul({ a: x, b: w, transposeB: true, bias: b, activation: 'relu' }) as tf.Tensor2D;
   const z = input ? linear(x, w, b) : (tf.fused.matMul({ a: x, b: w, transposeB: true, bias: b }) as tf.Tensor2D);
   return mask ? reluDropout(z, mask) : tf.relu(z);
-}
-
-/**
- * relu(z)·mask with its gradient, as one pass each way over the cpu backend's arrays; elsewhere
- * the tfjs ops. The values are those of tf.mul(tf.relu(z), mask) and of tfjs's gradients of it
- * (mul's dy·mask, then relu's ·step(z) with NaN kept), bit for bit: a product of two float32s
- * rounded once is the same in JS and in any IEEE kernel. On the cpu backend this replaces five
- * ORT calls per layer (relu, mul; mul, step, mul), ~10 ms of a folded step.
- */
-function reluDropout(z: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
-  const zv = tf.getBackend() === 'cpu' ? z.dataSync() : undefined;
-  if (!(zv instanceof Float32Array)) return tf.mul(tf.relu(z), mask);
-  const mv = mask.dataSync() as Float32Array;
-  const f = tf.customGrad(((input: tf.Tensor) => ({
-    value: tf.tensor(reluDropoutForward(zv, mv), input.shape),
-    gradFunc: (dy: tf.Tensor) => tf.tensor(reluDropoutBackward(zv, mv, dy.dataSync() as Float32Array), input.shape),
-  })) as Parameters<typeof tf.customGrad>[0]);
-  return f(z) as tf.Tensor2D;
-}
-
-function reluDropoutForward(zv: Float32Array, mv: Float32Array): Float32Array {
-  const out = new Float32Array(zv.length);
-  for (let i = 0; i < out.length; i++) {
-    const v = zv[i]!;
-    out[i] = v > 0 ? v * mv[i]! : v !== v ? NaN : 0;
-  }
-  return out;
-}
-
-function reluDropoutBackward(zv: Float32Array, mv: Float32Array, dv: Float32Array): Float32Array {
-  const dz = new Float32Array(dv.length);
-  for (let i = 0; i < dz.length; i++) {
-    const g = Math.fround(dv[i]! * mv[i]!);
-    const v = zv[i]!;
-    dz[i] = v > 0 ? g : v !== v ? NaN : g * 0;
-  }
-  return dz;
 }
 
 /** Logits [n, K]. `masks` are dropout masks (already scaled by 1/(1−p)) after each hidden ReLU. */
