@@ -6,7 +6,7 @@ import type { OrtKernelName, OrtKernelStats } from './ort-types.js';
 
 /** The parts of tfjs's MathBackendCPU the kernels use. */
 export interface CpuBackend {
-  data: { get(dataId: object): { values?: unknown } };
+  data: { get(dataId: object): { values?: unknown }; has(dataId: object): boolean };
   makeTensorInfo(shape: number[], dtype: DataType, values: Float32Array): TensorInfo;
 }
 
@@ -21,7 +21,10 @@ export interface KernelState {
   threads: number | undefined;
   minMultiplyAdds: number;
   minElements: number;
+  bandMinOutput: number;
   stats: OrtKernelStats;
+  /** Large result arrays handed to tfjs, for reuse once tfjs has disposed their tensors. */
+  pool: { values: Float32Array; dataId: object }[];
 }
 
 /** A kernel body: returns undefined to hand the call to the original tfjs kernel. */
@@ -72,4 +75,29 @@ export function result(args: KernelArgs, shape: number[], data: unknown): Tensor
     throw new Error(`ONNX Runtime kernel returned ${got} where ${expected} float32 values were expected`);
   }
   return args.backend.makeTensorInfo(shape, 'float32', data);
+}
+
+/** How many released large arrays the pool keeps (a step has a few large gradients at most). */
+const POOL_SIZE = 4;
+
+/**
+ * A Float32Array of n values for a large result: one whose tensor tfjs has disposed since, else a
+ * new one. A new 64 MB array costs ~25 ms here in page faults (glibc maps each one afresh), and a
+ * training step's big weight gradient has the size of the previous step's, disposed by then.
+ * tfjs's cpu backend hands out the array itself from dataSync(), so one is reused only once its
+ * tensor is gone (no one should read a disposed tensor's values; our own code does not).
+ */
+export function pooledArray(args: KernelArgs, state: KernelState, n: number): Float32Array {
+  const i = state.pool.findIndex((e) => e.values.length === n && !args.backend.data.has(e.dataId));
+  if (i < 0) return new Float32Array(n);
+  const [entry] = state.pool.splice(i, 1);
+  return entry!.values;
+}
+
+/** result() for an array from pooledArray, remembering it for reuse. */
+export function pooledResult(args: KernelArgs, state: KernelState, shape: number[], values: Float32Array): TensorInfo {
+  const info = result(args, shape, values);
+  state.pool.push({ values, dataId: info.dataId });
+  if (state.pool.length > POOL_SIZE) state.pool.shift();
+  return info;
 }

@@ -17,6 +17,8 @@ export type GraphKey =
   | { op: 'binary'; type: 'Add' | 'Sub' | 'Mul' | 'Div' }
   /** y = f(x); Square is Mul(x, x). */
   | { op: 'unary'; type: 'Relu' | 'Sqrt' | 'Square' }
+  /** The 2-D transpose of x. */
+  | { op: 'transpose' }
   /** tfjs's step: x > 0 ? 1 : alpha, NaN stays NaN; the constants arrive as inputs. */
   | { op: 'step' };
 
@@ -124,6 +126,13 @@ export function buildGraph(key: GraphKey): OnnxGraph {
         opsets: OPSETS,
         nodes: [key.type === 'Square' ? { opType: 'Mul', inputs: ['x', 'x'], outputs: ['y'] } : { opType: key.type, inputs: ['x'], outputs: ['y'] }],
         inputs: [{ name: 'x', elemType: F }],
+        outputs: output,
+      };
+    case 'transpose':
+      return {
+        opsets: OPSETS,
+        nodes: [{ opType: 'Transpose', inputs: ['x'], outputs: ['y'] }],
+        inputs: [{ name: 'x', elemType: F, dims: ['rows', 'cols'] }],
         outputs: output,
       };
     case 'step':

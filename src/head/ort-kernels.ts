@@ -42,6 +42,8 @@ export function installOrtKernels(options: OrtKernelOptions = {}): void {
     threads: options.threads,
     minMultiplyAdds: options.minMultiplyAdds ?? 4096,
     minElements: options.minElements ?? 65536,
+    bandMinOutput: options.bandMinOutput ?? 2 ** 22,
+    pool: [],
     stats: { ort: {}, fallback: {} },
   };
   for (const name of options.kernels ?? ORT_KERNEL_NAMES) {

@@ -5,9 +5,14 @@
  * 2-D products go to Gemm, which hands both transposes straight to MLAS's sgemm; batched ones to
  * MatMul / com.microsoft FusedMatMul (transposes without a copy). Operands are passed with their
  * batch dims collapsed, which is only a different `dims` on the same array.
+ *
+ * onnxruntime-node copies every output into a new ArrayBuffer, and a new buffer of 64 MB (the
+ * gradient of a 4096×4096 weight) costs ~25 ms in page faults, a quarter of its product. So large
+ * 2-D products run in row bands of ~4 MB, whose buffers glibc recycles, copied into an array
+ * reused from an earlier step (ort-common.ts's pool): bandedGemm.
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { broadcastShapes, float32Values, result, session, sizeOf, type KernelArgs, type KernelState } from './ort-common.js';
+import { broadcastShapes, float32Values, pooledArray, pooledResult, result, session, sizeOf, type KernelArgs, type KernelState } from './ort-common.js';
 import type { GraphKey } from './ort-graphs.js';
 import { ortTensor } from './ort-session.js';
 
@@ -63,9 +68,33 @@ function planMatMul(args: KernelArgs, state: KernelState): MatMulPlan | undefine
   };
 }
 
+/** Output values per band; and at most this many bands, since each band packs b anew. */
+const BAND_VALUES = 2 ** 20;
+const MAX_BANDS = 16;
+
+/** a·b for a 2-D plan in row bands of the output, into a pooled array; see the file comment. */
+function bandedGemm(args: KernelArgs, state: KernelState, plan: MatMulPlan): TensorInfo {
+  const [m, n] = plan.outShape.slice(-2) as [number, number];
+  const k = plan.tA ? plan.aDims[0]! : plan.aDims[1]!;
+  // Bands of output rows are bands of a's rows, contiguous only in an untransposed a.
+  const a = plan.tA ? (session(state, { op: 'transpose' }).run({ x: ortTensor(plan.av, plan.aDims) }).data as Float32Array) : plan.av;
+  const b = ortTensor(plan.bv, plan.bDims);
+  const gemm = session(state, { op: 'gemm', tA: false, tB: plan.tB, bias: false, relu: false });
+  const out = pooledArray(args, state, m * n);
+  const rows = Math.min(m, Math.max(Math.ceil(m / MAX_BANDS), Math.floor(BAND_VALUES / n)));
+  for (let r0 = 0; r0 < m; r0 += rows) {
+    const r1 = Math.min(m, r0 + rows);
+    const y = gemm.run({ a: ortTensor(a.subarray(r0 * k, r1 * k), [r1 - r0, k]), b });
+    if (!(y.data instanceof Float32Array) || y.data.length !== (r1 - r0) * n) return result(args, plan.outShape, y.data);
+    out.set(y.data, r0 * n);
+  }
+  return pooledResult(args, state, plan.outShape, out);
+}
+
 export function batchMatMul(args: KernelArgs, state: KernelState): TensorInfo | undefined {
   const plan = planMatMul(args, state);
   if (!plan) return undefined;
+  if (plan.twoD && sizeOf(plan.outShape) >= state.bandMinOutput) return bandedGemm(args, state, plan);
   const key: GraphKey = plan.twoD
     ? { op: 'gemm', tA: plan.tA, tB: plan.tB, bias: false, relu: false }
     : { op: 'matmul', tA: plan.tA, tB: plan.tB };

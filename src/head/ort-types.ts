@@ -31,6 +31,12 @@ export interface OrtKernelOptions {
    * element, against ORT's fixed ~10 µs plus a thread hand-off). Default 65536.
    */
   minElements?: number;
+  /**
+   * 2-D products with at least this many output values run in row bands of a few MB, copied into
+   * a reused array (see ort-matmul.ts). Default 2^22 (16 MB): the head's 4096×4096 and
+   * 4096×25088 weight gradients.
+   */
+  bandMinOutput?: number;
 }
 
 /** Per kernel: calls served by ORT, and calls handed back to the original tfjs kernel. */

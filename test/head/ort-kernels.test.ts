@@ -170,6 +170,72 @@ describe('BatchMatMul on ONNX Runtime', () => {
   });
 });
 
+describe('large products in row bands', () => {
+  // 40×40000 outputs: bands of 26 rows (2^20 values / 40000), so two bands, the second short.
+  const [m, k, n] = [40, 3, 40_000];
+  const BANDED = { ...ALL, bandMinOutput: 1 };
+  const backendValues = (t: tf.Tensor): unknown => (tf.backend() as unknown as { data: { get(id: object): { values: unknown } } }).data.get(t.dataId).values;
+
+  for (const [tA, tB] of TRANSPOSES) {
+    for (const batch of [[], [1]]) {
+      it(`${batch.length ? 'batch-1 ' : ''}transposeA=${tA} transposeB=${tB} equals tfjs and float64`, () => {
+        const a = tensor(shapeFor(m, k, tA, batch), 5);
+        const b = tensor(shapeFor(k, n, tB, batch), 6);
+        uninstallOrtKernels();
+        const original = tf.matMul(a, b, tA, tB);
+        installOrtKernels(BANDED);
+        try {
+          const ort = tf.matMul(a, b, tA, tB);
+          expect(ortKernelStats().ort.BatchMatMul).toBe(1);
+          expect(ort.shape).toEqual([...batch, m, n]);
+          expect(relativeError(ort.dataSync(), original.dataSync())).toBeLessThanOrEqual(1e-5);
+          expect(relativeError(ort.dataSync(), matMul64(a, b, tA, tB))).toBeLessThanOrEqual(1e-5);
+        } finally {
+          uninstallOrtKernels();
+        }
+      });
+    }
+  }
+
+  it('reuses a result array only after its tensor is disposed', () => {
+    installOrtKernels(BANDED);
+    try {
+      const b = tensor([k, n], 6);
+      const product = (seed: number) => tf.matMul(tensor([m, k], seed), b);
+      const first = product(1);
+      const firstValues = Float32Array.from(first.dataSync());
+      const second = product(2);
+      expect(backendValues(second)).not.toBe(backendValues(first));
+      const third = product(3);
+      expect(Array.from(first.dataSync())).toEqual(Array.from(firstValues));
+      const reusable = backendValues(first);
+      first.dispose();
+      const fourth = product(4);
+      expect(backendValues(fourth)).toBe(reusable);
+      expect(relativeError(fourth.dataSync(), matMul64(tensor([m, k], 4), b, false, false))).toBeLessThanOrEqual(1e-5);
+      expect(backendValues(third)).not.toBe(reusable);
+    } finally {
+      uninstallOrtKernels();
+    }
+  });
+
+  it('leaves products below bandMinOutput whole, and their arrays out of the pool', () => {
+    installOrtKernels({ ...ALL, bandMinOutput: m * n + 1 });
+    try {
+      const a = tensor([m, k], 1);
+      const b = tensor([k, n], 2);
+      const first = tf.matMul(a, b);
+      const released = backendValues(first);
+      first.dispose();
+      const second = tf.matMul(a, b);
+      expect(backendValues(second)).not.toBe(released);
+      expect(relativeError(second.dataSync(), matMul64(a, b, false, false))).toBeLessThanOrEqual(1e-5);
+    } finally {
+      uninstallOrtKernels();
+    }
+  });
+});
+
 describe('_FusedMatMul on ONNX Runtime', () => {
   const cases: { name: string; batch: number[]; bias?: number[]; activation: 'linear' | 'relu' }[] = [
     { name: 'bias [n] + relu', batch: [], bias: [6], activation: 'relu' },
