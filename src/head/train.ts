@@ -74,6 +74,31 @@ function checkShapes(o: TrainHeadOptions): void {
   }
 }
 
+/**
+ * A checkpoint whose settings match can still hold a head of other sizes (another hidden width, say,
+ * which the fingerprint does not name); refused here in one line rather than deep inside tf.tensor.
+ */
+function checkResumeShapes(tensors: ReadonlyMap<string, { shape: number[] }>, params: HeadTensors, dir: string): void {
+  const shown = (shape: readonly number[]): string => (shape.length > 0 ? shape.join('×') : 'scalar');
+  const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+  for (const k of PARAM_NAMES) {
+    const t = tensors.get(`param.${k}`);
+    if (!t) throw new MismatchError(`Cannot resume from ${dir}: it has no param.${k}`);
+  }
+  for (const [name, t] of tensors) {
+    const [kind, ...rest] = name.split('.');
+    if (kind !== 'param' && kind !== 'best' && kind !== 'slot') continue;
+    // Slots are stored flat (shape [n]): only their number of values has to agree.
+    const param = kind === 'slot' ? rest.slice(0, -1).join('.') : rest.join('.');
+    const want = (PARAM_NAMES as readonly string[]).includes(param) ? params[param as keyof HeadTensors].shape : undefined;
+    if (!want) throw new MismatchError(`Cannot resume from ${dir}: ${name} belongs to no parameter of the head`);
+    if (kind === 'slot' ? size(t.shape) !== size(want) : shown(t.shape) !== shown(want)) {
+      const has = kind === 'slot' ? `${size(t.shape)} values` : `shape ${shown(t.shape)}`;
+      throw new MismatchError(`Cannot resume from ${dir}: ${name} has ${has} where the head has ${shown(want)}`);
+    }
+  }
+}
+
 export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks = {}): Promise<TrainHeadResult> {
   checkShapes(o);
   const s = o.settings;
@@ -120,6 +145,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
         for (const [name, t] of ck.tensors) if (name.startsWith(prefix)) out[name.slice(prefix.length)] = t.data;
         return out;
       };
+      checkResumeShapes(ck.tensors, params, checkpointDir(o.outDir));
       setParams(tensorValues('param.'));
       const st = ck.meta.state as { history: EpochEndInfo[]; dev: Deviation; step: number; best?: { epoch: number; accuracy: number; dev: Deviation } };
       const shapes: Record<string, number[]> = {};

@@ -49,7 +49,11 @@ export async function saveClassifier(vgg: Vgg16Weights, sha256: string, modelsDi
   const bin = classifierPath(sha256, modelsDir);
   const json = sidecarOf(bin);
   if ((await exists(bin)) && (await exists(json))) return bin;
-  await mkdir(modelsDir, { recursive: true });
+  try {
+    await mkdir(modelsDir, { recursive: true });
+  } catch (err) {
+    throw await unwritable(modelsDir, err);
+  }
   const { fc0, fc3 } = vgg.classifier;
   const tensors = [fc0.weight, fc0.bias, fc3.weight, fc3.bias];
   const entries: Sidecar['tensors'] = [];
@@ -64,6 +68,8 @@ export async function saveClassifier(vgg: Vgg16Weights, sha256: string, modelsDi
     sidecar.source = { name: basename(source), size: s.size, mtimeMs: s.mtimeMs };
   }
   const tag = `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  // Named in the error instead of the temporary file, which the user never asked for and which is removed.
+  let target = bin;
   try {
     const fh = await open(bin + tag, 'w');
     try {
@@ -72,14 +78,30 @@ export async function saveClassifier(vgg: Vgg16Weights, sha256: string, modelsDi
       await fh.close();
     }
     await rename(bin + tag, bin);
+    target = json;
     await writeFile(json + tag, JSON.stringify(sidecar, null, 2) + '\n');
     await rename(json + tag, json);
   } catch (err) {
-    await rm(bin + tag, { force: true });
-    await rm(json + tag, { force: true });
-    throw err;
+    // A failed cleanup must not hide the write error that caused it.
+    await rm(bin + tag, { force: true }).catch(() => undefined);
+    await rm(json + tag, { force: true }).catch(() => undefined);
+    throw await unwritable(target, err);
   }
   return bin;
+}
+
+/** A failed mkdir or write (a file where the folder should be, no permission, a full disk): one line naming the path. */
+async function unwritable(path: string, err: unknown): Promise<InputError> {
+  const code = (err as NodeJS.ErrnoException).code;
+  let why: string;
+  if ((code === 'EEXIST' || code === 'ENOTDIR') && (await stat(path).then((s) => !s.isDirectory(), () => false))) why = 'it is a file, expected a folder';
+  else if (code === 'ENOTDIR') why = 'part of the path is a file, expected folders (ENOTDIR)';
+  else if (code === 'EISDIR') why = 'a folder is in the way, expected a file (EISDIR)';
+  else if (code === 'EACCES' || code === 'EPERM') why = `permission denied (${code})`;
+  else if (code === 'ENOSPC') why = 'no space left on the device (ENOSPC)';
+  else if (code === 'EROFS') why = 'the file system is read-only (EROFS)';
+  else why = code ?? String(err);
+  return new InputError(`Cannot write the classifier to ${path}: ${why}`, { cause: err });
 }
 
 /** Reads a classifier export (the .bin or its .json) with one read; the tensors are views of it. */

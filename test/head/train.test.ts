@@ -4,11 +4,13 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MismatchError, TrainingError } from '../../src/errors.js';
+import { InputError, MismatchError, TrainingError } from '../../src/errors.js';
+import { readCheckpoint, writeCheckpoint } from '../../src/head/head-io.js';
 import { buildHead } from '../../src/head/model.js';
 import { createRng } from '../../src/head/random.js';
 import { trainHead } from '../../src/head/train.js';
 import type { EpochEndInfo, FeatureSplit, TrainHeadOptions, TrainSettings } from '../../src/head/types.js';
+import { rejection } from '../helpers/errors.js';
 
 const C = 8;
 const K = 3;
@@ -113,6 +115,49 @@ describe('trainHead', () => {
     await expect(trainHead(options({ epochs: 2, lr: 0.1 }, { outDir: dir, resume: true }))).rejects.toThrow(MismatchError);
     await expect(trainHead(options({ epochs: 2, lr: 0.1 }, { outDir: dir, resume: true }))).rejects.toThrow(`Cannot resume from ${join(dir, 'checkpoint')}: it was trained with --lr 0.05, not 0.1`);
     await expect(trainHead(options({ epochs: 2 }, { outDir: dir, resume: true, dataIdentity: { cache: 'other.h5' } }))).rejects.toThrow(`Cannot resume from ${join(dir, 'checkpoint')}: it was trained with cache mem.h5, not other.h5`);
+  });
+
+  it('refuses to resume a checkpoint of a head with another hidden width, naming the tensor', async () => {
+    const dir = join(tmp, 'wider');
+    const wide = options({ epochs: 1 });
+    await trainHead({ ...wide, outDir: dir, initial: buildHead({ classes: K, init: 'random', seed: 7, inFeatures: C * 49, hidden: 32 }) });
+    const err = await rejection(trainHead(options({ epochs: 2 }, { outDir: dir, resume: true })));
+    expect(err).toBeInstanceOf(MismatchError);
+    expect(err.message).toBe(`Cannot resume from ${join(dir, 'checkpoint')}: param.w0 has shape 32×8 where the head has 16×8`);
+  });
+
+  /** A good one-epoch checkpoint in `dir`, rewritten with `change` applied to its tensors. */
+  async function damagedCheckpoint(dir: string, change: (t: Map<string, { shape: number[]; data: Float32Array }>) => void): Promise<void> {
+    await trainHead(options({ epochs: 1, optimizer: 'adam', lr: 0.01 }, { outDir: dir }));
+    const ck = readCheckpoint(dir)!;
+    const tensors = new Map([...ck.tensors].map(([k, t]) => [k, { shape: t.shape, data: Float32Array.from(t.data) }]));
+    change(tensors);
+    writeCheckpoint(dir, ck.meta.epoch, ck.meta.fingerprint, ck.meta.state, Object.fromEntries(tensors));
+  }
+
+  it('refuses to resume a checkpoint whose tensors fit together but not the head', async () => {
+    const dir = join(tmp, 'narrower-w0');
+    // w0 of 16×4 (its Adam slots cut to match) is self-consistent, so only the comparison with the head can catch it.
+    await damagedCheckpoint(dir, (t) => {
+      for (const [k, v] of t) if (k === 'param.w0' || k.startsWith('slot.w0.')) t.set(k, { shape: k === 'param.w0' ? [16, 4] : [64], data: v.data.slice(0, 64) });
+    });
+    const err = await rejection(trainHead(options({ epochs: 2, optimizer: 'adam', lr: 0.01 }, { outDir: dir, resume: true })));
+    expect(err).toBeInstanceOf(MismatchError);
+    expect(err.message).toBe(`Cannot resume from ${join(dir, 'checkpoint')}: param.w0 has shape 16×4 where the head has 16×8`);
+  });
+
+  it('refuses to resume a checkpoint that lacks param.w3 or holds 10 values for it, in one line', async () => {
+    const missing = join(tmp, 'no-w3');
+    await damagedCheckpoint(missing, (t) => t.delete('param.w3'));
+    const a = await rejection(trainHead(options({ epochs: 2, optimizer: 'adam', lr: 0.01 }, { outDir: missing, resume: true })));
+    const ck = join(missing, 'checkpoint');
+    expect(a).toBeInstanceOf(InputError);
+    expect(a.message).toBe(`Expected tensors param.w0, param.b0, param.w3, param.b3, param.w6, param.b6 in checkpoint ${join(ck, 'state.json')} but param.w3 is missing; delete ${ck} to start afresh`);
+    const short = join(tmp, 'short-w3');
+    await damagedCheckpoint(short, (t) => t.set('param.w3', { shape: [10], data: new Float32Array(10) }));
+    const b = await rejection(trainHead(options({ epochs: 2, optimizer: 'adam', lr: 0.01 }, { outDir: short, resume: true })));
+    expect(b).toBeInstanceOf(InputError);
+    expect(b.message).toMatch(/^Expected chained layer shapes in checkpoint .*state\.json but received param\.w0 \[16,8\], param\.b0 \[16\], param\.w3 \[10\], .*; delete .* to start afresh$/);
   });
 
   it('refuses --resume without a checkpoint', async () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, MismatchError } from '../../src/errors.js';
@@ -69,6 +69,68 @@ describe('classifier export', () => {
     const err = await thrown(saveClassifier(randomVgg16(0, [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4], { classifier: false }), 'ab'.repeat(32), join(dir, 'none')));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe('The VGG16 weights abababababababab have no classifier (classifier.0/3) to export');
+  });
+
+  it('refuses a models folder that is a file, in one line, leaving the file as it was', async () => {
+    const { checkpoint, vgg } = await loadVgg16(fixturePath('narrow.safetensors'));
+    const models = join(dir, 'models-file');
+    writeFileSync(models, 'not a folder');
+    const err = await thrown(saveClassifier(vgg, checkpoint.sha256, models));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Cannot write the classifier to ${models}: it is a file, expected a folder`);
+    expect(statSync(models).isFile()).toBe(true);
+    // ensureClassifier exports through the same path and so says the same.
+    const again = await thrown(ensureClassifier(fixturePath('narrow.safetensors'), models));
+    expect(again).toBeInstanceOf(InputError);
+    expect(again.message).toBe(`Cannot write the classifier to ${models}: it is a file, expected a folder`);
+  });
+
+  it('refuses a models folder below a file', async () => {
+    const { checkpoint, vgg } = await loadVgg16(fixturePath('narrow.safetensors'));
+    const file = join(dir, 'parent-file');
+    writeFileSync(file, 'x');
+    const models = join(file, 'models');
+    const err = await thrown(saveClassifier(vgg, checkpoint.sha256, models));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Cannot write the classifier to ${models}: part of the path is a file, expected folders (ENOTDIR)`);
+  });
+
+  it('names the .bin when a folder stands where it is to be written, and removes its temporary file', async () => {
+    const { checkpoint, vgg } = await loadVgg16(fixturePath('narrow.safetensors'));
+    const models = join(dir, 'bin-folder');
+    const bin = classifierPath(checkpoint.sha256, models);
+    mkdirSync(join(bin, 'inside'), { recursive: true });
+    const err = await thrown(saveClassifier(vgg, checkpoint.sha256, models));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Cannot write the classifier to ${bin}: a folder is in the way, expected a file (EISDIR)`);
+    expect(readdirSync(models)).toEqual([`vgg16-${checkpoint.sha256.slice(0, 16)}-classifier.bin`]);
+  });
+
+  it('names the sidecar when a folder stands where it is to be written, and removes its temporary file', async () => {
+    const { checkpoint, vgg } = await loadVgg16(fixturePath('narrow.safetensors'));
+    const models = join(dir, 'json-folder');
+    const json = classifierPath(checkpoint.sha256, models).replace(/\.bin$/, '.json');
+    mkdirSync(join(json, 'inside'), { recursive: true });
+    const err = await thrown(saveClassifier(vgg, checkpoint.sha256, models));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Cannot write the classifier to ${json}: a folder is in the way, expected a file (EISDIR)`);
+    expect(readdirSync(models).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+
+  // Root ignores file modes, and these tests usually run as root: there the case cannot be made honestly.
+  it.skipIf(process.getuid?.() === 0)('says permission denied for a models folder it may not create', async () => {
+    const { checkpoint, vgg } = await loadVgg16(fixturePath('narrow.safetensors'));
+    const locked = join(dir, 'locked');
+    mkdirSync(locked);
+    chmodSync(locked, 0o500);
+    try {
+      const models = join(locked, 'models');
+      const err = await thrown(saveClassifier(vgg, checkpoint.sha256, models));
+      expect(err).toBeInstanceOf(InputError);
+      expect(err.message).toBe(`Cannot write the classifier to ${models}: permission denied (EACCES)`);
+    } finally {
+      chmodSync(locked, 0o700);
+    }
   });
 
   it('says a missing export is missing', async () => {
