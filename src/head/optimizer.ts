@@ -244,10 +244,10 @@ export class HeadOptimizer {
     return true;
   }
 
-  /** Slots as plain arrays (copies), for checkpoints. */
-  exportState(): OptimizerState {
+  /** Slots as plain arrays (copies), for checkpoints; asynchronous for GPU backends' sake. */
+  async exportState(): Promise<OptimizerState> {
     const slots: Record<string, Float32Array> = {};
-    for (const [k, t] of this.slots) slots[k] = Float32Array.from(t.dataSync() as Float32Array);
+    for (const [k, t] of this.slots) slots[k] = Float32Array.from((await t.data()) as Float32Array);
     return { step: this.stepCount, slots };
   }
 

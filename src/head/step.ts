@@ -9,12 +9,29 @@ export interface StepResult {
   correct: number;
 }
 
-export function trainStep(params: HeadTensors, x: Float32Array, inWidth: number, labels: ArrayLike<number>, classes: number, optimizer: HeadOptimizer, masks?: [Float32Array, Float32Array]): StepResult {
+/**
+ * A tensor's values. On the cpu backend they are there already; elsewhere they come back
+ * asynchronously: tfjs-backend-webgpu's synchronous read goes through OffscreenCanvas, which Node
+ * does not have, and would stall the GPU queue anyway.
+ */
+export async function readValues(t: tf.Tensor): Promise<Float32Array | Int32Array | Uint8Array> {
+  return tf.getBackend() === 'cpu' ? (t.dataSync() as Float32Array | Int32Array | Uint8Array) : ((await t.data()) as Float32Array | Int32Array | Uint8Array);
+}
+
+/**
+ * Everything up to the first await is queued synchronously, so a caller may start the next step
+ * before awaiting this one's loss (train.ts does on GPU backends). On the cpu backend a step whose
+ * loss is not finite leaves the weights as they were; elsewhere the update is queued before the
+ * loss is known, and the caller stops on the NaN all the same.
+ */
+export async function trainStep(params: HeadTensors, x: Float32Array, inWidth: number, labels: ArrayLike<number>, classes: number, optimizer: HeadOptimizer, masks?: [Float32Array, Float32Array]): Promise<StepResult> {
   const n = labels.length;
+  // A copy: the caller may refill its batch buffers before this step's loss is read (train.ts on GPUs).
+  const want = Int32Array.from(labels);
   let predicted: tf.Tensor | undefined;
   const { value, grads } = tf.tidy(() => {
     const xt = tf.tensor2d(x, [n, inWidth]);
-    const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), classes) as tf.Tensor2D;
+    const y = tf.oneHot(tf.tensor1d(want, 'int32'), classes) as tf.Tensor2D;
     const hidden = params.w3.shape[0];
     const m = masks ? ([tf.tensor2d(masks[0], [n, params.w0.shape[0]]), tf.tensor2d(masks[1], [n, hidden])] as [tf.Tensor2D, tf.Tensor2D]) : undefined;
     const f = (w0: tf.Tensor, b0: tf.Tensor, w3: tf.Tensor, b3: tf.Tensor, w6: tf.Tensor, b6: tf.Tensor): tf.Scalar => {
@@ -24,23 +41,34 @@ export function trainStep(params: HeadTensors, x: Float32Array, inWidth: number,
     };
     return tf.valueAndGrads(f)(PARAM_NAMES.map((k) => params[k]));
   });
-  const loss = value.dataSync()[0]!;
-  value.dispose();
-  const pred = predicted!.dataSync();
-  predicted!.dispose();
-  let correct = 0;
-  for (let i = 0; i < n; i++) if (pred[i] === labels[i]) correct++;
   const gradMap: Record<string, tf.Tensor> = {};
   PARAM_NAMES.forEach((k, i) => (gradMap[k] = grads[i]!));
-  if (Number.isFinite(loss)) optimizer.step(params as unknown as Record<string, tf.Tensor>, gradMap);
-  for (const g of grads) g.dispose();
-  return { loss, correct };
+  const update = (): void => {
+    optimizer.step(params as unknown as Record<string, tf.Tensor>, gradMap);
+    for (const g of grads) g.dispose();
+  };
+  const cpu = tf.getBackend() === 'cpu';
+  if (!cpu) update();
+  try {
+    const [lossValues, pred] = await Promise.all([readValues(value), readValues(predicted!)]);
+    const loss = lossValues[0]!;
+    let correct = 0;
+    for (let i = 0; i < n; i++) if (pred[i] === want[i]) correct++;
+    if (cpu && Number.isFinite(loss)) update();
+    return { loss, correct };
+  } finally {
+    if (cpu) for (const g of grads) if (!g.isDisposed) g.dispose();
+    value.dispose();
+    predicted!.dispose();
+  }
 }
 
 /** Predicted classes [n] of inputs [n, inWidth] without dropout. */
-export function predictClasses(params: HeadTensors, x: Float32Array, n: number, inWidth: number): Int32Array {
+export async function predictClasses(params: HeadTensors, x: Float32Array, n: number, inWidth: number): Promise<Int32Array> {
   const t = tf.tidy(() => tf.argMax(headLogits(params, tf.tensor2d(x, [n, inWidth])), 1));
-  const out = Int32Array.from(t.dataSync());
-  t.dispose();
-  return out;
+  try {
+    return Int32Array.from(await readValues(t));
+  } finally {
+    t.dispose();
+  }
 }

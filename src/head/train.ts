@@ -14,7 +14,7 @@ import { checkpointDir, readCheckpoint, writeCheckpoint } from './head-io.js';
 import { dropoutMask, headInputWidth, headTensors, PARAM_NAMES, type HeadTensors } from './model.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
-import { predictClasses, trainStep } from './step.js';
+import { predictClasses, readValues, trainStep, type StepResult } from './step.js';
 import type { EpochEndInfo, HeadWeights, TrainCallbacks, TrainHeadOptions, TrainHeadResult, TrainSettings } from './types.js';
 
 /** Adam with weight decay trains as AdamW (decoupled), the only form that folds exactly. */
@@ -22,11 +22,18 @@ export function optimizerKind(s: Pick<TrainSettings, 'optimizer' | 'weightDecay'
   return s.optimizer === 'sgd' ? 'sgd' : s.weightDecay > 0 ? 'adamw' : 'adam';
 }
 
+/** A step queued on the device whose loss is still to be read. */
+interface PendingStep {
+  result: Promise<StepResult>;
+  n: number;
+  batch: number;
+}
+
 type Snapshot = { epoch: number; accuracy: number; params: Record<string, Float32Array>; dev: Deviation };
 
-function snapshot(params: HeadTensors): Record<string, Float32Array> {
+async function snapshot(params: HeadTensors): Promise<Record<string, Float32Array>> {
   const out: Record<string, Float32Array> = {};
-  for (const k of PARAM_NAMES) out[k] = Float32Array.from(params[k].dataSync() as Float32Array);
+  for (const k of PARAM_NAMES) out[k] = Float32Array.from((await readValues(params[k])) as Float32Array);
   return out;
 }
 
@@ -51,7 +58,7 @@ function fingerprintOf(o: TrainHeadOptions): Record<string, string | number | bo
 async function accuracyOf(params: HeadTensors, prep: PreparedSplit): Promise<number> {
   let correct = 0;
   for await (const b of epochBatches(prep, 1024)) {
-    const pred = predictClasses(params, b.x, b.n, prep.inWidth);
+    const pred = await predictClasses(params, b.x, b.n, prep.inWidth);
     for (let i = 0; i < b.n; i++) if (pred[i] === b.labels[i]) correct++;
   }
   return prep.count > 0 ? correct / prep.count : 0;
@@ -103,6 +110,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   checkShapes(o);
   const s = o.settings;
   const clock = o.clock ?? (() => performance.now());
+  const pipelined = tf.getBackend() !== 'cpu';
   const kind = optimizerKind(s);
   const folded = s.fold && canFold(o.train.layout, o.train.featureShape);
   const { fc0 } = o.initial;
@@ -156,7 +164,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       startEpoch = ck.meta.epoch;
       if (st.best) {
         const bestParams = tensorValues('best.');
-        best = { ...st.best, params: Object.keys(bestParams).length > 0 ? bestParams : snapshot(params) };
+        best = { ...st.best, params: Object.keys(bestParams).length > 0 ? bestParams : await snapshot(params) };
       }
       callbacks.onNote?.(`resuming after epoch ${startEpoch} from ${checkpointDir(o.outDir)}`);
     }
@@ -179,27 +187,42 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       let correct = 0;
       let seen = 0;
       let batch = 0;
+      const settle = async (step: PendingStep): Promise<void> => {
+        const r = await step.result;
+        if (!Number.isFinite(r.loss)) throw diverged(`Training loss became ${r.loss}`, epoch, step.batch, batches);
+        lossSum += r.loss * step.n;
+        correct += r.correct;
+        seen += step.n;
+        callbacks.onBatchEnd?.({ epoch, batch: step.batch, batches, loss: r.loss });
+      };
+      let pending: PendingStep | undefined;
       for await (const b of epochBatches(trainPrep, s.batchSize, shuffle)) {
         batch++;
         const masks: [Float32Array, Float32Array] | undefined = s.dropout > 0 ? [dropoutMask(b.n, o.initial.fc0.outFeatures, s.dropout, drop), dropoutMask(b.n, hidden, s.dropout, drop)] : undefined;
-        const r = trainStep(params, b.x, trainPrep.inWidth, b.labels, o.classes.length, optimizer, masks);
-        if (!Number.isFinite(r.loss)) throw diverged(`Training loss became ${r.loss}`, epoch, batch, batches);
+        const step: PendingStep = { result: trainStep(params, b.x, trainPrep.inWidth, b.labels, o.classes.length, optimizer, masks), n: b.n, batch };
+        // Settled when a later step fails first: its own failure then goes unreported, not unhandled.
+        step.result.catch(() => undefined);
         if (folded) dev = advanceDeviation(dev, devSettings);
-        lossSum += r.loss * b.n;
-        correct += r.correct;
-        seen += b.n;
-        callbacks.onBatchEnd?.({ epoch, batch, batches, loss: r.loss });
+        if (!pipelined) {
+          await settle(step);
+          continue;
+        }
+        // On a GPU the next step is queued before this one's loss is read back, so the device
+        // never waits for the round trip.
+        if (pending) await settle(pending);
+        pending = step;
       }
+      if (pending) await settle(pending);
       // The last step's update may have diverged after its (finite) loss: never checkpoint such weights.
-      if (!PARAM_NAMES.every((k) => allFinite(params[k].dataSync()))) throw diverged('Training weights became NaN or infinite', epoch, batch, batches);
+      for (const k of PARAM_NAMES) if (!allFinite(await readValues(params[k]))) throw diverged('Training weights became NaN or infinite', epoch, batch, batches);
       const testAccuracy = await accuracyOf(params, testPrep);
       const info: EpochEndInfo = { epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, testAccuracy, seconds: (clock() - started) / 1000 };
       history.push(info);
-      if (!best || testAccuracy > best.accuracy) best = { epoch, accuracy: testAccuracy, params: snapshot(params), dev };
+      if (!best || testAccuracy > best.accuracy) best = { epoch, accuracy: testAccuracy, params: await snapshot(params), dev };
       if (o.outDir) {
         const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-        for (const k of PARAM_NAMES) tensors[`param.${k}`] = { shape: params[k].shape, data: params[k].dataSync() as Float32Array };
-        const state = optimizer.exportState();
+        for (const k of PARAM_NAMES) tensors[`param.${k}`] = { shape: params[k].shape, data: (await readValues(params[k])) as Float32Array };
+        const state = await optimizer.exportState();
         for (const [k, v] of Object.entries(state.slots)) tensors[`slot.${k}`] = { shape: [v.length], data: v };
         if (best.epoch !== epoch) for (const k of PARAM_NAMES) tensors[`best.${k}`] = { shape: params[k].shape, data: best.params[k]! };
         writeCheckpoint(o.outDir, epoch, fingerprint, { history, dev, step: state.step, best: { epoch: best.epoch, accuracy: best.accuracy, dev: best.dev } }, tensors);
@@ -212,7 +235,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
     }
 
     const useBest = s.patience > 0 && best !== undefined;
-    const finalParams = useBest ? best!.params : snapshot(params);
+    const finalParams = useBest ? best!.params : await snapshot(params);
     const finalDev = useBest ? best!.dev : dev;
     const layer = (w: string, b: string, like: HeadWeights['fc0']) => ({ weight: finalParams[w]!, bias: finalParams[b]!, inFeatures: like.inFeatures, outFeatures: like.outFeatures });
     const weights: HeadWeights = {

@@ -49,7 +49,7 @@ describe('fold algebra', () => {
 });
 
 /** Trains `steps` steps folded and unfolded with the same batches and dropout masks. */
-function compare(kind: OptimizerKind, lr: number, wd: number, steps: number, dropout: number): { folded: Float32Array[]; unfolded: Float32Array[]; lossesF: number[]; lossesU: number[]; start: Float32Array<ArrayBufferLike> } {
+async function compare(kind: OptimizerKind, lr: number, wd: number, steps: number, dropout: number): Promise<{ folded: Float32Array[]; unfolded: Float32Array[]; lossesF: number[]; lossesU: number[]; start: Float32Array<ArrayBufferLike> }> {
   const w = head(10);
   const rng = createRng(11);
   const n = 16;
@@ -66,8 +66,8 @@ function compare(kind: OptimizerKind, lr: number, wd: number, steps: number, dro
     const map = Float32Array.from({ length: n * C }, () => rng.uniform(0, 2));
     const labels = Uint8Array.from({ length: n }, (_, i) => (i + s) % K);
     const masks: [Float32Array, Float32Array] | undefined = dropout > 0 ? [dropoutMask(n, H, dropout, rng), dropoutMask(n, H, dropout, rng)] : undefined;
-    lossesU.push(trainStep(fullParams, headInput(map, n, 'map', [C, 1, 1], false), C * 49, labels, K, optU, masks).loss);
-    lossesF.push(trainStep(foldParams, map, C, labels, K, optF, masks).loss);
+    lossesU.push((await trainStep(fullParams, headInput(map, n, 'map', [C, 1, 1], false), C * 49, labels, K, optU, masks)).loss);
+    lossesF.push((await trainStep(foldParams, map, C, labels, K, optF, masks)).loss);
     dev = advanceDeviation(dev, { kind, lr, weightDecay: wd, momentum: 0.9 });
   }
   const get = (p: ReturnType<typeof headTensors>): Float32Array[] => [p.w0, p.b0, p.w3, p.b3, p.w6, p.b6].map((t) => Float32Array.from(t.dataSync() as Float32Array));
@@ -84,8 +84,8 @@ describe('folded training equals unfolded training', () => {
     ['adamw', 0.003, 0.5],
   ];
   for (const [kind, lr, wd] of cases) {
-    it(`${kind} lr ${lr} weight decay ${wd}, 12 steps with dropout`, () => {
-      const r = compare(kind, lr, wd, 12, 0.3);
+    it(`${kind} lr ${lr} weight decay ${wd}, 12 steps with dropout`, async () => {
+      const r = await compare(kind, lr, wd, 12, 0.3);
       expect(relativeError(r.lossesF, r.lossesU)).toBeLessThanOrEqual(1e-5);
       for (let i = 0; i < 6; i++) expect(relativeError(r.folded[i]!, r.unfolded[i]!), `param ${i}`).toBeLessThanOrEqual(1e-5);
       // Training moved fc0 (so agreement is not just both standing still).
@@ -93,8 +93,8 @@ describe('folded training equals unfolded training', () => {
     });
   }
 
-  it('without the deviation term, weight decay would make unfolding wrong (the term matters)', () => {
-    const r = compare('sgd', 0.05, 0.5, 12, 0);
+  it('without the deviation term, weight decay would make unfolding wrong (the term matters)', async () => {
+    const r = await compare('sgd', 0.05, 0.5, 12, 0);
     const w = head(10);
     const w0f = foldWeight(w.fc0.weight, H, C);
     const foldedNow = foldWeight(r.folded[0]!, H, C);

@@ -12,7 +12,7 @@ beforeAll(async () => {
 // Odd, and not a multiple of 4 (the SIMD loops work in pairs in 16-byte-aligned regions).
 const N = 70_001;
 
-function run(kind: OptimizerKind, momentum: number, wd: number, wasm: boolean): { p: Float32Array; slots: Record<string, Float32Array> } {
+async function run(kind: OptimizerKind, momentum: number, wd: number, wasm: boolean): Promise<{ p: Float32Array; slots: Record<string, Float32Array> }> {
   const opt = new HeadOptimizer(optimizerConfig(kind, 0.03, wd, momentum), {}, 'inplace', { wasmMinElements: wasm ? 0 : Infinity });
   const params = { p: tf.tensor1d(Float32Array.from({ length: N }, (_, i) => Math.sin(i) * (i % 97 === 0 ? 1e6 : 1))) };
   for (let s = 0; s < 6; s++) {
@@ -20,7 +20,7 @@ function run(kind: OptimizerKind, momentum: number, wd: number, wasm: boolean): 
     opt.step(params, { p: g });
     g.dispose();
   }
-  const out = { p: Float32Array.from(params.p.dataSync() as Float32Array), slots: opt.exportState().slots };
+  const out = { p: Float32Array.from(params.p.dataSync() as Float32Array), slots: (await opt.exportState()).slots };
   // The tensor reads its values from wasm memory now; tfjs ops see the updated weights.
   expect(Array.from(tf.tidy(() => tf.mul(params.p, 1)).dataSync() as Float32Array)).toEqual(Array.from(out.p));
   params.p.dispose();
@@ -43,9 +43,9 @@ describe('WebAssembly SIMD optimizer loops', () => {
     ['adamw', 0, 0.01],
   ];
   for (const [kind, momentum, wd] of cases) {
-    it(`give bit-identical weights and slots to the JS loops (${kind}, momentum ${momentum}, decay ${wd})`, () => {
-      const js = run(kind, momentum, wd, false);
-      const simd = run(kind, momentum, wd, true);
+    it(`give bit-identical weights and slots to the JS loops (${kind}, momentum ${momentum}, decay ${wd})`, async () => {
+      const js = await run(kind, momentum, wd, false);
+      const simd = await run(kind, momentum, wd, true);
       expect(simd.p).toEqual(js.p);
       expect(Object.keys(simd.slots)).toEqual(Object.keys(js.slots));
       for (const k of Object.keys(js.slots)) expect(simd.slots[k]).toEqual(js.slots[k]);
@@ -54,7 +54,7 @@ describe('WebAssembly SIMD optimizer loops', () => {
     });
   }
 
-  it('carry on from imported state as the JS loops do (resume)', () => {
+  it('carry on from imported state as the JS loops do (resume)', async () => {
     const config = optimizerConfig('adamw', 0.01, 0.01);
     const grad = (s: number) => tf.tensor1d(Float32Array.from({ length: N }, (_, i) => Math.cos(i * s)));
     const start = Float32Array.from({ length: N }, (_, i) => Math.sin(i));
@@ -64,13 +64,13 @@ describe('WebAssembly SIMD optimizer loops', () => {
     const b = new HeadOptimizer(config, {}, 'inplace', { wasmMinElements: 0 });
     const pb = { p: tf.tensor1d(Float32Array.from(start)) };
     for (let s = 1; s <= 2; s++) b.step(pb, { p: grad(s) });
-    const saved = { state: b.exportState(), p: Float32Array.from(pb.p.dataSync() as Float32Array) };
+    const saved = { state: await b.exportState(), p: Float32Array.from(pb.p.dataSync() as Float32Array) };
     b.dispose();
     const c = new HeadOptimizer(config, {}, 'inplace', { wasmMinElements: 0 });
     c.importState(saved.state, { p: [N] });
     const pc = { p: tf.tensor1d(saved.p) };
     for (let s = 3; s <= 4; s++) c.step(pc, { p: grad(s) });
     expect(pc.p.dataSync()).toEqual(pa.p.dataSync());
-    expect(c.exportState().slots).toEqual(a.exportState().slots);
+    expect((await c.exportState()).slots).toEqual((await a.exportState()).slots);
   });
 });

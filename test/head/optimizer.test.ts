@@ -24,7 +24,7 @@ function settings(name: string): { kind: OptimizerKind; lr: number; wd: number; 
 }
 
 /** Runs the fixture's 4 steps; returns losses and the unfolded final weights. */
-function run(name: string, folded: boolean, mode: 'ops' | 'inplace' | 'wasm'): { losses: number[]; w: Record<string, Float32Array> } {
+async function run(name: string, folded: boolean, mode: 'ops' | 'inplace' | 'wasm'): Promise<{ losses: number[]; w: Record<string, Float32Array> }> {
   const init = fixtureHead('head_init');
   const fmap = loadArray('head_fmap');
   const labels = loadArray('head_labels').data;
@@ -52,7 +52,7 @@ function run(name: string, folded: boolean, mode: 'ops' | 'inplace' | 'wasm'): {
   const losses: number[] = [];
   let dev: Deviation = { a: 1, b: 0 };
   for (let step = 0; step < reference().head.steps; step++) {
-    losses.push(trainStep(params, x, inWidth, labels, 3, opt).loss);
+    losses.push((await trainStep(params, x, inWidth, labels, 3, opt)).loss);
     dev = advanceDeviation(dev, { kind: s.kind, lr: s.lr, weightDecay: s.wd, momentum: s.momentum });
   }
   const w: Record<string, Float32Array> = {};
@@ -71,8 +71,8 @@ describe('optimizers match torch.optim on the 4-step fixtures', () => {
   for (const name of ['sgd', 'adam', 'adamw']) {
     for (const folded of [false, true]) {
       for (const mode of ['ops', 'inplace', 'wasm'] as const) {
-        it(`${name} ${folded ? 'folded' : 'unfolded'} (${mode})`, () => {
-          const { losses, w } = run(name, folded, mode);
+        it(`${name} ${folded ? 'folded' : 'unfolded'} (${mode})`, async () => {
+          const { losses, w } = await run(name, folded, mode);
           const expectedLosses = loadArray(`head_${name}_losses`).data;
           expect(relativeError(losses, expectedLosses)).toBeLessThanOrEqual(TOL);
           const final = fixtureHead(`head_${name}`);
