@@ -2,9 +2,11 @@
  * h5wasm glue. The Node build of h5wasm reads and writes real paths (Emscripten's NODERAWFS), so
  * files are opened in place. HDF5 prints a diagnostic stack on stderr whenever one of its calls
  * fails, and h5wasm does not always throw then, so everything here checks before it asks: that
- * the file exists and is HDF5, that a group or attribute is there before reading it.
+ * the file exists and is HDF5, that a group or attribute is there before reading it. What no check
+ * can foresee (a damaged body) is read through `readQuietly`, which keeps those diagnostics off
+ * the user's terminal and turns them into one line.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import fs, { closeSync, openSync, readSync, statSync } from 'node:fs';
 import h5wasm from 'h5wasm/node';
 import type { Dataset, File, Group } from 'h5wasm/node';
 import { InputError, MismatchError } from '../errors.js';
@@ -59,18 +61,82 @@ function isCutOff(path: string, offset: number): boolean {
   }
 }
 
+function damaged(path: string, diagnostics = ''): InputError {
+  const error = new InputError(
+    `Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force`,
+    diagnostics === '' ? {} : { cause: new Error(diagnostics) },
+  );
+  // The CLI prints the stack (not the cause) under --verbose: that is where HDF5's own account belongs.
+  if (diagnostics !== '') error.stack = `${error.stack}\nHDF5 reported:\n${diagnostics.trimEnd()}`;
+  return error;
+}
+
+type WriteSync = (fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]) => number;
+
+/**
+ * Runs synchronous h5wasm calls on the cache at `path` while holding back what HDF5 and
+ * Emscripten print. HDF5's automatic error printing writes each failure's stack to C's stderr,
+ * which NODERAWFS sends to `fs.writeSync(2, …)`; Emscripten's own warnings and aborts go through
+ * `console.error` (bound when h5wasm loaded, so only `process.stderr.write` still reaches them).
+ * h5wasm offers no clean switch: H5Eset_auto2 is not exported, and its
+ * `activate_throwing_error_handler` throws out of the middle of HDF5's C code (leaking the
+ * handler's temporary file and the wasm stack frames it skips). So both sinks are replaced for
+ * exactly the length of the call (synchronous, so nothing else runs meanwhile) and restored after.
+ * Anything HDF5 reported, or a wasm abort, means the file is damaged: one InputError, with HDF5's
+ * lines kept for --verbose.
+ */
+export function readQuietly<T>(path: string, call: () => T): T {
+  const said: string[] = [];
+  const writeSync = fs.writeSync as unknown as WriteSync;
+  const stderrWrite = process.stderr.write;
+  const held = (data: string | NodeJS.ArrayBufferView, rest: unknown[]): number => {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const offset = typeof rest[0] === 'number' ? rest[0] : 0;
+    const length = typeof rest[1] === 'number' ? rest[1] : bytes.length - offset;
+    said.push(typeof data === 'string' ? data : bytes.subarray(offset, offset + length).toString('utf8'));
+    return typeof data === 'string' ? bytes.length : length;
+  };
+  const quietWriteSync: WriteSync = (fd, data, ...rest) => (fd === 2 ? held(data, rest) : writeSync.call(fs, fd, data, ...rest));
+  (fs as unknown as { writeSync: WriteSync }).writeSync = quietWriteSync;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    said.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    return true;
+  }) as typeof process.stderr.write;
+  let value: T;
+  try {
+    value = call();
+  } catch (error) {
+    if (said.length > 0 || error instanceof WebAssembly.RuntimeError) throw damaged(path, said.join(''));
+    throw error;
+  } finally {
+    (fs as unknown as { writeSync: WriteSync }).writeSync = writeSync;
+    process.stderr.write = stderrWrite;
+  }
+  // h5wasm does not always throw when HDF5 fails: it may hand back a negative id or made-up values.
+  if (said.length > 0) throw damaged(path, said.join(''));
+  return value;
+}
+
+/** Closes a file that is only read; a failure here changes nothing the caller has, so it is dropped. */
+export function closeQuietly(path: string, file: File): void {
+  try {
+    readQuietly(path, () => file.close());
+  } catch {
+    // A read-only file has nothing to lose on close.
+  }
+}
+
 /** Opens an existing file read-only after checking it is one; the caller has checked it exists. */
 export async function openForReading(path: string): Promise<File> {
   const lib = await h5();
   if (!statSync(path).isFile()) throw new InputError(`Feature cache ${path} is a folder; expected an HDF5 file (.h5)`);
   const offset = superblockOffset(path);
   if (offset < 0) throw new InputError(`Feature cache ${path} is not an HDF5 file; expected a cache written by headstart extract`);
-  const damaged = `Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force`;
-  if (isCutOff(path, offset)) throw new InputError(damaged);
+  if (isCutOff(path, offset)) throw damaged(path);
   // The signature is there but HDF5 cannot open the rest (a damaged file): h5wasm then hands back
   // a File whose id is negative instead of throwing, and fails later on any read.
-  const file = new lib.File(path, 'r');
-  if (file.file_id < 0n) throw new InputError(damaged);
+  const file = readQuietly(path, () => new lib.File(path, 'r'));
+  if (file.file_id < 0n) throw damaged(path);
   return file;
 }
 

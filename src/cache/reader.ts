@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { HeadstartError, InputError } from '../errors.js';
 import { SPLITS, chunkRowsFor, extractCommandFor } from './format.js';
-import { type Dataset, type File, type Group, hasChild, isHdf5, openForReading, readRootAttrs, splitInfo } from './h5.js';
+import { type Dataset, type File, type Group, closeQuietly, hasChild, isHdf5, openForReading, readQuietly, readRootAttrs, splitInfo } from './h5.js';
 import type { CacheAttrs, CacheChunk, CacheInfo, CacheSplit, CacheSplitInfo, CacheSplitName } from './types.js';
 
 function exists(path: string): boolean {
@@ -34,22 +34,24 @@ async function openSplit(path: string, split: CacheSplitName): Promise<OpenedSpl
   if (!exists(path)) throw missingCache(path, split);
   const file = await openForReading(path);
   try {
-    const attrs = readRootAttrs(file, path);
-    const info = splitInfo(file, path, split, attrs);
-    if (info === undefined) {
-      const have = SPLITS.filter((s) => hasChild(file, s));
-      throw new InputError(`Feature cache ${path} has no ${split} split (it has ${have.length > 0 ? have.join(', ') : 'none yet'}); run: ${extractCommandFor(path, split, attrs.dataSource)}`);
-    }
-    const group = file.get(split) as Group;
-    const features = group.get('features') as Dataset;
-    const labels = group.get('labels') as Dataset;
-    const fm = features.metadata;
-    if (fm.type !== 1 || fm.size !== 4) throw new InputError(`Expected float32 ${split}/features in feature cache ${path} but received a ${fm.size * 8}-bit type of class ${fm.type}`);
-    const lm = labels.metadata;
-    if (lm.type !== 0 || lm.size !== 1 || lm.signed) throw new InputError(`Expected uint8 ${split}/labels in feature cache ${path} but received a ${lm.signed ? 'signed ' : ''}${lm.size * 8}-bit type of class ${lm.type}`);
-    return { file, attrs, info, features, labels };
+    return readQuietly(path, () => {
+      const attrs = readRootAttrs(file, path);
+      const info = splitInfo(file, path, split, attrs);
+      if (info === undefined) {
+        const have = SPLITS.filter((s) => hasChild(file, s));
+        throw new InputError(`Feature cache ${path} has no ${split} split (it has ${have.length > 0 ? have.join(', ') : 'none yet'}); run: ${extractCommandFor(path, split, attrs.dataSource)}`);
+      }
+      const group = file.get(split) as Group;
+      const features = group.get('features') as Dataset;
+      const labels = group.get('labels') as Dataset;
+      const fm = features.metadata;
+      if (fm.type !== 1 || fm.size !== 4) throw new InputError(`Expected float32 ${split}/features in feature cache ${path} but received a ${fm.size * 8}-bit type of class ${fm.type}`);
+      const lm = labels.metadata;
+      if (lm.type !== 0 || lm.size !== 1 || lm.signed) throw new InputError(`Expected uint8 ${split}/labels in feature cache ${path} but received a ${lm.signed ? 'signed ' : ''}${lm.size * 8}-bit type of class ${lm.type}`);
+      return { file, attrs, info, features, labels };
+    });
   } catch (error) {
-    file.close();
+    closeQuietly(path, file);
     throw error;
   }
 }
@@ -61,7 +63,7 @@ function readRows(features: Dataset, rowFloats: number): number {
 }
 
 function readLabels(labels: Dataset, split: CacheSplitName, path: string, classes: number): Uint8Array {
-  const value = labels.value;
+  const value = readQuietly(path, () => labels.value);
   const out = value instanceof Uint8Array ? value : new Uint8Array(0);
   for (let i = 0; i < out.length; i++) {
     if (out[i]! >= classes) throw new InputError(`Expected labels below ${classes} (the number of classes) in ${split}/labels of feature cache ${path} but received ${out[i]} at row ${i}`);
@@ -74,15 +76,17 @@ export async function readCacheInfo(path: string): Promise<CacheInfo> {
   if (!exists(path)) throw missingCache(path, 'train');
   const file = await openForReading(path);
   try {
-    const attrs = readRootAttrs(file, path);
-    const splits: CacheInfo['splits'] = {};
-    for (const split of SPLITS) {
-      const info = splitInfo(file, path, split, attrs);
-      if (info !== undefined) splits[split] = info;
-    }
-    return { path, attrs, splits };
+    return readQuietly(path, () => {
+      const attrs = readRootAttrs(file, path);
+      const splits: CacheInfo['splits'] = {};
+      for (const split of SPLITS) {
+        const info = splitInfo(file, path, split, attrs);
+        if (info !== undefined) splits[split] = info;
+      }
+      return { path, attrs, splits };
+    });
   } finally {
-    file.close();
+    closeQuietly(path, file);
   }
 }
 
@@ -110,13 +114,13 @@ export async function readCacheSplit(path: string, split: CacheSplitName, option
     const step = readRows(ds, rowFloats);
     for (let start = 0; start < info.count; start += step) {
       const end = Math.min(info.count, start + step);
-      features.set(ds.slice([[start, end]]) as Float32Array, start * rowFloats);
+      features.set(readQuietly(path, () => ds.slice([[start, end]]) as Float32Array), start * rowFloats);
       options.onProgress?.(end, info.count);
     }
     const labels = readLabels(opened.labels, split, path, attrs.classes.length);
     return { attrs, features, labels, count: info.count, featureShape: info.featureShape };
   } finally {
-    opened.file.close();
+    closeQuietly(path, opened.file);
   }
 }
 
@@ -132,9 +136,9 @@ export async function* iterateCacheSplit(path: string, split: CacheSplitName, ro
     const labels = readLabels(opened.labels, split, path, opened.attrs.classes.length);
     for (let start = 0; start < info.count; start += rowsPerChunk) {
       const end = Math.min(info.count, start + rowsPerChunk);
-      yield { start, count: end - start, features: ds.slice([[start, end]]) as Float32Array, labels: labels.slice(start, end) };
+      yield { start, count: end - start, features: readQuietly(path, () => ds.slice([[start, end]]) as Float32Array), labels: labels.slice(start, end) };
     }
   } finally {
-    opened.file.close();
+    closeQuietly(path, opened.file);
   }
 }

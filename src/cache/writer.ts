@@ -15,7 +15,7 @@ import { FORMAT_VERSION, assertSameIdentity, chunkRowsFor, classifierInputText, 
 import { type Dataset, type File, type Group, h5, writeRootAttrs } from './h5.js';
 import { PartFile, writeFailure } from './part.js';
 import { probeCache } from './reader.js';
-import type { CacheAttrs, CacheIdentity, CacheInfo, CacheSplitName } from './types.js';
+import type { CacheAttrs, CacheIdentity, CacheInfo, CacheSplitInfo, CacheSplitName } from './types.js';
 
 export interface SplitWriterOptions {
   cachePath: string;
@@ -49,14 +49,45 @@ function describeForeign(path: string, reason: string): string {
   return reason.startsWith(path) || reason.includes(` ${path} `) ? reason : `${path} ${reason}`;
 }
 
+/** What to do about one split, decided from a single look at the cache path. */
+export interface SplitPlan {
+  /** The split as the cache already holds it for the same weights, size and data (nothing to write); else undefined. */
+  readonly existing: CacheSplitInfo | undefined;
+  /**
+   * Opens (or resumes) the split's part file for rows of `featureShape`, without looking at the
+   * cache again; a writer with `reused` set when `existing` is defined. Between the look and this
+   * call the caller may do slow work (start the trunk); finish() looks again before it replaces the cache.
+   */
+  open(featureShape: number[]): Promise<SplitWriter>;
+}
+
 /**
- * True when the cache already holds the split for these weights, size and data (so there is
- * nothing to do); false when it must be written. Without `force`, throws for a cache that belongs
- * to something else: MismatchError for other weights/size/data, InputError for a file that is not a cache.
+ * Looks at the cache path once. Without `force`, throws for a cache that belongs to something
+ * else: MismatchError for other weights/size/data or another row count, InputError for a file that is not a cache.
  */
-export async function splitIsComplete(cachePath: string, split: CacheSplitName, identity: CacheIdentity, count: number, force: boolean): Promise<boolean> {
+export async function planSplit(options: Omit<SplitWriterOptions, 'featureShape'>): Promise<SplitPlan> {
+  const { cachePath, split, identity, count, force, onNote } = options;
+  const existing = await completeSplit(cachePath, split, identity, count, force);
+  return {
+    existing,
+    async open(featureShape) {
+      if (existing !== undefined) return reusedWriter(count);
+      try {
+        await mkdir(dirname(cachePath), { recursive: true });
+      } catch (error) {
+        throw writeFailure(cachePath, error);
+      }
+      const rowFloats = featureShape.reduce((a, b) => a * b, 1);
+      const part = await PartFile.open({ cachePath, split, identity, total: count, rowFloats, force, onNote });
+      return partWriter({ cachePath, split, identity, count, featureShape, force, onNote }, part);
+    },
+  };
+}
+
+/** The split as the cache holds it when it is there for these weights, size and data and `force` is off. */
+async function completeSplit(cachePath: string, split: CacheSplitName, identity: CacheIdentity, count: number, force: boolean): Promise<CacheSplitInfo | undefined> {
   const existing = await probeCache(cachePath);
-  if (force || existing.kind === 'missing') return false;
+  if (force || existing.kind === 'missing') return undefined;
   if (existing.kind === 'foreign') {
     throw new InputError(`Cannot write feature cache ${cachePath}: ${describeForeign(cachePath, existing.reason)}; pass --force to replace it`);
   }
@@ -66,20 +97,16 @@ export async function splitIsComplete(cachePath: string, split: CacheSplitName, 
   if (have !== undefined && have.count !== count) {
     throw new MismatchError(`Feature cache ${cachePath} has ${have.count} ${split} rows but the data set has ${count}; pass --force to replace it`);
   }
-  return have !== undefined;
+  return have;
 }
 
 /** Checks what is at the cache path and opens (or resumes) the split's part file. */
 export async function openSplitWriter(options: SplitWriterOptions): Promise<SplitWriter> {
+  return (await planSplit(options)).open(options.featureShape);
+}
+
+function partWriter(options: SplitWriterOptions, part: PartFile): SplitWriter {
   const { cachePath, split, identity, count, featureShape, force, onNote } = options;
-  if (await splitIsComplete(cachePath, split, identity, count, force)) return reusedWriter(count);
-  try {
-    await mkdir(dirname(cachePath), { recursive: true });
-  } catch (error) {
-    throw writeFailure(cachePath, error);
-  }
-  const rowFloats = featureShape.reduce((a, b) => a * b, 1);
-  const part = await PartFile.open({ cachePath, split, identity, total: count, rowFloats, force, onNote });
   return {
     reused: false,
     resumedFrom: part.resumedFrom,

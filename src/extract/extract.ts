@@ -7,13 +7,17 @@
  */
 import { HeadstartError } from '../errors.js';
 import type { CacheIdentity, CacheSplitName } from '../cache/types.js';
-import { openSplitWriter } from '../cache/writer.js';
+import { planSplit } from '../cache/writer.js';
 import type { Dataset } from '../data/types.js';
 import type { Trunk } from './types.js';
 
 export interface ExtractSplitOptions {
   dataset: Dataset;
-  trunk: Trunk;
+  /**
+   * The trunk, or a function that opens it: called only when the split has to be extracted (not
+   * when the cache already holds it), after the cache has been looked at and before the part file is opened.
+   */
+  trunk: Trunk | (() => Promise<Trunk>);
   cachePath: string;
   /** What the cache records and checks (weights id, size, layout, classes, data set). */
   attrs: CacheIdentity;
@@ -53,22 +57,23 @@ export class ExtractionStopped extends HeadstartError {
   }
 }
 
-/** The note for a split the cache already holds (here and in `headstart extract`'s own check). */
+/** The note for a split the cache already holds. */
 export function reuseNote(split: CacheSplitName, cachePath: string, count: number): string {
   return `Reusing the ${split} split of ${cachePath} (${count.toLocaleString('en-US')} images, same weights, size and data; --force extracts it again)`;
 }
 
 export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSplitResult> {
-  const { dataset, trunk, cachePath, attrs, batchSize } = opts;
+  const { dataset, cachePath, attrs, batchSize } = opts;
   const clock = opts.clock ?? (() => performance.now());
   const started = clock();
   const split = dataset.split;
   const total = dataset.length;
-  const featureShape = trunk.featureShape;
   if (attrs.imageSize !== dataset.imageSize) throw new Error(`extractSplit: attrs.imageSize ${attrs.imageSize} but the data set makes ${dataset.imageSize}`);
-  if ((attrs.layout === 'map') !== (featureShape.length === 3)) throw new Error(`extractSplit: layout ${attrs.layout} but the trunk gives rows of shape ${featureShape.join('x')}`);
-  const rowFloats = featureShape.reduce((a, b) => a * b, 1);
-  const result = (reused: boolean, resumedFrom: number): ExtractSplitResult => ({
+  const checkShape = (featureShape: number[]): void => {
+    if ((attrs.layout === 'map') !== (featureShape.length === 3)) throw new Error(`extractSplit: layout ${attrs.layout} but the trunk gives rows of shape ${featureShape.join('x')}`);
+  };
+  if (typeof opts.trunk !== 'function') checkShape(opts.trunk.featureShape);
+  const result = (reused: boolean, resumedFrom: number, featureShape: number[]): ExtractSplitResult => ({
     path: cachePath,
     split,
     count: total,
@@ -76,14 +81,19 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
     reused,
     resumedFrom,
     featureShape,
-    bytes: total * rowFloats * 4,
+    bytes: total * featureShape.reduce((a, b) => a * b, 1) * 4,
   });
 
-  const writer = await openSplitWriter({ cachePath, split, identity: attrs, count: total, featureShape, force: opts.force, onNote: opts.onNote });
-  if (writer.reused) {
+  // One look at the cache decides; the trunk is started only for a split that has to be made.
+  const plan = await planSplit({ cachePath, split, identity: attrs, count: total, force: opts.force, onNote: opts.onNote });
+  if (plan.existing !== undefined) {
     opts.onNote?.(reuseNote(split, cachePath, total));
-    return result(true, total);
+    return result(true, total, plan.existing.featureShape);
   }
+  const trunk = typeof opts.trunk === 'function' ? await opts.trunk() : opts.trunk;
+  const featureShape = trunk.featureShape;
+  checkShape(featureShape);
+  const writer = await plan.open(featureShape);
   const resumedFrom = writer.resumedFrom;
   if (resumedFrom > 0) opts.onNote?.(`Resuming the ${split} split at image ${resumedFrom.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`);
 
@@ -114,5 +124,5 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
     throw new ExtractionStopped(`Stopped the ${split} split at image ${writer.rows.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}; run the same command again to resume`);
   }
   await writer.finish(dataset.labels);
-  return result(false, resumedFrom);
+  return result(false, resumedFrom, featureShape);
 }

@@ -8,16 +8,15 @@ import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defaultCachePath } from '../cache/format.js';
 import type { CacheIdentity, CacheSplitName, FeatureLayout } from '../cache/types.js';
-import { splitIsComplete } from '../cache/writer.js';
 import { openDataset } from '../data/dataset.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess.js';
 import type { Dataset } from '../data/types.js';
-import { formatRate, progressBar } from '../progress.js';
+import { type ProgressBar, formatRate, progressBar } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { randomVgg16, randomWeightsId } from '../weights/random.js';
 import type { Vgg16Weights } from '../weights/types.js';
 import { loadVgg16 } from '../weights/vgg16.js';
-import { extractSplit, reuseNote } from './extract.js';
+import { extractSplit } from './extract.js';
 import { trunkFeatureShape } from './graph.js';
 import { openTrunk } from './trunk.js';
 import type { DeviceRequest, Provider, Trunk } from './types.js';
@@ -97,8 +96,10 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
     splitRule: splitRule(data, testFraction, seed),
   });
 
-  // The trunk (an ONNX model to build or load, a session to start) is opened only if some split needs it.
+  // The trunk (an ONNX model to build or load, a session to start) is opened only if some split
+  // needs it: extractSplit asks for it after finding the split missing from the cache.
   let trunk: Trunk | undefined;
+  const openOnce = async (): Promise<Trunk> => (trunk ??= await openTrunk({ vgg, weightsId, imageSize, output: layout, device: o['device'] as DeviceRequest, onNote: note }));
   const controller = new AbortController();
   const onSigint = (): void => {
     note('\nStopping after the current batch; run the same command again to resume (Ctrl-C again quits at once)');
@@ -111,22 +112,22 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
       const attrs = identityOf(dataset);
       const split = dataset.split;
       const bytes = dataset.length * rowFloats * 4;
-      if (await splitIsComplete(cachePath, split, attrs, dataset.length, force)) {
-        note(reuseNote(split, cachePath, dataset.length));
+      // Made on the first progress report, once the trunk is running: a reused split shows none.
+      let bar: ProgressBar | undefined;
+      const r = await extractSplit({
+        dataset, trunk: openOnce, cachePath, attrs, batchSize, force, onNote: note, signal: controller.signal, clock: ctx.clock,
+        onProgress: (done, total) => (bar ??= progressBar({ stream: ctx.stderr, label: `extract ${split}`, unit: 'images', clock: ctx.clock })).update(done, total),
+      }).finally(() => bar?.finish());
+      if (r.reused) {
         results.push({ split, count: dataset.length, seconds: 0, imagesPerSecond: 0, provider: null, bytes, reused: true, resumedFrom: dataset.length });
         continue;
       }
-      trunk ??= await openTrunk({ vgg, weightsId, imageSize, output: layout, device: o['device'] as DeviceRequest, onNote: note });
-      const bar = progressBar({ stream: ctx.stderr, label: `extract ${split}`, unit: 'images', clock: ctx.clock });
-      const r = await extractSplit({
-        dataset, trunk, cachePath, attrs, batchSize, force, onNote: note, signal: controller.signal, clock: ctx.clock,
-        onProgress: (done, total) => bar.update(done, total),
-      }).finally(() => bar.finish());
+      const { provider } = await openOnce();
       const made = r.count - r.resumedFrom;
       const rate = r.seconds > 0 ? made / r.seconds : 0;
-      results.push({ split, count: r.count, seconds: r.seconds, imagesPerSecond: rate, provider: trunk.provider, bytes, reused: r.reused, resumedFrom: r.resumedFrom });
+      results.push({ split, count: r.count, seconds: r.seconds, imagesPerSecond: rate, provider, bytes, reused: r.reused, resumedFrom: r.resumedFrom });
       const resumed = r.resumedFrom > 0 ? ` (resumed at ${count(r.resumedFrom)})` : '';
-      note(`${split}: ${count(made)} images in ${r.seconds.toFixed(1)}s, ${formatRate(rate)} images/s on ${trunk.provider}${resumed}, ${size(bytes)}`);
+      note(`${split}: ${count(made)} images in ${r.seconds.toFixed(1)}s, ${formatRate(rate)} images/s on ${provider}${resumed}, ${size(bytes)}`);
     }
   } finally {
     process.off('SIGINT', onSigint);

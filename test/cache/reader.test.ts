@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { InputError, MismatchError } from '../../src/errors.js';
 import { h5 } from '../../src/cache/h5.js';
 import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../../src/cache/reader.js';
@@ -10,6 +10,8 @@ import { openSplitWriter } from '../../src/cache/writer.js';
 import type { CacheIdentity } from '../../src/cache/types.js';
 
 const root = mkdtempSync(join(tmpdir(), 'headstart-reader-'));
+const writeSyncAtLoad = fs.writeSync;
+const stderrWriteAtLoad = process.stderr.write;
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const identity: CacheIdentity = {
@@ -180,5 +182,142 @@ describe('readCacheSplit', () => {
     const split = await readCacheSplit(path, 'train', { onProgress: (d, t) => seen.push([d, t]) });
     expect(Array.from(split.features)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(seen.at(-1)).toEqual([3, 3]);
+  });
+});
+
+describe('damaged caches (signature and superblock intact): one error, none of HDF5\'s diagnostics', () => {
+  const damagedMessage = (path: string): string => `Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force`;
+
+  /**
+   * Everything that could reach the terminal while `run` goes: process.stderr.write and
+   * console.error, and fs.writeSync on descriptor 2, where Emscripten's NODERAWFS sends C's stderr.
+   * Writes are recorded and dropped; other descriptors go through.
+   */
+  async function stderrDuring(run: () => Promise<unknown>): Promise<string> {
+    const said: string[] = [];
+    const writeSync = fs.writeSync;
+    const spies = [
+      vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        said.push(String(chunk));
+        return true;
+      }),
+      vi.spyOn(console, 'error').mockImplementation((...parts: unknown[]) => void said.push(parts.join(' '))),
+      vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]) => {
+        if (fd !== 2) return (writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
+        if (typeof data === 'string') {
+          said.push(data);
+          return Buffer.byteLength(data);
+        }
+        // Emscripten passes its whole heap with an offset and a length.
+        const offset = (rest[0] as number | undefined) ?? 0;
+        const length = (rest[1] as number | undefined) ?? data.byteLength - offset;
+        said.push(Buffer.from(data.buffer, data.byteOffset + offset, length).toString());
+        return length;
+      }) as typeof fs.writeSync),
+    ];
+    try {
+      await run();
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    return said.join('');
+  }
+
+  /** A real cache from the writer with some bytes after its (valid, version 2) superblock overwritten. */
+  async function damagedCopy(name: string, damage: (bytes: Buffer) => void): Promise<string> {
+    const good = join(root, `${name}-good.h5`);
+    await makeCache(good);
+    const bytes = readFileSync(good);
+    expect(bytes.subarray(0, 8).toString('latin1')).toBe('\x89HDF\r\n\x1a\n');
+    expect(bytes[8]).toBe(2);
+    damage(bytes);
+    const path = join(root, `${name}.h5`);
+    writeFileSync(path, bytes);
+    return path;
+  }
+
+  const garbage = (bytes: Buffer, from: number, to: number): void => {
+    for (let i = from; i < to; i++) bytes[i] = (i * 37 + 11) & 255;
+  };
+
+  it('a corrupt object header in the middle of the file', async () => {
+    // The train group's header, found by the name of a link it holds; its checksum no longer matches.
+    const path = await damagedCopy('body', (bytes) => {
+      const at = bytes.indexOf('features');
+      expect(at).toBeGreaterThan(48);
+      expect(at).toBeLessThan(bytes.length / 2);
+      garbage(bytes, at, at + 8);
+    });
+    // The damage is of the kind that makes HDF5 print: h5wasm itself, unguarded, writes its diagnostics.
+    const lib = await h5();
+    const raw = await stderrDuring(async () => {
+      const file = new lib.File(path, 'r');
+      try {
+        file.get('train');
+      } catch {
+        // Whether h5wasm throws here or not, HDF5 has printed by now.
+      } finally {
+        file.close();
+      }
+    });
+    expect(raw).toContain('HDF5-DIAG: Error detected in HDF5');
+
+    for (const read of [() => readCacheInfo(path), () => readCacheSplit(path, 'train'), () => iterateCacheSplit(path, 'train', 2).next()]) {
+      let caught: unknown;
+      const said = await stderrDuring(async () => {
+        caught = await read().catch((error: unknown) => error);
+      });
+      expect(caught).toBeInstanceOf(InputError);
+      expect((caught as Error).message).toBe(damagedMessage(path));
+      expect(said).toBe('');
+    }
+  });
+
+  it('garbage everywhere after a valid superblock', async () => {
+    const path = await damagedCopy('garbage', (bytes) => garbage(bytes, 48, bytes.length));
+    let caught: unknown;
+    const said = await stderrDuring(async () => {
+      caught = await readCacheSplit(path, 'train').catch((error: unknown) => error);
+    });
+    expect(caught).toBeInstanceOf(InputError);
+    expect((caught as Error).message).toBe(damagedMessage(path));
+    expect(said).toBe('');
+    // HDF5's account is kept for --verbose, which prints the stack.
+    expect((caught as Error).stack).toContain('HDF5 reported:\nHDF5-DIAG: Error detected in HDF5');
+  });
+
+  it('a superblock of a version HDF5 cannot read as such (the cut-off check leaves versions 0 and 1 to HDF5)', async () => {
+    const path = await damagedCopy('v0', (bytes) => {
+      bytes[8] = 0;
+    });
+    let caught: unknown;
+    const said = await stderrDuring(async () => {
+      caught = await readCacheInfo(path).catch((error: unknown) => error);
+    });
+    expect(caught).toBeInstanceOf(InputError);
+    expect((caught as Error).message).toBe(damagedMessage(path));
+    expect(said).toBe('');
+  });
+
+  it('the h5wasm calls of a good cache still print nothing and read the same rows', async () => {
+    const path = join(root, 'undamaged.h5');
+    await makeCache(path);
+    let features: number[] = [];
+    const said = await stderrDuring(async () => {
+      features = Array.from((await readCacheSplit(path, 'train')).features);
+    });
+    expect(features).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(said).toBe('');
+    // And what the guard replaced for the length of each call is back in place.
+    expect(fs.writeSync).toBe(writeSyncAtLoad);
+    expect(process.stderr.write).toBe(stderrWriteAtLoad);
+  });
+
+  it('the CLI prints one line for a damaged body', async () => {
+    const path = await damagedCopy('cli', (bytes) => garbage(bytes, bytes.indexOf('features'), bytes.indexOf('features') + 8));
+    const cli = join(__dirname, '..', '..', 'src', 'cli.ts');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', cli, 'inspect', path], { encoding: 'utf8' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(`headstart: ${damagedMessage(path)}\n`);
   });
 });

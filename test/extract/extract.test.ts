@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MismatchError } from '../../src/errors.js';
+import { h5 } from '../../src/cache/h5.js';
 import { partPaths } from '../../src/cache/part.js';
 import { readCacheSplit } from '../../src/cache/reader.js';
 import type { CacheIdentity } from '../../src/cache/types.js';
@@ -83,6 +84,46 @@ describe('extractSplit', () => {
     const other = extractSplit({ dataset: d, trunk: mapTrunk, cachePath: path, attrs: attrs(d, { weightsId: 'f'.repeat(64) }), batchSize: 6, force: false });
     await expect(other).rejects.toThrow(MismatchError);
     await expect(other).rejects.toThrow(`Feature cache ${path} was made with weights "${weightsId}" but this run has "${'f'.repeat(64)}"; pass --force to replace it`);
+  });
+
+  it('opens a lazy trunk only for a split it has to make, after one look at the cache and before the part file', async () => {
+    const d = await dataset();
+    const path = freshPath();
+    const calls: { partExisted: boolean }[] = [];
+    const lazy = async (): Promise<Trunk> => {
+      calls.push({ partExisted: existsSync(partPaths(path, 'train').journal) });
+      return mapTrunk;
+    };
+    const first = await extractSplit({ dataset: d, trunk: lazy, cachePath: path, attrs: attrs(d), batchSize: 6, force: false });
+    expect(calls).toEqual([{ partExisted: false }]);
+    expect(first).toMatchObject({ reused: false, count: 6, featureShape: [32, 1, 1], bytes: 6 * 32 * 4 });
+    expect((await readCacheSplit(path, 'train')).count).toBe(6);
+
+    // Reusing the split: the cache file is opened once (the one look), the trunk never.
+    const lib = await h5();
+    const RealFile = lib.File;
+    const opened: string[] = [];
+    lib.File = class extends RealFile {
+      constructor(...args: ConstructorParameters<typeof RealFile>) {
+        opened.push(args[0]);
+        super(...args);
+      }
+    } as typeof RealFile;
+    try {
+      const notes: string[] = [];
+      const again = await extractSplit({ dataset: d, trunk: lazy, cachePath: path, attrs: attrs(d), batchSize: 6, force: false, onNote: (l) => notes.push(l) });
+      expect(again).toMatchObject({ reused: true, seconds: 0, resumedFrom: 6, featureShape: [32, 1, 1], bytes: 6 * 32 * 4 });
+      expect(notes).toEqual([`Reusing the train split of ${path} (6 images, same weights, size and data; --force extracts it again)`]);
+      expect(opened).toEqual([path]);
+    } finally {
+      lib.File = RealFile;
+    }
+    expect(calls).toHaveLength(1);
+
+    // A cache of other weights is refused before the trunk is started.
+    const other = extractSplit({ dataset: d, trunk: lazy, cachePath: path, attrs: attrs(d, { weightsId: 'f'.repeat(64) }), batchSize: 6, force: false });
+    await expect(other).rejects.toThrow(MismatchError);
+    expect(calls).toHaveLength(1);
   });
 
   describe('interrupted and resumed', () => {

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/cli.js';
 import { InputError, MismatchError } from '../../src/errors.js';
+import { h5 } from '../../src/cache/h5.js';
 import { partPaths } from '../../src/cache/part.js';
 import { readCacheInfo, readCacheSplit } from '../../src/cache/reader.js';
 import { ExtractionStopped } from '../../src/extract/extract.js';
@@ -76,6 +77,29 @@ describe('runExtract', () => {
     expect(data.splits.map((s) => [s.reused, s.provider])).toEqual([[true, null], [true, null]]);
     expect(ctx.err()).toContain('Reusing the train split of cache/pets-vgg16-32.h5 (8 images, same weights, size and data; --force extracts it again)\n');
     expect(ctx.err()).not.toContain('running VGG16');
+  });
+
+  it('adding a split opens the existing cache twice: one look before the trunk starts, one before it is replaced', async () => {
+    await runExtract(args('--data', 'pets', '--weights', NARROW, '--cache', 'cache/looks.h5', '--split', 'train'), context());
+    const lib = await h5();
+    const RealFile = lib.File;
+    const opened: string[] = [];
+    lib.File = class extends RealFile {
+      constructor(...args: ConstructorParameters<typeof RealFile>) {
+        opened.push(`${args[0]} ${args[1] ?? 'r'}`);
+        super(...args);
+      }
+    } as typeof RealFile;
+    const ctx = context();
+    try {
+      await runExtract(args('--data', 'pets', '--weights', NARROW, '--cache', 'cache/looks.h5', '--split', 'test'), ctx);
+    } finally {
+      lib.File = RealFile;
+    }
+    expect(opened.filter((o) => o === 'cache/looks.h5 r')).toHaveLength(2);
+    expect(ctx.err()).toMatch(/^test: 2 images in [\d.]+s, [\d.]+ images\/s on cpu, 0\.3 kB$/m);
+    expect(ctx.err()).not.toContain('Reusing');
+    expect((await readCacheInfo('cache/looks.h5')).splits).toEqual({ train: { count: 8, featureShape: [32, 1, 1] }, test: { count: 2, featureShape: [32, 1, 1] } });
   });
 
   it('refuses a cache made at another image size unless --force', async () => {
