@@ -8,6 +8,7 @@ import { HeadstartError, InputError } from '../errors.js';
 import { SPLITS, chunkRowsFor, extractCommandFor } from './format.js';
 import { type Dataset, type File, type Group, closeQuietly, hasChild, isHdf5, openForReading, readQuietly, readRootAttrs, splitInfo } from './h5.js';
 import type { CacheAttrs, CacheChunk, CacheInfo, CacheSplit, CacheSplitInfo, CacheSplitName } from './types.js';
+import { elementCount } from '../shape.js';
 
 function exists(path: string): boolean {
   try {
@@ -109,7 +110,7 @@ export async function readCacheSplit(path: string, split: CacheSplitName, option
   const opened = await openSplit(path, split);
   try {
     const { attrs, info, features: ds } = opened;
-    const rowFloats = info.featureShape.reduce((a, b) => a * b, 1);
+    const rowFloats = elementCount(info.featureShape);
     const features = new Float32Array(info.count * rowFloats);
     const step = readRows(ds, rowFloats);
     for (let start = 0; start < info.count; start += step) {

@@ -16,6 +16,7 @@ import { type Dataset, type File, type Group, h5, writeRootAttrs } from './h5.js
 import { PartFile, writeFailure } from './part.js';
 import { probeCache } from './reader.js';
 import type { CacheAttrs, CacheIdentity, CacheInfo, CacheSplitInfo, CacheSplitName } from './types.js';
+import { elementCount } from '../shape.js';
 
 export interface SplitWriterOptions {
   cachePath: string;
@@ -77,7 +78,7 @@ export async function planSplit(options: Omit<SplitWriterOptions, 'featureShape'
       } catch (error) {
         throw writeFailure(cachePath, error);
       }
-      const rowFloats = featureShape.reduce((a, b) => a * b, 1);
+      const rowFloats = elementCount(featureShape);
       const part = await PartFile.open({ cachePath, split, identity, total: count, rowFloats, force, onNote });
       return partWriter({ cachePath, split, identity, count, featureShape, force, onNote }, part);
     },
@@ -206,7 +207,7 @@ async function buildSplit(o: BuildOptions): Promise<void> {
     writeRootAttrs(file, attrs);
     const group = file.create_group(o.split);
     const features = createFeatures(group, o.featureShape, o.part.total);
-    const rowFloats = o.featureShape.reduce((a, b) => a * b, 1);
+    const rowFloats = elementCount(o.featureShape);
     const step = rowsPerCopy(rowFloats);
     const buffer = new Float32Array(Math.min(step, Math.max(1, o.part.total)) * rowFloats);
     for (let start = 0; start < o.part.total; start += step) {
@@ -231,7 +232,7 @@ function rowsPerCopy(rowFloats: number): number {
 }
 
 function createFeatures(group: Group, featureShape: number[], count: number): Dataset {
-  const rowFloats = featureShape.reduce((a, b) => a * b, 1);
+  const rowFloats = elementCount(featureShape);
   // Created empty and grown: create_dataset would otherwise need all rows in the wasm heap at once.
   // No compression: float features barely compress and gzip would slow every read.
   const ds = group.create_dataset({
@@ -258,7 +259,7 @@ function copyGroup(source: Group, target: File, name: string, featureShape: numb
   const count = labels.length;
   const group = target.create_group(name);
   const to = createFeatures(group, featureShape, count);
-  const step = rowsPerCopy(featureShape.reduce((a, b) => a * b, 1));
+  const step = rowsPerCopy(elementCount(featureShape));
   for (let start = 0; start < count; start += step) {
     const end = Math.min(count, start + step);
     to.write_slice([[start, end]], from.slice([[start, end]]));

@@ -10,6 +10,7 @@ import type { CacheIdentity, CacheSplitName } from '../cache/types.js';
 import { planSplit } from '../cache/writer.js';
 import type { Dataset } from '../data/types.js';
 import type { Trunk } from './types.js';
+import { elementCount } from '../shape.js';
 
 export interface ExtractSplitOptions {
   dataset: Dataset;
@@ -81,7 +82,7 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
     reused,
     resumedFrom,
     featureShape,
-    bytes: total * featureShape.reduce((a, b) => a * b, 1) * 4,
+    bytes: total * elementCount(featureShape) * 4,
   });
 
   // One look at the cache decides; the trunk is started only for a split that has to be made.

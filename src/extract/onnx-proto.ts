@@ -7,6 +7,7 @@
  * Repeated scalars are written unpacked, as proto2 declares them; every protobuf parser reads that.
  */
 import { endianness } from 'node:os';
+import { elementCount } from '../shape.js';
 
 export type OnnxDataType = 'float' | 'int64';
 
@@ -184,7 +185,7 @@ export function writeMessage(parts: readonly Piece[]): Uint8Array {
 }
 
 function tensorPieces(t: OnnxTensor): Piece[] {
-  const count = t.dims.reduce((a, b) => a * b, 1);
+  const count = elementCount(t.dims);
   if (count !== t.data.length) {
     throw new RangeError(`tensor ${t.name}: dims [${t.dims.join(', ')}] hold ${count} values but data has ${t.data.length}`);
   }

@@ -20,6 +20,7 @@ import { extractSplit } from './extract.js';
 import { trunkFeatureShape } from './graph.js';
 import { openTrunk } from './trunk.js';
 import type { DeviceRequest, Provider, Trunk } from './types.js';
+import { elementCount } from '../shape.js';
 
 export interface ExtractedSplit {
   split: CacheSplitName;
@@ -81,7 +82,7 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
 
   // Also checks the image size against the network before any data is read.
   const featureShape = trunkFeatureShape(vgg, imageSize, layout);
-  const rowFloats = featureShape.reduce((a, b) => a * b, 1);
+  const rowFloats = elementCount(featureShape);
   const datasets: Dataset[] = [];
   for (const split of splits) datasets.push(await openDataset({ data, dataDir, split, imageSize, testFraction, seed }));
   const identityOf = (dataset: Dataset): CacheIdentity => ({

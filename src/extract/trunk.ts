@@ -9,6 +9,7 @@ import { INPUT_NAME, MAP_NAME, POOLED_NAME, buildTrunkGraph, trunkFeatureShape }
 import { ensureModel } from './model-store.js';
 import { createSession } from './session.js';
 import type { Trunk, TrunkOptions } from './types.js';
+import { elementCount } from '../shape.js';
 
 export type { Trunk, TrunkOptions } from './types.js';
 
@@ -39,7 +40,7 @@ export async function openTrunk(opts: TrunkOptions): Promise<OpenedTrunk> {
   const { session, provider } = started;
   const outputName = output === 'map' ? MAP_NAME : POOLED_NAME;
   const perImageIn = 3 * imageSize * imageSize;
-  const perImageOut = featureShape.reduce((a, b) => a * b, 1);
+  const perImageOut = elementCount(featureShape);
   let closed = false;
 
   return {

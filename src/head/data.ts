@@ -10,6 +10,7 @@ import { freemem } from 'node:os';
 import { headInput, headInputWidth } from './model.js';
 import { permutation, type Rng } from './random.js';
 import type { FeatureChunk, FeatureSplit } from './types.js';
+import { elementCount } from '../shape.js';
 
 export interface PreparedSplit {
   split: FeatureSplit;
@@ -36,7 +37,7 @@ export function defaultMemoryBudget(): number {
 }
 
 function rowSize(split: FeatureSplit): number {
-  return split.featureShape.reduce((a, b) => a * b, 1);
+  return elementCount(split.featureShape);
 }
 
 /** A split's rows in file order, in chunks of `rows`, whether it is in memory or streamed. */

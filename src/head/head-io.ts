@@ -10,6 +10,7 @@ import { TOOL_VERSION } from '../version.js';
 import type { HeadLayer, HeadMeta, HeadWeights, LoadedHead } from './types.js';
 
 import { PARAM_NAMES } from './model.js';
+import { elementCount } from '../shape.js';
 
 export { headProbabilities } from './model.js';
 
@@ -162,13 +163,13 @@ export async function loadHead(dir: string): Promise<LoadedHead> {
   const binPath = join(dir, group.paths[0] as string);
   if (!existsSync(binPath)) throw new InputError(`Head file ${binPath} not found; expected the weights named by ${join(dir, 'model.json')}`);
   const bytes = readFileSync(binPath);
-  const expectedBytes = weights.reduce((s, e) => s + 4 * e.shape.reduce((a, b) => a * b, 1), 0);
+  const expectedBytes = weights.reduce((s, e) => s + 4 * elementCount(e.shape), 0);
   if (bytes.byteLength !== expectedBytes) throw new InputError(`Expected ${expectedBytes} bytes in ${binPath} (from model.json) but received ${bytes.byteLength}`);
   const floats = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const byName = new Map<string, { shape: number[]; data: Float32Array }>();
   let offset = 0;
   for (const e of weights) {
-    const size = e.shape.reduce((a, b) => a * b, 1);
+    const size = elementCount(e.shape);
     byName.set(e.name, { shape: e.shape, data: floats.subarray(offset, offset + size) });
     offset += size;
   }
@@ -275,7 +276,7 @@ function checkTensorIndex(index: unknown[], statePath: string, dir: string): voi
   const afresh = `delete ${dir} to start afresh`;
   const shapes = new Map<string, number[]>();
   for (const t of index) {
-    const ok = isObject(t) && typeof t.name === 'string' && isShape(t.shape) && Number.isInteger(t.offset) && (t.offset as number) >= 0 && t.length === t.shape.reduce((a, b) => a * b, 1);
+    const ok = isObject(t) && typeof t.name === 'string' && isShape(t.shape) && Number.isInteger(t.offset) && (t.offset as number) >= 0 && t.length === elementCount(t.shape);
     if (!ok) throw new InputError(`Expected tensor entries {name, shape, offset, length} in checkpoint ${statePath} but received ${JSON.stringify(t)?.slice(0, 80)}; ${afresh}`);
     shapes.set(t.name as string, t.shape as number[]);
   }
@@ -296,7 +297,7 @@ function checkTensorIndex(index: unknown[], statePath: string, dir: string): voi
     const param = kind === 'slot' ? name.slice(dot + 1, name.lastIndexOf('.')) : name.slice(dot + 1);
     if (kind !== 'best' && kind !== 'slot') continue;
     const want = (PARAM_NAMES as readonly string[]).includes(param) ? p(param) : undefined;
-    const fits = want !== undefined && (kind === 'best' ? same(shape, want) : shape.reduce((a, b) => a * b, 1) === want.reduce((a, b) => a * b, 1));
+    const fits = want !== undefined && (kind === 'best' ? same(shape, want) : elementCount(shape) === elementCount(want));
     if (!fits) throw new InputError(`Expected tensor ${name} in checkpoint ${statePath} to match ${want ? `param.${param} ${JSON.stringify(want)}` : 'a parameter'} but received ${JSON.stringify(shape)}; ${afresh}`);
   }
 }

@@ -13,6 +13,7 @@ import { POOL_CELLS, canFold, foldWeight } from './fold.js';
 import { createRng, STREAM_INIT, type Rng } from './random.js';
 import { reluDropout } from './relu-dropout.js';
 import type { FeatureLayoutName, HeadLayer, HeadWeights, LoadedHead } from './types.js';
+import { elementCount } from '../shape.js';
 
 /**
  * torch.nn.Linear's reset_parameters: kaiming_uniform_(a=√5) makes the weight bound
@@ -171,7 +172,7 @@ function layoutOf(featureShape: readonly number[]): FeatureLayoutName {
 export async function headProbabilities(head: LoadedHead, features: Float32Array, n: number, featureShape: number[]): Promise<Float32Array> {
   await tf.ready();
   const layout = layoutOf(featureShape);
-  const perRow = featureShape.reduce((a, b) => a * b, 1);
+  const perRow = elementCount(featureShape);
   if (features.length !== n * perRow) throw new MismatchError(`Expected ${n}×${featureShape.join('×')} = ${n * perRow} feature values for head ${head.dir} but received ${features.length}`);
   const fold = canFold(layout, featureShape);
   const width = headInputWidth(layout, featureShape, fold) * (fold ? POOL_CELLS : 1);

@@ -3,6 +3,7 @@ import type { DataType, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { buildGraph, type GraphKey } from './ort-graphs.js';
 import { SyncSession } from './ort-session.js';
 import type { OrtKernelName, OrtKernelStats } from './ort-types.js';
+import { elementCount } from '../shape.js';
 
 /** The parts of tfjs's MathBackendCPU the kernels use. */
 export interface CpuBackend {
@@ -48,7 +49,6 @@ export function float32Values(backend: CpuBackend, t: TensorInfo | undefined): F
   return values instanceof Float32Array && values.length > 0 ? values : undefined;
 }
 
-export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** numpy-style broadcast; undefined when incompatible (the original kernel then throws tfjs's error). */
 export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] | undefined {
@@ -69,7 +69,7 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 /** Hands ORT's output array to tfjs as the result's storage (no copy), after checking its size. */
 export function result(args: KernelArgs, shape: number[], data: unknown): TensorInfo {
-  const expected = sizeOf(shape);
+  const expected = elementCount(shape);
   if (!(data instanceof Float32Array) || data.length !== expected) {
     const got = data instanceof Float32Array ? `${data.length} float32 values` : typeof data;
     throw new Error(`ONNX Runtime kernel returned ${got} where ${expected} float32 values were expected`);

@@ -5,8 +5,9 @@
  * vectorised and threaded. Small tensors stay on tfjs, where a call costs less than ORT's ~10 µs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { broadcastShapes, float32Values, result, session, sizeOf, type OrtKernel } from './ort-common.js';
+import { broadcastShapes, float32Values, result, session, type OrtKernel } from './ort-common.js';
 import { ortTensor } from './ort-session.js';
+import { elementCount } from '../shape.js';
 
 function binary(type: 'Add' | 'Sub' | 'Mul' | 'Div'): OrtKernel {
   return (args, state) => {
@@ -15,7 +16,7 @@ function binary(type: 'Add' | 'Sub' | 'Mul' | 'Div'): OrtKernel {
     const bv = float32Values(args.backend, b);
     if (!a || !b || !av || !bv) return undefined;
     const outShape = broadcastShapes(a.shape, b.shape);
-    if (!outShape || sizeOf(outShape) < state.minElements) return undefined;
+    if (!outShape || elementCount(outShape) < state.minElements) return undefined;
     const y = session(state, { op: 'binary', type }).run({ a: ortTensor(av, a.shape), b: ortTensor(bv, b.shape) });
     return result(args, outShape, y.data);
   };

@@ -12,9 +12,10 @@
  * reused from an earlier step (ort-common.ts's pool): bandedGemm.
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { broadcastShapes, float32Values, pooledArray, pooledResult, result, session, sizeOf, type KernelArgs, type KernelState } from './ort-common.js';
+import { broadcastShapes, float32Values, pooledArray, pooledResult, result, session, type KernelArgs, type KernelState } from './ort-common.js';
 import type { GraphKey } from './ort-graphs.js';
 import { ortTensor } from './ort-session.js';
+import { elementCount } from '../shape.js';
 
 interface MatMulPlan {
   av: Float32Array;
@@ -49,9 +50,9 @@ function planMatMul(args: KernelArgs, state: KernelState): MatMulPlan | undefine
   const batchDimsB = b.shape.slice(0, -2);
   const batch = broadcastShapes(batchDimsA, batchDimsB);
   if (!batch) return undefined;
-  const batchA = sizeOf(batchDimsA);
-  const batchB = sizeOf(batchDimsB);
-  const full = sizeOf(batch);
+  const batchA = elementCount(batchDimsA);
+  const batchB = elementCount(batchDimsB);
+  const full = elementCount(batch);
   // tfjs pairs output batch i with a[i % batchA] and b[i % batchB]; that agrees with numpy
   // broadcasting only when each side is 1 or the whole batch, so other cases keep tfjs's kernel.
   if ((batchA !== 1 && batchA !== full) || (batchB !== 1 && batchB !== full)) return undefined;
@@ -94,7 +95,7 @@ function bandedGemm(args: KernelArgs, state: KernelState, plan: MatMulPlan): Ten
 export function batchMatMul(args: KernelArgs, state: KernelState): TensorInfo | undefined {
   const plan = planMatMul(args, state);
   if (!plan) return undefined;
-  if (plan.twoD && sizeOf(plan.outShape) >= state.bandMinOutput) return bandedGemm(args, state, plan);
+  if (plan.twoD && elementCount(plan.outShape) >= state.bandMinOutput) return bandedGemm(args, state, plan);
   const key: GraphKey = plan.twoD
     ? { op: 'gemm', tA: plan.tA, tB: plan.tB, bias: false, relu: false }
     : { op: 'matmul', tA: plan.tA, tB: plan.tB };

@@ -20,6 +20,7 @@ import { buildHead, headInputWidth, headProbabilities } from './model.js';
 import { computeMetrics, formatReport, reportSvg, writeReportPng } from './report.js';
 import { trainHead } from './train.js';
 import type { FeatureSplit, HeadMeta, LoadedHead, OptimizerName, TrainSettings } from './types.js';
+import { elementCount } from '../shape.js';
 
 /** VGG16's hidden width, for a random head when no pretrained classifier is at hand. */
 const VGG16_HIDDEN = 4096;
@@ -36,7 +37,7 @@ export function defaultHeadDir(cachePath: string, now: Date = new Date(), models
 
 async function openSplit(info: CacheInfo, split: CacheSplitName, budget: number): Promise<{ split: FeatureSplit; inMemory: boolean }> {
   const s = info.splits[split]!; // runTrainHead has checked both splits exist
-  const bytes = s.count * s.featureShape.reduce((a, b) => a * b, 1) * 4;
+  const bytes = s.count * elementCount(s.featureShape) * 4;
   const base = { count: s.count, featureShape: s.featureShape, layout: info.attrs.layout };
   if (bytes <= budget) {
     const whole = await readCacheSplit(info.path, split);

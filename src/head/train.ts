@@ -16,6 +16,7 @@ import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
 import { predictClasses, readValues, trainStep, type StepResult } from './step.js';
 import type { EpochEndInfo, HeadWeights, TrainCallbacks, TrainHeadOptions, TrainHeadResult, TrainSettings } from './types.js';
+import { elementCount } from '../shape.js';
 
 /** Adam with weight decay trains as AdamW (decoupled), the only form that folds exactly. */
 export function optimizerKind(s: Pick<TrainSettings, 'optimizer' | 'weightDecay'>): OptimizerKind {
@@ -87,7 +88,6 @@ function checkShapes(o: TrainHeadOptions): void {
  */
 function checkResumeShapes(tensors: ReadonlyMap<string, { shape: number[] }>, params: HeadTensors, dir: string): void {
   const shown = (shape: readonly number[]): string => (shape.length > 0 ? shape.join('×') : 'scalar');
-  const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
   for (const k of PARAM_NAMES) {
     const t = tensors.get(`param.${k}`);
     if (!t) throw new MismatchError(`Cannot resume from ${dir}: it has no param.${k}`);
@@ -99,8 +99,8 @@ function checkResumeShapes(tensors: ReadonlyMap<string, { shape: number[] }>, pa
     const param = kind === 'slot' ? rest.slice(0, -1).join('.') : rest.join('.');
     const want = (PARAM_NAMES as readonly string[]).includes(param) ? params[param as keyof HeadTensors].shape : undefined;
     if (!want) throw new MismatchError(`Cannot resume from ${dir}: ${name} belongs to no parameter of the head`);
-    if (kind === 'slot' ? size(t.shape) !== size(want) : shown(t.shape) !== shown(want)) {
-      const has = kind === 'slot' ? `${size(t.shape)} values` : `shape ${shown(t.shape)}`;
+    if (kind === 'slot' ? elementCount(t.shape) !== elementCount(want) : shown(t.shape) !== shown(want)) {
+      const has = kind === 'slot' ? `${elementCount(t.shape)} values` : `shape ${shown(t.shape)}`;
       throw new MismatchError(`Cannot resume from ${dir}: ${name} has ${has} where the head has ${shown(want)}`);
     }
   }

@@ -14,11 +14,7 @@ export function float32At(buf: Buffer, byteOffset: number, count: number): Float
   return out;
 }
 
-export function elementCount(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
+export { elementCount } from '../shape.js';
 
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
