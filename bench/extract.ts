@@ -1,5 +1,6 @@
 /**
- * End-to-end extraction against the bare trunk, measured in the same run: `npx tsx bench/extract.ts [IMAGES] [BATCH]`.
+ * End-to-end extraction against the bare trunk, measured in the same run:
+ * `npx tsx bench/extract.ts [IMAGES] [BATCH] [--device cpu|webgpu|cuda|auto]` (default cpu).
  * Full-width VGG16 (random weights, seed 0) at 32×32 over a generated CIFAR-layout test batch.
  * 1. bare: trunk.run over batches decoded beforehand (nothing else happening), before and after 2.;
  * 2. extract: extractSplit into a fresh HDF5 cache (decoding, inference, part writes with fsync,
@@ -14,6 +15,7 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../src/data/preprocess.js';
 import type { Dataset, DatasetBatch } from '../src/data/types.js';
 import { extractSplit } from '../src/extract/extract.js';
 import { openTrunk } from '../src/extract/trunk.js';
+import type { DeviceRequest } from '../src/extract/types.js';
 import { randomVgg16, randomWeightsId } from '../src/weights/random.js';
 import { writeCifarTestBatch } from './noise.js';
 
@@ -35,9 +37,19 @@ function firstImages(ds: Dataset, count: number): Dataset {
   };
 }
 
+const DEVICES: readonly DeviceRequest[] = ['auto', 'cuda', 'webgpu', 'cpu'];
+
+/** The positional counts and --device, wherever the flag sits among them. */
+function parseArgs(argv: string[]): { images: number; batchSize: number; device: DeviceRequest } {
+  const rest = [...argv];
+  const at = rest.indexOf('--device');
+  const device = (at >= 0 ? rest.splice(at, 2)[1] : 'cpu') as DeviceRequest;
+  if (!DEVICES.includes(device)) throw new Error(`expected one of ${DEVICES.join(', ')} for --device but received "${device}"`);
+  return { images: Number(rest[0] ?? 2560), batchSize: Number(rest[1] ?? 256), device };
+}
+
 async function main(): Promise<void> {
-  const images = Number(process.argv[2] ?? 2560);
-  const batchSize = Number(process.argv[3] ?? 256);
+  const { images, batchSize, device } = parseArgs(process.argv.slice(2));
   const root = mkdtempSync(join(tmpdir(), 'headstart-bench-extract-'));
   try {
     const dataDir = join(root, 'data');
@@ -46,7 +58,7 @@ async function main(): Promise<void> {
 
     const vgg = randomVgg16(0, undefined, { classifier: false });
     const weightsId = randomWeightsId(0);
-    const trunk = await openTrunk({ vgg, weightsId, imageSize: 32, output: 'map', device: (process.env['DEVICE'] as 'cpu' | undefined) ?? 'cpu', modelsDir: join(root, 'models') });
+    const trunk = await openTrunk({ vgg, weightsId, imageSize: 32, output: 'map', device, modelsDir: join(root, 'models') });
     try {
       const batches: DatasetBatch[] = [];
       for await (const batch of dataset.batches({ start: 0, batchSize })) batches.push(batch);

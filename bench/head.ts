@@ -3,6 +3,8 @@
  * 256 (196 steps): 512→4096→4096→10, SGD momentum 0.9, dropout 0.5, on the best CPU backend.
  * `npx tsx bench/head.ts [--steps N] [--optimizer sgd|adam] [--no-fold] [--backend NAME]`: with
  * --steps, only N steps run and the epoch is extrapolated. Compare with bench/head_torch.py.
+ * The PyTorch reference: `[--torch-steps N] [--torch-device cpu|cuda] [--no-torch]`, through
+ * $TORCH_PYTHON (default /usr/bin/python3); on cuda it also times TF32 matmuls.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -26,6 +28,8 @@ const stepsPerEpoch = Math.ceil(N / BATCH);
 const steps = Math.min(stepsPerEpoch, Number(flag('steps') ?? stepsPerEpoch));
 const optimizer = (flag('optimizer') ?? 'sgd') as 'sgd' | 'adam';
 const fold = !argv.includes('--no-fold');
+const torchDevice = flag('torch-device') ?? 'cpu';
+const python = process.env['TORCH_PYTHON'] ?? '/usr/bin/python3';
 
 function synthetic(n: number, seed: number): FeatureSplit {
   const rng = createRng(seed);
@@ -70,14 +74,24 @@ console.log(`final train loss ${result.history[0]!.trainLoss.toFixed(4)}; load a
 
 // The reference in the same run: PyTorch's unfolded head (what torchvision trains at 32×32), when
 // Debian's python3-torch is installed. It times a few steps and extrapolates to the epoch.
-if (!argv.includes('--no-torch') && existsSync('/usr/bin/python3')) {
-  const py = spawnSync('/usr/bin/python3', [new URL('./head_torch.py', import.meta.url).pathname, flag('torch-steps') ?? '5'], { encoding: 'utf8', timeout: 900_000 });
+if (!argv.includes('--no-torch') && existsSync(python)) {
+  const py = spawnSync(python, [new URL('./head_torch.py', import.meta.url).pathname, flag('torch-steps') ?? '5', '--device', torchDevice], { encoding: 'utf8', timeout: 900_000 });
   const match = /EPOCH_SECONDS ([\d.]+)/.exec(py.stdout ?? '');
   if (match) {
     const torchEpoch = Number(match[1]);
     console.log((py.stdout ?? '').split('\n').filter((l) => l && !l.startsWith('EPOCH_SECONDS')).join('\n'));
-    console.log(`ratio: headstart ${fold ? 'folded' : 'unfolded'} epoch ${epochSeconds.toFixed(1)} s vs PyTorch unfolded ${torchEpoch.toFixed(1)} s: ${(torchEpoch / epochSeconds).toFixed(2)}x faster`);
+    const kind = fold ? 'folded' : 'unfolded';
+    if (backend.name === 'cpu' && torchDevice === 'cpu') {
+      console.log(`ratio: headstart ${kind} epoch ${epochSeconds.toFixed(1)} s vs PyTorch unfolded ${torchEpoch.toFixed(1)} s: ${(torchEpoch / epochSeconds).toFixed(2)}x faster`);
+    } else {
+      // Off the CPU an epoch can take well under a second; name both devices, since either may be a GPU.
+      const s = (v: number) => (v >= 10 ? v.toFixed(1) : v.toFixed(2));
+      const ours = `headstart ${kind} epoch on ${backend.name} ${s(epochSeconds)} s`;
+      console.log(`ratio: ${ours} vs PyTorch unfolded on ${torchDevice} (float32) ${s(torchEpoch)} s: ${(torchEpoch / epochSeconds).toFixed(2)}x faster`);
+      const tf32 = /EPOCH_SECONDS_TF32 ([\d.]+)/.exec(py.stdout ?? '');
+      if (tf32) console.log(`ratio: ${ours} vs PyTorch unfolded on ${torchDevice} (TF32) ${s(Number(tf32[1]))} s: ${(Number(tf32[1]) / epochSeconds).toFixed(2)}x faster`);
+    }
   } else {
-    console.log(`PyTorch reference skipped: ${(py.stderr ?? '').trim().split('\n').pop() ?? 'no output'}`);
+    console.log(`PyTorch reference${torchDevice === 'cpu' ? '' : ` (${torchDevice})`} skipped: ${(py.stderr ?? '').trim().split('\n').pop() || (py.error?.message ?? `exit status ${py.status}`)}`);
   }
 }

@@ -5,6 +5,11 @@
  * PyTorch's images/s (bench/trunk_torch.py through /usr/bin/python3, when it has torch).
  *
  *   npx tsx bench/trunk.ts [--batches 64,128,256] [--repeats 3] [--size 32] [--no-variants] [--no-torch]
+ *                          [--device cpu|webgpu|cuda|auto] [--torch-device cpu|cuda]
+ *
+ * --device picks openTrunk's provider (the option variants are CPU-provider settings, so they run
+ * only on cpu); --torch-device runs the PyTorch reference there ($TORCH_PYTHON, default
+ * /usr/bin/python3), so a GPU provider is compared with PyTorch on a GPU in the same run.
  *
  * Other processes on the machine skew every number: the load average is printed with them.
  */
@@ -16,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { buildTrunkGraph } from '../src/extract/graph.js';
 import { openTrunk } from '../src/extract/trunk.js';
+import type { DeviceRequest } from '../src/extract/types.js';
 import { randomVgg16 } from '../src/weights/random.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -29,6 +35,14 @@ const repeats = Number(arg('repeats', '3'));
 const size = Number(arg('size', '32'));
 const variantBatch = Math.max(...batches);
 const cores = availableParallelism();
+const DEVICES: readonly DeviceRequest[] = ['auto', 'cuda', 'webgpu', 'cpu'];
+const device = arg('device', 'cpu') as DeviceRequest;
+if (!DEVICES.includes(device)) {
+  console.error(`bench/trunk.ts: expected one of ${DEVICES.join(', ')} for --device but received "${device}"`);
+  process.exit(2);
+}
+const torchDevice = arg('torch-device', 'cpu');
+const python = process.env['TORCH_PYTHON'] ?? '/usr/bin/python3';
 
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
@@ -55,31 +69,46 @@ async function rate(run: (x: Float32Array, n: number) => Promise<unknown>, n: nu
 
 const fmt = (r: { best: number; median: number }) => `${r.best.toFixed(1)} images/s (median ${r.median.toFixed(1)})`;
 
-console.log(`VGG16 trunk, ${size}×${size}, ONNX Runtime ${ort.env.versions.common} CPU, ${cores} cores, load ${load()}`);
+console.log(`VGG16 trunk, ${size}×${size}, ONNX Runtime ${ort.env.versions.common} ${device === 'cpu' ? 'CPU' : `--device ${device}`}, ${cores} cores, load ${load()}`);
 const vgg = randomVgg16(0, undefined, { classifier: false });
 
 let t0 = performance.now();
 const model = buildTrunkGraph(vgg, { imageSize: size, output: 'map' });
 console.log(`build graph: ${(performance.now() - t0).toFixed(0)} ms for ${(model.length / 1e6).toFixed(1)} MB`);
 
+/** openTrunk on the chosen device; a provider that cannot start (CUDA without its libraries) is a result, logged in one line. */
+async function open(dir: string, label: string): Promise<Awaited<ReturnType<typeof openTrunk>> | undefined> {
+  try {
+    return await openTrunk({ vgg, weightsId: 'bench', imageSize: size, output: 'map', device, modelsDir: dir });
+  } catch (err) {
+    console.log(`${label} --device ${device} failed: ${err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]}` : String(err)}`);
+    process.exitCode = 1;
+    return undefined;
+  }
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'headstart-bench-'));
 try {
   t0 = performance.now();
-  const trunk = await openTrunk({ vgg, weightsId: 'bench', imageSize: size, output: 'map', device: 'cpu', modelsDir: dir });
-  console.log(`openTrunk (build, write ${(statSync(trunk.modelPath).size / 1e6).toFixed(1)} MB, session): ${(performance.now() - t0).toFixed(0)} ms`);
+  const trunk = await open(dir, 'openTrunk');
   let shipped = 0;
-  for (const n of batches) {
-    const r = await rate((x, k) => trunk.run(x, k), n);
-    if (n === variantBatch) shipped = r.best;
-    console.log(`  openTrunk cpu, batch ${n}: ${fmt(r)}   load ${load()}`);
+  if (trunk) {
+    console.log(`openTrunk (build, write ${(statSync(trunk.modelPath).size / 1e6).toFixed(1)} MB, session): ${(performance.now() - t0).toFixed(0)} ms`);
+    for (const n of batches) {
+      const r = await rate((x, k) => trunk.run(x, k), n);
+      if (n === variantBatch) shipped = r.best;
+      console.log(`  openTrunk ${trunk.provider}, batch ${n}: ${fmt(r)}   load ${load()}`);
+    }
+    await trunk.close();
+    t0 = performance.now();
+    const reopened = await open(dir, 'openTrunk again');
+    if (reopened) {
+      console.log(`openTrunk again (stored model): ${(performance.now() - t0).toFixed(0)} ms`);
+      await reopened.close();
+    }
   }
-  await trunk.close();
-  t0 = performance.now();
-  const reopened = await openTrunk({ vgg, weightsId: 'bench', imageSize: size, output: 'map', device: 'cpu', modelsDir: dir });
-  console.log(`openTrunk again (stored model): ${(performance.now() - t0).toFixed(0)} ms`);
-  await reopened.close();
 
-  if (!args.includes('--no-variants')) {
+  if (trunk && device === 'cpu' && !args.includes('--no-variants')) {
     const base: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: cores, executionMode: 'sequential', enableCpuMemArena: true, logSeverityLevel: 3 };
     const variants: [string, ort.InferenceSession.SessionOptions][] = [
       ['as shipped (all, threads=cores, arena)', base],
@@ -99,17 +128,28 @@ try {
     }
   }
 
-  if (!args.includes('--no-torch') && existsSync('/usr/bin/python3')) {
-    const py = spawnSync('/usr/bin/python3', [join(here, 'trunk_torch.py'), '--batch', String(variantBatch), '--size', String(size), '--threads', String(cores), '--repeats', String(repeats)], {
+  if (trunk && !args.includes('--no-torch') && existsSync(python)) {
+    const py = spawnSync(python, [join(here, 'trunk_torch.py'), '--batch', String(variantBatch), '--size', String(size), '--threads', String(cores), '--repeats', String(repeats), '--device', torchDevice], {
       encoding: 'utf8',
     });
-    const line = py.stdout.trim().split('\n').at(-1) ?? '';
+    const line = (py.stdout ?? '').trim().split('\n').at(-1) ?? '';
     if (py.status === 0 && line.startsWith('{')) {
-      const torch = JSON.parse(line) as { images_per_s: number; median: number; torch: string };
-      console.log(`PyTorch ${torch.torch} CPU, batch ${variantBatch}: ${torch.images_per_s.toFixed(1)} images/s (median ${torch.median.toFixed(1)})   load ${load()}`);
-      console.log(`ratio ONNX Runtime / PyTorch: ${(shipped / torch.images_per_s).toFixed(2)}`);
+      const torch = JSON.parse(line) as { images_per_s: number; median: number; torch: string; device?: string; tf32_images_per_s?: number; tf32_median?: number };
+      if (device === 'cpu' && torchDevice === 'cpu') {
+        console.log(`PyTorch ${torch.torch} CPU, batch ${variantBatch}: ${torch.images_per_s.toFixed(1)} images/s (median ${torch.median.toFixed(1)})   load ${load()}`);
+        console.log(`ratio ONNX Runtime / PyTorch: ${(shipped / torch.images_per_s).toFixed(2)}`);
+      } else {
+        // Name both sides: the point of a GPU run is GPU against GPU, and either may have fallen back.
+        const ours = `ONNX Runtime ${trunk.provider}`;
+        console.log(`PyTorch ${torch.torch} ${torch.device ?? torchDevice}, batch ${variantBatch}, float32 convolutions: ${torch.images_per_s.toFixed(1)} images/s (median ${torch.median.toFixed(1)})`);
+        console.log(`ratio ${ours} / PyTorch ${torchDevice} (float32): ${(shipped / torch.images_per_s).toFixed(2)}`);
+        if (torch.tf32_images_per_s !== undefined) {
+          console.log(`PyTorch ${torch.torch} ${torchDevice}, batch ${variantBatch}, TF32 convolutions (PyTorch's default): ${torch.tf32_images_per_s.toFixed(1)} images/s (median ${(torch.tf32_median ?? 0).toFixed(1)})`);
+          console.log(`ratio ${ours} / PyTorch ${torchDevice} (TF32): ${(shipped / torch.tf32_images_per_s).toFixed(2)}`);
+        }
+      }
     } else {
-      console.log(`PyTorch reference skipped: ${(py.stderr || line).trim().split('\n').at(-1)}`);
+      console.log(`PyTorch reference${torchDevice === 'cpu' ? '' : ` (${torchDevice})`} skipped: ${((py.stderr ?? '') || line).trim().split('\n').at(-1) || (py.error?.message ?? `exit status ${py.status}`)}`);
     }
   }
 } finally {
