@@ -19,6 +19,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { DeviceError } from '../errors.js';
+import { elementCount } from '../shape.js';
 import { installOrtKernels } from './ort-kernels.js';
 import { defaultThreads, loadOrtBinding } from './ort-session.js';
 
@@ -197,6 +198,28 @@ async function startCpu(opts: SelectBackendOptions, note: (line: string) => void
   }
   note(`backend: ${detail}`);
   return { name: 'cpu', detail };
+}
+
+/**
+ * The largest tensor, in bytes, the current backend can hold in one buffer; undefined where only
+ * memory bounds it (cpu, tensorflow). On WebGPU it is the device's maxStorageBufferBindingSize
+ * (and maxBufferSize), which tfjs requests at the adapter's maximum: software Vulkan allows
+ * 128 MiB, less than the unfolded head's 411 MB first layer. Past it Dawn only logs validation
+ * errors and the results turn to NaN, so the caller checks before training.
+ */
+export function largestTensorBytes(): number | undefined {
+  if (tf.getBackend() !== 'webgpu') return undefined;
+  const limits = (tf.backend() as { device?: { limits?: { maxStorageBufferBindingSize?: number; maxBufferSize?: number } } }).device?.limits;
+  const known = [limits?.maxStorageBufferBindingSize, limits?.maxBufferSize].filter((n): n is number => typeof n === 'number' && n > 0);
+  return known.length > 0 ? Math.min(...known) : undefined;
+}
+
+/** The DeviceError for a parameter of `shape` larger than `limit` bytes, or undefined when it fits. */
+export function tensorTooLarge(name: string, shape: readonly number[], limit: number | undefined, hint: string): DeviceError | undefined {
+  const bytes = elementCount(shape) * 4;
+  if (limit === undefined || bytes <= limit) return undefined;
+  const mb = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`;
+  return new DeviceError(`The head's ${name} of ${shape.join('×')} (${mb(bytes)}) is larger than this WebGPU device's largest buffer (${mb(limit)}); ${hint}`);
 }
 
 /** Linux exposes GPUs as device nodes; elsewhere (Metal, D3D) assume one may exist. */

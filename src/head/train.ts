@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MismatchError, TrainingError } from '../errors.js';
+import { largestTensorBytes, tensorTooLarge } from './backend.js';
 import { batchCount, defaultMemoryBudget, epochBatches, prepareSplit, type PreparedSplit } from './data.js';
 import { FOLD_SCALES, advanceDeviation, canFold, foldWeight, unfoldWeight, type Deviation } from './fold.js';
 import { checkpointDir, readCheckpoint, writeCheckpoint } from './head-io.js';
@@ -22,6 +23,8 @@ import { elementCount } from '../shape.js';
 export function optimizerKind(s: Pick<TrainSettings, 'optimizer' | 'weightDecay'>): OptimizerKind {
   return s.optimizer === 'sgd' ? 'sgd' : s.weightDecay > 0 ? 'adamw' : 'adam';
 }
+
+const PARAM_LABELS: Record<(typeof PARAM_NAMES)[number], string> = { w0: 'classifier.0 weight', b0: 'classifier.0 bias', w3: 'classifier.3 weight', b3: 'classifier.3 bias', w6: 'classifier.6 weight', b6: 'classifier.6 bias' };
 
 /** A step queued on the device whose loss is still to be read. */
 interface PendingStep {
@@ -139,6 +142,12 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   };
 
   try {
+    const limit = largestTensorBytes();
+    const hint = folded ? 'use --backend cpu' : 'use --backend cpu, or a 1×1 feature map (32×32 images), which trains the folded 512-input layer';
+    for (const k of PARAM_NAMES) {
+      const tooLarge = tensorTooLarge(PARAM_LABELS[k], params[k].shape, limit, hint);
+      if (tooLarge) throw tooLarge;
+    }
     if (o.resume) {
       if (!o.outDir) throw new MismatchError('--resume needs --out DIR, the folder of the interrupted run');
       const ck = readCheckpoint(o.outDir);

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeviceError } from '../../src/errors.js';
-import { mayHaveGpu, selectBackend, TENSORFLOW_INSTALL_MESSAGE, type GpuLike } from '../../src/head/backend.js';
+import { largestTensorBytes, mayHaveGpu, selectBackend, tensorTooLarge, TENSORFLOW_INSTALL_MESSAGE, type GpuLike } from '../../src/head/backend.js';
 import { installedOrtKernels, ortKernelStats, uninstallOrtKernels } from '../../src/head/ort-kernels.js';
 import { rejection } from '../helpers/errors.js';
 import { webgpuAdapterExpected } from '../helpers/webgpu.js';
@@ -183,5 +183,23 @@ describe('selectBackend("auto")', () => {
     const choice = await selectBackend('auto', { onNote: (line) => notes.push(line) });
     expect(choice.name).toBe('cpu');
     expect(notes).toEqual([`backend: ${choice.detail}`]);
+  });
+});
+
+describe('tensorTooLarge', () => {
+  it('passes what fits, and everything where no limit is known', () => {
+    expect(tensorTooLarge('classifier.0 weight', [4096, 512], 2 ** 27, 'use --backend cpu')).toBeUndefined();
+    expect(tensorTooLarge('classifier.0 weight', [4096, 25088], undefined, 'use --backend cpu')).toBeUndefined();
+  });
+
+  it('gives a DeviceError naming the layer, its shape and size, the limit and the way out', () => {
+    const error = tensorTooLarge('classifier.0 weight', [4096, 25088], 2 ** 27, 'use --backend cpu');
+    expect(error).toBeInstanceOf(DeviceError);
+    expect(error!.message).toBe("The head's classifier.0 weight of 4096×25088 (392 MiB) is larger than this WebGPU device's largest buffer (128 MiB); use --backend cpu");
+  });
+
+  it('has no limit to report on the cpu backend', async () => {
+    await selectBackend('cpu', { ortKernels: false });
+    expect(largestTensorBytes()).toBeUndefined();
   });
 });

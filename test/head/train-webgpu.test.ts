@@ -86,3 +86,28 @@ describe.runIf(webgpuAdapterExpected())('trainHead on WebGPU', () => {
     expect(error?.message).toMatch(/^Training (loss|weights) became (NaN|Infinity|-Infinity|NaN or infinite) at epoch 1, batch \d+ of 6: the learning rate is likely too high/);
   }, 120_000);
 });
+
+describe.runIf(webgpuAdapterExpected())('trainHead on WebGPU, a head larger than a buffer', () => {
+  it('refuses before training with a DeviceError naming the layer, its size and the limit', async () => {
+    await selectBackend('webgpu');
+    const { largestTensorBytes } = await import('../../src/head/backend.js');
+    const limit = largestTensorBytes()!;
+    expect(limit).toBeGreaterThan(0);
+    // One float more than the limit holds, as the unfolded first layer of a 512-channel 1×1 map.
+    const hidden = Math.floor(limit / 4 / (512 * 49)) + 1;
+    const o = options({ fold: false, epochs: 1 }, join(tmp, 'too-large'));
+    const map = (n: number, seed: number): FeatureSplit => {
+      const rng = createRng(seed);
+      return { count: n, featureShape: [512, 1, 1], layout: 'map', features: Float32Array.from({ length: n * 512 }, () => rng.uniform(0, 1)), labels: Uint8Array.from({ length: n }, (_, i) => i % K) };
+    };
+    const error = await trainHead({ ...o, train: map(8, 1), test: map(4, 2), initial: buildHead({ classes: K, init: 'random', seed: 1, inFeatures: 512 * 49, hidden }) }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.name).toBe('DeviceError');
+    const mib = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    expect(error?.message).toBe(
+      `The head's classifier.0 weight of ${hidden}×25088 (${mib(hidden * 25088 * 4)}) is larger than this WebGPU device's largest buffer (${mib(limit)}); use --backend cpu, or a 1×1 feature map (32×32 images), which trains the folded 512-input layer`,
+    );
+  }, 120_000);
+});
