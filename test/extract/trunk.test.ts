@@ -4,9 +4,33 @@ import { openTrunk } from '../../src/extract/trunk.js';
 import { DeviceError, InputError } from '../../src/errors.js';
 import { loadArray, relativeError } from '../helpers/fixtures.js';
 import { narrow, tempDir } from './narrow.js';
+import { webgpuAdapterExpected } from '../helpers/webgpu.js';
 import { readdirSync } from 'node:fs';
 
 const NO_GPU = { cudaInstalled: false, gpuPresent: false };
+
+describe.runIf(webgpuAdapterExpected())('openTrunk on ONNX Runtime\'s WebGPU provider', () => {
+  it('gives torchvision features and avgpool output at 32 and 80 within 1e-5, as on the CPU', async () => {
+    const dir = tempDir('trunk-webgpu');
+    const { vgg, checkpoint } = await narrow();
+    try {
+      for (const [size, n, output, fixture, input] of [
+        [32, 6, 'map', 'features32', 'input32'],
+        [80, 2, 'map', 'features80', 'input80'],
+        [32, 6, 'pooled', 'avgpool32', 'input32'],
+      ] as const) {
+        const notes: string[] = [];
+        const trunk = await openTrunk({ vgg, weightsId: checkpoint.sha256, imageSize: size, output, device: 'webgpu', modelsDir: dir.path, onNote: (l) => notes.push(l) });
+        expect(trunk.provider).toBe('webgpu');
+        expect(notes.at(-1)).toBe('running VGG16 on webgpu');
+        expect(relativeError(await trunk.run(loadArray(input).data, n), loadArray(fixture).data), `${fixture}`).toBeLessThanOrEqual(1e-5);
+        await trunk.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  }, 120_000);
+});
 
 describe('openTrunk', () => {
   it('runs torchvision features at 32×32 in any batch split, and reuses the stored model', async () => {
