@@ -16,8 +16,8 @@ import { dropoutMask, headInputWidth, headTensors, PARAM_NAMES, type HeadTensors
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
 import { predictClasses, readValues, trainStep, type StepResult } from './step.js';
-import type { EpochEndInfo, HeadWeights, TrainCallbacks, TrainHeadOptions, TrainHeadResult, TrainSettings } from './types.js';
 import { elementCount } from '../shape.js';
+import type { EpochEndInfo, HeadWeights, TrainCallbacks, TrainHeadOptions, TrainHeadResult, TrainSettings } from './types.js';
 
 /** Adam with weight decay trains as AdamW (decoupled), the only form that folds exactly. */
 export function optimizerKind(s: Pick<TrainSettings, 'optimizer' | 'weightDecay'>): OptimizerKind {
@@ -209,7 +209,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
         batch++;
         const masks: [Float32Array, Float32Array] | undefined = s.dropout > 0 ? [dropoutMask(b.n, o.initial.fc0.outFeatures, s.dropout, drop), dropoutMask(b.n, hidden, s.dropout, drop)] : undefined;
         const step: PendingStep = { result: trainStep(params, b.x, trainPrep.inWidth, b.labels, o.classes.length, optimizer, masks), n: b.n, batch };
-        // Settled when a later step fails first: its own failure then goes unreported, not unhandled.
+        // When an earlier step's loss stops training first, this step's own failure is dropped, not left unhandled.
         step.result.catch(() => undefined);
         if (folded) dev = advanceDeviation(dev, devSettings);
         if (!pipelined) {
