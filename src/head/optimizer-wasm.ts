@@ -2,9 +2,13 @@
  * The in-place optimizer loops of optimizer.ts as WebAssembly SIMD, same math bit for bit.
  *
  * V8 runs the JS loop at ~3 ns per weight (each float32 load and store is a conversion): ~55 ms a
- * step for fc3's 16.8M weights, ~300 ms for the unfolded fc0's 103M. Here each pair of weights is
- * promoted to a f64x2, updated with the very operations of the JS loop in the same order (float64,
- * with the same float32 roundings, so the results are identical), and demoted back.
+ * step for fc3's 16.8M weights, ~300 ms for the unfolded fc0's 103M. SGD's loops compute in float64
+ * with float32 roundings at set points: each pair of weights is promoted to a f64x2, updated with
+ * the very operations of the JS loop in the same order, and demoted back. Adam's loop is float32
+ * op by op, as torch computes it, so it runs four weights at a time on f32x4 (its divide and square
+ * root made the f64x2 version ~55 ms for the folded head's 18.9M weights, 3.5× SGD's); an f32
+ * operation equals the float64 one rounded once, so the JS loop's Math.fround per operation gives
+ * the same bits.
  *
  * To avoid copying the parameter and its slots in and out every step, they live in the module's
  * own memory (`WasmParam`): the optimizer points the tfjs tensors at those arrays, so only the
@@ -20,13 +24,21 @@ const store = (region: number, i: number, value: number[]) => [...get(i), ...val
 const add = simd(240);
 const sub = simd(241);
 const mul = simd(242);
-const div = simd(243);
-const sqrt = simd(239);
+/** Four float32s at region + i, and their store; the float32 ops on them. */
+const load4 = (region: number, i: number) => [...get(i), ...simd(0), 4, ...uleb(region)];
+const store4 = (region: number, i: number, value: number[]) => [...get(i), ...value, ...simd(11), 4, ...uleb(region)];
+const add4 = simd(228);
+const sub4 = simd(229);
+const mul4 = simd(230);
+const div4 = simd(231);
+const sqrt4 = simd(227);
 /** float32 rounding of the f64x2 on the stack, as Math.fround. */
 const fround = [...simd(94), ...simd(95)];
 
 interface Kernel {
   name: string;
+  /** 2: pairs promoted to f64x2 (the JS loops' float64 math); 4: float32 ops on f32x4. */
+  lanes: 2 | 4;
   /** f64 parameters after the leading i32 count. */
   scalars: number;
   /** v128 locals beyond the splatted scalars. */
@@ -43,6 +55,7 @@ function kernels(P: number, G: number, S1: number, S2: number): Kernel[] {
   {
     // pv[i] = pv[i] - lr * (gv[i] + wd * pv[i])          scalars: lr, wd
     name: 'sgd',
+    lanes: 2,
     scalars: 2,
     temps: 1,
     body: (s, t, i) => [...load(P, i), ...set(t(0)), ...store(P, i, [...get(t(0)), ...s(0), ...load(G, i), ...s(1), ...get(t(0)), ...mul, ...add, ...mul, ...sub])],
@@ -50,6 +63,7 @@ function kernels(P: number, G: number, S1: number, S2: number): Kernel[] {
   {
     // b = mu * buf[i] + (gv[i] + wd * pv[i]); buf[i] = b; pv[i] = pv[i] - lr * fround(b)     scalars: mu, lr, wd
     name: 'sgdMomentum',
+    lanes: 2,
     scalars: 3,
     temps: 2,
     body: (s, t, i) => [
@@ -62,27 +76,29 @@ function kernels(P: number, G: number, S1: number, S2: number): Kernel[] {
     ],
   },
   {
-    // grad = gv + l2 * pv; mi = fround(b1 * m + c1 * grad); vi = fround(b2 * v + c2 * grad * grad);
-    // pv = fround(pv * decay) - stepSize * (mi / (sqrt(vi) / bc2Sqrt + eps))
-    // scalars: l2, b1, c1 (= 1 − b1), b2, c2 (= 1 − b2), decay, stepSize, bc2Sqrt, eps
+    // torch.optim.Adam(W) in float32, each op rounded (see optimizer.ts):
+    // grad = g + l2·p; m = b1·m + c1·grad; v = b2·v + (c2·grad)·grad;
+    // p = p·decay − stepSize·(m / (sqrt(v) / bc2Sqrt + eps))
+    // scalars: l2, b1, c1, b2, c2, decay, stepSize, bc2Sqrt, eps
     name: 'adam',
+    lanes: 4,
     scalars: 9,
     temps: 4,
     body: (s, t, i) => [
-      ...load(P, i),
+      ...load4(P, i),
       ...set(t(0)),
-      ...load(G, i), ...s(0), ...get(t(0)), ...mul, ...add,
+      ...load4(G, i), ...s(0), ...get(t(0)), ...mul4, ...add4,
       ...set(t(1)),
-      ...s(1), ...load(S1, i), ...mul, ...s(2), ...get(t(1)), ...mul, ...add, ...fround,
+      ...s(1), ...load4(S1, i), ...mul4, ...s(2), ...get(t(1)), ...mul4, ...add4,
       ...set(t(2)),
-      ...s(3), ...load(S2, i), ...mul, ...s(4), ...get(t(1)), ...mul, ...get(t(1)), ...mul, ...add, ...fround,
+      ...s(3), ...load4(S2, i), ...mul4, ...s(4), ...get(t(1)), ...mul4, ...get(t(1)), ...mul4, ...add4,
       ...set(t(3)),
-      ...store(S1, i, get(t(2))),
-      ...store(S2, i, get(t(3))),
-      ...store(P, i, [
-        ...get(t(0)), ...s(5), ...mul, ...fround,
-        ...s(6), ...get(t(2)), ...get(t(3)), ...sqrt, ...s(7), ...div, ...s(8), ...add, ...div, ...mul,
-        ...sub,
+      ...store4(S1, i, get(t(2))),
+      ...store4(S2, i, get(t(3))),
+      ...store4(P, i, [
+        ...get(t(0)), ...s(5), ...mul4,
+        ...s(6), ...get(t(2)), ...get(t(3)), ...sqrt4, ...s(7), ...div4, ...s(8), ...add4, ...div4, ...mul4,
+        ...sub4,
       ]),
     ],
   },
@@ -96,11 +112,12 @@ function functionBody(k: Kernel): number[] {
   const splat0 = end + 1;
   const temp0 = splat0 + k.scalars;
   const code: number[] = [];
-  for (let j = 0; j < k.scalars; j++) code.push(...get(1 + j), ...simd(20), ...set(splat0 + j));
+  // f64 scalars splat as f64x2, or demoted (exactly: the caller passes float32 values) to f32x4.
+  for (let j = 0; j < k.scalars; j++) code.push(...get(1 + j), ...(k.lanes === 2 ? simd(20) : [0xb6, ...simd(19)]), ...set(splat0 + j));
   code.push(...get(0), 0x41, ...sleb(2), 0x74, ...set(end)); // end = count << 2 (bytes)
   code.push(0x03, 0x40); // loop
   code.push(...k.body((j) => get(splat0 + j), (j) => temp0 + j, i));
-  code.push(...get(i), 0x41, ...sleb(8), 0x6a, 0x22, ...uleb(i)); // i += 8 (tee)
+  code.push(...get(i), 0x41, ...sleb(4 * k.lanes), 0x6a, 0x22, ...uleb(i)); // i += 4·lanes bytes (tee)
   code.push(...get(end), 0x49, 0x0d, 0); // br_if 0 when i < end
   code.push(0x0b, 0x0b); // end loop, end function
   const locals = vec([
@@ -123,10 +140,13 @@ function moduleBytes(n: number): Uint8Array<ArrayBuffer> {
   return wasmModule(types, ks.map((k) => k.name), ks.map(functionBody), Math.max(1, Math.ceil((4 * bytes) / PAGE)));
 }
 
+/** Float32 values (Math.fround): the kernel uses them as such. */
 export interface AdamScalars {
   l2: number;
   b1: number;
+  c1: number;
   b2: number;
+  c2: number;
   decay: number;
   stepSize: number;
   bc2Sqrt: number;
@@ -169,7 +189,7 @@ export class WasmParam {
 
   /** Adam(W) with m = s1, v = s2. */
   adam(s: AdamScalars): void {
-    this.fns.adam(this.n, s.l2, s.b1, 1 - s.b1, s.b2, 1 - s.b2, s.decay, s.stepSize, s.bc2Sqrt, s.eps);
+    this.fns.adam(this.n, s.l2, s.b1, s.c1, s.b2, s.c2, s.decay, s.stepSize, s.bc2Sqrt, s.eps);
   }
 }
 

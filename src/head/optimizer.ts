@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { wasmAvailable, WasmParam } from './optimizer-wasm.js';
+import { wasmAvailable, WasmParam, type AdamScalars } from './optimizer-wasm.js';
 
 export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
 
@@ -68,6 +68,22 @@ function adopt(t: tf.Tensor, values: Float32Array): void {
   if (entry.values === values) return;
   values.set(cpuValues(t));
   entry.values = values;
+}
+
+/** Adam's per-step scalars as float32 values, as torch uses them on float32 tensors. */
+function adamScalars(c: OptimizerConfig, lr: number, wd: number, step: number): AdamScalars {
+  const f = Math.fround;
+  return {
+    l2: f(c.kind === 'adam' ? wd : 0),
+    b1: f(c.beta1),
+    c1: f(1 - c.beta1),
+    b2: f(c.beta2),
+    c2: f(1 - c.beta2),
+    decay: f(c.kind === 'adamw' ? 1 - lr * wd : 1),
+    stepSize: f(lr / (1 - c.beta1 ** step)),
+    bc2Sqrt: f(Math.sqrt(1 - c.beta2 ** step)),
+    eps: f(c.eps),
+  };
 }
 
 export class HeadOptimizer {
@@ -183,20 +199,17 @@ export class HeadOptimizer {
     }
     const m = cpuValues(this.slot(`${name}.m`, p));
     const v = cpuValues(this.slot(`${name}.v`, p));
-    const b1 = c.beta1;
-    const b2 = c.beta2;
-    const stepSize = lr / (1 - b1 ** this.stepCount);
-    const bc2Sqrt = Math.sqrt(1 - b2 ** this.stepCount);
-    const l2 = c.kind === 'adam' ? wd : 0;
-    const decay = c.kind === 'adamw' ? 1 - lr * wd : 1;
-    const eps = c.eps;
+    const a = adamScalars(c, lr, wd, this.stepCount);
+    const f = Math.fround;
+    // torch.optim.Adam's float32 ops in its order, each rounded: the SIMD loop's exact values.
     for (let i = 0; i < n; i++) {
-      const grad = gv[i]! + l2 * pv[i]!;
-      const mi = Math.fround(b1 * m[i]! + (1 - b1) * grad);
-      const vi = Math.fround(b2 * v[i]! + (1 - b2) * grad * grad);
+      const grad = f(gv[i]! + f(a.l2 * pv[i]!));
+      const mi = f(f(a.b1 * m[i]!) + f(a.c1 * grad));
+      const vi = f(f(a.b2 * v[i]!) + f(f(a.c2 * grad) * grad));
       m[i] = mi;
       v[i] = vi;
-      pv[i] = Math.fround(pv[i]! * decay) - stepSize * (mi / (Math.sqrt(vi) / bc2Sqrt + eps));
+      const denom = f(f(f(Math.sqrt(vi)) / a.bc2Sqrt) + a.eps);
+      pv[i] = f(f(pv[i]! * a.decay) - f(a.stepSize * f(mi / denom)));
     }
   }
 
@@ -232,15 +245,7 @@ export class HeadOptimizer {
     }
     adopt(this.slot(`${name}.m`, p), w.s1);
     adopt(this.slot(`${name}.v`, p), w.s2);
-    w.adam({
-      l2: c.kind === 'adam' ? wd : 0,
-      b1: c.beta1,
-      b2: c.beta2,
-      decay: c.kind === 'adamw' ? 1 - lr * wd : 1,
-      stepSize: lr / (1 - c.beta1 ** this.stepCount),
-      bc2Sqrt: Math.sqrt(1 - c.beta2 ** this.stepCount),
-      eps: c.eps,
-    });
+    w.adam(adamScalars(c, lr, wd, this.stepCount));
     return true;
   }
 
