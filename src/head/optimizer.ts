@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { wasmAvailable, WasmParam, type AdamScalars } from './optimizer-wasm.js';
+import { fusedUpdate } from './optimizer-webgpu.js';
 
 export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
 
@@ -60,6 +61,11 @@ export interface HeadOptimizerOptions {
    * when the runtime has it (default 65536; Infinity: never). Smaller ones gain nothing from it.
    */
   wasmMinElements?: number;
+  /**
+   * In `ops` mode on the webgpu backend, run each update as one WebGPU program per new tensor
+   * (optimizer-webgpu.ts) instead of several tfjs ops; needs fusedUpdatesReady() to be true.
+   */
+  webgpuPrograms?: boolean;
 }
 
 /** Points a cpu-backend tensor at `values` (same length), keeping its current values. */
@@ -95,10 +101,12 @@ export class HeadOptimizer {
 
   private readonly wasmMinElements: number;
   private readonly wasm = new Map<string, WasmParam | null>();
+  private readonly webgpuPrograms: boolean;
 
   constructor(config: OptimizerConfig, scales: Record<string, ParamScale> = {}, mode?: 'ops' | 'inplace', options: HeadOptimizerOptions = {}) {
     this.config = config;
     this.wasmMinElements = options.wasmMinElements ?? 65536;
+    this.webgpuPrograms = options.webgpuPrograms ?? false;
     this.scales = scales;
     this.mode = mode ?? (cpuBackendActive() ? 'inplace' : 'ops');
     if (this.mode === 'inplace' && !cpuBackendActive()) throw new Error('in-place updates need the cpu backend');
@@ -145,6 +153,7 @@ export class HeadOptimizer {
 
   private stepOps(name: string, p: tf.Tensor, g: tf.Tensor, lr: number, wd: number): tf.Tensor {
     const c = this.config;
+    if (this.webgpuPrograms && !(c.kind === 'sgd' && c.momentum === 0)) return this.stepPrograms(name, p, g, lr, wd);
     const next = tf.tidy(() => {
       if (c.kind === 'sgd') {
         const d = wd !== 0 ? tf.add(g, tf.mul(p, wd)) : g;
@@ -171,6 +180,28 @@ export class HeadOptimizer {
       const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bc2)), c.eps);
       return tf.sub(param, tf.mul(tf.div(m, denom), lr / bc1));
     });
+    p.dispose();
+    return next;
+  }
+
+  /** stepOps's update with one WebGPU program per new tensor (slots start as zeros: mu·0 + d = d). */
+  private stepPrograms(name: string, p: tf.Tensor, g: tf.Tensor, lr: number, wd: number): tf.Tensor {
+    const c = this.config;
+    let next: tf.Tensor;
+    if (c.kind === 'sgd') {
+      const key = `${name}.momentum`;
+      const buf = fusedUpdate('sgdBuffer', [this.slot(key, p), g, p], [c.momentum, wd]);
+      this.setSlot(key, buf);
+      next = fusedUpdate('sgdWeight', [p, buf], [lr]);
+    } else {
+      const l2 = c.kind === 'adam' ? wd : 0;
+      const m = fusedUpdate('adamM', [this.slot(`${name}.m`, p), g, p], [l2, c.beta1, 1 - c.beta1]);
+      const v = fusedUpdate('adamV', [this.slot(`${name}.v`, p), g, p], [l2, c.beta2, 1 - c.beta2]);
+      this.setSlot(`${name}.m`, m);
+      this.setSlot(`${name}.v`, v);
+      const decay = c.kind === 'adamw' ? 1 - lr * wd : 1;
+      next = fusedUpdate('adamWeight', [p, m, v], [decay, Math.sqrt(1 - c.beta2 ** this.stepCount), c.eps, lr / (1 - c.beta1 ** this.stepCount)]);
+    }
     p.dispose();
     return next;
   }
