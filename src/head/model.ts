@@ -12,6 +12,7 @@ import { adaptiveAvgPool2d } from '../extract/adaptive-pool.js';
 import { POOL_CELLS, canFold, foldWeight } from './fold.js';
 import { createRng, STREAM_INIT, type Rng } from './random.js';
 import { reluDropout } from './relu-dropout.js';
+import { runProgram, webgpuProgramsActive } from './webgpu-programs.js';
 import type { FeatureLayoutName, HeadLayer, HeadWeights, LoadedHead } from './types.js';
 import { elementCount } from '../shape.js';
 
@@ -129,6 +130,18 @@ export function headLogits(p: HeadTensors, x: tf.Tensor2D, masks?: [tf.Tensor2D,
 
 /** torch.nn.functional.cross_entropy: mean over the batch of −log_softmax(logits)[label]. */
 export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D): tf.Scalar {
+  if (webgpuProgramsActive()) {
+    // Two dispatches each way instead of ~10 and ~8 (webgpu-programs.ts); the same function.
+    const n = logits.shape[0];
+    const f = tf.customGrad(((l: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
+      save([l]);
+      return {
+        value: tf.mean(runProgram('crossEntropyRows', [l, oneHot], [], [n])),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(runProgram('crossEntropyGrad', [saved[0]!, oneHot], [1 / n]), dy),
+      };
+    }) as Parameters<typeof tf.customGrad>[0]);
+    return f(logits) as tf.Scalar;
+  }
   return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), oneHot), 1))) as tf.Scalar;
 }
 

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { wasmAvailable, WasmParam, type AdamScalars } from './optimizer-wasm.js';
-import { fusedUpdate } from './optimizer-webgpu.js';
+import { runProgram } from './webgpu-programs.js';
 
 export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
 
@@ -63,7 +63,7 @@ export interface HeadOptimizerOptions {
   wasmMinElements?: number;
   /**
    * In `ops` mode on the webgpu backend, run each update as one WebGPU program per new tensor
-   * (optimizer-webgpu.ts) instead of several tfjs ops; needs fusedUpdatesReady() to be true.
+   * (webgpu-programs.ts) instead of several tfjs ops; needs webgpuProgramsReady() to be true.
    */
   webgpuPrograms?: boolean;
 }
@@ -190,17 +190,17 @@ export class HeadOptimizer {
     let next: tf.Tensor;
     if (c.kind === 'sgd') {
       const key = `${name}.momentum`;
-      const buf = fusedUpdate('sgdBuffer', [this.slot(key, p), g, p], [c.momentum, wd]);
+      const buf = runProgram('sgdBuffer', [this.slot(key, p), g, p], [c.momentum, wd]);
       this.setSlot(key, buf);
-      next = fusedUpdate('sgdWeight', [p, buf], [lr]);
+      next = runProgram('sgdWeight', [p, buf], [lr]);
     } else {
       const l2 = c.kind === 'adam' ? wd : 0;
-      const m = fusedUpdate('adamM', [this.slot(`${name}.m`, p), g, p], [l2, c.beta1, 1 - c.beta1]);
-      const v = fusedUpdate('adamV', [this.slot(`${name}.v`, p), g, p], [l2, c.beta2, 1 - c.beta2]);
+      const m = runProgram('adamM', [this.slot(`${name}.m`, p), g, p], [l2, c.beta1, 1 - c.beta1]);
+      const v = runProgram('adamV', [this.slot(`${name}.v`, p), g, p], [l2, c.beta2, 1 - c.beta2]);
       this.setSlot(`${name}.m`, m);
       this.setSlot(`${name}.v`, v);
       const decay = c.kind === 'adamw' ? 1 - lr * wd : 1;
-      next = fusedUpdate('adamWeight', [p, m, v], [decay, Math.sqrt(1 - c.beta2 ** this.stepCount), c.eps, lr / (1 - c.beta1 ** this.stepCount)]);
+      next = runProgram('adamWeight', [p, m, v], [decay, Math.sqrt(1 - c.beta2 ** this.stepCount), c.eps, lr / (1 - c.beta1 ** this.stepCount)]);
     }
     p.dispose();
     return next;

@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { get, I32, set, simd, uleb, V128, vec, wasmModule } from './wasm-asm.js';
+import { runProgram, webgpuProgramsActive } from './webgpu-programs.js';
 
 /** The JS passes: the reference for the SIMD ones, and what runs without WebAssembly SIMD. */
 export function reluDropoutForwardJs(zv: Float32Array, mv: Float32Array): Float32Array {
@@ -125,6 +126,15 @@ export function reluDropoutBackward(zv: Float32Array, mv: Float32Array, dv: Floa
 }
 
 export function reluDropout(z: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
+  if (webgpuProgramsActive()) {
+    // One dispatch each way instead of relu, mul and, back, mul, step, mul (webgpu-programs.ts).
+    // tfjs disposes the forward's own input handle; the gradient gets it back through save().
+    const g = tf.customGrad(((input: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
+      save([input]);
+      return { value: runProgram('reluDropout', [input, mask]), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => runProgram('reluDropoutGrad', [saved[0]!, mask, dy]) };
+    }) as Parameters<typeof tf.customGrad>[0]);
+    return g(z) as tf.Tensor2D;
+  }
   const zv = tf.getBackend() === 'cpu' ? z.dataSync() : undefined;
   if (!(zv instanceof Float32Array)) return tf.mul(tf.relu(z), mask);
   const mv = mask.dataSync() as Float32Array;

@@ -14,7 +14,7 @@ import { FOLD_SCALES, advanceDeviation, canFold, foldWeight, unfoldWeight, type 
 import { checkpointDir, readCheckpoint, writeCheckpoint } from './head-io.js';
 import { dropoutMask, headInputWidth, headTensors, PARAM_NAMES, type HeadTensors } from './model.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.js';
-import { fusedUpdatesReady } from './optimizer-webgpu.js';
+import { webgpuProgramsReady } from './webgpu-programs.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
 import { predictClasses, readValues, trainStep, type StepResult } from './step.js';
 import { elementCount } from '../shape.js';
@@ -122,7 +122,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   const init0Folded = folded ? foldWeight(fc0.weight, fc0.outFeatures, channels) : undefined;
   const params = folded ? headTensors(o.initial, init0Folded, channels) : headTensors(o.initial);
   const config = optimizerConfig(kind, s.lr, s.weightDecay, s.momentum);
-  const optimizer = new HeadOptimizer(config, folded ? { w0: FOLD_SCALES } : {}, undefined, { webgpuPrograms: await fusedUpdatesReady() });
+  const optimizer = new HeadOptimizer(config, folded ? { w0: FOLD_SCALES } : {}, undefined, { webgpuPrograms: await webgpuProgramsReady() });
   const devSettings = { kind, lr: s.lr, weightDecay: s.weightDecay, momentum: s.momentum };
   const fingerprint = fingerprintOf(o);
   let dev: Deviation = { a: 1, b: 0 };
