@@ -15,7 +15,7 @@
  * gradient is copied in. The module is assembled here byte by byte (no toolchain needed); where
  * WebAssembly SIMD is missing, `wasmAvailable()` is false and the JS loops run instead.
  */
-import { F64, get, I32, set, simd, sleb, uleb, V128, vec, wasmModule } from './wasm-asm.js';
+import { F64, floatLoop, get, I32, set, simd, uleb, wasmModule } from './wasm-asm.js';
 
 /** Two float32s at region + i, promoted to f64x2. */
 const load = (region: number, i: number) => [...get(i), ...simd(93), 3, ...uleb(region), ...simd(95)];
@@ -106,26 +106,14 @@ function kernels(P: number, G: number, S1: number, S2: number): Kernel[] {
 }
 
 function functionBody(k: Kernel): number[] {
-  // params: 0 = count (i32), 1..scalars = f64; locals: i (i32), end (i32), splats (v128), temps (v128)
-  const i = 1 + k.scalars;
-  const end = i + 1;
-  const splat0 = end + 1;
+  // params: 0 = count (i32), 1..scalars = f64; v128 locals: the splatted scalars, then the temps
+  const params = 1 + k.scalars;
+  const splat0 = params + 2;
   const temp0 = splat0 + k.scalars;
-  const code: number[] = [];
+  const setup: number[] = [];
   // f64 scalars splat as f64x2, or demoted (exactly: the caller passes float32 values) to f32x4.
-  for (let j = 0; j < k.scalars; j++) code.push(...get(1 + j), ...(k.lanes === 2 ? simd(20) : [0xb6, ...simd(19)]), ...set(splat0 + j));
-  code.push(...get(0), 0x41, ...sleb(2), 0x74, ...set(end)); // end = count << 2 (bytes)
-  code.push(0x03, 0x40); // loop
-  code.push(...k.body((j) => get(splat0 + j), (j) => temp0 + j, i));
-  code.push(...get(i), 0x41, ...sleb(4 * k.lanes), 0x6a, 0x22, ...uleb(i)); // i += 4·lanes bytes (tee)
-  code.push(...get(end), 0x49, 0x0d, 0); // br_if 0 when i < end
-  code.push(0x0b, 0x0b); // end loop, end function
-  const locals = vec([
-    [...uleb(2), I32],
-    [...uleb(k.scalars + k.temps), V128],
-  ]);
-  const body = [...locals, ...code];
-  return [...uleb(body.length), ...body];
+  for (let j = 0; j < k.scalars; j++) setup.push(...get(1 + j), ...(k.lanes === 2 ? simd(20) : [0xb6, ...simd(19)]), ...set(splat0 + j));
+  return floatLoop({ params, v128Locals: k.scalars + k.temps, stepBytes: 4 * k.lanes, setup, body: (i) => k.body((j) => get(splat0 + j), (j) => temp0 + j, i) });
 }
 
 const PAGE = 65536;

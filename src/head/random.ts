@@ -5,7 +5,7 @@
  */
 
 import { mulberry32 } from '../random.js';
-import { get, I32, set, simd, sleb, uleb, V128, vec, wasmModule } from './wasm-asm.js';
+import { floatLoop, get, I32, set, simd, sleb, wasmModule } from './wasm-asm.js';
 
 export const STREAM_INIT = 1;
 export const STREAM_SHUFFLE = 2;
@@ -84,7 +84,8 @@ const KEEP_CHUNK = 65536; // float32s per call: 4 wasm pages
  * count, counter before the first draw, threshold (uint32 bits), keep (float32 bits).
  */
 function keepModule(): Uint8Array<ArrayBuffer> {
-  const [count, base, threshold, keepBits, i, end, a, step, t, thr, keepv, one, c61] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  // params count, base, threshold, keepBits (0–3); floatLoop's i and end (4, 5); v128 locals from 6
+  const [base, threshold, keepBits, a, step, t, thr, keepv, one, c61] = [1, 2, 3, 6, 7, 8, 9, 10, 11, 12];
   const i32 = (v: number) => [0x41, ...sleb(v | 0)];
   const splat = (v: number[]) => [...v, ...simd(17)];
   const lanes = [1, 2, 3, 4].flatMap((k) => {
@@ -93,15 +94,15 @@ function keepModule(): Uint8Array<ArrayBuffer> {
   });
   const [xor, or, and, add, mul, shrU, geU] = [simd(81), simd(80), simd(78), simd(174), simd(181), simd(173), simd(64)];
   const shr = (l: number, bits: number) => [...get(l), ...i32(bits), ...shrU];
-  const code = [
+  const setup = [
     ...splat(get(base)), ...simd(12), ...lanes, ...add, ...set(a),
     ...splat(i32(Math.imul(4, GOLDEN))), ...set(step),
     ...splat(get(threshold)), ...set(thr),
     ...splat(get(keepBits)), ...set(keepv),
     ...splat(i32(1)), ...set(one),
     ...splat(i32(61)), ...set(c61),
-    ...get(count), ...i32(2), 0x74, ...set(end),
-    0x03, 0x40,
+  ];
+  const body = (i: number) => [
     // t = imul(a ^ a >>> 15, a | 1)
     ...get(a), ...shr(a, 15), ...xor, ...get(a), ...get(one), ...or, ...mul, ...set(t),
     // t ^= t + imul(t ^ t >>> 7, t | 61)
@@ -109,12 +110,8 @@ function keepModule(): Uint8Array<ArrayBuffer> {
     // out = (t ^ t >>> 14) >= threshold (unsigned) ? keep : 0
     ...get(i), ...get(t), ...shr(t, 14), ...xor, ...get(thr), ...geU, ...get(keepv), ...and, ...simd(11), 4, 0,
     ...get(a), ...get(step), ...add, ...set(a),
-    ...get(i), ...i32(16), 0x6a, 0x22, ...uleb(i),
-    ...get(end), 0x49, 0x0d, 0,
-    0x0b, 0x0b,
   ];
-  const body = [...vec([[...uleb(2), I32], [...uleb(7), V128]]), ...code];
-  return wasmModule([[I32, I32, I32, I32]], ['keep'], [[...uleb(body.length), ...body]], KEEP_CHUNK / 16384);
+  return wasmModule([[I32, I32, I32, I32]], ['keep'], [floatLoop({ params: 4, v128Locals: 7, stepBytes: 16, setup, body })], KEEP_CHUNK / 16384);
 }
 
 type KeepSimd = (out: Float32Array, counter: number, threshold: number, keep: number) => void;

@@ -9,7 +9,7 @@
  * over its two 256×4096 layers; four lanes at a time without branches it is under 1 ns.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { get, I32, set, simd, uleb, V128, vec, wasmModule } from './wasm-asm.js';
+import { floatLoop, get, I32, set, simd, uleb, wasmModule } from './wasm-asm.js';
 import { runProgram, webgpuProgramsActive } from './webgpu-programs.js';
 
 /** The JS passes: the reference for the SIMD ones, and what runs without WebAssembly SIMD. */
@@ -41,21 +41,8 @@ const gt = simd(68);
 const ne = simd(66);
 const bitselect = simd(82);
 
-/** A loop over `count` floats in 16-byte steps; locals: 0 count, 1 i, 2 end, 3.. v128 temps. */
-function loopBody(temps: number, step: (i: number) => number[]): number[] {
-  const i = 1;
-  const end = 2;
-  const code = [
-    ...get(0), 0x41, 2, 0x74, ...set(end), // end = count << 2 (bytes)
-    0x03, 0x40, // loop
-    ...step(i),
-    ...get(i), 0x41, 16, 0x6a, 0x22, ...uleb(i), // i += 16 (tee)
-    ...get(end), 0x49, 0x0d, 0, // br_if 0 when i < end
-    0x0b, 0x0b,
-  ];
-  const body = [...vec([[...uleb(2), I32], [...uleb(temps), V128]]), ...code];
-  return [...uleb(body.length), ...body];
-}
+/** A loop over `count` (the only parameter) floats, four at a time; v128 temps from local 3. */
+const loopBody = (temps: number, body: (i: number) => number[]): number[] => floatLoop({ params: 1, v128Locals: temps, stepBytes: 16, body });
 
 /** Regions Z, M, D, OUT of `capacity` floats each (a multiple of 4). */
 function moduleBytes(capacity: number): Uint8Array<ArrayBuffer> {

@@ -38,6 +38,36 @@ export const simd = (op: number): number[] => [0xfd, ...uleb(op)];
 export const get = (l: number) => [0x20, ...uleb(l)];
 export const set = (l: number) => [0x21, ...uleb(l)];
 
+export interface FloatLoop {
+  /** Parameters of the function, the first being the count of float32s (≥ 1: the loop runs once first). */
+  params: number;
+  /** v128 locals, numbered from params + 2 (after the i32 locals i = params and end = params + 1). */
+  v128Locals: number;
+  /** Bytes the loop advances i by each time: 16 for four float32 lanes, 8 for two promoted ones. */
+  stepBytes: number;
+  /** Code before the loop (splats into the v128 locals, say). */
+  setup?: number[];
+  /** One pass of the loop at byte offset local i. */
+  body: (i: number) => number[];
+}
+
+/** A complete function body: setup, then the body for i = 0, stepBytes, … while i < count·4 bytes. */
+export function floatLoop(f: FloatLoop): number[] {
+  const i = f.params;
+  const end = i + 1;
+  const code = [
+    ...(f.setup ?? []),
+    ...get(0), 0x41, ...sleb(2), 0x74, ...set(end), // end = count << 2 (bytes)
+    0x03, 0x40, // loop
+    ...f.body(i),
+    ...get(i), 0x41, ...sleb(f.stepBytes), 0x6a, 0x22, ...uleb(i), // i += stepBytes (tee)
+    ...get(end), 0x49, 0x0d, 0, // br_if 0 when i < end
+    0x0b, 0x0b, // end loop, end function
+  ];
+  const body = [...vec([[...uleb(2), I32], [...uleb(f.v128Locals), V128]]), ...code];
+  return [...uleb(body.length), ...body];
+}
+
 /**
  * A module with one memory of `pages` 64 KiB pages exported as `memory`, and functions taking
  * `params[j]` (value types) and returning nothing, exported as `names[j]`; `bodies[j]` are
