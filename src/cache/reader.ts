@@ -63,6 +63,11 @@ function readRows(features: Dataset, rowFloats: number): number {
   return chunk * Math.max(1, Math.floor((16 * 1024 * 1024) / (chunk * rowFloats * 4)));
 }
 
+/** Rows start..end of the features, with HDF5's complaints about a damaged body turned into one line. */
+function readRowsQuietly(path: string, features: Dataset, start: number, end: number): Float32Array {
+  return readQuietly(path, () => features.slice([[start, end]]) as Float32Array);
+}
+
 function readLabels(labels: Dataset, split: CacheSplitName, path: string, classes: number): Uint8Array {
   const value = readQuietly(path, () => labels.value);
   const out = value instanceof Uint8Array ? value : new Uint8Array(0);
@@ -115,7 +120,7 @@ export async function readCacheSplit(path: string, split: CacheSplitName, option
     const step = readRows(ds, rowFloats);
     for (let start = 0; start < info.count; start += step) {
       const end = Math.min(info.count, start + step);
-      features.set(readQuietly(path, () => ds.slice([[start, end]]) as Float32Array), start * rowFloats);
+      features.set(readRowsQuietly(path, ds, start, end), start * rowFloats);
       options.onProgress?.(end, info.count);
     }
     const labels = readLabels(opened.labels, split, path, attrs.classes.length);
@@ -137,7 +142,7 @@ export async function* iterateCacheSplit(path: string, split: CacheSplitName, ro
     const labels = readLabels(opened.labels, split, path, opened.attrs.classes.length);
     for (let start = 0; start < info.count; start += rowsPerChunk) {
       const end = Math.min(info.count, start + rowsPerChunk);
-      yield { start, count: end - start, features: readQuietly(path, () => ds.slice([[start, end]]) as Float32Array), labels: labels.slice(start, end) };
+      yield { start, count: end - start, features: readRowsQuietly(path, ds, start, end), labels: labels.slice(start, end) };
     }
   } finally {
     closeQuietly(path, opened.file);

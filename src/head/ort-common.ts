@@ -69,12 +69,16 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 /** Hands ORT's output array to tfjs as the result's storage (no copy), after checking its size. */
 export function result(args: KernelArgs, shape: number[], data: unknown): TensorInfo {
-  const expected = elementCount(shape);
+  return args.backend.makeTensorInfo(shape, 'float32', ortValues(data, elementCount(shape)));
+}
+
+/** ORT's output array, checked to be `expected` float32 values. */
+export function ortValues(data: unknown, expected: number): Float32Array {
   if (!(data instanceof Float32Array) || data.length !== expected) {
     const got = data instanceof Float32Array ? `${data.length} float32 values` : typeof data;
     throw new Error(`ONNX Runtime kernel returned ${got} where ${expected} float32 values were expected`);
   }
-  return args.backend.makeTensorInfo(shape, 'float32', data);
+  return data;
 }
 
 /** How many released large arrays the pool keeps (a step has a few large gradients at most). */

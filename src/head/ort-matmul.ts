@@ -12,7 +12,7 @@
  * reused from an earlier step (ort-common.ts's pool): bandedGemm.
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { broadcastShapes, float32Values, pooledArray, pooledResult, result, session, type KernelArgs, type KernelState } from './ort-common.js';
+import { broadcastShapes, float32Values, ortValues, pooledArray, pooledResult, result, session, type KernelArgs, type KernelState } from './ort-common.js';
 import type { GraphKey } from './ort-graphs.js';
 import { ortTensor } from './ort-session.js';
 import { elementCount } from '../shape.js';
@@ -78,7 +78,7 @@ function bandedGemm(args: KernelArgs, state: KernelState, plan: MatMulPlan): Ten
   const [m, n] = plan.outShape.slice(-2) as [number, number];
   const k = plan.tA ? plan.aDims[0]! : plan.aDims[1]!;
   // Bands of output rows are bands of a's rows, contiguous only in an untransposed a.
-  const a = plan.tA ? (session(state, { op: 'transpose' }).run({ x: ortTensor(plan.av, plan.aDims) }).data as Float32Array) : plan.av;
+  const a = plan.tA ? ortValues(session(state, { op: 'transpose' }).run({ x: ortTensor(plan.av, plan.aDims) }).data, m * k) : plan.av;
   const b = ortTensor(plan.bv, plan.bDims);
   const gemm = session(state, { op: 'gemm', tA: false, tB: plan.tB, bias: false, relu: false });
   const out = pooledArray(args, state, m * n);
@@ -86,8 +86,7 @@ function bandedGemm(args: KernelArgs, state: KernelState, plan: MatMulPlan): Ten
   for (let r0 = 0; r0 < m; r0 += rows) {
     const r1 = Math.min(m, r0 + rows);
     const y = gemm.run({ a: ortTensor(a.subarray(r0 * k, r1 * k), [r1 - r0, k]), b });
-    if (!(y.data instanceof Float32Array) || y.data.length !== (r1 - r0) * n) return result(args, plan.outShape, y.data);
-    out.set(y.data, r0 * n);
+    out.set(ortValues(y.data, (r1 - r0) * n), r0 * n);
   }
   return pooledResult(args, state, plan.outShape, out);
 }

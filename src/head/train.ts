@@ -12,7 +12,7 @@ import { largestTensorBytes, tensorTooLarge } from './backend.js';
 import { batchCount, defaultMemoryBudget, epochBatches, prepareSplit, type PreparedSplit } from './data.js';
 import { FOLD_SCALES, advanceDeviation, canFold, foldWeight, unfoldWeight, type Deviation } from './fold.js';
 import { checkpointDir, readCheckpoint, writeCheckpoint } from './head-io.js';
-import { dropoutMask, headInputWidth, headTensors, PARAM_NAMES, type HeadTensors } from './model.js';
+import { dropoutMask, headInputWidth, headTensors, PARAM_LABELS, PARAM_NAMES, type HeadTensors } from './model.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.js';
 import { webgpuProgramsReady } from './webgpu-programs.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
@@ -24,8 +24,6 @@ import type { EpochEndInfo, HeadWeights, TrainCallbacks, TrainHeadOptions, Train
 export function optimizerKind(s: Pick<TrainSettings, 'optimizer' | 'weightDecay'>): OptimizerKind {
   return s.optimizer === 'sgd' ? 'sgd' : s.weightDecay > 0 ? 'adamw' : 'adam';
 }
-
-const PARAM_LABELS: Record<(typeof PARAM_NAMES)[number], string> = { w0: 'classifier.0 weight', b0: 'classifier.0 bias', w3: 'classifier.3 weight', b3: 'classifier.3 bias', w6: 'classifier.6 weight', b6: 'classifier.6 bias' };
 
 /** A step queued on the device whose loss is still to be read. */
 interface PendingStep {
