@@ -1,10 +1,9 @@
 /** `headstart export --onnx FILE`: the trunk and the trained head as one ONNX model for any ONNX Runtime. */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { InputError, UsageError, expected } from './errors.js';
+import { UsageError, expected } from './errors.js';
 import { INPUT_NAME, trunkMapShape } from './extract/graph.js';
 import { PROBABILITIES_NAME, buildExportGraph } from './export-graph.js';
 import type { LoadedHead } from './head/types.js';
+import { writeFileAtomic } from './io/atomic.js';
 import { headFacts, resolveHead, trunkWeightsFor } from './predict/predictor.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
 import { TOOL_VERSION } from './version.js';
@@ -36,15 +35,7 @@ export async function exportOnnx(head: LoadedHead, file: string, opts: { weights
       headstart_version: TOOL_VERSION,
     },
   });
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, file);
-  } catch (error) {
-    rmSync(tmp, { force: true });
-    throw new InputError(`cannot write ${file}: ${(error as Error).message.split('\n')[0]}`);
-  }
+  writeFileAtomic(file, bytes, { what: 'the ONNX model', hint: 'free some space and run headstart export again' });
   return {
     file,
     bytes: bytes.byteLength,

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +91,8 @@ describe('export --onnx', () => {
     const file = join(s.root, 'out');
     const run = runExport({ positionals: [], options: { onnx: file, head: s.head, weights: WEIGHTS } }, context());
     await expect(run).rejects.toThrow(InputError);
-    await expect(run).rejects.toThrow(new RegExp(`^cannot write ${file}: `));
+    await expect(run).rejects.toThrow(`Cannot write the ONNX model to ${file}: a folder is in the way, expected a file (EISDIR)`);
+    expect(readdirSync(file).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    expect(readdirSync(s.root).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 });

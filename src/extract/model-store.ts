@@ -2,13 +2,12 @@
  * Built trunk models are kept on disk (models/ by default) so a second run skips building and
  * ONNX Runtime reads the file directly. The file name carries everything the graph depends on:
  * the weights' id, the input size and the output kind, so a change in any of them is a new file
- * and an existing file is never stale. Files are written to a temporary name and renamed, so an
- * interrupted build never leaves a truncated model behind.
+ * and an existing file is never stale. Files are written through src/io/atomic.ts, so an interrupted
+ * build never leaves a truncated model behind.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InputError } from '../errors.js';
+import { ensureFolder, writeFileAtomic } from '../io/atomic.js';
 
 export interface ModelKey {
   /** The weights' id: a hex SHA-256 is shortened to its first 16 digits. */
@@ -41,11 +40,6 @@ async function isModelFile(path: string): Promise<boolean> {
   }
 }
 
-function writeError(dir: string, err: unknown): InputError {
-  const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
-  return new InputError(`Cannot write the VGG16 model to ${dir} (${code}): expected a writable folder`, { cause: err });
-}
-
 export interface EnsureOptions {
   onNote?: (line: string) => void;
   /** Build and replace the file even when it exists (a stored file ONNX Runtime could not read). */
@@ -57,15 +51,11 @@ export async function ensureModel(modelsDir: string, key: ModelKey, build: () =>
   const path = join(modelsDir, modelFileName(key));
   if (!opts.rebuild && (await isModelFile(path))) return { path, built: false };
   opts.onNote?.(`${opts.rebuild ? 'rebuilding' : 'building'} the VGG16 ONNX model ${path}`);
+  const what = 'the VGG16 model';
+  // Before the build: a folder that cannot be made is refused without the work.
+  ensureFolder(modelsDir, { what });
   const bytes = build();
-  const temp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await mkdir(modelsDir, { recursive: true });
-    await writeFile(temp, bytes);
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true }).catch(() => {});
-    throw writeError(modelsDir, err);
-  }
+  // Another extract may write the same file at the same moment: each renames a complete file of its own.
+  writeFileAtomic(path, bytes, { what, hint: 'free some space and run again' });
   return { path, built: true, bytes };
 }

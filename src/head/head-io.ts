@@ -3,9 +3,10 @@
  * Dense/Dropout, kernels stored [in, out] as Keras does, so `tf.loadLayersModel` reads it), and
  * `headstart.json` (HeadMeta). Also the training checkpoint (`checkpoint/`), written atomically.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, MismatchError } from '../errors.js';
+import { writeFilesAtomic, type PendingFile } from '../io/atomic.js';
 import { TOOL_VERSION } from '../version.js';
 import type { HeadLayer, HeadMeta, HeadWeights, LoadedHead } from './types.js';
 
@@ -89,33 +90,30 @@ export function modelJson(w: HeadWeights, dropout: number): object {
   };
 }
 
-function writeAtomic(path: string, write: (fd: number) => void): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    write(fd);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+function floatBytes(data: Float32Array): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function writeFloats(fd: number, data: Float32Array): void {
-  writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+/** A file of a head folder other than the three saveHead writes (history.json, metrics.json, report.png). */
+export interface HeadExtraFile {
+  name: string;
+  data: string | Uint8Array;
 }
 
-/** Writes model.json, weights.bin and headstart.json into `dir` (created if needed). */
-export function saveHead(dir: string, w: HeadWeights, meta: HeadMeta, dropout: number): void {
-  mkdirSync(dir, { recursive: true });
-  writeAtomic(join(dir, 'weights.bin'), (fd) => {
-    for (const l of LAYERS) {
-      writeFloats(fd, transpose(w[l].weight, w[l].outFeatures, w[l].inFeatures));
-      writeFloats(fd, w[l].bias);
-    }
-  });
-  writeFileSync(join(dir, 'model.json'), `${JSON.stringify(modelJson(w, dropout), null, 1)}\n`);
-  writeFileSync(join(dir, 'headstart.json'), `${JSON.stringify(meta, null, 2)}\n`);
+/**
+ * Writes model.json, weights.bin and headstart.json (and `extra` files) into `dir`, created if
+ * needed, all or nothing: headstart.json, renamed last, marks a finished head. `hint` is added to a
+ * full-disk message (what is kept, how to go on).
+ */
+export function saveHead(dir: string, w: HeadWeights, meta: HeadMeta, dropout: number, opts: { extra?: readonly HeadExtraFile[]; hint?: string } = {}): void {
+  const weights = LAYERS.flatMap((l) => [floatBytes(transpose(w[l].weight, w[l].outFeatures, w[l].inFeatures)), floatBytes(w[l].bias)]);
+  const files: PendingFile[] = [
+    ...(opts.extra ?? []).map((f) => ({ path: join(dir, f.name), data: f.data })),
+    { path: join(dir, 'weights.bin'), data: weights },
+    { path: join(dir, 'model.json'), data: `${JSON.stringify(modelJson(w, dropout), null, 1)}\n` },
+    { path: join(dir, 'headstart.json'), data: `${JSON.stringify(meta, null, 2)}\n` },
+  ];
+  writeFilesAtomic(files, { what: 'the head', hint: opts.hint });
 }
 
 /** A head folder's JSON file: missing and unparsable each get one line naming the file (inspect reads metrics.json with it too). */
@@ -222,22 +220,31 @@ export function checkpointDir(outDir: string): string {
   return join(outDir, 'checkpoint');
 }
 
-/** Writes tensors then state.json (which names the tensors file), so a crash never pairs mismatched files. */
+/**
+ * Writes tensors-<epoch>.bin then state.json (which names it) as one set, so a crash or a full disk
+ * never pairs mismatched files and the previous epoch's checkpoint stays readable until this one is
+ * complete; only then is the older tensors file removed.
+ */
 export function writeCheckpoint(outDir: string, epoch: number, fingerprint: CheckpointState['fingerprint'], state: Record<string, unknown>, tensors: Record<string, { shape: number[]; data: Float32Array }>): void {
   const dir = checkpointDir(outDir);
-  mkdirSync(dir, { recursive: true });
   const file = `tensors-${epoch}.bin`;
   const index: CheckpointState['tensors'] = [];
+  const chunks: Uint8Array[] = [];
   let offset = 0;
-  writeAtomic(join(dir, file), (fd) => {
-    for (const [name, t] of Object.entries(tensors)) {
-      writeFloats(fd, t.data);
-      index.push({ name, shape: t.shape, offset, length: t.data.length });
-      offset += t.data.length;
-    }
-  });
+  for (const [name, t] of Object.entries(tensors)) {
+    chunks.push(floatBytes(t.data));
+    index.push({ name, shape: t.shape, offset, length: t.data.length });
+    offset += t.data.length;
+  }
   const body: CheckpointState = { formatVersion: 1, epoch, fingerprint, state, tensors: index, file };
-  writeAtomic(join(dir, 'state.json'), (fd) => writeSync(fd, `${JSON.stringify(body)}\n`));
+  const kept = existsSync(join(dir, 'state.json')) ? `the checkpoint of epoch ${epoch - 1} in ${dir} is kept: free some space and run again with --resume` : 'no epoch was checkpointed yet: free some space and run again';
+  writeFilesAtomic(
+    [
+      { path: join(dir, file), data: chunks },
+      { path: join(dir, 'state.json'), data: `${JSON.stringify(body)}\n` },
+    ],
+    { what: 'the checkpoint', hint: kept },
+  );
   for (const old of readdirSync(dir)) if (/^tensors-\d+\.bin$/.test(old) && old !== file) rmSync(join(dir, old), { force: true });
 }
 

@@ -4,6 +4,7 @@
  * matrix drawn as SVG, rendered by sharp).
  */
 import sharp from 'sharp';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { ClassMetrics, EpochEndInfo } from './types.js';
 
 export function computeMetrics(predicted: ArrayLike<number>, labels: ArrayLike<number>, classes: readonly string[]): ClassMetrics {
@@ -97,6 +98,11 @@ export function reportSvg(history: readonly EpochEndInfo[], m: ClassMetrics, tit
   return parts.join('\n');
 }
 
+/** report.png's bytes, so the head's files can be written together (see saveHead). */
+export async function renderReportPng(svg: string): Promise<Buffer> {
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
 export async function writeReportPng(path: string, svg: string): Promise<void> {
-  await sharp(Buffer.from(svg)).png().toFile(path);
+  writeFileAtomic(path, await renderReportPng(svg), { what: 'the training report' });
 }

@@ -3,21 +3,21 @@
  * streamed), builds the head from VGG16's classifier.0/.3 (or at random), trains it, and writes
  * model.json + weights.bin, headstart.json, history.json, metrics.json and report.png to --out.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { defaultCachePath, extractCommandFor } from '../cache/format.js';
 import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../cache/reader.js';
 import type { CacheInfo, CacheSplitName } from '../cache/types.js';
 import { InputError, MismatchError } from '../errors.js';
+import { ensureWritableFolder } from '../io/atomic.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { TOOL_VERSION } from '../version.js';
 import { ensureClassifier } from '../weights/classifier.js';
 import { selectBackend, type BackendRequest } from './backend.js';
 import { progressCallbacks } from './callbacks.js';
 import { defaultMemoryBudget, splitChunks } from './data.js';
-import { saveHead } from './head-io.js';
+import { checkpointDir, saveHead } from './head-io.js';
 import { buildHead, headInputWidth, headProbabilities } from './model.js';
-import { computeMetrics, formatReport, reportSvg, writeReportPng } from './report.js';
+import { computeMetrics, formatReport, renderReportPng, reportSvg } from './report.js';
 import { trainHead } from './train.js';
 import type { FeatureSplit, HeadMeta, LoadedHead, OptimizerName, TrainSettings } from './types.js';
 import { elementCount } from '../shape.js';
@@ -106,7 +106,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   const train = await openSplit(info, 'train', budget);
   if (train.inMemory) budget -= train.split.features!.byteLength;
   const test = await openSplit(info, 'test', budget);
-  mkdirSync(outDir, { recursive: true });
+  ensureWritableFolder(outDir, { what: 'the head' });
 
   const callbacks = progressCallbacks(ctx.stderr, settings.epochs, ctx.clock);
   const result = await trainHead(
@@ -152,12 +152,15 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   }
   const metrics = computeMetrics(predicted, labels, attrs.classes);
   meta.training.testAccuracy = metrics.accuracy;
-  saveHead(outDir, result.weights, meta, settings.dropout);
   const history = result.history;
-  writeFileSync(join(outDir, 'history.json'), `${JSON.stringify(history, null, 2)}\n`);
   const metricsJson = { testAccuracy: metrics.accuracy, count: metrics.count, classes: attrs.classes, perClass: metrics.perClass, confusion: metrics.confusion, bestEpoch: result.bestEpoch, epochsRun: history.length, stoppedEarly: result.stoppedEarly };
-  writeFileSync(join(outDir, 'metrics.json'), `${JSON.stringify(metricsJson, null, 2)}\n`);
-  await writeReportPng(join(outDir, 'report.png'), reportSvg(history, metrics, `${basename(cachePath)}: ${settings.optimizer} lr ${settings.lr}, ${history.length} epochs`));
+  const png = await renderReportPng(reportSvg(history, metrics, `${basename(cachePath)}: ${settings.optimizer} lr ${settings.lr}, ${history.length} epochs`));
+  const extra = [
+    { name: 'history.json', data: `${JSON.stringify(history, null, 2)}\n` },
+    { name: 'metrics.json', data: `${JSON.stringify(metricsJson, null, 2)}\n` },
+    { name: 'report.png', data: png },
+  ];
+  saveHead(outDir, result.weights, meta, settings.dropout, { extra, hint: `the trained epochs are kept in ${checkpointDir(outDir)}: free some space and run the same command again with --resume to write the head` });
 
   const text = `${formatReport(history, metrics, settings.patience > 0 ? result.bestEpoch : 0)}\nhead written to ${outDir} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png)\n`;
   return { text, data: { out: outDir, ...metricsJson, history } };

@@ -2,10 +2,10 @@
  * classifier.0 and classifier.3 exported once to a raw float32 file, so stage two (training a head
  * initialised from them) need not parse and hash a 528 MB checkpoint on every run.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { InputError, MismatchError } from '../errors.js';
+import { ensureFolder, writeFilesAtomic } from '../io/atomic.js';
 import type { Tensor, Vgg16Weights, VggLinear } from './types.js';
 import { loadVgg16 } from './vgg16.js';
 import { elementCount, formatShape } from './views.js';
@@ -49,11 +49,7 @@ export async function saveClassifier(vgg: Vgg16Weights, sha256: string, modelsDi
   const bin = classifierPath(sha256, modelsDir);
   const json = sidecarOf(bin);
   if ((await exists(bin)) && (await exists(json))) return bin;
-  try {
-    await mkdir(modelsDir, { recursive: true });
-  } catch (err) {
-    throw await unwritable(modelsDir, err);
-  }
+  ensureFolder(modelsDir, { what: 'the classifier' });
   const { fc0, fc3 } = vgg.classifier;
   const tensors = [fc0.weight, fc0.bias, fc3.weight, fc3.bias];
   const entries: Sidecar['tensors'] = [];
@@ -67,41 +63,15 @@ export async function saveClassifier(vgg: Vgg16Weights, sha256: string, modelsDi
     const s = await stat(source);
     sidecar.source = { name: basename(source), size: s.size, mtimeMs: s.mtimeMs };
   }
-  const tag = `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  // Named in the error instead of the temporary file, which the user never asked for and which is removed.
-  let target = bin;
-  try {
-    const fh = await open(bin + tag, 'w');
-    try {
-      for (const t of tensors) await fh.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    } finally {
-      await fh.close();
-    }
-    await rename(bin + tag, bin);
-    target = json;
-    await writeFile(json + tag, JSON.stringify(sidecar, null, 2) + '\n');
-    await rename(json + tag, json);
-  } catch (err) {
-    // A failed cleanup must not hide the write error that caused it.
-    await rm(bin + tag, { force: true }).catch(() => undefined);
-    await rm(json + tag, { force: true }).catch(() => undefined);
-    throw await unwritable(target, err);
-  }
+  // Another process may export the same classifier at the same moment: each renames complete files of its own.
+  writeFilesAtomic(
+    [
+      { path: bin, data: tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)) },
+      { path: json, data: JSON.stringify(sidecar, null, 2) + '\n' },
+    ],
+    { what: 'the classifier', hint: 'free some space and run again' },
+  );
   return bin;
-}
-
-/** A failed mkdir or write (a file where the folder should be, no permission, a full disk): one line naming the path. */
-async function unwritable(path: string, err: unknown): Promise<InputError> {
-  const code = (err as NodeJS.ErrnoException).code;
-  let why: string;
-  if ((code === 'EEXIST' || code === 'ENOTDIR') && (await stat(path).then((s) => !s.isDirectory(), () => false))) why = 'it is a file, expected a folder';
-  else if (code === 'ENOTDIR') why = 'part of the path is a file, expected folders (ENOTDIR)';
-  else if (code === 'EISDIR') why = 'a folder is in the way, expected a file (EISDIR)';
-  else if (code === 'EACCES' || code === 'EPERM') why = `permission denied (${code})`;
-  else if (code === 'ENOSPC') why = 'no space left on the device (ENOSPC)';
-  else if (code === 'EROFS') why = 'the file system is read-only (EROFS)';
-  else why = code ?? String(err);
-  return new InputError(`Cannot write the classifier to ${path}: ${why}`, { cause: err });
 }
 
 /** Reads a classifier export (the .bin or its .json) with one read; the tensors are views of it. */

@@ -74,7 +74,7 @@ describe('ensureModel', () => {
       writeFileSync(file, 'a file, not a folder');
       const err = await ensureModel(file, { weightsId: 'w', imageSize: 32, output: 'map' }, () => new Uint8Array([1])).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InputError);
-      expect((err as Error).message).toBe(`Cannot write the VGG16 model to ${file} (EEXIST): expected a writable folder`);
+      expect((err as Error).message).toBe(`Cannot write the VGG16 model to ${file}: it is a file, expected a folder`);
       expect(readdirSync(dir.path)).toEqual(['models']);
       expect(existsSync(join(file, 'vgg16-w-32-map.onnx'))).toBe(false);
     } finally {

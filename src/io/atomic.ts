@@ -1,0 +1,195 @@
+/**
+ * Every file headstart writes outside the feature cache (a head, its checkpoint, an exported
+ * model, the models/ files) goes through here. Each is written to a temporary name unique to this
+ * process (pid + random suffix) in the target's own folder, fsync'd, renamed over the target, and
+ * the folder fsync'd. Any failure removes the temporary files and becomes one InputError line
+ * naming the path and the reason, so a full disk or a read-only folder never leaves a
+ * half-written file or a stray `.tmp` behind, and a file of the same name written before stays
+ * as it was. Two processes writing the same target each rename a complete file of their own: the
+ * last rename wins and a reader never sees a mixture.
+ */
+import { randomBytes } from 'node:crypto';
+import { accessSync, closeSync, constants, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { InputError } from '../errors.js';
+
+/** A file's content: text, bytes, or bytes in pieces (written one after another, never joined in memory). */
+export type FileData = string | Uint8Array | readonly Uint8Array[];
+
+export interface PendingFile {
+  path: string;
+  data: FileData;
+}
+
+export interface WriteOptions {
+  /** What is written, for the message: "the head", "the checkpoint", "the ONNX model". */
+  what: string;
+  /** Appended to a full-disk or quota message: what is kept and how to go on. */
+  hint?: string;
+}
+
+/** The one table of reasons a write fails for, by errno code. */
+const WRITE_REASONS: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on the device (ENOSPC)',
+  EDQUOT: 'the disk quota is exceeded (EDQUOT)',
+  EROFS: 'the file system is read-only (EROFS)',
+  EACCES: 'permission denied (EACCES)',
+  EPERM: 'permission denied (EPERM)',
+  ENOTDIR: 'part of the path is a file, expected folders (ENOTDIR)',
+  EEXIST: 'part of the path is a file, expected folders (EEXIST)',
+  EISDIR: 'a folder is in the way, expected a file (EISDIR)',
+  EFBIG: 'the file is larger than the file system allows (EFBIG)',
+  ENAMETOOLONG: 'the name is too long for the file system (ENAMETOOLONG)',
+};
+
+const SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+function errnoCode(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/** 1.3 MB, 640 kB: how much, roughly, for a message. */
+export function roughSize(bytes: number): string {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${Math.max(1, Math.ceil(bytes / 1e3))} kB`;
+}
+
+function freeBytes(dir: string): number | undefined {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One InputError line for a failed write of `path` (a file, or the folder a mkdir failed on), or
+ * `err` itself when it is no system error (a bug is not to be dressed up as bad input).
+ * `needed` (bytes) turns a full disk into "it needs about X in DIR, where Y is free".
+ */
+export function writeFailure(path: string, err: unknown, opts: WriteOptions & { needed?: number; folder?: boolean }): unknown {
+  const code = errnoCode(err);
+  if (code === undefined) return err;
+  let why = WRITE_REASONS[code] ?? `${code} (${(err as Error).message.split('\n')[0]})`;
+  if ((code === 'EEXIST' || code === 'ENOTDIR') && opts.folder && isNonFolder(path)) why = 'it is a file, expected a folder';
+  if (SPACE_CODES.has(code) && opts.needed !== undefined) {
+    const dir = opts.folder ? path : dirname(path);
+    const free = code === 'ENOSPC' ? freeBytes(dir) : undefined;
+    why += `; it needs about ${roughSize(opts.needed)} in ${dir}${free !== undefined ? `, where ${roughSize(free)} is free` : ''}`;
+  }
+  if (SPACE_CODES.has(code) && opts.hint) why += `; ${opts.hint}`;
+  return new InputError(`Cannot write ${opts.what} to ${path}: ${why}`, { cause: err });
+}
+
+function isNonFolder(path: string): boolean {
+  try {
+    return !statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Creates `dir` (and its parents) when missing; a failure is one line naming the folder. */
+export function ensureFolder(dir: string, opts: WriteOptions): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw writeFailure(dir, err, { ...opts, folder: true });
+  }
+}
+
+/**
+ * ensureFolder, then a check that files can be created in it, so a read-only or forbidden folder
+ * is refused before hours of work whose results would have nowhere to go.
+ */
+export function ensureWritableFolder(dir: string, opts: WriteOptions): void {
+  ensureFolder(dir, opts);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw writeFailure(dir, err, { ...opts, folder: true });
+  }
+}
+
+/** `<target>.<pid>-<8 hex>.tmp`: never shared by two processes, nor by two writes of one process. */
+export function temporaryName(path: string): string {
+  return `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+}
+
+function chunksOf(data: FileData): readonly Uint8Array[] {
+  if (typeof data === 'string') return [Buffer.from(data, 'utf8')];
+  return data instanceof Uint8Array ? [data] : data;
+}
+
+function byteLength(data: FileData): number {
+  return chunksOf(data).reduce((s, c) => s + c.byteLength, 0);
+}
+
+function writeAll(fd: number, data: FileData): void {
+  for (const chunk of chunksOf(data)) {
+    // A write may take only part of a chunk (a nearly full disk, or more than 2 GB at once).
+    for (let done = 0; done < chunk.byteLength; ) done += writeSync(fd, chunk, done, chunk.byteLength - done);
+  }
+}
+
+function syncFolder(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Some file systems (and Windows) refuse to fsync a folder; the renames have happened either way.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Writes every file to its temporary name first and renames them only when all are complete, in
+ * the order given (put the file that marks the set as finished last). On failure nothing of this
+ * call is left on disk and the files there before are untouched.
+ */
+export function writeFilesAtomic(files: readonly PendingFile[], opts: WriteOptions): void {
+  for (const dir of new Set(files.map((f) => dirname(f.path)))) ensureFolder(dir, opts);
+  const temps: string[] = [];
+  let renamed = 0;
+  let current = files[0]?.path ?? '';
+  try {
+    for (const f of files) {
+      current = f.path;
+      const tmp = temporaryName(f.path);
+      const fd = openSync(tmp, 'wx');
+      temps.push(tmp);
+      try {
+        writeAll(fd, f.data);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    for (const [i, f] of files.entries()) {
+      current = f.path;
+      renameSync(temps[i]!, f.path);
+      renamed++;
+    }
+  } catch (err) {
+    // A failed clean-up must not hide the write error that caused it.
+    for (const tmp of temps.slice(renamed)) {
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        // Nothing more can be done about it here.
+      }
+    }
+    throw writeFailure(current, err, { ...opts, needed: files.reduce((s, f) => s + byteLength(f.data), 0) });
+  }
+  for (const dir of new Set(files.map((f) => dirname(f.path)))) syncFolder(dir);
+}
+
+/** writeFilesAtomic for one file. */
+export function writeFileAtomic(path: string, data: FileData, opts: WriteOptions): void {
+  writeFilesAtomic([{ path, data }], opts);
+}
