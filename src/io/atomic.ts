@@ -92,10 +92,31 @@ function isNonFolder(path: string): boolean {
   }
 }
 
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir reports ENOENT where the real cause is
+ * EROFS or EACCES, and the message should give the real one.
+ */
+function makeFolders(dir: string): void {
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'EEXIST' && !isNonFolder(dir)) return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw err;
+    makeFolders(dirname(dir));
+    try {
+      mkdirSync(dir);
+    } catch (again) {
+      // Another process may have made it in between.
+      if (errnoCode(again) !== 'EEXIST' || isNonFolder(dir)) throw again;
+    }
+  }
+}
+
 /** Creates `dir` (and its parents) when missing; a failure is one line naming the folder. */
 export function ensureFolder(dir: string, opts: WriteOptions): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    makeFolders(dir);
   } catch (err) {
     throw writeFailure(dir, err, { ...opts, folder: true });
   }
