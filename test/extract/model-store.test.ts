@@ -1,9 +1,14 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { buildTrunkGraph } from '../../src/extract/graph.js';
+import { classifierPath, loadClassifier } from '../../src/weights/classifier.js';
+import { fixturePath } from '../helpers/fixtures.js';
 import { ensureModel, modelFileName } from '../../src/extract/model-store.js';
 import { InputError } from '../../src/errors.js';
-import { tempDir } from './narrow.js';
+import { narrow, tempDir } from './narrow.js';
 
 const SHA = '397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0';
 
@@ -77,6 +82,48 @@ describe('ensureModel', () => {
       expect((err as Error).message).toBe(`Cannot write the VGG16 model to ${file}: it is a file, expected a folder`);
       expect(readdirSync(dir.path)).toEqual(['models']);
       expect(existsSync(join(file, 'vgg16-w-32-map.onnx'))).toBe(false);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('two processes writing the same trunk model and classifier export at once: both succeed and leave correct files', async () => {
+    const dir = tempDir('store-race');
+    try {
+      const models = join(dir.path, 'models');
+      const src = join(__dirname, '..', '..', 'src');
+      const weights = fixturePath('narrow.safetensors');
+      // Both wait for each other before building, then each writes the same two files (rebuild: as
+      // trunk.ts does for a file ONNX Runtime cannot read, so both really write).
+      const script = `
+        import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+        import { loadVgg16 } from ${JSON.stringify(join(src, 'weights', 'vgg16.ts'))};
+        import { buildTrunkGraph } from ${JSON.stringify(join(src, 'extract', 'graph.ts'))};
+        import { ensureModel } from ${JSON.stringify(join(src, 'extract', 'model-store.ts'))};
+        import { saveClassifier } from ${JSON.stringify(join(src, 'weights', 'classifier.ts'))};
+        const { checkpoint, vgg } = await loadVgg16(${JSON.stringify(weights)});
+        mkdirSync(${JSON.stringify(join(dir.path, 'ready'))}, { recursive: true });
+        writeFileSync(${JSON.stringify(join(dir.path, 'ready'))} + '/' + process.pid, '');
+        while (readdirSync(${JSON.stringify(join(dir.path, 'ready'))}).length < 2) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        await ensureModel(${JSON.stringify(models)}, { weightsId: checkpoint.sha256, imageSize: 32, output: 'map' }, () => buildTrunkGraph(vgg, { imageSize: 32, output: 'map' }), { rebuild: true });
+        await saveClassifier(vgg, checkpoint.sha256, ${JSON.stringify(models)});`;
+      const run = (): Promise<{ code: number | null; stderr: string }> =>
+        new Promise((resolve) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'ignore', 'pipe'] });
+          let stderr = '';
+          child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+          child.on('close', (code) => resolve({ code, stderr }));
+        });
+      const results = await Promise.all([run(), run()]);
+      expect(results).toEqual([{ code: 0, stderr: '' }, { code: 0, stderr: '' }]);
+      const { checkpoint, vgg } = await narrow();
+      const model = join(models, modelFileName({ weightsId: checkpoint.sha256, imageSize: 32, output: 'map' }));
+      expect(readFileSync(model).equals(Buffer.from(buildTrunkGraph(vgg, { imageSize: 32, output: 'map' })))).toBe(true);
+      const session = await ort.InferenceSession.create(model);
+      await session.release();
+      const cls = await loadClassifier(classifierPath(checkpoint.sha256, models));
+      expect(Array.from(cls.fc3.weight.data)).toEqual(Array.from(vgg.classifier!.fc3.weight.data));
+      expect(readdirSync(models).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     } finally {
       dir.remove();
     }
