@@ -10,7 +10,7 @@ import { writeFilesAtomic, type PendingFile } from '../io/atomic.js';
 import { TOOL_VERSION } from '../version.js';
 import type { HeadLayer, HeadMeta, HeadWeights, LoadedHead } from './types.js';
 
-import { PARAM_NAMES } from './model.js';
+import { PARAM_NAMES, headInputWidth } from './model.js';
 import { elementCount } from '../shape.js';
 
 export { headProbabilities } from './model.js';
@@ -116,9 +116,30 @@ export function saveHead(dir: string, w: HeadWeights, meta: HeadMeta, dropout: n
   writeFilesAtomic(files, { what: 'the head', hint: opts.hint });
 }
 
+/** JSON files of a head are small; anything larger is not one (and is not read into memory). */
+const JSON_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Checks that `file` is a regular file of at most `limit` bytes before it is read: a folder, a
+ * device or a FIFO standing where a head file should be is one line, not a hang or a huge read.
+ * Returns its size; undefined when missing.
+ */
+function regularFileSize(file: string, limit: number, what: string): number | undefined {
+  let st;
+  try {
+    st = statSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new InputError(`Cannot read head file ${file} (${what}): ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  if (!st.isFile()) throw new InputError(`Expected ${what} in head file ${file} but it is ${st.isDirectory() ? 'a folder' : 'not a regular file'}`);
+  if (st.size > limit) throw new InputError(`Expected ${what} of at most ${limit} bytes in head file ${file} but it has ${st.size}`);
+  return st.size;
+}
+
 /** A head folder's JSON file: missing and unparsable each get one line naming the file (inspect reads metrics.json with it too). */
 export function readJson<T>(file: string, what: string): T {
-  if (!existsSync(file)) throw new InputError(`Head file ${file} not found; expected ${what} written by headstart train-head`);
+  if (regularFileSize(file, JSON_LIMIT, what) === undefined) throw new InputError(`Head file ${file} not found; expected ${what} written by headstart train-head`);
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch {
@@ -126,12 +147,18 @@ export function readJson<T>(file: string, what: string): T {
   }
 }
 
+function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return i;
+  return -1;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** Sizes that are whole, non-negative and whose product stays exact (so a huge claim is refused, never allocated). */
 function isShape(v: unknown): v is number[] {
-  return Array.isArray(v) && v.every((d) => Number.isInteger(d) && (d as number) >= 0);
+  return Array.isArray(v) && v.length <= 8 && v.every((d) => Number.isSafeInteger(d) && (d as number) >= 0) && Number.isSafeInteger(elementCount(v as number[]));
 }
 
 interface ManifestEntry {
@@ -140,50 +167,87 @@ interface ManifestEntry {
   dtype: string;
 }
 
+/** The fields of headstart.json that predict, export and inspect rely on, checked once here. */
+function checkMeta(meta: Record<string, unknown>, file: string): void {
+  const bad = (field: string, want: string, got: unknown): InputError => new InputError(`Expected ${want} for "${field}" in ${file} but received ${JSON.stringify(got)?.slice(0, 80) ?? 'nothing'}`);
+  if (!Array.isArray(meta.classes) || meta.classes.length < 2 || !meta.classes.every((c) => typeof c === 'string')) throw bad('classes', 'a list of at least two class names', meta.classes);
+  const input = meta.input;
+  if (!isObject(input) || (input.layout !== 'map' && input.layout !== 'pooled')) throw bad('input', '{"layout": "map" or "pooled", ...}', input);
+  const rank = input.layout === 'map' ? 3 : 1;
+  if (!isShape(input.featureShape) || input.featureShape.length !== rank || input.featureShape.some((d) => d < 1)) throw bad('input.featureShape', `${rank} positive sizes`, input.featureShape);
+  const cache = meta.cache;
+  if (!isObject(cache) || typeof cache.path !== 'string') throw bad('cache', '{"path": ..., ...}', cache);
+  if (cache.weightsId !== undefined && typeof cache.weightsId !== 'string') throw bad('cache.weightsId', 'a string', cache.weightsId);
+  if (cache.imageSize !== undefined && !(Number.isSafeInteger(cache.imageSize) && (cache.imageSize as number) > 0)) throw bad('cache.imageSize', 'a positive integer', cache.imageSize);
+  for (const k of ['mean', 'std'] as const) {
+    const v = cache[k];
+    if (v !== undefined && !(Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (k === 'mean' || x > 0)))) throw bad(`cache.${k}`, 'three numbers', v);
+  }
+  if (!isObject(meta.settings)) throw bad('settings', 'an object', meta.settings);
+  if (!isObject(meta.training)) throw bad('training', 'an object', meta.training);
+}
+
 /** Reads a head folder written by saveHead; weights come back in PyTorch's [out, in] layout. */
 export async function loadHead(dir: string): Promise<LoadedHead> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`Head folder ${dir} not found; train one with: headstart train-head`);
-  const meta = readJson<HeadMeta | null>(join(dir, 'headstart.json'), 'the head metadata');
+  const metaPath = join(dir, 'headstart.json');
+  const meta = readJson<HeadMeta | null>(metaPath, 'the head metadata');
   const format = isObject(meta) ? meta.format : meta;
-  if (!isObject(meta) || format !== 'headstart-head') throw new InputError(`Expected "format": "headstart-head" in ${join(dir, 'headstart.json')} but received ${JSON.stringify(format)}`);
+  if (!isObject(meta) || format !== 'headstart-head') throw new InputError(`Expected "format": "headstart-head" in ${metaPath} but received ${JSON.stringify(format)}`);
+  checkMeta(meta as unknown as Record<string, unknown>, metaPath);
   const modelPath = join(dir, 'model.json');
   const model = readJson<{ weightsManifest?: unknown } | null>(modelPath, 'the TensorFlow.js model');
   const group = (isObject(model) && Array.isArray(model.weightsManifest) ? model.weightsManifest[0] : undefined) as { paths?: unknown; weights?: unknown } | undefined;
   if (!isObject(group) || !Array.isArray(group.paths) || group.paths.length !== 1 || typeof group.paths[0] !== 'string') {
     throw new InputError(`Expected one weightsManifest group with one file in ${modelPath}`);
   }
+  // Only a file of the head folder itself: never a path that climbs out of it (../../dev/zero).
+  const binName = group.paths[0] as string;
+  if (!/^[^/\\]+$/.test(binName) || binName === '.' || binName === '..') throw new InputError(`Expected a file name in the head folder for the weightsManifest path of ${modelPath} but received ${JSON.stringify(binName)}`);
   if (!Array.isArray(group.weights)) throw new InputError(`Expected a "weights" list in the weightsManifest of ${modelPath} but received ${JSON.stringify(group.weights) ?? 'nothing'}`);
   for (const e of group.weights as unknown[]) {
     if (!isObject(e) || typeof e.name !== 'string') throw new InputError(`Expected weightsManifest entries with a "name" in ${modelPath} but received ${JSON.stringify(e)}`);
     if (!isShape(e.shape)) throw new InputError(`Expected a "shape" (list of sizes) for weight ${e.name} in ${modelPath} but received ${JSON.stringify(e.shape) ?? 'nothing'}`);
+    if (e.dtype !== undefined && e.dtype !== 'float32') throw new InputError(`Expected dtype "float32" for weight ${e.name} in ${modelPath} but received ${JSON.stringify(e.dtype)}`);
   }
   const weights = group.weights as ManifestEntry[];
-  const binPath = join(dir, group.paths[0] as string);
-  if (!existsSync(binPath)) throw new InputError(`Head file ${binPath} not found; expected the weights named by ${join(dir, 'model.json')}`);
-  const bytes = readFileSync(binPath);
+  const binPath = join(dir, binName);
   const expectedBytes = weights.reduce((s, e) => s + 4 * elementCount(e.shape), 0);
+  // The size is checked before the read: a manifest that claims more than the file holds allocates nothing.
+  const size = regularFileSize(binPath, Infinity, 'the head weights');
+  if (size === undefined) throw new InputError(`Head file ${binPath} not found; expected the weights named by ${modelPath}`);
+  if (size !== expectedBytes) throw new InputError(`Expected ${expectedBytes} bytes in ${binPath} (from model.json) but received ${size}`);
+  const bytes = readFileSync(binPath);
   if (bytes.byteLength !== expectedBytes) throw new InputError(`Expected ${expectedBytes} bytes in ${binPath} (from model.json) but received ${bytes.byteLength}`);
   const floats = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const byName = new Map<string, { shape: number[]; data: Float32Array }>();
   let offset = 0;
   for (const e of weights) {
     const size = elementCount(e.shape);
-    byName.set(e.name, { shape: e.shape, data: floats.subarray(offset, offset + size) });
+    const data = floats.subarray(offset, offset + size);
+    // One NaN makes every prediction NaN: refuse the damaged file, naming the weight.
+    const at = firstNonFinite(data);
+    if (at >= 0) throw new InputError(`Expected finite numbers in weight ${e.name} of ${binPath} but value ${at} is ${data[at]}; the head is damaged, train it again`);
+    byName.set(e.name, { shape: e.shape, data });
     offset += size;
   }
   const layer = (name: string): HeadLayer => {
     const kernel = byName.get(`${name}/kernel`);
     const bias = byName.get(`${name}/bias`);
-    if (!kernel || !bias || kernel.shape.length !== 2 || bias.shape[0] !== kernel.shape[1]) throw new InputError(`Expected Dense layer ${name} (kernel and bias) in ${join(dir, 'model.json')}`);
+    if (!kernel || !bias || kernel.shape.length !== 2 || bias.shape.length !== 1 || bias.shape[0] !== kernel.shape[1] || kernel.shape.some((d) => d < 1)) throw new InputError(`Expected Dense layer ${name} (kernel and bias) in ${modelPath}`);
     const [inFeatures, outFeatures] = kernel.shape as [number, number];
     return { weight: transpose(kernel.data, inFeatures, outFeatures), bias: Float32Array.from(bias.data), inFeatures, outFeatures };
   };
   const layers: HeadWeights = { fc0: layer('fc0'), fc3: layer('fc3'), fc6: layer('fc6') };
   if (layers.fc3.inFeatures !== layers.fc0.outFeatures || layers.fc6.inFeatures !== layers.fc3.outFeatures) {
-    throw new InputError(`Expected chained layer sizes in ${join(dir, 'model.json')} but received ${layers.fc0.inFeatures}→${layers.fc0.outFeatures}, ${layers.fc3.inFeatures}→${layers.fc3.outFeatures}, ${layers.fc6.inFeatures}→${layers.fc6.outFeatures}`);
+    throw new InputError(`Expected chained layer sizes in ${modelPath} but received ${layers.fc0.inFeatures}→${layers.fc0.outFeatures}, ${layers.fc3.inFeatures}→${layers.fc3.outFeatures}, ${layers.fc6.inFeatures}→${layers.fc6.outFeatures}`);
   }
-  if (!Array.isArray(meta.classes) || meta.classes.length !== layers.fc6.outFeatures) {
-    throw new MismatchError(`Head ${dir} has ${layers.fc6.outFeatures} outputs but ${Array.isArray(meta.classes) ? meta.classes.length : 'no'} class names in headstart.json`);
+  if (meta.classes.length !== layers.fc6.outFeatures) {
+    throw new MismatchError(`Head ${dir} has ${layers.fc6.outFeatures} outputs but ${meta.classes.length} class names in headstart.json`);
+  }
+  const width = headInputWidth(meta.input.layout, meta.input.featureShape, false);
+  if (width !== layers.fc0.inFeatures) {
+    throw new MismatchError(`Head ${dir} takes ${layers.fc0.inFeatures} inputs (${modelPath}) but rows of shape [${meta.input.featureShape.join(', ')}] (${metaPath}) give ${width}`);
   }
   return { dir, meta, layers };
 }
@@ -251,28 +315,67 @@ export function writeCheckpoint(outDir: string, epoch: number, fingerprint: Chec
 export function readCheckpoint(outDir: string): { meta: CheckpointState; tensors: Map<string, { shape: number[]; data: Float32Array }> } | undefined {
   const dir = checkpointDir(outDir);
   const statePath = join(dir, 'state.json');
-  if (!existsSync(statePath)) return undefined;
+  const afresh = `delete ${dir} to start afresh`;
+  if (regularFileSize(statePath, JSON_LIMIT, 'the checkpoint state') === undefined) return undefined;
   let meta: CheckpointState;
   try {
     meta = JSON.parse(readFileSync(statePath, 'utf8')) as CheckpointState;
   } catch {
-    throw new InputError(`Expected JSON in checkpoint ${statePath} but it does not parse; delete ${dir} to start afresh`);
+    throw new InputError(`Expected JSON in checkpoint ${statePath} but it does not parse; ${afresh}`);
   }
-  if (meta?.formatVersion !== 1 || typeof meta.file !== 'string' || !Array.isArray(meta.tensors)) {
+  if (!isObject(meta) || meta.formatVersion !== 1 || typeof meta.file !== 'string' || !Array.isArray(meta.tensors)) {
     throw new InputError(`Expected a headstart checkpoint (formatVersion 1, file, tensors) in ${statePath} but received ${JSON.stringify(meta).slice(0, 60)}`);
   }
   checkTensorIndex(meta.tensors, statePath, dir);
+  checkState(meta, statePath, afresh);
+  if (!/^tensors-\d+\.bin$/.test(meta.file)) throw new InputError(`Expected "file": "tensors-<epoch>.bin" in checkpoint ${statePath} but received ${JSON.stringify(meta.file).slice(0, 60)}; ${afresh}`);
   const binPath = join(dir, meta.file);
-  if (!existsSync(binPath)) throw new InputError(`Checkpoint ${statePath} names ${meta.file}, which is missing`);
-  const bytes = readFileSync(binPath);
   const total = meta.tensors.reduce((s, t) => s + t.length, 0);
-  if (bytes.byteLength !== total * 4) throw new InputError(`Expected ${total * 4} bytes in checkpoint ${binPath} but received ${bytes.byteLength}`);
+  // The size is checked before the read, so an index that claims more than the file holds allocates nothing.
+  const size = regularFileSize(binPath, Infinity, 'the checkpoint tensors');
+  if (size === undefined) throw new InputError(`Checkpoint ${statePath} names ${meta.file}, which is missing; ${afresh}`);
+  if (size !== total * 4) throw new InputError(`Expected ${total * 4} bytes in checkpoint ${binPath} but received ${size}; ${afresh}`);
   const outside = meta.tensors.find((t) => t.offset + t.length > total);
-  if (outside) throw new InputError(`Expected tensor ${outside.name} within the ${total} floats of checkpoint ${binPath} but it ends at ${outside.offset + outside.length}; delete ${dir} to start afresh`);
+  if (outside) throw new InputError(`Expected tensor ${outside.name} within the ${total} floats of checkpoint ${binPath} but it ends at ${outside.offset + outside.length}; ${afresh}`);
+  const bytes = readFileSync(binPath);
+  if (bytes.byteLength !== total * 4) throw new InputError(`Expected ${total * 4} bytes in checkpoint ${binPath} but received ${bytes.byteLength}; ${afresh}`);
   const floats = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const t of meta.tensors) tensors.set(t.name, { shape: t.shape, data: floats.subarray(t.offset, t.offset + t.length) });
+  for (const t of meta.tensors) {
+    const data = floats.subarray(t.offset, t.offset + t.length);
+    const at = firstNonFinite(data);
+    if (at >= 0) throw new InputError(`Expected finite numbers in tensor ${t.name} of checkpoint ${binPath} but value ${at} is ${data[at]}; ${afresh}`);
+    tensors.set(t.name, { shape: t.shape, data });
+  }
   return { meta, tensors };
+}
+
+function isDeviation(v: unknown): boolean {
+  return isObject(v) && typeof v.a === 'number' && Number.isFinite(v.a) && typeof v.b === 'number' && Number.isFinite(v.b);
+}
+
+function isEpochInfo(v: unknown, epoch: number): boolean {
+  const finite = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x);
+  return isObject(v) && v.epoch === epoch && finite(v.trainLoss) && finite(v.trainAccuracy) && finite(v.testAccuracy) && finite(v.seconds);
+}
+
+/** What the trainer takes back from state.json (epoch, fingerprint, history, step, deviation, best): refused in one line when it is not what writeCheckpoint wrote. */
+function checkState(meta: CheckpointState, statePath: string, afresh: string): void {
+  const bad = (field: string, want: string, got: unknown): InputError => new InputError(`Expected ${want} for "${field}" in checkpoint ${statePath} but received ${JSON.stringify(got)?.slice(0, 60) ?? 'nothing'}; ${afresh}`);
+  const epoch = meta.epoch;
+  if (!Number.isSafeInteger(epoch) || epoch < 1) throw bad('epoch', 'a positive integer', epoch);
+  const fp = meta.fingerprint as unknown;
+  if (!isObject(fp) || !Object.values(fp).every((v) => ['string', 'number', 'boolean'].includes(typeof v))) throw bad('fingerprint', 'an object of settings', fp);
+  const st = meta.state as unknown;
+  if (!isObject(st)) throw bad('state', 'an object', st);
+  if (!Array.isArray(st.history) || st.history.length !== epoch || !st.history.every((h, i) => isEpochInfo(h, i + 1))) throw bad('state.history', `the ${epoch} epochs' results`, st.history);
+  if (!Number.isSafeInteger(st.step) || (st.step as number) < 0) throw bad('state.step', 'a non-negative integer', st.step);
+  if (!isDeviation(st.dev)) throw bad('state.dev', '{"a": number, "b": number}', st.dev);
+  const best = st.best;
+  if (best !== undefined) {
+    const ok = isObject(best) && Number.isSafeInteger(best.epoch) && (best.epoch as number) >= 1 && (best.epoch as number) <= epoch && typeof best.accuracy === 'number' && Number.isFinite(best.accuracy) && isDeviation(best.dev);
+    if (!ok) throw bad('state.best', `{"epoch": 1…${epoch}, "accuracy": number, "dev": ...}`, best);
+  }
 }
 
 /**
@@ -306,6 +409,11 @@ function checkTensorIndex(index: unknown[], statePath: string, dir: string): voi
     const want = (PARAM_NAMES as readonly string[]).includes(param) ? p(param) : undefined;
     const fits = want !== undefined && (kind === 'best' ? same(shape, want) : elementCount(shape) === elementCount(want));
     if (!fits) throw new InputError(`Expected tensor ${name} in checkpoint ${statePath} to match ${want ? `param.${param} ${JSON.stringify(want)}` : 'a parameter'} but received ${JSON.stringify(shape)}; ${afresh}`);
+  }
+  // The best epoch's weights are kept whole or not at all (not at all: the last epoch was the best).
+  const bestMissing = PARAM_NAMES.filter((k) => !shapes.has(`best.${k}`));
+  if (bestMissing.length > 0 && bestMissing.length < PARAM_NAMES.length) {
+    throw new InputError(`Expected all or none of the best.* tensors in checkpoint ${statePath} but ${bestMissing.map((k) => `best.${k}`).join(', ')} ${bestMissing.length === 1 ? 'is' : 'are'} missing; ${afresh}`);
   }
 }
 

@@ -11,7 +11,7 @@ import { headProbabilities, linearInit } from '../../src/head/model.js';
 import { createRng } from '../../src/head/random.js';
 import type { HeadMeta, HeadWeights } from '../../src/head/types.js';
 import { relativeError } from '../helpers/fixtures.js';
-import { thrownSync as thrownBy } from '../helpers/errors.js';
+import { rejection, thrownSync as thrownBy } from '../helpers/errors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'headstart-io-'));
 beforeAll(async () => {
@@ -152,6 +152,87 @@ describe('saveHead / loadHead', () => {
   });
 });
 
+describe('loadHead refuses hostile or damaged files in one line', () => {
+  it('a manifest claiming a huge shape, before reading or allocating anything', async () => {
+    const dir = save('huge');
+    const modelPath = join(dir, 'model.json');
+    const m = JSON.parse(readFileSync(modelPath, 'utf8')) as { weightsManifest: { weights: { shape: number[] }[] }[] };
+    m.weightsManifest[0]!.weights[0]!.shape = [100000, 100000];
+    writeFileSync(modelPath, JSON.stringify(m));
+    const before = process.memoryUsage().arrayBuffers;
+    const err = await rejection(loadHead(dir));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected ${4 * (1e10 + 12 + 144 + 12 + 36 + 3)} bytes in ${join(dir, 'weights.bin')} (from model.json) but received 12588`);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 << 20);
+    m.weightsManifest[0]!.weights[0]!.shape = [2 ** 40, 2 ** 40];
+    writeFileSync(modelPath, JSON.stringify(m));
+    expect((await rejection(loadHead(dir))).message).toBe(`Expected a "shape" (list of sizes) for weight fc0/kernel in ${modelPath} but received [1099511627776,1099511627776]`);
+  });
+
+  it('a weights path that leaves the head folder', async () => {
+    const dir = save('escape');
+    const modelPath = join(dir, 'model.json');
+    const m = JSON.parse(readFileSync(modelPath, 'utf8')) as { weightsManifest: { paths: string[] }[] };
+    m.weightsManifest[0]!.paths = ['../../../dev/zero'];
+    writeFileSync(modelPath, JSON.stringify(m));
+    const err = await rejection(loadHead(dir));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected a file name in the head folder for the weightsManifest path of ${modelPath} but received "../../../dev/zero"`);
+  });
+
+  it('a folder where headstart.json or weights.bin should be', async () => {
+    const dir = save('folders');
+    rmSync(join(dir, 'weights.bin'));
+    mkdirSync(join(dir, 'weights.bin'));
+    expect((await rejection(loadHead(dir))).message).toBe(`Expected the head weights in head file ${join(dir, 'weights.bin')} but it is a folder`);
+    rmSync(join(dir, 'headstart.json'));
+    mkdirSync(join(dir, 'headstart.json'));
+    const err = await rejection(loadHead(dir));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected the head metadata in head file ${join(dir, 'headstart.json')} but it is a folder`);
+  });
+
+  it('a NaN weight, naming the weight', async () => {
+    const dir = save('nan');
+    const bin = readFileSync(join(dir, 'weights.bin'));
+    bin.writeFloatLE(Number.NaN, 4 * (245 * 12 + 3));
+    writeFileSync(join(dir, 'weights.bin'), bin);
+    const err = await rejection(loadHead(dir));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected finite numbers in weight fc0/bias of ${join(dir, 'weights.bin')} but value 3 is NaN; the head is damaged, train it again`);
+  });
+
+  it('headstart.json fields that predict relies on', async () => {
+    const file = (dir: string): string => join(dir, 'headstart.json');
+    const cases: [string, (m: Record<string, unknown>) => void, string][] = [
+      ['layout', (m) => ((m.input as Record<string, unknown>).layout = 'grid'), `Expected {"layout": "map" or "pooled", ...} for "input" in FILE but received {"layout":"grid","featureShape":[5,1,1],"transform":"avgpool"}`],
+      ['shape', (m) => ((m.input as Record<string, unknown>).featureShape = [5, -1, 1]), `Expected 3 positive sizes for "input.featureShape" in FILE but received [5,-1,1]`],
+      ['classes', (m) => (m.classes = ['a', 2, 'c']), `Expected a list of at least two class names for "classes" in FILE but received ["a",2,"c"]`],
+      ['size', (m) => ((m.cache as Record<string, unknown>).imageSize = 2.5), `Expected a positive integer for "cache.imageSize" in FILE but received 2.5`],
+      ['std', (m) => ((m.cache as Record<string, unknown>).std = [0.2, 0, 0.2]), `Expected three numbers for "cache.std" in FILE but received [0.2,0,0.2]`],
+      ['settings', (m) => delete m.settings, `Expected an object for "settings" in FILE but received nothing`],
+    ];
+    for (const [name, change, message] of cases) {
+      const dir = save(`meta-${name}`);
+      const m = JSON.parse(readFileSync(file(dir), 'utf8')) as Record<string, unknown>;
+      change(m);
+      writeFileSync(file(dir), JSON.stringify(m));
+      const err = await rejection(loadHead(dir));
+      expect(err, name).toBeInstanceOf(InputError);
+      expect(err.message, name).toBe(message.replace('FILE', file(dir)));
+    }
+  });
+
+  it('a feature shape that does not give the first layer\'s inputs', async () => {
+    const m = meta();
+    m.input.featureShape = [6, 1, 1];
+    const dir = save('width', m);
+    const err = await rejection(loadHead(dir));
+    expect(err).toBeInstanceOf(MismatchError);
+    expect(err.message).toBe(`Head ${dir} takes 245 inputs (${join(dir, 'model.json')}) but rows of shape [6, 1, 1] (${join(dir, 'headstart.json')}) give 294`);
+  });
+});
+
 describe('findNewestHead', () => {
   it('finds the most recently written head under <models>/heads, or nothing', async () => {
     const models = join(tmp, 'models');
@@ -181,13 +262,19 @@ function params(): Record<string, { shape: number[]; data: Float32Array }> {
   return { 'param.w0': t(2, 1), 'param.b0': t(2), 'param.w3': t(2, 2), 'param.b3': t(2), 'param.w6': t(1, 2), 'param.b6': t(1) };
 }
 
+/** The state the trainer writes after `epoch` epochs (readCheckpoint checks what the trainer takes back). */
+function trainerState(epoch: number, step = epoch): Record<string, unknown> {
+  const history = Array.from({ length: epoch }, (_, i) => ({ epoch: i + 1, trainLoss: 1 / (i + 1), trainAccuracy: 0.5, testAccuracy: 0.5, seconds: 0.1 }));
+  return { history, dev: { a: 1, b: 0 }, step, best: { epoch: 1, accuracy: 0.5, dev: { a: 1, b: 0 } } };
+}
+
 describe('readCheckpoint', () => {
   it('reads back what writeCheckpoint wrote', () => {
     const out = join(tmp, 'ck-ok');
-    writeCheckpoint(out, 2, { '--lr': 0.1 }, { step: 7 }, { ...params(), 'param.w0': { shape: [2, 1], data: new Float32Array([1, 2]) } });
+    writeCheckpoint(out, 2, { '--lr': 0.1 }, trainerState(2, 7), { ...params(), 'param.w0': { shape: [2, 1], data: new Float32Array([1, 2]) } });
     const ck = readCheckpoint(out)!;
     expect(ck.meta.epoch).toBe(2);
-    expect(ck.meta.state).toEqual({ step: 7 });
+    expect(ck.meta.state).toEqual(trainerState(2, 7));
     expect(Array.from(ck.tensors.get('param.w0')!.data)).toEqual([1, 2]);
   });
 
@@ -212,7 +299,7 @@ describe('readCheckpoint', () => {
   it('refuses a checkpoint that lacks a param.* tensor, naming it, instead of failing on resume', () => {
     const out = join(tmp, 'ck-missing');
     const { 'param.w3': _, ...rest } = params();
-    writeCheckpoint(out, 1, { '--lr': 0.1 }, { step: 1 }, rest);
+    writeCheckpoint(out, 1, { '--lr': 0.1 }, trainerState(1), rest);
     const err = thrownBy(() => readCheckpoint(out));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(`Expected tensors param.w0, param.b0, param.w3, param.b3, param.w6, param.b6 in checkpoint ${join(checkpointDir(out), 'state.json')} but param.w3 is missing; delete ${checkpointDir(out)} to start afresh`);
@@ -220,7 +307,7 @@ describe('readCheckpoint', () => {
 
   it('refuses param.* tensors whose shapes do not chain into a head', () => {
     const out = join(tmp, 'ck-unchained');
-    writeCheckpoint(out, 1, {}, {}, { ...params(), 'param.b3': { shape: [3], data: new Float32Array(3) } });
+    writeCheckpoint(out, 1, {}, trainerState(1), { ...params(), 'param.b3': { shape: [3], data: new Float32Array(3) } });
     const err = thrownBy(() => readCheckpoint(out));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(
@@ -231,12 +318,12 @@ describe('readCheckpoint', () => {
   it('refuses best.* and slot.* tensors that do not fit a parameter', () => {
     const statePath = (out: string): string => join(checkpointDir(out), 'state.json');
     const best = join(tmp, 'ck-best');
-    writeCheckpoint(best, 1, {}, {}, { ...params(), 'best.w3': { shape: [2, 1], data: new Float32Array(2) } });
+    writeCheckpoint(best, 1, {}, trainerState(1), { ...params(), 'best.w3': { shape: [2, 1], data: new Float32Array(2) } });
     let err = thrownBy(() => readCheckpoint(best));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(`Expected tensor best.w3 in checkpoint ${statePath(best)} to match param.w3 [2,2] but received [2,1]; delete ${checkpointDir(best)} to start afresh`);
     const slot = join(tmp, 'ck-slot');
-    writeCheckpoint(slot, 1, {}, {}, { ...params(), 'slot.w9.m': { shape: [2], data: new Float32Array(2) } });
+    writeCheckpoint(slot, 1, {}, trainerState(1), { ...params(), 'slot.w9.m': { shape: [2], data: new Float32Array(2) } });
     err = thrownBy(() => readCheckpoint(slot));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(`Expected tensor slot.w9.m in checkpoint ${statePath(slot)} to match a parameter but received [2]; delete ${checkpointDir(slot)} to start afresh`);
@@ -244,7 +331,7 @@ describe('readCheckpoint', () => {
 
   it('refuses a tensor entry without a shape, or one past the end of the tensors file', () => {
     const out = join(tmp, 'ck-index');
-    writeCheckpoint(out, 1, {}, {}, params());
+    writeCheckpoint(out, 1, {}, trainerState(1), params());
     const statePath = join(checkpointDir(out), 'state.json');
     const good = readFileSync(statePath, 'utf8');
     const state = JSON.parse(good) as { tensors: { name: string; shape?: number[]; offset: number }[] };
@@ -259,5 +346,49 @@ describe('readCheckpoint', () => {
     err = thrownBy(() => readCheckpoint(out));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(`Expected tensor param.w0 within the 13 floats of checkpoint ${join(checkpointDir(out), 'tensors-1.bin')} but it ends at 14; delete ${checkpointDir(out)} to start afresh`);
+  });
+
+  it('refuses what the trainer takes back when it is not what writeCheckpoint wrote', () => {
+    const out = join(tmp, 'ck-state');
+    writeCheckpoint(out, 2, { '--lr': 0.1 }, trainerState(2), params());
+    const statePath = join(checkpointDir(out), 'state.json');
+    const good = readFileSync(statePath, 'utf8');
+    const afresh = `delete ${checkpointDir(out)} to start afresh`;
+    const cases: [string, (m: Record<string, unknown> & { state: Record<string, unknown> }) => void, string][] = [
+      ['epoch', (m) => (m.epoch = -1), `Expected a positive integer for "epoch" in checkpoint ${statePath} but received -1; ${afresh}`],
+      ['fingerprint', (m) => (m.fingerprint = null), `Expected an object of settings for "fingerprint" in checkpoint ${statePath} but received null; ${afresh}`],
+      ['history', (m) => (m.state.history = [(m.state.history as unknown[])[0]]), `Expected the 2 epochs' results for "state.history" in checkpoint ${statePath} but received [{"epoch":1,"trainLoss":1,"trainAccuracy":0.5,"testAccuracy"; ${afresh}`],
+      ['step', (m) => (m.state.step = 1.5), `Expected a non-negative integer for "state.step" in checkpoint ${statePath} but received 1.5; ${afresh}`],
+      ['dev', (m) => (m.state.dev = { a: 1 }), `Expected {"a": number, "b": number} for "state.dev" in checkpoint ${statePath} but received {"a":1}; ${afresh}`],
+      ['best', (m) => ((m.state.best as Record<string, unknown>).epoch = 3), `Expected {"epoch": 1…2, "accuracy": number, "dev": ...} for "state.best" in checkpoint ${statePath} but received {"epoch":3,"accuracy":0.5,"dev":{"a":1,"b":0}}; ${afresh}`],
+      ['file', (m) => (m.file = '../../../dev/zero'), `Expected "file": "tensors-<epoch>.bin" in checkpoint ${statePath} but received "../../../dev/zero"; ${afresh}`],
+    ];
+    for (const [name, change, message] of cases) {
+      const m = JSON.parse(good) as Record<string, unknown> & { state: Record<string, unknown> };
+      change(m);
+      writeFileSync(statePath, JSON.stringify(m));
+      const err = thrownBy(() => readCheckpoint(out));
+      expect(err, name).toBeInstanceOf(InputError);
+      expect(err.message, name).toBe(message);
+    }
+  });
+
+  it('refuses a NaN in a tensor, some best.* tensors without the others, and a folder for state.json', () => {
+    const out = join(tmp, 'ck-nan');
+    const tensors = { ...params(), 'best.w0': { shape: [2, 1], data: new Float32Array(2) } };
+    writeCheckpoint(out, 1, {}, trainerState(1), tensors);
+    const statePath = join(checkpointDir(out), 'state.json');
+    let err = thrownBy(() => readCheckpoint(out));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected all or none of the best.* tensors in checkpoint ${statePath} but best.b0, best.w3, best.b3, best.w6, best.b6 are missing; delete ${checkpointDir(out)} to start afresh`);
+    writeCheckpoint(out, 1, {}, trainerState(1), { ...params(), 'param.w3': { shape: [2, 2], data: new Float32Array([0, Infinity, 0, 0]) } });
+    err = thrownBy(() => readCheckpoint(out));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected finite numbers in tensor param.w3 of checkpoint ${join(checkpointDir(out), 'tensors-1.bin')} but value 1 is Infinity; delete ${checkpointDir(out)} to start afresh`);
+    rmSync(statePath);
+    mkdirSync(statePath);
+    err = thrownBy(() => readCheckpoint(out));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected the checkpoint state in head file ${statePath} but it is a folder`);
   });
 });
