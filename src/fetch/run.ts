@@ -3,9 +3,10 @@
  * resumably with a progress bar and a checksum. A VGG16 found only in PyTorch's cache is symlinked
  * into models/ (528 MB is not worth copying), so `--weights models/vgg16-397923af.pth` just works.
  */
-import { lstat, mkdir, readFile, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, stat, symlink, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { InputError, UsageError, expected } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { progressBar } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { download } from './download.js';
@@ -107,7 +108,7 @@ async function fetchVgg16(args: CommandArgs, ctx: RunContext, deps: FetchDeps, f
   }
   const result = await fetchFile(file, dest, url, '--models-dir', ctx, deps);
   // The name promises only a digest prefix; the sidecar keeps the whole one for later checks.
-  await writeFile(`${dest}.sha256`, `${result.sha256}  ${file.fileName}\n`);
+  writeFileAtomic(`${dest}.sha256`, `${result.sha256}  ${file.fileName}\n`, { what: 'the checksum file', hint: 'free some space and run headstart fetch again' });
   return { what: 'vgg16', path: dest, source: 'download', bytes: result.bytes, sha256: result.sha256, resumed: result.resumed };
 }
 
