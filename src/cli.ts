@@ -124,7 +124,9 @@ export const COMMANDS: CommandSpec[] = [
     name: 'inspect',
     summary: 'What a cache, a head or a checkpoint holds',
     positional: { name: 'path', describe: 'a .h5 cache, a head folder, or a checkpoint', min: 1, max: 1 },
-    options: [],
+    options: [
+      { name: 'verify', type: 'boolean', default: false, describe: 'read every row of a cache and check it (finite values, counts, labels, checksums); exit 1 on any problem' },
+    ],
     example: 'headstart inspect cache/cifar10-vgg16-32.h5',
     load: async () => (await import('./inspect.js')).runInspect,
   },

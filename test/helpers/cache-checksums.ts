@@ -1,0 +1,30 @@
+/**
+ * Records the per-split checksums of a cache the way the cache writer does (features_sha256 and
+ * labels_sha256 on each split group: hex SHA-256 of the dataset's little-endian bytes in row
+ * order), for tests that need a cache with checksums from any writer, older ones included.
+ */
+import { createHash } from 'node:crypto';
+import { h5 } from '../../src/cache/h5.js';
+import type { Dataset, Group } from '../../src/cache/h5.js';
+
+export const sha256 = (bytes: ArrayBufferView): string => createHash('sha256').update(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)).digest('hex');
+
+/** Sets (or replaces) the checksum attributes of every split in the cache at `path`. */
+export async function recordChecksums(path: string): Promise<void> {
+  const lib = await h5();
+  const file = new lib.File(path, 'a');
+  try {
+    for (const split of ['train', 'test']) {
+      if (!file.keys().includes(split)) continue;
+      const group = file.get(split) as Group;
+      for (const what of ['features', 'labels']) {
+        const name = `${what}_sha256`;
+        const value = sha256((group.get(what) as Dataset).value as Float32Array | Uint8Array);
+        if (Object.keys(group.attrs).includes(name)) group.delete_attribute(name);
+        group.create_attribute(name, value);
+      }
+    }
+  } finally {
+    file.close();
+  }
+}
