@@ -4,13 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import { h5 } from '../../src/cache/h5.js';
 import type { Group } from '../../src/cache/h5.js';
 import { verifyCache } from '../../src/cache/verify.js';
 import { openSplitWriter } from '../../src/cache/writer.js';
 import type { CacheIdentity } from '../../src/cache/types.js';
 import { runInspect } from '../../src/inspect.js';
-import { recordChecksums } from '../helpers/cache-checksums.js';
+import { editCache as edit, recordChecksums, setAttr } from '../helpers/cache-files.js';
 import { rejection } from '../helpers/errors.js';
 import { context, sink } from '../predict/scenario.js';
 
@@ -42,21 +41,6 @@ async function makeCache(opts: { train?: Float32Array; test?: Float32Array; widt
   }
   if (opts.checksums !== false) await recordChecksums(path);
   return path;
-}
-
-async function edit(path: string, change: (f: import('h5wasm/node').File) => void): Promise<void> {
-  const lib = await h5();
-  const f = new lib.File(path, 'a');
-  try {
-    change(f);
-  } finally {
-    f.close();
-  }
-}
-
-function setAttr(g: Group, name: string, value: number | string, dtype: string | null = null): void {
-  if (Object.keys(g.attrs).includes(name)) g.delete_attribute(name);
-  g.create_attribute(name, value, null, dtype);
 }
 
 describe('verifyCache', () => {
@@ -119,7 +103,7 @@ describe('verifyCache', () => {
   it('counts that disagree: root attribute, group attribute; the rows are still checked', async () => {
     const path = await makeCache({ train: rows(10, 4, { 5: NaN }) });
     await edit(path, (f) => {
-      setAttr(f as unknown as Group, 'train_count', 12, '<i4');
+      setAttr(f, 'train_count', 12, '<i4');
       setAttr(f.get('test') as Group, 'count', 5, '<i4');
     });
     const v = await verifyCache(path);
