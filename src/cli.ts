@@ -91,7 +91,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'predict',
     summary: 'Classify images with a trained head',
     positional: { name: 'image', describe: 'image files (PNG, JPEG, WebP, GIF, TIFF, AVIF)', min: 1, max: Infinity },
-    options: [HEAD, WEIGHTS, DEVICE, { name: 'top', type: 'positiveInt', default: 3, describe: 'classes to show per image', arg: 'K' }],
+    options: [HEAD, { ...WEIGHTS, default: undefined, describe: 'VGG16 checkpoint the head was trained with (default: models/vgg16-397923af.pth or PyTorch\'s cache; a random-weights head needs none)' }, DEVICE, { name: 'top', type: 'positiveInt', default: 3, describe: 'classes to show per image', arg: 'K' }],
     example: 'headstart predict cat.png dog.jpg --top 3',
     load: async () => (await import('./predict/run.js')).runPredict,
   },
