@@ -40,14 +40,14 @@ async function inspectCache(path: string): Promise<CommandResult> {
   return { text: lines.join('\n'), data: { kind: 'cache', ...info } };
 }
 
-/** Files at least this big show a progress bar while verified (a few seconds of reading and up). */
-const VERIFY_PROGRESS_BYTES = 64 * 1024 * 1024;
+/** Files bigger than one read (verify reads about 16 MiB at a time) show a progress bar while verified. */
+const VERIFY_PROGRESS_BYTES = 16 * 1024 * 1024;
 
 /** `inspect --verify`: problems one line each on stderr, as they would be for any other failure; a summary on stdout. */
 async function verifyCacheFile(path: string, ctx: RunContext): Promise<CommandResult> {
   const clock = ctx.clock ?? (() => performance.now());
   const started = clock();
-  const big = statSync(path).size >= VERIFY_PROGRESS_BYTES;
+  const big = statSync(path).size > VERIFY_PROGRESS_BYTES;
   const bar = big ? progressBar({ stream: ctx.stderr, label: `verify ${path}`, unit: 'rows', clock: ctx.clock }) : undefined;
   let result;
   try {

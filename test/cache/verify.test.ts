@@ -132,6 +132,14 @@ describe('verifyCache', () => {
     expect(seen.length).toBeGreaterThanOrEqual(3);
     const steps = seen.map(([d], i) => d - (i === 0 ? 0 : seen[i - 1]![0]));
     expect(Math.max(...steps) * width * 4).toBeLessThanOrEqual(16 * 1024 * 1024);
+
+    // The command shows those steps as a progress bar with a rate and an ETA (a clock that ticks 1 s per look).
+    let now = 0;
+    const err = sink();
+    const r = await runInspect({ positionals: [path], options: { verify: true } }, { ...context(err), clock: () => (now += 1000) });
+    expect(r.exitCode).toBeUndefined();
+    expect(err.text).toMatch(/^verify .* 1,024\/1,103 92%/);
+    expect(err.text).toMatch(/verify .* 1,103\/1,103 100% [0-9.]+ rows\/s ETA 0s\n$/);
   });
 
   it('a file that is not a cache at all is one error, as for any reader', async () => {
