@@ -66,7 +66,8 @@ async function verifyCacheFile(path: string, ctx: RunContext): Promise<CommandRe
   const checksum = { match: 'checksums match', none: 'no recorded checksum', differs: 'checksum differs', unchecked: 'checksum not checked (unreadable rows)' };
   for (const split of ['train', 'test'] as const) {
     const s = result.splits[split];
-    lines.push(`  ${split.padEnd(9)} ${s ? `${s.rows.toLocaleString('en-US')} rows${s.rowsChecked < s.rows ? ` (${s.rowsChecked.toLocaleString('en-US')} readable)` : ''}, labels checked below ${classes}, ${checksum[s.checksum]}` : 'not extracted'}`);
+    const unread = result.unchecked.includes(split) ? 'rows not read (see the problems above)' : 'not extracted';
+    lines.push(`  ${split.padEnd(9)} ${s ? `${s.rows.toLocaleString('en-US')} rows${s.rowsChecked < s.rows ? ` (${s.rowsChecked.toLocaleString('en-US')} readable)` : ''}, labels checked below ${classes}, ${checksum[s.checksum]}` : unread}`);
   }
   return { text: lines.join('\n'), data: { kind: 'cache-verification', ...result, seconds, ok: n === 0 }, exitCode: n === 0 ? undefined : new InputError('').exitCode };
 }

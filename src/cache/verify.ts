@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { HeadstartError, InputError } from '../errors.js';
 import { CHECKSUM_ATTRS, RowTally, SPLITS, extractCommandFor } from './format.js';
-import { attrValue, closeQuietly, openForReading, readQuietly } from './h5.js';
+import { attrValue, closeQuietly, hasChild, openForReading, readQuietly } from './h5.js';
 import { type CacheProblem, type ReadableSplit, badLabelText, examineCache, nonFiniteText, problemLine, readFeatureRows, readLabelRows, rowsPerRead, tallyBadLabels, tallyNonFinite } from './reader.js';
 import type { CacheAttrs, CacheSplitName } from './types.js';
 import { elementCount } from '../shape.js';
@@ -29,6 +29,8 @@ export interface CacheVerification {
   /** The file's size in bytes. */
   bytes: number;
   splits: Partial<Record<CacheSplitName, SplitVerification>>;
+  /** Splits the file has whose rows could not be read at all (a problem says why). */
+  unchecked: CacheSplitName[];
   /** One line per problem, each naming the file (and split); empty for a sound cache. */
   problems: string[];
   /** Things worth saying that are not problems (a split written before checksums existed). */
@@ -116,6 +118,7 @@ export async function verifyCache(path: string, options: VerifyOptions = {}): Pr
   const file = await openForReading(path);
   try {
     const structure = readQuietly(path, () => examineCache(file, path));
+    const present = readQuietly(path, () => SPLITS.filter((split) => hasChild(file, split)));
     const { attrs } = structure;
     const problems: CacheProblem[] = [...structure.problems];
     const notes: string[] = [];
@@ -136,7 +139,8 @@ export async function verifyCache(path: string, options: VerifyOptions = {}): Pr
         options.onNote?.(note);
       }
     }
-    return { path, attrs, bytes: statSync(path).size, splits, problems: problems.map((p) => problemLine(path, p)), notes };
+    const unchecked = present.filter((split) => splits[split] === undefined);
+    return { path, attrs, bytes: statSync(path).size, splits, unchecked, problems: problems.map((p) => problemLine(path, p)), notes };
   } finally {
     closeQuietly(path, file);
   }

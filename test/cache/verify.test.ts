@@ -114,6 +114,16 @@ describe('verifyCache', () => {
     ]);
   });
 
+  it('attributes that contradict each other: the problem, and the splits named as not read', async () => {
+    const path = await makeCache();
+    await edit(path, (f) => setAttr(f, 'layout', 'pooled'));
+    const r = await runInspect({ positionals: [path], options: { verify: true } }, context());
+    expect(r.exitCode).toBe(1);
+    expect((r.data as { problems: string[] }).problems).toEqual([`${path} has layout "pooled" but feature_shape [4, 1, 1]; expected a pooled row [C*49] (or layout "map" for [C, h, w] rows)`]);
+    expect(r.text).toContain('  train     rows not read (see the problems above)');
+    expect(r.text).toContain('  test      rows not read (see the problems above)');
+  });
+
   it('a malformed checksum attribute is a problem', async () => {
     const path = await makeCache();
     await edit(path, (f) => setAttr(f.get('test') as Group, 'labels_sha256', 'not-a-hash'));
