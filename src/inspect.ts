@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { InputError, expected } from './errors.js';
 import { isHdf5 } from './cache/h5.js';
 import { readCacheInfo } from './cache/reader.js';
+import { verifyCache } from './cache/verify.js';
+import { formatDuration, progressBar } from './progress.js';
 import { loadHead, readJson } from './head/head-io.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
 import { loadCheckpoint } from './weights/checkpoint.js';
@@ -36,6 +38,38 @@ async function inspectCache(path: string): Promise<CommandResult> {
     lines.push(`  ${split.padEnd(9)} ${s ? `${s.count.toLocaleString('en-US')} rows of ${shape(s.featureShape)}` : 'not extracted'}`);
   }
   return { text: lines.join('\n'), data: { kind: 'cache', ...info } };
+}
+
+/** Files bigger than one read (verify reads about 16 MiB at a time) show a progress bar while verified. */
+const VERIFY_PROGRESS_BYTES = 16 * 1024 * 1024;
+
+/** `inspect --verify`: problems one line each on stderr, as they would be for any other failure; a summary on stdout. */
+async function verifyCacheFile(path: string, ctx: RunContext): Promise<CommandResult> {
+  const clock = ctx.clock ?? (() => performance.now());
+  const started = clock();
+  const big = statSync(path).size > VERIFY_PROGRESS_BYTES;
+  const bar = big ? progressBar({ stream: ctx.stderr, label: `verify ${path}`, unit: 'rows', clock: ctx.clock }) : undefined;
+  let result;
+  try {
+    result = await verifyCache(path, { onProgress: bar && ((d, t) => bar.update(d, t)) });
+  } finally {
+    bar?.finish();
+  }
+  const seconds = (clock() - started) / 1000;
+  for (const note of result.notes) ctx.stderr.write(`${note}\n`);
+  for (const problem of result.problems) ctx.stderr.write(`headstart: ${problem}\n`);
+  const rows = Object.values(result.splits).reduce((n, s) => n + s.rows, 0);
+  const n = result.problems.length;
+  const read = `${rows.toLocaleString('en-US')} rows, ${(result.bytes / 1e6).toFixed(1)} MB, in ${formatDuration(seconds)}`;
+  const lines = [n === 0 ? `${path}: verified every row (${read}): no problems` : `${path}: ${n} problem${n === 1 ? '' : 's'} (listed above) in ${read}`];
+  const classes = result.attrs.classes.length;
+  const checksum = { match: 'checksums match', none: 'no recorded checksum', differs: 'checksum differs', unchecked: 'checksum not checked (unreadable rows)' };
+  for (const split of ['train', 'test'] as const) {
+    const s = result.splits[split];
+    const unread = result.unchecked.includes(split) ? 'rows not read (see the problems above)' : 'not extracted';
+    lines.push(`  ${split.padEnd(9)} ${s ? `${s.rows.toLocaleString('en-US')} rows${s.rowsChecked < s.rows ? ` (${s.rowsChecked.toLocaleString('en-US')} readable)` : ''}, labels checked below ${classes}, ${checksum[s.checksum]}` : unread}`);
+  }
+  return { text: lines.join('\n'), data: { kind: 'cache-verification', ...result, seconds, ok: n === 0 }, exitCode: n === 0 ? undefined : new InputError('').exitCode };
 }
 
 async function inspectHead(dir: string): Promise<CommandResult> {
@@ -112,9 +146,13 @@ async function inspectCheckpoint(path: string): Promise<CommandResult> {
   return { text: lines.join('\n'), data: { kind: 'checkpoint', path, format: ckpt.format, sha256: ckpt.sha256, parameters, tensors, vgg16, notVgg16: notVgg } };
 }
 
-export async function runInspect(args: CommandArgs, _ctx: RunContext): Promise<CommandResult> {
+export async function runInspect(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
   const path = args.positionals[0]!;
   if (!existsSync(path)) throw new InputError(expected(WHAT, 'headstart inspect', `${path} (no such file or folder)`));
+  if (args.options.verify === true) {
+    if (statSync(path).isDirectory() || !isHdf5(path)) throw new InputError(expected('a feature cache (.h5)', 'headstart inspect --verify', `${path}, ${statSync(path).isDirectory() ? 'a folder' : 'not an HDF5 file'}`));
+    return verifyCacheFile(path, ctx);
+  }
   if (statSync(path).isDirectory()) {
     if (existsSync(join(path, 'headstart.json'))) return inspectHead(path);
     throw new InputError(expected(WHAT, 'headstart inspect', `${path}, a folder without headstart.json`));

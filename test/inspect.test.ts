@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { runExport } from '../src/export.js';
 import { runInspect } from '../src/inspect.js';
+import { recordChecksums } from './helpers/cache-files.js';
 import { fixturePath } from './helpers/fixtures.js';
 import { CLASSES, WEIGHTS, context, makeScenario, type Scenario } from './predict/scenario.js';
 
@@ -27,6 +28,16 @@ describe('inspect', () => {
     expect(r.text).toMatch(/test\s+6 rows of \[32, 1, 1\]/);
     expect(r.text).toContain(`sha256 ${s.weightsId.slice(0, 16)}…`);
     expect(r.text).toContain('bars, blobs, cross (3)');
+  });
+
+  it('--verify on a cache made by the real extract (ONNX Runtime features), with checksums recorded: every row sound', async () => {
+    const copy = join(s.root, 'verified.h5');
+    writeFileSync(copy, readFileSync(s.cache));
+    await recordChecksums(copy);
+    const r = await runInspect({ positionals: [copy], options: { verify: true } }, context());
+    expect(r.exitCode).toBeUndefined();
+    expect(r.data).toMatchObject({ ok: true, problems: [], notes: [], splits: { train: { rows: 12, rowsChecked: 12, checksum: 'match' }, test: { rows: 6, rowsChecked: 6, checksum: 'match' } } });
+    expect(r.text).toContain('  train     12 rows, labels checked below 3, checksums match');
   });
 
   it('a head folder: layers, classes, weights, image size, settings, metrics', async () => {

@@ -4,7 +4,9 @@
  *   /            attributes: format_version, tool_version, weights_id, image_size, layout, mean, std,
  *                classes, data_name, data_source, split_rule, feature_shape, classifier_input,
  *                train_count / test_count (for each complete split)
- *   /train       features float32 [N, ...feature_shape] (chunked by rows), labels uint8 [N], attr count
+ *   /train       features float32 [N, ...feature_shape] (chunked by rows), labels uint8 [N], attr count,
+ *                features_sha256 / labels_sha256 (hex SHA-256 of each dataset's little-endian bytes in
+ *                row order; caches written before checksums existed lack them)
  *   /test        the same
  *
  * A split group exists only once all its rows are in (the writer builds it in a temporary copy
@@ -16,6 +18,53 @@ import type { CacheAttrs, CacheIdentity, CacheSplitName, FeatureLayout } from '.
 
 export const FORMAT_VERSION = 1;
 export const SPLITS: readonly CacheSplitName[] = ['train', 'test'];
+
+/** Split-group attributes holding the checksums recorded when the split was written. */
+export const CHECKSUM_ATTRS = { features: 'features_sha256', labels: 'labels_sha256' } as const;
+
+/** VGG16 halves the image five times (2×2 max-pools, floor): the trunk's map is SIZE/32 on a side. */
+export function mapSide(imageSize: number): number {
+  return Math.floor(imageSize / 32);
+}
+
+/** What to do about a cache that is damaged or inconsistent: said once, at the end of the line. */
+export const EXTRACT_AGAIN = 'extract it again with --force';
+
+/** A cache problem's text without the advice, for callers that give their own (the writer says "pass --force"). */
+export function withoutAdvice(message: string): string {
+  for (const joint of ['; ', ', so ']) {
+    if (message.endsWith(`${joint}${EXTRACT_AGAIN}`)) return message.slice(0, -(joint.length + EXTRACT_AGAIN.length));
+  }
+  return message;
+}
+
+const showShape = (s: readonly number[]): string => `[${s.join(', ')}]`;
+const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+
+/**
+ * What the root attributes say that cannot all be true, each as a phrase that follows the cache's
+ * path ("cache/x.h5 has layout ..."). Cheap: no dataset is read.
+ */
+export function attrProblems(attrs: CacheAttrs): string[] {
+  const problems: string[] = [];
+  const shape = attrs.featureShape;
+  const size = attrs.imageSize;
+  if (!Number.isSafeInteger(size) || size < 32) problems.push(`has image_size ${size}; expected a whole number of pixels, at least 32`);
+  if (shape.length === 0 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+    problems.push(`has feature_shape ${showShape(shape)}; expected positive whole dimensions`);
+  } else if (attrs.layout === 'map') {
+    const side = mapSide(size);
+    if (shape.length !== 3) problems.push(`has layout "map" but feature_shape ${showShape(shape)}; expected a map row [C, h, w] (or layout "pooled" for [C*49] rows)`);
+    else if (Number.isSafeInteger(size) && (shape[1] !== side || shape[2] !== side)) problems.push(`has feature_shape ${showShape(shape)} but image_size ${size}; VGG16 maps ${size}×${size} images to ${side}×${side}`);
+  } else if (shape.length !== 1 || shape[0]! % 49 !== 0) {
+    problems.push(`has layout "pooled" but feature_shape ${showShape(shape)}; expected a pooled row [C*49] (or layout "map" for [C, h, w] rows)`);
+  }
+  for (const split of SPLITS) {
+    const count = attrs.counts[split];
+    if (count !== undefined && !isCount(count)) problems.push(`has ${split}_count ${count}; expected a row count`);
+  }
+  return problems;
+}
 
 /** HDF5 chunks of about 1 MiB: whole chunks fit HDF5's default 1 MiB chunk cache (h5py's too), so reads
  * that do not line up with chunks do not fetch a chunk twice, and 1 MiB is plenty for sequential I/O. */
@@ -108,4 +157,25 @@ export function pickIdentity(attrs: CacheAttrs | CacheIdentity): CacheIdentity {
     dataSource: attrs.dataSource,
     splitRule: attrs.splitRule,
   };
+}
+
+/** "row 12 has", "rows 12 and 13 have", "rows 12, 13 and 30 more have": the first rows found, and how many besides. */
+export function rowsPhrase(first: readonly number[], total: number): string {
+  if (total === 1) return `row ${first[0]} has`;
+  if (total === 2 && first.length >= 2) return `rows ${first[0]} and ${first[1]} have`;
+  if (total === 3 && first.length >= 3) return `rows ${first[0]}, ${first[1]} and ${first[2]} have`;
+  return `rows ${first.slice(0, 2).join(', ')} and ${(total - Math.min(2, first.length)).toLocaleString('en-US')} more have`;
+}
+
+/** Collects the rows a check fails on: the first few by index, and a count of all. */
+export class RowTally {
+  readonly first: number[] = [];
+  total = 0;
+  add(row: number): void {
+    if (this.first.length < 3) this.first.push(row);
+    this.total++;
+  }
+  phrase(): string {
+    return rowsPhrase(this.first, this.total);
+  }
 }

@@ -10,8 +10,8 @@ import fs, { closeSync, openSync, readSync, statSync } from 'node:fs';
 import h5wasm from 'h5wasm/node';
 import type { Dataset, File, Group } from 'h5wasm/node';
 import { InputError, MismatchError } from '../errors.js';
-import { FORMAT_VERSION, SPLITS } from './format.js';
-import type { CacheAttrs, CacheSplitInfo, CacheSplitName, FeatureLayout } from './types.js';
+import { EXTRACT_AGAIN, FORMAT_VERSION, SPLITS } from './format.js';
+import type { CacheAttrs, FeatureLayout } from './types.js';
 
 export type { Dataset, File, Group };
 
@@ -148,11 +148,12 @@ function attrNames(group: Group): string[] {
   return Object.keys(group.attrs);
 }
 
-function attrValue(group: Group, name: string): unknown {
+/** An attribute's value, or undefined when the object has none of that name. */
+export function attrValue(group: Group, name: string): unknown {
   return attrNames(group).includes(name) ? group.attrs[name]!.value : undefined;
 }
 
-function toNumbers(value: unknown): number[] | undefined {
+export function toNumbers(value: unknown): number[] | undefined {
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number | bigint>, Number);
   if (Array.isArray(value)) return value.map(Number);
   if (typeof value === 'number' || typeof value === 'bigint') return [Number(value)];
@@ -208,6 +209,7 @@ export function readRootAttrs(file: File, path: string): CacheAttrs {
   const layout = text('layout');
   if (layout !== 'map' && layout !== 'pooled') throw new InputError(`Expected layout map or pooled in feature cache ${path} but received ${JSON.stringify(layout)}`);
   const numClasses = numbers('num_classes')[0]!;
+  const classes = readClasses(file, path, numClasses);
   const counts: CacheAttrs['counts'] = {};
   for (const split of SPLITS) {
     const count = toNumbers(attrValue(file, `${split}_count`))?.[0];
@@ -221,7 +223,7 @@ export function readRootAttrs(file: File, path: string): CacheAttrs {
     layout: layout as FeatureLayout,
     mean: numbers('mean'),
     std: numbers('std'),
-    classes: (toStrings(attrValue(file, 'classes')) ?? []).slice(0, numClasses),
+    classes,
     dataName: text('data_name'),
     dataSource: text('data_source'),
     splitRule: text('split_rule'),
@@ -231,19 +233,19 @@ export function readRootAttrs(file: File, path: string): CacheAttrs {
   };
 }
 
-/** Count and row shape of a split group, checked against the file's attributes. */
-export function splitInfo(file: File, path: string, split: CacheSplitName, attrs: CacheAttrs): CacheSplitInfo | undefined {
-  if (!hasChild(file, split)) return undefined;
-  const group = file.get(split) as Group;
-  if (!hasChild(group, 'features') || !hasChild(group, 'labels')) throw new InputError(`Feature cache ${path} has a ${split} group without features and labels; extract it again with --force`);
-  const features = group.get('features') as Dataset;
-  const labels = group.get('labels') as Dataset;
-  const shape = features.shape ?? [];
-  const count = shape[0] ?? 0;
-  const featureShape = shape.slice(1);
-  if (featureShape.join('x') !== attrs.featureShape.join('x')) {
-    throw new InputError(`Expected ${split}/features rows of shape ${attrs.featureShape.join('x')} in feature cache ${path} but received ${featureShape.join('x')}`);
+/** The class names, checked against num_classes: labels are uint8, so at most 256 classes, each named once. */
+function readClasses(file: File, path: string, numClasses: number): string[] {
+  const bad = (what: string): InputError => new InputError(`Feature cache ${path} ${what}; ${EXTRACT_AGAIN}`);
+  if (!Number.isSafeInteger(numClasses) || numClasses < 0 || numClasses > 256) throw bad(`has num_classes ${numClasses}; expected 0 to 256 (labels are uint8)`);
+  const names = toStrings(attrValue(file, 'classes'));
+  if (names === undefined) throw bad('lacks the classes attribute (a list of names)');
+  // The writer stores [''] for no classes: HDF5 has no empty string array.
+  const classes = numClasses === 0 && names.length === 1 && names[0] === '' ? [] : names;
+  if (classes.length !== numClasses) throw bad(`has num_classes ${numClasses} but ${classes.length} names in its classes attribute`);
+  const seen = new Set<string>();
+  for (const name of classes) {
+    if (seen.has(name)) throw bad(`names class ${JSON.stringify(name)} twice in its classes attribute`);
+    seen.add(name);
   }
-  if ((labels.shape ?? [])[0] !== count) throw new InputError(`Expected ${count} ${split}/labels in feature cache ${path} but received ${(labels.shape ?? [])[0]}`);
-  return { count, featureShape };
+  return classes;
 }

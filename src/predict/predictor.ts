@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InputError, MismatchError, expected } from '../errors.js';
 import { openTrunk, type Trunk } from '../extract/trunk.js';
 import { locateVgg16Weights } from '../fetch/locate.js';
+import { SOURCES, VGG16_FILE_NAME } from '../fetch/sources.js';
 import { selectBackend } from '../head/backend.js';
 import { findNewestHead, loadHead } from '../head/head-io.js';
 import { headProbabilities } from '../head/model.js';
@@ -62,24 +63,48 @@ export async function resolveHead(dir: string | undefined, modelsDir = 'models')
 
 const RANDOM_ID = /^random-vgg16-seed(\d+)(?:-w(\d+(?:x\d+)*))?$/;
 
+/** Where predict, evaluate and export look for VGG16 when the user names no file. */
+export const DEFAULT_WEIGHTS = join('models', VGG16_FILE_NAME);
+
+const shortId = (id: string): string => (/^[0-9a-f]{64}$/.test(id) ? `sha256 ${id.slice(0, 16)}…` : id);
+
+export interface TrunkWeightsOptions {
+  modelsDir?: string;
+  env?: Record<string, string | undefined>;
+  /**
+   * True when the user named `weightsPath` (predict's --weights): those weights must then be the
+   * head's, even for a random-weights head, which would otherwise regenerate its own and ignore them.
+   */
+  given?: boolean;
+}
+
 /**
  * The trunk weights a head was trained behind. A random-weights head regenerates its VGG16 from the
  * seed in its id; a pretrained one reads `weightsPath` (or PyTorch's cache when that default file is
  * absent) and must hash to the head's sha256.
  */
-export async function trunkWeightsFor(facts: HeadFacts, weightsPath: string, opts: { modelsDir?: string; env?: Record<string, string | undefined> } = {}): Promise<{ vgg: Vgg16Weights; weightsId: string; source: string }> {
+export async function trunkWeightsFor(facts: HeadFacts, weightsPath: string | undefined, opts: TrunkWeightsOptions = {}): Promise<{ vgg: Vgg16Weights; weightsId: string; source: string }> {
   const random = RANDOM_ID.exec(facts.weightsId);
   if (random) {
     const seed = Number(random[1]);
     const widths = random[2]?.split('x').map(Number);
     if (randomWeightsId(seed, widths) === facts.weightsId) {
+      // A file's SHA-256 is never a random-weights id, so no named file can be this head's weights.
+      if (opts.given === true && weightsPath !== undefined) {
+        throw new MismatchError(`--weights ${weightsPath} is not what the head in ${facts.dir} was trained on: its features came from a random VGG16 (${facts.weightsId}), which predict rebuilds from the seed; leave out --weights`);
+      }
       return { vgg: randomVgg16(seed, widths, { classifier: false }), weightsId: facts.weightsId, source: `random VGG16 (seed ${seed})` };
     }
   }
-  let path = weightsPath;
-  if (!existsSync(path)) {
+  let path = weightsPath ?? DEFAULT_WEIGHTS;
+  if (!existsSync(path) && opts.given !== true) {
     const located = await locateVgg16Weights({ modelsDir: opts.modelsDir ?? 'models', env: opts.env ?? {} });
     if (located !== undefined) path = located;
+  }
+  if (!existsSync(path)) {
+    // The head fixes the weights: --random-weights (extract's and train-head's way out) would not be them.
+    const official = facts.weightsId.startsWith(SOURCES.vgg16.sha256Prefix ?? '-') ? '; run `headstart fetch vgg16` to download them' : '';
+    throw new InputError(`VGG16 weights not found at ${path}; the head in ${facts.dir} needs the checkpoint it was trained with (${shortId(facts.weightsId)}): pass it with --weights FILE${official}`);
   }
   const { checkpoint, vgg } = await loadVgg16(path);
   if (checkpoint.sha256 !== facts.weightsId) {
@@ -118,10 +143,11 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-export async function openPredictor(opts: { head: LoadedHead; weightsPath: string; device: Device; modelsDir?: string; env?: Record<string, string | undefined>; onNote?: (line: string) => void }): Promise<Predictor> {
+/** `weightsPath` undefined: the head's own weights, from models/ or PyTorch's cache (or rebuilt, for a random-weights head). */
+export async function openPredictor(opts: { head: LoadedHead; weightsPath?: string; weightsGiven?: boolean; device: Device; modelsDir?: string; env?: Record<string, string | undefined>; onNote?: (line: string) => void }): Promise<Predictor> {
   const facts = headFacts(opts.head);
   await ensureHeadBackend(opts.onNote);
-  const { vgg, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, opts);
+  const { vgg, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, { ...opts, given: opts.weightsGiven });
   const trunk = await openTrunk({ vgg, weightsId, imageSize: facts.imageSize, output: facts.layout, device: opts.device, modelsDir: opts.modelsDir, onNote: opts.onNote });
   if (!sameShape(trunk.featureShape, facts.featureShape)) {
     await trunk.close();

@@ -1,13 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import fs, { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { InputError, MismatchError } from '../../src/errors.js';
 import { h5 } from '../../src/cache/h5.js';
+import type { Group } from '../../src/cache/h5.js';
 import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../../src/cache/reader.js';
 import { openSplitWriter } from '../../src/cache/writer.js';
 import type { CacheIdentity } from '../../src/cache/types.js';
+import { editCache, setAttr } from '../helpers/cache-files.js';
+import { rejection } from '../helpers/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'headstart-reader-'));
 const writeSyncAtLoad = fs.writeSync;
@@ -87,11 +90,11 @@ describe('reader errors', () => {
 
   it('a label beyond the classes', async () => {
     const path = join(root, 'badlabel-vgg16-32.h5');
-    const w = await openSplitWriter({ cachePath: path, split: 'train', identity, count: 2, featureShape: [1], force: false });
+    const w = await openSplitWriter({ cachePath: path, split: 'train', identity, count: 2, featureShape: [1, 1, 1], force: false });
     await w.append(Float32Array.from([1, 2]));
     await w.finish(Uint8Array.from([0, 5]));
     await expect(readCacheSplit(path, 'train')).rejects.toThrow(InputError);
-    await expect(readCacheSplit(path, 'train')).rejects.toThrow(`Expected labels below 2 (the number of classes) in train/labels of feature cache ${path} but received 5 at row 1`);
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(`Feature cache ${path} /train row 1 has a label of 2 or more; expected labels below 2, the number of classes; extract it again with --force`);
   });
 
   it('features that are not float32', async () => {
@@ -109,9 +112,10 @@ describe('reader errors', () => {
       g.create_dataset({ name: 'features', data: Float64Array.from([1, 2, 3, 4, 5, 6]), shape: [3, 2, 1, 1] });
       g.create_dataset({ name: 'labels', data: Uint8Array.from([0, 1, 1]) });
     });
-    expect((await readCacheInfo(path)).splits.train?.count).toBe(3);
-    await expect(readCacheSplit(path, 'train')).rejects.toThrow(InputError);
-    await expect(readCacheSplit(path, 'train')).rejects.toThrow(`Expected float32 train/features in feature cache ${path} but received a 64-bit type of class 1`);
+    const message = `Feature cache ${path} /train has features of a 64-bit type of class 1; expected little-endian float32; extract it again with --force`;
+    await expect(readCacheInfo(path)).rejects.toThrow(InputError);
+    await expect(readCacheInfo(path)).rejects.toThrow(message);
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(message);
   });
 
   it('rows of the wrong shape for the file\'s feature_shape', async () => {
@@ -125,7 +129,7 @@ describe('reader errors', () => {
       g.create_dataset({ name: 'labels', data: Uint8Array.from([0, 1, 1]) });
     });
     await expect(readCacheInfo(path)).rejects.toThrow(InputError);
-    await expect(readCacheInfo(path)).rejects.toThrow(`Expected train/features rows of shape 2x1x1 in feature cache ${path} but received 1`);
+    await expect(readCacheInfo(path)).rejects.toThrow(`Feature cache ${path} /train has features of shape [3, 1]; expected [N, 2, 1, 1] (the feature_shape attribute); extract it again with --force`);
   });
 
   it('a cache cut off part way (HDF5 signature, missing body)', async () => {
@@ -163,8 +167,10 @@ describe('reader errors', () => {
       g.create_dataset({ name: 'labels', data: Int8Array.from([0, 1, 1]), dtype: '<b' });
     });
     await expect(readCacheSplit(path, 'train')).rejects.toThrow(InputError);
-    await expect(readCacheSplit(path, 'train')).rejects.toThrow(`Expected uint8 train/labels in feature cache ${path} but received a signed 8-bit type of class 0`);
-    await expect(iterateCacheSplit(path, 'train', 2).next()).rejects.toThrow(`Expected uint8 train/labels in feature cache ${path}`);
+    const message = `Feature cache ${path} /train has labels of a signed 8-bit type of class 0; expected uint8; extract it again with --force`;
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(message);
+    await expect(iterateCacheSplit(path, 'train', 2).next()).rejects.toThrow(message);
+    await expect(readCacheInfo(path)).rejects.toThrow(message);
   });
 
   it('rowsPerChunk must be a positive integer', async () => {
@@ -319,5 +325,151 @@ describe('damaged caches (signature and superblock intact): one error, none of H
     const run = spawnSync(process.execPath, ['--import', 'tsx', cli, 'inspect', path], { encoding: 'utf8' });
     expect(run.status).toBe(1);
     expect(run.stderr).toBe(`headstart: ${damagedMessage(path)}\n`);
+  });
+});
+
+describe('opening checks a cache against itself before any row is used', () => {
+  const refused = (path: string, what: string): string => `Feature cache ${path} ${what}; extract it again with --force`;
+
+  /** Every way train-head, evaluate and inspect open a cache gives the same one line. */
+  async function expectRefused(path: string, message: string, split: 'train' | 'test' = 'train'): Promise<void> {
+    for (const open of [() => readCacheInfo(path), () => readCacheSplit(path, split), () => iterateCacheSplit(path, split, 2).next()]) {
+      const err = await rejection(open());
+      expect(err).toBeInstanceOf(InputError);
+      expect(err.message).toBe(message);
+    }
+  }
+
+  it('a layout attribute that contradicts the row shape (map rows called pooled)', async () => {
+    const path = join(root, 'layout-pooled.h5');
+    await makeCache(path);
+    await editCache(path, (f) => setAttr(f, 'layout', 'pooled'));
+    await expectRefused(path, refused(path, 'has layout "pooled" but feature_shape [2, 1, 1]; expected a pooled row [C*49] (or layout "map" for [C, h, w] rows)'));
+  });
+
+  it('pooled rows called a map', async () => {
+    const path = join(root, 'layout-map.h5');
+    const w = await openSplitWriter({ cachePath: path, split: 'train', identity: { ...identity, layout: 'pooled' }, count: 2, featureShape: [98], force: false });
+    await w.append(new Float32Array(2 * 98));
+    await w.finish(Uint8Array.from([0, 1]));
+    await editCache(path, (f) => setAttr(f, 'layout', 'map'));
+    await expectRefused(path, refused(path, 'has layout "map" but feature_shape [98]; expected a map row [C, h, w] (or layout "pooled" for [C*49] rows)'));
+  });
+
+  it('train-head refuses such a cache at once, in one line, instead of after an epoch', async () => {
+    const path = join(root, 'layout-cli.h5');
+    await makeCache(path);
+    await editCache(path, (f) => setAttr(f, 'layout', 'pooled'));
+    const cli = join(__dirname, '..', '..', 'src', 'cli.ts');
+    const out = join(root, 'layout-cli-head');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', cli, 'train-head', '--cache', path, '--init', 'random', '--epochs', '1', '--backend', 'cpu', '--out', out], { encoding: 'utf8' });
+    expect(run.stderr).toBe(`headstart: ${refused(path, 'has layout "pooled" but feature_shape [2, 1, 1]; expected a pooled row [C*49] (or layout "map" for [C, h, w] rows)')}\n`);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toBe('');
+  });
+
+  it('an image size that cannot give the stored map', async () => {
+    const path = join(root, 'size.h5');
+    await makeCache(path);
+    await editCache(path, (f) => setAttr(f, 'image_size', 64, '<i4'));
+    await expectRefused(path, refused(path, 'has feature_shape [2, 1, 1] but image_size 64; VGG16 maps 64×64 images to 2×2'));
+  });
+
+  it('row counts that disagree between the attributes and the datasets', async () => {
+    const root1 = join(root, 'count-root.h5');
+    await makeCache(root1);
+    await editCache(root1, (f) => setAttr(f, 'train_count', 4, '<i4'));
+    await expectRefused(root1, refused(root1, '/train has 3 rows but the root train_count attribute says 4'));
+
+    const group = join(root, 'count-group.h5');
+    await makeCache(group);
+    await editCache(group, (f) => setAttr(f.get('train') as Group, 'count', 7, '<i4'));
+    await expectRefused(group, refused(group, '/train has 3 rows but its count attribute says 7'));
+
+    const ghost = join(root, 'count-ghost.h5');
+    await makeCache(ghost);
+    await editCache(ghost, (f) => setAttr(f, 'test_count', 3, '<i4'));
+    await expect(readCacheInfo(ghost)).rejects.toThrow(refused(ghost, 'has test_count 3 but no /test group'));
+  });
+
+  it('labels of the wrong shape', async () => {
+    const values = await rootAttrsOf(join(root, 'labels-src.h5'));
+    for (const [name, labels, shape] of [['labels-2d', Uint8Array.from([0, 1, 1]), [3, 1]], ['labels-short', Uint8Array.from([0, 1]), [2]]] as const) {
+      const path = join(root, `${name}.h5`);
+      await handMade(path, (f) => {
+        for (const [k, v, dt] of values) f.create_attribute(k, v as never, null, typeof dt === 'string' ? dt : null);
+        const g = f.create_group('train');
+        g.create_dataset({ name: 'features', data: Float32Array.from([1, 2, 3, 4, 5, 6]), shape: [3, 2, 1, 1] });
+        g.create_dataset({ name: 'labels', data: labels, shape: [...shape] });
+      });
+      await expectRefused(path, refused(path, `/train has 3 feature rows but labels of shape [${shape.join(', ')}]; expected [3]`));
+    }
+  });
+
+  it('a classes attribute that disagrees with num_classes, names a class twice, or has more than uint8 labels can tell apart', async () => {
+    const cases: [string, (f: import('h5wasm/node').File) => void, string][] = [
+      ['classes-count', (f) => setAttr(f, 'num_classes', 3, '<i4'), 'has num_classes 3 but 2 names in its classes attribute'],
+      ['classes-twice', (f) => setAttr(f, 'classes', ['a', 'a']), 'names class "a" twice in its classes attribute'],
+      ['classes-many', (f) => setAttr(f, 'num_classes', 300, '<i4'), 'has num_classes 300; expected 0 to 256 (labels are uint8)'],
+    ];
+    for (const [name, change, what] of cases) {
+      const path = join(root, `${name}.h5`);
+      await makeCache(path);
+      await editCache(path, change);
+      await expectRefused(path, refused(path, what));
+    }
+  });
+
+  it('a dataset that claims more rows than the file holds is refused before memory is set aside for them', async () => {
+    const path = join(root, 'huge.h5');
+    const values = await rootAttrsOf(join(root, 'huge-src.h5'));
+    const rows = 1e9;
+    await handMade(path, (f) => {
+      for (const [k, v, dt] of values) f.create_attribute(k, (k === 'train_count' ? rows : v) as never, null, typeof dt === 'string' ? dt : null);
+      const g = f.create_group('train');
+      // Chunked and never written: HDF5 stores nothing for the rows, and reads them as zeros.
+      g.create_dataset({ name: 'features', data: new Float32Array(0), shape: [0, 2, 1, 1], maxshape: [null, 2, 1, 1], chunks: [256, 2, 1, 1], dtype: '<f' }).resize([rows, 2, 1, 1]);
+      g.create_dataset({ name: 'labels', data: new Uint8Array(0), shape: [0], maxshape: [null], chunks: [4096], dtype: '<B' }).resize([rows]);
+    });
+    const size = statSync(path).size;
+    expect(size).toBeLessThan(100_000);
+    await expectRefused(path, refused(path, `/train claims 1,000,000,000 rows of 8 bytes but the file has ${size.toLocaleString('en-US')} bytes`));
+  });
+
+  it('NaN or Inf rows are refused as they are read, naming the cache and the rows', async () => {
+    const path = join(root, 'nan.h5');
+    const w = await openSplitWriter({ cachePath: path, split: 'train', identity, count: 5, featureShape: [2, 1, 1], force: false });
+    await w.append(Float32Array.from([1, 2, NaN, 4, 5, 6, 7, Infinity, 9, 10]));
+    await w.finish(Uint8Array.from([0, 1, 1, 0, 1]));
+    const split = await rejection(readCacheSplit(path, 'train'));
+    expect(split).toBeInstanceOf(InputError);
+    expect(split.message).toBe(refused(path, '/train rows 1 and 3 have NaN or Inf features'));
+    // Streaming gives the clean chunk first, then stops at the first chunk with such a row.
+    const chunks = iterateCacheSplit(path, 'train', 1);
+    expect((await chunks.next()).value?.count).toBe(1);
+    const streamed = await rejection(chunks.next());
+    expect(streamed).toBeInstanceOf(InputError);
+    expect(streamed.message).toBe(refused(path, `/train row 1 has NaN or Inf features (among rows 1 to 1; headstart inspect --verify ${path} lists them all)`));
+  });
+});
+
+describe('extract on a damaged cache gives the --force advice once', () => {
+  it('a cut-off cache and an inconsistent one', async () => {
+    const cut = join(root, 'force-cut.h5');
+    await makeCache(cut);
+    const bytes = readFileSync(cut);
+    writeFileSync(cut, bytes.subarray(0, bytes.length - 100));
+    const odd = join(root, 'force-odd.h5');
+    await makeCache(odd);
+    await editCache(odd, (f) => setAttr(f, 'layout', 'pooled'));
+    for (const [path, reason] of [
+      [cut, 'is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract'],
+      [odd, 'has layout "pooled" but feature_shape [2, 1, 1]; expected a pooled row [C*49] (or layout "map" for [C, h, w] rows)'],
+    ] as const) {
+      const err = await rejection(openSplitWriter({ cachePath: path, split: 'test', identity, count: 3, featureShape: [2, 1, 1], force: false }));
+      expect(err).toBeInstanceOf(InputError);
+      expect(err.message).toBe(`Cannot write feature cache ${path}: Feature cache ${path} ${reason}; pass --force to replace it`);
+      expect(err.message.split('--force')).toHaveLength(2);
+    }
   });
 });

@@ -244,7 +244,7 @@ describe('reuse and refusal', () => {
     writeFileSync(path, readFileSync(path).subarray(0, 4096));
     const attempt = openSplitWriter({ cachePath: path, split: 'test', identity: identity(), count: 2, featureShape: SHAPE, force: false });
     await expect(attempt).rejects.toThrow(InputError);
-    await expect(attempt).rejects.toThrow(`Cannot write feature cache ${path}: Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force; pass --force to replace it`);
+    await expect(attempt).rejects.toThrow(`Cannot write feature cache ${path}: Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract; pass --force to replace it`);
     await writeSplit(path, 'test', rows(2, 36), { force: true });
     expect((await readCacheInfo(path)).splits).toEqual({ test: { count: 2, featureShape: SHAPE } });
   });

@@ -11,7 +11,9 @@ import { openPredictor } from '../../src/predict/predictor.js';
 import { runPredict } from '../../src/predict/run.js';
 import type { PredictOutcome } from '../../src/predict/types.js';
 import type { CommandResult } from '../../src/types.js';
+import { rejection } from '../helpers/errors.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { randomWeightsId } from '../../src/weights/random.js';
 import { CLASSES, WEIGHTS, context, headMeta, makeScenario, randomHead, sink, type Scenario } from './scenario.js';
 
 let s: Scenario;
@@ -233,3 +235,42 @@ describe('predict: bad heads and weights', () => {
     await expect(run).rejects.toThrow(/^Expected a head folder with headstart\.json .* but received ".*bare"$/);
   });
 });
+
+describe('predict: --weights is checked against the head, whatever its trunk', () => {
+  const NARROW = [8, 8, 16, 16, 16, 16, 16, 32, 32, 32, 32, 32, 32];
+
+  /** A head trained (here: made) on the features of a seeded random VGG16 of the fixture's widths. */
+  function randomWeightsHead(name: string): string {
+    const dir = join(s.root, 'heads', name);
+    const meta = headMeta({ classes: CLASSES, weightsId: randomWeightsId(0, NARROW), imageSize: 32, featureShape: [32, 1, 1], cache: s.cache, inFeatures: 32 * 49, hidden: 64 });
+    saveHead(dir, randomHead(3, 32 * 49, 64), meta, 0);
+    return dir;
+  }
+
+  it('a random-weights head refuses --weights W in one line (its trunk is rebuilt from the seed, never read from W)', async () => {
+    const dir = randomWeightsHead('random-given');
+    const run = runPredict(predictArgs(s.testImages, { head: dir, weights: WEIGHTS }), context());
+    await expect(run).rejects.toThrow(MismatchError);
+    await expect(run).rejects.toThrow(`--weights ${WEIGHTS} is not what the head in ${dir} was trained on: its features came from a random VGG16 (random-vgg16-seed0-w8x8x16x16x16x16x16x32x32x32x32x32x32), which predict rebuilds from the seed; leave out --weights`);
+  });
+
+  it('a random-weights head without --weights answers', async () => {
+    const dir = randomWeightsHead('random-plain');
+    const r = await runPredict(predictArgs(s.testImages.slice(0, 2), { head: dir, weights: undefined }), context());
+    expect((r.data as { weights: string }).weights).toBe(randomWeightsId(0, NARROW));
+    expect((r.data as PredictOutcome).predictions).toHaveLength(2);
+  });
+
+  it('--weights W that hashes to the head\'s weights id is accepted', async () => {
+    const r = await runPredict(predictArgs(s.testImages.slice(0, 1)), context());
+    expect((r.data as { weights: string }).weights).toBe(s.weightsId);
+  });
+
+  it('weights that are not there: the line says how to get the head\'s own weights, not --random-weights (predict has no such option)', async () => {
+    const missing = join(s.root, 'no-such-weights.pth');
+    const err = await rejection(runPredict(predictArgs(s.testImages, { weights: missing }), context()));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`VGG16 weights not found at ${missing}; the head in ${s.head} needs the checkpoint it was trained with (sha256 ${s.weightsId.slice(0, 16)}…): pass it with --weights FILE`);
+  });
+});
+
