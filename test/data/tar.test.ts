@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readArchiveFiles, unpackArchive } from '../../src/data/tar.js';
+import { type ArchiveFile, readArchiveFiles, unpackArchive } from '../../src/data/tar.js';
 import { InputError } from '../../src/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'headstart-tar-'));
@@ -41,12 +41,14 @@ function tarGz(entries: { name: string; data: string }[]): Buffer {
   return gzipSync(Buffer.concat(blocks));
 }
 
+const FILES: ArchiveFile[] = [{ name: 'x.txt', maxBytes: 100 }, { name: 'y.txt', maxBytes: 100 }, { name: 'ok.txt', maxBytes: 100 }];
+
 describe('archives', () => {
   it('unpacks the top folder into place and leaves no temporary folder', async () => {
     const dir = fresh();
     const archive = join(dir, 'a.tar.gz');
     writeFileSync(archive, tarGz([{ name: 'top/x.txt', data: 'hello' }, { name: 'other.txt', data: 'skip' }]));
-    const out = await unpackArchive(archive, dir, 'top');
+    const out = await unpackArchive(archive, dir, 'top', FILES);
     expect(out).toBe(join(dir, 'top'));
     expect(readFileSync(join(out, 'x.txt'), 'utf8')).toBe('hello');
     expect(readdirSync(dir).sort()).toEqual(['a.tar.gz', 'top']);
@@ -58,7 +60,7 @@ describe('archives', () => {
     writeFileSync(archive, tarGz([{ name: 'top/x.txt', data: 'new' }]));
     mkdirSync(join(dir, 'top'));
     writeFileSync(join(dir, 'top', 'x.txt'), 'old');
-    await unpackArchive(archive, dir, 'top');
+    await unpackArchive(archive, dir, 'top', FILES);
     expect(readFileSync(join(dir, 'top', 'x.txt'), 'utf8')).toBe('old');
     expect(readdirSync(dir).sort()).toEqual(['a.tar.gz', 'top']);
   });
@@ -73,7 +75,7 @@ describe('archives', () => {
       { name: 'top/../../escape.txt', data: 'escaped' },
       { name: '/tmp/headstart-absolute-escape.txt', data: 'escaped' },
     ]));
-    await unpackArchive(archive, inner, 'top').catch((e: unknown) => expect(e).toBeInstanceOf(InputError));
+    await unpackArchive(archive, inner, 'top', FILES).catch((e: unknown) => expect(e).toBeInstanceOf(InputError));
     expect(existsSync(join(dir, 'escape.txt'))).toBe(false);
     expect(existsSync(join(inner, 'escape.txt'))).toBe(false);
     expect(existsSync('/tmp/headstart-absolute-escape.txt')).toBe(false);
@@ -84,7 +86,7 @@ describe('archives', () => {
     const dir = fresh();
     const archive = join(dir, 'a.tar.gz');
     writeFileSync(archive, tarGz([{ name: 'elsewhere/x.txt', data: 'x' }]));
-    await expect(unpackArchive(archive, dir, 'top')).rejects.toThrow(new InputError(`Expected a folder top/ inside ${archive} but the archive has none; delete it and fetch it again`));
+    await expect(unpackArchive(archive, dir, 'top', FILES)).rejects.toThrow(new InputError(`Expected a folder top/ inside ${archive} but the archive has none; delete it and fetch it again`));
     expect(readdirSync(dir)).toEqual(['a.tar.gz']);
   });
 
@@ -92,10 +94,10 @@ describe('archives', () => {
     const dir = fresh();
     const archive = join(dir, 'a.tar.gz');
     writeFileSync(archive, tarGz([{ name: 'top/x.txt', data: 'hello' }, { name: 'top/y.txt', data: 'world' }]));
-    const files = await readArchiveFiles(archive, ['top/y.txt']);
-    expect([...files.keys()]).toEqual(['top/y.txt']);
-    expect(files.get('top/y.txt')!.toString()).toBe('world');
+    const files = await readArchiveFiles(archive, 'top', [FILES[1]!]);
+    expect([...files.keys()]).toEqual(['y.txt']);
+    expect(files.get('y.txt')!.toString()).toBe('world');
     const missing = join(dir, 'none.tar.gz');
-    await expect(readArchiveFiles(missing, ['x'])).rejects.toThrow(new InputError(`Expected an archive at ${missing} but there is no such file`));
+    await expect(readArchiveFiles(missing, 'top', FILES)).rejects.toThrow(new InputError(`Expected the archive ${missing} but there is no such file`));
   });
 });
