@@ -84,7 +84,8 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   const featureShape = trunkFeatureShape(vgg, imageSize, layout);
   const rowFloats = elementCount(featureShape);
   const datasets: Dataset[] = [];
-  for (const split of splits) datasets.push(await openDataset({ data, dataDir, split, imageSize, testFraction, seed }));
+  const limitInputPixels = o['max-image-pixels'] as number | undefined;
+  for (const split of splits) datasets.push(await openDataset({ data, dataDir, split, imageSize, testFraction, seed, limitInputPixels }));
   const identityOf = (dataset: Dataset): CacheIdentity => ({
     weightsId,
     imageSize,
