@@ -115,7 +115,7 @@ export async function unpackArchive(archive: string, destDir: string, topDir: st
     const top = join(tmp, topDir);
     await mkdir(top);
     // 'wx': a fresh file in a folder only this run knows, never through a link
-    const sawTop = await readEntries(archive, topDir, files, '; delete it and fetch it again', (name, bytes) => writeFile(join(top, name), bytes, { flag: 'wx', mode: 0o644 }));
+    const sawTop = await readEntries(archive, topDir, files, '; delete the archive and fetch it again', (name, bytes) => writeFile(join(top, name), bytes, { flag: 'wx', mode: 0o644 }));
     if (!sawTop) throw new InputError(`Expected a folder ${topDir}/ inside ${archive} but the archive has none; delete it and fetch it again`);
     if (!(await exists(target))) {
       try {

@@ -109,7 +109,7 @@ describe('CIFAR-10 binary reader', () => {
     writeFileSync(archive, Buffer.from('this is not gzip at all'));
     const error = await readCifar10(dataDir, 'test').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InputError);
-    expect((error as Error).message).toMatch(new RegExp(`^Expected a gzipped tar archive for ${archive} but it cannot be read \\(.+\\); delete it and fetch it again$`));
+    expect((error as Error).message).toMatch(new RegExp(`^Expected a gzipped tar archive for ${archive} but it cannot be read \\(.+\\); delete the archive and fetch it again$`));
     expect(readdirSync(dataDir).filter((f) => f.startsWith('.'))).toEqual([]);
     expect(existsSync(join(dataDir, 'cifar-10-batches-bin'))).toBe(false);
   });
