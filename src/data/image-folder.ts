@@ -122,15 +122,12 @@ interface Tree {
 
 /**
  * The classes and images of one tree. `around` are the data set's own folders (its root, train/
- * and test/), never walked into from a class; `minClasses` is 2 for a tree that defines the classes.
+ * and test/), never walked into from a class.
  */
-async function scanTree(dir: string, around: readonly string[], minClasses: number): Promise<Tree> {
+async function scanTree(dir: string, around: readonly string[]): Promise<Tree> {
   const classes = await subfolders(dir);
   if (classes.length === 0) {
     throw new InputError(`Expected one subfolder per class in ${dir} (ImageFolder layout: ${join(dir, '<class>', '<image>')}) but received no subfolders`);
-  }
-  if (classes.length < minClasses) {
-    throw new InputError(`Expected at least ${minClasses} class folders in ${dir} (a head cannot learn from one class) but received only ${JSON.stringify(classes[0])}`);
   }
   if (classes.length > 256) throw new InputError(`Expected at most 256 class folders in ${dir} but received ${classes.length}`);
   const visited = new Set<FileId>();
@@ -204,8 +201,8 @@ export async function scanImageFolder(dir: string, options: ScanOptions): Promis
   if (train === 'dir' && test === 'dir') {
     const around = [dir, join(dir, 'train'), join(dir, 'test')];
     // both trees are scanned whichever split is asked for, so that both runs refuse a shared file
-    const trainTree = await scanTree(join(dir, 'train'), around, 2);
-    const testTree = await scanTree(join(dir, 'test'), around, 1);
+    const trainTree = await scanTree(join(dir, 'train'), around);
+    const testTree = await scanTree(join(dir, 'test'), around);
     const extra = testTree.classes.filter((c) => !trainTree.classes.includes(c));
     if (extra.length > 0) {
       throw new InputError(`Expected the class folders of ${join(dir, 'test')} to be among those of ${join(dir, 'train')} but received ${extra.map((c) => JSON.stringify(c)).join(', ')} only in test`);
@@ -216,7 +213,7 @@ export async function scanImageFolder(dir: string, options: ScanOptions): Promis
     const images = trainTree.classes.map((c) => testTree.images[testTree.classes.indexOf(c)] ?? []);
     return { root: join(dir, 'test'), classes: trainTree.classes, entries: toEntries(images) };
   }
-  const tree = await scanTree(dir, [dir], 2);
+  const tree = await scanTree(dir, [dir]);
   // every file is in one class once (scanTree), so the per-class split below never puts it on both sides
   const images = tree.images.map((files, c) => {
     const mask = testMask(files.length, options.testFraction, classSeed(options.seed, tree.classes[c]!));

@@ -4,7 +4,7 @@
  * bounded time and memory, or in a correct read that counts every real file once.
  */
 import { spawnSync } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
@@ -15,6 +15,8 @@ import { openDataset } from '../../src/data/dataset.js';
 import { readDigitsArchive } from '../../src/data/digits.js';
 import { DEFAULT_MAX_IMAGE_PIXELS, IMAGE_KINDS } from '../../src/data/image.js';
 import { scanImageFolder } from '../../src/data/image-folder.js';
+import { runExtract } from '../../src/extract/run.js';
+import type { RunContext } from '../../src/types.js';
 import { InputError, UsageError } from '../../src/errors.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { rejection } from '../helpers/errors.js';
@@ -232,22 +234,24 @@ describe('image folders: each real folder once, each real file once', () => {
     expect(await inputError(scanImageFolder(dir, { split: 'test', testFraction: 0, seed: 0 }))).toBe(want);
   });
 
-  it('refuses a folder with one class when the data set is opened (extract), not at train-head', async () => {
+  it('extract refuses a folder with one class when it opens the data set, before any image is read or cache written', async () => {
+    const ctx: RunContext = { stderr: { write: () => true }, json: false, verbose: false };
+    const extract = (data: string, cache: string) =>
+      runExtract(parseCommandLine(['extract', '--data', data, '--weights', fixturePath('narrow.safetensors'), '--cache', cache, '--device', 'cpu']).args, ctx);
     const dir = fresh();
     mkdirSync(join(dir, 'cat'));
     writeFileSync(join(dir, 'cat', '0.png'), png);
-    writeFileSync(join(dir, 'cat', '1.png'), png);
-    expect(await inputError(openDataset({ data: dir, dataDir: root, split: 'train', imageSize: 32, testFraction: 0.5, seed: 0 }))).toBe(
-      `Expected at least 2 class folders in ${dir} (a head cannot learn from one class) but received only "cat"`,
-    );
+    writeFileSync(join(dir, 'cat', '1.png'), pngB);
+    const cache = join(dir, '..', `${relative(root, dir)}.h5`);
+    expect(await inputError(extract(dir, cache))).toBe(`Expected at least 2 classes in ${dir} (a head cannot learn from one class) but received only "cat"`);
+    // train/ and test/ folders: the classes are those of train/
     const split = fresh();
-    mkdirSync(join(split, 'train', 'cat'), { recursive: true });
-    mkdirSync(join(split, 'test', 'cat'), { recursive: true });
-    writeFileSync(join(split, 'train', 'cat', '0.png'), png);
-    writeFileSync(join(split, 'test', 'cat', '0.png'), pngB);
-    expect(await inputError(openDataset({ data: split, dataDir: root, split: 'test', imageSize: 32, testFraction: 0, seed: 0 }))).toBe(
-      `Expected at least 2 class folders in ${join(split, 'train')} (a head cannot learn from one class) but received only "cat"`,
-    );
+    for (const [s, img] of [['train', png], ['test', pngB]] as const) {
+      mkdirSync(join(split, s, 'cat'), { recursive: true });
+      writeFileSync(join(split, s, 'cat', '0.png'), img);
+    }
+    expect(await inputError(extract(split, cache))).toBe(`Expected at least 2 classes in ${split} (a head cannot learn from one class) but received only "cat"`);
+    expect(existsSync(cache)).toBe(false);
   });
 });
 
@@ -291,7 +295,7 @@ describe('decode memory', () => {
     const dir = fresh();
     for (const c of ['cat', 'dog']) { mkdirSync(join(dir, c)); writeFileSync(join(dir, c, '0.png'), png); }
     const open = (limitInputPixels: number) => openDataset({ data: dir, dataDir: root, split: 'train', imageSize: 32, testFraction: 0, seed: 0, limitInputPixels });
-    const read = async (limit: number): Promise<number> => { let count = 0; for await (const b of (await open(limit)).batches({ start: 0, batchSize: 2 })) count += b.count; return count; };
+    const read = async (limit: number): Promise<number> => { let count = 0; for await (const b of (await open(limit)).batches({ start: 0, batchSize: 1 })) count += b.count; return count; };
     expect(await read(1024)).toBe(2);
     expect(await inputError(read(1023))).toBe(`Expected ${IMAGE_KINDS} of at most 1,023 pixels for ${join(dir, 'cat', '0.png')} but received 32×32 = 1,024 pixels; raise the limit with --max-image-pixels 1024 to read it`);
   });

@@ -77,7 +77,7 @@ describe('image folders in ImageFolder order', () => {
 
   it('refuses a test class the train split does not have', async () => {
     const dir = fresh();
-    tree(join(dir, 'train'), { ant: 1, bee: 1 });
+    tree(join(dir, 'train'), { ant: 1 });
     tree(join(dir, 'test'), { ant: 1, yak: 1 });
     expect(await failure(scanImageFolder(dir, { split: 'test', testFraction: 0, seed: 0 }))).toBe(
       `Expected the class folders of ${join(dir, 'test')} to be among those of ${join(dir, 'train')} but received "yak" only in test`,
@@ -110,7 +110,7 @@ describe('image folders in ImageFolder order', () => {
   });
 
   it('names a zero-byte image', async () => {
-    const dir = tree(fresh(), { cat: 2, dog: 1 });
+    const dir = tree(fresh(), { cat: 2 });
     writeFileSync(join(dir, 'cat', 'blank.jpg'), '');
     expect(await failure(scanImageFolder(dir, { split: 'train', testFraction: 0, seed: 0 }))).toBe(
       `Expected an image (PNG, JPEG, WebP, GIF, TIFF or AVIF) for ${join(dir, 'cat', 'blank.jpg')} but received an empty (0-byte) file`,
@@ -118,13 +118,13 @@ describe('image folders in ImageFolder order', () => {
   });
 
   it('skips a dangling symlink and a symlink loop where a class folder would be, as ImageFolder does', async () => {
-    const dir = tree(fresh(), { cat: 2, dog: 1 });
+    const dir = tree(fresh(), { cat: 2 });
     symlinkSync(join(dir, 'gone'), join(dir, 'dangling'));
     symlinkSync(join(dir, 'loop'), join(dir, 'loop'));
     symlinkSync(join(dir, 'cat', 'nowhere'), join(dir, 'cat', 'broken.png'));
     const split = await scanImageFolder(dir, { split: 'train', testFraction: 0, seed: 0 });
-    expect(split.classes).toEqual(['cat', 'dog']);
-    expect(split.entries.map((e) => relative(dir, e.path))).toEqual([join('cat', '00.png'), join('cat', '01.png'), join('dog', '00.png')]);
+    expect(split.classes).toEqual(['cat']);
+    expect(split.entries.map((e) => relative(dir, e.path))).toEqual([join('cat', '00.png'), join('cat', '01.png')]);
   });
 
   it('names a class folder it may not read instead of failing with a raw EACCES', async () => {
@@ -155,7 +155,7 @@ describe('image folders in ImageFolder order', () => {
   });
 
   it('refuses a split that the test fraction leaves empty', async () => {
-    const dir = tree(fresh(), { cat: 2, dog: 1 });
+    const dir = tree(fresh(), { cat: 2 });
     expect(await failure(scanImageFolder(dir, { split: 'test', testFraction: 0, seed: 0 }))).toBe(
       `Expected test images in ${dir} but received none: it has no train/ and test/ folders and --test-fraction 0 leaves the test split empty`,
     );
