@@ -30,6 +30,7 @@ const IMAGE_SIZE: OptionSpec = { name: 'image-size', type: 'positiveInt', defaul
 const HEAD: OptionSpec = { name: 'head', type: 'string', describe: 'trained head folder (default: the newest under models/heads/)', arg: 'DIR' };
 const BACKEND: OptionSpec = { name: 'backend', type: 'enum', choices: ['auto', 'webgpu', 'cpu', 'tensorflow'], default: 'auto', describe: 'TensorFlow.js backend for the head', arg: 'NAME' };
 const SEED: OptionSpec = { name: 'seed', type: 'nonNegativeInt', default: 0, describe: 'random seed', arg: 'N' };
+const MAX_IMAGE_PIXELS: OptionSpec = { name: 'max-image-pixels', type: 'positiveInt', default: 100_000_000, describe: 'refuse images of more pixels (width×height, read from the header before decoding)', arg: 'N' };
 const RANDOM_WEIGHTS: OptionSpec = { name: 'random-weights', type: 'boolean', default: false, describe: 'use a randomly initialised VGG16 (seeded) instead of pretrained weights' };
 
 export const GLOBAL_OPTIONS: OptionSpec[] = [
@@ -60,7 +61,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: 'batch-size', type: 'positiveInt', default: 64, describe: 'images per inference batch', arg: 'N' },
       { name: 'pooled', type: 'boolean', default: false, describe: 'store the [N, 25088] avgpool output instead of the trunk map' },
       { name: 'test-fraction', type: 'fraction', default: 0.2, describe: 'for a folder without train/ and test/: share held out', arg: 'F' },
-      SEED,
+      SEED, MAX_IMAGE_PIXELS,
       { name: 'force', type: 'boolean', default: false, describe: 'replace a cache made with other weights or size' },
     ],
     example: 'headstart extract --split train',
@@ -91,7 +92,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'predict',
     summary: 'Classify images with a trained head',
     positional: { name: 'image', describe: 'image files (PNG, JPEG, WebP, GIF, TIFF, AVIF)', min: 1, max: Infinity },
-    options: [HEAD, { ...WEIGHTS, default: undefined, describe: 'VGG16 checkpoint the head was trained with (default: models/vgg16-397923af.pth or PyTorch\'s cache; a random-weights head needs none)' }, DEVICE, { name: 'top', type: 'positiveInt', default: 3, describe: 'classes to show per image', arg: 'K' }],
+    options: [HEAD, { ...WEIGHTS, default: undefined, describe: 'VGG16 checkpoint the head was trained with (default: models/vgg16-397923af.pth or PyTorch\'s cache; a random-weights head needs none)' }, DEVICE, { name: 'top', type: 'positiveInt', default: 3, describe: 'classes to show per image', arg: 'K' }, MAX_IMAGE_PIXELS],
     example: 'headstart predict cat.png dog.jpg --top 3',
     load: async () => (await import('./predict/run.js')).runPredict,
   },

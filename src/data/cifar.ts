@@ -3,11 +3,12 @@
  * 3,072 pixel bytes (1,024 R, 1,024 G, 1,024 B, row-major 32×32). Raw records of a whole split are
  * kept in memory (150 MB for CIFAR-10 train); decoding to floats happens batch by batch.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { CIFAR10_DIR_NAME as CIFAR10_DIR, CIFAR10_FILE_NAME as CIFAR10_ARCHIVE, CIFAR10_SPLIT_FILES } from '../fetch/sources.js';
-import { unpackArchive } from './tar.js';
+import { readRegularFile } from './regular-file.js';
+import { type ArchiveFile, unpackArchive } from './tar.js';
 import type { RawSplit, Split } from './types.js';
 
 export const RECORD_BYTES = 3073;
@@ -18,14 +19,19 @@ export const CIFAR10_RECORDS_PER_FILE = 10_000;
 /** CIFAR-10's batch file names, also those of any folder in its layout (readBatchFolder). */
 export const BATCH_FILES: Record<Split, readonly string[]> = CIFAR10_SPLIT_FILES;
 export const META_FILE = 'batches.meta.txt';
+/** No batch file of this layout holds more records than CIFAR-10's; larger ones are refused unread. */
+export const MAX_RECORDS_PER_FILE = CIFAR10_RECORDS_PER_FILE;
+/** 256 names of up to 255 bytes each, with line ends. */
+export const MAX_META_BYTES = 65_536;
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
 /** Class names from batches.meta.txt: one per line, blank lines (CIFAR's file ends with some) dropped. */
 export function parseClassNames(text: string, source: string): string[] {
   const names = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
-  if (names.length === 0 || names.length > 256) {
-    throw new InputError(`Expected 1 to 256 class names, one per line, in ${source} but received ${names.length}`);
+  // one class cannot be trained (a softmax over one class learns nothing), so it is refused here
+  if (names.length < 2 || names.length > 256) {
+    throw new InputError(`Expected 2 to 256 class names, one per line, in ${source} but received ${names.length}`);
   }
   return names;
 }
@@ -41,6 +47,8 @@ export function checkBatchSize(bytes: number, source: string, recordsPerFile?: n
     if (bytes !== recordsPerFile * RECORD_BYTES) {
       throw new InputError(`Expected ${fmt(recordsPerFile * RECORD_BYTES)} bytes (${fmt(recordsPerFile)} records of ${fmt(RECORD_BYTES)}) in ${source} but received ${fmt(bytes)}: ${where}; the file is truncated or not a CIFAR-10 batch`);
     }
+  } else if (bytes > MAX_RECORDS_PER_FILE * RECORD_BYTES) {
+    throw new InputError(`Expected at most ${fmt(MAX_RECORDS_PER_FILE * RECORD_BYTES)} bytes (${fmt(MAX_RECORDS_PER_FILE)} records of ${fmt(RECORD_BYTES)}) in ${source} but received ${fmt(bytes)}`);
   } else if (rest !== 0 || bytes === 0) {
     throw new InputError(`Expected a non-zero multiple of ${fmt(RECORD_BYTES)} bytes (1 label byte and ${fmt(IMAGE_BYTES)} pixel bytes per record) in ${source} but received ${fmt(bytes)}${bytes === 0 ? '' : `: ${where}`}`);
   }
@@ -91,14 +99,14 @@ async function isDirectory(path: string): Promise<boolean> {
   return stat(path).then((s) => s.isDirectory(), () => false);
 }
 
-async function readLocal(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputError(`Expected ${what} ${path} but there is no such file; delete ${join(path, '..')}/ and run \`headstart fetch cifar10\` again`, { cause: error });
-    throw new InputError(`Expected ${what} ${path} to be readable but received ${code ?? String(error)}`, { cause: error });
-  }
+function checkMetaSize(bytes: number, source: string): void {
+  if (bytes > MAX_META_BYTES) throw new InputError(`Expected at most ${fmt(MAX_META_BYTES)} bytes (one class name per line) in ${source} but received ${fmt(bytes)}`);
+}
+
+/** The files an archive in this layout may hold in its top folder, with their largest sizes. */
+export function batchArchiveFiles(recordsPerFile = MAX_RECORDS_PER_FILE): ArchiveFile[] {
+  const batches = [...new Set([...BATCH_FILES.train, ...BATCH_FILES.test])];
+  return [{ name: META_FILE, maxBytes: MAX_META_BYTES }, ...batches.map((name) => ({ name, maxBytes: recordsPerFile * RECORD_BYTES }))];
 }
 
 /**
@@ -109,16 +117,20 @@ export async function cifar10Folder(dataDir: string): Promise<string> {
   const dir = join(dataDir, CIFAR10_DIR);
   if (await isDirectory(dir)) return dir;
   const archive = join(dataDir, CIFAR10_ARCHIVE);
-  if (await stat(archive).then((s) => s.isFile(), () => false)) return unpackArchive(archive, dataDir, CIFAR10_DIR);
+  if (await stat(archive).then((s) => s.isFile(), () => false)) return unpackArchive(archive, dataDir, CIFAR10_DIR, batchArchiveFiles(CIFAR10_RECORDS_PER_FILE));
   throw new InputError(`Expected CIFAR-10 in ${dataDir}/ but found neither ${CIFAR10_DIR}/ nor ${CIFAR10_ARCHIVE}: run \`headstart fetch cifar10\`, or put ${CIFAR10_ARCHIVE} into ${dataDir}/`);
 }
 
 /** A split of a folder in the CIFAR binary layout (batch files named as CIFAR-10's). */
 export async function readBatchFolder(dir: string, split: Split, recordsPerFile?: number): Promise<RawSplit> {
-  const classes = parseClassNames((await readLocal(join(dir, META_FILE), 'the class list')).toString('utf8'), join(dir, META_FILE));
+  // only regular files are read (symlinks to them followed), each refused by its size before reading
+  const missingHint = `delete ${dir}/ and run \`headstart fetch cifar10\` again`;
+  const metaPath = join(dir, META_FILE);
+  const meta = await readRegularFile(metaPath, { what: 'the class list', missingHint, checkSize: (bytes) => checkMetaSize(bytes, metaPath) });
+  const classes = parseClassNames(meta.toString('utf8'), metaPath);
   const files = BATCH_FILES[split].map((name) => {
     const path = join(dir, name);
-    return { name: path, read: () => readLocal(path, 'the batch file') };
+    return { name: path, read: () => readRegularFile(path, { what: 'the batch file', missingHint, checkSize: (bytes) => void checkBatchSize(bytes, path, recordsPerFile) }) };
   });
   const { pixels, labels } = await readBatches(files, classes, recordsPerFile);
   return { classes, pixels, labels, source: dir };

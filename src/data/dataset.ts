@@ -6,6 +6,7 @@
  * that is ever decoded, so memory stays bounded whatever the split's size.
  */
 import { resolve } from 'node:path';
+import { InputError } from '../errors.js';
 import { CIFAR_SIDE, IMAGE_BYTES, readCifar10 } from './cifar.js';
 import { readDigits } from './digits.js';
 import { decodeRgbUnchecked } from './image.js';
@@ -102,6 +103,15 @@ function folderDataset(dir: string, folder: ImageFolderSplit, options: OpenDatas
     labels,
     batches: (batchOptions) => prefetchBatches(length, batchOptions, make),
   };
+}
+
+/**
+ * Refuses a data set a head cannot be trained on: one class (softmax over one class learns nothing,
+ * and train-head would fail only after extraction). `extract` calls it right after opening.
+ */
+export function requireTwoClasses(dataset: Dataset, data: string): void {
+  if (dataset.classes.length >= 2) return;
+  throw new InputError(`Expected at least 2 classes in ${resolve(data)} (a head cannot learn from one class) but received only ${JSON.stringify(dataset.classes[0])}`);
 }
 
 /** Opens one split of 'cifar10', the bundled 'digits', or an image folder. */

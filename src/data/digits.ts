@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../errors.js';
-import { META_FILE, parseClassNames, readBatches } from './cifar.js';
+import { META_FILE, batchArchiveFiles, parseClassNames, readBatches } from './cifar.js';
 import { readArchiveFiles } from './tar.js';
 import type { RawSplit, Split } from './types.js';
 
@@ -19,15 +19,17 @@ export function digitsArchivePath(): string {
 }
 
 export async function readDigitsArchive(archive: string, split: Split): Promise<RawSplit> {
-  const names = [META_FILE, ...DIGITS_FILES[split]].map((n) => `${DIGITS_DIR}/${n}`);
-  const files = await readArchiveFiles(archive, names);
+  const names = [META_FILE, ...DIGITS_FILES[split]];
+  // the same names and size bounds as any archive of the CIFAR layout; only this split's files are kept
+  const wanted = batchArchiveFiles().filter((f) => names.includes(f.name));
+  const files = await readArchiveFiles(archive, DIGITS_DIR, wanted);
   const get = (name: string): Buffer => {
     const bytes = files.get(name);
-    if (bytes === undefined) throw new InputError(`Expected ${name} inside ${archive} but the archive has no such file`);
+    if (bytes === undefined) throw new InputError(`Expected ${DIGITS_DIR}/${name} inside ${archive} but the archive has no such file`);
     return bytes;
   };
-  const classes = parseClassNames(get(names[0]!).toString('utf8'), `${archive}:${names[0]}`);
-  const batches = names.slice(1).map((name) => ({ name: `${archive}:${name}`, read: async () => get(name) }));
+  const classes = parseClassNames(get(META_FILE).toString('utf8'), `${archive}:${DIGITS_DIR}/${META_FILE}`);
+  const batches = names.slice(1).map((name) => ({ name: `${archive}:${DIGITS_DIR}/${name}`, read: async () => get(name) }));
   const { pixels, labels } = await readBatches(batches, classes);
   return { classes, pixels, labels, source: archive };
 }

@@ -1,7 +1,8 @@
 /**
  * Image folders as torchvision's ImageFolder reads them: one subfolder per class, classes sorted by
  * name, and within a class every image below it (subfolders included, symlinks followed) in the
- * order of `sorted(os.walk(...))` then sorted file names. Either DIR/train/<class>/… and
+ * order of `sorted(os.walk(...))` then sorted file names. Unlike os.walk, each real folder is walked
+ * once and each real file counted once, so symlink loops end and no file is in both splits. Either DIR/train/<class>/… and
  * DIR/test/<class>/…, or one tree split per class by a seeded shuffle (stratified, deterministic).
  */
 import { readdir, stat } from 'node:fs/promises';
@@ -57,43 +58,111 @@ async function subfolders(dir: string): Promise<string[]> {
   return dirs.sort(compareCodePoints);
 }
 
-/** Every image under a class folder, in ImageFolder's order; zero-byte files are refused here. */
-async function classImages(classDir: string): Promise<string[]> {
-  const roots: { root: string; files: string[] }[] = [];
+/** A file or folder as the filesystem knows it (device and inode), whatever path reached it. */
+type FileId = string;
+
+interface Found {
+  path: string;
+  id: FileId;
+}
+
+const idOf = (s: { dev: bigint; ino: bigint }): FileId => `${s.dev}:${s.ino}`;
+
+async function folderId(path: string): Promise<FileId | undefined> {
+  const s = await stat(path, { bigint: true }).catch(() => undefined);
+  return s?.isDirectory() ? idOf(s) : undefined;
+}
+
+/**
+ * Every image under a class folder, in ImageFolder's order; zero-byte files are refused here.
+ * Symlinks are followed, to folders and to files alike, but each real folder is walked once per
+ * scan (`visited` holds those already seen, the class folders and the data set's own folders
+ * among them), so a symlink loop or a second way into a folder adds nothing. A file reached by two
+ * paths of one class counts once, at its first path in ImageFolder's order.
+ */
+async function classImages(classDir: string, visited: Set<FileId>): Promise<Found[]> {
+  const roots: { root: string; files: Found[] }[] = [];
   const walk = async (dir: string): Promise<void> => {
-    const files: string[] = [];
-    for (const name of await listFolder(dir)) {
+    const files: Found[] = [];
+    for (const name of (await listFolder(dir)).sort(compareCodePoints)) {
       const path = join(dir, name);
-      const s = await stat(path).catch(() => undefined);
+      const s = await stat(path, { bigint: true }).catch(() => undefined);
       if (s === undefined) continue; // a dangling symlink: os.walk skips it too
-      if (s.isDirectory()) await walk(path);
-      else if (s.isFile() && isImageFile(name)) {
-        if (s.size === 0) throw new InputError(`Expected an image (PNG, JPEG, WebP, GIF, TIFF or AVIF) for ${path} but received an empty (0-byte) file`);
-        files.push(name);
+      if (s.isDirectory()) {
+        const id = idOf(s);
+        if (visited.has(id)) continue;
+        visited.add(id);
+        await walk(path);
+      } else if (s.isFile() && isImageFile(name)) {
+        if (s.size === 0n) throw new InputError(`Expected an image (PNG, JPEG, WebP, GIF, TIFF or AVIF) for ${path} but received an empty (0-byte) file`);
+        files.push({ path: name, id: idOf(s) });
       }
     }
-    roots.push({ root: dir, files: files.sort(compareCodePoints) });
+    roots.push({ root: dir, files: files.sort((a, b) => compareCodePoints(a.path, b.path)) });
   };
   await walk(classDir);
   roots.sort((a, b) => compareCodePoints(a.root, b.root));
-  return roots.flatMap((r) => r.files.map((f) => join(r.root, f)));
+  const seen = new Set<FileId>();
+  const images: Found[] = [];
+  for (const { root, files } of roots) {
+    for (const f of files) {
+      if (seen.has(f.id)) continue;
+      seen.add(f.id);
+      images.push({ path: join(root, f.path), id: f.id });
+    }
+  }
+  return images;
 }
 
-async function scanTree(dir: string): Promise<{ classes: string[]; images: string[][] }> {
+interface Tree {
+  dir: string;
+  classes: string[];
+  images: Found[][];
+}
+
+/**
+ * The classes and images of one tree. `around` are the data set's own folders (its root, train/
+ * and test/), never walked into from a class.
+ */
+async function scanTree(dir: string, around: readonly string[]): Promise<Tree> {
   const classes = await subfolders(dir);
   if (classes.length === 0) {
     throw new InputError(`Expected one subfolder per class in ${dir} (ImageFolder layout: ${join(dir, '<class>', '<image>')}) but received no subfolders`);
   }
   if (classes.length > 256) throw new InputError(`Expected at most 256 class folders in ${dir} but received ${classes.length}`);
-  const images: string[][] = [];
+  const visited = new Set<FileId>();
+  for (const path of [...around, dir, ...classes.map((c) => join(dir, c))]) {
+    const id = await folderId(path);
+    if (id !== undefined) visited.add(id);
+  }
+  const images: Found[][] = [];
+  const owner = new Map<FileId, { path: string; cls: string }>();
   for (const name of classes) {
-    const files = await classImages(join(dir, name));
+    const files = await classImages(join(dir, name), visited);
     if (files.length === 0) {
       throw new InputError(`Expected images (${IMAGE_EXTENSIONS.join(' ')}) in class folder ${join(dir, name)} but received none`);
     }
+    for (const f of files) {
+      const first = owner.get(f.id);
+      if (first !== undefined) {
+        throw new InputError(`Expected each image in one class folder of ${dir} but ${first.path} (class ${JSON.stringify(first.cls)}) and ${f.path} (class ${JSON.stringify(name)}) are the same file`);
+      }
+      owner.set(f.id, { path: f.path, cls: name });
+    }
     images.push(files);
   }
-  return { classes, images };
+  return { dir, classes, images };
+}
+
+/** Refuses train/ and test/ trees that share a file (by a symlink or a hard link): it would be tested on what it learnt. */
+function checkDisjoint(train: Tree, test: Tree): void {
+  const inTrain = new Map(train.images.flat().map((f) => [f.id, f.path]));
+  const shared = test.images.flat().filter((f) => inTrain.has(f.id));
+  if (shared.length > 0) {
+    const f = shared[0]!;
+    const more = shared.length > 1 ? ` (and ${shared.length - 1} more)` : '';
+    throw new InputError(`Expected ${train.dir} and ${test.dir} to hold different images but ${inTrain.get(f.id)} and ${f.path} are the same file${more}`);
+  }
 }
 
 /** Seeds each class by its name, so adding a class leaves the other classes' splits as they were. */
@@ -130,18 +199,22 @@ export async function scanImageFolder(dir: string, options: ScanOptions): Promis
   }
   const [train, test] = await Promise.all([kind(join(dir, 'train')), kind(join(dir, 'test'))]);
   if (train === 'dir' && test === 'dir') {
-    const trainTree = await scanTree(join(dir, 'train'));
-    if (options.split === 'train') return { root: join(dir, 'train'), classes: trainTree.classes, entries: toEntries(trainTree.images) };
-    const testTree = await scanTree(join(dir, 'test'));
+    const around = [dir, join(dir, 'train'), join(dir, 'test')];
+    // both trees are scanned whichever split is asked for, so that both runs refuse a shared file
+    const trainTree = await scanTree(join(dir, 'train'), around);
+    const testTree = await scanTree(join(dir, 'test'), around);
     const extra = testTree.classes.filter((c) => !trainTree.classes.includes(c));
     if (extra.length > 0) {
       throw new InputError(`Expected the class folders of ${join(dir, 'test')} to be among those of ${join(dir, 'train')} but received ${extra.map((c) => JSON.stringify(c)).join(', ')} only in test`);
     }
+    checkDisjoint(trainTree, testTree);
+    if (options.split === 'train') return { root: join(dir, 'train'), classes: trainTree.classes, entries: toEntries(trainTree.images) };
     // labels index the train classes, so a test set missing a class still lines up with the head
     const images = trainTree.classes.map((c) => testTree.images[testTree.classes.indexOf(c)] ?? []);
     return { root: join(dir, 'test'), classes: trainTree.classes, entries: toEntries(images) };
   }
-  const tree = await scanTree(dir);
+  const tree = await scanTree(dir, [dir]);
+  // every file is in one class once (scanTree), so the per-class split below never puts it on both sides
   const images = tree.images.map((files, c) => {
     const mask = testMask(files.length, options.testFraction, classSeed(options.seed, tree.classes[c]!));
     return files.filter((_, i) => mask[i] === (options.split === 'test'));
@@ -153,8 +226,8 @@ export async function scanImageFolder(dir: string, options: ScanOptions): Promis
   return { root: dir, classes: tree.classes, entries };
 }
 
-function toEntries(images: string[][]): ImageEntry[] {
-  return images.flatMap((files, label) => files.map((path) => ({ path, label })));
+function toEntries(images: Found[][]): ImageEntry[] {
+  return images.flatMap((files, label) => files.map((f) => ({ path: f.path, label })));
 }
 
 export function folderName(dir: string): string {

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defaultCachePath } from '../cache/format.js';
 import type { CacheIdentity, CacheSplitName, FeatureLayout } from '../cache/types.js';
-import { openDataset } from '../data/dataset.js';
+import { openDataset, requireTwoClasses } from '../data/dataset.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess.js';
 import type { Dataset } from '../data/types.js';
 import { type ProgressBar, formatRate, progressBar } from '../progress.js';
@@ -84,7 +84,12 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   const featureShape = trunkFeatureShape(vgg, imageSize, layout);
   const rowFloats = elementCount(featureShape);
   const datasets: Dataset[] = [];
-  for (const split of splits) datasets.push(await openDataset({ data, dataDir, split, imageSize, testFraction, seed }));
+  const limitInputPixels = o['max-image-pixels'] as number | undefined;
+  for (const split of splits) {
+    const dataset = await openDataset({ data, dataDir, split, imageSize, testFraction, seed, limitInputPixels });
+    requireTwoClasses(dataset, data);
+    datasets.push(dataset);
+  }
   const identityOf = (dataset: Dataset): CacheIdentity => ({
     weightsId,
     imageSize,

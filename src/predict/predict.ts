@@ -15,9 +15,9 @@ interface DecodedBatch {
   failures: ImageFailure[];
 }
 
-async function decodeBatch(files: string[], size: number): Promise<DecodedBatch> {
+async function decodeBatch(files: string[], size: number, limitInputPixels: number | undefined): Promise<DecodedBatch> {
   const per = 3 * size * size;
-  const results = await Promise.allSettled(files.map((f) => loadImageTensor(f, size)));
+  const results = await Promise.allSettled(files.map((f) => loadImageTensor(f, size, { limitInputPixels })));
   const ok: string[] = [];
   const failures: ImageFailure[] = [];
   const tensors: Float32Array[] = [];
@@ -49,7 +49,7 @@ export async function predictImages(predictor: Predictor, files: readonly string
   // Decode the next batch while the model runs on this one (sharp works on its own threads).
   const start = (i: number): Promise<DecodedBatch> | undefined => {
     if (i >= chunks.length) return undefined;
-    const p = decodeBatch(chunks[i]!, imageSize);
+    const p = decodeBatch(chunks[i]!, imageSize, opts.maxImagePixels);
     p.catch(() => undefined); // awaited below; this only keeps a failure from counting as unhandled meanwhile
     return p;
   };

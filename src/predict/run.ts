@@ -15,6 +15,7 @@ export async function runPredict(args: CommandArgs, ctx: RunContext): Promise<Co
     const bar = files.length > 64 ? progressBar({ stream: ctx.stderr, label: 'predict', unit: 'images', clock: ctx.clock }) : undefined;
     const outcome = await predictImages(predictor, files, {
       top: (args.options.top as number | undefined) ?? 3,
+      maxImagePixels: args.options['max-image-pixels'] as number | undefined,
       onProgress: bar ? (d, t) => bar.update(d, t) : undefined,
       onFailure: (f) => note(`headstart: ${f.error}`),
     });

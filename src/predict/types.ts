@@ -32,6 +32,8 @@ export interface PredictImagesOptions {
   batchSize?: number;
   /** Classes kept per image. */
   top?: number;
+  /** Images of more pixels are failures, refused from their header (default DEFAULT_MAX_IMAGE_PIXELS). */
+  maxImagePixels?: number;
   onProgress?: (done: number, total: number) => void;
   /** Called once per unreadable image, as soon as it is found. */
   onFailure?: (failure: ImageFailure) => void;

@@ -89,16 +89,17 @@ describe('CIFAR-10 binary reader', () => {
   });
 
   it('refuses a batch that is not a whole number of records, or empty, outside CIFAR-10', async () => {
-    const dir = writeBatchFolder(fresh(), { 'test_batch.bin': makeRecords(3).subarray(0, 3073 * 2 + 10) }, ['a']);
+    const dir = writeBatchFolder(fresh(), { 'test_batch.bin': makeRecords(3, 2).subarray(0, 3073 * 2 + 10) }, ['a', 'b']);
     await expect(readBatchFolder(dir, 'test')).rejects.toThrow(
       new InputError(`Expected a non-zero multiple of 3,073 bytes (1 label byte and 3,072 pixel bytes per record) in ${join(dir, 'test_batch.bin')} but received 6,156: record 2 (numbered from 0) is cut after 10 of its 3,073 bytes`),
     );
     expect(() => checkBatchSize(0, 'e.bin')).toThrow(new InputError('Expected a non-zero multiple of 3,073 bytes (1 label byte and 3,072 pixel bytes per record) in e.bin but received 0'));
   });
 
-  it('reads class names one per line and refuses an empty list', () => {
+  it('reads class names one per line and refuses an empty list or a single class', () => {
     expect(parseClassNames('cat\r\ndog\n\n', 'm.txt')).toEqual(['cat', 'dog']);
-    expect(() => parseClassNames('\n\n', 'm.txt')).toThrow(new InputError('Expected 1 to 256 class names, one per line, in m.txt but received 0'));
+    expect(() => parseClassNames('cat\n', 'm.txt')).toThrow(new InputError('Expected 2 to 256 class names, one per line, in m.txt but received 1'));
+    expect(() => parseClassNames('\n\n', 'm.txt')).toThrow(new InputError('Expected 2 to 256 class names, one per line, in m.txt but received 0'));
   });
 
   it('names an archive that cannot be unpacked', async () => {
@@ -108,7 +109,7 @@ describe('CIFAR-10 binary reader', () => {
     writeFileSync(archive, Buffer.from('this is not gzip at all'));
     const error = await readCifar10(dataDir, 'test').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InputError);
-    expect((error as Error).message).toMatch(new RegExp(`^Expected a gzipped tar archive for ${archive} but it cannot be unpacked \\(.+\\); delete it and fetch it again$`));
+    expect((error as Error).message).toMatch(new RegExp(`^Expected a gzipped tar archive for ${archive} but it cannot be read \\(.+\\); delete the archive and fetch it again$`));
     expect(readdirSync(dataDir).filter((f) => f.startsWith('.'))).toEqual([]);
     expect(existsSync(join(dataDir, 'cifar-10-batches-bin'))).toBe(false);
   });

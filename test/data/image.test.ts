@@ -75,10 +75,10 @@ describe('images that cannot be read', () => {
   it('an image above a lowered pixel limit', async () => {
     const path = fixturePath('images/rgb32-0.png');
     const error = await failure(loadImageTensor(path, 32, { limitInputPixels: 1000 }));
-    expect(error.message).toMatch(new RegExp(`^Expected ${KINDS.replace(/[()]/g, '\\$&')} of at most 1,000 pixels for ${path} but received a larger one \\(.*pixel limit.*\\)$`));
+    expect(error.message).toBe(`Expected ${KINDS} of at most 1,000 pixels for ${path} but received 32×32 = 1,024 pixels; raise the limit with --max-image-pixels 1024 to read it`);
   });
 
-  it('a PNG whose header claims 100,000 × 100,000 pixels, under sharp\'s default limit', async () => {
+  it('a PNG whose header claims 100,000 × 100,000 pixels, refused from its header by the default limit', async () => {
     const path = join(root, 'huge.png');
     const png = Buffer.from(readFileSync(fixturePath('images/rgb32-0.png')));
     // IHDR starts at byte 8: length, type, width, height, …, CRC over type and data
@@ -87,7 +87,7 @@ describe('images that cannot be read', () => {
     png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
     writeFileSync(path, png);
     const error = await failure(loadImageTensor(path, 32));
-    expect(error.message).toMatch(new RegExp(`^Expected ${KINDS.replace(/[()]/g, '\\$&')} of at most 268,402,689 pixels for ${path} but received a larger one`));
+    expect(error.message).toBe(`Expected ${KINDS} of at most 100,000,000 pixels for ${path} but received 100,000×100,000 = 10,000,000,000 pixels; raise the limit with --max-image-pixels 10000000000 to read it`);
   });
 
   it('still reads a good copy in the same folder', async () => {

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readArchiveFiles, unpackArchive } from '../../src/data/tar.js';
+import { type ArchiveFile, readArchiveFiles, unpackArchive } from '../../src/data/tar.js';
 import { InputError } from '../../src/errors.js';
+import { rawTarGz } from './cifar-files.js';
 
 const root = mkdtempSync(join(tmpdir(), 'headstart-tar-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -15,38 +15,14 @@ const fresh = (): string => {
   return dir;
 };
 
-/** A ustar archive written byte by byte, so it can hold entries no well-behaved tool would write. */
-function tarGz(entries: { name: string; data: string }[]): Buffer {
-  const blocks: Buffer[] = [];
-  for (const { name, data } of entries) {
-    const header = Buffer.alloc(512);
-    header.write(name, 0, 100, 'utf8');
-    header.write('0000644\0', 100);
-    header.write('0000000\0', 108);
-    header.write('0000000\0', 116);
-    header.write(`${Buffer.byteLength(data).toString(8).padStart(11, '0')}\0`, 124);
-    header.write('00000000000\0', 136);
-    header.write('        ', 148);
-    header.write('0', 156);
-    header.write('ustar\0', 257);
-    header.write('00', 263);
-    let sum = 0;
-    for (const b of header) sum += b;
-    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-    const body = Buffer.alloc(Math.ceil(Buffer.byteLength(data) / 512) * 512);
-    body.write(data);
-    blocks.push(header, body);
-  }
-  blocks.push(Buffer.alloc(1024));
-  return gzipSync(Buffer.concat(blocks));
-}
+const FILES: ArchiveFile[] = [{ name: 'x.txt', maxBytes: 100 }, { name: 'y.txt', maxBytes: 100 }, { name: 'ok.txt', maxBytes: 100 }];
 
 describe('archives', () => {
   it('unpacks the top folder into place and leaves no temporary folder', async () => {
     const dir = fresh();
     const archive = join(dir, 'a.tar.gz');
-    writeFileSync(archive, tarGz([{ name: 'top/x.txt', data: 'hello' }, { name: 'other.txt', data: 'skip' }]));
-    const out = await unpackArchive(archive, dir, 'top');
+    writeFileSync(archive, rawTarGz([{ name: 'top/x.txt', data: 'hello' }, { name: 'other.txt', data: 'skip' }]));
+    const out = await unpackArchive(archive, dir, 'top', FILES);
     expect(out).toBe(join(dir, 'top'));
     expect(readFileSync(join(out, 'x.txt'), 'utf8')).toBe('hello');
     expect(readdirSync(dir).sort()).toEqual(['a.tar.gz', 'top']);
@@ -55,10 +31,10 @@ describe('archives', () => {
   it('keeps a folder another run unpacked first', async () => {
     const dir = fresh();
     const archive = join(dir, 'a.tar.gz');
-    writeFileSync(archive, tarGz([{ name: 'top/x.txt', data: 'new' }]));
+    writeFileSync(archive, rawTarGz([{ name: 'top/x.txt', data: 'new' }]));
     mkdirSync(join(dir, 'top'));
     writeFileSync(join(dir, 'top', 'x.txt'), 'old');
-    await unpackArchive(archive, dir, 'top');
+    await unpackArchive(archive, dir, 'top', FILES);
     expect(readFileSync(join(dir, 'top', 'x.txt'), 'utf8')).toBe('old');
     expect(readdirSync(dir).sort()).toEqual(['a.tar.gz', 'top']);
   });
@@ -68,12 +44,12 @@ describe('archives', () => {
     const inner = join(dir, 'inner');
     mkdirSync(inner);
     const archive = join(dir, 'evil.tar.gz');
-    writeFileSync(archive, tarGz([
+    writeFileSync(archive, rawTarGz([
       { name: 'top/ok.txt', data: 'ok' },
       { name: 'top/../../escape.txt', data: 'escaped' },
       { name: '/tmp/headstart-absolute-escape.txt', data: 'escaped' },
     ]));
-    await unpackArchive(archive, inner, 'top').catch((e: unknown) => expect(e).toBeInstanceOf(InputError));
+    await unpackArchive(archive, inner, 'top', FILES).catch((e: unknown) => expect(e).toBeInstanceOf(InputError));
     expect(existsSync(join(dir, 'escape.txt'))).toBe(false);
     expect(existsSync(join(inner, 'escape.txt'))).toBe(false);
     expect(existsSync('/tmp/headstart-absolute-escape.txt')).toBe(false);
@@ -83,19 +59,19 @@ describe('archives', () => {
   it('names an archive without the expected top folder', async () => {
     const dir = fresh();
     const archive = join(dir, 'a.tar.gz');
-    writeFileSync(archive, tarGz([{ name: 'elsewhere/x.txt', data: 'x' }]));
-    await expect(unpackArchive(archive, dir, 'top')).rejects.toThrow(new InputError(`Expected a folder top/ inside ${archive} but the archive has none; delete it and fetch it again`));
+    writeFileSync(archive, rawTarGz([{ name: 'elsewhere/x.txt', data: 'x' }]));
+    await expect(unpackArchive(archive, dir, 'top', FILES)).rejects.toThrow(new InputError(`Expected a folder top/ inside ${archive} but the archive has none; delete it and fetch it again`));
     expect(readdirSync(dir)).toEqual(['a.tar.gz']);
   });
 
   it('reads chosen files into memory, and names a missing archive', async () => {
     const dir = fresh();
     const archive = join(dir, 'a.tar.gz');
-    writeFileSync(archive, tarGz([{ name: 'top/x.txt', data: 'hello' }, { name: 'top/y.txt', data: 'world' }]));
-    const files = await readArchiveFiles(archive, ['top/y.txt']);
-    expect([...files.keys()]).toEqual(['top/y.txt']);
-    expect(files.get('top/y.txt')!.toString()).toBe('world');
+    writeFileSync(archive, rawTarGz([{ name: 'top/x.txt', data: 'hello' }, { name: 'top/y.txt', data: 'world' }]));
+    const files = await readArchiveFiles(archive, 'top', [FILES[1]!]);
+    expect([...files.keys()]).toEqual(['y.txt']);
+    expect(files.get('y.txt')!.toString()).toBe('world');
     const missing = join(dir, 'none.tar.gz');
-    await expect(readArchiveFiles(missing, ['x'])).rejects.toThrow(new InputError(`Expected an archive at ${missing} but there is no such file`));
+    await expect(readArchiveFiles(missing, 'top', FILES)).rejects.toThrow(new InputError(`Expected the archive ${missing} but there is no such file`));
   });
 });

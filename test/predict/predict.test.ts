@@ -24,7 +24,7 @@ function predictArgs(files: string[], over: Record<string, unknown> = {}) {
   return { positionals: files, options: { head: s.head, weights: WEIGHTS, device: 'cpu', top: 3, ...over } };
 }
 
-/** A PNG whose header claims 20,000×20,000 pixels: over sharp's default limit of 268,402,689. */
+/** A PNG whose header claims 20,000×20,000 pixels: over the default --max-image-pixels of 100,000,000. */
 function hugePng(file: string): void {
   const chunk = (type: string, data: Buffer): Buffer => {
     const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
@@ -158,7 +158,7 @@ describe('predict: bad images are reported one line each, the rest still answere
     ['a truncated PNG', (f) => { const png = readFileSync(s.testImages[0]!); writeFileSync(f, png.subarray(0, Math.floor(png.length / 2))); }, /for .*a-truncated-PNG\.png but received one that cannot be decoded \(truncated or corrupt/],
     ['a zero-byte file', (f) => writeFileSync(f, ''), /for .*a-zero-byte-file\.png but received an empty \(0-byte\) file/],
     ['a directory', (f) => mkdirSync(f), /for .*a-directory\.png but received a directory/],
-    ['an image larger than sharp\'s pixel limit', hugePng, /of at most 268,402,689 pixels for .*pixel-limit\.png but received a larger one/],
+    ['an image over the default pixel limit', hugePng, /Expected an image \(PNG, JPEG, WebP, GIF, TIFF or AVIF\) of at most 100,000,000 pixels for .*pixel-limit\.png but received 20,000×20,000 = 400,000,000 pixels; raise the limit with --max-image-pixels 400000000 to read it$/],
   ];
   for (const [name, make, message] of bad) {
     it(name, async () => {
@@ -179,6 +179,25 @@ describe('predict: bad images are reported one line each, the rest still answere
       expect(result.text).toContain('1 of 3 images could not be read');
     });
   }
+});
+
+describe('predict --max-image-pixels', () => {
+  it('refuses an image one pixel over the limit as an unreadable image, answers the others, and reads it at the limit', async () => {
+    const wide = join(s.root, 'wide-80x64.png');
+    await sharp(s.testImages[0]!).resize(80, 64, { fit: 'fill' }).png().toFile(wide);
+    const files = [s.testImages[0]!, wide, s.testImages[1]!];
+    const err = sink();
+    const refused = await runPredict(predictArgs(files, { 'max-image-pixels': 5119 }), context(err));
+    const data = refused.data as PredictOutcome;
+    expect(data.predictions.map((p) => p.file)).toEqual([s.testImages[0], s.testImages[1]]);
+    const line = `Expected an image (PNG, JPEG, WebP, GIF, TIFF or AVIF) of at most 5,119 pixels for ${wide} but received 80×64 = 5,120 pixels; raise the limit with --max-image-pixels 5120 to read it`;
+    expect(data.failures).toEqual([{ file: wide, kind: 'InputError', error: line }]);
+    expect(err.text.trimEnd().split('\n').filter((l) => l.startsWith('headstart: '))).toEqual([`headstart: ${line}`]);
+    expect(refused.exitCode).toBe(1);
+    const read = await runPredict(predictArgs(files, { 'max-image-pixels': 5120 }), context());
+    expect((read.data as PredictOutcome).failures).toEqual([]);
+    expect(read.exitCode).toBeUndefined();
+  });
 });
 
 describe('predict: bad heads and weights', () => {
