@@ -275,6 +275,9 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       };
       let pending: PendingStep | undefined;
       for await (const b of epochBatches(trainPrep, s.batchSize, shuffle)) {
+        // On the cpu backend every await below resolves at once, so without this turn of the event
+        // loop a signal handler (Ctrl-C) would never run until training ended.
+        if (o.signal) await new Promise((resolve) => setImmediate(resolve));
         if (o.signal?.aborted) {
           if (pending) await pending.result.catch(() => undefined);
           throw stopped(epoch, batch, batches);
