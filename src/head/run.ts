@@ -28,6 +28,8 @@ import { elementCount } from '../shape.js';
 /** VGG16's hidden width, for a random head when no pretrained classifier is at hand. */
 const VGG16_HIDDEN = 4096;
 
+/** 0.1 → `10%`, 0.07 → `7%` (not 7.000000000000001%). */
+const percent = (fraction: number): string => `${Number((100 * fraction).toPrecision(10))}%`;
 const megabytes = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
 
 /** Bytes of the files under `dir` (what the run leaves on disk). */
@@ -183,7 +185,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     input: { layout: attrs.layout, featureShape, transform: attrs.classifierInput },
     cache: { path: cachePath, weightsId: attrs.weightsId, imageSize: attrs.imageSize, mean: attrs.mean, std: attrs.std, dataName: attrs.dataName },
     settings,
-    training: { epochsRun: result.history.length, bestEpoch: result.bestEpoch, stoppedEarly: result.stoppedEarly, folded: result.folded, backend: backend.detail, testAccuracy: tested.accuracy, selectedOn: result.selectedOn, valAccuracy: selectedAccuracy, rows },
+    training: { epochsRun: result.history.length, bestEpoch: result.bestEpoch, stoppedEarly: result.stoppedEarly, folded: result.folded, backend: backend.detail, testAccuracy: tested.accuracy, selectedOn: result.selectedOn, valAccuracy: result.selectedOn === 'val' ? selectedAccuracy : undefined, rows },
   };
   const metrics = computeMetrics(tested.predicted, tested.labels, attrs.classes);
   saveHead(outDir, result.weights, meta, settings.dropout);
@@ -207,7 +209,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   };
   writeFileSync(join(outDir, 'metrics.json'), `${JSON.stringify(metricsJson, null, 2)}\n`);
   const subtitle = val
-    ? `val: ${rows.val} train rows held out (${100 * settings.valFraction!}% per class, seed ${settings.seed}), measured each epoch; test: ${rows.test} rows, measured once on epoch ${result.weightsEpoch}'s weights`
+    ? `val: ${rows.val} train rows held out (${percent(settings.valFraction!)} per class, seed ${settings.seed}), measured each epoch; test: ${rows.test} rows, measured once on epoch ${result.weightsEpoch}'s weights`
     : `no validation split: test (${rows.test} rows) measured each epoch and used for selection (biased)`;
   await writeReportPng(join(outDir, 'report.png'), reportSvg(history, metrics, `${basename(cachePath)}: ${settings.optimizer} lr ${settings.lr}, ${history.length} epochs`, subtitle));
 
@@ -240,7 +242,7 @@ function holdValidation(split: FeatureSplit, labels: Uint8Array, settings: Train
   if (plan.rows.length === 0) {
     throw new InputError(`--val-fraction ${fraction} holds out no rows: every class of the train split has at most one row, and each keeps one to train on; use --val-fraction 0 (the test split then picks the epoch)`);
   }
-  note(`validation: ${plan.rows.length} of the ${split.count} train rows held out (${100 * fraction}% of each class, seed ${settings.seed}); training on the other ${split.count - plan.rows.length}`);
+  note(`validation: ${plan.rows.length} of the ${split.count} train rows held out (${percent(fraction)} of each class, seed ${settings.seed}); training on the other ${split.count - plan.rows.length}`);
   if (small.length > 0) {
     const shown = small.slice(0, 5).map((c) => c.name).join(', ');
     note(`validation: ${small.length === 1 ? 'class' : 'classes'} ${shown}${small.length > 5 ? ` and ${small.length - 5} more` : ''} ${small.length === 1 ? 'has' : 'have'} a single train row, kept for training: validation does not measure ${small.length === 1 ? 'it' : 'them'}`);
