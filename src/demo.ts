@@ -33,6 +33,9 @@ export const DEMO_SAMPLE_INDEX = 0;
  * classifier.0/.3 from ImageNet, dropout 0.5). Random: Adam from scratch without dropout; measured
  * on the digits here, 5 epochs reach about 66% test accuracy this way and 10 epochs 76–79% (Adam 1e-4
  * with dropout 0.5: 24% after 3 epochs; 1e-3: 47% after 4), at about 5 s an epoch on 2 cores.
+ * train-head's default validation split (--val-fraction 0.1) holds 145 of the 1,438 train digits
+ * out to measure each epoch; the test split is measured once at the end: 85.2% after 10 epochs,
+ * against 83.3% for the same demo before validation splits, measured in one session.
  */
 export const DEMO_TRAINING = {
   pretrained: { init: 'pretrained', optimizer: 'sgd', lr: 0.001, 'batch-size': 64, dropout: 0.5 },

@@ -10,6 +10,8 @@ import { floatLoop, get, I32, set, simd, sleb, wasmModule } from './wasm-asm.js'
 export const STREAM_INIT = 1;
 export const STREAM_SHUFFLE = 2;
 export const STREAM_DROPOUT = 3;
+/** Which train rows train-head holds out for validation (per class). */
+export const STREAM_VALIDATION = 4;
 
 export interface Rng {
   /** Uniform in [0, 1). */

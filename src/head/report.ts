@@ -1,7 +1,7 @@
 /**
  * What training shows at the end: metrics on the test split (accuracy, per-class accuracy,
- * confusion matrix), a terminal table, and report.png (loss/accuracy curves and the confusion
- * matrix drawn as SVG, rendered by sharp).
+ * confusion matrix), a terminal table, and report.png (loss/accuracy curves per split and the
+ * confusion matrix drawn as SVG, rendered by sharp). Every number is named by the split it comes from.
  */
 import sharp from 'sharp';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -23,18 +23,47 @@ export function computeMetrics(predicted: ArrayLike<number>, labels: ArrayLike<n
 
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 
-/** The epochs table, then per-class accuracy and the confusion matrix. */
-export function formatReport(history: readonly EpochEndInfo[], m: ClassMetrics, bestEpoch: number): string {
-  const lines = ['epoch  train loss  train acc  test acc  seconds'];
+export interface ReportOptions {
+  /** What chose `bestEpoch`, named by its split: `val accuracy`, `test loss`... */
+  chosenBy?: string;
+  /** Rows of each split: train after the validation rows were held out of it. */
+  rows?: { train: number; val: number; test: number };
+}
+
+/** The split that carries the per-epoch selection numbers of a history: `val`, or `test` (older heads, --val-fraction 0). */
+export function historySplit(history: readonly EpochEndInfo[]): 'val' | 'test' | undefined {
+  if (history.some((h) => h.valAccuracy !== undefined)) return 'val';
+  if (history.some((h) => h.testAccuracy !== undefined)) return 'test';
+  return undefined;
+}
+
+/**
+ * The epochs table (every column named by its split), the test result with the weights it was
+ * measured on, per-class accuracy and the confusion matrix. `bestEpoch` > 0: the weights kept are
+ * that epoch's, marked with *.
+ */
+export function formatReport(history: readonly EpochEndInfo[], m: ClassMetrics, bestEpoch: number, o: ReportOptions = {}): string {
+  const split = historySplit(history);
+  const lossHead = `${split} loss`;
+  const accHead = `${split} acc`;
+  const head = ['epoch  train loss  train acc', ...(split ? [lossHead.padStart(9), accHead.padStart(8)] : []), 'seconds'].join('  ');
+  const lines = [head];
   for (const h of history) {
     const mark = h.epoch === bestEpoch ? ' *' : '';
-    lines.push(`${String(h.epoch).padStart(5)}  ${h.trainLoss.toFixed(4).padStart(10)}  ${pct(h.trainAccuracy).padStart(9)}  ${pct(h.testAccuracy).padStart(8)}  ${h.seconds.toFixed(1).padStart(7)}${mark}`);
+    const loss = split ? h[`${split}Loss`] : undefined;
+    const acc = split ? h[`${split}Accuracy`] : undefined;
+    const measured = split ? [(loss === undefined ? '-' : loss.toFixed(4)).padStart(Math.max(9, lossHead.length)), (acc === undefined ? '-' : pct(acc)).padStart(Math.max(8, accHead.length))] : [];
+    lines.push([String(h.epoch).padStart(5), h.trainLoss.toFixed(4).padStart(10), pct(h.trainAccuracy).padStart(9), ...measured, h.seconds.toFixed(1).padStart(7)].join('  ') + mark);
   }
-  lines.push('', `test accuracy ${pct(m.accuracy)} on ${m.count} samples${bestEpoch > 0 ? ` (weights of epoch ${bestEpoch})` : ''}`, '');
+  lines.push('');
+  if (o.rows) lines.push(`rows: train ${o.rows.train}, val ${o.rows.val}${o.rows.val > 0 ? ' (held out of train)' : ''}, test ${o.rows.test}`);
+  const weights = bestEpoch > 0 ? `the weights of epoch ${bestEpoch}${o.chosenBy ? `, chosen by ${o.chosenBy}` : ''}` : "the last epoch's weights";
+  const biased = split === 'test' && bestEpoch > 0 ? '; biased upward, since the test split chose the epoch' : '';
+  lines.push(`test accuracy ${pct(m.accuracy)} on ${m.count} samples (${weights}${biased})`, '');
   const width = Math.max(5, ...m.perClass.map((c) => c.name.length));
   lines.push(`${'class'.padEnd(width)}  accuracy  count`);
   for (const c of m.perClass) lines.push(`${c.name.padEnd(width)}  ${pct(c.accuracy).padStart(8)}  ${String(c.count).padStart(5)}`);
-  lines.push('', 'confusion matrix (rows: true class, columns: predicted)');
+  lines.push('', 'confusion matrix on the test split (rows: true class, columns: predicted)');
   const cell = Math.max(4, ...m.confusion.flat().map((v) => String(v).length + 1));
   lines.push(`${''.padEnd(width)} ${m.perClass.map((_, j) => String(j).padStart(cell)).join('')}`);
   m.confusion.forEach((row, i) => lines.push(`${m.perClass[i]!.name.padEnd(width)} ${row.map((v) => String(v).padStart(cell)).join('')}`));
@@ -70,18 +99,27 @@ function chart(title: string, series: { name: string; values: number[]; color: s
   return parts.join('');
 }
 
-/** report.png's drawing: loss curve, accuracy curves, confusion matrix. */
-export function reportSvg(history: readonly EpochEndInfo[], m: ClassMetrics, title: string): string {
+/**
+ * report.png's drawing: loss curves and accuracy curves (train, and val or test per epoch), the
+ * test confusion matrix, and `subtitle` (which split is which) under the title.
+ */
+export function reportSvg(history: readonly EpochEndInfo[], m: ClassMetrics, title: string, subtitle?: string): string {
   const k = m.perClass.length;
   const cell = Math.max(14, Math.min(40, Math.floor(360 / Math.max(1, k))));
   const labelWidth = Math.min(140, 8 + 7 * Math.max(...m.perClass.map((c) => c.name.length), 1));
   const matrixX = 880 + labelWidth;
   const width = matrixX + cell * k + 40;
   const height = Math.max(320, 110 + cell * k);
-  const losses = history.map((h) => h.trainLoss).filter(Number.isFinite);
+  const split = historySplit(history);
+  const finite = (values: (number | undefined)[]): number[] => values.filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const losses = finite(history.map((h) => h.trainLoss));
+  const splitLosses = split ? finite(history.map((h) => h[`${split}Loss`])) : [];
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`, `<rect width="100%" height="100%" fill="white"/>`, `<text x="20" y="26" font-size="16" font-weight="bold">${escapeXml(title)}</text>`];
-  parts.push(chart('train loss', [{ name: 'train loss', values: losses, color: '#d62728' }], 60, 70, 0, Math.max(1e-6, ...losses)));
-  parts.push(chart('accuracy', [{ name: 'train', values: history.map((h) => h.trainAccuracy), color: '#1f77b4' }, { name: 'test', values: history.map((h) => h.testAccuracy), color: '#2ca02c' }], 470, 70, 0, 1));
+  if (subtitle) parts.push(`<text x="20" y="44" font-size="11">${escapeXml(subtitle)}</text>`);
+  const lossSeries = [{ name: 'train loss', values: losses, color: '#d62728' }, ...(splitLosses.length > 0 ? [{ name: `${split} loss`, values: splitLosses, color: '#9467bd' }] : [])];
+  parts.push(chart('loss', lossSeries, 60, 70, 0, Math.max(1e-6, ...losses, ...splitLosses)));
+  const accuracySeries = [{ name: 'train', values: history.map((h) => h.trainAccuracy), color: '#1f77b4' }, ...(split ? [{ name: split, values: finite(history.map((h) => h[`${split}Accuracy`])), color: '#2ca02c' }] : [])];
+  parts.push(chart('accuracy', accuracySeries, 470, 70, 0, 1));
   parts.push(`<text x="${matrixX}" y="60" font-size="14" font-weight="bold">confusion (test ${(100 * m.accuracy).toFixed(1)}%)</text>`);
   const y0 = 70;
   m.confusion.forEach((row, i) => {

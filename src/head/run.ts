@@ -1,8 +1,11 @@
 /**
  * `headstart train-head`: cache → head. Reads the cache (whole when it fits in memory, else
- * streamed), builds the head from VGG16's classifier.0/.3 (or at random), trains it, and writes
- * model.json + weights.bin, headstart.json, history.json, metrics.json and report.png to --out.
+ * streamed) and checks it in the same pass, holds a validation split out of train, builds the head
+ * from VGG16's classifier.0/.3 (or at random), trains it, measures the test split once, and writes
+ * model.json + weights.bin, headstart.json, history.json, metrics.json and report.png to --out. A
+ * finished run deletes its checkpoint (unless --keep-checkpoint) and says what the folder takes on disk.
  */
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { defaultCachePath, extractCommandFor } from '../cache/format.js';
 import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../cache/reader.js';
@@ -13,18 +16,33 @@ import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { TOOL_VERSION } from '../version.js';
 import { ensureClassifier } from '../weights/classifier.js';
 import { selectBackend, type BackendRequest } from './backend.js';
-import { progressCallbacks } from './callbacks.js';
-import { defaultMemoryBudget, splitChunks } from './data.js';
+import { monitorLabel, progressCallbacks } from './callbacks.js';
+import { defaultMemoryBudget, scanSplit } from './data.js';
 import { checkpointDir, saveHead } from './head-io.js';
-import { buildHead, headInputWidth, headProbabilities } from './model.js';
+import { buildHead, headInputWidth } from './model.js';
 import { computeMetrics, formatReport, renderReportPng, reportSvg } from './report.js';
 import { trainHead } from './train.js';
-import type { FeatureSplit, HeadMeta, LoadedHead, OptimizerName, TrainSettings } from './types.js';
+import type { FeatureSplit, HeadMeta, Monitor, OptimizerName, TrainSettings } from './types.js';
+import { holdOut, stratifiedValidation } from './validation.js';
 import { elementCount } from '../shape.js';
 
 /** VGG16's hidden width, for a random head when no pretrained classifier is at hand. */
 const VGG16_HIDDEN = 4096;
-const STREAM_ROWS = 1024;
+
+/** 0.1 → `10%`, 0.07 → `7%` (not 7.000000000000001%). */
+const percent = (fraction: number): string => `${Number((100 * fraction).toPrecision(10))}%`;
+const megabytes = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
+
+/** Bytes of the files under `dir` (what the run leaves on disk). */
+export function folderBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += folderBytes(path);
+    else if (entry.isFile()) total += statSync(path).size;
+  }
+  return total;
+}
 
 function timestamp(d: Date): string {
   const p = (n: number): string => String(n).padStart(2, '0');
@@ -69,6 +87,8 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     fold: o['fold'] as boolean,
     init,
     seed: o['seed'] as number,
+    valFraction: (o['val-fraction'] as number | undefined) ?? 0.1,
+    monitor: (o['monitor'] as Monitor | undefined) ?? 'val-accuracy',
   };
   if (o['resume'] === true && o['out'] === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted run) for --resume but received nothing');
   if (settings.weightDecay < 0) throw new InputError(`Expected a non-negative number for --weight-decay but received ${settings.weightDecay}`);
@@ -78,8 +98,25 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   for (const split of ['train', 'test'] as const) {
     if (!info.splits[split]) throw new InputError(`Feature cache ${cachePath} has no ${split} split; train-head needs train and test; run: ${extractCommandFor(cachePath, split, attrs.dataSource)}`);
   }
+  const k = attrs.classes.length;
+  if (k < 2) throw new InputError(`Feature cache ${cachePath} has ${k === 1 ? `one class (${attrs.classes[0]})` : 'no classes'}; train-head needs at least 2 classes to tell apart`);
   const featureShape = info.splits.train!.featureShape;
   const inFeatures = headInputWidth(attrs.layout, featureShape, false);
+
+  // The features first: a bad cache is refused before any weights are read.
+  let budget = defaultMemoryBudget();
+  const trainOpened = await openSplit(info, 'train', budget);
+  if (trainOpened.inMemory) budget -= trainOpened.split.features!.byteLength;
+  const testOpened = await openSplit(info, 'test', budget);
+  const trainScan = await checkedScan(trainOpened.split, cachePath, 'train');
+  await checkedScan(testOpened.split, cachePath, 'test');
+  const present = new Set(trainScan.labels);
+  if (present.size < 2) {
+    const only = attrs.classes[[...present][0] ?? 0];
+    throw new InputError(`Feature cache ${cachePath}: every row of its train split is of class ${only} (${info.splits.train!.count} rows); train-head needs train rows of at least 2 classes`);
+  }
+  const { train, val } = holdValidation(trainOpened.split, trainScan.labels, settings, attrs.classes, note);
+  const test = testOpened.split;
 
   let pretrained;
   if (init === 'pretrained') {
@@ -91,7 +128,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     if (cls.fc0.weight.shape[1] !== inFeatures) throw new MismatchError(`classifier.0 of ${weightsPath} takes ${cls.fc0.weight.shape[1]} inputs but rows of ${cachePath} give ${inFeatures}`);
   }
   const initial = buildHead({
-    classes: attrs.classes.length,
+    classes: k,
     init,
     seed: settings.seed,
     pretrained: pretrained && { fc0: { weight: pretrained.fc0.weight.data, bias: pretrained.fc0.bias.data, shape: pretrained.fc0.weight.shape }, fc3: { weight: pretrained.fc3.weight.data, bias: pretrained.fc3.bias.data, shape: pretrained.fc3.weight.shape } },
@@ -101,29 +138,43 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
 
   const outDir = (o['out'] as string | undefined) ?? defaultHeadDir(cachePath);
   const backend = await selectBackend(o['backend'] as BackendRequest, { onNote: note });
-
-  let budget = defaultMemoryBudget();
-  const train = await openSplit(info, 'train', budget);
-  if (train.inMemory) budget -= train.split.features!.byteLength;
-  const test = await openSplit(info, 'test', budget);
   ensureWritableFolder(outDir, { what: 'the head' });
 
   const callbacks = progressCallbacks(ctx.stderr, settings.epochs, ctx.clock);
-  const result = await trainHead(
-    {
-      train: train.split,
-      test: test.split,
-      classes: attrs.classes,
-      initial,
-      settings,
-      outDir,
-      resume: o['resume'] === true,
-      dataIdentity: { cache: cachePath, 'cache weights': attrs.weightsId, 'train rows': info.splits.train!.count, 'test rows': info.splits.test!.count, 'feature shape': featureShape.join('x') },
-      clock: ctx.clock,
-    },
-    callbacks,
-  );
-
+  // Ctrl-C stops after the current batch, keeping the last epoch's checkpoint; a second one quits at once.
+  const controller = new AbortController();
+  const onSigint = (): void => {
+    note('\nStopping after the current batch; the last finished epoch\'s checkpoint stays for --resume (Ctrl-C again quits at once)');
+    controller.abort();
+  };
+  process.once('SIGINT', onSigint);
+  let result;
+  try {
+    result = await trainHead(
+      {
+        train,
+        val,
+        test,
+        classes: attrs.classes,
+        initial,
+        settings,
+        outDir,
+        resume: o['resume'] === true,
+        dataIdentity: { cache: cachePath, 'cache weights': attrs.weightsId, 'train rows': info.splits.train!.count, 'test rows': info.splits.test!.count, 'feature shape': featureShape.join('x') },
+        clock: ctx.clock,
+        signal: controller.signal,
+      },
+      callbacks,
+    );
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  const tested = result.test!;
+  const rows = { train: train.count, val: val?.count ?? 0, test: test.count };
+  const chosen = settings.patience > 0 ? result.bestEpoch : 0;
+  const selection = result.history.find((h) => h.epoch === result.weightsEpoch);
+  const selectedAccuracy = selection?.valAccuracy ?? selection?.testAccuracy;
+  const selectedLoss = selection?.valLoss ?? selection?.testLoss;
   const meta: HeadMeta = {
     format: 'headstart-head',
     formatVersion: 1,
@@ -135,26 +186,30 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     input: { layout: attrs.layout, featureShape, transform: attrs.classifierInput },
     cache: { path: cachePath, weightsId: attrs.weightsId, imageSize: attrs.imageSize, mean: attrs.mean, std: attrs.std, dataName: attrs.dataName },
     settings,
-    training: { epochsRun: result.history.length, bestEpoch: result.bestEpoch, stoppedEarly: result.stoppedEarly, folded: result.folded, backend: backend.detail },
+    training: { epochsRun: result.history.length, bestEpoch: result.bestEpoch, stoppedEarly: result.stoppedEarly, folded: result.folded, backend: backend.detail, testAccuracy: tested.accuracy, selectedOn: result.selectedOn, valAccuracy: result.selectedOn === 'val' ? selectedAccuracy : undefined, rows },
   };
-  const head: LoadedHead = { dir: outDir, meta, layers: result.weights };
-  const predicted: number[] = [];
-  const labels: number[] = [];
-  const k = attrs.classes.length;
-  for await (const chunk of splitChunks(test.split, STREAM_ROWS)) {
-    const probs = await headProbabilities(head, chunk.features, chunk.count, featureShape);
-    for (let i = 0; i < chunk.count; i++) {
-      let best = 0;
-      for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
-      predicted.push(best);
-      labels.push(chunk.labels[i]!);
-    }
-  }
-  const metrics = computeMetrics(predicted, labels, attrs.classes);
-  meta.training.testAccuracy = metrics.accuracy;
+  const metrics = computeMetrics(tested.predicted, tested.labels, attrs.classes);
   const history = result.history;
-  const metricsJson = { testAccuracy: metrics.accuracy, count: metrics.count, classes: attrs.classes, perClass: metrics.perClass, confusion: metrics.confusion, bestEpoch: result.bestEpoch, epochsRun: history.length, stoppedEarly: result.stoppedEarly };
-  const png = await renderReportPng(reportSvg(history, metrics, `${basename(cachePath)}: ${settings.optimizer} lr ${settings.lr}, ${history.length} epochs`));
+  const chosenBy = monitorLabel(settings.monitor!, result.selectedOn);
+  const metricsJson = {
+    testAccuracy: tested.accuracy,
+    testLoss: tested.loss,
+    count: metrics.count,
+    classes: attrs.classes,
+    perClass: metrics.perClass,
+    confusion: metrics.confusion,
+    bestEpoch: result.bestEpoch,
+    epochsRun: history.length,
+    stoppedEarly: result.stoppedEarly,
+    weightsEpoch: result.weightsEpoch,
+    // Everything above is on the test split (measured once, after training); what chose the epoch is here.
+    selection: { split: result.selectedOn ?? null, monitor: settings.monitor, valFraction: settings.valFraction, epoch: result.weightsEpoch, loss: selectedLoss ?? null, accuracy: selectedAccuracy ?? null },
+    rows,
+  };
+  const subtitle = val
+    ? `val: ${rows.val} train rows held out (${percent(settings.valFraction!)} per class, seed ${settings.seed}), measured each epoch; test: ${rows.test} rows, measured once on epoch ${result.weightsEpoch}'s weights`
+    : `no validation split: test (${rows.test} rows) measured each epoch and used for selection (biased)`;
+  const png = await renderReportPng(reportSvg(history, metrics, `${basename(cachePath)}: ${settings.optimizer} lr ${settings.lr}, ${history.length} epochs`, subtitle));
   const extra = [
     { name: 'history.json', data: `${JSON.stringify(history, null, 2)}\n` },
     { name: 'metrics.json', data: `${JSON.stringify(metricsJson, null, 2)}\n` },
@@ -162,6 +217,39 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   ];
   saveHead(outDir, result.weights, meta, settings.dropout, { extra, hint: `the trained epochs are kept in ${checkpointDir(outDir)}: free some space and run the same command again with --resume to write the head` });
 
-  const text = `${formatReport(history, metrics, settings.patience > 0 ? result.bestEpoch : 0)}\nhead written to ${outDir} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png)\n`;
-  return { text, data: { out: outDir, ...metricsJson, history } };
+  // Finished: the checkpoint (as large as the head, twice with Adam's slots) is only needed to resume.
+  const keep = o['keep-checkpoint'] === true;
+  if (!keep) rmSync(checkpointDir(outDir), { recursive: true, force: true });
+  const bytes = folderBytes(outDir);
+  const checkpointBytes = keep ? folderBytes(checkpointDir(outDir)) : 0;
+  const disk = keep ? `${megabytes(bytes)} on disk, of which the checkpoint ${megabytes(checkpointBytes)} (kept: --keep-checkpoint)` : `${megabytes(bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
+  const text = `${formatReport(history, metrics, chosen, { chosenBy, rows })}\nhead written to ${outDir} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png): ${disk}\n`;
+  return { text, data: { out: outDir, ...metricsJson, history, disk: { bytes, checkpointBytes, checkpointKept: keep } } };
+}
+
+/** One pass over a split as it is loaded: its labels, and a refusal naming the rows if any value is NaN or infinite. */
+async function checkedScan(split: FeatureSplit, cachePath: string, name: string): Promise<{ labels: Uint8Array }> {
+  const scan = await scanSplit(split);
+  if (scan.badCount > 0) {
+    const more = scan.badCount > scan.badRows.length ? ` and ${scan.badCount - scan.badRows.length} more` : '';
+    throw new InputError(`Feature cache ${cachePath}: the ${name} split has NaN or infinite values in ${scan.badCount} row${scan.badCount === 1 ? '' : 's'} (row${scan.badRows.length === 1 ? '' : 's'} ${scan.badRows.join(', ')}${more}); the cache is damaged or was extracted with broken weights: extract it again with --force`);
+  }
+  return scan;
+}
+
+/** Holds out the validation rows (--val-fraction), saying how many, and which classes are too small to give any. */
+function holdValidation(split: FeatureSplit, labels: Uint8Array, settings: TrainSettings, classes: string[], note: (line: string) => void): { train: FeatureSplit; val?: FeatureSplit } {
+  const fraction = settings.valFraction ?? 0;
+  if (fraction === 0) return { train: split };
+  const plan = stratifiedValidation(labels, classes.length, fraction, settings.seed);
+  const small = plan.perClass.map((c, i) => ({ ...c, name: classes[i]! })).filter((c) => c.total === 1);
+  if (plan.rows.length === 0) {
+    throw new InputError(`--val-fraction ${fraction} holds out no rows: every class of the train split has at most one row, and each keeps one to train on; use --val-fraction 0 (the test split then picks the epoch)`);
+  }
+  note(`validation: ${plan.rows.length} of the ${split.count} train rows held out (${percent(fraction)} of each class, seed ${settings.seed}); training on the other ${split.count - plan.rows.length}`);
+  if (small.length > 0) {
+    const shown = small.slice(0, 5).map((c) => c.name).join(', ');
+    note(`validation: ${small.length === 1 ? 'class' : 'classes'} ${shown}${small.length > 5 ? ` and ${small.length - 5} more` : ''} ${small.length === 1 ? 'has' : 'have'} a single train row, kept for training: validation does not measure ${small.length === 1 ? 'it' : 'them'}`);
+  }
+  return holdOut(split, plan.rows);
 }

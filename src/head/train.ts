@@ -1,24 +1,38 @@
 /**
- * trainHead: the epoch loop around trainStep, with seeded shuffles and dropout masks, test accuracy
- * after every epoch, a checkpoint in `<outDir>/checkpoint/` after every epoch, resume, early stopping
- * with the best weights restored, and a clear stop when the loss turns NaN.
+ * trainHead: the epoch loop around trainStep, with seeded shuffles and dropout masks, the
+ * validation split measured after every epoch, a checkpoint in `<outDir>/checkpoint/` after every
+ * epoch, resume, early stopping with the best weights restored, a clean stop on an abort signal,
+ * and a clear stop when the loss turns NaN. The test split is read once, after training, on the
+ * weights chosen; only without a validation split does it select (as it did before there was one).
  *
  * Train loss and accuracy are running values over the epoch's batches (with dropout, before each
- * step's update), as PyTorch tutorials report them; test accuracy is measured after the epoch.
+ * step's update), as PyTorch tutorials report them; validation numbers are measured after the epoch.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MismatchError, TrainingError } from '../errors.js';
+import { HeadstartError, MismatchError, TrainingError } from '../errors.js';
 import { largestTensorBytes, tensorTooLarge } from './backend.js';
-import { batchCount, defaultMemoryBudget, epochBatches, prepareSplit, type PreparedSplit } from './data.js';
+import { EarlyStopping, monitorLabel, monitoredValue } from './callbacks.js';
+import { batchCount, defaultMemoryBudget, epochBatches, prepareSplit, splitChunks, type PreparedSplit } from './data.js';
 import { FOLD_SCALES, advanceDeviation, canFold, foldWeight, unfoldWeight, type Deviation } from './fold.js';
 import { checkpointDir, readCheckpoint, writeCheckpoint } from './head-io.js';
-import { dropoutMask, headInputWidth, headTensors, PARAM_LABELS, PARAM_NAMES, type HeadTensors } from './model.js';
+import { crossEntropy, dropoutMask, headInputWidth, headLogits, headProbabilities, headTensors, PARAM_LABELS, PARAM_NAMES, type HeadTensors } from './model.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.js';
 import { webgpuProgramsReady } from './webgpu-programs.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
-import { predictClasses, readValues, trainStep, type StepResult } from './step.js';
+import { readValues, trainStep, type StepResult } from './step.js';
 import { elementCount } from '../shape.js';
-import type { EpochEndInfo, HeadWeights, TrainCallbacks, TrainHeadOptions, TrainHeadResult, TrainSettings } from './types.js';
+import type { EpochEndInfo, FeatureSplit, HeadWeights, LoadedHead, Monitor, SelectionSplit, SplitEvaluation, TrainCallbacks, TrainHeadOptions, TrainHeadResult, TrainSettings } from './types.js';
+
+/** Thrown when the abort signal stops training; exit code 130 as for Ctrl-C. */
+export class TrainingStopped extends HeadstartError {
+  override name = 'TrainingStopped';
+  constructor(message: string) {
+    super(message, { exitCode: 130 });
+  }
+}
+
+/** The warning when the test split selects; one line. */
+export const TEST_SELECTS_WARNING = 'Warning: no validation split (--val-fraction 0): the test split is measured after every epoch and picks the epoch (early stopping, best weights), so the test accuracy reported is biased upward';
 
 /** Adam with weight decay trains as AdamW (decoupled), the only form that folds exactly. */
 export function optimizerKind(s: Pick<TrainSettings, 'optimizer' | 'weightDecay'>): OptimizerKind {
@@ -32,7 +46,10 @@ interface PendingStep {
   batch: number;
 }
 
-type Snapshot = { epoch: number; accuracy: number; params: Record<string, Float32Array>; dev: Deviation };
+type Snapshot = { epoch: number; params: Record<string, Float32Array>; dev: Deviation };
+
+/** What checkpoints written before validation splits existed were trained with: a resume compares against these. */
+const LEGACY_FINGERPRINT: Record<string, string | number | boolean> = { '--val-fraction': 0, '--monitor': 'val-accuracy' };
 
 async function snapshot(params: HeadTensors): Promise<Record<string, Float32Array>> {
   const out: Record<string, Float32Array> = {};
@@ -55,16 +72,58 @@ function fingerprintOf(o: TrainHeadOptions): Record<string, string | number | bo
     '--init': s.init,
     '--seed': s.seed,
     '--fold': s.fold,
+    '--val-fraction': s.valFraction ?? 0,
+    '--monitor': s.monitor ?? 'val-accuracy',
   };
 }
 
-async function accuracyOf(params: HeadTensors, prep: PreparedSplit): Promise<number> {
+/** Mean cross-entropy and accuracy of the training weights (no dropout) on a prepared split. */
+async function measure(params: HeadTensors, prep: PreparedSplit, classes: number): Promise<{ loss: number; accuracy: number }> {
   let correct = 0;
+  let lossSum = 0;
   for await (const b of epochBatches(prep, 1024)) {
-    const pred = await predictClasses(params, b.x, b.n, prep.inWidth);
-    for (let i = 0; i < b.n; i++) if (pred[i] === b.labels[i]) correct++;
+    const [loss, predicted] = tf.tidy(() => {
+      const logits = headLogits(params, tf.tensor2d(b.x, [b.n, prep.inWidth]));
+      const y = tf.oneHot(tf.tensor1d(Int32Array.from(b.labels), 'int32'), classes) as tf.Tensor2D;
+      return [crossEntropy(logits, y), tf.argMax(logits, 1)];
+    });
+    try {
+      const [l, pred] = await Promise.all([readValues(loss), readValues(predicted)]);
+      lossSum += l[0]! * b.n;
+      for (let i = 0; i < b.n; i++) if (pred[i] === b.labels[i]) correct++;
+    } finally {
+      loss.dispose();
+      predicted.dispose();
+    }
   }
-  return prep.count > 0 ? correct / prep.count : 0;
+  return prep.count > 0 ? { loss: lossSum / prep.count, accuracy: correct / prep.count } : { loss: NaN, accuracy: 0 };
+}
+
+/**
+ * The returned (unfolded) weights on a split, through headProbabilities as `evaluate` and `predict`
+ * run a saved head: one pass, after training. The loss is the mean of −log p(true class).
+ */
+async function evaluateWeights(layers: HeadWeights, split: FeatureSplit, dir: string): Promise<SplitEvaluation> {
+  // headProbabilities reads a head's folder name (for messages) and layers only.
+  const head = { dir, layers } as LoadedHead;
+  const k = layers.fc6.outFeatures;
+  const predicted = new Int32Array(split.count);
+  const labels = new Uint8Array(split.count);
+  let correct = 0;
+  let lossSum = 0;
+  for await (const chunk of splitChunks(split, 1024)) {
+    const probs = await headProbabilities(head, chunk.features, chunk.count, split.featureShape);
+    for (let i = 0; i < chunk.count; i++) {
+      let best = 0;
+      for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
+      const label = chunk.labels[i]!;
+      predicted[chunk.start + i] = best;
+      labels[chunk.start + i] = label;
+      if (best === label) correct++;
+      lossSum -= Math.log(Math.max(probs[i * k + label]!, Number.MIN_VALUE));
+    }
+  }
+  return { count: split.count, accuracy: split.count > 0 ? correct / split.count : 0, loss: split.count > 0 ? lossSum / split.count : NaN, predicted, labels };
 }
 
 function allFinite(values: ArrayLike<number>): boolean {
@@ -73,10 +132,12 @@ function allFinite(values: ArrayLike<number>): boolean {
 }
 
 function checkShapes(o: TrainHeadOptions): void {
-  const { train, test, initial, classes } = o;
+  const { train, initial, classes } = o;
   if (initial.fc6.outFeatures !== classes.length) throw new MismatchError(`The head's last layer has ${initial.fc6.outFeatures} outputs but the cache has ${classes.length} classes`);
-  if (test.featureShape.join('×') !== train.featureShape.join('×') || test.layout !== train.layout) {
-    throw new MismatchError(`The test split's rows are ${test.layout} ${test.featureShape.join('×')} but the train split's are ${train.layout} ${train.featureShape.join('×')}`);
+  for (const [name, other] of [['validation', o.val], ['test', o.test]] as const) {
+    if (other && (other.featureShape.join('×') !== train.featureShape.join('×') || other.layout !== train.layout)) {
+      throw new MismatchError(`The ${name} split's rows are ${other.layout} ${other.featureShape.join('×')} but the train split's are ${train.layout} ${train.featureShape.join('×')}`);
+    }
   }
   const width = headInputWidth(train.layout, train.featureShape, false);
   if (width !== initial.fc0.inFeatures) {
@@ -111,6 +172,7 @@ function checkResumeShapes(tensors: ReadonlyMap<string, { shape: number[] }>, pa
 export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks = {}): Promise<TrainHeadResult> {
   checkShapes(o);
   const s = o.settings;
+  const monitor: Monitor = s.monitor ?? 'val-accuracy';
   const clock = o.clock ?? (() => performance.now());
   const pipelined = tf.getBackend() !== 'cpu';
   const kind = optimizerKind(s);
@@ -123,14 +185,19 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   const optimizer = new HeadOptimizer(config, folded ? { w0: FOLD_SCALES } : {}, undefined, { webgpuPrograms: await webgpuProgramsReady() });
   const devSettings = { kind, lr: s.lr, weightDecay: s.weightDecay, momentum: s.momentum };
   const fingerprint = fingerprintOf(o);
+  // The split measured after every epoch. The test split only when there is no validation split.
+  const selectedOn: SelectionSplit | undefined = o.val ? 'val' : o.test ? 'test' : undefined;
+  const selection = o.val ?? o.test;
   let dev: Deviation = { a: 1, b: 0 };
   let history: EpochEndInfo[] = [];
   let best: Snapshot | undefined;
+  let stopper = new EarlyStopping(monitor, s.patience);
   let startEpoch = 0;
-  const diverged = (what: string, epoch: number, batch: number, batches: number): TrainingError => {
-    const kept = history.length > 0 && o.outDir ? `the last good checkpoint (epoch ${history.length}) is kept in ${checkpointDir(o.outDir)}` : 'no epoch had finished, so there is no checkpoint';
-    return new TrainingError(`${what} at epoch ${epoch}, batch ${batch} of ${batches}: the learning rate is likely too high for the optimizer (--lr ${s.lr} with ${s.optimizer}); try a smaller --lr; ${kept}`);
-  };
+  const kept = (): string => (history.length > 0 && o.outDir ? `the last good checkpoint (epoch ${history.length}) is kept in ${checkpointDir(o.outDir)}` : 'no epoch had finished, so there is no checkpoint');
+  const diverged = (what: string, epoch: number, batch: number, batches: number): TrainingError =>
+    new TrainingError(`${what} at epoch ${epoch}, batch ${batch} of ${batches}: the learning rate is likely too high for the optimizer (--lr ${s.lr} with ${s.optimizer}); try a smaller --lr; ${kept()}`);
+  const stopped = (epoch: number, batch: number, batches: number): TrainingStopped =>
+    new TrainingStopped(`Training stopped in epoch ${epoch}, after ${batch} of ${batches} batches; ${kept()}${history.length > 0 && o.outDir ? ': run the same command with --resume to continue' : ''}`);
 
   const setParams = (values: Record<string, Float32Array>): void => {
     for (const k of PARAM_NAMES) {
@@ -141,6 +208,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   };
 
   try {
+    if (s.patience > 0 && !selection) throw new MismatchError('--patience needs a split to watch: give trainHead a validation (or test) split');
     const limit = largestTensorBytes();
     const hint = folded ? 'use --backend cpu' : 'use --backend cpu, or a 1×1 feature map (32×32 images), which trains the folded 512-input layer';
     for (const k of PARAM_NAMES) {
@@ -150,9 +218,9 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
     if (o.resume) {
       if (!o.outDir) throw new MismatchError('--resume needs --out DIR, the folder of the interrupted run');
       const ck = readCheckpoint(o.outDir);
-      if (!ck) throw new MismatchError(`Cannot resume: no checkpoint in ${checkpointDir(o.outDir)}; run without --resume to start afresh`);
+      if (!ck) throw new MismatchError(`Cannot resume: no checkpoint in ${checkpointDir(o.outDir)} (a finished run deletes it unless --keep-checkpoint); run without --resume to start afresh`);
       for (const key of new Set([...Object.keys(fingerprint), ...Object.keys(ck.meta.fingerprint)])) {
-        const was = ck.meta.fingerprint[key];
+        const was = ck.meta.fingerprint[key] ?? LEGACY_FINGERPRINT[key];
         const now = fingerprint[key];
         if (was !== now) throw new MismatchError(`Cannot resume from ${checkpointDir(o.outDir)}: it was trained with ${key} ${String(was)}, not ${String(now)}`);
       }
@@ -163,7 +231,8 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       };
       checkResumeShapes(ck.tensors, params, checkpointDir(o.outDir));
       setParams(tensorValues('param.'));
-      const st = ck.meta.state as { history: EpochEndInfo[]; dev: Deviation; step: number; best?: { epoch: number; accuracy: number; dev: Deviation } };
+      // `accuracy`: checkpoints from before validation splits, whose best was by test accuracy.
+      const st = ck.meta.state as { history: EpochEndInfo[]; dev: Deviation; step: number; best?: { epoch: number; value?: number; accuracy?: number; dev: Deviation } };
       const shapes: Record<string, number[]> = {};
       for (const k of PARAM_NAMES) shapes[k] = params[k].shape;
       optimizer.importState({ step: st.step, slots: tensorValues('slot.') }, shapes);
@@ -172,20 +241,21 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       startEpoch = ck.meta.epoch;
       if (st.best) {
         const bestParams = tensorValues('best.');
-        best = { ...st.best, params: Object.keys(bestParams).length > 0 ? bestParams : await snapshot(params) };
+        best = { epoch: st.best.epoch, dev: st.best.dev, params: Object.keys(bestParams).length > 0 ? bestParams : await snapshot(params) };
+        stopper = new EarlyStopping(monitor, s.patience, { epoch: st.best.epoch, value: st.best.value ?? st.best.accuracy ?? NaN }, startEpoch);
       }
       callbacks.onNote?.(`resuming after epoch ${startEpoch} from ${checkpointDir(o.outDir)}`);
     }
+    if (selectedOn === 'test') callbacks.onNote?.(TEST_SELECTS_WARNING);
 
     const budget = o.memoryBudget ?? defaultMemoryBudget();
     const trainPrep = await prepareSplit(o.train, folded, budget);
-    const testPrep = await prepareSplit(o.test, folded, Math.max(0, budget - (trainPrep.inputs ? trainPrep.inputs.byteLength : 0)));
+    const selectionPrep = selection ? await prepareSplit(selection, folded, Math.max(0, budget - (trainPrep.inputs ? trainPrep.inputs.byteLength : 0))) : undefined;
     const dataPlan = trainPrep.inputs ? 'memory' : 'stream';
     callbacks.onNote?.(`${folded ? 'folded' : 'unfolded'} first layer (${trainPrep.inWidth} inputs); train split ${dataPlan === 'memory' ? 'in memory' : 'streamed from the cache each epoch (windowed shuffle)'}`);
     const batches = batchCount(o.train.count, s.batchSize);
     const hidden = o.initial.fc3.outFeatures;
-    let stoppedEarly = false;
-    if (s.patience > 0 && best && startEpoch - best.epoch >= s.patience) stoppedEarly = true;
+    let stoppedEarly = stopper.shouldStop;
 
     for (let epoch = startEpoch + 1; epoch <= s.epochs && !stoppedEarly; epoch++) {
       const started = clock();
@@ -205,6 +275,13 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       };
       let pending: PendingStep | undefined;
       for await (const b of epochBatches(trainPrep, s.batchSize, shuffle)) {
+        // On the cpu backend every await below resolves at once, so without this turn of the event
+        // loop a signal handler (Ctrl-C) would never run until training ended.
+        if (o.signal) await new Promise((resolve) => setImmediate(resolve));
+        if (o.signal?.aborted) {
+          if (pending) await pending.result.catch(() => undefined);
+          throw stopped(epoch, batch, batches);
+        }
         batch++;
         const masks: [Float32Array, Float32Array] | undefined = s.dropout > 0 ? [dropoutMask(b.n, o.initial.fc0.outFeatures, s.dropout, drop), dropoutMask(b.n, hidden, s.dropout, drop)] : undefined;
         const step: PendingStep = { result: trainStep(params, b.x, trainPrep.inWidth, b.labels, o.classes.length, optimizer, masks), n: b.n, batch };
@@ -223,22 +300,27 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       if (pending) await settle(pending);
       // The last step's update may have diverged after its (finite) loss: never checkpoint such weights.
       for (const k of PARAM_NAMES) if (!allFinite(await readValues(params[k]))) throw diverged('Training weights became NaN or infinite', epoch, batch, batches);
-      const testAccuracy = await accuracyOf(params, testPrep);
-      const info: EpochEndInfo = { epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, testAccuracy, seconds: (clock() - started) / 1000 };
+      const measured = selectionPrep ? await measure(params, selectionPrep, o.classes.length) : undefined;
+      const numbers = !measured ? {} : selectedOn === 'val' ? { valLoss: measured.loss, valAccuracy: measured.accuracy } : { testLoss: measured.loss, testAccuracy: measured.accuracy };
+      const info: EpochEndInfo = { epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, ...numbers, seconds: (clock() - started) / 1000 };
       history.push(info);
-      if (!best || testAccuracy > best.accuracy) best = { epoch, accuracy: testAccuracy, params: await snapshot(params), dev };
+      if (stopper.update(epoch, monitoredValue(info, monitor)) || !best) best = { epoch, params: await snapshot(params), dev };
       if (o.outDir) {
         const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
         for (const k of PARAM_NAMES) tensors[`param.${k}`] = { shape: params[k].shape, data: (await readValues(params[k])) as Float32Array };
         const state = await optimizer.exportState();
         for (const [k, v] of Object.entries(state.slots)) tensors[`slot.${k}`] = { shape: [v.length], data: v };
         if (best.epoch !== epoch) for (const k of PARAM_NAMES) tensors[`best.${k}`] = { shape: params[k].shape, data: best.params[k]! };
-        writeCheckpoint(o.outDir, epoch, fingerprint, { history, dev, step: state.step, best: { epoch: best.epoch, accuracy: best.accuracy, dev: best.dev } }, tensors);
+        const bestState = stopper.best ? { epoch: stopper.best.epoch, value: stopper.best.value, dev: best.dev } : undefined;
+        writeCheckpoint(o.outDir, epoch, fingerprint, { history, dev, step: state.step, best: bestState }, tensors);
       }
       callbacks.onEpochEnd?.(info);
-      if (s.patience > 0 && epoch - best.epoch >= s.patience) {
+      if (stopper.shouldStop) {
         stoppedEarly = true;
-        callbacks.onNote?.(`stopping early: no better test accuracy for ${s.patience} epochs; keeping epoch ${best.epoch} (${(100 * best.accuracy).toFixed(2)}%)`);
+        const b = stopper.best!;
+        const label = monitorLabel(monitor, selectedOn);
+        const shown = monitor === 'val-loss' ? b.value.toFixed(4) : `${(100 * b.value).toFixed(2)}%`;
+        callbacks.onNote?.(`stopping early: no ${monitor === 'val-loss' ? 'lower' : 'better'} ${label} for ${s.patience} epochs; keeping epoch ${b.epoch} (${label} ${shown})`);
       }
     }
 
@@ -251,7 +333,10 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       fc3: layer('w3', 'b3', o.initial.fc3),
       fc6: layer('w6', 'b6', o.initial.fc6),
     };
-    return { weights, history, bestEpoch: best?.epoch ?? 0, stoppedEarly, folded, resumedAt: startEpoch, dataPlan };
+    const weightsEpoch = useBest ? best!.epoch : history.length;
+    // The one read of the test split when a validation split selects: after training, on the weights kept.
+    const test = o.test ? await evaluateWeights(weights, o.test, o.outDir ?? 'the trained head') : undefined;
+    return { weights, history, bestEpoch: stopper.best?.epoch ?? 0, stoppedEarly, folded, resumedAt: startEpoch, dataPlan, selectedOn, weightsEpoch, test };
   } finally {
     for (const k of PARAM_NAMES) params[k].dispose();
     optimizer.dispose();

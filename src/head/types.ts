@@ -50,7 +50,14 @@ export interface HeadMeta {
     stoppedEarly: boolean;
     folded: boolean;
     backend?: string;
+    /** Measured once, after training, on the saved weights. */
     testAccuracy?: number;
+    /** The split that chose the epoch: `val` (held out of train), or `test` with --val-fraction 0. */
+    selectedOn?: SelectionSplit;
+    /** Selection-split accuracy of the saved weights' epoch. */
+    valAccuracy?: number;
+    /** Rows each split had: train after the validation rows were held out of it. */
+    rows?: { train: number; val: number; test: number };
   };
 }
 
@@ -62,6 +69,12 @@ export interface LoadedHead {
 }
 
 export type OptimizerName = 'sgd' | 'adam';
+
+/** What early stopping and the best-epoch restore watch, on the validation split. */
+export type Monitor = 'val-accuracy' | 'val-loss';
+
+/** Where per-epoch selection numbers come from: the validation split, or the test split when there is none (biased). */
+export type SelectionSplit = 'val' | 'test';
 
 /** The settings that define a training run (a resume must match them). */
 export interface TrainSettings {
@@ -77,6 +90,10 @@ export interface TrainSettings {
   fold: boolean;
   init: 'pretrained' | 'random';
   seed: number;
+  /** Share of each class's train rows held out for validation (train-head's --val-fraction); absent in older heads: 0. */
+  valFraction?: number;
+  /** Default val-accuracy. */
+  monitor?: Monitor;
 }
 
 /** A split of cached features, read whole or streamed in chunks. */
@@ -106,11 +123,20 @@ export interface BatchEndInfo {
   loss: number;
 }
 
+/**
+ * One epoch's numbers, each named by the split it comes from. Train loss and accuracy are running
+ * values over the epoch's batches (with dropout). After the epoch the selection split is measured:
+ * `valLoss`/`valAccuracy` on the validation split, or, when there is none, `testLoss`/`testAccuracy`
+ * on the test split (then used for selection, so biased).
+ */
 export interface EpochEndInfo {
   epoch: number;
   trainLoss: number;
   trainAccuracy: number;
-  testAccuracy: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  testLoss?: number;
+  testAccuracy?: number;
   seconds: number;
 }
 
@@ -123,7 +149,14 @@ export interface TrainCallbacks {
 
 export interface TrainHeadOptions {
   train: FeatureSplit;
-  test: FeatureSplit;
+  /** Measured after every epoch; picks the epoch (early stopping, best weights). Never the test split's rows. */
+  val?: FeatureSplit;
+  /**
+   * With `val`: read once, after training, on the chosen weights (TrainHeadResult.test). Without
+   * `val`: also measured after every epoch and used for selection, as before validation splits
+   * existed (a note warns that its accuracy is then biased).
+   */
+  test?: FeatureSplit;
   classes: string[];
   /** Starting weights, unfolded (fc0 has C*49 inputs); fc6 must have classes.length outputs. */
   initial: HeadWeights;
@@ -136,10 +169,22 @@ export interface TrainHeadOptions {
   clock?: Clock;
   /** Bytes the prepared training inputs may take in memory; default half of os.freemem(). */
   memoryBudget?: number;
+  /** Stops training after the current batch (TrainingStopped, exit 130); the last epoch's checkpoint stays for a resume. */
+  signal?: AbortSignal;
+}
+
+/** A split measured once on the final weights: per-row predictions for the metrics. */
+export interface SplitEvaluation {
+  count: number;
+  accuracy: number;
+  /** Mean cross-entropy. */
+  loss: number;
+  predicted: Int32Array;
+  labels: Uint8Array;
 }
 
 export interface TrainHeadResult {
-  /** Unfolded weights: the best epoch's when patience > 0, else the last epoch's. */
+  /** Unfolded weights: the best epoch's (by the monitor, on the selection split) when patience > 0, else the last epoch's. */
   weights: HeadWeights;
   history: EpochEndInfo[];
   bestEpoch: number;
@@ -149,6 +194,12 @@ export interface TrainHeadResult {
   resumedAt: number;
   /** 'memory' or 'stream': how the training split was held. */
   dataPlan: 'memory' | 'stream';
+  /** The split the per-epoch selection numbers came from; undefined when neither val nor test was given. */
+  selectedOn?: SelectionSplit;
+  /** The epoch whose weights are returned: bestEpoch with patience, else the last. */
+  weightsEpoch: number;
+  /** The test split measured once, after training, on the returned weights (when `test` was given). */
+  test?: SplitEvaluation;
 }
 
 export interface ClassMetrics {

@@ -10,6 +10,12 @@ const tmp = mkdtempSync(join(tmpdir(), 'headstart-report-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const history: EpochEndInfo[] = [
+  { epoch: 1, trainLoss: 1.2, trainAccuracy: 0.4, valLoss: 1.1, valAccuracy: 0.5, seconds: 3 },
+  { epoch: 2, trainLoss: 0.7, trainAccuracy: 0.7, valLoss: 0.8, valAccuracy: 0.75, seconds: 2.5 },
+];
+
+/** A history from before validation splits (or --val-fraction 0): the test split was measured each epoch. */
+const testHistory: EpochEndInfo[] = [
   { epoch: 1, trainLoss: 1.2, trainAccuracy: 0.4, testAccuracy: 0.5, seconds: 3 },
   { epoch: 2, trainLoss: 0.7, trainAccuracy: 0.7, testAccuracy: 0.75, seconds: 2.5 },
 ];
@@ -23,18 +29,33 @@ describe('report', () => {
     expect(m.perClass).toEqual([{ name: 'cat', accuracy: 2 / 3, count: 3 }, { name: 'dog', accuracy: 2 / 3, count: 3 }, { name: 'eel', accuracy: 1, count: 2 }]);
   });
 
-  it('formats the epochs, per-class accuracy and confusion matrix as a table', () => {
-    const text = formatReport(history, m, 2);
-    expect(text).toContain('    2      0.7000     70.00%    75.00%      2.5 *');
-    expect(text).toContain('test accuracy 75.00% on 8 samples (weights of epoch 2)');
+  it('formats the epochs with each number under its split, then the test result, per class and the confusion matrix', () => {
+    const text = formatReport(history, m, 2, { chosenBy: 'val accuracy', rows: { train: 90, val: 10, test: 8 } });
+    expect(text).toContain('epoch  train loss  train acc   val loss   val acc  seconds');
+    expect(text).toContain('    2      0.7000     70.00%     0.8000    75.00%      2.5 *');
+    expect(text).toContain('rows: train 90, val 10 (held out of train), test 8');
+    expect(text).toContain('test accuracy 75.00% on 8 samples (the weights of epoch 2, chosen by val accuracy)');
     expect(text).toContain('eel     100.00%      2');
     expect(text).toContain('cat      2   1   0');
+    expect(formatReport(history, m, 0)).toContain("test accuracy 75.00% on 8 samples (the last epoch's weights)");
+  });
+
+  it('a history whose test split chose the epoch says so, and says it is biased', () => {
+    const text = formatReport(testHistory, m, 2, { chosenBy: 'test accuracy' });
+    expect(text).toContain('epoch  train loss  train acc  test loss  test acc  seconds');
+    expect(text).toContain('    2      0.7000     70.00%          -    75.00%      2.5 *');
+    expect(text).toContain('(the weights of epoch 2, chosen by test accuracy; biased upward, since the test split chose the epoch)');
   });
 
   it('renders the curves and confusion matrix to a PNG, escaping class names', async () => {
     const odd = computeMetrics([0, 1], [0, 1], ['<a&b>', 'c"d']);
-    const svg = reportSvg(history, odd, 'run <1>');
+    const svg = reportSvg(history, odd, 'run <1>', 'val: 10 rows & test once');
     expect(svg).toContain('&lt;a&amp;b&gt;');
+    expect(svg).toContain('val: 10 rows &amp; test once');
+    // Curves named by split: train and val, no test curve (the test split is only measured at the end).
+    for (const name of ['>train loss<', '>val loss<', '>train<', '>val<']) expect(svg).toContain(name);
+    expect(svg).not.toContain('>test<');
+    expect(reportSvg(testHistory, odd, 'old')).toContain('>test<');
     const path = join(tmp, 'report.png');
     await writeReportPng(path, svg);
     const meta = await sharp(path).metadata();

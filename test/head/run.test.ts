@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,14 +8,17 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheIdentity } from '../../src/cache/types.js';
 import { openSplitWriter } from '../../src/cache/writer.js';
-import { parseCommandLine } from '../../src/cli.js';
-import { InputError, MismatchError, TrainingError } from '../../src/errors.js';
+import { main, parseCommandLine } from '../../src/cli.js';
+import { InputError, MismatchError, TrainingError, UsageError } from '../../src/errors.js';
 import { loadHead } from '../../src/head/head-io.js';
 import { headProbabilities } from '../../src/head/model.js';
 import { createRng } from '../../src/head/random.js';
-import { runTrainHead } from '../../src/head/run.js';
+import { folderBytes, runTrainHead } from '../../src/head/run.js';
+import { TEST_SELECTS_WARNING } from '../../src/head/train.js';
+import type { EpochEndInfo } from '../../src/head/types.js';
 import type { RunContext } from '../../src/types.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { rejection, thrownSync } from '../helpers/errors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'headstart-run-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -24,22 +28,33 @@ const K = 3;
 const weights = join(tmp, 'narrow.safetensors');
 let sha = '';
 
-function identity(weightsId: string): CacheIdentity {
-  return { weightsId, imageSize: 32, layout: 'map', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes: ['zero', 'one', 'two'], dataName: 'toy', dataSource: '/toy', splitRule: 'fixed' };
+function identity(weightsId: string, classes = ['zero', 'one', 'two']): CacheIdentity {
+  return { weightsId, imageSize: 32, layout: 'map', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes, dataName: 'toy', dataSource: '/toy', splitRule: 'fixed' };
+}
+
+interface CacheShape {
+  classes?: string[];
+  /** Label of row i; default i % K. */
+  label?: (i: number, split: 'train' | 'test') => number;
+  /** Changes a split's features before they are written. */
+  poison?: (features: Float32Array, split: 'train' | 'test') => void;
+  counts?: { train: number; test: number };
 }
 
 /** Separable 1×1 maps: class k lights up channels 3k…3k+2. */
-async function makeCache(path: string, splits: ('train' | 'test')[], weightsId = sha): Promise<void> {
+async function makeCache(path: string, splits: ('train' | 'test')[], weightsId = sha, shape: CacheShape = {}): Promise<void> {
   const rng = createRng(1);
+  const classes = shape.classes ?? ['zero', 'one', 'two'];
   for (const split of splits) {
-    const n = split === 'train' ? 48 : 15;
+    const n = shape.counts?.[split] ?? (split === 'train' ? 48 : 15);
     const features = new Float32Array(n * C);
     const labels = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      labels[i] = i % K;
+      labels[i] = shape.label ? shape.label(i, split) : i % K;
       for (let c = 0; c < C; c++) features[i * C + c] = rng.uniform(0, 0.2) + (Math.floor(c / 3) === labels[i] ? 1 : 0);
     }
-    const w = await openSplitWriter({ cachePath: path, split, identity: identity(weightsId), count: n, featureShape: [C, 1, 1], force: false });
+    shape.poison?.(features, split);
+    const w = await openSplitWriter({ cachePath: path, split, identity: identity(weightsId, classes), count: n, featureShape: [C, 1, 1], force: false });
     await w.append(features);
     await w.finish(labels);
   }
@@ -71,13 +86,25 @@ describe('headstart train-head', () => {
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { testAccuracy: number; confusion: number[][]; perClass: unknown[] };
     expect(metrics.testAccuracy).toBe(1);
     expect(metrics.confusion).toEqual([[5, 0, 0], [0, 5, 0], [0, 0, 5]]);
-    const history = JSON.parse(readFileSync(join(out, 'history.json'), 'utf8')) as { epoch: number }[];
+    const history = JSON.parse(readFileSync(join(out, 'history.json'), 'utf8')) as EpochEndInfo[];
     expect(history.map((h) => h.epoch)).toEqual([1, 2, 3, 4]);
+    // Every number says its split: validation after each epoch, the test split never before the end.
+    for (const h of history) expect(Object.keys(h).sort()).toEqual(['epoch', 'seconds', 'trainAccuracy', 'trainLoss', 'valAccuracy', 'valLoss']);
+    const all = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { selection: object; rows: object; weightsEpoch: number };
+    expect(all.selection).toEqual({ split: 'val', monitor: 'val-accuracy', valFraction: 0.1, epoch: 4, loss: history[3]!.valLoss, accuracy: history[3]!.valAccuracy });
+    expect(all.rows).toEqual({ train: 42, val: 6, test: 15 });
+    expect(err()).toContain('validation: 6 of the 48 train rows held out (10% of each class, seed 0); training on the other 42');
+    expect(err()).toMatch(/epoch 4\/4: train loss \d\.\d{4}, train accuracy [\d.]+%, val loss \d\.\d{4}, val accuracy [\d.]+% /);
+    expect(err()).not.toContain('test accuracy');
+    expect(r.text).toContain('epoch  train loss  train acc   val loss   val acc  seconds');
+    expect(r.text).toContain('rows: train 42, val 6 (held out of train), test 15');
+    expect((r.data as { history: EpochEndInfo[] }).history).toEqual(history);
     const png = await sharp(join(out, 'report.png')).metadata();
     expect(png.format).toBe('png');
     expect(png.width).toBeGreaterThan(800);
-    expect(r.text).toContain('test accuracy 100.00% on 15 samples');
-    expect(r.text).toContain(`head written to ${out}`);
+    expect(r.text).toContain("test accuracy 100.00% on 15 samples (the last epoch's weights)");
+    expect(r.text).toMatch(new RegExp(`head written to ${out} \\(.*\\): [\\d.]+ kB on disk \\(checkpoint deleted; --keep-checkpoint keeps it\\)`));
+    expect(existsSync(join(out, 'checkpoint'))).toBe(false);
     expect((r.data as { testAccuracy: number }).testAccuracy).toBe(1);
     expect(err()).toContain('epoch 4/4: train loss');
     expect(err()).toContain('folded first layer (32 inputs)');
@@ -121,7 +148,7 @@ describe('headstart train-head', () => {
   it('--resume with other settings: MismatchError naming the setting', async () => {
     const out = join(tmp, 'resume');
     const { ctx } = context();
-    await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --batch-size 8 --out ${out}`), ctx);
+    await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --batch-size 8 --out ${out} --keep-checkpoint`), ctx);
     await expect(runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 16 --out ${out} --resume`), ctx)).rejects.toThrow(MismatchError);
     await expect(runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 16 --out ${out} --resume`), ctx)).rejects.toThrow(`Cannot resume from ${join(out, 'checkpoint')}: it was trained with --batch-size 8, not 16`);
     const ok = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 8 --out ${out} --resume`), context().ctx);
@@ -132,7 +159,7 @@ describe('headstart train-head', () => {
     const out = join(tmp, 'resume2');
     const other = join(tmp, 'copy-vgg16-32.h5');
     copyFileSync(cache, other);
-    await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --out ${out}`), context().ctx);
+    await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --out ${out} --keep-checkpoint`), context().ctx);
     await expect(runTrainHead(args(`--cache ${other} --weights ${weights} --backend cpu --epochs 2 --out ${out} --resume`), context().ctx)).rejects.toThrow(`Cannot resume from ${join(out, 'checkpoint')}: it was trained with cache ${cache}, not ${other}`);
   });
 
@@ -156,5 +183,135 @@ describe('headstart train-head', () => {
     const head = await loadHead(out);
     expect(head.meta.settings.init).toBe('random');
     expect(head.layers.fc0.outFeatures).toBe(4096);
+  });
+
+  it('--val-fraction 0: the test split selects, as before, with a one-line warning, and every number says so', async () => {
+    const out = join(tmp, 'no-val');
+    const { ctx, err } = context();
+    const r = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 8 --val-fraction 0 --patience 1 --out ${out}`), ctx);
+    expect(err().split('\n').filter((l) => l === TEST_SELECTS_WARNING)).toHaveLength(1);
+    expect(err()).not.toContain('validation:');
+    const data = r.data as { history: EpochEndInfo[]; selection: { split: string }; rows: object };
+    for (const h of data.history) expect(Object.keys(h).sort()).toEqual(['epoch', 'seconds', 'testAccuracy', 'testLoss', 'trainAccuracy', 'trainLoss']);
+    expect(data.selection.split).toBe('test');
+    expect(data.rows).toEqual({ train: 48, val: 0, test: 15 });
+    expect(r.text).toContain('epoch  train loss  train acc  test loss  test acc  seconds');
+    expect(r.text).toMatch(/test accuracy [\d.]+% on 15 samples \(the weights of epoch \d, chosen by test accuracy; biased upward, since the test split chose the epoch\)/);
+  });
+
+  it('--patience watches the validation split (--monitor val-loss: its loss)', async () => {
+    const out = join(tmp, 'patience');
+    const { ctx, err } = context();
+    // lr 1e-12 never improves on epoch 1: patience 2 stops after epoch 3.
+    const r = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 10 --lr 1e-12 --patience 2 --monitor val-loss --out ${out}`), ctx);
+    expect(err()).toMatch(/stopping early: no lower val loss for 2 epochs; keeping epoch 1 \(val loss \d\.\d{4}\)/);
+    expect((r.data as { selection: object }).selection).toMatchObject({ split: 'val', monitor: 'val-loss', epoch: 1 });
+    expect(r.text).toContain('the weights of epoch 1, chosen by val loss');
+  });
+
+  it('bad --val-fraction and --monitor values: the standard usage line', () => {
+    for (const [flag, value, want] of [['--val-fraction', '1', 'number in [0, 1)'], ['--val-fraction', '-0.1', 'number in [0, 1)'], ['--val-fraction', 'ten', 'number in [0, 1)'], ['--monitor', 'val-f1', 'one of val-accuracy|val-loss']] as const) {
+      const e = thrownSync(() => parseCommandLine(['train-head', flag, value]));
+      expect(e).toBeInstanceOf(UsageError);
+      expect(e.message).toBe(`Expected ${want} for ${flag} but received "${value}"`);
+    }
+    expect(parseCommandLine(['train-head']).args.options).toMatchObject({ 'val-fraction': 0.1, monitor: 'val-accuracy', 'keep-checkpoint': false });
+  });
+
+  it('a class with a single train row keeps it for training, and says validation does not measure it', async () => {
+    const path = join(tmp, 'lonely-vgg16-32.h5');
+    // Row 0 is the only train row of class "two".
+    await makeCache(path, ['train', 'test'], sha, { label: (i, split) => (split === 'train' ? (i === 0 ? 2 : i % 2) : i % 3) });
+    const { ctx, err } = context();
+    const r = await runTrainHead(args(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'lonely')}`), ctx);
+    expect(err()).toContain('validation: class two has a single train row, kept for training: validation does not measure it');
+    // 47 rows of classes zero (23) and one (24): round(2.3) and round(2.4) held out.
+    expect((r.data as { rows: object }).rows).toEqual({ train: 44, val: 4, test: 15 });
+  });
+
+  it('--val-fraction that holds out nothing (one row per class): InputError suggesting --val-fraction 0', async () => {
+    const path = join(tmp, 'tiny-vgg16-32.h5');
+    await makeCache(path, ['train', 'test'], sha, { counts: { train: 3, test: 3 } });
+    const err = await rejection(runTrainHead(args(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'tiny')}`), context().ctx));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe('--val-fraction 0.1 holds out no rows: every class of the train split has at most one row, and each keeps one to train on; use --val-fraction 0 (the test split then picks the epoch)');
+    const ok = await runTrainHead(args(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --val-fraction 0 --out ${join(tmp, 'tiny')}`), context().ctx);
+    expect((ok.data as { rows: object }).rows).toEqual({ train: 3, val: 0, test: 3 });
+  });
+
+  it('a cache with NaN or infinite features: InputError naming the cache, the split and the first rows, before training', async () => {
+    const path = join(tmp, 'nan-vgg16-32.h5');
+    await makeCache(path, ['train', 'test'], sha, {
+      poison: (f, split) => {
+        if (split !== 'train') return;
+        for (const row of [5, 9, 10, 11, 30, 31, 47]) f[row * C + 4] = row === 9 ? Infinity : NaN;
+      },
+    });
+    const { ctx, err } = context();
+    const e = await rejection(runTrainHead(args(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'nan-cache')}`), ctx));
+    expect(e).toBeInstanceOf(InputError);
+    expect(e.message).toBe(`Feature cache ${path}: the train split has NaN or infinite values in 7 rows (rows 5, 9, 10, 11, 30 and 2 more); the cache is damaged or was extracted with broken weights: extract it again with --force`);
+    expect(err()).not.toContain('epoch 1');
+    const testPath = join(tmp, 'nan-test-vgg16-32.h5');
+    await makeCache(testPath, ['train', 'test'], sha, { poison: (f, split) => void (split === 'test' && (f[14 * C] = NaN)) });
+    const t = await rejection(runTrainHead(args(`--cache ${testPath} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'nan-test')}`), context().ctx));
+    expect(t.message).toBe(`Feature cache ${testPath}: the test split has NaN or infinite values in 1 row (row 14); the cache is damaged or was extracted with broken weights: extract it again with --force`);
+  });
+
+  it('a cache of one class, or whose train rows are all one class: InputError naming the cache', async () => {
+    const one = join(tmp, 'one-vgg16-32.h5');
+    await makeCache(one, ['train', 'test'], sha, { classes: ['only'], label: () => 0 });
+    const a = await rejection(runTrainHead(args(`--cache ${one} --weights ${weights} --backend cpu --init random --epochs 1 --out ${join(tmp, 'one')}`), context().ctx));
+    expect(a).toBeInstanceOf(InputError);
+    expect(a.message).toBe(`Feature cache ${one} has one class (only); train-head needs at least 2 classes to tell apart`);
+    const same = join(tmp, 'same-vgg16-32.h5');
+    await makeCache(same, ['train', 'test'], sha, { label: (i, split) => (split === 'train' ? 1 : i % 3) });
+    const b = await rejection(runTrainHead(args(`--cache ${same} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'same')}`), context().ctx));
+    expect(b).toBeInstanceOf(InputError);
+    expect(b.message).toBe(`Feature cache ${same}: every row of its train split is of class one (48 rows); train-head needs train rows of at least 2 classes`);
+  });
+
+  it('--keep-checkpoint keeps the checkpoint and counts it in the disk summary', async () => {
+    const out = join(tmp, 'kept');
+    const r = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --out ${out} --keep-checkpoint`), context().ctx);
+    expect(existsSync(join(out, 'checkpoint', 'state.json'))).toBe(true);
+    const disk = (r.data as { disk: { bytes: number; checkpointBytes: number; checkpointKept: boolean } }).disk;
+    expect(disk.checkpointKept).toBe(true);
+    expect(disk.bytes).toBe(folderBytes(out));
+    expect(disk.checkpointBytes).toBe(folderBytes(join(out, 'checkpoint')));
+    expect(disk.checkpointBytes).toBeGreaterThan(0);
+    expect(r.text).toContain(`: ${(disk.bytes / 1e3).toFixed(1)} kB on disk, of which the checkpoint ${(disk.checkpointBytes / 1e3).toFixed(1)} kB (kept: --keep-checkpoint)`);
+  });
+
+  it('Ctrl-C (a real SIGINT to the CLI) keeps the checkpoint; --resume finishes the run, prints JSON and deletes it', async () => {
+    const out = join(tmp, 'interrupted');
+    const line = ['--cache', cache, '--weights', weights, '--backend', 'cpu', '--batch-size', '8', '--out', out];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'train-head', ...line, '--epochs', '100000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        // After the second epoch's line the first checkpoint is certainly written.
+        if (/epoch 2\/100000: /.test(stderr)) resolve();
+      });
+      child.on('exit', () => reject(new Error(`train-head exited before epoch 2: ${stderr}`)));
+      setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`no epoch 2 within 60 s: ${stderr}`)); }, 60_000);
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain('Stopping after the current batch');
+    expect(stderr).toMatch(/headstart: Training stopped in epoch \d+, after \d+ of 6 batches; the last good checkpoint \(epoch \d+\) is kept in .*: run the same command with --resume to continue\n$/);
+    const state = JSON.parse(readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8')) as { epoch: number };
+    expect(state.epoch).toBeGreaterThanOrEqual(2);
+    let stdout = '';
+    const code = await main(['train-head', ...line, '--epochs', String(state.epoch + 1), '--resume', '--json'], { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: () => true } });
+    expect(code).toBe(0);
+    const json = JSON.parse(stdout) as { history: EpochEndInfo[]; selection: { split: string }; disk: { checkpointKept: boolean } };
+    expect(json.history).toHaveLength(state.epoch + 1);
+    expect(json.history.every((h) => h.valAccuracy !== undefined && h.testAccuracy === undefined)).toBe(true);
+    expect(json.selection.split).toBe('val');
+    expect(json.disk.checkpointKept).toBe(false);
+    expect(existsSync(join(out, 'checkpoint'))).toBe(false);
   });
 });

@@ -8,8 +8,8 @@ import { InputError, MismatchError, TrainingError } from '../../src/errors.js';
 import { readCheckpoint, writeCheckpoint } from '../../src/head/head-io.js';
 import { buildHead } from '../../src/head/model.js';
 import { createRng } from '../../src/head/random.js';
-import { trainHead } from '../../src/head/train.js';
-import type { EpochEndInfo, FeatureSplit, TrainHeadOptions, TrainSettings } from '../../src/head/types.js';
+import { TEST_SELECTS_WARNING, TrainingStopped, trainHead } from '../../src/head/train.js';
+import type { EpochEndInfo, FeatureChunk, FeatureSplit, TrainHeadOptions, TrainSettings } from '../../src/head/types.js';
 import { rejection } from '../helpers/errors.js';
 
 const C = 8;
@@ -162,7 +162,7 @@ describe('trainHead', () => {
 
   it('refuses --resume without a checkpoint', async () => {
     const dir = join(tmp, 'empty');
-    await expect(trainHead(options({}, { outDir: dir, resume: true }))).rejects.toThrow(`Cannot resume: no checkpoint in ${join(dir, 'checkpoint')}; run without --resume to start afresh`);
+    await expect(trainHead(options({}, { outDir: dir, resume: true }))).rejects.toThrow(`Cannot resume: no checkpoint in ${join(dir, 'checkpoint')} (a finished run deletes it unless --keep-checkpoint); run without --resume to start afresh`);
   });
 
   it('stops with a TrainingError naming the learning rate when the loss becomes NaN', async () => {
@@ -243,5 +243,108 @@ describe('trainHead', () => {
   it('refuses a head whose last layer does not have one output per class', async () => {
     const o = options();
     await expect(trainHead({ ...o, classes: ['a', 'b'] })).rejects.toThrow("The head's last layer has 3 outputs but the cache has 2 classes");
+  });
+});
+
+/** `s` streamed in chunks, calling `onPass` each time a pass over it starts. */
+function passes(s: FeatureSplit, onPass: () => void): FeatureSplit {
+  const per = s.featureShape.reduce((a, b) => a * b, 1);
+  return {
+    count: s.count,
+    featureShape: s.featureShape,
+    layout: s.layout,
+    chunks: async function* (rows): AsyncGenerator<FeatureChunk> {
+      onPass();
+      for (let start = 0; start < s.count; start += rows) {
+        const count = Math.min(rows, s.count - start);
+        yield { start, count, features: s.features!.subarray(start * per, (start + count) * per), labels: s.labels!.subarray(start, start + count) };
+      }
+    },
+  };
+}
+
+describe('trainHead with a validation split', () => {
+  const val = (): FeatureSplit => split(24, 3);
+
+  it('never reads the test split while training: one pass, after the last epoch, on the weights kept', async () => {
+    let ended = 0;
+    const testPasses: number[] = [];
+    const valPasses: number[] = [];
+    const test = passes(split(30, 2), () => testPasses.push(ended));
+    const r = await trainHead(options({ epochs: 4, patience: 3 }, { val: passes(val(), () => valPasses.push(ended)), test, memoryBudget: 0 }), { onEpochEnd: () => ended++ });
+    // Streamed (memory budget 0), validation is read after every epoch; test once, after all 4.
+    expect(valPasses).toEqual([0, 1, 2, 3]);
+    expect(testPasses).toEqual([4]);
+    expect(r.selectedOn).toBe('val');
+    expect(r.test!.count).toBe(30);
+    expect(r.test!.accuracy).toBe(1);
+    expect(Array.from(r.test!.labels)).toEqual(Array.from(split(30, 2).labels!));
+  });
+
+  it('labels every per-epoch number by its split: val, never test', async () => {
+    const notes: string[] = [];
+    const r = await trainHead(options({ epochs: 2 }, { val: val() }), { onNote: (l) => notes.push(l) });
+    for (const h of r.history) expect(Object.keys(h).sort()).toEqual(['epoch', 'seconds', 'trainAccuracy', 'trainLoss', 'valAccuracy', 'valLoss']);
+    expect(r.test!.accuracy).toBe(1);
+    expect(notes).not.toContain(TEST_SELECTS_WARNING);
+  });
+
+  it('without a validation split the test split selects, as before, with a one-line warning', async () => {
+    const notes: string[] = [];
+    const r = await trainHead(options({ epochs: 2 }), { onNote: (l) => notes.push(l) });
+    expect(notes.filter((l) => l === TEST_SELECTS_WARNING)).toHaveLength(1);
+    expect(r.selectedOn).toBe('test');
+    for (const h of r.history) expect(Object.keys(h).sort()).toEqual(['epoch', 'seconds', 'testAccuracy', 'testLoss', 'trainAccuracy', 'trainLoss']);
+  });
+
+  it('--monitor val-loss keeps the lowest-loss epoch, val-accuracy the first most accurate one', async () => {
+    // Validation rows 0, 1 and 2 carry wrong labels: as the head grows confident their loss rises, so
+    // the loss is lowest at an epoch in the middle, while accuracy peaks at another.
+    const noisy = val();
+    noisy.labels!.set([1, 2, 0], 0);
+    const settings = { epochs: 8, patience: 8, lr: 0.02 };
+    const byLoss = await trainHead(options({ ...settings, monitor: 'val-loss' }, { val: noisy }));
+    const byAccuracy = await trainHead(options({ ...settings, monitor: 'val-accuracy' }, { val: noisy }));
+    const losses = byLoss.history.map((h) => h.valLoss!);
+    expect(byLoss.bestEpoch).toBe(losses.indexOf(Math.min(...losses)) + 1);
+    const accuracies = byAccuracy.history.map((h) => h.valAccuracy!);
+    expect(byAccuracy.bestEpoch).toBe(accuracies.indexOf(Math.max(...accuracies)) + 1);
+    expect(byAccuracy.bestEpoch).toBeLessThan(byLoss.bestEpoch);
+    expect(byLoss.bestEpoch).toBeLessThan(8);
+    // The weights kept are the chosen epoch's: a run stopped there ends with the same weights.
+    for (const r of [byLoss, byAccuracy]) {
+      const shorter = await trainHead(options({ ...settings, epochs: r.bestEpoch, patience: 0 }, { val: noisy }));
+      expect(r.weightsEpoch).toBe(r.bestEpoch);
+      expect(Array.from(r.weights.fc6.weight)).toEqual(Array.from(shorter.weights.fc6.weight));
+    }
+  });
+
+  it('stops on the abort signal keeping the last epoch\'s checkpoint, and a resume ends where an uninterrupted run does', async () => {
+    const settings = { epochs: 4, optimizer: 'adam', lr: 0.01, valFraction: 0.1 } as const;
+    const whole = await trainHead(options(settings, { val: val() }));
+    const dir = join(tmp, 'aborted');
+    const controller = new AbortController();
+    const err = await rejection(trainHead(options(settings, { val: val(), outDir: dir, signal: controller.signal }), { onEpochEnd: (e) => e.epoch === 2 && controller.abort() }));
+    expect(err).toBeInstanceOf(TrainingStopped);
+    expect((err as TrainingStopped).exitCode).toBe(130);
+    expect(err.message).toBe(`Training stopped in epoch 3, after 0 of 6 batches; the last good checkpoint (epoch 2) is kept in ${join(dir, 'checkpoint')}: run the same command with --resume to continue`);
+    expect(readCheckpoint(dir)!.meta.epoch).toBe(2);
+    const resumed = await trainHead(options(settings, { val: val(), outDir: dir, resume: true }));
+    expect(resumed.resumedAt).toBe(2);
+    expect(Array.from(resumed.weights.fc0.weight)).toEqual(Array.from(whole.weights.fc0.weight));
+    expect(resumed.history.map((h) => h.valLoss)).toEqual(whole.history.map((h) => h.valLoss));
+  });
+
+  it('resumes a checkpoint from before validation splits only as the test-selected run it was', async () => {
+    const dir = join(tmp, 'legacy');
+    await trainHead(options({ epochs: 1, patience: 2 }, { outDir: dir }));
+    const ck = readCheckpoint(dir)!;
+    // What such a checkpoint holds: no --val-fraction or --monitor, and the best epoch's test accuracy.
+    const fingerprint = Object.fromEntries(Object.entries(ck.meta.fingerprint).filter(([k]) => k !== '--val-fraction' && k !== '--monitor'));
+    const state = { ...ck.meta.state, best: { epoch: 1, accuracy: 1, dev: { a: 1, b: 0 } } };
+    writeCheckpoint(dir, 1, fingerprint, state, Object.fromEntries(ck.tensors));
+    await expect(trainHead(options({ epochs: 2, patience: 2, valFraction: 0.1 }, { outDir: dir, resume: true, val: val() }))).rejects.toThrow(`Cannot resume from ${join(dir, 'checkpoint')}: it was trained with --val-fraction 0, not 0.1`);
+    const resumed = await trainHead(options({ epochs: 2, patience: 2 }, { outDir: dir, resume: true }));
+    expect(resumed.history).toHaveLength(2);
   });
 });

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import type { FeatureChunk, FeatureSplit } from '../../src/head/types.js';
+import { holdOut, stratifiedValidation } from '../../src/head/validation.js';
+
+/** Labels of 3 classes with 40, 20 and 10 rows, interleaved as a shuffled data set would be. */
+function labels(): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < 40; i++) out.push(0);
+  for (let i = 0; i < 20; i++) out.push(1);
+  for (let i = 0; i < 10; i++) out.push(2);
+  // A fixed interleaving (not sorted by class), so row indices and classes are unrelated.
+  return Uint8Array.from(out.map((_, i) => out[(i * 37) % out.length]!));
+}
+
+/** Rows of 2 values: [row index, label]: each row says where it came from. */
+function split(l: Uint8Array): FeatureSplit {
+  const features = new Float32Array(l.length * 2);
+  l.forEach((c, i) => features.set([i, c], 2 * i));
+  return { count: l.length, featureShape: [2], layout: 'pooled', features, labels: Uint8Array.from(l) };
+}
+
+function streamed(s: FeatureSplit, rowsPerChunk = 8): FeatureSplit {
+  return {
+    count: s.count,
+    featureShape: s.featureShape,
+    layout: s.layout,
+    chunks: async function* (): AsyncGenerator<FeatureChunk> {
+      for (let start = 0; start < s.count; start += rowsPerChunk) {
+        const count = Math.min(rowsPerChunk, s.count - start);
+        yield { start, count, features: s.features!.slice(start * 2, (start + count) * 2), labels: s.labels!.slice(start, start + count) };
+      }
+    },
+  };
+}
+
+async function rowsOf(s: FeatureSplit): Promise<number[][]> {
+  const { chunks } = s;
+  if (!chunks) return Array.from({ length: s.count }, (_, i) => [s.features![2 * i]!, s.features![2 * i + 1]!, s.labels![i]!]);
+  const out: number[][] = [];
+  let next = 0;
+  for await (const c of chunks(8)) {
+    expect(c.start).toBe(next);
+    next += c.count;
+    for (let i = 0; i < c.count; i++) out.push([c.features[2 * i]!, c.features[2 * i + 1]!, c.labels[i]!]);
+  }
+  return out;
+}
+
+describe('stratifiedValidation', () => {
+  it('holds out round(fraction × n) rows of each class, the same rows for the same seed', () => {
+    const l = labels();
+    const a = stratifiedValidation(l, 3, 0.1, 0);
+    expect(a.perClass).toEqual([{ total: 40, val: 4 }, { total: 20, val: 2 }, { total: 10, val: 1 }]);
+    expect(a.rows).toHaveLength(7);
+    const perClass = [0, 0, 0];
+    for (const r of a.rows) perClass[l[r]!]!++;
+    expect(perClass).toEqual([4, 2, 1]);
+    expect(Array.from(a.rows)).toEqual([...a.rows].sort((x, y) => x - y));
+    expect(Array.from(stratifiedValidation(l, 3, 0.1, 0).rows)).toEqual(Array.from(a.rows));
+  });
+
+  it('another seed holds out other rows, in the same per-class numbers', () => {
+    const l = labels();
+    const a = stratifiedValidation(l, 3, 0.2, 0);
+    const b = stratifiedValidation(l, 3, 0.2, 1);
+    expect(b.perClass).toEqual(a.perClass);
+    expect(Array.from(b.rows)).not.toEqual(Array.from(a.rows));
+  });
+
+  it('keeps at least one train row per class: a class of one row gives none, of two rows one', () => {
+    const l = Uint8Array.from([0, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
+    const plan = stratifiedValidation(l, 4, 0.1, 0);
+    // Class 3 has no rows at all.
+    expect(plan.perClass).toEqual([{ total: 1, val: 0 }, { total: 2, val: 1 }, { total: 10, val: 1 }, { total: 0, val: 0 }]);
+    expect(stratifiedValidation(l, 4, 0.9, 0).perClass.map((c) => c.total - c.val)).toEqual([1, 1, 1, 0]);
+    expect(stratifiedValidation(l, 4, 0, 0).rows).toHaveLength(0);
+  });
+});
+
+describe('holdOut', () => {
+  it('in memory: train and validation partition the rows, each in file order', async () => {
+    const l = labels();
+    const plan = stratifiedValidation(l, 3, 0.1, 3);
+    const { train, val } = holdOut(split(l), plan.rows);
+    expect([train.count, val.count]).toEqual([63, 7]);
+    const valRows = await rowsOf(val);
+    const trainRows = await rowsOf(train);
+    expect(valRows.map((r) => r[0])).toEqual(Array.from(plan.rows));
+    const held = new Set(plan.rows);
+    expect(trainRows.map((r) => r[0])).toEqual(Array.from({ length: 70 }, (_, i) => i).filter((i) => !held.has(i)));
+    // Labels travel with their rows.
+    for (const r of [...valRows, ...trainRows]) expect(r[2]).toBe(r[1]);
+  });
+
+  it('streamed: the same rows as in memory, renumbered from 0', async () => {
+    const l = labels();
+    const plan = stratifiedValidation(l, 3, 0.1, 3);
+    const memory = holdOut(split(l), plan.rows);
+    const stream = holdOut(streamed(split(l)), plan.rows);
+    expect([stream.train.count, stream.val.count]).toEqual([63, 7]);
+    expect(await rowsOf(stream.train)).toEqual(await rowsOf(memory.train));
+    expect(await rowsOf(stream.val)).toEqual(await rowsOf(memory.val));
+  });
+});
