@@ -137,37 +137,14 @@ export async function* epochBatches(prep: PreparedSplit, batchSize: number, rng?
   if (filled > 0) yield* drain(true);
 }
 
-/** What one pass over a split found: every label, and the rows holding NaN or ±Infinity. */
-export interface SplitScan {
-  labels: Uint8Array;
-  /** The first few non-finite rows (at most `maxRows`), in file order. */
-  badRows: number[];
-  badCount: number;
-}
-
 /**
- * One pass over a split, as it is loaded: its labels (streamed splits keep none in memory, and the
- * validation split needs them) and its non-finite rows, which would otherwise surface epochs later
- * as a NaN loss blamed on the learning rate.
+ * Every label of a split, in one pass (streamed splits keep none in memory, and the validation
+ * split needs them). The cache reader refuses NaN and ±Infinity rows as they pass, so a bad cache
+ * is refused here, before training, instead of as a NaN loss blamed on the learning rate.
  */
-export async function scanSplit(split: FeatureSplit, maxRows = 5): Promise<SplitScan> {
-  const per = rowSize(split);
+export async function splitLabels(split: FeatureSplit): Promise<Uint8Array> {
+  if (split.labels !== undefined) return split.labels;
   const labels = new Uint8Array(split.count);
-  const badRows: number[] = [];
-  let badCount = 0;
-  for await (const chunk of splitChunks(split, CHUNK_ROWS)) {
-    labels.set(chunk.labels, chunk.start);
-    const f = chunk.features;
-    for (let r = 0; r < chunk.count; r++) {
-      for (let i = r * per, end = i + per; i < end; i++) {
-        // x - x is 0 for finite x and NaN for NaN and ±Infinity: one comparison per value.
-        if (f[i]! - f[i]! !== 0) {
-          badCount++;
-          if (badRows.length < maxRows) badRows.push(chunk.start + r);
-          break;
-        }
-      }
-    }
-  }
-  return { labels, badRows, badCount };
+  for await (const chunk of splitChunks(split, CHUNK_ROWS)) labels.set(chunk.labels, chunk.start);
+  return labels;
 }

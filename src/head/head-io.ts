@@ -354,9 +354,12 @@ function isDeviation(v: unknown): boolean {
   return isObject(v) && typeof v.a === 'number' && Number.isFinite(v.a) && typeof v.b === 'number' && Number.isFinite(v.b);
 }
 
+/** An epoch's results: train figures, and those of the split that picked the epoch (val, or test for runs without validation). */
 function isEpochInfo(v: unknown, epoch: number): boolean {
   const finite = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x);
-  return isObject(v) && v.epoch === epoch && finite(v.trainLoss) && finite(v.trainAccuracy) && finite(v.testAccuracy) && finite(v.seconds);
+  const optional = (x: unknown): boolean => x === undefined || finite(x);
+  return isObject(v) && v.epoch === epoch && finite(v.trainLoss) && finite(v.trainAccuracy) && finite(v.seconds) &&
+    optional(v.valLoss) && optional(v.valAccuracy) && optional(v.testLoss) && optional(v.testAccuracy) && (finite(v.valAccuracy) || finite(v.testAccuracy));
 }
 
 /** What the trainer takes back from state.json (epoch, fingerprint, history, step, deviation, best): refused in one line when it is not what writeCheckpoint wrote. */
@@ -373,8 +376,10 @@ function checkState(meta: CheckpointState, statePath: string, afresh: string): v
   if (!isDeviation(st.dev)) throw bad('state.dev', '{"a": number, "b": number}', st.dev);
   const best = st.best;
   if (best !== undefined) {
-    const ok = isObject(best) && Number.isSafeInteger(best.epoch) && (best.epoch as number) >= 1 && (best.epoch as number) <= epoch && typeof best.accuracy === 'number' && Number.isFinite(best.accuracy) && isDeviation(best.dev);
-    if (!ok) throw bad('state.best', `{"epoch": 1…${epoch}, "accuracy": number, "dev": ...}`, best);
+    // `value` is the monitored quantity; checkpoints from before validation splits recorded `accuracy` (on test).
+    const monitored = isObject(best) ? best.value ?? best.accuracy : undefined;
+    const ok = isObject(best) && Number.isSafeInteger(best.epoch) && (best.epoch as number) >= 1 && (best.epoch as number) <= epoch && typeof monitored === 'number' && Number.isFinite(monitored) && isDeviation(best.dev);
+    if (!ok) throw bad('state.best', `{"epoch": 1…${epoch}, "value": number, "dev": ...}`, best);
   }
 }
 

@@ -17,7 +17,7 @@ import { TOOL_VERSION } from '../version.js';
 import { ensureClassifier } from '../weights/classifier.js';
 import { selectBackend, type BackendRequest } from './backend.js';
 import { monitorLabel, progressCallbacks } from './callbacks.js';
-import { defaultMemoryBudget, scanSplit } from './data.js';
+import { defaultMemoryBudget, splitLabels } from './data.js';
 import { checkpointDir, saveHead } from './head-io.js';
 import { buildHead, headInputWidth } from './model.js';
 import { computeMetrics, formatReport, renderReportPng, reportSvg } from './report.js';
@@ -108,14 +108,15 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   const trainOpened = await openSplit(info, 'train', budget);
   if (trainOpened.inMemory) budget -= trainOpened.split.features!.byteLength;
   const testOpened = await openSplit(info, 'test', budget);
-  const trainScan = await checkedScan(trainOpened.split, cachePath, 'train');
-  await checkedScan(testOpened.split, cachePath, 'test');
-  const present = new Set(trainScan.labels);
+  const trainLabels = await splitLabels(trainOpened.split);
+  // Read through once now, so that a damaged test split is refused before training, not after it.
+  await splitLabels(testOpened.split);
+  const present = new Set(trainLabels);
   if (present.size < 2) {
     const only = attrs.classes[[...present][0] ?? 0];
     throw new InputError(`Feature cache ${cachePath}: every row of its train split is of class ${only} (${info.splits.train!.count} rows); train-head needs train rows of at least 2 classes`);
   }
-  const { train, val } = holdValidation(trainOpened.split, trainScan.labels, settings, attrs.classes, note);
+  const { train, val } = holdValidation(trainOpened.split, trainLabels, settings, attrs.classes, note);
   const test = testOpened.split;
 
   let pretrained;
@@ -225,16 +226,6 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   const disk = keep ? `${megabytes(bytes)} on disk, of which the checkpoint ${megabytes(checkpointBytes)} (kept: --keep-checkpoint)` : `${megabytes(bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
   const text = `${formatReport(history, metrics, chosen, { chosenBy, rows })}\nhead written to ${outDir} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png): ${disk}\n`;
   return { text, data: { out: outDir, ...metricsJson, history, disk: { bytes, checkpointBytes, checkpointKept: keep } } };
-}
-
-/** One pass over a split as it is loaded: its labels, and a refusal naming the rows if any value is NaN or infinite. */
-async function checkedScan(split: FeatureSplit, cachePath: string, name: string): Promise<{ labels: Uint8Array }> {
-  const scan = await scanSplit(split);
-  if (scan.badCount > 0) {
-    const more = scan.badCount > scan.badRows.length ? ` and ${scan.badCount - scan.badRows.length} more` : '';
-    throw new InputError(`Feature cache ${cachePath}: the ${name} split has NaN or infinite values in ${scan.badCount} row${scan.badCount === 1 ? '' : 's'} (row${scan.badRows.length === 1 ? '' : 's'} ${scan.badRows.join(', ')}${more}); the cache is damaged or was extracted with broken weights: extract it again with --force`);
-  }
-  return scan;
 }
 
 /** Holds out the validation rows (--val-fraction), saying how many, and which classes are too small to give any. */

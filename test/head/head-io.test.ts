@@ -360,7 +360,7 @@ describe('readCheckpoint', () => {
       ['history', (m) => (m.state.history = [(m.state.history as unknown[])[0]]), `Expected the 2 epochs' results for "state.history" in checkpoint ${statePath} but received [{"epoch":1,"trainLoss":1,"trainAccuracy":0.5,"testAccuracy"; ${afresh}`],
       ['step', (m) => (m.state.step = 1.5), `Expected a non-negative integer for "state.step" in checkpoint ${statePath} but received 1.5; ${afresh}`],
       ['dev', (m) => (m.state.dev = { a: 1 }), `Expected {"a": number, "b": number} for "state.dev" in checkpoint ${statePath} but received {"a":1}; ${afresh}`],
-      ['best', (m) => ((m.state.best as Record<string, unknown>).epoch = 3), `Expected {"epoch": 1…2, "accuracy": number, "dev": ...} for "state.best" in checkpoint ${statePath} but received {"epoch":3,"accuracy":0.5,"dev":{"a":1,"b":0}}; ${afresh}`],
+      ['best', (m) => ((m.state.best as Record<string, unknown>).epoch = 3), `Expected {"epoch": 1…2, "value": number, "dev": ...} for "state.best" in checkpoint ${statePath} but received {"epoch":3,"accuracy":0.5,"dev":{"a":1,"b":0}}; ${afresh}`],
       ['file', (m) => (m.file = '../../../dev/zero'), `Expected "file": "tensors-<epoch>.bin" in checkpoint ${statePath} but received "../../../dev/zero"; ${afresh}`],
     ];
     for (const [name, change, message] of cases) {
