@@ -160,7 +160,7 @@ function linear(dict: ReadonlyMap<string, Source>, index: number, inFeatures: nu
   const w = need(dict, weight, file);
   const out = w.shape.length === 2 && w.shape[0]! >= 1 && w.shape[0]! <= cap ? w.shape[0]! : undefined;
   const note = cap === Infinity ? ' (at least 1 output)' : ` (1 to ${cap} outputs)`;
-  checkShape(w, [out ?? Math.min(cap, 1000), inFeatures], weight, file, out === undefined ? note : '');
+  checkShape(w, [out ?? (cap === Infinity ? 1000 : cap), inFeatures], weight, file, out === undefined ? note : '');
   const bias = `classifier.${index}.bias`;
   checkShape(need(dict, bias, file), [out!], bias, file);
   return [weight, bias];
