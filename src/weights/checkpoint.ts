@@ -57,15 +57,20 @@ async function readAligned(path: string): Promise<Buffer> {
     const { size } = await fh.stat();
     const head = Buffer.alloc(Math.min(size, 1 << 20));
     await readFully(fh, head, 0, head.length, 0);
-    // Safetensors first: its header length's low byte may well be 0x80, like a pickle's PROTO.
-    const start = looksLikeSafetensors(head) ? 8 + Number(head.readBigUInt64LE(0)) : head[0] === 0x80 ? legacyDataStart(head) : undefined;
-    const shift = start === undefined ? 0 : (4 - (start % 4)) % 4;
+    const shift = alignmentShift(head);
     const whole = Buffer.allocUnsafeSlow(size + shift);
     await readFully(fh, whole, shift, size, 0);
     return whole.subarray(shift);
   } finally {
     await fh.close();
   }
+}
+
+/** Bytes to put before a file starting with `head` so that its float32 data lands on 4-byte boundaries. */
+export function alignmentShift(head: Buffer): number {
+  // Safetensors first: its header length's low byte may well be 0x80, like a pickle's PROTO.
+  const start = looksLikeSafetensors(head) ? 8 + Number(head.readBigUInt64LE(0)) : head[0] === 0x80 ? legacyDataStart(head) : undefined;
+  return start === undefined ? 0 : (4 - (start % 4)) % 4;
 }
 
 async function readFully(fh: FileHandle, into: Buffer, offset: number, length: number, position: number): Promise<void> {

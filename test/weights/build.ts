@@ -42,6 +42,14 @@ class Pickler {
       this.parts.push(b);
       return this;
     }
+    if (!Number.isInteger(n) || Math.abs(n) >= 2 ** 63) {
+      // BINFLOAT: what a hostile file can put where torch writes an integer.
+      const f = Buffer.alloc(9);
+      f[0] = 0x47;
+      f.writeDoubleBE(n, 1);
+      this.parts.push(f);
+      return this;
+    }
     // LONG1 of 8 bytes, two's complement.
     const b = Buffer.alloc(10);
     b[0] = 0x8a;
