@@ -3,6 +3,9 @@ import { InputError } from '../../src/errors.js';
 import { PickleGlobal, PickleObject, unpickle } from '../../src/weights/pickle.js';
 import { thrownSync } from '../helpers/errors.js';
 
+/** `n` × BININT1 7. */
+const binint1s = (n: number): Buffer => Buffer.from(Array.from({ length: 2 * n }, (_, i) => (i % 2 === 0 ? 0x4b : 7)));
+
 const bytes = (...parts: (number[] | string)[]): Buffer =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
 
@@ -86,7 +89,7 @@ describe('unpickle', () => {
   it('appends 200,000 items at once without overflowing the call stack', () => {
     // [x, x, …] built by EMPTY_LIST, MARK, 200,000 × BININT1, APPENDS.
     const n = 200_000;
-    const pkl = Buffer.concat([bytes([0x80, 2, 0x5d, 0x28]), Buffer.from(new Array<number>(n).fill([0x4b, 7]).flat()), bytes([0x65, 0x2e])]);
+    const pkl = Buffer.concat([bytes([0x80, 2, 0x5d, 0x28]), binint1s(n), bytes([0x65, 0x2e])]);
     const { value } = unpickle(pkl, 0, 'long.pkl');
     expect((value as number[]).length).toBe(n);
   });
@@ -107,7 +110,7 @@ describe('unpickle', () => {
   it('describes a value in an error without printing it, however large or odd', () => {
     // SETITEM on a list of 100,000 items: the message says "a tuple or list", not its contents.
     const n = 100_000;
-    const pkl = Buffer.concat([bytes([0x80, 2, 0x5d, 0x28]), Buffer.from(new Array<number>(n).fill([0x4b, 7]).flat()), bytes([0x65, 0x4b, 1, 0x4b, 2, 0x73, 0x2e])]);
+    const pkl = Buffer.concat([bytes([0x80, 2, 0x5d, 0x28]), binint1s(n), bytes([0x65, 0x4b, 1, 0x4b, 2, 0x73, 0x2e])]);
     const err = thrownSync(() => unpickle(pkl, 0, 'odd.pkl'));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(`odd.pkl has a corrupt pickle stream: SETITEM on a tuple or list at opcode 0x73, byte ${pkl.length - 2}`);
