@@ -8,9 +8,10 @@ import { verifyCache } from './cache/verify.js';
 import { formatDuration, progressBar } from './progress.js';
 import { loadHead, readJson } from './head/head-io.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
-import { loadCheckpoint } from './weights/checkpoint.js';
+import { openCheckpoint } from './weights/checkpoint.js';
 import { looksLikeSafetensors } from './weights/safetensors.js';
-import { toVgg16Weights } from './weights/vgg16.js';
+import { checkIsVgg16, toVgg16Weights } from './weights/vgg16.js';
+import { elementCount, shown } from './weights/views.js';
 
 const WHAT = 'a feature cache (.h5), a head folder, an exported .onnx model or a checkpoint (.pth, .safetensors)';
 
@@ -122,26 +123,34 @@ function looksLikeCheckpoint(path: string): boolean {
   return head[0] === 0x80 || (head[0] === 0x50 && head[1] === 0x4b) || looksLikeSafetensors(head);
 }
 
+/**
+ * Nothing is trusted before it is checked: a file with VGG16's names is read as VGG16 (shapes checked
+ * before any tensor is read, NaN or Inf refused), and any fault is the one-line error; other
+ * checkpoints list names and shapes only, with no parameter count that a file could inflate.
+ */
 async function inspectCheckpoint(path: string): Promise<CommandResult> {
-  const ckpt = await loadCheckpoint(path);
-  let parameters = 0;
-  const tensors = [...ckpt.stateDict].map(([name, t]) => { parameters += t.data.length; return { name, shape: t.shape }; });
-  const lines = [
-    `${path}: ${ckpt.format} checkpoint, ${tensors.length} tensors, ${parameters.toLocaleString('en-US')} parameters`,
-    `  sha256    ${ckpt.sha256}`,
-  ];
-  let vgg16: { widths: number[]; classifier: boolean } | undefined;
+  const ckpt = await openCheckpoint(path);
+  const tensors = [...ckpt.tensors].map(([name, t]) => ({ name, shape: t.shape, ...(t.stored < elementCount(t.shape) ? { stored: t.stored } : {}) }));
   let notVgg: string | undefined;
   try {
-    const vgg = toVgg16Weights(ckpt.stateDict, path);
-    vgg16 = { widths: vgg.convs.map((c) => c.outChannels), classifier: vgg.classifier !== undefined };
-    lines.push(`  VGG16     conv widths ${vgg16.widths.join(', ')}; ${vgg16.classifier ? `classifier ${shape(vgg.classifier!.fc0.weight.shape)} → ${vgg.classifier!.fc6.weight.shape[0]} classes` : 'no classifier'}`);
+    checkIsVgg16(ckpt.tensors, path);
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
     notVgg = error.message;
-    lines.push(`  not VGG16: ${error.message}`);
   }
-  for (const t of tensors.slice(0, 40)) lines.push(`  ${t.name.padEnd(24)} ${shape(t.shape)}`);
+  const vgg = notVgg === undefined ? toVgg16Weights(ckpt.tensors, path) : undefined;
+  const parameters = vgg && [...vgg.convs.flatMap((c) => [c.weight, c.bias]), ...Object.values(vgg.classifier ?? {}).flatMap((l) => [l.weight, l.bias])].reduce((n, t) => n + t.data.length, 0);
+  const lines = [
+    `${path}: ${ckpt.format} checkpoint, ${tensors.length} tensors${parameters === undefined ? '' : `, ${parameters.toLocaleString('en-US')} parameters`}`,
+    `  sha256    ${ckpt.sha256}`,
+  ];
+  const vgg16 = vgg && { widths: vgg.convs.map((c) => c.outChannels), classifier: vgg.classifier !== undefined };
+  if (vgg) lines.push(`  VGG16     conv widths ${vgg16!.widths.join(', ')}; ${vgg.classifier ? `classifier ${shape(vgg.classifier.fc0.weight.shape)} → ${vgg.classifier.fc6.weight.shape[0]} classes` : 'no classifier'}`);
+  else lines.push(`  not VGG16: ${notVgg}`);
+  for (const t of tensors.slice(0, 40)) {
+    const expanded = t.stored === undefined ? '' : ` expanded from ${t.stored.toLocaleString('en-US')} stored value${t.stored === 1 ? '' : 's'}`;
+    lines.push(`  ${shown(t.name).padEnd(24)} ${shape(t.shape)}${expanded}`);
+  }
   if (tensors.length > 40) lines.push(`  … ${tensors.length - 40} more`);
   return { text: lines.join('\n'), data: { kind: 'checkpoint', path, format: ckpt.format, sha256: ckpt.sha256, parameters, tensors, vgg16, notVgg16: notVgg } };
 }

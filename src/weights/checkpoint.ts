@@ -2,9 +2,10 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
-import { legacyDataStart, readLegacyPth, readZipPth } from './pth.js';
-import { looksLikeSafetensors, readSafetensors } from './safetensors.js';
-import type { CheckpointFormat, LoadedCheckpoint, StateDict } from './types.js';
+import { indexLegacyPth, indexZipPth, legacyDataStart } from './pth.js';
+import { indexSafetensors, looksLikeSafetensors } from './safetensors.js';
+import { readAll } from './tensors.js';
+import type { CheckpointFormat, LoadedCheckpoint, OpenedCheckpoint, TensorIndex } from './types.js';
 import { truncated } from './views.js';
 
 export interface LoadCheckpointOptions {
@@ -13,10 +14,23 @@ export interface LoadCheckpointOptions {
 }
 
 /**
- * Reads the whole file once; tensors are float32 views of that one buffer (copied only where a
- * tensor's bytes are not 4-byte aligned), and the SHA-256 is computed over the same bytes.
+ * Reads every tensor of the checkpoint at `path`; see openCheckpoint. Strided tensors are copied
+ * into row-major order, and such copies may not take more memory than the file itself: an expanded
+ * tensor that would (a few bytes standing for gigabytes) is refused before it is allocated. Use
+ * loadVgg16 to read one against VGG16's layout. NaN or Inf in any tensor is refused.
  */
 export async function loadCheckpoint(path: string, options: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
+  const { format, sha256, tensors, bytes } = await openCheckpoint(path, options);
+  return { path, format, sha256, stateDict: readAll(tensors, path, bytes, `the file's own ${bytes} bytes`) };
+}
+
+/**
+ * Reads the whole file once and lists its tensors without reading them: each is checked against the
+ * bytes it points at, so callers can check names and shapes before any tensor takes memory. Tensors
+ * read later are float32 views of that one buffer (copied only where strided or not 4-byte aligned),
+ * and the SHA-256 is computed over the same bytes.
+ */
+export async function openCheckpoint(path: string, options: LoadCheckpointOptions = {}): Promise<OpenedCheckpoint> {
   let buf: Buffer;
   try {
     buf = await readAligned(path);
@@ -26,9 +40,9 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     if (code === 'EISDIR') throw new InputError(`${path} is a directory; expected a checkpoint file (.pth or .safetensors)`);
     throw new InputError(`Cannot read checkpoint ${path}: ${(err as Error).message}`);
   }
-  const { format, stateDict } = parseCheckpoint(buf, path);
+  const { format, tensors } = indexCheckpoint(buf, path);
   const sha256 = createHash('sha256').update(buf).digest('hex');
-  return { path, format, sha256, stateDict };
+  return { path, format, sha256, tensors, bytes: buf.length };
 }
 
 /**
@@ -43,15 +57,20 @@ async function readAligned(path: string): Promise<Buffer> {
     const { size } = await fh.stat();
     const head = Buffer.alloc(Math.min(size, 1 << 20));
     await readFully(fh, head, 0, head.length, 0);
-    // Safetensors first: its header length's low byte may well be 0x80, like a pickle's PROTO.
-    const start = looksLikeSafetensors(head) ? 8 + Number(head.readBigUInt64LE(0)) : head[0] === 0x80 ? legacyDataStart(head) : undefined;
-    const shift = start === undefined ? 0 : (4 - (start % 4)) % 4;
+    const shift = alignmentShift(head);
     const whole = Buffer.allocUnsafeSlow(size + shift);
     await readFully(fh, whole, shift, size, 0);
     return whole.subarray(shift);
   } finally {
     await fh.close();
   }
+}
+
+/** Bytes to put before a file starting with `head` so that its float32 data lands on 4-byte boundaries. */
+export function alignmentShift(head: Buffer): number {
+  // Safetensors first: its header length's low byte may well be 0x80, like a pickle's PROTO.
+  const start = looksLikeSafetensors(head) ? 8 + Number(head.readBigUInt64LE(0)) : head[0] === 0x80 ? legacyDataStart(head) : undefined;
+  return start === undefined ? 0 : (4 - (start % 4)) % 4;
 }
 
 async function readFully(fh: FileHandle, into: Buffer, offset: number, length: number, position: number): Promise<void> {
@@ -81,9 +100,10 @@ export function detectFormat(buf: Buffer, file: string): CheckpointFormat {
   );
 }
 
-export function parseCheckpoint(buf: Buffer, file: string): { format: CheckpointFormat; stateDict: StateDict } {
+/** The tensors of the checkpoint in `buf`, checked but not read. */
+export function indexCheckpoint(buf: Buffer, file: string): { format: CheckpointFormat; tensors: TensorIndex } {
   const format = detectFormat(buf, file);
-  const stateDict =
-    format === 'pth-zip' ? readZipPth(buf, file) : format === 'pth-legacy' ? readLegacyPth(buf, file) : readSafetensors(buf, file);
-  return { format, stateDict };
+  const tensors =
+    format === 'pth-zip' ? indexZipPth(buf, file) : format === 'pth-legacy' ? indexLegacyPth(buf, file) : indexSafetensors(buf, file);
+  return { format, tensors };
 }

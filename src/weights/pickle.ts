@@ -4,7 +4,7 @@
  * globals mean. It never runs code from the file: unknown globals become inert PickleObjects.
  */
 import { InputError } from '../errors.js';
-import { truncated } from './views.js';
+import { shown, truncated } from './views.js';
 
 /** A `module.name` global the caller does not map to anything. */
 export class PickleGlobal {
@@ -116,7 +116,8 @@ export function unpickle(buf: Buffer, start: number, file: string, hooks: Unpick
     }
   };
   const append = (target: unknown, items: unknown[]): void => {
-    if (Array.isArray(target)) target.push(...items);
+    // One at a time: spreading a million items into push() overflows the call stack.
+    if (Array.isArray(target)) for (const x of items) target.push(x);
     else if (target instanceof Set) for (const x of items) target.add(x);
     else throw corrupt(`APPEND on ${describe(target)}`);
   };
@@ -360,15 +361,16 @@ function build(obj: unknown, state: unknown): void {
 /** Little-endian two's-complement integer; a number when it is safe, else a bigint. */
 function decodeLong(b: Buffer): number | bigint {
   if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  // Through hex, in linear time: shifting in one byte at a time is quadratic in a LONG4 of megabytes.
+  let v = BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);
   if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 
-function describe(v: unknown): string {
-  if (v instanceof PickleGlobal) return v.qualified;
-  if (v instanceof PickleObject) return `a ${v.cls.qualified} object`;
+/** What a pickled value is, in a few words, for messages (never the value itself, which may be huge). */
+export function describe(v: unknown): string {
+  if (v instanceof PickleGlobal) return shown(v.qualified);
+  if (v instanceof PickleObject) return `a ${shown(v.cls.qualified)} object`;
   if (v === null) return 'None';
   if (Array.isArray(v)) return 'a tuple or list';
   if (v instanceof Map) return 'a dict';

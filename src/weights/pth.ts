@@ -4,9 +4,10 @@
  * storages by persistent id; the storages' bytes stay in the file buffer and tensors are views of them.
  */
 import { InputError } from '../errors.js';
-import { BUILD, PickleGlobal, PickleObject, unpickle, type UnpickleHooks } from './pickle.js';
-import type { StateDict, Tensor } from './types.js';
-import { elementCount, float32At, formatShape, truncated } from './views.js';
+import { BUILD, PickleGlobal, PickleObject, describe, unpickle, type UnpickleHooks } from './pickle.js';
+import { readAll } from './tensors.js';
+import type { StateDict, TensorEntry, TensorIndex } from './types.js';
+import { checkedCount, float32At, formatShape, shown, truncated } from './views.js';
 import { readZip } from './zip.js';
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -52,7 +53,18 @@ class TensorRef {
   ) {}
 }
 
+/** Every tensor of a zip checkpoint, read; copies (strided tensors) are bounded by the file's size. */
 export function readZipPth(buf: Buffer, file: string): StateDict {
+  return readAll(indexZipPth(buf, file), file, buf.length, `the file's own ${buf.length} bytes`);
+}
+
+/** Every tensor of a legacy checkpoint, read; copies (strided tensors) are bounded by the file's size. */
+export function readLegacyPth(buf: Buffer, file: string): StateDict {
+  return readAll(indexLegacyPth(buf, file), file, buf.length, `the file's own ${buf.length} bytes`);
+}
+
+/** The tensors of a zip checkpoint, each checked against its storage but not read. */
+export function indexZipPth(buf: Buffer, file: string): TensorIndex {
   const entries = readZip(buf, file);
   const pkl = [...entries.keys()].find((n) => n.endsWith('/data.pkl') || n === 'data.pkl');
   if (pkl === undefined) throw new InputError(`${file} is a zip archive without data.pkl; it is not a PyTorch checkpoint`);
@@ -67,13 +79,13 @@ export function readZipPth(buf: Buffer, file: string): StateDict {
   const { value } = unpickle(pickleBytes, entry.dataOffset, file, hooks(file, storages), pkl, -entry.dataOffset);
   for (const s of storages.values()) {
     const data = entries.get(`${prefix}data/${s.key}`);
-    if (data === undefined) throw new InputError(`${file} lacks the storage ${prefix}data/${s.key} its data.pkl refers to`);
+    if (data === undefined) throw new InputError(`${file} lacks the storage ${shown(`${prefix}data/${s.key}`)} its data.pkl refers to`);
     if (data.size < s.numel * s.elementSize) {
-      throw new InputError(`${file}: storage ${prefix}data/${s.key} has ${data.size} bytes but needs ${s.numel * s.elementSize}`);
+      throw new InputError(`${file}: storage ${shown(`${prefix}data/${s.key}`)} has ${data.size} bytes but needs ${s.numel * s.elementSize}`);
     }
     s.dataOffset = data.dataOffset;
   }
-  return materialize(value, buf, file);
+  return indexOf(value, buf, file);
 }
 
 /**
@@ -93,7 +105,8 @@ export function legacyDataStart(head: Buffer): number | undefined {
   }
 }
 
-export function readLegacyPth(buf: Buffer, file: string): StateDict {
+/** The tensors of a legacy checkpoint, each checked against its storage but not read. */
+export function indexLegacyPth(buf: Buffer, file: string): TensorIndex {
   const plain: UnpickleHooks = {};
   const magic = unpickle(buf, 0, file, plain);
   if (magic.value !== LEGACY_MAGIC) {
@@ -101,7 +114,7 @@ export function readLegacyPth(buf: Buffer, file: string): StateDict {
   }
   const protocol = unpickle(buf, magic.end, file, plain);
   if (protocol.value !== LEGACY_PROTOCOL) {
-    throw new InputError(`${file} uses torch.save protocol ${String(protocol.value)}; headstart reads protocol ${LEGACY_PROTOCOL}`);
+    throw new InputError(`${file} uses torch.save protocol ${label(protocol.value)}; headstart reads protocol ${LEGACY_PROTOCOL}`);
   }
   const sysInfo = unpickle(buf, protocol.end, file, plain);
   if (sysInfo.value instanceof Map && sysInfo.value.get('little_endian') === false) {
@@ -113,8 +126,8 @@ export function readLegacyPth(buf: Buffer, file: string): StateDict {
   if (!Array.isArray(keys.value)) throw new InputError(`${file} has no list of storage keys after its state_dict; it is damaged`);
   let pos = keys.end;
   for (const k of keys.value) {
-    const s = storages.get(String(k));
-    if (s === undefined) throw new InputError(`${file} lists storage ${String(k)} that its state_dict never uses; it is damaged`);
+    const s = typeof k === 'string' || typeof k === 'number' ? storages.get(String(k)) : undefined;
+    if (s === undefined) throw new InputError(`${file} lists storage ${label(k)} that its state_dict never uses; it is damaged`);
     if (pos + 8 > buf.length) throw truncated(file, `storage ${s.key} starts at byte ${pos} of ${buf.length}`);
     const numel = Number(buf.readBigUInt64LE(pos));
     const end = pos + 8 + numel * s.elementSize;
@@ -127,17 +140,17 @@ export function readLegacyPth(buf: Buffer, file: string): StateDict {
   for (const s of storages.values()) {
     if (s.root === undefined) continue;
     const root = storages.get(s.root.key);
-    if (root?.dataOffset === undefined) throw new InputError(`${file}: storage view ${s.key} refers to missing storage ${s.root.key}`);
-    if (s.root.offset + s.numel > root.numel) throw truncated(file, `storage view ${s.key} runs past storage ${root.key}`);
+    if (root?.dataOffset === undefined) throw new InputError(`${file}: storage view ${shown(s.key)} refers to missing storage ${shown(s.root.key)}`);
+    if (s.root.offset + s.numel > root.numel) throw truncated(file, `storage view ${shown(s.key)} runs past storage ${shown(root.key)}`);
     s.dataOffset = root.dataOffset + s.root.offset * root.elementSize;
   }
-  return materialize(main.value, buf, file);
+  return indexOf(main.value, buf, file);
 }
 
 /** The globals and persistent ids state_dicts use; anything else stays an inert PickleObject. */
 function hooks(file: string, storages: Map<string, Storage>): UnpickleHooks {
   const rebuildTensor = (storage: unknown, offset: unknown, shape: unknown, stride: unknown): TensorRef => {
-    if (!(storage instanceof StorageRef) || typeof offset !== 'number' || !isIntList(shape) || !isIntList(stride)) {
+    if (!(storage instanceof StorageRef) || !isCount(offset) || !isIntList(shape) || !isIntList(stride)) {
       throw new InputError(`${file} has a tensor with malformed rebuild arguments; it is damaged`);
     }
     return new TensorRef(storage, offset, shape, stride);
@@ -153,24 +166,27 @@ function hooks(file: string, storages: Map<string, Storage>): UnpickleHooks {
       return undefined;
     },
     persistentLoad(pid) {
-      // torch.save(model) pickles module classes as ('module', class, file, source); materialize() then says it is no state_dict.
+      // torch.save(model) pickles module classes as ('module', class, file, source); indexOf() then says it is no state_dict.
       if (Array.isArray(pid) && pid[0] === 'module') return pid[1];
       if (!Array.isArray(pid) || pid[0] !== 'storage') {
-        throw new InputError(`${file} has a persistent id that is not a storage (${JSON.stringify(String(Array.isArray(pid) ? pid[0] : pid))}); it is not a state_dict headstart can read`);
+        throw new InputError(`${file} has a persistent id that is not a storage (${label(Array.isArray(pid) ? pid[0] : pid)}); it is not a state_dict headstart can read`);
       }
       const [, type, key, , numel, view] = pid as [string, unknown, unknown, unknown, unknown, unknown];
-      const typeName = type instanceof PickleGlobal ? type.name : String(type);
-      const info = STORAGE_TYPES[typeName];
-      if (info === undefined) throw new InputError(`${file} has a storage of unknown type ${typeName}`);
-      const rootKey = String(key);
+      const typeName = type instanceof PickleGlobal ? type.name : typeof type === 'string' ? type : describe(type);
+      if (!Object.hasOwn(STORAGE_TYPES, typeName)) throw new InputError(`${file} has a storage of unknown type ${shown(typeName)}`);
+      const info = STORAGE_TYPES[typeName]!;
+      const rootKey = keyOf(key, file);
+      const rootCount = numel ?? 0;
+      if (!isCount(rootCount)) throw new InputError(`${file}: storage ${shown(rootKey)} claims ${label(rootCount)} elements; expected a whole number ≥ 0`);
       let root = storages.get(rootKey);
       if (root === undefined) {
-        root = { key: rootKey, dtype: info.dtype, elementSize: info.size, numel: Number(numel ?? 0) };
+        root = { key: rootKey, dtype: info.dtype, elementSize: info.size, numel: rootCount };
         storages.set(rootKey, root);
       }
       if (Array.isArray(view)) {
-        const [viewKey, offset, size] = view as [unknown, number, number];
-        const vk = String(viewKey);
+        const [viewKey, offset, size] = view as [unknown, unknown, unknown];
+        const vk = keyOf(viewKey, file);
+        if (!isCount(offset) || !isCount(size)) throw new InputError(`${file}: storage view ${shown(vk)} has a malformed offset or size; it is damaged`);
         let v = storages.get(vk);
         if (v === undefined) {
           v = { key: vk, dtype: info.dtype, elementSize: info.size, numel: size, root: { key: rootKey, offset } };
@@ -195,7 +211,8 @@ function isIntList(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((d) => typeof d === 'number' && Number.isInteger(d));
 }
 
-function materialize(value: unknown, buf: Buffer, file: string): StateDict {
+/** The state_dict's tensors as entries; nothing is read from the storages yet. */
+function indexOf(value: unknown, buf: Buffer, file: string): TensorIndex {
   let dict = value;
   // A training checkpoint ({'state_dict': ..., 'epoch': ...}) wraps the state_dict.
   if (dict instanceof Map && !(dict.values().next().value instanceof TensorRef)) {
@@ -203,49 +220,79 @@ function materialize(value: unknown, buf: Buffer, file: string): StateDict {
     if (inner instanceof Map) dict = inner;
   }
   if (!(dict instanceof Map)) {
-    const what = dict instanceof PickleObject ? `a pickled ${dict.cls.qualified}` : 'no dict';
+    const what = dict instanceof PickleObject ? `a pickled ${shown(dict.cls.qualified)}` : 'no dict';
     throw new InputError(`${file} holds ${what}, not a state_dict; save it with torch.save(model.state_dict(), path)`);
   }
-  const out: StateDict = new Map();
+  const out: TensorIndex = new Map();
   for (const [key, ref] of dict) {
-    const name = String(key);
+    if (typeof key !== 'string') throw new InputError(`${file}: the state_dict has a key that is ${describe(key)}; expected parameter names`);
     if (!(ref instanceof TensorRef)) {
-      throw new InputError(`${file}: state_dict entry ${name} is not a tensor; expected a state_dict of tensors`);
+      throw new InputError(`${file}: state_dict entry ${shown(key)} is not a tensor; expected a state_dict of tensors`);
     }
-    out.set(name, tensorOf(ref, buf, name, file));
+    out.set(key, entryOf(ref, buf, key, file));
   }
   return out;
 }
 
-function tensorOf(ref: TensorRef, buf: Buffer, name: string, file: string): Tensor {
+/**
+ * Checks a tensor against its storage as torch would (offset, sizes and strides within it) without
+ * reading it. A view of the file's bytes costs nothing; a strided one (transposed, sliced, or expanded
+ * with stride 0) is copied into row-major order when read, which `copyBytes` tells callers beforehand.
+ */
+function entryOf(ref: TensorRef, buf: Buffer, name: string, file: string): TensorEntry {
   const s = ref.storage.storage;
-  if (s.dtype !== 'float32') {
-    throw new InputError(`${file}: tensor ${name} is ${s.dtype}; headstart reads float32 checkpoints only (convert with .float() before saving)`);
-  }
-  if (s.dataOffset === undefined) throw new InputError(`${file}: the storage of ${name} is missing from the file`);
   const { shape, stride, offset } = ref;
-  if (shape.length !== stride.length) throw new InputError(`${file}: tensor ${name} has ${shape.length} sizes but ${stride.length} strides`);
-  const count = elementCount(shape);
+  const count = checkedCount(shape, name, file);
+  if (shape.length !== stride.length) throw new InputError(`${file}: tensor ${shown(name)} has ${shape.length} sizes but ${stride.length} strides`);
+  if (stride.some((d) => d < 0 || !Number.isSafeInteger(d))) {
+    throw new InputError(`${file}: tensor ${shown(name)} has strides ${formatShape(stride)}; expected whole numbers ≥ 0`);
+  }
+  if (s.dataOffset === undefined) throw new InputError(`${file}: the storage of ${shown(name)} is missing from the file`);
   let last = offset;
   for (let i = 0; i < shape.length; i++) last += shape[i]! > 0 ? (shape[i]! - 1) * stride[i]! : 0;
-  if (count > 0 && (offset < 0 || last >= s.numel || stride.some((d) => d < 0))) {
-    throw new InputError(`${file}: tensor ${name} of shape ${formatShape(shape)} runs past its storage of ${s.numel} elements`);
+  if (count > 0 && last >= s.numel) {
+    throw new InputError(`${file}: tensor ${shown(name)} of shape ${formatShape(shape)} runs past its storage of ${s.numel} elements`);
   }
-  if (count === 0) return { shape, data: new Float32Array(0) };
-  if (isContiguous(shape, stride)) return { shape, data: float32At(buf, s.dataOffset + offset * 4, count) };
-  // A transposed or sliced tensor saved as is: copy it into row-major order.
-  const source = float32At(buf, s.dataOffset, s.numel);
-  const data = new Float32Array(count);
-  let n = 0;
-  const walk = (dim: number, at: number): void => {
-    if (dim === shape.length) {
-      data[n++] = source[at]!;
-      return;
-    }
-    for (let i = 0; i < shape[dim]!; i++) walk(dim + 1, at + i * stride[dim]!);
+  const dataOffset = s.dataOffset;
+  const at = dataOffset + offset * s.elementSize;
+  const contiguous = isContiguous(shape, stride);
+  const float = s.dtype === 'float32';
+  const view = count === 0 || (float && contiguous && (buf.byteOffset + at) % 4 === 0);
+  return {
+    shape,
+    dtype: s.dtype,
+    stored: count === 0 ? 0 : contiguous ? count : last - offset + 1,
+    copyBytes: view || !float ? 0 : count * 4,
+    read() {
+      if (!float) {
+        throw new InputError(`${file}: tensor ${shown(name)} is ${s.dtype}; headstart reads float32 checkpoints only (convert with .float() before saving)`);
+      }
+      if (count === 0) return new Float32Array(0);
+      if (contiguous) return float32At(buf, at, count);
+      return strided(float32At(buf, at, last - offset + 1), shape, stride, count);
+    },
   };
-  walk(0, offset);
-  return { shape, data };
+}
+
+/** A transposed, sliced or expanded tensor in row-major order; `source` starts at its first element. */
+function strided(source: Float32Array, shape: number[], stride: number[], count: number): Float32Array {
+  const out = new Float32Array(count);
+  const rank = shape.length;
+  const index = new Array<number>(rank).fill(0);
+  const inner = shape[rank - 1]!;
+  const innerStride = stride[rank - 1]!;
+  let base = 0;
+  for (let n = 0; n < count; n += inner) {
+    for (let i = 0, at = base; i < inner; i++, at += innerStride) out[n + i] = source[at]!;
+    // Step the outer dimensions like an odometer.
+    for (let d = rank - 2; d >= 0; d--) {
+      base += stride[d]!;
+      if (++index[d]! < shape[d]!) break;
+      base -= stride[d]! * shape[d]!;
+      index[d] = 0;
+    }
+  }
+  return out;
 }
 
 function isContiguous(shape: number[], stride: number[]): boolean {
@@ -255,4 +302,21 @@ function isContiguous(shape: number[], stride: number[]): boolean {
     expect *= shape[i]!;
   }
   return true;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Storage keys are strings (or numbers in old files); anything else is damage. */
+function keyOf(v: unknown, file: string): string {
+  if (typeof v === 'string' || typeof v === 'number') return String(v);
+  throw new InputError(`${file} names a storage by ${describe(v)}; expected a string key, so the file is damaged`);
+}
+
+/** A value from the file in a message, never its whole contents (a list may hold a million items). */
+function label(v: unknown): string {
+  if (typeof v === 'string') return shown(v);
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  return describe(v);
 }

@@ -3,7 +3,7 @@
  * stored (uncompressed) entries, located as offsets into the one file buffer so nothing is copied.
  */
 import { InputError } from '../errors.js';
-import { truncated } from './views.js';
+import { shown, truncated } from './views.js';
 
 export interface ZipEntry {
   name: string;
@@ -43,19 +43,20 @@ export function readZip(buf: Buffer, file: string): Map<string, ZipEntry> {
     const extraLength = buf.readUInt16LE(p + 30);
     const commentLength = buf.readUInt16LE(p + 32);
     let localOffset = buf.readUInt32LE(p + 42);
+    if (p + 46 + nameLength + extraLength > buf.length) throw corrupt(file, `central directory entry ${i} runs past the end of the file`);
     const name = buf.toString('utf8', p + 46, p + 46 + nameLength);
     const uncompressed = buf.readUInt32LE(p + 24);
     if (size === 0xffffffff || localOffset === 0xffffffff || uncompressed === 0xffffffff) {
       ({ size, localOffset } = zip64Extra(buf, p + 46 + nameLength, extraLength, { size, localOffset, uncompressed }, file));
     }
     if (method !== 0) {
-      throw new InputError(`${file}: zip entry ${name} is compressed (method ${method}); torch.save stores entries uncompressed, so re-save the checkpoint with torch.save`);
+      throw new InputError(`${file}: zip entry ${shown(name)} is compressed (method ${method}); torch.save stores entries uncompressed, so re-save the checkpoint with torch.save`);
     }
-    if (localOffset + 30 > buf.length) throw truncated(file, `zip entry ${name} starts past the end of the file`);
-    if (buf.readUInt32LE(localOffset) !== LOCAL) throw corrupt(file, `bad local header for ${name}`);
+    if (localOffset + 30 > buf.length) throw truncated(file, `zip entry ${shown(name)} starts past the end of the file`);
+    if (buf.readUInt32LE(localOffset) !== LOCAL) throw corrupt(file, `bad local header for ${shown(name)}`);
     // The local header's extra field can differ from the central one: torch pads data to 64 bytes there.
     const dataOffset = localOffset + 30 + buf.readUInt16LE(localOffset + 26) + buf.readUInt16LE(localOffset + 28);
-    if (dataOffset + size > buf.length) throw truncated(file, `zip entry ${name} ends past the end of the file`);
+    if (dataOffset + size > buf.length) throw truncated(file, `zip entry ${shown(name)} ends past the end of the file`);
     entries.set(name, { name, dataOffset, size });
     p += 46 + nameLength + extraLength + commentLength;
   }
@@ -89,6 +90,8 @@ function zip64Extra(
         return v;
       };
       // The zip64 field holds only the values that overflowed, in this order.
+      const wanted = [fields.uncompressed, fields.size, fields.localOffset].filter((v) => v === 0xffffffff).length;
+      if (n < 8 * wanted || q + 8 * wanted > buf.length) throw corrupt(file, 'zip64 extra field too short for its sizes');
       if (fields.uncompressed === 0xffffffff) next();
       const size = fields.size === 0xffffffff ? next() : fields.size;
       const localOffset = fields.localOffset === 0xffffffff ? next() : fields.localOffset;

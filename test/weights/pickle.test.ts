@@ -3,6 +3,9 @@ import { InputError } from '../../src/errors.js';
 import { PickleGlobal, PickleObject, unpickle } from '../../src/weights/pickle.js';
 import { thrownSync } from '../helpers/errors.js';
 
+/** `n` × BININT1 7. */
+const binint1s = (n: number): Buffer => Buffer.from(Array.from({ length: 2 * n }, (_, i) => (i % 2 === 0 ? 0x4b : 7)));
+
 const bytes = (...parts: (number[] | string)[]): Buffer =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
 
@@ -81,5 +84,42 @@ describe('unpickle', () => {
     const err = thrownSync(() => unpickle(bytes([0x80, 2, 0x68, 5, 0x2e]), 0, 'bad.pth'));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe('bad.pth has a corrupt pickle stream: memo key 5 was never stored at opcode 0x68, byte 2');
+  });
+
+  it('appends 200,000 items at once without overflowing the call stack', () => {
+    // [x, x, …] built by EMPTY_LIST, MARK, 200,000 × BININT1, APPENDS.
+    const n = 200_000;
+    const pkl = Buffer.concat([bytes([0x80, 2, 0x5d, 0x28]), binint1s(n), bytes([0x65, 0x2e])]);
+    const { value } = unpickle(pkl, 0, 'long.pkl');
+    expect((value as number[]).length).toBe(n);
+  });
+
+  it('decodes a LONG4 of 256 KB in linear time, as two\'s complement', () => {
+    const n = 256 * 1024;
+    const body = Buffer.alloc(n);
+    body[n - 2] = 1; // 2^(8(n-2)), positive
+    const head = Buffer.alloc(5);
+    head[0] = 0x8b;
+    head.writeUInt32LE(n, 1);
+    const { value } = unpickle(Buffer.concat([bytes([0x80, 2]), head, body, bytes([0x2e])]), 0, 'big.pkl');
+    expect(value).toBe(1n << BigInt(8 * (n - 2)));
+    const negative = unpickle(bytes([0x80, 2, 0x8a, 2, 0xfe, 0xff, 0x2e]), 0, 'neg.pkl');
+    expect(negative.value).toBe(-2);
+  });
+
+  it('describes a value in an error without printing it, however large or odd', () => {
+    // SETITEM on a list of 100,000 items: the message says "a tuple or list", not its contents.
+    const n = 100_000;
+    const pkl = Buffer.concat([bytes([0x80, 2, 0x5d, 0x28]), binint1s(n), bytes([0x65, 0x4b, 1, 0x4b, 2, 0x73, 0x2e])]);
+    const err = thrownSync(() => unpickle(pkl, 0, 'odd.pkl'));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`odd.pkl has a corrupt pickle stream: SETITEM on a tuple or list at opcode 0x73, byte ${pkl.length - 2}`);
+  });
+
+  it('names a global whose name holds a line break on one line', () => {
+    const pkl = bytes([0x80, 2, 0x8c, 3], 'a\nb', [0x8c, 1], 'c', [0x93, 0x4b, 1, 0x4b, 2, 0x73, 0x2e]);
+    const err = thrownSync(() => unpickle(pkl, 0, 'g.pkl'));
+    expect(err.message).toBe('g.pkl has a corrupt pickle stream: SETITEM on "a\\nb.c" at opcode 0x73, byte 15');
+    expect(err.message.split('\n')).toHaveLength(1);
   });
 });

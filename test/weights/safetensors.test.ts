@@ -86,6 +86,6 @@ describe('readSafetensors', () => {
   it('refuses data_offsets that do not fit the shape', () => {
     const err = errorOf(file({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, floats(1, 2)));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe('m.safetensors: tensor a of shape [3] needs 12 bytes but its data_offsets span 8');
+    expect(err.message).toBe('m.safetensors: tensor a of shape [3] needs 12 bytes as F32 but its data_offsets span 8');
   });
 });

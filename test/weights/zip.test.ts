@@ -5,6 +5,7 @@ import { readZipPth } from '../../src/weights/pth.js';
 import { readZip } from '../../src/weights/zip.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { thrownSync as errorOf } from '../helpers/errors.js';
+import { zipArchive } from './build.js';
 
 /** Offset of the central directory entry for `name`. */
 function centralEntry(buf: Buffer, name: string): number {
@@ -58,4 +59,28 @@ describe('readZip', () => {
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toMatch(/^t\.pth is truncated or incomplete \(the zip archive has no end-of-central-directory record\)/);
   });
+
+  it('calls a central entry whose name runs past the end of the file damaged, not a crash', () => {
+    const buf = Buffer.from(readFileSync(fixturePath('narrow-zip.pth')));
+    const at = centralEntry(buf, 'narrow-zip/data/9');
+    buf.writeUInt16LE(0xffff, at + 30); // extra field length
+    const err = errorOf(() => readZip(buf, 'e.pth'));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toMatch(/^e\.pth is a damaged zip archive \(central directory entry \d+ runs past the end of the file\); download or save it again$/);
+  });
+
+  it('refuses a zip64 extra field too short for the sizes it stands for', () => {
+    // One entry whose central record gains a 4-byte extra field that says "zip64" and holds nothing,
+    // while its size says "see the zip64 field".
+    const one = zipArchive([{ name: 'a', data: Buffer.from('xyz') }]);
+    const cd = one.readUInt32LE(one.length - 22 + 16);
+    const buf = Buffer.concat([one.subarray(0, cd + 47), Buffer.from([1, 0, 0, 0]), one.subarray(cd + 47)]);
+    buf.writeUInt16LE(4, cd + 30);
+    buf.writeUInt32LE(0xffffffff, cd + 20);
+    buf.writeUInt32LE(buf.readUInt32LE(buf.length - 22 + 12) + 4, buf.length - 22 + 12);
+    const err = errorOf(() => readZip(buf, 'z.pth'));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe('z.pth is a damaged zip archive (zip64 extra field too short for its sizes); download or save it again');
+  });
 });
+
