@@ -3,18 +3,22 @@
  * alone, so a provider that cannot start fails here instead of ONNX Runtime quietly falling back
  * to the CPU; 'auto' tries cuda, webgpu, then cpu and keeps the first that starts.
  *
- * Two cheap checks keep 'auto' quiet and fast where a GPU provider cannot work: CUDA is tried only
- * when its provider libraries are installed next to onnxruntime-node's binding (npm run
- * setup:cuda puts them there), and on Linux WebGPU only when the machine has a GPU device node
- * (/dev/dri/renderD* or /dev/nvidia*). Without those checks each failed attempt prints native
- * errors on stderr, and a WebGPU adapter search costs about 0.35 s on a machine with no GPU.
+ * Checks keep 'auto' quiet and fast where a GPU provider cannot work: CUDA is tried only when its
+ * provider libraries are installed next to onnxruntime-node's binding (npm run setup:cuda puts
+ * them there); WebGPU only when the machine has a GPU device node and Dawn, asked in a child
+ * process bounded in time (src/gpu-probe.ts), has a hardware adapter. Without them each failed
+ * attempt prints native errors on stderr, a driver that hangs would hang extract, and a software
+ * adapter would run VGG16 far slower than the CPU provider. `--device webgpu` also asks Dawn
+ * first, so a driver Dawn refuses (Debian 12's Mesa 22.3 lavapipe) is one line, not Dawn's
+ * warnings; where the `webgpu` package is missing, ONNX Runtime's own Dawn is tried directly.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DeviceError, InputError } from '../errors.js';
+import { askDawn, gpuDeviceNode, type DawnAnswer } from '../gpu-probe.js';
 import type { DeviceRequest, Hardware, Provider } from './types.js';
 
 export type { Hardware } from './types.js';
@@ -26,6 +30,8 @@ export interface SessionOptions {
   /** CPU provider threads; default: the number of cores. */
   intraOpThreads?: number;
   hardware?: Partial<Hardware>;
+  /** Dawn's answer about adapters (default: gpu-probe.ts's askDawn); tests replace it to simulate machines. */
+  askDawn?: () => Promise<DawnAnswer>;
 }
 
 export const CUDA_NOT_INSTALLED = 'CUDA provider not installed: run npm run setup:cuda (needs CUDA 12 and cuDNN 9)';
@@ -47,22 +53,8 @@ function cudaInstalled(): boolean {
   }
 }
 
-function gpuPresent(): boolean {
-  // Metal and D3D12 adapters are cheap to ask for; on Linux, Vulkan without a device node can only
-  // find a software rasterizer, which ONNX Runtime rejects after a slow search.
-  if (process.platform !== 'linux') return true;
-  const has = (dir: string, prefix: string): boolean => {
-    try {
-      return readdirSync(dir).some((name) => name.startsWith(prefix));
-    } catch {
-      return false;
-    }
-  };
-  return has('/dev/dri', 'renderD') || has('/dev', 'nvidia');
-}
-
 export function detectHardware(): Hardware {
-  return { cudaInstalled: cudaInstalled(), gpuPresent: gpuPresent() };
+  return { cudaInstalled: cudaInstalled(), gpuPresent: gpuDeviceNode() };
 }
 
 /** ONNX Runtime's messages carry a source path and sometimes a stack; one line is enough for people. */
@@ -103,6 +95,20 @@ function modelError(model: Uint8Array | string, err: unknown): InputError {
   return new InputError(`Cannot load ONNX model ${what}: ${shortReason(err)}`, { cause: err });
 }
 
+/** Why auto does not try WebGPU after Dawn's answer; undefined to try it. */
+function webgpuRefusal(answer: DawnAnswer): string | undefined {
+  switch (answer.kind) {
+    case 'adapter':
+      return answer.software ? `WebGPU adapter ${answer.description} is a software fallback, slower than the CPU provider` : undefined;
+    case 'none':
+    case 'failed':
+      return `WebGPU provider could not start: no WebGPU adapter (${answer.reason})`;
+    case 'unavailable':
+      // ONNX Runtime carries its own Dawn: without the webgpu package it can still answer.
+      return undefined;
+  }
+}
+
 /**
  * Opens `model` (serialized bytes or a path) on the requested device. A device that was asked for
  * and cannot start is a DeviceError; a model ONNX Runtime cannot read is an InputError.
@@ -118,6 +124,10 @@ export async function createSession(
 
   if (device !== 'auto') {
     if (device === 'cuda' && !hardware.cudaInstalled) throw new DeviceError(CUDA_NOT_INSTALLED);
+    if (device === 'webgpu') {
+      const answer = await (opts.askDawn ?? askDawn)();
+      if (answer.kind === 'none' || answer.kind === 'failed') throw new DeviceError(`WebGPU provider could not start: no WebGPU adapter (${answer.reason})`);
+    }
     let session: ort.InferenceSession;
     try {
       session = await startOn(model, device, threads);
@@ -130,7 +140,14 @@ export async function createSession(
 
   for (const provider of AUTO_ORDER) {
     if (provider === 'cuda' && !hardware.cudaInstalled) continue;
-    if (provider === 'webgpu' && !hardware.gpuPresent) continue;
+    if (provider === 'webgpu') {
+      if (!hardware.gpuPresent) continue;
+      const refusal = webgpuRefusal(await (opts.askDawn ?? askDawn)());
+      if (refusal) {
+        note(`${refusal}; trying the next provider`);
+        continue;
+      }
+    }
     try {
       const session = await startOn(model, provider, threads);
       note(`running VGG16 on ${provider}`);

@@ -12,13 +12,16 @@
  *   supplies navigator.gpu in Node; it must exist before the backend module is imported, since
  *   that module registers itself only if navigator.gpu is there.
  * - cpu: tfjs's cpu backend with its heavy kernels re-registered on ONNX Runtime (ort-kernels.ts).
- * - auto: tensorflow if importable, else webgpu if a hardware adapter exists, else cpu. Probing
- *   Dawn costs ~130 ms and makes it print Vulkan warnings on stderr, so auto skips it on Linux
- *   machines with no GPU device node.
+ * - auto: tensorflow if importable, else webgpu if a hardware adapter exists, else cpu.
+ *
+ * Before Dawn is loaded in this process, src/gpu-probe.ts asks it for an adapter in a child process
+ * bounded in time: a driver Dawn refuses (Debian 12's Mesa 22.3 lavapipe) or one that hangs is then
+ * a one-line DeviceError (or, for auto, a note), without Dawn's warnings on our stderr. Auto asks
+ * only on machines with a GPU device node (gpuDeviceNode), so elsewhere it costs nothing.
  */
-import { existsSync, readdirSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { DeviceError } from '../errors.js';
+import { askDawn, gpuDeviceNode, isSoftwareName, type DawnAnswer } from '../gpu-probe.js';
 import { elementCount } from '../shape.js';
 import { installOrtKernels } from './ort-kernels.js';
 import { defaultThreads, loadOrtBinding } from './ort-session.js';
@@ -41,7 +44,12 @@ export interface SelectBackendOptions {
   importModule?: (specifier: string) => Promise<unknown>;
   /** Returns navigator.gpu (Dawn's); tests replace it to simulate a machine without adapters. */
   createGpu?: () => Promise<GpuLike>;
-  /** Whether the machine may have a GPU at all; auto skips the webgpu probe when false. */
+  /**
+   * Dawn's answer from the bounded child-process probe (default: gpu-probe.ts's askDawn). When
+   * only createGpu is given, that simulated GPU stands for the machine and no child is asked.
+   */
+  askDawn?: () => Promise<DawnAnswer>;
+  /** Whether the machine may have a GPU at all (default: gpuDeviceNode); auto skips the webgpu probe when false. */
   mayHaveGpu?: () => boolean;
 }
 
@@ -66,7 +74,7 @@ export async function selectBackend(name: BackendRequest, opts: SelectBackendOpt
     case 'tensorflow':
       return startTensorflow(note, await findTfjsNode(importModule));
     case 'webgpu':
-      return startWebgpu(importModule, note, await probeAdapter(opts, importModule));
+      return startWebgpu(importModule, note, await probeAdapter(opts, importModule, await dawnAnswer(opts)));
     case 'cpu':
       return startCpu(opts, note);
     case 'auto':
@@ -82,9 +90,11 @@ async function selectAuto(
   const tfjsNode = await findTfjsNode(importModule);
   if (tfjsNode.loaded) return startTensorflow(note, tfjsNode);
   if (tfjsNode.error) note(`backend: @tensorflow/tfjs-node is installed but failed to load (${tfjsNode.error}); not using it`);
-  if ((opts.mayHaveGpu ?? mayHaveGpu)()) {
+  if ((opts.mayHaveGpu ?? gpuDeviceNode)()) {
     try {
-      const adapter = await probeAdapter(opts, importModule);
+      const answer = await dawnAnswer(opts);
+      // Known from the child already: no need to load Dawn here only to refuse its adapter.
+      const adapter = answer?.kind === 'adapter' && answer.software ? { isFallbackAdapter: true, info: { description: answer.description } } : await probeAdapter(opts, importModule, answer);
       if (!isSoftwareAdapter(adapter)) return await startWebgpu(importModule, note, adapter);
       note(`backend: WebGPU adapter ${describeAdapter(adapter)} is a software fallback; using cpu`);
     } catch (e) {
@@ -134,7 +144,14 @@ async function startTensorflow(note: (line: string) => void, probe: TfjsNodeProb
   return { name: 'tensorflow', detail };
 }
 
-async function probeAdapter(opts: SelectBackendOptions, importModule: (specifier: string) => Promise<unknown>): Promise<AdapterLike> {
+/** Dawn's answer from the child process, or undefined where tests simulate the GPU in-process. */
+async function dawnAnswer(opts: SelectBackendOptions): Promise<DawnAnswer | undefined> {
+  return opts.askDawn || !opts.createGpu ? (opts.askDawn ?? askDawn)() : undefined;
+}
+
+async function probeAdapter(opts: SelectBackendOptions, importModule: (specifier: string) => Promise<unknown>, answer: DawnAnswer | undefined): Promise<AdapterLike> {
+  // 'unavailable' (the package does not load) goes on: the in-process import below says why.
+  if (answer?.kind === 'none' || answer?.kind === 'failed') throw new DeviceError(`no WebGPU adapter found (${answer.reason}); use --backend cpu`);
   const gpu = await (opts.createGpu ?? (() => createDawnGpu(importModule)))();
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new DeviceError('no WebGPU adapter found (no usable GPU or driver); use --backend cpu');
@@ -222,20 +239,9 @@ export function tensorTooLarge(name: string, shape: readonly number[], limit: nu
   return new DeviceError(`The head's ${name} of ${shape.join('×')} (${mb(bytes)}) is larger than this WebGPU device's largest buffer (${mb(limit)}); ${hint}`);
 }
 
-/** Linux exposes GPUs as device nodes; elsewhere (Metal, D3D) assume one may exist. */
-export function mayHaveGpu(): boolean {
-  if (process.platform !== 'linux') return true;
-  try {
-    if (existsSync('/dev/dri') && readdirSync('/dev/dri').some((f) => f.startsWith('renderD'))) return true;
-  } catch {
-    // unreadable /dev/dri: fall through to the NVIDIA check
-  }
-  return existsSync('/dev/nvidia0') || existsSync('/dev/dxg');
-}
-
 function isSoftwareAdapter(adapter: AdapterLike): boolean {
   if (adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter) return true;
-  return /swiftshader|llvmpipe|lavapipe/i.test(describeAdapter(adapter));
+  return isSoftwareName(describeAdapter(adapter));
 }
 
 function describeAdapter(adapter: AdapterLike): string {

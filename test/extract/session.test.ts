@@ -5,9 +5,14 @@ import { DeviceError, InputError } from '../../src/errors.js';
 import { narrow, tempDir } from './narrow.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { webgpuAdapterExpected } from '../helpers/webgpu.js';
+import type { DawnAnswer } from '../../src/gpu-probe.js';
+import { webgpuAdapterExpected, webgpuAnswer } from '../helpers/webgpu.js';
 
 const NO_GPU = { cudaInstalled: false, gpuPresent: false };
+const GPU_NODE = { cudaInstalled: false, gpuPresent: true };
+
+/** What the child-process probe answers on Debian 12's own Mesa 22.3 (seen for real). */
+const debianMesa: DawnAnswer = { kind: 'none', reason: 'Vulkan shaderUniform*ArrayDynamicIndexing required' };
 
 async function model(): Promise<Uint8Array> {
   return buildTrunkGraph((await narrow()).vgg, { imageSize: 32, output: 'map' });
@@ -62,17 +67,68 @@ describe('createSession', () => {
     await session.release();
   });
 
-  it('asking for WebGPU runs on it where an adapter exists, else fails with a one-line DeviceError', async () => {
+  it('asking for WebGPU runs on it where Dawn has an adapter, else fails with a one-line DeviceError giving Dawn\'s reason', async () => {
+    const answer = webgpuAnswer();
     const result = await createSession(await model(), 'webgpu').catch((e: unknown) => e);
     if (!webgpuAdapterExpected()) {
       expect(result).toBeInstanceOf(DeviceError);
-      expect((result as Error).message).toMatch(/^WebGPU provider could not start: \S/);
-      expect((result as Error).message).not.toContain('\n');
+      const message = (result as Error).message;
+      if (answer.kind === 'none' || answer.kind === 'failed') expect(message).toBe(`WebGPU provider could not start: no WebGPU adapter (${answer.reason})`);
+      else expect(message).toMatch(/^WebGPU provider could not start: \S/);
+      expect(message).not.toContain('\n');
       return;
     }
-    expect(result).not.toBeInstanceOf(Error);
+    if (result instanceof Error) throw result; // with its own reason, rather than 'expected DeviceError not to be an Error'
     const { session, provider } = result as Awaited<ReturnType<typeof createSession>>;
     expect(provider).toBe('webgpu');
+    await session.release();
+  });
+
+  it('asking for WebGPU where Dawn refused the driver (Debian\'s Mesa 22.3) is a DeviceError with Dawn\'s reason, before ONNX Runtime tries', async () => {
+    const err = await createSession(await model(), 'webgpu', { askDawn: async () => debianMesa }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeviceError);
+    expect((err as Error).message).toBe('WebGPU provider could not start: no WebGPU adapter (Vulkan shaderUniform*ArrayDynamicIndexing required)');
+  });
+
+  it('auto with a GPU device node skips WebGPU when Dawn refuses the driver or hangs, and says why', async () => {
+    const bytes = await model();
+    const hung: DawnAnswer = { kind: 'failed', reason: 'Dawn did not answer within 10 s' };
+    for (const [answer, line] of [
+      [debianMesa, 'WebGPU provider could not start: no WebGPU adapter (Vulkan shaderUniform*ArrayDynamicIndexing required); trying the next provider'],
+      [hung, 'WebGPU provider could not start: no WebGPU adapter (Dawn did not answer within 10 s); trying the next provider'],
+    ] as const) {
+      const notes: string[] = [];
+      const { session, provider } = await createSession(bytes, 'auto', { hardware: GPU_NODE, askDawn: async () => answer, onNote: (l) => notes.push(l) });
+      expect(provider).toBe('cpu');
+      expect(notes).toEqual([line, 'running VGG16 on cpu']);
+      await session.release();
+    }
+  });
+
+  it('auto prefers the CPU provider over a software WebGPU adapter', async () => {
+    const notes: string[] = [];
+    const lavapipe: DawnAnswer = { kind: 'adapter', description: 'mesa cpu llvmpipe (LLVM 19.1.7, 256 bits)', software: true };
+    const { session, provider } = await createSession(await model(), 'auto', { hardware: GPU_NODE, askDawn: async () => lavapipe, onNote: (l) => notes.push(l) });
+    expect(provider).toBe('cpu');
+    expect(notes).toEqual([
+      'WebGPU adapter mesa cpu llvmpipe (LLVM 19.1.7, 256 bits) is a software fallback, slower than the CPU provider; trying the next provider',
+      'running VGG16 on cpu',
+    ]);
+    await session.release();
+  });
+
+  // As if the machine had a GPU device node, so auto really asks Dawn (Debian's Mesa 22.3: no adapter; lavapipe: software).
+  const answer = webgpuAnswer();
+  it.skipIf(answer.kind === 'unavailable' || (answer.kind === 'adapter' && !answer.software))('auto with a GPU device node lands on the CPU unless Dawn has a hardware adapter (real Dawn probe)', async () => {
+    const notes: string[] = [];
+    const { session, provider } = await createSession(await model(), 'auto', { hardware: GPU_NODE, onNote: (l) => notes.push(l) });
+    expect(provider).toBe('cpu');
+    expect(notes).toHaveLength(2);
+    expect(notes[0]).toBe(
+      answer.kind === 'adapter'
+        ? `WebGPU adapter ${answer.description} is a software fallback, slower than the CPU provider; trying the next provider`
+        : `WebGPU provider could not start: no WebGPU adapter (${'reason' in answer ? answer.reason : ''}); trying the next provider`,
+    );
     await session.release();
   });
 

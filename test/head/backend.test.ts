@@ -2,10 +2,11 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeviceError } from '../../src/errors.js';
-import { largestTensorBytes, mayHaveGpu, selectBackend, tensorTooLarge, TENSORFLOW_INSTALL_MESSAGE, type GpuLike } from '../../src/head/backend.js';
+import { largestTensorBytes, selectBackend, tensorTooLarge, TENSORFLOW_INSTALL_MESSAGE, type GpuLike } from '../../src/head/backend.js';
 import { installedOrtKernels, ortKernelStats, uninstallOrtKernels } from '../../src/head/ort-kernels.js';
 import { rejection } from '../helpers/errors.js';
-import { webgpuAdapterExpected } from '../helpers/webgpu.js';
+import { gpuDeviceNode, type DawnAnswer } from '../../src/gpu-probe.js';
+import { webgpuAdapterFound, webgpuAnswer } from '../helpers/webgpu.js';
 
 afterEach(() => uninstallOrtKernels());
 
@@ -33,6 +34,14 @@ function withoutPackages(...missing: string[]) {
 }
 
 const noAdapterGpu: GpuLike = { requestAdapter: async () => null };
+
+/** What the child-process probe answers on Debian 12's own Mesa 22.3 (seen for real). */
+const debianMesa: DawnAnswer = { kind: 'none', reason: 'Vulkan shaderUniform*ArrayDynamicIndexing required' };
+
+/** An in-process GPU that fails the test if touched: Dawn must not be loaded here after the child said no. */
+const untouchableGpu = async (): Promise<GpuLike> => {
+  throw new Error('Dawn was loaded in-process although the bounded probe had answered');
+};
 
 describe('selectBackend("tensorflow")', () => {
   it.skipIf(tfjsNodeInstalled)('fails with a DeviceError naming the package to install when tfjs-node is absent (real import)', async () => {
@@ -77,10 +86,25 @@ describe('selectBackend("webgpu")', () => {
     expect((error as Error).message).toBe('no WebGPU adapter found (no usable GPU or driver); use --backend cpu');
   });
 
-  it.skipIf(webgpuAdapterExpected())('fails with a DeviceError on a machine without GPU or software Vulkan through the real Dawn probe', async () => {
+  it.skipIf(webgpuAdapterFound())('fails with a one-line DeviceError giving Dawn\'s reason where Dawn has no adapter (real probe)', async () => {
+    const answer = webgpuAnswer();
     const error = await rejection(selectBackend('webgpu'));
     expect(error).toBeInstanceOf(DeviceError);
-    expect((error as Error).message).toBe('no WebGPU adapter found (no usable GPU or driver); use --backend cpu');
+    expect((error as Error).message).toBe(`no WebGPU adapter found (${'reason' in answer ? answer.reason : ''}); use --backend cpu`);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('refuses a driver Dawn rejected in the child (Debian\'s Mesa 22.3) without loading Dawn in-process', async () => {
+    const error = await rejection(selectBackend('webgpu', { askDawn: async () => debianMesa, createGpu: untouchableGpu }));
+    expect(error).toBeInstanceOf(DeviceError);
+    expect((error as Error).message).toBe('no WebGPU adapter found (Vulkan shaderUniform*ArrayDynamicIndexing required); use --backend cpu');
+  });
+
+  it('refuses a driver that hung the probe', async () => {
+    const hung: DawnAnswer = { kind: 'failed', reason: 'Dawn did not answer within 10 s' };
+    const error = await rejection(selectBackend('webgpu', { askDawn: async () => hung, createGpu: untouchableGpu }));
+    expect(error).toBeInstanceOf(DeviceError);
+    expect((error as Error).message).toBe('no WebGPU adapter found (Dawn did not answer within 10 s); use --backend cpu');
   });
 
   it('fails with a DeviceError when the optional webgpu package is missing', async () => {
@@ -88,7 +112,8 @@ describe('selectBackend("webgpu")', () => {
     // A real probe in another test may have left Dawn's navigator.gpu behind; this one must load the package.
     Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
     try {
-      const error = await rejection(selectBackend('webgpu', { importModule: withoutPackages('webgpu') }));
+      const askDawn = async (): Promise<DawnAnswer> => ({ kind: 'unavailable', reason: 'the optional package "webgpu" did not load' });
+      const error = await rejection(selectBackend('webgpu', { importModule: withoutPackages('webgpu'), askDawn }));
       expect(error).toBeInstanceOf(DeviceError);
       expect((error as Error).message).toBe(
         `the optional package "webgpu" could not be loaded (Cannot find package 'webgpu' imported from /x.js); install it to use --backend webgpu`,
@@ -178,7 +203,53 @@ describe('selectBackend("auto")', () => {
     expect(notes[0]).toBe('backend: @tensorflow/tfjs-node is installed but failed to load (The specified module could not be found.); not using it');
   });
 
-  it.skipIf(tfjsNodeInstalled || mayHaveGpu())('picks cpu on a machine without tfjs-node or a GPU (real probes)', async () => {
+  it('falls back to cpu with the usual note when Dawn refuses the driver (Debian\'s Mesa 22.3), without loading Dawn in-process', async () => {
+    const notes: string[] = [];
+    const choice = await selectBackend('auto', {
+      onNote: (line) => notes.push(line),
+      importModule: withoutPackages('@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'),
+      mayHaveGpu: () => true,
+      askDawn: async () => debianMesa,
+      createGpu: untouchableGpu,
+    });
+    expect(choice.name).toBe('cpu');
+    expect(notes).toEqual([
+      'backend: no WebGPU (no WebGPU adapter found (Vulkan shaderUniform*ArrayDynamicIndexing required); use --backend cpu); using cpu',
+      `backend: ${choice.detail}`,
+    ]);
+  });
+
+  it('prefers cpu over a software adapter the child found, without loading Dawn in-process', async () => {
+    const notes: string[] = [];
+    const choice = await selectBackend('auto', {
+      onNote: (line) => notes.push(line),
+      importModule: withoutPackages('@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'),
+      mayHaveGpu: () => true,
+      askDawn: async () => ({ kind: 'adapter', description: 'mesa cpu llvmpipe (LLVM 19.1.7, 256 bits)', software: true }),
+      createGpu: untouchableGpu,
+    });
+    expect(choice.name).toBe('cpu');
+    expect(notes[0]).toBe('backend: WebGPU adapter mesa cpu llvmpipe (LLVM 19.1.7, 256 bits) is a software fallback; using cpu');
+  });
+
+  // As if the machine had a GPU device node, so auto really asks Dawn: on Debian's Mesa 22.3 it
+  // answers no adapter, on lavapipe a software one; both must end on cpu with a note.
+  const answer = webgpuAnswer();
+  it.skipIf(tfjsNodeInstalled || (answer.kind === 'adapter' && !answer.software))('falls back to cpu with a note unless Dawn has a hardware adapter (real Dawn probe)', async () => {
+    const notes: string[] = [];
+    const choice = await selectBackend('auto', { onNote: (line) => notes.push(line), mayHaveGpu: () => true });
+    expect(choice.name).toBe('cpu');
+    expect(notes).toEqual([
+      answer.kind === 'adapter'
+        ? `backend: WebGPU adapter ${answer.description} is a software fallback; using cpu`
+        : answer.kind === 'unavailable'
+          ? expect.stringMatching(/^backend: no WebGPU \(the optional package "webgpu" could not be loaded/)
+          : `backend: no WebGPU (no WebGPU adapter found (${answer.reason}); use --backend cpu); using cpu`,
+      `backend: ${choice.detail}`,
+    ]);
+  });
+
+  it.skipIf(tfjsNodeInstalled || gpuDeviceNode())('picks cpu on a machine without tfjs-node or a GPU (real probes)', async () => {
     const notes: string[] = [];
     const choice = await selectBackend('auto', { onNote: (line) => notes.push(line) });
     expect(choice.name).toBe('cpu');
