@@ -346,14 +346,15 @@ describe('interruption and resume', () => {
     expect(Array.from((await readCacheSplit(path, 'train')).features)).toEqual(Array.from(data));
   });
 
-  it('keeps only whole rows when the journal claims more than the part file holds', async () => {
+  it('keeps only whole journaled batches when the journal claims more than the part file holds', async () => {
     const data = rows(6, 22);
     const path = fresh();
     const first = await openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 6, featureShape: SHAPE, force: false });
-    await first.append(data.subarray(0, 16));
+    await first.append(data.subarray(0, 8));
+    await first.append(data.subarray(8, 16));
     await first.close();
     const { data: partPath } = partPaths(path, 'train');
-    writeFileSync(partPath, readFileSync(partPath).subarray(0, 40)); // 2.5 rows left
+    writeFileSync(partPath, readFileSync(partPath).subarray(0, 40)); // 2.5 rows left: the first batch of 2 is whole
     const second = await openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 6, featureShape: SHAPE, force: false });
     expect(second.resumedFrom).toBe(2);
     await second.append(data.subarray(8));
