@@ -50,21 +50,26 @@ export function cacheLockPath(cachePath: string): string {
   return `${cachePath}.lock`;
 }
 
-/** HDF5's own structures (superblock, groups, attributes, chunk indexes): measured well under this for small files. */
+/** HDF5's own structures (superblock, groups, attributes, chunk indexes): about 12 kB measured for a cache. */
 const HDF5_OVERHEAD = 64 * 1024;
+const LABEL_CHUNK = 65536;
 
 /**
  * Bytes the new file needs while the old one still exists: the cache as it is (an upper bound on
- * what is kept of it) plus the new split's data, plus HDF5's own structures.
+ * what is kept of it) plus the new split in whole HDF5 chunks (a chunk takes its full size on disk
+ * even when the split ends part way through it), plus HDF5's own structures.
  */
-export function buildBytesFor(cachePath: string, splitBytes: number): number {
+export function buildBytesFor(cachePath: string, count: number, rowFloats: number): number {
   let existing = 0;
   try {
     existing = statSync(cachePath).size;
   } catch {
     // No cache yet.
   }
-  return existing + splitBytes + HDF5_OVERHEAD + Math.ceil(splitBytes / 256);
+  const chunkRows = chunkRowsFor(rowFloats);
+  const features = Math.ceil(count / chunkRows) * chunkRows * rowFloats * 4;
+  const labels = Math.ceil(count / LABEL_CHUNK) * LABEL_CHUNK;
+  return existing + features + labels + HDF5_OVERHEAD;
 }
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -73,7 +78,7 @@ const bytesOf = (a: Float32Array | Uint8Array): Uint8Array => new Uint8Array(a.b
 export async function buildSplit(o: BuildOptions): Promise<void> {
   const tmp = tmpPath(o.cachePath, o.split);
   const rowFloats = elementCount(o.featureShape);
-  let needed = buildBytesFor(o.cachePath, o.part.total * (rowFloats * 4 + 1));
+  let needed = buildBytesFor(o.cachePath, o.part.total, rowFloats);
   let lock: LockHandle | undefined;
   try {
     lock = await acquireLock(cacheLockPath(o.cachePath), { what: `feature cache ${o.cachePath}`, wait: true, onWait: o.onNote, onNote: o.onNote });
@@ -87,7 +92,7 @@ export async function buildSplit(o: BuildOptions): Promise<void> {
       if (!o.force) throw new MismatchError(`Feature cache ${o.cachePath} was changed by another run during this extraction; run again, or pass --force to replace it`);
       o.onNote?.(`Replacing ${o.cachePath} (it was made with other weights, size or data)`);
     }
-    needed = buildBytesFor(o.cachePath, o.part.total * (rowFloats * 4 + 1));
+    needed = buildBytesFor(o.cachePath, o.part.total, rowFloats);
     const free = await freeBytes(o.cachePath);
     if (free !== undefined && free < needed) throw await diskFull(o.cachePath, needed, o.part.paths.data);
     const expected = await writeFile(o, tmp, keep);
@@ -216,7 +221,7 @@ function createFeatures(group: Group, featureShape: number[], count: number): Da
 }
 
 function createLabels(group: Group, labels: Uint8Array): void {
-  const ds = group.create_dataset({ name: 'labels', data: new Uint8Array(0), shape: [0], maxshape: [null], chunks: [65536], dtype: '<B' });
+  const ds = group.create_dataset({ name: 'labels', data: new Uint8Array(0), shape: [0], maxshape: [null], chunks: [LABEL_CHUNK], dtype: '<B' });
   ds.resize([labels.length]);
   if (labels.length > 0) ds.write_slice([[0, labels.length]], labels);
 }

@@ -56,12 +56,16 @@ export async function freeBytes(path: string): Promise<number | undefined> {
 }
 
 /** The one line for a disk that is full (or will be): how much is needed, where, and what is kept. */
-export async function diskFull(cachePath: string, needed: number, kept: string | undefined, cause?: unknown): Promise<InputError> {
+export async function diskFull(cachePath: string, needed: number | undefined, kept: string | undefined, cause?: unknown): Promise<InputError> {
   const folder = dirname(resolve(cachePath));
   const free = await freeBytes(cachePath);
   const now = free === undefined ? '' : ` (${formatBytes(free)} free now)`;
   const after = kept === undefined ? 'free space and run again' : `the rows extracted so far are kept in ${kept}, so free space and run the same command again to resume`;
-  return new InputError(`Cannot write feature cache ${cachePath}: the disk is full; it needs about ${formatBytes(needed)} free in ${folder}${now}; ${after}`, cause === undefined ? {} : { cause });
+  const need = needed === undefined ? 'more free space' : `about ${formatBytes(needed)} free`;
+  const error = new InputError(`Cannot write feature cache ${cachePath}: the disk is full; it needs ${need} in ${folder}${now}; ${after}`, cause === undefined ? {} : { cause });
+  // The CLI prints the stack under --verbose: where the failed call and HDF5's own account belong.
+  if (cause instanceof Error && cause.stack !== undefined) error.stack = `${error.stack}\nCaused by: ${cause.stack}`;
+  return error;
 }
 
 export function isDiskFull(error: unknown): boolean {

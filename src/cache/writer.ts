@@ -16,7 +16,7 @@ import { HeadstartError, InputError, MismatchError } from '../errors.js';
 import { type LockHandle, acquireLock } from '../io/lock.js';
 import { assertSameIdentity } from './format.js';
 import { buildBytesFor, buildSplit } from './build.js';
-import { PartFile, writeFailure } from './part.js';
+import { PartFile, diskFull, isDiskFull, writeFailure } from './part.js';
 import { probeCache } from './reader.js';
 import type { CacheIdentity, CacheSplitInfo, CacheSplitName } from './types.js';
 import { elementCount } from '../shape.js';
@@ -91,7 +91,8 @@ export async function planSplit(options: Omit<SplitWriterOptions, 'featureShape'
     // Nothing can be written here (a read-only disk, say), but a split already there is still reused.
     const existing = await completeSplit(cachePath, split, identity, count, force).catch(() => undefined);
     if (existing !== undefined) return { existing, open: async () => reusedWriter(count), release: async () => undefined };
-    throw writeFailure(cachePath, error);
+    // The row size is not known before the trunk starts, so a full disk here cannot say how much.
+    throw isDiskFull(error) ? await diskFull(cachePath, undefined, undefined, error) : writeFailure(cachePath, error);
   }
   let existing: CacheSplitInfo | undefined;
   try {
@@ -111,7 +112,7 @@ export async function planSplit(options: Omit<SplitWriterOptions, 'featureShape'
       let part: PartFile;
       try {
         const rowFloats = elementCount(featureShape);
-        part = await PartFile.open({ cachePath, split, identity, total: count, rowFloats, force, onNote, buildBytes: buildBytesFor(cachePath, count * rowFloats * 4 + count) });
+        part = await PartFile.open({ cachePath, split, identity, total: count, rowFloats, force, onNote, buildBytes: buildBytesFor(cachePath, count, rowFloats) });
       } catch (error) {
         await lock.release();
         throw error;

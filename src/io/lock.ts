@@ -91,12 +91,12 @@ async function createExclusive(path: string, text: string): Promise<boolean> {
   const own = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
   const fh = await open(own, 'wx');
   try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await link(own, path);
     return true;
   } catch (error) {
@@ -147,7 +147,7 @@ export async function acquireLock(path: string, options: LockOptions): Promise<L
   };
   const text = JSON.stringify(owner);
   const pollMs = options.pollMs ?? 200;
-  let waiting = false;
+  let waitingFor: string | undefined;
   for (;;) {
     if (await createExclusive(path, text)) break;
     const seen = await look(path);
@@ -174,8 +174,9 @@ export async function acquireLock(path: string, options: LockOptions): Promise<L
     if (!options.wait) {
       throw new InputError(`Cannot lock ${options.what}: it is in use by ${describe(seen.owner)}; wait for that run to finish (lock ${path})`);
     }
-    if (!waiting) {
-      waiting = true;
+    // Said once per holder: a new one (the lock changed hands meanwhile) is news.
+    if (waitingFor !== seen.text) {
+      waitingFor = seen.text;
       options.onWait?.(`Waiting for ${describe(seen.owner)}, which is writing ${options.what} (lock ${path})`);
     }
     await sleep(pollMs);
