@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { basename } from 'node:path';
 import { InputError } from '../errors.js';
 
 export interface LockOwner {
@@ -34,7 +35,7 @@ export interface LockOptions {
   onNote?: (line: string) => void;
   /** Between two looks at a held lock; default 200 ms. */
   pollMs?: number;
-  /** Recorded as the owner's command; default this process's argv. */
+  /** Recorded as the owner's command; default this process's script name and arguments. */
   command?: string;
 }
 
@@ -143,7 +144,7 @@ export async function acquireLock(path: string, options: LockOptions): Promise<L
     pid: process.pid,
     host: hostname(),
     started: new Date().toISOString(),
-    command: options.command ?? process.argv.slice(1).join(' '),
+    command: options.command ?? [basename(process.argv[1] ?? 'node'), ...process.argv.slice(2)].join(' '),
   };
   const text = JSON.stringify(owner);
   const pollMs = options.pollMs ?? 200;
