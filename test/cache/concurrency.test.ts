@@ -26,7 +26,7 @@ const freshCache = (): string => {
   mkdirSync(dir);
   return join(dir, 'pets.h5');
 };
-const argv = (cache: string, split: string): string[] => ['--data', folder, '--weights', NARROW, '--cache', cache, '--split', split, '--batch-size', '2'];
+const argv = (cache: string, split: string): string[] => ['--data', folder, '--weights', NARROW, '--cache', cache, '--split', split, '--batch-size', '2', '--device', 'cpu'];
 
 function context(): RunContext & { err: () => string } {
   let text = '';
@@ -88,17 +88,6 @@ describe('two extract processes on one cache', () => {
     expect(await contents(cache)).toEqual(reference);
     expect(await zeroRows(cache, 'train')).toBe(0);
     expect(await zeroRows(cache, 'test')).toBe(0);
-    expect(leftovers(cache)).toEqual([]);
-  });
-
-  it('train and test started at the same moment both end up in the cache', async () => {
-    const cache = freshCache();
-    const a = startExtract(root, argv(cache, 'train'));
-    const b = startExtract(root, argv(cache, 'test'));
-    const [ra, rb] = await Promise.all([a.done, b.done]);
-    expect(ra.code, ra.stderr).toBe(0);
-    expect(rb.code, rb.stderr).toBe(0);
-    expect(await contents(cache)).toEqual(reference);
     expect(leftovers(cache)).toEqual([]);
   });
 });

@@ -20,7 +20,7 @@ const root = mkdtempSync(join(tmpdir(), 'headstart-crash-'));
 const cwd = process.cwd();
 let folder: string;
 let reference: Awaited<ReturnType<typeof contents>>;
-const argv = (cache: string): string[] => ['--data', folder, '--weights', NARROW, '--cache', cache, '--split', 'all', '--batch-size', '4', '--pooled'];
+const argv = (cache: string): string[] => ['--data', folder, '--weights', NARROW, '--cache', cache, '--split', 'all', '--batch-size', '4', '--pooled', '--device', 'cpu'];
 const context = (): RunContext & { err: () => string } => {
   let text = '';
   return { stderr: { write: (c: string) => ((text += c), true) }, json: false, verbose: false, err: () => text };
@@ -64,7 +64,7 @@ async function expectNeverBroken(cache: string): Promise<string[]> {
 }
 
 describe('kill -9 at seeded random points, then resume', () => {
-  it.each([1])('seed %i: during train rows, the train build, test rows and the test build; the end equals an uninterrupted run', async (seed) => {
+  it.each([1])('seed %i: during train rows, the train build and the test build; the end equals an uninterrupted run', async (seed) => {
     const random = uniform01(seed);
     const dir = join(root, `seed${seed}`);
     mkdirSync(dir);
@@ -82,13 +82,7 @@ describe('kill -9 at seeded random points, then resume', () => {
     await killWhen(run, 'while the train split is built', () => existsSync(`${cache}.train.tmp`), Math.floor(random() * 20));
     splitsSeen.push(await expectNeverBroken(cache));
 
-    // During the test rows (the train build may have to finish first).
-    const testRows = 4 * (1 + Math.floor(random() * 11));
-    run = startExtract(root, argv(cache));
-    await killWhen(run, `after ${testRows} test rows`, () => journalRows(cache, 'test') >= testRows, 0);
-    splitsSeen.push(await expectNeverBroken(cache));
-
-    // During the test build, which copies the cache holding train.
+    // During the test build, which copies the cache holding train (the train build may have to finish first).
     run = startExtract(root, argv(cache));
     await killWhen(run, 'while the test split is built', () => existsSync(`${cache}.test.tmp`), Math.floor(random() * 20));
     splitsSeen.push(await expectNeverBroken(cache));
@@ -99,8 +93,8 @@ describe('kill -9 at seeded random points, then resume', () => {
     // The killed runs' locks were taken over (with a note), and nothing else is left beside the cache.
     expect(ctx.err()).toMatch(/Taking over the lock .*pets\.h5\.(test\.)?lock of .* from PID \d+, which no longer runs/);
     expect(readdirSync(dir)).toEqual(['pets.h5']);
-    // Killed before the train split landed, the cache could not yet hold it; afterwards it always held it.
+    // Killed during the train rows, the cache could not hold anything yet; the test build starts only once train is in.
     expect(splitsSeen[0]).toEqual([]);
-    expect(splitsSeen[2]).toEqual(['train']);
+    expect(splitsSeen[2]).toContain('train');
   });
 });

@@ -46,7 +46,7 @@ const cannotMount = ((): string | undefined => {
 
 let folder: string;
 let reference: Awaited<ReturnType<typeof contents>>;
-const argv = (cache: string, split: string): string[] => ['--data', folder, '--weights', NARROW, '--cache', cache, '--split', split, '--batch-size', '4', '--pooled'];
+const argv = (cache: string, split: string): string[] => ['--data', folder, '--weights', NARROW, '--cache', cache, '--split', split, '--batch-size', '4', '--pooled', '--device', 'cpu'];
 const context = (): RunContext & { err: () => string } => {
   let text = '';
   return { stderr: { write: (c: string) => ((text += c), true) }, json: false, verbose: false, err: () => text };
