@@ -72,22 +72,36 @@ function damaged(path: string, diagnostics = ''): InputError {
 }
 
 type WriteSync = (fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]) => number;
+type FsCall = (...args: unknown[]) => unknown;
+
+/** The fs calls Emscripten's NODERAWFS makes for HDF5's file I/O, watched for the errno that failed them. */
+const WATCHED = ['openSync', 'writeSync', 'ftruncateSync', 'fsyncSync', 'closeSync'] as const;
+
+interface Held<T> {
+  ok: boolean;
+  value?: T;
+  error?: unknown;
+  /** What HDF5 and Emscripten printed meanwhile. */
+  said: string;
+  /** Error codes (ENOSPC, EIO, …) of file-system calls that failed meanwhile. */
+  codes: string[];
+}
 
 /**
- * Runs synchronous h5wasm calls on the cache at `path` while holding back what HDF5 and
- * Emscripten print. HDF5's automatic error printing writes each failure's stack to C's stderr,
- * which NODERAWFS sends to `fs.writeSync(2, …)`; Emscripten's own warnings and aborts go through
- * `console.error` (bound when h5wasm loaded, so only `process.stderr.write` still reaches them).
- * h5wasm offers no clean switch: H5Eset_auto2 is not exported, and its
- * `activate_throwing_error_handler` throws out of the middle of HDF5's C code (leaking the
- * handler's temporary file and the wasm stack frames it skips). So both sinks are replaced for
- * exactly the length of the call (synchronous, so nothing else runs meanwhile) and restored after.
- * Anything HDF5 reported, or a wasm abort, means the file is damaged: one InputError, with HDF5's
- * lines kept for --verbose.
+ * Runs synchronous h5wasm calls while holding back what HDF5 and Emscripten print, and noting the
+ * error code of every file-system call that fails underneath. HDF5's automatic error printing
+ * writes each failure's stack to C's stderr, which NODERAWFS sends to `fs.writeSync(2, …)`;
+ * Emscripten's own warnings and aborts go through `console.error` (bound when h5wasm loaded, so
+ * only `process.stderr.write` still reaches them). h5wasm offers no clean switch: H5Eset_auto2 is
+ * not exported, and its `activate_throwing_error_handler` throws out of the middle of HDF5's C
+ * code (leaking the handler's temporary file and the wasm stack frames it skips). So the sinks are
+ * replaced for exactly the length of the call (synchronous, so nothing else runs meanwhile) and
+ * restored after.
  */
-export function readQuietly<T>(path: string, call: () => T): T {
+function holdOutput<T>(call: () => T): Held<T> {
   const said: string[] = [];
-  const writeSync = fs.writeSync as unknown as WriteSync;
+  const codes: string[] = [];
+  const real = Object.fromEntries(WATCHED.map((name) => [name, (fs as unknown as Record<string, FsCall>)[name]!])) as Record<(typeof WATCHED)[number], FsCall>;
   const stderrWrite = process.stderr.write;
   const held = (data: string | NodeJS.ArrayBufferView, rest: unknown[]): number => {
     const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -96,25 +110,64 @@ export function readQuietly<T>(path: string, call: () => T): T {
     said.push(typeof data === 'string' ? data : bytes.subarray(offset, offset + length).toString('utf8'));
     return typeof data === 'string' ? bytes.length : length;
   };
-  const quietWriteSync: WriteSync = (fd, data, ...rest) => (fd === 2 ? held(data, rest) : writeSync.call(fs, fd, data, ...rest));
-  (fs as unknown as { writeSync: WriteSync }).writeSync = quietWriteSync;
+  const watched = (name: (typeof WATCHED)[number]): FsCall => (...args: unknown[]) => {
+    try {
+      return real[name].apply(fs, args);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException | undefined)?.code;
+      if (typeof code === 'string') codes.push(code);
+      throw error;
+    }
+  };
+  const quietWriteSync: WriteSync = (fd, data, ...rest) => (fd === 2 ? held(data, rest) : (watched('writeSync')(fd, data, ...rest) as number));
+  const target = fs as unknown as Record<string, FsCall>;
+  for (const name of WATCHED) target[name] = name === 'writeSync' ? (quietWriteSync as FsCall) : watched(name);
   process.stderr.write = ((chunk: string | Uint8Array) => {
     said.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
     return true;
   }) as typeof process.stderr.write;
-  let value: T;
   try {
-    value = call();
+    return { ok: true, value: call(), said: said.join(''), codes };
   } catch (error) {
-    if (said.length > 0 || error instanceof WebAssembly.RuntimeError) throw damaged(path, said.join(''));
-    throw error;
+    return { ok: false, error, said: said.join(''), codes };
   } finally {
-    (fs as unknown as { writeSync: WriteSync }).writeSync = writeSync;
+    for (const name of WATCHED) target[name] = real[name];
     process.stderr.write = stderrWrite;
   }
+}
+
+/**
+ * Runs synchronous h5wasm calls that read the cache at `path` with HDF5's diagnostics held back
+ * (see holdOutput). Anything HDF5 reported, or a wasm abort, means the file is damaged: one
+ * InputError, with HDF5's lines kept for --verbose.
+ */
+export function readQuietly<T>(path: string, call: () => T): T {
+  const r = holdOutput(call);
+  if (!r.ok) {
+    if (r.said.length > 0 || r.error instanceof WebAssembly.RuntimeError) throw damaged(path, r.said);
+    throw r.error;
+  }
   // h5wasm does not always throw when HDF5 fails: it may hand back a negative id or made-up values.
-  if (said.length > 0) throw damaged(path, said.join(''));
-  return value;
+  if (r.said.length > 0) throw damaged(path, r.said);
+  return r.value as T;
+}
+
+/**
+ * Runs synchronous h5wasm calls that write `path`, with HDF5's diagnostics held back. A failure
+ * underneath (a full disk: HDF5 then prints pages and h5wasm may not throw) is thrown as an error
+ * carrying the file system's code (ENOSPC, …), so the caller can say it in one line; HDF5's own
+ * account goes on the error's stack, which the CLI prints only under --verbose.
+ */
+export function writeQuietly<T>(path: string, call: () => T): T {
+  const r = holdOutput(call);
+  // HDF5 probes for files that need not exist (ENOENT, EEXIST) and copes when they do not.
+  const codes = r.codes.filter((c) => c !== 'ENOENT' && c !== 'EEXIST');
+  if (r.ok && r.said.length === 0 && codes.length === 0) return r.value as T;
+  const code = codes[0];
+  const reason = code ?? (r.error instanceof Error ? r.error.message : 'HDF5 reported an error');
+  const error = Object.assign(new Error(`HDF5 could not write ${path}: ${reason}`, r.error === undefined ? undefined : { cause: r.error }), code === undefined ? {} : { code });
+  if (r.said !== '') error.stack = `${error.stack}\nHDF5 reported:\n${r.said.trimEnd()}`;
+  throw error;
 }
 
 /** Closes a file that is only read; a failure here changes nothing the caller has, so it is dropped. */
@@ -138,6 +191,21 @@ export async function openForReading(path: string): Promise<File> {
   const file = readQuietly(path, () => new lib.File(path, 'r'));
   if (file.file_id < 0n) throw damaged(path);
   return file;
+}
+
+/**
+ * Per split group: the lowercase hex SHA-256 of the dataset's raw little-endian bytes in row order
+ * (features float32, labels uint8), recorded when the split is written and checked before the file
+ * is renamed into place; `inspect --verify` checks them too. Caches written before they existed
+ * lack them; the writer adds them when it next rewrites the file.
+ */
+export const DIGEST_ATTRS = { features: 'features_sha256', labels: 'labels_sha256' } as const;
+
+/** A split group's recorded digests, where it has them. */
+export function recordedDigests(group: Group): { features: string; labels: string } | undefined {
+  const features = attrValue(group, DIGEST_ATTRS.features);
+  const labels = attrValue(group, DIGEST_ATTRS.labels);
+  return typeof features === 'string' && typeof labels === 'string' ? { features, labels } : undefined;
 }
 
 export function hasChild(group: Group, name: string): boolean {

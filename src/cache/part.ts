@@ -6,16 +6,27 @@
  * so after Ctrl-C, kill -9, a full disk or a power cut the journal never claims a row that is not
  * there. Whatever lies beyond the journal's count (a half-written batch) is cut off on resume.
  *
+ * The journal also records the SHA-256 of each batch, so the rows are checked against what was
+ * written when they are copied into HDF5 (a part file damaged on disk is caught there, and only
+ * the damaged batch and those after it are redone).
+ *
  * HDF5 is not crash safe on its own (an interrupted write can leave the whole file unreadable),
  * which is why rows go to the raw file first and the HDF5 group is built only from complete data.
+ *
+ * One process at a time writes a part: the writer holds the split's lock (writer.ts) while it is open.
  */
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, open, readFile, rename, rm } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rename, rm, statfs } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { InputError, MismatchError } from '../errors.js';
 import { assertSameIdentity, identityDifference } from './format.js';
 import type { CacheIdentity, CacheSplitName } from './types.js';
 
-const JOURNAL_VERSION = 1;
+const JOURNAL_VERSION = 2;
+
+/** One appended batch: its row count and the lowercase hex SHA-256 of its bytes. */
+type Batch = [rows: number, sha256: string];
 
 interface Journal {
   version: number;
@@ -24,6 +35,42 @@ interface Journal {
   total: number;
   rowFloats: number;
   rows: number;
+  batches: Batch[];
+}
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** 1.2 MB, 340.0 kB: sizes in messages. */
+export function formatBytes(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`;
+}
+
+/** Bytes free to this user in the folder that holds `path`; undefined where statfs cannot tell. */
+export async function freeBytes(path: string): Promise<number | undefined> {
+  try {
+    const s = await statfs(dirname(resolve(path)));
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The one line for a disk that is full (or will be): how much is needed, where, and what is kept. */
+export async function diskFull(cachePath: string, needed: number | undefined, kept: string | undefined, cause?: unknown): Promise<InputError> {
+  const folder = dirname(resolve(cachePath));
+  const free = await freeBytes(cachePath);
+  const now = free === undefined ? '' : ` (${formatBytes(free)} free now)`;
+  const after = kept === undefined ? 'free space and run again' : `the rows extracted so far are kept in ${kept}, so free space and run the same command again to resume`;
+  const need = needed === undefined ? 'more free space' : `about ${formatBytes(needed)} free`;
+  const error = new InputError(`Cannot write feature cache ${cachePath}: the disk is full; it needs ${need} in ${folder}${now}; ${after}`, cause === undefined ? {} : { cause });
+  // The CLI prints the stack under --verbose: where the failed call and HDF5's own account belong.
+  if (cause instanceof Error && cause.stack !== undefined) error.stack = `${error.stack}\nCaused by: ${cause.stack}`;
+  return error;
+}
+
+export function isDiskFull(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 export function partPaths(cachePath: string, split: CacheSplitName): { data: string; journal: string } {
@@ -65,7 +112,9 @@ async function readJournal(path: string): Promise<Journal | undefined> {
   const valid =
     typeof journal === 'object' && journal !== null && journal.version === JOURNAL_VERSION &&
     typeof journal.split === 'string' && typeof journal.identity === 'object' && journal.identity !== null &&
-    count(journal.total) && count(journal.rowFloats) && count(journal.rows);
+    count(journal.total) && count(journal.rowFloats) && count(journal.rows) && Array.isArray(journal.batches) &&
+    journal.batches.every((b) => Array.isArray(b) && b.length === 2 && Number.isSafeInteger(b[0]) && b[0] > 0 && typeof b[1] === 'string' && /^[0-9a-f]{64}$/.test(b[1])) &&
+    journal.batches.reduce((sum, b) => sum + b[0], 0) === journal.rows;
   return valid ? (journal as Journal) : undefined;
 }
 
@@ -80,6 +129,8 @@ export interface PartOpenOptions {
   /** Discard a part made for other weights/size/data instead of refusing. */
   force: boolean;
   onNote?: (line: string) => void;
+  /** Bytes the HDF5 build will need once the part is complete, for the message of a full disk. */
+  buildBytes?: number;
 }
 
 export class PartFile {
@@ -93,6 +144,7 @@ export class PartFile {
     private readonly journal: Journal,
     /** Rows that were already safely on disk when this run began. */
     readonly resumedFrom: number,
+    private readonly buildBytes: number,
   ) {}
 
   /** Opens (creating or resuming) the part of a split; cuts off anything the journal does not vouch for. */
@@ -100,7 +152,7 @@ export class PartFile {
     const { cachePath, split, identity, total, rowFloats } = options;
     const paths = partPaths(cachePath, split);
     const old = await readJournal(paths.journal);
-    let rows = 0;
+    let batches: Batch[] = [];
     if (old !== undefined) {
       const sameShape = old.split === split && old.total === total && old.rowFloats === rowFloats;
       if (!options.force) {
@@ -110,7 +162,7 @@ export class PartFile {
         }
       }
       const stillValid = sameShape && identityDifference(old.identity, identity) === undefined;
-      if (stillValid) rows = Math.min(old.rows, total);
+      if (stillValid && old.rows <= total) batches = old.batches;
       else options.onNote?.(`Discarding partial extraction ${paths.data} (made for other settings)`);
     }
     let handle: FileHandle | undefined;
@@ -119,22 +171,28 @@ export class PartFile {
       const size = (await handle.stat()).size;
       const rowBytes = rowFloats * 4;
       // The journal is written after the data is fsynced, so the file is at least this long; if
-      // it is not (edited by hand, or a file system without ordering), keep only whole rows.
-      rows = Math.min(rows, Math.floor(size / rowBytes));
-      await handle.truncate(rows * rowBytes);
+      // it is not (edited by hand, or a file system without ordering), keep only whole batches.
+      batches = wholeBatches(batches, Math.floor(size / rowBytes));
+      await handle.truncate(rowCount(batches) * rowBytes);
     } catch (error) {
       await handle?.close().catch(() => undefined);
-      throw writeFailure(cachePath, error);
+      throw await failure(cachePath, error, total * rowFloats * 4 + (options.buildBytes ?? 0), undefined);
     }
-    const journal: Journal = { version: JOURNAL_VERSION, split, identity, total, rowFloats, rows };
-    const part = new PartFile(cachePath, paths, handle, journal, rows);
+    const rows = rowCount(batches);
+    const journal: Journal = { version: JOURNAL_VERSION, split, identity, total, rowFloats, rows, batches };
+    const part = new PartFile(cachePath, paths, handle, journal, rows, options.buildBytes ?? 0);
     try {
       await part.writeJournal();
     } catch (error) {
       await handle.close();
-      throw writeFailure(cachePath, error);
+      throw await failure(cachePath, error, part.neededBytes(), rows > 0 ? paths.data : undefined);
     }
     return part;
+  }
+
+  /** Bytes still to be written: the rest of the part, then the HDF5 build. */
+  neededBytes(): number {
+    return (this.journal.total - this.journal.rows) * this.journal.rowFloats * 4 + this.buildBytes;
   }
 
   get rows(): number {
@@ -170,9 +228,17 @@ export class PartFile {
         }
         await this.handle.datasync();
         this.journal.rows += rows;
-        await this.writeJournal();
+        this.journal.batches.push([rows, sha256(bytes)]);
+        try {
+          await this.writeJournal();
+        } catch (error) {
+          // Not journaled, so not counted: the next run cuts these rows off and makes them again.
+          this.journal.rows -= rows;
+          this.journal.batches.pop();
+          throw error;
+        }
       } catch (error) {
-        this.failed = writeFailure(this.cachePath, error);
+        this.failed = await failure(this.cachePath, error, this.neededBytes(), this.journal.rows > 0 ? this.paths.data : undefined);
         throw this.failed;
       }
     });
@@ -184,6 +250,45 @@ export class PartFile {
   async flush(): Promise<void> {
     await this.queue;
     if (this.failed !== undefined) throw this.failed;
+  }
+
+  /**
+   * Reads every row in order, at most `step` rows at a time, into `buffer` and hands each piece
+   * to `sink`; checks each batch against the SHA-256 its journal recorded and returns the SHA-256
+   * of all the rows. On a mismatch the journal is cut back to the batches before the bad one (the
+   * next run makes the rest again) and an InputError says so.
+   */
+  async readChecked(step: number, buffer: Float32Array, sink: (start: number, rows: Float32Array) => void): Promise<string> {
+    const rowFloats = this.journal.rowFloats;
+    const all = createHash('sha256');
+    let start = 0;
+    for (const [index, [rows, expected]] of this.journal.batches.entries()) {
+      const batch = createHash('sha256');
+      for (let done = 0; done < rows; ) {
+        const n = Math.min(step, rows - done);
+        const view = buffer.subarray(0, n * rowFloats);
+        await this.readRows(start + done, n, view);
+        const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+        batch.update(bytes);
+        all.update(bytes);
+        sink(start + done, view);
+        done += n;
+      }
+      if (batch.digest('hex') !== expected) {
+        await this.cutBack(index);
+        throw new InputError(`Partial extraction ${this.paths.data} does not match the SHA-256 its journal recorded for rows ${start}-${start + rows - 1} (the file was changed or damaged); run the same command again to make the rows from ${start} again`);
+      }
+      start += rows;
+    }
+    return all.digest('hex');
+  }
+
+  /** Keeps the first `batches` batches only. */
+  private async cutBack(batches: number): Promise<void> {
+    this.journal.batches = this.journal.batches.slice(0, batches);
+    this.journal.rows = rowCount(this.journal.batches);
+    await this.handle.truncate(this.journal.rows * this.journal.rowFloats * 4);
+    await this.writeJournal();
   }
 
   /** Reads `count` rows from `start` into `into` (length count * rowFloats). */
@@ -221,4 +326,25 @@ export class PartFile {
     }
     await rename(tmp, this.paths.journal);
   }
+}
+
+function rowCount(batches: readonly Batch[]): number {
+  return batches.reduce((sum, [rows]) => sum + rows, 0);
+}
+
+/** The leading batches that fit in `rows` rows: a batch cut short cannot be checked, so it goes. */
+function wholeBatches(batches: readonly Batch[], rows: number): Batch[] {
+  const kept: Batch[] = [];
+  let sum = 0;
+  for (const b of batches) {
+    if (sum + b[0] > rows) break;
+    kept.push(b);
+    sum += b[0];
+  }
+  return kept;
+}
+
+/** A write error in one line: a full disk says how much is needed and where. */
+async function failure(cachePath: string, error: unknown, needed: number, kept: string | undefined): Promise<unknown> {
+  return isDiskFull(error) ? diskFull(cachePath, needed, kept, error) : writeFailure(cachePath, error);
 }

@@ -1,21 +1,24 @@
 /**
  * Writing one split of a cache. Rows stream into a crash-safe part file (part.ts); when the last
- * row is durable, the split's HDF5 group is built in a temporary copy of the cache (keeping the
- * other split when it belongs to the same weights, size and data) and renamed over the cache. The
- * cache's name therefore only ever shows complete splits, and an interrupted run resumes from the
- * part file. The price is writing each row twice (part, then HDF5), which costs far less than
- * the trunk that made it.
+ * row is durable, the split's HDF5 group is built in a temporary copy of the cache (build.ts,
+ * keeping the other split when it belongs to the same weights, size and data), checked, and
+ * renamed over the cache. The cache's name therefore only ever shows complete splits, and an
+ * interrupted run resumes from the part file. The price is writing each row twice (part, then
+ * HDF5), which costs far less than the trunk that made it.
+ *
+ * Concurrent runs: each split's part is written by one run at a time (`<cache>.<split>.lock`),
+ * and the step that rewrites the cache file is under `<cache>.lock`, so train and test extracted
+ * side by side both end up in the cache.
  */
-import { constants } from 'node:fs';
-import { copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { InputError, MismatchError } from '../errors.js';
-import { TOOL_VERSION } from '../version.js';
-import { FORMAT_VERSION, assertSameIdentity, chunkRowsFor, classifierInputText, identityDifference } from './format.js';
-import { type Dataset, type File, type Group, h5, writeRootAttrs } from './h5.js';
-import { PartFile, writeFailure } from './part.js';
+import { HeadstartError, InputError, MismatchError } from '../errors.js';
+import { type LockHandle, acquireLock } from '../io/lock.js';
+import { assertSameIdentity } from './format.js';
+import { buildBytesFor, buildSplit } from './build.js';
+import { PartFile, diskFull, isDiskFull, writeFailure } from './part.js';
 import { probeCache } from './reader.js';
-import type { CacheAttrs, CacheIdentity, CacheInfo, CacheSplitInfo, CacheSplitName } from './types.js';
+import type { CacheIdentity, CacheSplitInfo, CacheSplitName } from './types.js';
 import { elementCount } from '../shape.js';
 
 export interface SplitWriterOptions {
@@ -60,27 +63,61 @@ export interface SplitPlan {
    * call the caller may do slow work (start the trunk); finish() looks again before it replaces the cache.
    */
   open(featureShape: number[]): Promise<SplitWriter>;
+  /** Lets go of the split's lock when open() will not be called (the trunk failed to start). */
+  release(): Promise<void>;
+}
+
+/** `<cache>.<split>.lock`: held from the look at the cache until the split is written or given up. */
+export function splitLockPath(cachePath: string, split: CacheSplitName): string {
+  return `${cachePath}.${split}.lock`;
 }
 
 /**
  * Looks at the cache path once. Without `force`, throws for a cache that belongs to something
  * else: MismatchError for other weights/size/data or another row count, InputError for a file that is not a cache.
+ *
+ * One run at a time writes a split: the split's lock is taken before the look. A run that finds
+ * the same split being made elsewhere waits for it (saying so through onNote), then finds the
+ * split complete and reuses it.
  */
 export async function planSplit(options: Omit<SplitWriterOptions, 'featureShape'>): Promise<SplitPlan> {
   const { cachePath, split, identity, count, force, onNote } = options;
-  const existing = await completeSplit(cachePath, split, identity, count, force);
+  let lock: LockHandle;
+  try {
+    await mkdir(dirname(cachePath), { recursive: true });
+    lock = await acquireLock(splitLockPath(cachePath, split), { what: `the ${split} split of ${cachePath}`, wait: true, onWait: onNote, onNote });
+  } catch (error) {
+    if (error instanceof HeadstartError) throw error;
+    // Nothing can be written here (a read-only disk, say), but a split already there is still reused.
+    const existing = await completeSplit(cachePath, split, identity, count, force).catch(() => undefined);
+    if (existing !== undefined) return { existing, open: async () => reusedWriter(count), release: async () => undefined };
+    // The row size is not known before the trunk starts, so a full disk here cannot say how much.
+    throw isDiskFull(error) ? await diskFull(cachePath, undefined, undefined, error) : writeFailure(cachePath, error);
+  }
+  let existing: CacheSplitInfo | undefined;
+  try {
+    existing = await completeSplit(cachePath, split, identity, count, force);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  if (existing !== undefined) {
+    await lock.release();
+    return { existing, open: async () => reusedWriter(count), release: async () => undefined };
+  }
   return {
     existing,
+    release: () => lock.release(),
     async open(featureShape) {
-      if (existing !== undefined) return reusedWriter(count);
+      let part: PartFile;
       try {
-        await mkdir(dirname(cachePath), { recursive: true });
+        const rowFloats = elementCount(featureShape);
+        part = await PartFile.open({ cachePath, split, identity, total: count, rowFloats, force, onNote, buildBytes: buildBytesFor(cachePath, count, rowFloats) });
       } catch (error) {
-        throw writeFailure(cachePath, error);
+        await lock.release();
+        throw error;
       }
-      const rowFloats = elementCount(featureShape);
-      const part = await PartFile.open({ cachePath, split, identity, total: count, rowFloats, force, onNote });
-      return partWriter({ cachePath, split, identity, count, featureShape, force, onNote }, part);
+      return partWriter({ cachePath, split, identity, count, featureShape, force, onNote }, part, lock);
     },
   };
 }
@@ -106,7 +143,7 @@ export async function openSplitWriter(options: SplitWriterOptions): Promise<Spli
   return (await planSplit(options)).open(options.featureShape);
 }
 
-function partWriter(options: SplitWriterOptions, part: PartFile): SplitWriter {
+function partWriter(options: SplitWriterOptions, part: PartFile, lock: LockHandle): SplitWriter {
   const { cachePath, split, identity, count, featureShape, force, onNote } = options;
   return {
     reused: false,
@@ -120,26 +157,24 @@ function partWriter(options: SplitWriterOptions, part: PartFile): SplitWriter {
         await part.flush();
         if (!part.complete) throw new Error(`finish: only ${part.rows} of ${part.total} rows were written`);
         if (labels.length !== count) throw new Error(`finish: ${labels.length} labels for ${count} rows`);
-        try {
-          await buildSplit({ cachePath, split, identity, featureShape, part, labels, force, onNote });
-        } catch (error) {
-          await rm(tmpPath(cachePath, split), { force: true }).catch(() => undefined);
-          throw writeFailure(cachePath, error);
-        }
+        await buildSplit({ cachePath, split, identity, featureShape, part, labels, force, onNote });
+        await part.remove();
       } catch (error) {
-        // The part stays on disk for the next run; only its handle is let go.
+        // The part stays on disk for the next run; only its handle and the lock are let go.
         await part.close().catch(() => undefined);
         throw error;
+      } finally {
+        await lock.release();
       }
-      await part.remove();
     },
-    close: () => part.close(),
+    async close() {
+      try {
+        await part.close();
+      } finally {
+        await lock.release();
+      }
+    },
   };
-}
-
-/** Where a split's new cache file is built before it is renamed over the cache. */
-function tmpPath(cachePath: string, split: CacheSplitName): string {
-  return `${cachePath}.${split}.tmp`;
 }
 
 function reusedWriter(count: number): SplitWriter {
@@ -151,131 +186,4 @@ function reusedWriter(count: number): SplitWriter {
     finish: async () => undefined,
     close: async () => undefined,
   };
-}
-
-interface BuildOptions {
-  cachePath: string;
-  split: CacheSplitName;
-  identity: CacheIdentity;
-  featureShape: number[];
-  part: PartFile;
-  labels: Uint8Array;
-  force: boolean;
-  onNote?: (line: string) => void;
-}
-
-async function buildSplit(o: BuildOptions): Promise<void> {
-  const lib = await h5();
-  const tmp = tmpPath(o.cachePath, o.split);
-  await rm(tmp, { force: true });
-  const existing = await probeCache(o.cachePath);
-  const sameKind = existing.kind === 'cache' && identityDifference(existing.info.attrs, o.identity) === undefined && existing.info.attrs.featureShape.join('x') === o.featureShape.join('x');
-  const keep: CacheInfo | undefined = sameKind ? existing.info : undefined;
-  if (existing.kind !== 'missing' && keep === undefined) {
-    // Checked when the writer opened; only another run writing the same cache meanwhile gets here.
-    if (!o.force) throw new MismatchError(`Feature cache ${o.cachePath} was changed by another run during this extraction; run again, or pass --force to replace it`);
-    o.onNote?.(`Replacing ${o.cachePath} (it was made with other weights, size or data)`);
-  }
-  const other: CacheSplitName = o.split === 'train' ? 'test' : 'train';
-  const counts: CacheAttrs['counts'] = {};
-  // The usual case (train, then test): the other split is kept as it is, bytes and all.
-  const copyWhole = keep !== undefined && keep.splits[o.split] === undefined;
-  if (copyWhole) await copyFile(o.cachePath, tmp);
-  const file = new lib.File(tmp, copyWhole ? 'a' : 'w');
-  try {
-    if (keep?.splits[other] !== undefined) {
-      if (!copyWhole) {
-        // h5wasm cannot delete a group, so redoing a split rebuilds the file around the other one.
-        const source = new lib.File(o.cachePath, 'r');
-        try {
-          copyGroup(source.get(other) as Group, file, other, o.featureShape);
-        } finally {
-          source.close();
-        }
-      }
-      counts[other] = keep.splits[other].count;
-    }
-    counts[o.split] = o.part.total;
-    const attrs: CacheAttrs = {
-      ...o.identity,
-      formatVersion: FORMAT_VERSION,
-      toolVersion: TOOL_VERSION,
-      featureShape: o.featureShape,
-      classifierInput: classifierInputText(o.identity.layout, o.featureShape),
-      counts,
-    };
-    writeRootAttrs(file, attrs);
-    const group = file.create_group(o.split);
-    const features = createFeatures(group, o.featureShape, o.part.total);
-    const rowFloats = elementCount(o.featureShape);
-    const step = rowsPerCopy(rowFloats);
-    const buffer = new Float32Array(Math.min(step, Math.max(1, o.part.total)) * rowFloats);
-    for (let start = 0; start < o.part.total; start += step) {
-      const rows = Math.min(step, o.part.total - start);
-      const view = buffer.subarray(0, rows * rowFloats);
-      await o.part.readRows(start, rows, view);
-      features.write_slice([[start, start + rows]], view);
-    }
-    createLabels(group, o.labels);
-    group.create_attribute('count', o.part.total, null, '<i4');
-  } finally {
-    file.close();
-  }
-  await syncFile(tmp);
-  await rename(tmp, o.cachePath);
-  await syncFile(dirname(o.cachePath), constants.O_RDONLY);
-}
-
-/** Rows moved per copy into the HDF5 file: four whole chunks, a few MB. */
-function rowsPerCopy(rowFloats: number): number {
-  return chunkRowsFor(rowFloats) * 4;
-}
-
-function createFeatures(group: Group, featureShape: number[], count: number): Dataset {
-  const rowFloats = elementCount(featureShape);
-  // Created empty and grown: create_dataset would otherwise need all rows in the wasm heap at once.
-  // No compression: float features barely compress and gzip would slow every read.
-  const ds = group.create_dataset({
-    name: 'features',
-    data: new Float32Array(0),
-    shape: [0, ...featureShape],
-    maxshape: [null, ...featureShape],
-    chunks: [chunkRowsFor(rowFloats), ...featureShape],
-    dtype: '<f',
-  });
-  ds.resize([count, ...featureShape]);
-  return ds;
-}
-
-function createLabels(group: Group, labels: Uint8Array): void {
-  const ds = group.create_dataset({ name: 'labels', data: new Uint8Array(0), shape: [0], maxshape: [null], chunks: [65536], dtype: '<B' });
-  ds.resize([labels.length]);
-  if (labels.length > 0) ds.write_slice([[0, labels.length]], labels);
-}
-
-function copyGroup(source: Group, target: File, name: string, featureShape: number[]): void {
-  const from = source.get('features') as Dataset;
-  const labels = (source.get('labels') as Dataset).value as Uint8Array;
-  const count = labels.length;
-  const group = target.create_group(name);
-  const to = createFeatures(group, featureShape, count);
-  const step = rowsPerCopy(elementCount(featureShape));
-  for (let start = 0; start < count; start += step) {
-    const end = Math.min(count, start + step);
-    to.write_slice([[start, end]], from.slice([[start, end]]));
-  }
-  createLabels(group, labels);
-  group.create_attribute('count', count, null, '<i4');
-}
-
-async function syncFile(path: string, flags: number = constants.O_RDWR): Promise<void> {
-  const fh = await open(path, flags);
-  try {
-    await fh.sync();
-  } catch (error) {
-    // Some file systems refuse fsync on a directory; the rename is still atomic there.
-    if (flags === constants.O_RDWR) throw error;
-  } finally {
-    await fh.close();
-  }
 }

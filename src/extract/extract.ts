@@ -91,9 +91,16 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
     opts.onNote?.(reuseNote(split, cachePath, total));
     return result(true, total, plan.existing.featureShape);
   }
-  const trunk = typeof opts.trunk === 'function' ? await opts.trunk() : opts.trunk;
+  let trunk: Trunk;
+  try {
+    trunk = typeof opts.trunk === 'function' ? await opts.trunk() : opts.trunk;
+    checkShape(trunk.featureShape);
+  } catch (error) {
+    // The plan holds the split's lock; nothing was written, so it goes at once.
+    await plan.release();
+    throw error;
+  }
   const featureShape = trunk.featureShape;
-  checkShape(featureShape);
   const writer = await plan.open(featureShape);
   const resumedFrom = writer.resumedFrom;
   if (resumedFrom > 0) opts.onNote?.(`Resuming the ${split} split at image ${resumedFrom.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`);

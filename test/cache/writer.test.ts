@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -346,14 +347,15 @@ describe('interruption and resume', () => {
     expect(Array.from((await readCacheSplit(path, 'train')).features)).toEqual(Array.from(data));
   });
 
-  it('keeps only whole rows when the journal claims more than the part file holds', async () => {
+  it('keeps only whole journaled batches when the journal claims more than the part file holds', async () => {
     const data = rows(6, 22);
     const path = fresh();
     const first = await openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 6, featureShape: SHAPE, force: false });
-    await first.append(data.subarray(0, 16));
+    await first.append(data.subarray(0, 8));
+    await first.append(data.subarray(8, 16));
     await first.close();
     const { data: partPath } = partPaths(path, 'train');
-    writeFileSync(partPath, readFileSync(partPath).subarray(0, 40)); // 2.5 rows left
+    writeFileSync(partPath, readFileSync(partPath).subarray(0, 40)); // 2.5 rows left: the first batch of 2 is whole
     const second = await openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 6, featureShape: SHAPE, force: false });
     expect(second.resumedFrom).toBe(2);
     await second.append(data.subarray(8));
@@ -404,5 +406,99 @@ describe('interruption and resume', () => {
     const attempt = openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 5, featureShape: SHAPE, force: false });
     await expect(attempt).rejects.toThrow(MismatchError);
     await expect(attempt).rejects.toThrow(`Partial extraction ${partPath} is for 4 rows of 4 values but this run makes 5 rows of 4; pass --force to start over`);
+  });
+});
+
+describe('checksums', () => {
+  const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+  const bytesOf = (a: Float32Array | Uint8Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  async function groupAttrs(path: string, split: string): Promise<Record<string, unknown>> {
+    const lib = await h5();
+    const f = new lib.File(path, 'r');
+    try {
+      const g = f.get(split) as import('h5wasm/node').Group;
+      return Object.fromEntries(Object.keys(g.attrs).map((k) => [k, g.attrs[k]!.value]));
+    } finally {
+      f.close();
+    }
+  }
+
+  it('records the SHA-256 of each split\'s raw features and labels on its group, and keeps train\'s when test is added', async () => {
+    const path = fresh();
+    const train = rows(7, 40);
+    const test = rows(5, 41);
+    await writeSplit(path, 'train', train);
+    await writeSplit(path, 'test', test);
+    expect(await groupAttrs(path, 'train')).toMatchObject({ features_sha256: sha256(bytesOf(train)), labels_sha256: sha256(labelsFor(7)) });
+    expect(await groupAttrs(path, 'test')).toMatchObject({ features_sha256: sha256(bytesOf(test)), labels_sha256: sha256(labelsFor(5)) });
+  });
+
+  it('adds the digests of a split kept from a cache written before they were recorded', async () => {
+    const path = fresh();
+    const train = rows(6, 42);
+    await writeSplit(path, 'train', train);
+    const lib = await h5();
+    const f = new lib.File(path, 'a');
+    const g = f.get('train') as import('h5wasm/node').Group;
+    g.delete_attribute('features_sha256');
+    g.delete_attribute('labels_sha256');
+    f.close();
+    expect(await groupAttrs(path, 'train')).not.toHaveProperty('features_sha256');
+    await writeSplit(path, 'test', rows(3, 43));
+    expect(await groupAttrs(path, 'train')).toMatchObject({ features_sha256: sha256(bytesOf(train)), labels_sha256: sha256(labelsFor(6)) });
+  });
+
+  it('refuses to carry over a split that no longer matches its recorded digest, leaving the cache as it was', async () => {
+    const path = fresh();
+    await writeSplit(path, 'train', rows(6, 44));
+    const lib = await h5();
+    const f = new lib.File(path, 'a');
+    const g = f.get('train') as import('h5wasm/node').Group;
+    g.delete_attribute('features_sha256');
+    g.create_attribute('features_sha256', '0'.repeat(64));
+    f.close();
+    const before = readFileSync(path);
+    const attempt = writeSplit(path, 'test', rows(3, 45));
+    await expect(attempt).rejects.toThrow(InputError);
+    await expect(attempt).rejects.toThrow(`Feature cache ${path}: its train split does not match the SHA-256 recorded when it was written (the file is damaged); delete it and extract again`);
+    expect(readFileSync(path).equals(before)).toBe(true);
+    expect(existsSync(partPaths(path, 'test').data)).toBe(true);
+  });
+
+  it('a part file changed on disk is caught while it is copied: one line, and the next run makes the rows from the bad batch again', async () => {
+    const path = fresh();
+    const data = rows(9, 46);
+    const w = await openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 9, featureShape: SHAPE, force: false });
+    await w.append(data.subarray(0, 12));
+    await w.append(data.subarray(12, 24));
+    await w.append(data.subarray(24));
+    const { data: partPath } = partPaths(path, 'train');
+    const bytes = readFileSync(partPath);
+    bytes[3 * 16 + 5] ^= 0x40; // a bit flipped in row 3, the second batch
+    writeFileSync(partPath, bytes);
+    const attempt = w.finish(labelsFor(9));
+    await expect(attempt).rejects.toThrow(InputError);
+    await expect(attempt).rejects.toThrow(`Partial extraction ${partPath} does not match the SHA-256 its journal recorded for rows 3-5 (the file was changed or damaged); run the same command again to make the rows from 3 again`);
+    expect(existsSync(path)).toBe(false);
+    const again = await openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 9, featureShape: SHAPE, force: false });
+    expect(again.resumedFrom).toBe(3);
+    await again.append(data.subarray(12));
+    await again.finish(labelsFor(9));
+    expect(Array.from((await readCacheSplit(path, 'train')).features)).toEqual(Array.from(data));
+  });
+});
+
+describe('one writer per split', () => {
+  it('the split is locked while its writer is open and let go when it closes', async () => {
+    const path = fresh();
+    const w = await openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 4, featureShape: SHAPE, force: false });
+    expect(JSON.parse(readFileSync(`${path}.train.lock`, 'utf8')).pid).toBe(process.pid);
+    await w.append(rows(2, 47));
+    await w.close();
+    expect(existsSync(`${path}.train.lock`)).toBe(false);
+    const again = await writeSplit(path, 'train', rows(4, 47));
+    expect(again.resumedFrom).toBe(2);
+    expect(existsSync(`${path}.train.lock`)).toBe(false);
+    expect(existsSync(`${path}.lock`)).toBe(false);
   });
 });

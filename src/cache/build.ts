@@ -1,0 +1,317 @@
+/**
+ * The step that puts a complete split into the cache file: under the cache-wide lock, the new file
+ * is built next to the cache (`<cache>.<split>.tmp`), checked, and renamed over it. Nothing the
+ * cache held is touched until the rename, so a full disk or a crash at any point leaves the old
+ * cache as it was and the part file in place for the next run.
+ *
+ * The check before the rename: the file is reopened, its root attributes and row counts compared
+ * with what was written, and the SHA-256 of every split's features and labels recomputed from the
+ * HDF5 datasets and compared with the digests the part's journal vouched for (and, for the split
+ * carried over, the digests the old cache recorded). The digests are stored on the split groups
+ * (DIGEST_ATTRS) for `inspect --verify`.
+ */
+import { createHash } from 'node:crypto';
+import { constants, statSync } from 'node:fs';
+import { copyFile, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { HeadstartError, InputError, MismatchError } from '../errors.js';
+import { acquireLock, type LockHandle } from '../io/lock.js';
+import { TOOL_VERSION } from '../version.js';
+import { FORMAT_VERSION, SPLITS, chunkRowsFor, classifierInputText, identityDifference } from './format.js';
+import { DIGEST_ATTRS, type Dataset, type File, type Group, closeQuietly, h5, openForReading, readQuietly, readRootAttrs, recordedDigests, splitInfo, writeQuietly, writeRootAttrs } from './h5.js';
+import { type PartFile, diskFull, freeBytes, isDiskFull, writeFailure } from './part.js';
+import { probeCache } from './reader.js';
+import type { CacheAttrs, CacheIdentity, CacheInfo, CacheSplitName } from './types.js';
+import { elementCount } from '../shape.js';
+
+export interface BuildOptions {
+  cachePath: string;
+  split: CacheSplitName;
+  identity: CacheIdentity;
+  featureShape: number[];
+  part: PartFile;
+  labels: Uint8Array;
+  force: boolean;
+  onNote?: (line: string) => void;
+}
+
+interface Digests {
+  features: string;
+  labels: string;
+}
+
+/** Where a split's new cache file is built before it is renamed over the cache. */
+export function tmpPath(cachePath: string, split: CacheSplitName): string {
+  return `${cachePath}.${split}.tmp`;
+}
+
+/** `<cache>.lock`: held while the cache file is rebuilt and renamed. */
+export function cacheLockPath(cachePath: string): string {
+  return `${cachePath}.lock`;
+}
+
+/** HDF5's own structures (superblock, groups, attributes, chunk indexes): about 12 kB measured for a cache. */
+const HDF5_OVERHEAD = 64 * 1024;
+const LABEL_CHUNK = 65536;
+
+/**
+ * Bytes the new file needs while the old one still exists: the cache as it is (an upper bound on
+ * what is kept of it) plus the new split in whole HDF5 chunks (a chunk takes its full size on disk
+ * even when the split ends part way through it), plus HDF5's own structures.
+ */
+export function buildBytesFor(cachePath: string, count: number, rowFloats: number): number {
+  let existing = 0;
+  try {
+    existing = statSync(cachePath).size;
+  } catch {
+    // No cache yet.
+  }
+  const chunkRows = chunkRowsFor(rowFloats);
+  const features = Math.ceil(count / chunkRows) * chunkRows * rowFloats * 4;
+  const labels = Math.ceil(count / LABEL_CHUNK) * LABEL_CHUNK;
+  return existing + features + labels + HDF5_OVERHEAD;
+}
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+const bytesOf = (a: Float32Array | Uint8Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+export async function buildSplit(o: BuildOptions): Promise<void> {
+  const tmp = tmpPath(o.cachePath, o.split);
+  const rowFloats = elementCount(o.featureShape);
+  let needed = buildBytesFor(o.cachePath, o.part.total, rowFloats);
+  let lock: LockHandle | undefined;
+  try {
+    lock = await acquireLock(cacheLockPath(o.cachePath), { what: `feature cache ${o.cachePath}`, wait: true, onWait: o.onNote, onNote: o.onNote });
+    await rm(tmp, { force: true });
+    // Looked at again under the lock: another run may have just added the other split.
+    const existing = await probeCache(o.cachePath);
+    const sameKind = existing.kind === 'cache' && identityDifference(existing.info.attrs, o.identity) === undefined && existing.info.attrs.featureShape.join('x') === o.featureShape.join('x');
+    const keep: CacheInfo | undefined = sameKind ? existing.info : undefined;
+    if (existing.kind !== 'missing' && keep === undefined) {
+      // Checked when the writer opened; only another run writing the same cache meanwhile gets here.
+      if (!o.force) throw new MismatchError(`Feature cache ${o.cachePath} was changed by another run during this extraction; run again, or pass --force to replace it`);
+      o.onNote?.(`Replacing ${o.cachePath} (it was made with other weights, size or data)`);
+    }
+    needed = buildBytesFor(o.cachePath, o.part.total, rowFloats);
+    const free = await freeBytes(o.cachePath);
+    if (free !== undefined && free < needed) throw await diskFull(o.cachePath, needed, o.part.paths.data);
+    const expected = await writeFile(o, tmp, keep);
+    await verify(tmp, o, expected);
+    await syncFile(tmp);
+    await rename(tmp, o.cachePath);
+    await syncFile(dirname(o.cachePath), constants.O_RDONLY);
+  } catch (error) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    if (isDiskFull(error)) throw await diskFull(o.cachePath, needed, o.part.paths.data, error);
+    throw writeFailure(o.cachePath, error);
+  } finally {
+    await lock?.release();
+  }
+}
+
+/** Writes the new file at `tmp`; returns the root attributes and each split's digests it holds. */
+async function writeFile(o: BuildOptions, tmp: string, keep: CacheInfo | undefined): Promise<{ attrs: CacheAttrs; digests: Partial<Record<CacheSplitName, Digests>> }> {
+  const lib = await h5();
+  const other: CacheSplitName = o.split === 'train' ? 'test' : 'train';
+  const counts: CacheAttrs['counts'] = {};
+  const digests: Partial<Record<CacheSplitName, Digests>> = {};
+  // The usual case (train, then test): the other split is kept as it is, bytes and all.
+  const copyWhole = keep !== undefined && keep.splits[o.split] === undefined;
+  if (copyWhole) await copyFile(o.cachePath, tmp);
+  const file = writeQuietly(tmp, () => new lib.File(tmp, copyWhole ? 'a' : 'w'));
+  let open = true;
+  try {
+    if (file.file_id < 0n) throw new Error(`HDF5 could not create ${tmp}`);
+    if (keep?.splits[other] !== undefined) {
+      if (copyWhole) {
+        const group = writeQuietly(tmp, () => file.get(other) as Group);
+        digests[other] = writeQuietly(tmp, () => recordedDigests(group)) ?? (await addDigests(tmp, group));
+      } else {
+        // h5wasm cannot delete a group, so redoing a split rebuilds the file around the other one.
+        digests[other] = await copyGroup(o.cachePath, other, file, tmp, o.featureShape);
+      }
+      counts[other] = keep.splits[other].count;
+    }
+    counts[o.split] = o.part.total;
+    const attrs: CacheAttrs = {
+      ...o.identity,
+      formatVersion: FORMAT_VERSION,
+      toolVersion: TOOL_VERSION,
+      featureShape: o.featureShape,
+      classifierInput: classifierInputText(o.identity.layout, o.featureShape),
+      counts,
+    };
+    writeQuietly(tmp, () => writeRootAttrs(file, attrs));
+    const group = writeQuietly(tmp, () => file.create_group(o.split));
+    const features = writeQuietly(tmp, () => createFeatures(group, o.featureShape, o.part.total));
+    const rowFloats = elementCount(o.featureShape);
+    const step = rowsPerCopy(rowFloats);
+    const buffer = new Float32Array(Math.min(step, Math.max(1, o.part.total)) * rowFloats);
+    const featuresDigest = await o.part.readChecked(step, buffer, (start, rows) => {
+      writeQuietly(tmp, () => features.write_slice([[start, start + rows.length / rowFloats]], rows));
+    });
+    digests[o.split] = { features: featuresDigest, labels: sha256(o.labels) };
+    writeQuietly(tmp, () => {
+      createLabels(group, o.labels);
+      group.create_attribute('count', o.part.total, null, '<i4');
+      putDigests(group, digests[o.split]!);
+    });
+    open = false;
+    writeQuietly(tmp, () => file.close());
+    return { attrs, digests };
+  } finally {
+    if (open) {
+      try {
+        writeQuietly(tmp, () => file.close());
+      } catch {
+        // The file is deleted next; what HDF5 says on closing a file that failed is no news.
+      }
+    }
+  }
+}
+
+function putDigests(group: Group, d: Digests): void {
+  for (const [name, value] of [[DIGEST_ATTRS.features, d.features], [DIGEST_ATTRS.labels, d.labels]] as const) {
+    if (Object.keys(group.attrs).includes(name)) group.delete_attribute(name);
+    group.create_attribute(name, value);
+  }
+}
+
+/** Digests of a split group as its datasets hold it, read a few MB at a time. */
+function digestGroup(path: string, group: Group, quietly: <T>(path: string, call: () => T) => T): Digests {
+  const features = quietly(path, () => group.get('features') as Dataset);
+  const shape = features.shape ?? [0];
+  const count = shape[0] ?? 0;
+  const step = rowsPerCopy(elementCount(shape.slice(1)));
+  const hash = createHash('sha256');
+  for (let start = 0; start < count; start += step) {
+    const end = Math.min(count, start + step);
+    hash.update(bytesOf(quietly(path, () => features.slice([[start, end]]) as Float32Array)));
+  }
+  const labels = quietly(path, () => (group.get('labels') as Dataset).value as Uint8Array);
+  return { features: hash.digest('hex'), labels: sha256(labels) };
+}
+
+/** A split kept from a cache written before digests were recorded: they are computed and added. */
+async function addDigests(tmp: string, group: Group): Promise<Digests> {
+  const d = digestGroup(tmp, group, writeQuietly);
+  writeQuietly(tmp, () => putDigests(group, d));
+  return d;
+}
+
+/** Rows moved per copy into the HDF5 file: four whole chunks, a few MB. */
+function rowsPerCopy(rowFloats: number): number {
+  return chunkRowsFor(rowFloats) * 4;
+}
+
+function createFeatures(group: Group, featureShape: number[], count: number): Dataset {
+  const rowFloats = elementCount(featureShape);
+  // Created empty and grown: create_dataset would otherwise need all rows in the wasm heap at once.
+  // No compression: float features barely compress and gzip would slow every read.
+  const ds = group.create_dataset({
+    name: 'features',
+    data: new Float32Array(0),
+    shape: [0, ...featureShape],
+    maxshape: [null, ...featureShape],
+    chunks: [chunkRowsFor(rowFloats), ...featureShape],
+    dtype: '<f',
+  });
+  ds.resize([count, ...featureShape]);
+  return ds;
+}
+
+function createLabels(group: Group, labels: Uint8Array): void {
+  const ds = group.create_dataset({ name: 'labels', data: new Uint8Array(0), shape: [0], maxshape: [null], chunks: [LABEL_CHUNK], dtype: '<B' });
+  ds.resize([labels.length]);
+  if (labels.length > 0) ds.write_slice([[0, labels.length]], labels);
+}
+
+/** Copies split `name` of the cache into `target`, checking it against the digests the cache recorded. */
+async function copyGroup(cachePath: string, name: CacheSplitName, target: File, tmp: string, featureShape: number[]): Promise<Digests> {
+  const source = await openForReading(cachePath);
+  try {
+    const from = readQuietly(cachePath, () => (source.get(name) as Group).get('features') as Dataset);
+    const labels = readQuietly(cachePath, () => ((source.get(name) as Group).get('labels') as Dataset).value as Uint8Array);
+    const recorded = readQuietly(cachePath, () => recordedDigests(source.get(name) as Group));
+    const count = labels.length;
+    const group = writeQuietly(tmp, () => target.create_group(name));
+    const to = writeQuietly(tmp, () => createFeatures(group, featureShape, count));
+    const step = rowsPerCopy(elementCount(featureShape));
+    const hash = createHash('sha256');
+    for (let start = 0; start < count; start += step) {
+      const end = Math.min(count, start + step);
+      const rows = readQuietly(cachePath, () => from.slice([[start, end]]) as Float32Array);
+      hash.update(bytesOf(rows));
+      writeQuietly(tmp, () => to.write_slice([[start, end]], rows));
+    }
+    const d = { features: hash.digest('hex'), labels: sha256(labels) };
+    if (recorded !== undefined && (recorded.features !== d.features || recorded.labels !== d.labels)) throw damagedSplit(cachePath, name);
+    writeQuietly(tmp, () => {
+      createLabels(group, labels);
+      group.create_attribute('count', count, null, '<i4');
+      putDigests(group, d);
+    });
+    return d;
+  } finally {
+    closeQuietly(cachePath, source);
+  }
+}
+
+function damagedSplit(cachePath: string, split: CacheSplitName): InputError {
+  return new InputError(`Feature cache ${cachePath}: its ${split} split does not match the SHA-256 recorded when it was written (the file is damaged); delete it and extract again`);
+}
+
+/**
+ * Reopens the new file and checks it against what was written: root attributes, each split's row
+ * count, and the SHA-256 of each split's features and labels recomputed from HDF5.
+ */
+async function verify(tmp: string, o: BuildOptions, expected: { attrs: CacheAttrs; digests: Partial<Record<CacheSplitName, Digests>> }): Promise<void> {
+  const failed = (why: string): InputError =>
+    new InputError(`Cannot write feature cache ${o.cachePath}: the new file ${tmp} did not read back as written (${why}); the cache is unchanged and the extracted rows are kept in ${o.part.paths.data}, so run the same command again`);
+  let file: File;
+  try {
+    file = await openForReading(tmp);
+  } catch (error) {
+    throw error instanceof HeadstartError ? failed('HDF5 cannot open it') : error;
+  }
+  try {
+    let attrs: CacheAttrs;
+    try {
+      attrs = readQuietly(tmp, () => readRootAttrs(file, tmp));
+    } catch (error) {
+      if (error instanceof HeadstartError) throw failed(`root attributes: ${error.message}`);
+      throw error;
+    }
+    const difference = identityDifference(attrs, o.identity);
+    if (difference !== undefined) throw failed(`it records ${difference}`);
+    if (attrs.featureShape.join('x') !== o.featureShape.join('x') || attrs.formatVersion !== FORMAT_VERSION) throw failed('row shape or format version differs');
+    for (const split of SPLITS) {
+      const want = expected.digests[split];
+      const count = expected.attrs.counts[split];
+      if (attrs.counts[split] !== count) throw failed(`${split}_count ${attrs.counts[split]}, expected ${count}`);
+      const info = readQuietly(tmp, () => splitInfo(file, tmp, split, attrs));
+      if (info?.count !== count) throw failed(`${split} has ${info?.count ?? 'no'} rows, expected ${count}`);
+      if (want === undefined) continue;
+      const group = readQuietly(tmp, () => file.get(split) as Group);
+      const stored = readQuietly(tmp, () => recordedDigests(group));
+      const found = digestGroup(tmp, group, readQuietly);
+      if (stored?.features !== want.features || stored.labels !== want.labels) throw failed(`the ${split} digests stored are not those written`);
+      if (found.features !== want.features) throw split === o.split ? failed(`${split}/features SHA-256 differs from the journal's`) : damagedSplit(o.cachePath, split);
+      if (found.labels !== want.labels) throw split === o.split ? failed(`${split}/labels SHA-256 differs`) : damagedSplit(o.cachePath, split);
+    }
+  } finally {
+    closeQuietly(tmp, file);
+  }
+}
+
+async function syncFile(path: string, flags: number = constants.O_RDWR): Promise<void> {
+  const fh = await open(path, flags);
+  try {
+    await fh.sync();
+  } catch (error) {
+    // Some file systems refuse fsync on a directory; the rename is still atomic there.
+    if (flags === constants.O_RDWR) throw error;
+  } finally {
+    await fh.close();
+  }
+}
