@@ -18,9 +18,9 @@ import { HeadstartError, InputError, MismatchError } from '../errors.js';
 import { acquireLock, type LockHandle } from '../io/lock.js';
 import { TOOL_VERSION } from '../version.js';
 import { FORMAT_VERSION, SPLITS, chunkRowsFor, classifierInputText, identityDifference } from './format.js';
-import { DIGEST_ATTRS, type Dataset, type File, type Group, closeQuietly, h5, openForReading, readQuietly, readRootAttrs, recordedDigests, splitInfo, writeQuietly, writeRootAttrs } from './h5.js';
+import { DIGEST_ATTRS, type Dataset, type File, type Group, closeQuietly, h5, openForReading, readQuietly, recordedDigests, writeQuietly, writeRootAttrs } from './h5.js';
 import { type PartFile, diskFull, freeBytes, isDiskFull, writeFailure } from './part.js';
-import { probeCache } from './reader.js';
+import { type CacheStructure, examineCache, probeCache } from './reader.js';
 import type { CacheAttrs, CacheIdentity, CacheInfo, CacheSplitName } from './types.js';
 import { elementCount } from '../shape.js';
 
@@ -275,13 +275,15 @@ async function verify(tmp: string, o: BuildOptions, expected: { attrs: CacheAttr
     throw error instanceof HeadstartError ? failed('HDF5 cannot open it') : error;
   }
   try {
-    let attrs: CacheAttrs;
+    let structure: CacheStructure;
     try {
-      attrs = readQuietly(tmp, () => readRootAttrs(file, tmp));
+      structure = readQuietly(tmp, () => examineCache(file, tmp));
     } catch (error) {
       if (error instanceof HeadstartError) throw failed(`root attributes: ${error.message}`);
       throw error;
     }
+    const { attrs } = structure;
+    if (structure.problems.length > 0) throw failed(structure.problems.map((p) => `${p.split === undefined ? '' : `/${p.split} `}${p.text}`).join('; '));
     const difference = identityDifference(attrs, o.identity);
     if (difference !== undefined) throw failed(`it records ${difference}`);
     if (attrs.featureShape.join('x') !== o.featureShape.join('x') || attrs.formatVersion !== FORMAT_VERSION) throw failed('row shape or format version differs');
@@ -289,7 +291,7 @@ async function verify(tmp: string, o: BuildOptions, expected: { attrs: CacheAttr
       const want = expected.digests[split];
       const count = expected.attrs.counts[split];
       if (attrs.counts[split] !== count) throw failed(`${split}_count ${attrs.counts[split]}, expected ${count}`);
-      const info = readQuietly(tmp, () => splitInfo(file, tmp, split, attrs));
+      const info = structure.splits[split];
       if (info?.count !== count) throw failed(`${split} has ${info?.count ?? 'no'} rows, expected ${count}`);
       if (want === undefined) continue;
       const group = readQuietly(tmp, () => file.get(split) as Group);

@@ -9,7 +9,7 @@ import { verifyCache } from '../../src/cache/verify.js';
 import { openSplitWriter } from '../../src/cache/writer.js';
 import type { CacheIdentity } from '../../src/cache/types.js';
 import { runInspect } from '../../src/inspect.js';
-import { editCache as edit, recordChecksums, setAttr } from '../helpers/cache-files.js';
+import { editCache as edit, forgetChecksums, recordChecksums, setAttr } from '../helpers/cache-files.js';
 import { rejection } from '../helpers/errors.js';
 import { context, sink } from '../predict/scenario.js';
 
@@ -40,6 +40,7 @@ async function makeCache(opts: { train?: Float32Array; test?: Float32Array; widt
     await w.finish(opts.labels?.(count) ?? Uint8Array.from({ length: count }, (_, i) => i % 3));
   }
   if (opts.checksums !== false) await recordChecksums(path);
+  else await forgetChecksums(path);
   return path;
 }
 

@@ -35,7 +35,7 @@ afterAll(() => {
 });
 
 function trainArgs(out: string, epochs: number, resume = false): string[] {
-  return ['train-head', '--cache', s.cache, '--weights', weights, '--backend', 'cpu', '--epochs', String(epochs), '--batch-size', '4', '--out', out, ...(resume ? ['--resume'] : [])];
+  return ['train-head', '--cache', s.cache, '--weights', weights, '--backend', 'cpu', '--epochs', String(epochs), '--batch-size', '4', '--out', out, '--keep-checkpoint', ...(resume ? ['--resume'] : [])];
 }
 
 async function train(out: string, epochs: number, resume = false): Promise<{ history: unknown[] }> {

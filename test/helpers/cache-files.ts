@@ -30,6 +30,17 @@ export async function recordChecksums(path: string): Promise<void> {
   }
 }
 
+/** Removes the checksum attributes, as in a cache written before headstart recorded them. */
+export async function forgetChecksums(path: string): Promise<void> {
+  await editCache(path, (file) => {
+    for (const split of ['train', 'test']) {
+      if (!file.keys().includes(split)) continue;
+      const group = file.get(split) as Group;
+      for (const name of ['features_sha256', 'labels_sha256']) if (Object.keys(group.attrs).includes(name)) group.delete_attribute(name);
+    }
+  });
+}
+
 /** Opens the cache at `path` for writing, runs `change`, closes it. */
 export async function editCache(path: string, change: (file: File) => void): Promise<void> {
   const lib = await h5();
