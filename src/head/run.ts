@@ -12,6 +12,7 @@ import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../cache/reade
 import type { CacheInfo, CacheSplitName } from '../cache/types.js';
 import { InputError, MismatchError } from '../errors.js';
 import { ensureWritableFolder } from '../io/atomic.js';
+import { acquireLock } from '../io/lock.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { TOOL_VERSION } from '../version.js';
 import { ensureClassifier } from '../weights/classifier.js';
@@ -141,91 +142,97 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   const backend = await selectBackend(o['backend'] as BackendRequest, { onNote: note });
   ensureWritableFolder(outDir, { what: 'the head' });
 
-  const callbacks = progressCallbacks(ctx.stderr, settings.epochs, ctx.clock);
-  // Ctrl-C stops after the current batch, keeping the last epoch's checkpoint; a second one quits at once.
-  const controller = new AbortController();
-  const onSigint = (): void => {
-    note('\nStopping after the current batch; the last finished epoch\'s checkpoint stays for --resume (Ctrl-C again quits at once)');
-    controller.abort();
-  };
-  process.once('SIGINT', onSigint);
-  let result;
+  // One train-head per output folder: two would overwrite each other's checkpoints and head.
+  const lock = await acquireLock(join(outDir, '.train-head.lock'), { what: `head folder ${outDir}`, wait: false, onNote: note });
   try {
-    result = await trainHead(
-      {
-        train,
-        val,
-        test,
-        classes: attrs.classes,
-        initial,
-        settings,
-        outDir,
-        resume: o['resume'] === true,
-        dataIdentity: { cache: cachePath, 'cache weights': attrs.weightsId, 'train rows': info.splits.train!.count, 'test rows': info.splits.test!.count, 'feature shape': featureShape.join('x') },
-        clock: ctx.clock,
-        signal: controller.signal,
-      },
-      callbacks,
-    );
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-  const tested = result.test!;
-  const rows = { train: train.count, val: val?.count ?? 0, test: test.count };
-  const chosen = settings.patience > 0 ? result.bestEpoch : 0;
-  const selection = result.history.find((h) => h.epoch === result.weightsEpoch);
-  const selectedAccuracy = selection?.valAccuracy ?? selection?.testAccuracy;
-  const selectedLoss = selection?.valLoss ?? selection?.testLoss;
-  const meta: HeadMeta = {
-    format: 'headstart-head',
-    formatVersion: 1,
-    toolVersion: TOOL_VERSION,
-    createdAt: new Date().toISOString(),
-    classes: attrs.classes,
-    inFeatures: result.weights.fc0.inFeatures,
-    hidden: result.weights.fc0.outFeatures,
-    input: { layout: attrs.layout, featureShape, transform: attrs.classifierInput },
-    cache: { path: cachePath, weightsId: attrs.weightsId, imageSize: attrs.imageSize, mean: attrs.mean, std: attrs.std, dataName: attrs.dataName },
-    settings,
-    training: { epochsRun: result.history.length, bestEpoch: result.bestEpoch, stoppedEarly: result.stoppedEarly, folded: result.folded, backend: backend.detail, testAccuracy: tested.accuracy, selectedOn: result.selectedOn, valAccuracy: result.selectedOn === 'val' ? selectedAccuracy : undefined, rows },
-  };
-  const metrics = computeMetrics(tested.predicted, tested.labels, attrs.classes);
-  const history = result.history;
-  const chosenBy = monitorLabel(settings.monitor!, result.selectedOn);
-  const metricsJson = {
-    testAccuracy: tested.accuracy,
-    testLoss: tested.loss,
-    count: metrics.count,
-    classes: attrs.classes,
-    perClass: metrics.perClass,
-    confusion: metrics.confusion,
-    bestEpoch: result.bestEpoch,
-    epochsRun: history.length,
-    stoppedEarly: result.stoppedEarly,
-    weightsEpoch: result.weightsEpoch,
-    // Everything above is on the test split (measured once, after training); what chose the epoch is here.
-    selection: { split: result.selectedOn ?? null, monitor: settings.monitor, valFraction: settings.valFraction, epoch: result.weightsEpoch, loss: selectedLoss ?? null, accuracy: selectedAccuracy ?? null },
-    rows,
-  };
-  const subtitle = val
-    ? `val: ${rows.val} train rows held out (${percent(settings.valFraction!)} per class, seed ${settings.seed}), measured each epoch; test: ${rows.test} rows, measured once on epoch ${result.weightsEpoch}'s weights`
-    : `no validation split: test (${rows.test} rows) measured each epoch and used for selection (biased)`;
-  const png = await renderReportPng(reportSvg(history, metrics, `${basename(cachePath)}: ${settings.optimizer} lr ${settings.lr}, ${history.length} epochs`, subtitle));
-  const extra = [
-    { name: 'history.json', data: `${JSON.stringify(history, null, 2)}\n` },
-    { name: 'metrics.json', data: `${JSON.stringify(metricsJson, null, 2)}\n` },
-    { name: 'report.png', data: png },
-  ];
-  saveHead(outDir, result.weights, meta, settings.dropout, { extra, hint: `the trained epochs are kept in ${checkpointDir(outDir)}: free some space and run the same command again with --resume to write the head` });
+    const callbacks = progressCallbacks(ctx.stderr, settings.epochs, ctx.clock);
+    // Ctrl-C stops after the current batch, keeping the last epoch's checkpoint; a second one quits at once.
+    const controller = new AbortController();
+    const onSigint = (): void => {
+      note('\nStopping after the current batch; the last finished epoch\'s checkpoint stays for --resume (Ctrl-C again quits at once)');
+      controller.abort();
+    };
+    process.once('SIGINT', onSigint);
+    let result;
+    try {
+      result = await trainHead(
+        {
+          train,
+          val,
+          test,
+          classes: attrs.classes,
+          initial,
+          settings,
+          outDir,
+          resume: o['resume'] === true,
+          dataIdentity: { cache: cachePath, 'cache weights': attrs.weightsId, 'train rows': info.splits.train!.count, 'test rows': info.splits.test!.count, 'feature shape': featureShape.join('x') },
+          clock: ctx.clock,
+          signal: controller.signal,
+        },
+        callbacks,
+      );
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+    const tested = result.test!;
+    const rows = { train: train.count, val: val?.count ?? 0, test: test.count };
+    const chosen = settings.patience > 0 ? result.bestEpoch : 0;
+    const selection = result.history.find((h) => h.epoch === result.weightsEpoch);
+    const selectedAccuracy = selection?.valAccuracy ?? selection?.testAccuracy;
+    const selectedLoss = selection?.valLoss ?? selection?.testLoss;
+    const meta: HeadMeta = {
+      format: 'headstart-head',
+      formatVersion: 1,
+      toolVersion: TOOL_VERSION,
+      createdAt: new Date().toISOString(),
+      classes: attrs.classes,
+      inFeatures: result.weights.fc0.inFeatures,
+      hidden: result.weights.fc0.outFeatures,
+      input: { layout: attrs.layout, featureShape, transform: attrs.classifierInput },
+      cache: { path: cachePath, weightsId: attrs.weightsId, imageSize: attrs.imageSize, mean: attrs.mean, std: attrs.std, dataName: attrs.dataName },
+      settings,
+      training: { epochsRun: result.history.length, bestEpoch: result.bestEpoch, stoppedEarly: result.stoppedEarly, folded: result.folded, backend: backend.detail, testAccuracy: tested.accuracy, selectedOn: result.selectedOn, valAccuracy: result.selectedOn === 'val' ? selectedAccuracy : undefined, rows },
+    };
+    const metrics = computeMetrics(tested.predicted, tested.labels, attrs.classes);
+    const history = result.history;
+    const chosenBy = monitorLabel(settings.monitor!, result.selectedOn);
+    const metricsJson = {
+      testAccuracy: tested.accuracy,
+      testLoss: tested.loss,
+      count: metrics.count,
+      classes: attrs.classes,
+      perClass: metrics.perClass,
+      confusion: metrics.confusion,
+      bestEpoch: result.bestEpoch,
+      epochsRun: history.length,
+      stoppedEarly: result.stoppedEarly,
+      weightsEpoch: result.weightsEpoch,
+      // Everything above is on the test split (measured once, after training); what chose the epoch is here.
+      selection: { split: result.selectedOn ?? null, monitor: settings.monitor, valFraction: settings.valFraction, epoch: result.weightsEpoch, loss: selectedLoss ?? null, accuracy: selectedAccuracy ?? null },
+      rows,
+    };
+    const subtitle = val
+      ? `val: ${rows.val} train rows held out (${percent(settings.valFraction!)} per class, seed ${settings.seed}), measured each epoch; test: ${rows.test} rows, measured once on epoch ${result.weightsEpoch}'s weights`
+      : `no validation split: test (${rows.test} rows) measured each epoch and used for selection (biased)`;
+    const png = await renderReportPng(reportSvg(history, metrics, `${basename(cachePath)}: ${settings.optimizer} lr ${settings.lr}, ${history.length} epochs`, subtitle));
+    const extra = [
+      { name: 'history.json', data: `${JSON.stringify(history, null, 2)}\n` },
+      { name: 'metrics.json', data: `${JSON.stringify(metricsJson, null, 2)}\n` },
+      { name: 'report.png', data: png },
+    ];
+    saveHead(outDir, result.weights, meta, settings.dropout, { extra, hint: `the trained epochs are kept in ${checkpointDir(outDir)}: free some space and run the same command again with --resume to write the head` });
 
-  // Finished: the checkpoint (as large as the head, twice with Adam's slots) is only needed to resume.
-  const keep = o['keep-checkpoint'] === true;
-  if (!keep) rmSync(checkpointDir(outDir), { recursive: true, force: true });
-  const bytes = folderBytes(outDir);
-  const checkpointBytes = keep ? folderBytes(checkpointDir(outDir)) : 0;
-  const disk = keep ? `${megabytes(bytes)} on disk, of which the checkpoint ${megabytes(checkpointBytes)} (kept: --keep-checkpoint)` : `${megabytes(bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
-  const text = `${formatReport(history, metrics, chosen, { chosenBy, rows })}\nhead written to ${outDir} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png): ${disk}\n`;
-  return { text, data: { out: outDir, ...metricsJson, history, disk: { bytes, checkpointBytes, checkpointKept: keep } } };
+    // Finished: the checkpoint (as large as the head, twice with Adam's slots) is only needed to resume.
+    const keep = o['keep-checkpoint'] === true;
+    if (!keep) rmSync(checkpointDir(outDir), { recursive: true, force: true });
+    const bytes = folderBytes(outDir);
+    const checkpointBytes = keep ? folderBytes(checkpointDir(outDir)) : 0;
+    const disk = keep ? `${megabytes(bytes)} on disk, of which the checkpoint ${megabytes(checkpointBytes)} (kept: --keep-checkpoint)` : `${megabytes(bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
+    const text = `${formatReport(history, metrics, chosen, { chosenBy, rows })}\nhead written to ${outDir} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png): ${disk}\n`;
+    return { text, data: { out: outDir, ...metricsJson, history, disk: { bytes, checkpointBytes, checkpointKept: keep } } };
+  } finally {
+    await lock.release();
+  }
 }
 
 /** Holds out the validation rows (--val-fraction), saying how many, and which classes are too small to give any. */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -237,6 +237,36 @@ describe('headstart train-head', () => {
     expect(err.message).toBe('--val-fraction 0.1 holds out no rows: every class of the train split has at most one row, and each keeps one to train on; use --val-fraction 0 (the test split then picks the epoch)');
     const ok = await runTrainHead(args(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --val-fraction 0 --out ${join(tmp, 'tiny')}`), context().ctx);
     expect((ok.data as { rows: object }).rows).toEqual({ train: 3, val: 0, test: 3 });
+  });
+
+  it('a second train-head into a folder another run is writing: one line naming that run; a dead run\'s lock is taken over', async () => {
+    const out = join(tmp, 'busy');
+    mkdirSync(out);
+    const lockPath = join(out, '.train-head.lock');
+    // A real process holds the folder's lock, as a running train-head does.
+    const code = `const { acquireLock } = await import(${JSON.stringify(new URL('../../src/io/lock.ts', import.meta.url).href)}); await acquireLock(${JSON.stringify(lockPath)}, { what: 'x', wait: false, command: 'headstart train-head' }); process.stdout.write('held\\n'); setInterval(() => {}, 1000);`;
+    const holder = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+      holder.on('exit', (c) => reject(new Error(`lock holder exited with ${c}`)));
+    });
+    const line = `--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --out ${out}`;
+    try {
+      const e = await rejection(runTrainHead(args(line), context().ctx));
+      expect(e).toBeInstanceOf(InputError);
+      expect(e.message).toMatch(new RegExp(`^Cannot lock head folder ${out}: it is in use by PID ${holder.pid} on .* \\(headstart train-head\\); wait for that run to finish \\(lock ${lockPath}\\)$`));
+      expect(existsSync(join(out, 'model.json'))).toBe(false);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((resolve) => holder.once('exit', resolve));
+    }
+    // kill -9 left the lock behind; the next run takes it over, says so, trains, and lets it go.
+    const { ctx, err } = context();
+    await runTrainHead(args(line), ctx);
+    expect(err()).toContain(`Taking over the lock ${lockPath}`);
+    expect(err()).toContain(`from PID ${holder.pid}, which no longer runs`);
+    expect(existsSync(join(out, 'model.json'))).toBe(true);
+    expect(existsSync(lockPath)).toBe(false);
   });
 
   it('a cache with NaN or infinite features: InputError naming the cache, the split and the first rows, before training', async () => {
