@@ -225,6 +225,8 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     // Finished: the checkpoint (as large as the head, twice with Adam's slots) is only needed to resume.
     const keep = o['keep-checkpoint'] === true;
     if (!keep) rmSync(checkpointDir(outDir), { recursive: true, force: true });
+    // The folder as it is left: the lock is let go before it is measured.
+    await lock.release();
     const bytes = folderBytes(outDir);
     const checkpointBytes = keep ? folderBytes(checkpointDir(outDir)) : 0;
     const disk = keep ? `${megabytes(bytes)} on disk, of which the checkpoint ${megabytes(checkpointBytes)} (kept: --keep-checkpoint)` : `${megabytes(bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
