@@ -20,6 +20,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, open, readFile, rename, rm, statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { InputError, MismatchError } from '../errors.js';
+import { writeReason } from '../io/atomic.js';
 import { assertSameIdentity, identityDifference } from './format.js';
 import type { CacheIdentity, CacheSplitName } from './types.js';
 
@@ -77,21 +78,20 @@ export function partPaths(cachePath: string, split: CacheSplitName): { data: str
   return { data: `${cachePath}.${split}.part`, journal: `${cachePath}.${split}.part.json` };
 }
 
-/** One clear line for a file that cannot be written (ENOTDIR, EACCES, EROFS, ENOSPC, …). */
+/**
+ * One clear line for a file that cannot be written: the reasons every writer shares (src/io/atomic.ts),
+ * except where the cache's context says more (what is kept on a full disk, a folder at the .h5 path).
+ */
 export function writeFailure(cachePath: string, error: unknown): unknown {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const why: Record<string, string> = {
-    ENOTDIR: 'a part of its folder path is a file, not a folder',
-    EEXIST: 'a part of its folder path is a file, not a folder',
-    EACCES: 'permission denied',
-    EPERM: 'permission denied',
-    EROFS: 'the file system is read-only',
+  if (typeof code !== 'string') return error;
+  const own: Record<string, string> = {
     ENOSPC: 'the disk is full (the rows written so far are kept; free space and run again to resume)',
     EDQUOT: 'the disk quota is exceeded (the rows written so far are kept; run again to resume)',
     EISDIR: 'it is a folder; expected a file path ending in .h5',
   };
-  if (code !== undefined && why[code] !== undefined) return new InputError(`Cannot write feature cache ${cachePath}: ${why[code]}`, { cause: error });
-  return error;
+  const why = own[code] ?? writeReason(code);
+  return why === undefined ? error : new InputError(`Cannot write feature cache ${cachePath}: ${why}`, { cause: error });
 }
 
 async function readJournal(path: string): Promise<Journal | undefined> {

@@ -42,6 +42,11 @@ const WRITE_REASONS: Readonly<Record<string, string>> = {
   ENAMETOOLONG: 'the name is too long for the file system (ENAMETOOLONG)',
 };
 
+/** The shared reason for an errno code, for writers that word the rest of their line themselves (the feature cache). */
+export function writeReason(code: string): string | undefined {
+  return WRITE_REASONS[code];
+}
+
 const SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
 
 function errnoCode(err: unknown): string | undefined {

@@ -285,7 +285,7 @@ describe('unwritable cache paths', () => {
     const path = join(blocker, 'sub', 'x.h5');
     const attempt = openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 2, featureShape: SHAPE, force: false });
     await expect(attempt).rejects.toThrow(InputError);
-    await expect(attempt).rejects.toThrow(`Cannot write feature cache ${path}: a part of its folder path is a file, not a folder`);
+    await expect(attempt).rejects.toThrow(`Cannot write feature cache ${path}: part of the path is a file, expected folders (ENOTDIR)`);
   });
 
   it('a cache path that is a folder', async () => {
@@ -297,8 +297,8 @@ describe('unwritable cache paths', () => {
   });
 
   it.each([
-    ['EACCES', 'permission denied'],
-    ['EROFS', 'the file system is read-only'],
+    ['EACCES', 'permission denied (EACCES)'],
+    ['EROFS', 'the file system is read-only (EROFS)'],
     ['ENOSPC', 'the disk is full (the rows written so far are kept; free space and run again to resume)'],
   ])('maps %s to one InputError line', (code, why) => {
     const error = Object.assign(new Error('raw'), { code });

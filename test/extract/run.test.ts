@@ -125,7 +125,7 @@ describe('runExtract', () => {
   it('an unwritable cache path', async () => {
     const attempt = runExtract(args('--data', 'pets', '--weights', NARROW, '--cache', 'pets/red/0.png/x.h5'), context());
     await expect(attempt).rejects.toThrow(InputError);
-    await expect(attempt).rejects.toThrow('Cannot write feature cache pets/red/0.png/x.h5: a part of its folder path is a file, not a folder');
+    await expect(attempt).rejects.toThrow('Cannot write feature cache pets/red/0.png/x.h5: part of the path is a file, expected folders (EEXIST)');
   });
 
   it('Ctrl-C stops cleanly, leaves a resumable part, and the next run finishes', async () => {
