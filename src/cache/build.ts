@@ -8,7 +8,7 @@
  * with what was written, and the SHA-256 of every split's features and labels recomputed from the
  * HDF5 datasets and compared with the digests the part's journal vouched for (and, for the split
  * carried over, the digests the old cache recorded). The digests are stored on the split groups
- * (DIGEST_ATTRS) for `inspect --verify`.
+ * (CHECKSUM_ATTRS) for `inspect --verify`.
  */
 import { createHash } from 'node:crypto';
 import { constants, statSync } from 'node:fs';
@@ -17,8 +17,8 @@ import { dirname } from 'node:path';
 import { HeadstartError, InputError, MismatchError } from '../errors.js';
 import { acquireLock, type LockHandle } from '../io/lock.js';
 import { TOOL_VERSION } from '../version.js';
-import { FORMAT_VERSION, SPLITS, chunkRowsFor, classifierInputText, identityDifference } from './format.js';
-import { DIGEST_ATTRS, type Dataset, type File, type Group, closeQuietly, h5, openForReading, readQuietly, recordedDigests, writeQuietly, writeRootAttrs } from './h5.js';
+import { CHECKSUM_ATTRS, FORMAT_VERSION, SPLITS, chunkRowsFor, classifierInputText, identityDifference } from './format.js';
+import { type Dataset, type File, type Group, closeQuietly, h5, openForReading, readQuietly, recordedDigests, writeQuietly, writeRootAttrs } from './h5.js';
 import { type PartFile, diskFull, freeBytes, isDiskFull, writeFailure } from './part.js';
 import { type CacheStructure, examineCache, probeCache } from './reader.js';
 import type { CacheAttrs, CacheIdentity, CacheInfo, CacheSplitName } from './types.js';
@@ -171,7 +171,7 @@ async function writeFile(o: BuildOptions, tmp: string, keep: CacheInfo | undefin
 }
 
 function putDigests(group: Group, d: Digests): void {
-  for (const [name, value] of [[DIGEST_ATTRS.features, d.features], [DIGEST_ATTRS.labels, d.labels]] as const) {
+  for (const [name, value] of [[CHECKSUM_ATTRS.features, d.features], [CHECKSUM_ATTRS.labels, d.labels]] as const) {
     if (Object.keys(group.attrs).includes(name)) group.delete_attribute(name);
     group.create_attribute(name, value);
   }

@@ -19,7 +19,11 @@ import type { CacheAttrs, CacheIdentity, CacheSplitName, FeatureLayout } from '.
 export const FORMAT_VERSION = 1;
 export const SPLITS: readonly CacheSplitName[] = ['train', 'test'];
 
-/** Split-group attributes holding the checksums recorded when the split was written. */
+/**
+ * Split-group attributes: the lowercase hex SHA-256 of the dataset's raw little-endian bytes in row
+ * order (features float32, labels uint8), recorded when the split is written, checked before the new
+ * file is renamed into place and by `inspect --verify`.
+ */
 export const CHECKSUM_ATTRS = { features: 'features_sha256', labels: 'labels_sha256' } as const;
 
 /** VGG16 halves the image five times (2×2 max-pools, floor): the trunk's map is SIZE/32 on a side. */

@@ -10,7 +10,7 @@ import fs, { closeSync, openSync, readSync, statSync } from 'node:fs';
 import h5wasm from 'h5wasm/node';
 import type { Dataset, File, Group } from 'h5wasm/node';
 import { InputError, MismatchError } from '../errors.js';
-import { EXTRACT_AGAIN, FORMAT_VERSION, SPLITS } from './format.js';
+import { CHECKSUM_ATTRS, EXTRACT_AGAIN, FORMAT_VERSION, SPLITS } from './format.js';
 import type { CacheAttrs, FeatureLayout } from './types.js';
 
 export type { Dataset, File, Group };
@@ -193,18 +193,14 @@ export async function openForReading(path: string): Promise<File> {
   return file;
 }
 
-/**
- * Per split group: the lowercase hex SHA-256 of the dataset's raw little-endian bytes in row order
- * (features float32, labels uint8), recorded when the split is written and checked before the file
- * is renamed into place; `inspect --verify` checks them too. Caches written before they existed
- * lack them; the writer adds them when it next rewrites the file.
- */
-export const DIGEST_ATTRS = { features: 'features_sha256', labels: 'labels_sha256' } as const;
 
-/** A split group's recorded digests, where it has them. */
+/**
+ * A split group's recorded digests (CHECKSUM_ATTRS), where it has both. Caches written before they
+ * existed lack them; the writer adds them when it next rewrites the file.
+ */
 export function recordedDigests(group: Group): { features: string; labels: string } | undefined {
-  const features = attrValue(group, DIGEST_ATTRS.features);
-  const labels = attrValue(group, DIGEST_ATTRS.labels);
+  const features = attrValue(group, CHECKSUM_ATTRS.features);
+  const labels = attrValue(group, CHECKSUM_ATTRS.labels);
   return typeof features === 'string' && typeof labels === 'string' ? { features, labels } : undefined;
 }
 
