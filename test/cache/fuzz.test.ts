@@ -6,11 +6,11 @@
  * error, nothing of HDF5's on stderr, and no allocation beyond what the file holds.
  */
 import { spawnSync } from 'node:child_process';
-import fs, { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import h5wasm from 'h5wasm/node';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeadstartError } from '../../src/errors.js';
 import { readCacheInfo, readCacheSplit } from '../../src/cache/reader.js';
 import type { CacheIdentity } from '../../src/cache/types.js';
@@ -18,6 +18,7 @@ import { verifyCache } from '../../src/cache/verify.js';
 import { openSplitWriter } from '../../src/cache/writer.js';
 import { mulberry32 } from '../../src/random.js';
 import { recordChecksums } from '../helpers/cache-files.js';
+import { stderrDuring } from '../helpers/stderr.js';
 
 const root = mkdtempSync(join(tmpdir(), 'headstart-fuzz-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -121,30 +122,6 @@ function mutate(src: Source, kind: Kind, next: () => number): { bytes: Buffer; w
     case 'anywhere':
       return { bytes, what: `bytes ${flip(0, bytes.length, 1 + pick(8))} flipped`, dataOnly: false };
   }
-}
-
-/** Everything that could reach the terminal, recorded and held back while `run` goes. */
-async function stderrDuring(run: () => Promise<void>): Promise<string> {
-  const said: string[] = [];
-  const writeSync = fs.writeSync;
-  const spies = [
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      said.push(String(chunk));
-      return true;
-    }),
-    vi.spyOn(console, 'error').mockImplementation((...parts: unknown[]) => void said.push(parts.join(' '))),
-    vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]) => {
-      if (fd !== 2) return (writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
-      said.push(typeof data === 'string' ? data : '(bytes)');
-      return typeof data === 'string' ? Buffer.byteLength(data) : ((rest[1] as number | undefined) ?? data.byteLength);
-    }) as typeof fs.writeSync),
-  ];
-  try {
-    await run();
-  } finally {
-    for (const spy of spies) spy.mockRestore();
-  }
-  return said.join('');
 }
 
 interface Outcome {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs, { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { InputError, MismatchError } from '../../src/errors.js';
 import { h5 } from '../../src/cache/h5.js';
 import type { Group } from '../../src/cache/h5.js';
@@ -11,6 +11,7 @@ import { openSplitWriter } from '../../src/cache/writer.js';
 import type { CacheIdentity } from '../../src/cache/types.js';
 import { editCache, setAttr } from '../helpers/cache-files.js';
 import { rejection } from '../helpers/errors.js';
+import { stderrDuring } from '../helpers/stderr.js';
 
 const root = mkdtempSync(join(tmpdir(), 'headstart-reader-'));
 const writeSyncAtLoad = fs.writeSync;
@@ -193,41 +194,6 @@ describe('readCacheSplit', () => {
 
 describe('damaged caches (signature and superblock intact): one error, none of HDF5\'s diagnostics', () => {
   const damagedMessage = (path: string): string => `Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force`;
-
-  /**
-   * Everything that could reach the terminal while `run` goes: process.stderr.write and
-   * console.error, and fs.writeSync on descriptor 2, where Emscripten's NODERAWFS sends C's stderr.
-   * Writes are recorded and dropped; other descriptors go through.
-   */
-  async function stderrDuring(run: () => Promise<unknown>): Promise<string> {
-    const said: string[] = [];
-    const writeSync = fs.writeSync;
-    const spies = [
-      vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-        said.push(String(chunk));
-        return true;
-      }),
-      vi.spyOn(console, 'error').mockImplementation((...parts: unknown[]) => void said.push(parts.join(' '))),
-      vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]) => {
-        if (fd !== 2) return (writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
-        if (typeof data === 'string') {
-          said.push(data);
-          return Buffer.byteLength(data);
-        }
-        // Emscripten passes its whole heap with an offset and a length.
-        const offset = (rest[0] as number | undefined) ?? 0;
-        const length = (rest[1] as number | undefined) ?? data.byteLength - offset;
-        said.push(Buffer.from(data.buffer, data.byteOffset + offset, length).toString());
-        return length;
-      }) as typeof fs.writeSync),
-    ];
-    try {
-      await run();
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
-    return said.join('');
-  }
 
   /** A real cache from the writer with some bytes after its (valid, version 2) superblock overwritten. */
   async function damagedCopy(name: string, damage: (bytes: Buffer) => void): Promise<string> {
