@@ -101,8 +101,9 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'evaluate',
-    summary: 'Accuracy, per-class accuracy and confusion matrix of a head on a cached split',
-    options: [HEAD, CACHE, { name: 'split', type: 'enum', choices: ['train', 'test'], default: 'test', describe: 'split to evaluate', arg: 'NAME' }],
+    summary: 'Accuracy, top-k, per-class precision/recall/F1, most-confused pairs and confusion matrix of a head on a cached split',
+    options: [HEAD, CACHE, { name: 'split', type: 'enum', choices: ['train', 'test'], default: 'test', describe: 'split to evaluate', arg: 'NAME' },
+      { name: 'top-k', type: 'string', describe: 'top-k accuracies to report, a comma list (default: 1, and 5 when the head has more than 5 classes)', arg: 'K[,K...]' }],
     example: 'headstart evaluate --split test',
     load: async () => (await import('./predict/evaluate.js')).runEvaluate,
   },

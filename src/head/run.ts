@@ -201,7 +201,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
       testLoss: tested.loss,
       count: metrics.count,
       classes: attrs.classes,
-      perClass: metrics.perClass,
+      perClass: metrics.perClass, topK: metrics.topK ?? null, macro: metrics.macro, confused: metrics.confused,
       confusion: metrics.confusion,
       bestEpoch: result.bestEpoch,
       epochsRun: history.length,

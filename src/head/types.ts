@@ -202,10 +202,5 @@ export interface TrainHeadResult {
   test?: SplitEvaluation;
 }
 
-export interface ClassMetrics {
-  accuracy: number;
-  count: number;
-  perClass: { name: string; accuracy: number; count: number }[];
-  /** confusion[true][predicted]. */
-  confusion: number[][];
-}
+/** The test split's metrics in the training report: one definition, in src/metrics.ts. */
+export type { Metrics as ClassMetrics } from '../metrics.js';
