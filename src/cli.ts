@@ -108,6 +108,17 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import('./predict/evaluate.js')).runEvaluate,
   },
   {
+    name: 'runs',
+    summary: 'List the trained heads: settings that differ, val/test accuracy, epochs, time, size; --compare two',
+    positional: { name: 'dir', describe: 'folder of heads (default models/heads; sweep folders inside are searched too), or with --compare the two runs', min: 0, max: 2 },
+    options: [
+      { name: 'sort', type: 'enum', choices: ['date', 'val', 'test', 'size'], default: 'date', describe: 'order: date (oldest first), or val/test accuracy or size (largest first)', arg: 'KEY' },
+      { name: 'compare', type: 'boolean', default: false, describe: 'show two runs (names as listed, or folders) side by side, with per-class test accuracy' },
+    ],
+    example: 'headstart runs --sort val',
+    load: async () => (await import('./runs/run.js')).runRuns,
+  },
+  {
     name: 'demo',
     summary: 'The whole path offline on the bundled digits: extract, train, evaluate, predict',
     options: [

@@ -5,7 +5,8 @@
  * model.json + weights.bin, headstart.json, history.json, metrics.json and report.png to --out. A
  * finished run deletes its checkpoint (unless --keep-checkpoint) and says what the folder takes on disk.
  */
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { folderBytes } from '../io/disk.js';
 import { basename, dirname, join } from 'node:path';
 import { defaultCachePath, extractCommandFor } from '../cache/format.js';
 import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../cache/reader.js';
@@ -34,16 +35,7 @@ const VGG16_HIDDEN = 4096;
 const percent = (fraction: number): string => `${Number((100 * fraction).toPrecision(10))}%`;
 const megabytes = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
 
-/** Bytes of the files under `dir` (what the run leaves on disk). */
-export function folderBytes(dir: string): number {
-  let total = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) total += folderBytes(path);
-    else if (entry.isFile()) total += statSync(path).size;
-  }
-  return total;
-}
+export { folderBytes } from '../io/disk.js';
 
 function timestamp(d: Date): string {
   const p = (n: number): string => String(n).padStart(2, '0');
