@@ -82,6 +82,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: 'patience', type: 'nonNegativeInt', default: 0, describe: 'stop after N epochs without a better --monitor value, keeping the best epoch (0: never)', arg: 'N' },
       { name: 'val-fraction', type: 'fraction', default: 0.1, describe: 'share of each class\'s train rows held out (seeded) to pick the epoch; 0: the test split picks it (biased)', arg: 'F' },
       { name: 'monitor', type: 'enum', choices: ['val-accuracy', 'val-loss'], default: 'val-accuracy', describe: 'what --patience and the best epoch watch on the validation split', arg: 'WHAT' },
+      { name: 'class-weight', type: 'enum', choices: ['balanced', 'none'], default: 'none', describe: 'balanced: weight the loss by inverse class frequency, N / (K·n_c), for imbalanced classes', arg: 'HOW' },
       { name: 'keep-checkpoint', type: 'boolean', default: false, describe: 'keep <out>/checkpoint/ after a finished run (an interrupted one always keeps it)' },
       { name: 'fold', type: 'boolean', default: true, describe: 'train the exact folded 512-input layer when the cached map is 1×1' },
       { name: 'resume', type: 'boolean', default: false, describe: 'continue from the checkpoint in --out' },

@@ -3,7 +3,6 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSplitWriter } from '../../src/cache/writer.js';
 import { main, parseCommandLine } from '../../src/cli.js';
 import { InputError, UsageError } from '../../src/errors.js';
 import { runTrainHead } from '../../src/head/run.js';
@@ -13,6 +12,7 @@ import type { RunSummary } from '../../src/runs/summary.js';
 import type { RunContext } from '../../src/types.js';
 import { rejection } from '../helpers/errors.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { makeToyCache } from '../helpers/toy-cache.js';
 
 /**
  * Real heads, written by the real train-head on a small separable cache (the narrow fixture's
@@ -24,27 +24,11 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const root = join(tmp, 'heads');
 const cache = join(tmp, 'toy-vgg16-32.h5');
 const weights = join(tmp, 'narrow.safetensors');
-const C = 32;
 const CLASSES = ['zero', 'one', 'two'];
 
 function sink(): RunContext & { err: () => string } {
   let text = '';
   return { stderr: { write: (s: string) => (text += s) }, json: false, verbose: false, clock: () => 0, err: () => text };
-}
-
-async function makeCache(weightsId: string): Promise<void> {
-  for (const split of ['train', 'test'] as const) {
-    const n = split === 'train' ? 48 : 15;
-    const features = new Float32Array(n * C);
-    const labels = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      labels[i] = i % 3;
-      for (let c = 0; c < C; c++) features[i * C + c] = ((i * 7 + c * 13) % 10) / 50 + (Math.floor(c / 3) === labels[i] ? 1 : 0);
-    }
-    const w = await openSplitWriter({ cachePath: cache, split, identity: { weightsId, imageSize: 32, layout: 'map', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes: CLASSES, dataName: 'toy', dataSource: '/toy', splitRule: 'fixed' }, count: n, featureShape: [C, 1, 1], force: false });
-    await w.append(features);
-    await w.finish(labels);
-  }
 }
 
 async function train(out: string, extra: string): Promise<void> {
@@ -61,7 +45,7 @@ const list = async (positionals: string[], options: Record<string, unknown> = {}
 
 beforeAll(async () => {
   copyFileSync(fixturePath('narrow.safetensors'), weights);
-  await makeCache(createHash('sha256').update(readFileSync(weights)).digest('hex'));
+  await makeToyCache(cache, createHash('sha256').update(readFileSync(weights)).digest('hex'));
   await train(join(root, 'a-lr01'), '--lr 0.01 --patience 2');
   await train(join(root, 'b-lr001'), '--lr 0.001');
   await train(join(root, 'sweep', 'c-lr01-nodrop'), '--lr 0.01 --dropout 0');
