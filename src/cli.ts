@@ -82,6 +82,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: 'patience', type: 'nonNegativeInt', default: 0, describe: 'stop after N epochs without a better --monitor value, keeping the best epoch (0: never)', arg: 'N' },
       { name: 'val-fraction', type: 'fraction', default: 0.1, describe: 'share of each class\'s train rows held out (seeded) to pick the epoch; 0: the test split picks it (biased)', arg: 'F' },
       { name: 'monitor', type: 'enum', choices: ['val-accuracy', 'val-loss'], default: 'val-accuracy', describe: 'what --patience and the best epoch watch on the validation split', arg: 'WHAT' },
+      { name: 'class-weight', type: 'enum', choices: ['balanced', 'none'], default: 'none', describe: 'balanced: weight the loss by inverse class frequency, N / (K·n_c), for imbalanced classes', arg: 'HOW' },
       { name: 'keep-checkpoint', type: 'boolean', default: false, describe: 'keep <out>/checkpoint/ after a finished run (an interrupted one always keeps it)' },
       { name: 'fold', type: 'boolean', default: true, describe: 'train the exact folded 512-input layer when the cached map is 1×1' },
       { name: 'resume', type: 'boolean', default: false, describe: 'continue from the checkpoint in --out' },
@@ -101,10 +102,22 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'evaluate',
-    summary: 'Accuracy, per-class accuracy and confusion matrix of a head on a cached split',
-    options: [HEAD, CACHE, { name: 'split', type: 'enum', choices: ['train', 'test'], default: 'test', describe: 'split to evaluate', arg: 'NAME' }],
+    summary: 'Accuracy, top-k, per-class precision/recall/F1, most-confused pairs and confusion matrix of a head on a cached split',
+    options: [HEAD, CACHE, { name: 'split', type: 'enum', choices: ['train', 'test'], default: 'test', describe: 'split to evaluate', arg: 'NAME' },
+      { name: 'top-k', type: 'string', describe: 'top-k accuracies to report, a comma list (default: 1, and 5 when the head has more than 5 classes)', arg: 'K[,K...]' }],
     example: 'headstart evaluate --split test',
     load: async () => (await import('./predict/evaluate.js')).runEvaluate,
+  },
+  {
+    name: 'runs',
+    summary: 'List the trained heads: settings that differ, val/test accuracy, epochs, time, size; --compare two',
+    positional: { name: 'dir', describe: 'folder of heads (default models/heads; sweep folders inside are searched too), or with --compare the two runs', min: 0, max: 2 },
+    options: [
+      { name: 'sort', type: 'enum', choices: ['date', 'val', 'test', 'size'], default: 'date', describe: 'order: date (oldest first), or val/test accuracy or size (largest first)', arg: 'KEY' },
+      { name: 'compare', type: 'boolean', default: false, describe: 'show two runs (names as listed, or folders) side by side, with per-class test accuracy' },
+    ],
+    example: 'headstart runs --sort val',
+    load: async () => (await import('./runs/run.js')).runRuns,
   },
   {
     name: 'demo',

@@ -187,14 +187,35 @@ function checkMeta(meta: Record<string, unknown>, file: string): void {
   if (!isObject(meta.training)) throw bad('training', 'an object', meta.training);
 }
 
-/** Reads a head folder written by saveHead; weights come back in PyTorch's [out, in] layout. */
-export async function loadHead(dir: string): Promise<LoadedHead> {
+/** headstart.json of a head folder, checked. */
+function readMeta(dir: string): { meta: HeadMeta; metaPath: string } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`Head folder ${dir} not found; train one with: headstart train-head`);
   const metaPath = join(dir, 'headstart.json');
   const meta = readJson<HeadMeta | null>(metaPath, 'the head metadata');
   const format = isObject(meta) ? meta.format : meta;
   if (!isObject(meta) || format !== 'headstart-head') throw new InputError(`Expected "format": "headstart-head" in ${metaPath} but received ${JSON.stringify(format)}`);
   checkMeta(meta as unknown as Record<string, unknown>, metaPath);
+  return { meta, metaPath };
+}
+
+/** What `runs` reads of a head: its checked headstart.json, and metrics.json and history.json as parsed JSON when present (older heads lack them). */
+export interface HeadSummary {
+  dir: string;
+  meta: HeadMeta;
+  metrics?: unknown;
+  history?: unknown;
+}
+
+/** A head folder's JSON files without its weights (too large to read for a listing). */
+export function readHeadSummary(dir: string): HeadSummary {
+  const { meta } = readMeta(dir);
+  const optional = (name: string, what: string): unknown => (existsSync(join(dir, name)) ? readJson<unknown>(join(dir, name), what) : undefined);
+  return { dir, meta, metrics: optional('metrics.json', 'the training metrics'), history: optional('history.json', 'the training history') };
+}
+
+/** Reads a head folder written by saveHead; weights come back in PyTorch's [out, in] layout. */
+export async function loadHead(dir: string): Promise<LoadedHead> {
+  const { meta, metaPath } = readMeta(dir);
   const modelPath = join(dir, 'model.json');
   const model = readJson<{ weightsManifest?: unknown } | null>(modelPath, 'the TensorFlow.js model');
   const group = (isObject(model) && Array.isArray(model.weightsManifest) ? model.weightsManifest[0] : undefined) as { paths?: unknown; weights?: unknown } | undefined;

@@ -1,27 +1,23 @@
 /**
- * What training shows at the end: metrics on the test split (accuracy, per-class accuracy,
- * confusion matrix), a terminal table, and report.png (loss/accuracy curves per split and the
- * confusion matrix drawn as SVG, rendered by sharp). Every number is named by the split it comes from.
+ * What training shows at the end: metrics on the test split (accuracy, top-k, per-class
+ * precision/recall/F1, most-confused pairs, confusion matrix; computed by src/metrics.ts), a
+ * terminal table, and report.png (loss/accuracy curves per split and the confusion matrix drawn
+ * as SVG, rendered by sharp). Every number is named by the split it comes from.
  */
 import sharp from 'sharp';
 import { writeFileAtomic } from '../io/atomic.js';
-import type { ClassMetrics, EpochEndInfo } from './types.js';
+import { defaultTopK, formatClassTables, formatConfusion, metricsOf, percent, type Metrics } from '../metrics.js';
+import type { EpochEndInfo } from './types.js';
 
-export function computeMetrics(predicted: ArrayLike<number>, labels: ArrayLike<number>, classes: readonly string[]): ClassMetrics {
-  const k = classes.length;
-  const confusion = classes.map(() => new Array<number>(k).fill(0));
-  for (let i = 0; i < labels.length; i++) confusion[labels[i]!]![predicted[i]!]! += 1;
-  let correct = 0;
-  const perClass = classes.map((name, c) => {
-    const row = confusion[c]!;
-    const count = row.reduce((a, b) => a + b, 0);
-    correct += row[c]!;
-    return { name, accuracy: count > 0 ? row[c]! / count : 0, count };
-  });
-  return { accuracy: labels.length > 0 ? correct / labels.length : 0, count: labels.length, perClass, confusion };
+/**
+ * The test split's metrics (src/metrics.ts, as evaluate computes them). `ranks`: each row's
+ * rank of its true class, when the trainer kept them, for top-k accuracy.
+ */
+export function computeMetrics(predicted: ArrayLike<number>, labels: ArrayLike<number>, classes: readonly string[], ranks?: ArrayLike<number>): Metrics {
+  return metricsOf(predicted, labels, classes, { ranks, topK: defaultTopK(classes.length) });
 }
 
-const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
+const pct = (x: number | null): string => percent(x, 2);
 
 export interface ReportOptions {
   /** What chose `bestEpoch`, named by its split: `val accuracy`, `test loss`... */
@@ -42,7 +38,7 @@ export function historySplit(history: readonly EpochEndInfo[]): 'val' | 'test' |
  * measured on, per-class accuracy and the confusion matrix. `bestEpoch` > 0: the weights kept are
  * that epoch's, marked with *.
  */
-export function formatReport(history: readonly EpochEndInfo[], m: ClassMetrics, bestEpoch: number, o: ReportOptions = {}): string {
+export function formatReport(history: readonly EpochEndInfo[], m: Metrics, bestEpoch: number, o: ReportOptions = {}): string {
   const split = historySplit(history);
   const lossHead = `${split} loss`;
   const accHead = `${split} acc`;
@@ -60,13 +56,8 @@ export function formatReport(history: readonly EpochEndInfo[], m: ClassMetrics, 
   const weights = bestEpoch > 0 ? `the weights of epoch ${bestEpoch}${o.chosenBy ? `, chosen by ${o.chosenBy}` : ''}` : "the last epoch's weights";
   const biased = split === 'test' && bestEpoch > 0 ? '; biased upward, since the test split chose the epoch' : '';
   lines.push(`test accuracy ${pct(m.accuracy)} on ${m.count} samples (${weights}${biased})`, '');
-  const width = Math.max(5, ...m.perClass.map((c) => c.name.length));
-  lines.push(`${'class'.padEnd(width)}  accuracy  count`);
-  for (const c of m.perClass) lines.push(`${c.name.padEnd(width)}  ${pct(c.accuracy).padStart(8)}  ${String(c.count).padStart(5)}`);
-  lines.push('', 'confusion matrix on the test split (rows: true class, columns: predicted)');
-  const cell = Math.max(4, ...m.confusion.flat().map((v) => String(v).length + 1));
-  lines.push(`${''.padEnd(width)} ${m.perClass.map((_, j) => String(j).padStart(cell)).join('')}`);
-  m.confusion.forEach((row, i) => lines.push(`${m.perClass[i]!.name.padEnd(width)} ${row.map((v) => String(v).padStart(cell)).join('')}`));
+  lines.push(...formatClassTables(m, 2));
+  lines.push('', 'confusion matrix on the test split (rows: true class, columns: predicted)', ...formatConfusion(m));
   return `${lines.join('\n')}\n`;
 }
 
@@ -103,7 +94,7 @@ function chart(title: string, series: { name: string; values: number[]; color: s
  * report.png's drawing: loss curves and accuracy curves (train, and val or test per epoch), the
  * test confusion matrix, and `subtitle` (which split is which) under the title.
  */
-export function reportSvg(history: readonly EpochEndInfo[], m: ClassMetrics, title: string, subtitle?: string): string {
+export function reportSvg(history: readonly EpochEndInfo[], m: Metrics, title: string, subtitle?: string): string {
   const k = m.perClass.length;
   const cell = Math.max(14, Math.min(40, Math.floor(360 / Math.max(1, k))));
   const labelWidth = Math.min(140, 8 + 7 * Math.max(...m.perClass.map((c) => c.name.length), 1));
@@ -120,7 +111,7 @@ export function reportSvg(history: readonly EpochEndInfo[], m: ClassMetrics, tit
   parts.push(chart('loss', lossSeries, 60, 70, 0, Math.max(1e-6, ...losses, ...splitLosses)));
   const accuracySeries = [{ name: 'train', values: history.map((h) => h.trainAccuracy), color: '#1f77b4' }, ...(split ? [{ name: split, values: finite(history.map((h) => h[`${split}Accuracy`])), color: '#2ca02c' }] : [])];
   parts.push(chart('accuracy', accuracySeries, 470, 70, 0, 1));
-  parts.push(`<text x="${matrixX}" y="60" font-size="14" font-weight="bold">confusion (test ${(100 * m.accuracy).toFixed(1)}%)</text>`);
+  parts.push(`<text x="${matrixX}" y="60" font-size="14" font-weight="bold">confusion (test ${percent(m.accuracy)})</text>`);
   const y0 = 70;
   m.confusion.forEach((row, i) => {
     const total = row.reduce((a, b) => a + b, 0) || 1;

@@ -5,7 +5,8 @@
  * model.json + weights.bin, headstart.json, history.json, metrics.json and report.png to --out. A
  * finished run deletes its checkpoint (unless --keep-checkpoint) and says what the folder takes on disk.
  */
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { folderBytes } from '../io/disk.js';
 import { basename, dirname, join } from 'node:path';
 import { defaultCachePath, extractCommandFor } from '../cache/format.js';
 import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../cache/reader.js';
@@ -26,6 +27,7 @@ import { trainHead } from './train.js';
 import type { FeatureSplit, HeadMeta, Monitor, OptimizerName, TrainSettings } from './types.js';
 import { holdOut, stratifiedValidation } from './validation.js';
 import { elementCount } from '../shape.js';
+import { balancedClassWeights, imbalanceNote, type ClassWeightMode } from './class-weight.js';
 
 /** VGG16's hidden width, for a random head when no pretrained classifier is at hand. */
 const VGG16_HIDDEN = 4096;
@@ -34,16 +36,7 @@ const VGG16_HIDDEN = 4096;
 const percent = (fraction: number): string => `${Number((100 * fraction).toPrecision(10))}%`;
 const megabytes = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
 
-/** Bytes of the files under `dir` (what the run leaves on disk). */
-export function folderBytes(dir: string): number {
-  let total = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) total += folderBytes(path);
-    else if (entry.isFile()) total += statSync(path).size;
-  }
-  return total;
-}
+export { folderBytes } from '../io/disk.js';
 
 function timestamp(d: Date): string {
   const p = (n: number): string => String(n).padStart(2, '0');
@@ -90,6 +83,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     seed: o['seed'] as number,
     valFraction: (o['val-fraction'] as number | undefined) ?? 0.1,
     monitor: (o['monitor'] as Monitor | undefined) ?? 'val-accuracy',
+    classWeight: (o['class-weight'] as ClassWeightMode | undefined) ?? 'none',
   };
   if (o['resume'] === true && o['out'] === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted run) for --resume but received nothing');
   if (settings.weightDecay < 0) throw new InputError(`Expected a non-negative number for --weight-decay but received ${settings.weightDecay}`);
@@ -117,6 +111,8 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     const only = attrs.classes[[...present][0] ?? 0];
     throw new InputError(`Feature cache ${cachePath}: every row of its train split is of class ${only} (${info.splits.train!.count} rows); train-head needs train rows of at least 2 classes`);
   }
+  const imbalanced = imbalanceNote(trainLabels, attrs.classes, settings.classWeight!);
+  if (imbalanced) note(imbalanced);
   const { train, val } = holdValidation(trainOpened.split, trainLabels, settings, attrs.classes, note);
   const test = testOpened.split;
 
@@ -168,6 +164,8 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
           dataIdentity: { cache: cachePath, 'cache weights': attrs.weightsId, 'train rows': info.splits.train!.count, 'test rows': info.splits.test!.count, 'feature shape': featureShape.join('x') },
           clock: ctx.clock,
           signal: controller.signal,
+          // From the cache's train split; the validation hold-out is stratified, so its proportions are the same.
+          classWeights: settings.classWeight === 'balanced' ? balancedClassWeights(trainLabels, k) : undefined,
         },
         callbacks,
       );
@@ -193,7 +191,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
       settings,
       training: { epochsRun: result.history.length, bestEpoch: result.bestEpoch, stoppedEarly: result.stoppedEarly, folded: result.folded, backend: backend.detail, testAccuracy: tested.accuracy, selectedOn: result.selectedOn, valAccuracy: result.selectedOn === 'val' ? selectedAccuracy : undefined, rows },
     };
-    const metrics = computeMetrics(tested.predicted, tested.labels, attrs.classes);
+    const metrics = computeMetrics(tested.predicted, tested.labels, attrs.classes, tested.ranks);
     const history = result.history;
     const chosenBy = monitorLabel(settings.monitor!, result.selectedOn);
     const metricsJson = {
@@ -201,7 +199,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
       testLoss: tested.loss,
       count: metrics.count,
       classes: attrs.classes,
-      perClass: metrics.perClass,
+      perClass: metrics.perClass, topK: metrics.topK ?? null, macro: metrics.macro, confused: metrics.confused,
       confusion: metrics.confusion,
       bestEpoch: result.bestEpoch,
       epochsRun: history.length,

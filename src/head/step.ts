@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { crossEntropy, headLogits, PARAM_NAMES, type HeadTensors } from './model.js';
 import type { HeadOptimizer } from './optimizer.js';
+import { weightedCrossEntropy } from './class-weight.js';
 
 export interface StepResult {
   loss: number;
@@ -24,7 +25,7 @@ export async function readValues(t: tf.Tensor): Promise<Float32Array | Int32Arra
  * loss is not finite leaves the weights as they were; elsewhere the update is queued before the
  * loss is known, and the caller stops on the NaN all the same.
  */
-export async function trainStep(params: HeadTensors, x: Float32Array, inWidth: number, labels: ArrayLike<number>, classes: number, optimizer: HeadOptimizer, masks?: [Float32Array, Float32Array]): Promise<StepResult> {
+export async function trainStep(params: HeadTensors, x: Float32Array, inWidth: number, labels: ArrayLike<number>, classes: number, optimizer: HeadOptimizer, masks?: [Float32Array, Float32Array], classWeights?: tf.Tensor1D): Promise<StepResult> {
   const n = labels.length;
   // A copy: the caller may refill its batch buffers before this step's loss is read (train.ts on GPUs).
   const want = Int32Array.from(labels);
@@ -37,7 +38,7 @@ export async function trainStep(params: HeadTensors, x: Float32Array, inWidth: n
     const f = (w0: tf.Tensor, b0: tf.Tensor, w3: tf.Tensor, b3: tf.Tensor, w6: tf.Tensor, b6: tf.Tensor): tf.Scalar => {
       const logits = headLogits({ w0, b0, w3, b3, w6, b6 } as HeadTensors, xt, m);
       predicted = tf.keep(tf.argMax(logits, 1));
-      return crossEntropy(logits, y);
+      return classWeights ? weightedCrossEntropy(logits, y, classWeights) : crossEntropy(logits, y);
     };
     return tf.valueAndGrads(f)(PARAM_NAMES.map((k) => params[k]));
   });

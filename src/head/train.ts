@@ -21,6 +21,7 @@ import { webgpuProgramsReady } from './webgpu-programs.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
 import { readValues, trainStep, type StepResult } from './step.js';
 import { elementCount } from '../shape.js';
+import { rankOfLabel } from '../metrics.js';
 import type { EpochEndInfo, FeatureSplit, HeadWeights, LoadedHead, Monitor, SelectionSplit, SplitEvaluation, TrainCallbacks, TrainHeadOptions, TrainHeadResult, TrainSettings } from './types.js';
 
 /** Thrown when the abort signal stops training; exit code 130 as for Ctrl-C. */
@@ -49,7 +50,7 @@ interface PendingStep {
 type Snapshot = { epoch: number; params: Record<string, Float32Array>; dev: Deviation };
 
 /** What checkpoints written before validation splits existed were trained with: a resume compares against these. */
-const LEGACY_FINGERPRINT: Record<string, string | number | boolean> = { '--val-fraction': 0, '--monitor': 'val-accuracy' };
+const LEGACY_FINGERPRINT: Record<string, string | number | boolean> = { '--val-fraction': 0, '--monitor': 'val-accuracy', '--class-weight': 'none' };
 
 async function snapshot(params: HeadTensors): Promise<Record<string, Float32Array>> {
   const out: Record<string, Float32Array> = {};
@@ -74,6 +75,7 @@ function fingerprintOf(o: TrainHeadOptions): Record<string, string | number | bo
     '--fold': s.fold,
     '--val-fraction': s.valFraction ?? 0,
     '--monitor': s.monitor ?? 'val-accuracy',
+    '--class-weight': s.classWeight ?? 'none',
   };
 }
 
@@ -109,6 +111,7 @@ async function evaluateWeights(layers: HeadWeights, split: FeatureSplit, dir: st
   const k = layers.fc6.outFeatures;
   const predicted = new Int32Array(split.count);
   const labels = new Uint8Array(split.count);
+  const ranks = new Uint16Array(split.count);
   let correct = 0;
   let lossSum = 0;
   for await (const chunk of splitChunks(split, 1024)) {
@@ -119,11 +122,12 @@ async function evaluateWeights(layers: HeadWeights, split: FeatureSplit, dir: st
       const label = chunk.labels[i]!;
       predicted[chunk.start + i] = best;
       labels[chunk.start + i] = label;
+      ranks[chunk.start + i] = rankOfLabel(probs, i, k, label);
       if (best === label) correct++;
       lossSum -= Math.log(Math.max(probs[i * k + label]!, Number.MIN_VALUE));
     }
   }
-  return { count: split.count, accuracy: split.count > 0 ? correct / split.count : 0, loss: split.count > 0 ? lossSum / split.count : NaN, predicted, labels };
+  return { count: split.count, accuracy: split.count > 0 ? correct / split.count : 0, loss: split.count > 0 ? lossSum / split.count : NaN, predicted, labels, ranks };
 }
 
 function allFinite(values: ArrayLike<number>): boolean {
@@ -185,6 +189,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   const optimizer = new HeadOptimizer(config, folded ? { w0: FOLD_SCALES } : {}, undefined, { webgpuPrograms: await webgpuProgramsReady() });
   const devSettings = { kind, lr: s.lr, weightDecay: s.weightDecay, momentum: s.momentum };
   const fingerprint = fingerprintOf(o);
+  const classWeights = o.classWeights && tf.tensor1d(o.classWeights);
   // The split measured after every epoch. The test split only when there is no validation split.
   const selectedOn: SelectionSplit | undefined = o.val ? 'val' : o.test ? 'test' : undefined;
   const selection = o.val ?? o.test;
@@ -284,7 +289,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
         }
         batch++;
         const masks: [Float32Array, Float32Array] | undefined = s.dropout > 0 ? [dropoutMask(b.n, o.initial.fc0.outFeatures, s.dropout, drop), dropoutMask(b.n, hidden, s.dropout, drop)] : undefined;
-        const step: PendingStep = { result: trainStep(params, b.x, trainPrep.inWidth, b.labels, o.classes.length, optimizer, masks), n: b.n, batch };
+        const step: PendingStep = { result: trainStep(params, b.x, trainPrep.inWidth, b.labels, o.classes.length, optimizer, masks, classWeights), n: b.n, batch };
         // When an earlier step's loss stops training first, this step's own failure is dropped, not left unhandled.
         step.result.catch(() => undefined);
         if (folded) dev = advanceDeviation(dev, devSettings);
@@ -339,6 +344,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
     return { weights, history, bestEpoch: stopper.best?.epoch ?? 0, stoppedEarly, folded, resumedAt: startEpoch, dataPlan, selectedOn, weightsEpoch, test };
   } finally {
     for (const k of PARAM_NAMES) params[k].dispose();
+    classWeights?.dispose();
     optimizer.dispose();
   }
 }

@@ -94,6 +94,8 @@ export interface TrainSettings {
   valFraction?: number;
   /** Default val-accuracy. */
   monitor?: Monitor;
+  /** `balanced`: cross-entropy weighted by inverse class frequency (train-head's --class-weight); absent in older heads: none. */
+  classWeight?: 'balanced' | 'none';
 }
 
 /** A split of cached features, read whole or streamed in chunks. */
@@ -169,6 +171,8 @@ export interface TrainHeadOptions {
   clock?: Clock;
   /** Bytes the prepared training inputs may take in memory; default half of os.freemem(). */
   memoryBudget?: number;
+  /** Per-class loss weights [K] (class-weight.ts); absent: the plain mean cross-entropy. */
+  classWeights?: Float32Array;
   /** Stops training after the current batch (TrainingStopped, exit 130); the last epoch's checkpoint stays for a resume. */
   signal?: AbortSignal;
 }
@@ -181,6 +185,8 @@ export interface SplitEvaluation {
   loss: number;
   predicted: Int32Array;
   labels: Uint8Array;
+  /** Per row, how many classes scored above the true one (src/metrics.ts rankOfLabel), for top-k. */
+  ranks?: Uint16Array;
 }
 
 export interface TrainHeadResult {
@@ -202,10 +208,5 @@ export interface TrainHeadResult {
   test?: SplitEvaluation;
 }
 
-export interface ClassMetrics {
-  accuracy: number;
-  count: number;
-  perClass: { name: string; accuracy: number; count: number }[];
-  /** confusion[true][predicted]. */
-  confusion: number[][];
-}
+/** The test split's metrics in the training report: one definition, in src/metrics.ts. */
+export type { Metrics as ClassMetrics } from '../metrics.js';

@@ -1,6 +1,10 @@
-/** `headstart evaluate`: accuracy, per-class accuracy and the confusion matrix of a head on a cached split. */
+/**
+ * `headstart evaluate`: accuracy and top-k accuracy, per-class precision, recall and F1, the
+ * most-confused pairs and the confusion matrix of a head on a cached split.
+ */
 import { existsSync } from 'node:fs';
-import { InputError, MismatchError } from '../errors.js';
+import { InputError, MismatchError, UsageError, expected } from '../errors.js';
+import { defaultTopK } from '../metrics.js';
 import { readCacheSplit } from '../cache/reader.js';
 import { headProbabilities } from '../head/model.js';
 import type { LoadedHead } from '../head/types.js';
@@ -17,7 +21,7 @@ function describe(values: readonly unknown[]): string {
   return values.length > 6 ? `${values.slice(0, 6).join(', ')}, … (${values.length})` : values.join(', ');
 }
 
-export async function evaluateHead(head: LoadedHead, cachePath: string, split: 'train' | 'test', opts: { onProgress?: (done: number, total: number) => void } = {}): Promise<Evaluation> {
+export async function evaluateHead(head: LoadedHead, cachePath: string, split: 'train' | 'test', opts: { onProgress?: (done: number, total: number) => void; topK?: readonly number[] } = {}): Promise<Evaluation> {
   const facts = headFacts(head);
   await ensureHeadBackend();
   const data = await readCacheSplit(cachePath, split);
@@ -30,14 +34,14 @@ export async function evaluateHead(head: LoadedHead, cachePath: string, split: '
   const per = data.featureShape.reduce((p, v) => p * v, 1);
   const headPer = facts.featureShape.reduce((p, v) => p * v, 1);
   if (per !== headPer) throw differs('shape', `[${data.featureShape.join(', ')}]`, `[${facts.featureShape.join(', ')}]`);
-  const matrix = new ConfusionMatrix(facts.classes);
+  const matrix = new ConfusionMatrix(facts.classes, opts.topK ?? defaultTopK(facts.classes.length));
   for (let start = 0; start < data.count; start += ROWS_PER_STEP) {
     const n = Math.min(ROWS_PER_STEP, data.count - start);
     const probs = await headProbabilities(head, data.features.subarray(start * per, (start + n) * per), n, data.featureShape);
     matrix.add(probs, data.labels.subarray(start, start + n), n);
     opts.onProgress?.(start + n, data.count);
   }
-  return matrix.result(split);
+  return matrix.evaluation(split);
 }
 
 export async function runEvaluate(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
@@ -48,8 +52,20 @@ export async function runEvaluate(args: CommandArgs, ctx: RunContext): Promise<C
   if (!existsSync(cache) && args.options.cache === undefined) {
     throw new InputError(`the cache the head in ${head.dir} was trained on, ${cache}, is gone: pass --cache FILE or extract it again`);
   }
+  const topK = parseTopK(args.options['top-k'] as string | undefined, headFacts(head).classes.length);
   const bar = progressBar({ stream: ctx.stderr, label: `evaluate ${split}`, unit: 'images', clock: ctx.clock });
-  const evaluation = await evaluateHead(head, cache, split, { onProgress: (d, t) => bar.update(d, t) });
+  const evaluation = await evaluateHead(head, cache, split, { onProgress: (d, t) => bar.update(d, t), topK });
   bar.finish();
   return { text: formatEvaluation(evaluation, `head ${head.dir}`), data: { head: head.dir, cache, ...evaluation } };
+}
+
+/** `--top-k 1,3`: whole numbers from 1 to the head's class count; default 1, and 5 when there are more than 5 classes. */
+export function parseTopK(raw: string | undefined, classes: number): number[] {
+  if (raw === undefined) return defaultTopK(classes);
+  const ks = raw.split(',').map((v) => v.trim());
+  for (const v of ks) {
+    const k = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(k) || k < 1 || k > classes) throw new UsageError(expected(`a comma list of whole numbers from 1 to ${classes} (the head's classes)`, '--top-k', raw));
+  }
+  return [...new Set(ks.map(Number))].sort((a, b) => a - b);
 }

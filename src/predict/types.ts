@@ -1,4 +1,5 @@
 /** Public types of predict, evaluate and the predictor they share. */
+import type { Metrics } from '../metrics.js';
 
 export interface ClassScore {
   /** Index into the head's classes. */
@@ -39,21 +40,8 @@ export interface PredictImagesOptions {
   onFailure?: (failure: ImageFailure) => void;
 }
 
-export interface PerClassAccuracy {
-  label: string;
-  correct: number;
-  total: number;
-  /** correct / total; NaN when the split has no sample of the class. */
-  accuracy: number;
-}
-
-export interface Evaluation {
+/** evaluate's answer: src/metrics.ts's Metrics on one split of a cache. */
+export type Evaluation = Metrics & {
   split: 'train' | 'test';
-  count: number;
-  correct: number;
-  accuracy: number;
   classes: string[];
-  perClass: PerClassAccuracy[];
-  /** confusion[trueClass][predictedClass] = count. */
-  confusion: number[][];
-}
+};

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCacheSplit } from '../../src/cache/reader.js';
-import { InputError, MismatchError } from '../../src/errors.js';
+import { InputError, MismatchError, UsageError } from '../../src/errors.js';
 import { loadHead, saveHead } from '../../src/head/head-io.js';
 import type { HeadWeights } from '../../src/head/types.js';
 import { evaluateHead, runEvaluate } from '../../src/predict/evaluate.js';
@@ -12,8 +12,8 @@ let s: Scenario;
 beforeAll(async () => { s = await makeScenario('evaluate'); });
 afterAll(() => s?.close());
 
-/** Float64 forward of the head on [C,1,1] rows (avgpool replicates each value 49 times). */
-function referenceArgmax(w: HeadWeights, features: Float32Array, n: number, channels: number): number[] {
+/** Float64 forward of the head on [C,1,1] rows (avgpool replicates each value 49 times): logits per row. */
+function referenceLogits(w: HeadWeights, features: Float32Array, n: number, channels: number): number[][] {
   const dense = (x: Float64Array, l: HeadWeights['fc0'], relu: boolean): Float64Array => {
     const y = new Float64Array(l.outFeatures);
     for (let o = 0; o < l.outFeatures; o++) {
@@ -23,14 +23,17 @@ function referenceArgmax(w: HeadWeights, features: Float32Array, n: number, chan
     }
     return y;
   };
-  const out: number[] = [];
+  const out: number[][] = [];
   for (let r = 0; r < n; r++) {
     const x = new Float64Array(channels * 49);
     for (let c = 0; c < channels; c++) x.fill(features[r * channels + c]!, c * 49, (c + 1) * 49);
-    const logits = dense(dense(dense(x, w.fc0, true), w.fc3, true), w.fc6, false);
-    out.push(logits.indexOf(Math.max(...logits)));
+    out.push([...dense(dense(dense(x, w.fc0, true), w.fc3, true), w.fc6, false)]);
   }
   return out;
+}
+
+function referenceArgmax(w: HeadWeights, features: Float32Array, n: number, channels: number): number[] {
+  return referenceLogits(w, features, n, channels).map((l) => l.indexOf(Math.max(...l)));
 }
 
 describe('evaluate', () => {
@@ -47,11 +50,38 @@ describe('evaluate', () => {
       const correct = confusion.reduce((sum, row, i) => sum + row[i]!, 0);
       expect(e.accuracy).toBeCloseTo(correct / cached.count, 12);
       e.perClass.forEach((p, c) => {
-        expect(p.label).toBe(CLASSES[c]);
-        expect(p.total).toBe(confusion[c]!.reduce((a, b) => a + b, 0));
+        expect(p.name).toBe(CLASSES[c]);
+        expect(p.count).toBe(confusion[c]!.reduce((a, b) => a + b, 0));
         expect(p.correct).toBe(confusion[c]![c]);
       });
     }
+  });
+
+  it('top-2 accuracy, precision and recall agree with the float64 forward pass', async () => {
+    const head = await loadHead(s.head);
+    const cached = await readCacheSplit(s.cache, 'train');
+    const logits = referenceLogits(head.layers, cached.features, cached.count, cached.featureShape[0]!);
+    const within2 = logits.filter((l, i) => l.filter((v) => v > l[cached.labels[i]!]!).length < 2).length;
+    const predicted = logits.map((l) => l.indexOf(Math.max(...l)));
+    const e = await evaluateHead(head, s.cache, 'train', { topK: [1, 2] });
+    expect(e.topK).toEqual([{ k: 1, accuracy: e.accuracy }, { k: 2, accuracy: within2 / cached.count }]);
+    CLASSES.forEach((_, c) => {
+      const hits = predicted.filter((p, i) => p === c && cached.labels[i] === c).length;
+      const asC = predicted.filter((p) => p === c).length;
+      expect(e.perClass[c]!.precision).toBe(asC > 0 ? hits / asC : null);
+      expect(e.perClass[c]!.recall).toBe(hits / cached.labels.filter((l) => l === c).length);
+    });
+  });
+
+  it('--top-k refuses what is not a list of 1…K', async () => {
+    for (const bad of ['0', '4', '1,x', '', '2.5']) {
+      const run = runEvaluate({ positionals: [], options: { head: s.head, split: 'test', 'top-k': bad } }, context());
+      await expect(run).rejects.toThrow(UsageError);
+      await expect(run).rejects.toThrow(`Expected a comma list of whole numbers from 1 to 3 (the head's classes) for --top-k but received ${JSON.stringify(bad)}`);
+    }
+    const ok = await runEvaluate({ positionals: [], options: { head: s.head, split: 'test', 'top-k': '2,1,2' } }, context());
+    expect((ok.data as Evaluation).topK?.map((t) => t.k)).toEqual([1, 2]);
+    expect(ok.text).toMatch(/top-k accuracy: top-1 \d+\.\d%, top-2 \d+\.\d%/);
   });
 
   it('runEvaluate reads the head\'s own cache by default and prints a table', async () => {
@@ -62,6 +92,10 @@ describe('evaluate', () => {
     expect(data.count).toBe(6);
     expect(result.text).toMatch(/accuracy \d+\.\d% \(\d\/6\) on the test split/);
     expect(result.text).toContain('confusion matrix (rows: true class, columns: predicted)');
+    expect(result.text).toMatch(/class\s+accuracy\s+precision\s+recall\s+F1\s+correct\/count/);
+    expect(result.text).toMatch(/most confused/);
+    // Three classes: top-1 only, which is the accuracy line.
+    expect(result.text).not.toContain('top-k accuracy');
     for (const c of CLASSES) expect(result.text).toContain(c);
   });
 

@@ -1,0 +1,14 @@
+/** What a folder takes on disk: train-head's run summary and `runs` both say it. */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Bytes of the regular files under `dir`, at any depth (links are not followed, so nothing is counted twice). */
+export function folderBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += folderBytes(path);
+    else if (entry.isFile()) total += statSync(path).size;
+  }
+  return total;
+}
