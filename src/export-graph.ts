@@ -6,7 +6,7 @@
  * sorted. Only the trunk's own graph outputs are dropped.
  */
 import { MAP_NAME, POOLED_NAME, buildTrunkGraph } from './extract/graph.js';
-import { type OnnxNode, type OnnxTensor, type Piece, bytesField, encodeModel, messageField, stringField, varintField, writeMessage } from './extract/onnx-proto.js';
+import { type OnnxNode, type OnnxTensor, type Piece, bytesField, encodeModel, messageField, stringField, varintField, writeMessage } from './onnx/proto.js';
 import { foldWeight } from './head/fold.js';
 import type { Vgg16Weights } from './weights/types.js';
 

@@ -8,7 +8,7 @@ import { InputError, expected } from '../errors.js';
 import type { Vgg16Weights } from '../weights/types.js';
 import { elementCount, formatShape } from '../weights/views.js';
 import { adaptivePoolMatrix } from './adaptive-pool.js';
-import { type OnnxNode, type OnnxTensor, type OnnxValueInfo, encodeModel } from './onnx-proto.js';
+import { type OnnxNode, type OnnxTensor, type OnnxValueInfo, encodeModel } from '../onnx/proto.js';
 import { TOOL_VERSION } from '../version.js';
 
 export const INPUT_NAME = 'images';
