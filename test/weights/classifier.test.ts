@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, MismatchError } from '../../src/errors.js';
 import { classifierPath, ensureClassifier, loadClassifier, saveClassifier } from '../../src/weights/classifier.js';
-import { loadVgg16 } from '../../src/weights/vgg16.js';
-import { randomVgg16 } from '../../src/weights/random.js';
+import { loadVgg16 } from '../../src/backbones/vgg16/index.js';
+import { randomVgg16 } from '../../src/backbones/vgg16/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { tempDir, thrown, writeCopy } from './helpers.js';
 
