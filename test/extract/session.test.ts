@@ -142,7 +142,7 @@ describe('createSession', () => {
       expect(err).toBeInstanceOf(InputError);
       expect((err as Error).message).toMatch(new RegExp(`^Cannot load ONNX model ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\S`));
       expect((err as Error).message).not.toContain('\n');
-      const fromBytes = await createSession(new Uint8Array([1, 2, 3]), 'auto', { hardware: NO_GPU }).catch((e: unknown) => e);
+      const fromBytes = await createSession(new Uint8Array([1, 2, 3]), 'auto', { what: 'VGG16', hardware: NO_GPU }).catch((e: unknown) => e);
       expect(fromBytes).toBeInstanceOf(InputError);
       expect((fromBytes as Error).message).toMatch(/^Cannot load ONNX model the built VGG16 model: \S/);
     } finally {
