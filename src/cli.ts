@@ -25,7 +25,8 @@ export interface CommandSpec {
 const DEVICE: OptionSpec = { name: 'device', type: 'enum', choices: ['auto', 'cuda', 'webgpu', 'cpu'], default: 'auto', describe: 'ONNX Runtime execution provider for the trunk', arg: 'NAME' };
 const WEIGHTS: OptionSpec = { name: 'weights', type: 'string', describe: `the backbone's checkpoint (.pth, legacy or zip, or .safetensors; default: its published file in models/, ${defaultWeightsPath(defaultBackbone())} for ${defaultBackbone().id})`, arg: 'FILE' };
 const CACHE: OptionSpec = { name: 'cache', type: 'string', describe: 'feature cache (default cache/<data>-<backbone>-<size>.h5)', arg: 'FILE' };
-const BACKBONE: OptionSpec = { name: 'backbone', type: 'enum', choices: backboneIds(), default: defaultBackbone().id, describe: 'the frozen trunk whose features are cached (train-head, predict and export take it from the cache or head)', arg: 'ID' };
+// Choices read when asked, so a backbone a library user registers later is one too.
+const BACKBONE: OptionSpec = { name: 'backbone', type: 'enum', get choices() { return backboneIds(); }, default: defaultBackbone().id, describe: 'the frozen trunk whose features are cached (train-head, predict and export take it from the cache or head)', arg: 'ID' };
 const DATA: OptionSpec = { name: 'data', type: 'string', default: 'cifar10', describe: 'cifar10, digits, or an image folder', arg: 'NAME|DIR' };
 const DATA_DIR: OptionSpec = { name: 'data-dir', type: 'string', default: 'data', describe: 'where downloaded data sets live', arg: 'DIR' };
 const IMAGE_SIZE: OptionSpec = { name: 'image-size', type: 'positiveInt', default: 32, describe: 'images are resized to SIZE×SIZE (32: CIFAR-10 as it is)', arg: 'SIZE' };

@@ -64,7 +64,7 @@ export interface HeadInit<W> {
 /** Seeded weights for runs without a pretrained file. */
 export interface RandomInit<W> {
   make(seed: number, options: { classifier: boolean }): W;
-  /** The weights id recorded in caches and heads, e.g. `random-vgg16-seed0`. */
+  /** The weights id recorded in caches and heads, `random-<id>-seed<N>` by convention. */
   id(seed: number): string;
   /** The weights an id made by this backbone stands for (it may encode more than a seed), else undefined. */
   fromId(id: string): { weights: W; seed: number } | undefined;
@@ -72,7 +72,7 @@ export interface RandomInit<W> {
 
 /** Where `headstart fetch <id>` downloads the weights, and how the file is checked. */
 export interface PublishedWeights {
-  /** For messages: `VGG16 weights`. */
+  /** For messages: `<name> weights`. */
   readonly what: string;
   /** Name on disk; also the name torch.hub keeps it under in its cache. */
   readonly fileName: string;
@@ -84,7 +84,7 @@ export interface PublishedWeights {
 export interface Backbone<W extends object = object> {
   /** Registry key: in cache names (`<data>-<id>-<size>.h5`), cache and head metadata, model file names. */
   readonly id: string;
-  /** How messages name it: `VGG16`. */
+  /** How messages name it (its usual spelling, upper case where the paper has it). */
   readonly name: string;
   readonly preprocessing: Preprocessing;
   readonly checkpoint: CheckpointLayout<W>;

@@ -13,7 +13,7 @@
  * and renames that over the cache), so a group's presence means the split is complete.
  *
  * `backbone` (the registry id of the trunk) came after format version 1 was fixed: a file without it
- * was written by VGG16, the only backbone there was, and reads as that.
+ * was written by the only backbone there was then, and reads as UNRECORDED_BACKBONE (src/backbones/index.ts).
  */
 import { basename, join, resolve } from 'node:path';
 import { UNRECORDED_BACKBONE, backboneIds, defaultBackbone, findBackbone } from '../backbones/index.js';

@@ -10,7 +10,7 @@ export type FeatureLayout = 'map' | 'pooled';
  * complete split is reused and a partial one resumed; any difference makes the cache another one.
  */
 export interface CacheIdentity {
-  /** The backbone's registry id (`vgg16`); absent: written before backbones were recorded, i.e. VGG16. */
+  /** The backbone's registry id; absent: written before backbones were recorded (UNRECORDED_BACKBONE's). */
   backbone?: string;
   /** Hex SHA-256 of the checkpoint's bytes, or the random-weights id. */
   weightsId: string;
@@ -27,7 +27,7 @@ export interface CacheIdentity {
   splitRule: string;
 }
 
-/** Everything a cache file records about itself. The reader always sets `backbone` (a format-1 file without it reads as VGG16's). */
+/** Everything a cache file records about itself. The reader always sets `backbone` (a format-1 file without it reads as UNRECORDED_BACKBONE's). */
 export interface CacheAttrs extends CacheIdentity {
   formatVersion: number;
   /** headstart version that wrote the file. */

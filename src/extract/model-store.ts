@@ -27,7 +27,7 @@ export interface StoredModel {
   bytes?: Uint8Array;
 }
 
-/** `<backbone>-<id>-<size>-<output>.onnx`, e.g. for VGG16's weights `vgg16-397923af8e79cdbb-32-map.onnx`. */
+/** `<backbone>-<weights id>-<size>-<output>.onnx`, a SHA-256 id cut to 16 hex digits: `<backbone>-397923af8e79cdbb-32-map.onnx`. */
 export function modelFileName(key: ModelKey): string {
   const id = /^[0-9a-f]{64}$/i.test(key.weightsId) ? key.weightsId.slice(0, 16).toLowerCase() : key.weightsId.replace(/[^A-Za-z0-9._-]+/g, '_');
   if (id.length === 0) throw new RangeError('weightsId must not be empty');
@@ -45,7 +45,7 @@ async function isModelFile(path: string): Promise<boolean> {
 
 export interface EnsureOptions {
   onNote?: (line: string) => void;
-  /** The model as notes name it: `VGG16` (building the VGG16 ONNX model …); default the registered backbone's name. */
+  /** The model as notes name it (`building the <name> ONNX model …`); default the registered backbone's name. */
   what?: string;
   /** Build and replace the file even when it exists (a stored file ONNX Runtime could not read). */
   rebuild?: boolean;

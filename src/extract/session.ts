@@ -27,7 +27,7 @@ export type InferenceSession = ort.InferenceSession;
 
 export interface SessionOptions {
   onNote?: (line: string) => void;
-  /** The model as notes and messages name it (`VGG16`); default `the model`. */
+  /** The model as notes and messages name it (a backbone's name); default `the model`. */
   what?: string;
   /** CPU provider threads; default: the number of cores. */
   intraOpThreads?: number;
@@ -73,7 +73,7 @@ function sessionOptions(provider: Provider, threads: number): ort.InferenceSessi
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
-    // One op at a time: VGG16 is a chain, so parallel execution has nothing to overlap.
+    // One op at a time: a trunk is a chain, so parallel execution has nothing to overlap.
     executionMode: 'sequential',
     enableCpuMemArena: true,
     // Errors come back as exceptions; ONNX Runtime's own warnings would only clutter stderr.

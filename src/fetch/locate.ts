@@ -56,7 +56,7 @@ export async function findWeights(backbone: Backbone, opts: { modelsDir: string;
   return undefined;
 }
 
-/** The backbone's published file in `modelsDir` (`models/vgg16-397923af.pth`), else PyTorch's cached copy, else undefined. */
+/** The backbone's published file in `modelsDir` (`models/<file name>`), else PyTorch's cached copy, else undefined. */
 export async function locateWeights(backbone: Backbone, opts: { modelsDir: string; env: Env }): Promise<string | undefined> {
   return (await findWeights(backbone, opts))?.path;
 }

@@ -1,7 +1,7 @@
 /**
  * `headstart fetch <backbone>|cifar10`: use a copy already on disk when there is one, else download it
  * resumably with a progress bar and a checksum. Weights found only in PyTorch's cache are symlinked
- * into models/ (VGG16's 528 MB are not worth copying), so the default `--weights` just works.
+ * into models/ (hundreds of MB are not worth copying), so the default `--weights` just works.
  */
 import { lstat, mkdir, readFile, stat, symlink, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';

@@ -7,7 +7,7 @@ export interface KnownFile {
   id: KnownFileId;
   /** A backbone's weights (kept in models/, also looked for in PyTorch's cache) or a data set (in data/). */
   kind: 'weights' | 'data';
-  /** What the file is, for messages: `VGG16 weights`. */
+  /** What the file is, for messages: `<backbone name> weights`, `CIFAR-10 (binary version)`. */
   what: string;
   /** Name on disk; a torchvision checkpoint's name is also what torch.hub uses in its cache. */
   fileName: string;

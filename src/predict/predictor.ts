@@ -20,7 +20,7 @@ export type Device = 'auto' | 'cuda' | 'webgpu' | 'cpu';
 /** What predict, evaluate and export need to know about a head, read from its metadata. */
 export interface HeadFacts {
   dir: string;
-  /** The trunk the features came from (headstart.json's `backbone`; absent: written when VGG16 was the only one). */
+  /** The trunk the features came from (headstart.json's `backbone`; absent: UNRECORDED_BACKBONE's). */
   backbone: Backbone;
   weightsId: string;
   imageSize: number;

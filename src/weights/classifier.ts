@@ -1,5 +1,5 @@
 /**
- * The two classifier layers a backbone's checkpoint offers a head (VGG16's classifier.0 and
+ * The two classifier layers a backbone's checkpoint offers a head (torchvision's classifier.0 and
  * classifier.3) exported once to a raw float32 file, so stage two (training a head initialised from
  * them) need not parse and hash a 528 MB checkpoint on every run. Files are named after the backbone:
  * `<modelsDir>/<backbone>-<sha256[:16]>-classifier.bin` (+ .json), format `headstart-<backbone>-classifier`.
