@@ -16,7 +16,7 @@ import type { Dataset, DatasetBatch } from '../src/data/types.js';
 import { extractSplit } from '../src/extract/extract.js';
 import { openTrunk } from '../src/extract/trunk.js';
 import type { DeviceRequest } from '../src/extract/types.js';
-import { randomVgg16, randomWeightsId } from '../src/weights/random.js';
+import { randomVgg16, randomWeightsId, vgg16 } from '../src/backbones/vgg16/index.js';
 import { writeCifarTestBatch } from './noise.js';
 
 /** The first `count` images of a data set (CIFAR-10's reader insists on 10,000 records per file). */
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
 
     const vgg = randomVgg16(0, undefined, { classifier: false });
     const weightsId = randomWeightsId(0);
-    const trunk = await openTrunk({ vgg, weightsId, imageSize: 32, output: 'map', device, modelsDir: join(root, 'models') });
+    const trunk = await openTrunk({ backbone: vgg16, weights: vgg, weightsId, imageSize: 32, output: 'map', device, modelsDir: join(root, 'models') });
     try {
       const batches: DatasetBatch[] = [];
       for await (const batch of dataset.batches({ start: 0, batchSize })) batches.push(batch);

@@ -14,7 +14,7 @@ import '@tensorflow/tfjs-layers'; // registers the gradients
 import * as ort from 'onnxruntime-node';
 import { buildGraph } from '../src/head/ort-graphs.js';
 import { installOrtKernels, ortKernelStats, uninstallOrtKernels } from '../src/head/ort-kernels.js';
-import { encodeModel } from '../src/head/ort-proto.js';
+import { encodeModel } from '../src/onnx/op-model.js';
 import { HeadOptimizer, optimizerConfig } from '../src/head/optimizer.js';
 import { defaultThreads } from '../src/head/ort-session.js';
 

@@ -22,7 +22,7 @@ import * as ort from 'onnxruntime-node';
 import { buildTrunkGraph } from '../src/extract/graph.js';
 import { openTrunk } from '../src/extract/trunk.js';
 import type { DeviceRequest } from '../src/extract/types.js';
-import { randomVgg16 } from '../src/weights/random.js';
+import { randomVgg16, vgg16 } from '../src/backbones/vgg16/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -73,13 +73,13 @@ console.log(`VGG16 trunk, ${size}×${size}, ONNX Runtime ${ort.env.versions.comm
 const vgg = randomVgg16(0, undefined, { classifier: false });
 
 let t0 = performance.now();
-const model = buildTrunkGraph(vgg, { imageSize: size, output: 'map' });
+const model = buildTrunkGraph({ backbone: vgg16, weights: vgg }, { imageSize: size, output: 'map' });
 console.log(`build graph: ${(performance.now() - t0).toFixed(0)} ms for ${(model.length / 1e6).toFixed(1)} MB`);
 
 /** openTrunk on the chosen device; a provider that cannot start (CUDA without its libraries) is a result, logged in one line. */
 async function open(dir: string, label: string): Promise<Awaited<ReturnType<typeof openTrunk>> | undefined> {
   try {
-    return await openTrunk({ vgg, weightsId: 'bench', imageSize: size, output: 'map', device, modelsDir: dir });
+    return await openTrunk({ backbone: vgg16, weights: vgg, weightsId: 'bench', imageSize: size, output: 'map', device, modelsDir: dir });
   } catch (err) {
     console.log(`${label} --device ${device} failed: ${err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]}` : String(err)}`);
     process.exitCode = 1;

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadClassifier, saveClassifier } from '../src/weights/classifier.js';
-import { loadVgg16 } from '../src/weights/vgg16.js';
+import { loadVgg16 } from '../src/backbones/vgg16/index.js';
 
 const RUNS = 3;
 const files = process.argv.slice(2);

@@ -6,6 +6,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { backboneIds, defaultBackbone, defaultWeightsPath, listBackbones } from './backbones/index.js';
 import { HeadstartError, UsageError, expected } from './errors.js';
 import { type OptionSpec, parseValue } from './options.js';
 import type { TextSink } from './progress.js';
@@ -21,9 +22,11 @@ export interface CommandSpec {
   load: () => Promise<RunFunction>;
 }
 
-const DEVICE: OptionSpec = { name: 'device', type: 'enum', choices: ['auto', 'cuda', 'webgpu', 'cpu'], default: 'auto', describe: 'ONNX Runtime execution provider for VGG16', arg: 'NAME' };
-const WEIGHTS: OptionSpec = { name: 'weights', type: 'string', default: 'models/vgg16-397923af.pth', describe: 'VGG16 checkpoint (.pth, legacy or zip, or .safetensors)', arg: 'FILE' };
-const CACHE: OptionSpec = { name: 'cache', type: 'string', describe: 'feature cache (default cache/<data>-vgg16-<size>.h5)', arg: 'FILE' };
+const DEVICE: OptionSpec = { name: 'device', type: 'enum', choices: ['auto', 'cuda', 'webgpu', 'cpu'], default: 'auto', describe: 'ONNX Runtime execution provider for the trunk', arg: 'NAME' };
+const WEIGHTS: OptionSpec = { name: 'weights', type: 'string', describe: `the backbone's checkpoint (.pth, legacy or zip, or .safetensors; default: its published file in models/, ${defaultWeightsPath(defaultBackbone())} for ${defaultBackbone().id})`, arg: 'FILE' };
+const CACHE: OptionSpec = { name: 'cache', type: 'string', describe: 'feature cache (default cache/<data>-<backbone>-<size>.h5)', arg: 'FILE' };
+// Choices read when asked, so a backbone a library user registers later is one too.
+const BACKBONE: OptionSpec = { name: 'backbone', type: 'enum', get choices() { return backboneIds(); }, default: defaultBackbone().id, describe: 'the frozen trunk whose features are cached (train-head, predict and export take it from the cache or head)', arg: 'ID' };
 const DATA: OptionSpec = { name: 'data', type: 'string', default: 'cifar10', describe: 'cifar10, digits, or an image folder', arg: 'NAME|DIR' };
 const DATA_DIR: OptionSpec = { name: 'data-dir', type: 'string', default: 'data', describe: 'where downloaded data sets live', arg: 'DIR' };
 const IMAGE_SIZE: OptionSpec = { name: 'image-size', type: 'positiveInt', default: 32, describe: 'images are resized to SIZE×SIZE (32: CIFAR-10 as it is)', arg: 'SIZE' };
@@ -31,7 +34,7 @@ const HEAD: OptionSpec = { name: 'head', type: 'string', describe: 'trained head
 const BACKEND: OptionSpec = { name: 'backend', type: 'enum', choices: ['auto', 'webgpu', 'cpu', 'tensorflow'], default: 'auto', describe: 'TensorFlow.js backend for the head', arg: 'NAME' };
 const SEED: OptionSpec = { name: 'seed', type: 'nonNegativeInt', default: 0, describe: 'random seed', arg: 'N' };
 const MAX_IMAGE_PIXELS: OptionSpec = { name: 'max-image-pixels', type: 'positiveInt', default: 100_000_000, describe: 'refuse images of more pixels (width×height, read from the header before decoding)', arg: 'N' };
-const RANDOM_WEIGHTS: OptionSpec = { name: 'random-weights', type: 'boolean', default: false, describe: 'use a randomly initialised VGG16 (seeded) instead of pretrained weights' };
+const RANDOM_WEIGHTS: OptionSpec = { name: 'random-weights', type: 'boolean', default: false, describe: 'use a randomly initialised backbone (seeded) instead of pretrained weights' };
 
 export const GLOBAL_OPTIONS: OptionSpec[] = [
   { name: 'json', type: 'boolean', default: false, describe: 'print results as JSON on stdout' },
@@ -42,22 +45,22 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
 export const COMMANDS: CommandSpec[] = [
   {
     name: 'fetch',
-    summary: 'Find or download VGG16 weights or CIFAR-10 (resumable, checksummed)',
-    positional: { name: 'what', describe: 'vgg16 or cifar10', min: 1, max: 1, choices: ['vgg16', 'cifar10'] },
+    summary: `Find or download a backbone's weights (${backboneIds().join(', ')}) or CIFAR-10 (resumable, checksummed)`,
+    positional: { name: 'what', describe: `${backboneIds().join(', ')} or cifar10`, min: 1, max: 1, choices: [...backboneIds(), 'cifar10'] },
     options: [
       { name: 'models-dir', type: 'string', default: 'models', describe: 'where weights are kept', arg: 'DIR' },
       DATA_DIR,
       { name: 'url', type: 'string', describe: 'download from this URL instead of the official one', arg: 'URL' },
     ],
-    example: 'headstart fetch vgg16',
+    example: `headstart fetch ${defaultBackbone().id}`,
     load: async () => (await import('./fetch/run.js')).runFetch,
   },
   {
     name: 'extract',
-    summary: 'Run the frozen VGG16 trunk over a data set and cache the features to HDF5',
+    summary: 'Run a frozen backbone over a data set and cache the features to HDF5',
     options: [
       { name: 'split', type: 'enum', choices: ['train', 'test', 'all'], default: 'all', describe: 'which split to extract', arg: 'NAME' },
-      DATA, DATA_DIR, IMAGE_SIZE, CACHE, WEIGHTS, RANDOM_WEIGHTS, DEVICE,
+      DATA, DATA_DIR, IMAGE_SIZE, CACHE, BACKBONE, WEIGHTS, RANDOM_WEIGHTS, DEVICE,
       { name: 'batch-size', type: 'positiveInt', default: 64, describe: 'images per inference batch', arg: 'N' },
       { name: 'pooled', type: 'boolean', default: false, describe: 'store the [N, 25088] avgpool output instead of the trunk map' },
       { name: 'test-fraction', type: 'fraction', default: 0.2, describe: 'for a folder without train/ and test/: share held out', arg: 'F' },
@@ -72,7 +75,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'Train the classifier 25088→4096→4096→K on cached features',
     options: [
       CACHE, DATA, IMAGE_SIZE, WEIGHTS, RANDOM_WEIGHTS, BACKEND,
-      { name: 'init', type: 'enum', choices: ['pretrained', 'random'], default: 'pretrained', describe: 'start the first two layers from VGG16 or from scratch', arg: 'HOW' },
+      { name: 'init', type: 'enum', choices: ['pretrained', 'random'], default: 'pretrained', describe: 'start the first two layers from the backbone\'s classifier or from scratch', arg: 'HOW' },
       { name: 'optimizer', type: 'enum', choices: ['sgd', 'adam'], default: 'sgd', describe: 'SGD with momentum 0.9, or Adam', arg: 'NAME' },
       { name: 'lr', type: 'positiveNumber', default: 0.001, describe: 'learning rate', arg: 'RATE' },
       { name: 'weight-decay', type: 'nonNegativeNumber', default: 0, describe: 'L2 weight decay (decoupled with Adam)', arg: 'W' },
@@ -96,7 +99,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'predict',
     summary: 'Classify images with a trained head',
     positional: { name: 'image', describe: 'image files (PNG, JPEG, WebP, GIF, TIFF, AVIF)', min: 1, max: Infinity },
-    options: [HEAD, { ...WEIGHTS, default: undefined, describe: 'VGG16 checkpoint the head was trained with (default: models/vgg16-397923af.pth or PyTorch\'s cache; a random-weights head needs none)' }, DEVICE, { name: 'top', type: 'positiveInt', default: 3, describe: 'classes to show per image', arg: 'K' }, MAX_IMAGE_PIXELS],
+    options: [HEAD, { ...WEIGHTS, describe: 'the checkpoint the head was trained with (default: its backbone\'s published file in models/ or PyTorch\'s cache; a random-weights head needs none)' }, DEVICE, { name: 'top', type: 'positiveInt', default: 3, describe: 'classes to show per image', arg: 'K' }, MAX_IMAGE_PIXELS],
     example: 'headstart predict cat.png dog.jpg --top 3',
     load: async () => (await import('./predict/run.js')).runPredict,
   },
@@ -144,7 +147,7 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       { name: 'verify', type: 'boolean', default: false, describe: 'read every row of a cache and check it (finite values, counts, labels, checksums); exit 1 on any problem' },
     ],
-    example: 'headstart inspect cache/cifar10-vgg16-32.h5',
+    example: `headstart inspect cache/cifar10-${defaultBackbone().id}-32.h5`,
     load: async () => (await import('./inspect.js')).runInspect,
   },
 ];
@@ -238,7 +241,7 @@ function optionLine(spec: OptionSpec): string {
 export function helpText(command?: CommandSpec): string {
   if (command === undefined) {
     return [
-      'headstart: transfer learning on Node.js (frozen VGG16 features, a small head trained in TensorFlow.js)',
+      `headstart: transfer learning on Node.js (frozen ${listBackbones().map((b) => b.name).join('/')} features, a small head trained in TensorFlow.js)`,
       '',
       'Usage: headstart <command> [options]',
       '',

@@ -14,7 +14,8 @@ import { COMMANDS, commandDefaults } from './cli.js';
 import { MismatchError } from './errors.js';
 import { readDigits } from './data/digits.js';
 import { runExtract } from './extract/run.js';
-import { locateVgg16Weights } from './fetch/locate.js';
+import { defaultBackbone } from './backbones/index.js';
+import { locateWeights } from './fetch/locate.js';
 import { loadHead } from './head/head-io.js';
 import { runTrainHead } from './head/run.js';
 import { formatDuration } from './progress.js';
@@ -56,7 +57,7 @@ export function commandOptions(name: string, overrides: Record<string, unknown>)
  */
 export async function chooseDemoWeights(asked: string | undefined, env: Record<string, string | undefined>, modelsDir = 'models'): Promise<string | undefined> {
   if (asked !== undefined && existsSync(asked)) return asked;
-  return locateVgg16Weights({ modelsDir, env });
+  return locateWeights(defaultBackbone(), { modelsDir, env });
 }
 
 /** Writes image `index` of a CIFAR-layout split (R, G, B planes of 32×32) as a PNG. */

@@ -1,14 +1,14 @@
 /**
- * One ONNX model: the VGG16 trunk graph (built by src/extract/graph.ts) with the trained head
+ * One ONNX model: the backbone's trunk graph (built by src/extract/graph.ts) with the trained head
  * appended, images in and class probabilities out. The trunk arrives serialized, so the head is
  * spliced in at the protobuf level: a GraphProto is a list of fields, repeated fields keep their
  * order, and appending nodes and initializers after the trunk's keeps the node list topologically
  * sorted. Only the trunk's own graph outputs are dropped.
  */
+import type { BackboneWeights } from './backbones/types.js';
 import { MAP_NAME, POOLED_NAME, buildTrunkGraph } from './extract/graph.js';
-import { type OnnxNode, type OnnxTensor, type Piece, bytesField, encodeModel, messageField, stringField, varintField, writeMessage } from './extract/onnx-proto.js';
+import { type OnnxNode, type OnnxTensor, type Piece, bytesField, encodeModel, messageField, stringField, varintField, writeMessage } from './onnx/proto.js';
 import { foldWeight } from './head/fold.js';
-import type { Vgg16Weights } from './weights/types.js';
 
 export const PROBABILITIES_NAME = 'probabilities';
 
@@ -136,9 +136,9 @@ function headNodes(opts: ExportGraphOptions): { nodes: OnnxNode[]; initializers:
 }
 
 /** Serialized ONNX model: `images` [N,3,S,S] normalised → `probabilities` [N,K]. */
-export function buildExportGraph(vgg: Vgg16Weights, opts: ExportGraphOptions): Uint8Array {
+export function buildExportGraph(trunkWeights: BackboneWeights, opts: ExportGraphOptions): Uint8Array {
   const [, h, w] = opts.mapShape;
-  const trunk = buildTrunkGraph(vgg, { imageSize: opts.imageSize, output: h === 1 && w === 1 ? 'map' : 'pooled' });
+  const trunk = buildTrunkGraph(trunkWeights, { imageSize: opts.imageSize, output: h === 1 && w === 1 ? 'map' : 'pooled' });
   const head = headNodes(opts);
   // Encoding the head's nodes as a model of its own yields their fields ready made.
   const headModel = encodeModel({

@@ -1,4 +1,5 @@
 /** `headstart export --onnx FILE`: the trunk and the trained head as one ONNX model for any ONNX Runtime. */
+import { getBackbone } from './backbones/index.js';
 import { UsageError, expected } from './errors.js';
 import { INPUT_NAME, trunkMapShape } from './extract/graph.js';
 import { PROBABILITIES_NAME, buildExportGraph } from './export-graph.js';
@@ -15,14 +16,16 @@ export interface ExportResult {
   output: { name: string; shape: (number | string)[] };
   classes: string[];
   weights: string;
+  /** The backbone's registry id. */
+  backbone: string;
 }
 
 /** Writes the model to `file` (through a temporary name, so a half-written model never appears). */
-export async function exportOnnx(head: LoadedHead, file: string, opts: { weightsPath: string; modelsDir?: string; env?: Record<string, string | undefined> }): Promise<ExportResult> {
+export async function exportOnnx(head: LoadedHead, file: string, opts: { weightsPath?: string; modelsDir?: string; env?: Record<string, string | undefined> }): Promise<ExportResult> {
   const facts = headFacts(head);
-  const { vgg, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, opts);
-  const mapShape = trunkMapShape(vgg, facts.imageSize);
-  const bytes = buildExportGraph(vgg, {
+  const { backbone, weights, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, opts);
+  const mapShape = trunkMapShape({ backbone, weights }, facts.imageSize);
+  const bytes = buildExportGraph({ backbone, weights }, {
     imageSize: facts.imageSize,
     mapShape,
     layers: head.layers,
@@ -31,6 +34,7 @@ export async function exportOnnx(head: LoadedHead, file: string, opts: { weights
       image_size: String(facts.imageSize),
       ...(facts.mean !== undefined ? { mean: JSON.stringify(facts.mean) } : {}),
       ...(facts.std !== undefined ? { std: JSON.stringify(facts.std) } : {}),
+      backbone: backbone.id,
       weights: weightsId,
       headstart_version: TOOL_VERSION,
     },
@@ -43,6 +47,7 @@ export async function exportOnnx(head: LoadedHead, file: string, opts: { weights
     output: { name: PROBABILITIES_NAME, shape: ['N', facts.classes.length] },
     classes: facts.classes,
     weights: weightsId,
+    backbone: backbone.id,
   };
 }
 
@@ -50,11 +55,11 @@ export async function runExport(args: CommandArgs, ctx: RunContext): Promise<Com
   const file = args.options.onnx as string | undefined;
   if (file === undefined) throw new UsageError(expected('an output file', '--onnx', undefined));
   const head = await resolveHead(args.options.head as string | undefined, 'models');
-  const result = await exportOnnx(head, file, { weightsPath: args.options.weights as string, modelsDir: 'models', env: ctx.env });
+  const result = await exportOnnx(head, file, { weightsPath: args.options.weights as string | undefined, modelsDir: 'models', env: ctx.env });
   const shape = (s: (number | string)[]): string => `[${s.join(', ')}]`;
   const weights = /^[0-9a-f]{64}$/.test(result.weights) ? `sha256 ${result.weights.slice(0, 16)}…` : result.weights;
   const text = [
-    `wrote ${result.file} (${(result.bytes / 1e6).toFixed(1)} MB): head ${head.dir} on VGG16 ${weights}`,
+    `wrote ${result.file} (${(result.bytes / 1e6).toFixed(1)} MB): head ${head.dir} on ${getBackbone(result.backbone).name} ${weights}`,
     `  input  ${result.input.name} ${shape(result.input.shape)} float32, normalised (ImageNet mean/std), ${result.input.shape[2]}×${result.input.shape[3]} RGB`,
     `  output ${result.output.name} ${shape(result.output.shape)}: ${result.classes.join(', ')}`,
   ].join('\n');

@@ -6,14 +6,25 @@ export * from './errors.js';
 export type { CommandArgs, CommandResult, RunContext } from './types.js';
 export { progressBar, type ProgressBar, type TextSink } from './progress.js';
 
+// Backbones: the registry, and VGG16's own readers for callers that want its structure
+export type { Backbone, BackboneWeights, CheckpointLayout, HeadInit, LinearLayer, Preprocessing, PublishedWeights, RandomInit, TrunkLayout } from './backbones/types.js';
+export { backboneIds, defaultBackbone, defaultWeightsPath, findBackbone, getBackbone, listBackbones, loadBackboneWeights, registerBackbone, unregisterBackbone } from './backbones/index.js';
+export type { Vgg16Weights } from './backbones/vgg16/types.js';
+import { vgg16 } from './backbones/vgg16/index.js';
+import { locateWeights } from './fetch/locate.js';
+export { loadVgg16, randomVgg16, randomWeightsId, toVgg16Weights, vgg16 } from './backbones/vgg16/index.js';
+
 // Weights
-export type { LoadedCheckpoint, StateDict, Tensor, Vgg16Weights } from './weights/types.js';
+export type { LoadedCheckpoint, StateDict, Tensor } from './weights/types.js';
 export { loadCheckpoint } from './weights/checkpoint.js';
-export { loadVgg16, toVgg16Weights } from './weights/vgg16.js';
-export { randomVgg16, randomWeightsId } from './weights/random.js';
 export { ensureClassifier, loadClassifier, saveClassifier } from './weights/classifier.js';
 export { download } from './fetch/download.js';
-export { locateVgg16Weights } from './fetch/locate.js';
+export { locateWeights } from './fetch/locate.js';
+
+/** `models/vgg16-397923af.pth`, else PyTorch's cached copy, else undefined (the name from before backbones). */
+export function locateVgg16Weights(opts: { modelsDir: string; env: Record<string, string | undefined> }): Promise<string | undefined> {
+  return locateWeights(vgg16, opts);
+}
 
 // Stage one: the trunk, the data, the cache
 export type { Trunk, TrunkOptions } from './extract/types.js';

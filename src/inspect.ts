@@ -1,6 +1,7 @@
 /** `headstart inspect PATH`: what a feature cache, a head folder, an exported model or a checkpoint holds. */
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { UNRECORDED_BACKBONE, listBackbones } from './backbones/index.js';
 import { InputError, expected } from './errors.js';
 import { isHdf5 } from './cache/h5.js';
 import { readCacheInfo } from './cache/reader.js';
@@ -10,7 +11,6 @@ import { loadHead, readJson } from './head/head-io.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
 import { openCheckpoint } from './weights/checkpoint.js';
 import { looksLikeSafetensors } from './weights/safetensors.js';
-import { checkIsVgg16, toVgg16Weights } from './weights/vgg16.js';
 import { elementCount, shown } from './weights/views.js';
 
 const WHAT = 'a feature cache (.h5), a head folder, an exported .onnx model or a checkpoint (.pth, .safetensors)';
@@ -30,6 +30,7 @@ async function inspectCache(path: string): Promise<CommandResult> {
     `${path}: headstart feature cache (format ${a.formatVersion}, written by headstart ${a.toolVersion})`,
     `  data      ${a.dataName} (${a.dataSource}); splits: ${a.splitRule}`,
     `  classes   ${listClasses(a.classes)}`,
+    `  backbone  ${a.backbone}`,
     `  weights   ${short(a.weightsId)}`,
     `  images    ${a.imageSize}×${a.imageSize}, mean ${shape(a.mean)}, std ${shape(a.std)}`,
     `  layout    ${a.layout}, row ${shape(a.featureShape)}: ${a.classifierInput}`,
@@ -85,6 +86,7 @@ async function inspectHead(dir: string): Promise<CommandResult> {
     `  classes   ${listClasses(m.classes)}`,
     `  layers    ${fc0.inFeatures}→${fc0.outFeatures}→${fc3.outFeatures}→${fc6.outFeatures} (classifier.0, .3, .6)`,
     `  input     ${m.input.layout} ${shape(m.input.featureShape)}: ${m.input.transform}`,
+    `  backbone  ${m.backbone ?? `${UNRECORDED_BACKBONE} (not recorded)`}`,
     `  weights   ${m.cache.weightsId === undefined ? '?' : short(m.cache.weightsId)}, images ${m.cache.imageSize ?? '?'}×${m.cache.imageSize ?? '?'}`,
     `  cache     ${m.cache.path}`,
     `  trained   ${s.optimizer} lr ${s.lr}, weight decay ${s.weightDecay}, batch ${s.batchSize}, dropout ${s.dropout}, init ${s.init}, seed ${s.seed}; ${m.training.epochsRun} epochs (best ${m.training.bestEpoch}${m.training.stoppedEarly ? ', stopped early' : ''})${m.training.folded ? ', folded' : ''}`,
@@ -124,35 +126,43 @@ function looksLikeCheckpoint(path: string): boolean {
 }
 
 /**
- * Nothing is trusted before it is checked: a file with VGG16's names is read as VGG16 (shapes checked
- * before any tensor is read, NaN or Inf refused), and any fault is the one-line error; other
- * checkpoints list names and shapes only, with no parameter count that a file could inflate.
+ * Nothing is trusted before it is checked: a file with a registered backbone's names is read as that
+ * backbone (shapes checked before any tensor is read, NaN or Inf refused), and any fault is the
+ * one-line error; other checkpoints list names and shapes only, with no parameter count that a file
+ * could inflate. The JSON has, per backbone, `<id>` (what it read) or `not<Id>` (why it is not one).
  */
 async function inspectCheckpoint(path: string): Promise<CommandResult> {
   const ckpt = await openCheckpoint(path);
   const tensors = [...ckpt.tensors].map(([name, t]) => ({ name, shape: t.shape, ...(t.stored < elementCount(t.shape) ? { stored: t.stored } : {}) }));
-  let notVgg: string | undefined;
-  try {
-    checkIsVgg16(ckpt.tensors, path);
-  } catch (error) {
-    if (!(error instanceof InputError)) throw error;
-    notVgg = error.message;
+  const found: Record<string, unknown> = {};
+  const rejected: Record<string, string> = {};
+  const notes: string[] = [];
+  let parameters: number | undefined;
+  for (const backbone of listBackbones()) {
+    try {
+      backbone.checkpoint.recognise(ckpt.tensors, path);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      rejected[`not${backbone.id[0]!.toUpperCase()}${backbone.id.slice(1)}`] = error.message;
+      notes.push(`  not ${backbone.name}: ${error.message}`);
+      continue;
+    }
+    const described = backbone.checkpoint.describe(backbone.checkpoint.read(ckpt.tensors, path).weights);
+    found[backbone.id] = described.data;
+    parameters ??= described.parameters;
+    notes.push(`  ${backbone.name.padEnd(9)} ${described.line}`);
   }
-  const vgg = notVgg === undefined ? toVgg16Weights(ckpt.tensors, path) : undefined;
-  const parameters = vgg && [...vgg.convs.flatMap((c) => [c.weight, c.bias]), ...Object.values(vgg.classifier ?? {}).flatMap((l) => [l.weight, l.bias])].reduce((n, t) => n + t.data.length, 0);
   const lines = [
     `${path}: ${ckpt.format} checkpoint, ${tensors.length} tensors${parameters === undefined ? '' : `, ${parameters.toLocaleString('en-US')} parameters`}`,
     `  sha256    ${ckpt.sha256}`,
+    ...notes,
   ];
-  const vgg16 = vgg && { widths: vgg.convs.map((c) => c.outChannels), classifier: vgg.classifier !== undefined };
-  if (vgg) lines.push(`  VGG16     conv widths ${vgg16!.widths.join(', ')}; ${vgg.classifier ? `classifier ${shape(vgg.classifier.fc0.weight.shape)} → ${vgg.classifier.fc6.weight.shape[0]} classes` : 'no classifier'}`);
-  else lines.push(`  not VGG16: ${notVgg}`);
   for (const t of tensors.slice(0, 40)) {
     const expanded = t.stored === undefined ? '' : ` expanded from ${t.stored.toLocaleString('en-US')} stored value${t.stored === 1 ? '' : 's'}`;
     lines.push(`  ${shown(t.name).padEnd(24)} ${shape(t.shape)}${expanded}`);
   }
   if (tensors.length > 40) lines.push(`  … ${tensors.length - 40} more`);
-  return { text: lines.join('\n'), data: { kind: 'checkpoint', path, format: ckpt.format, sha256: ckpt.sha256, parameters, tensors, vgg16, notVgg16: notVgg } };
+  return { text: lines.join('\n'), data: { kind: 'checkpoint', path, format: ckpt.format, sha256: ckpt.sha256, parameters, tensors, ...found, ...rejected } };
 }
 
 export async function runInspect(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {

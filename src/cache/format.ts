@@ -1,7 +1,7 @@
 /**
  * The cache's on-disk conventions, shared by writer and reader:
  *
- *   /            attributes: format_version, tool_version, weights_id, image_size, layout, mean, std,
+ *   /            attributes: format_version, tool_version, backbone, weights_id, image_size, layout, mean, std,
  *                classes, data_name, data_source, split_rule, feature_shape, classifier_input,
  *                train_count / test_count (for each complete split)
  *   /train       features float32 [N, ...feature_shape] (chunked by rows), labels uint8 [N], attr count,
@@ -11,8 +11,12 @@
  *
  * A split group exists only once all its rows are in (the writer builds it in a temporary copy
  * and renames that over the cache), so a group's presence means the split is complete.
+ *
+ * `backbone` (the registry id of the trunk) came after format version 1 was fixed: a file without it
+ * was written by the only backbone there was then, and reads as UNRECORDED_BACKBONE (src/backbones/index.ts).
  */
 import { basename, join, resolve } from 'node:path';
+import { UNRECORDED_BACKBONE, backboneIds, defaultBackbone, findBackbone } from '../backbones/index.js';
 import { MismatchError } from '../errors.js';
 import type { CacheAttrs, CacheIdentity, CacheSplitName, FeatureLayout } from './types.js';
 
@@ -25,11 +29,6 @@ export const SPLITS: readonly CacheSplitName[] = ['train', 'test'];
  * file is renamed into place and by `inspect --verify`.
  */
 export const CHECKSUM_ATTRS = { features: 'features_sha256', labels: 'labels_sha256' } as const;
-
-/** VGG16 halves the image five times (2×2 max-pools, floor): the trunk's map is SIZE/32 on a side. */
-export function mapSide(imageSize: number): number {
-  return Math.floor(imageSize / 32);
-}
 
 /** What to do about a cache that is damaged or inconsistent: said once, at the end of the line. */
 export const EXTRACT_AGAIN = 'extract it again with --force';
@@ -53,13 +52,16 @@ export function attrProblems(attrs: CacheAttrs): string[] {
   const problems: string[] = [];
   const shape = attrs.featureShape;
   const size = attrs.imageSize;
-  if (!Number.isSafeInteger(size) || size < 32) problems.push(`has image_size ${size}; expected a whole number of pixels, at least 32`);
+  // A backbone this headstart does not know still has its rows checked, but not against its sizes.
+  const backbone = findBackbone(recordedBackbone(attrs));
+  const least = backbone?.trunk.minImageSize ?? 1;
+  if (!Number.isSafeInteger(size) || size < least) problems.push(`has image_size ${size}; expected a whole number of pixels, at least ${least}`);
   if (shape.length === 0 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
     problems.push(`has feature_shape ${showShape(shape)}; expected positive whole dimensions`);
   } else if (attrs.layout === 'map') {
-    const side = mapSide(size);
+    const side = backbone?.trunk.mapSide(size);
     if (shape.length !== 3) problems.push(`has layout "map" but feature_shape ${showShape(shape)}; expected a map row [C, h, w] (or layout "pooled" for [C*49] rows)`);
-    else if (Number.isSafeInteger(size) && (shape[1] !== side || shape[2] !== side)) problems.push(`has feature_shape ${showShape(shape)} but image_size ${size}; VGG16 maps ${size}×${size} images to ${side}×${side}`);
+    else if (backbone && side !== undefined && Number.isSafeInteger(size) && (shape[1] !== side || shape[2] !== side)) problems.push(`has feature_shape ${showShape(shape)} but image_size ${size}; ${backbone.name} maps ${size}×${size} images to ${side}×${side}`);
   } else if (shape.length !== 1 || shape[0]! % 49 !== 0) {
     problems.push(`has layout "pooled" but feature_shape ${showShape(shape)}; expected a pooled row [C*49] (or layout "map" for [C, h, w] rows)`);
   }
@@ -79,23 +81,26 @@ export function chunkRowsFor(rowFloats: number): number {
   return Math.max(1, Math.min(MAX_CHUNK_ROWS, Math.floor(CHUNK_TARGET_BYTES / (rowFloats * 4))));
 }
 
-/** `cache/<data>-vgg16-<size>.h5`, where <data> is cifar10, digits, or an image folder's name. */
-export function defaultCachePath(data: string, imageSize: number, cacheDir = 'cache'): string {
+/** `cache/<data>-<backbone>-<size>.h5`, where <data> is cifar10, digits, or an image folder's name. */
+export function defaultCachePath(data: string, imageSize: number, cacheDir = 'cache', backbone = defaultBackbone().id): string {
   const name = /^[A-Za-z0-9_.-]+$/.test(data) ? data : basename(resolve(data));
-  return join(cacheDir, `${name}-vgg16-${imageSize}.h5`);
+  return join(cacheDir, `${name}-${backbone}-${imageSize}.h5`);
 }
+
+const escaped = (id: string): string => id.replace(/[.]/g, '\\.');
 
 /** The command that makes a missing cache or split, guessed from the cache's name. */
 export function extractCommandFor(path: string, split: CacheSplitName, dataSource?: string): string {
-  const m = /^(.+)-vgg16-(\d+)\.h5$/.exec(basename(path));
+  const m = new RegExp(`^(.+)-(${backboneIds().map(escaped).join('|')})-(\\d+)\\.h5$`).exec(basename(path));
   if (m === null) return `headstart extract --cache ${path} --split ${split}`;
-  const [, data, size] = m as unknown as [string, string, string];
+  const [, data, backbone, size] = m as unknown as [string, string, string, string];
   // An image folder's cache is named after the folder, not its path: use the path the cache
   // recorded when there is one, else show where it goes.
   const folder = dataSource ?? `<path to ${data}/>`;
   const parts = ['headstart extract', `--data ${data === 'cifar10' || data === 'digits' ? data : folder}`];
+  if (backbone !== defaultBackbone().id) parts.push(`--backbone ${backbone}`);
   if (size !== '32') parts.push(`--image-size ${size}`);
-  if (resolve(defaultCachePath(data, Number(size))) !== resolve(path)) parts.push(`--cache ${path}`);
+  if (resolve(defaultCachePath(data, Number(size), 'cache', backbone)) !== resolve(path)) parts.push(`--cache ${path}`);
   parts.push(`--split ${split}`);
   return parts.join(' ');
 }
@@ -117,6 +122,7 @@ export function classifierInputText(layout: FeatureLayout, featureShape: readonl
 }
 
 const IDENTITY_FIELDS: { key: keyof CacheIdentity; label: string }[] = [
+  { key: 'backbone', label: 'backbone' },
   { key: 'weightsId', label: 'weights' },
   { key: 'imageSize', label: 'image size' },
   { key: 'layout', label: 'layout' },
@@ -134,8 +140,8 @@ function show(value: unknown): string {
 /** The first identity field that differs, as a one-line description; undefined when they agree. */
 export function identityDifference(found: CacheIdentity, wanted: CacheIdentity): string | undefined {
   for (const { key, label } of IDENTITY_FIELDS) {
-    const a = show(found[key]);
-    const b = show(wanted[key]);
+    const a = show(key === 'backbone' ? recordedBackbone(found) : found[key]);
+    const b = show(key === 'backbone' ? recordedBackbone(wanted) : wanted[key]);
     if (a !== b) return `${label} ${JSON.stringify(a)} but this run has ${JSON.stringify(b)}`;
   }
   return undefined;
@@ -149,8 +155,14 @@ export function assertSameIdentity(path: string, what: string, found: CacheIdent
   }
 }
 
+/** The backbone an identity names; one from before backbones were recorded is the unrecorded one's. */
+export function recordedBackbone(identity: Pick<CacheIdentity, 'backbone'>): string {
+  return identity.backbone ?? UNRECORDED_BACKBONE;
+}
+
 export function pickIdentity(attrs: CacheAttrs | CacheIdentity): CacheIdentity {
   return {
+    backbone: recordedBackbone(attrs),
     weightsId: attrs.weightsId,
     imageSize: attrs.imageSize,
     layout: attrs.layout,

@@ -10,7 +10,7 @@ import fs, { closeSync, openSync, readSync, statSync } from 'node:fs';
 import h5wasm from 'h5wasm/node';
 import type { Dataset, File, Group } from 'h5wasm/node';
 import { InputError, MismatchError } from '../errors.js';
-import { CHECKSUM_ATTRS, EXTRACT_AGAIN, FORMAT_VERSION, SPLITS } from './format.js';
+import { CHECKSUM_ATTRS, EXTRACT_AGAIN, FORMAT_VERSION, SPLITS, recordedBackbone } from './format.js';
 import type { CacheAttrs, FeatureLayout } from './types.js';
 
 export type { Dataset, File, Group };
@@ -237,6 +237,7 @@ export function writeRootAttrs(file: File, attrs: CacheAttrs): void {
   };
   put('format_version', attrs.formatVersion, '<i4');
   put('tool_version', attrs.toolVersion);
+  put('backbone', recordedBackbone(attrs));
   put('weights_id', attrs.weightsId);
   put('image_size', attrs.imageSize, '<i4');
   put('layout', attrs.layout);
@@ -282,6 +283,8 @@ export function readRootAttrs(file: File, path: string): CacheAttrs {
   return {
     formatVersion: version,
     toolVersion: text('tool_version'),
+    // Format-1 files from before backbones were recorded have none: recordedBackbone says whose they are.
+    backbone: recordedBackbone({ backbone: attrValue(file, 'backbone') === undefined ? undefined : text('backbone') }),
     weightsId: text('weights_id'),
     imageSize: numbers('image_size')[0]!,
     layout: layout as FeatureLayout,

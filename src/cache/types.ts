@@ -10,6 +10,8 @@ export type FeatureLayout = 'map' | 'pooled';
  * complete split is reused and a partial one resumed; any difference makes the cache another one.
  */
 export interface CacheIdentity {
+  /** The backbone's registry id; absent: written before backbones were recorded (UNRECORDED_BACKBONE's). */
+  backbone?: string;
   /** Hex SHA-256 of the checkpoint's bytes, or the random-weights id. */
   weightsId: string;
   imageSize: number;
@@ -25,7 +27,7 @@ export interface CacheIdentity {
   splitRule: string;
 }
 
-/** Everything a cache file records about itself. */
+/** Everything a cache file records about itself. The reader always sets `backbone` (a format-1 file without it reads as UNRECORDED_BACKBONE's). */
 export interface CacheAttrs extends CacheIdentity {
   formatVersion: number;
   /** headstart version that wrote the file. */

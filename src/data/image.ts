@@ -116,7 +116,7 @@ export async function decodeRgb(path: string, options: DecodeOptions = {}): Prom
   return decodeRgbUnchecked(path, options);
 }
 
-/** One image, any size, as the normalised float32 [3, size, size] tensor VGG16 takes (for `predict`). */
+/** One image, any size, as the normalised float32 [3, size, size] tensor the trunk takes (for `predict`). */
 export async function loadImageTensor(path: string, size: number, options: DecodeOptions = {}): Promise<Float32Array> {
   const img = await decodeRgb(path, options);
   return normalizedFromRgb(img.data, img.width, img.height, size);

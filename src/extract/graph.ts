@@ -1,14 +1,12 @@
 /**
- * VGG16's `features` (13 conv 3×3 pad 1 + ReLU, 2×2 max-pools where the weights say) as an ONNX
+ * A backbone's trunk (the nodes it declares, from `images` to the `features` map) as an ONNX
  * graph built from the weights in memory, so no Python or torch.onnx is needed. The optional
  * `pooled` output is torchvision's AdaptiveAvgPool2d((7,7)) + flatten(1), written as
  * Ph · X · Pw with bin-averaging matrices, which is exact for every map size (see adaptive-pool.ts).
  */
-import { InputError, expected } from '../errors.js';
-import type { Vgg16Weights } from '../weights/types.js';
-import { elementCount, formatShape } from '../weights/views.js';
+import type { BackboneWeights } from '../backbones/types.js';
 import { adaptivePoolMatrix } from './adaptive-pool.js';
-import { type OnnxNode, type OnnxTensor, type OnnxValueInfo, encodeModel } from './onnx-proto.js';
+import { type OnnxValueInfo, encodeModel } from '../onnx/proto.js';
 import { TOOL_VERSION } from '../version.js';
 
 export const INPUT_NAME = 'images';
@@ -25,41 +23,15 @@ export interface TrunkGraphOptions {
   output: GraphOutput;
 }
 
-/** [C, h, w] of the trunk's map for square images of `imageSize` (MaxPool2d(2,2) floors). */
-export function trunkMapShape(vgg: Vgg16Weights, imageSize: number): [number, number, number] {
-  const pools = vgg.convs.filter((c) => c.poolAfter).length;
-  const minimum = 2 ** pools;
-  if (!Number.isInteger(imageSize) || imageSize < minimum) {
-    throw new InputError(expected(`an image size of at least ${minimum} (VGG16 halves it ${pools} times)`, 'the VGG16 trunk', imageSize));
-  }
-  let side = imageSize;
-  for (let p = 0; p < pools; p++) side = Math.floor(side / 2);
-  return [vgg.outChannels, side, side];
+/** [C, h, w] of the trunk's map for square images of `imageSize`; InputError for a size the backbone cannot take. */
+export function trunkMapShape({ backbone, weights }: BackboneWeights, imageSize: number): [number, number, number] {
+  return backbone.trunk.mapShape(weights, imageSize);
 }
 
 /** Per-image output shape: [C, h, w] for the map, [C*49] pooled. */
-export function trunkFeatureShape(vgg: Vgg16Weights, imageSize: number, output: 'map' | 'pooled'): number[] {
-  const [c, h, w] = trunkMapShape(vgg, imageSize);
+export function trunkFeatureShape(trunk: BackboneWeights, imageSize: number, output: 'map' | 'pooled'): number[] {
+  const [c, h, w] = trunkMapShape(trunk, imageSize);
   return output === 'map' ? [c, h, w] : [c * POOL_OUT * POOL_OUT];
-}
-
-/** The loader checks the checkpoint; this guards the graph against weights put together by hand. */
-function checkWeights(vgg: Vgg16Weights): void {
-  let channels = 3;
-  if (vgg.convs.length === 0) throw new InputError('VGG16 weights have no convolutions');
-  for (const conv of vgg.convs) {
-    const where = `VGG16 weights features.${conv.index}`;
-    const want = [conv.outChannels, channels, 3, 3];
-    const w = conv.weight;
-    if (conv.inChannels !== channels || formatShape(w.shape) !== formatShape(want) || w.data.length !== elementCount(want)) {
-      throw new InputError(expected(`weight of shape ${formatShape(want)}`, where, formatShape(w.shape)));
-    }
-    if (formatShape(conv.bias.shape) !== formatShape([conv.outChannels]) || conv.bias.data.length !== conv.outChannels) {
-      throw new InputError(expected(`bias of shape [${conv.outChannels}]`, where, formatShape(conv.bias.shape)));
-    }
-    channels = conv.outChannels;
-  }
-  if (channels !== vgg.outChannels) throw new InputError(expected(`${channels} output channels`, 'VGG16 weights', vgg.outChannels));
 }
 
 function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
@@ -68,53 +40,11 @@ function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
   return t;
 }
 
-/** Builds the serialized ONNX model (input `images` [N,3,S,S] float32). */
-export function buildTrunkGraph(vgg: Vgg16Weights, opts: TrunkGraphOptions): Uint8Array {
-  checkWeights(vgg);
-  const [channels, h, w] = trunkMapShape(vgg, opts.imageSize);
-  const nodes: OnnxNode[] = [];
-  const initializers: OnnxTensor[] = [];
-  let x = INPUT_NAME;
-  const last = vgg.convs.length - 1;
-  vgg.convs.forEach((conv, k) => {
-    const prefix = `features.${conv.index}`;
-    initializers.push(
-      { name: `${prefix}.weight`, dims: conv.weight.shape, dataType: 'float', data: conv.weight.data },
-      { name: `${prefix}.bias`, dims: conv.bias.shape, dataType: 'float', data: conv.bias.data },
-    );
-    nodes.push({
-      opType: 'Conv',
-      name: `conv${conv.index}`,
-      inputs: [x, `${prefix}.weight`, `${prefix}.bias`],
-      outputs: [`conv${conv.index}`],
-      attributes: [
-        { name: 'kernel_shape', type: 'ints', value: [3, 3] },
-        { name: 'pads', type: 'ints', value: [1, 1, 1, 1] },
-        { name: 'strides', type: 'ints', value: [1, 1] },
-      ],
-    });
-    nodes.push({ opType: 'Relu', name: `relu${conv.index}`, inputs: [`conv${conv.index}`], outputs: [`relu${conv.index}`] });
-    x = `relu${conv.index}`;
-    if (conv.poolAfter) {
-      // MaxPool2d(2, 2): ceil_mode 0 floors odd sizes, as PyTorch does.
-      const out = k === last ? MAP_NAME : `pool${conv.index}`;
-      nodes.push({
-        opType: 'MaxPool',
-        name: `pool${conv.index}`,
-        inputs: [x],
-        outputs: [out],
-        attributes: [
-          { name: 'kernel_shape', type: 'ints', value: [2, 2] },
-          { name: 'strides', type: 'ints', value: [2, 2] },
-        ],
-      });
-      x = out;
-    }
-  });
-  if (x !== MAP_NAME) {
-    // A trunk that does not end in a pool still exposes its map under the same name.
-    nodes.push({ opType: 'Identity', name: 'map', inputs: [x], outputs: [MAP_NAME] });
-  }
+/** Builds the serialized ONNX model (input `images` [N,3,S,S] float32) of the backbone's trunk. */
+export function buildTrunkGraph(trunk: BackboneWeights, opts: TrunkGraphOptions): Uint8Array {
+  // The backbone checks its weights before the size is checked against them.
+  const { nodes, initializers } = trunk.backbone.trunk.nodes(trunk.weights, INPUT_NAME, MAP_NAME);
+  const [channels, h, w] = trunkMapShape(trunk, opts.imageSize);
 
   const outputs: OnnxValueInfo[] = [];
   if (opts.output !== 'pooled') outputs.push({ name: MAP_NAME, elemType: 'float', shape: ['N', channels, h, w] });
@@ -139,7 +69,7 @@ export function buildTrunkGraph(vgg: Vgg16Weights, opts: TrunkGraphOptions): Uin
     producerVersion: TOOL_VERSION,
     opsetVersion: 17,
     graph: {
-      name: 'vgg16_features',
+      name: `${trunk.backbone.id}_features`,
       nodes,
       initializers,
       inputs: [{ name: INPUT_NAME, elemType: 'float', shape: ['N', 3, opts.imageSize, opts.imageSize] }],

@@ -7,9 +7,12 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { findBackbone } from '../backbones/index.js';
 import { ensureFolder, writeFileAtomic } from '../io/atomic.js';
 
 export interface ModelKey {
+  /** The backbone's id. */
+  backbone: string;
   /** The weights' id: a hex SHA-256 is shortened to its first 16 digits. */
   weightsId: string;
   imageSize: number;
@@ -24,11 +27,11 @@ export interface StoredModel {
   bytes?: Uint8Array;
 }
 
-/** `vgg16-<id>-<size>-<output>.onnx`, e.g. vgg16-397923af8e79cdbb-32-map.onnx. */
+/** `<backbone>-<weights id>-<size>-<output>.onnx`, a SHA-256 id cut to 16 hex digits: `<backbone>-397923af8e79cdbb-32-map.onnx`. */
 export function modelFileName(key: ModelKey): string {
   const id = /^[0-9a-f]{64}$/i.test(key.weightsId) ? key.weightsId.slice(0, 16).toLowerCase() : key.weightsId.replace(/[^A-Za-z0-9._-]+/g, '_');
   if (id.length === 0) throw new RangeError('weightsId must not be empty');
-  return `vgg16-${id}-${key.imageSize}-${key.output}.onnx`;
+  return `${key.backbone}-${id}-${key.imageSize}-${key.output}.onnx`;
 }
 
 async function isModelFile(path: string): Promise<boolean> {
@@ -42,6 +45,8 @@ async function isModelFile(path: string): Promise<boolean> {
 
 export interface EnsureOptions {
   onNote?: (line: string) => void;
+  /** The model as notes name it (`building the <name> ONNX model …`); default the registered backbone's name. */
+  what?: string;
   /** Build and replace the file even when it exists (a stored file ONNX Runtime could not read). */
   rebuild?: boolean;
 }
@@ -50,8 +55,9 @@ export interface EnsureOptions {
 export async function ensureModel(modelsDir: string, key: ModelKey, build: () => Uint8Array, opts: EnsureOptions = {}): Promise<StoredModel> {
   const path = join(modelsDir, modelFileName(key));
   if (!opts.rebuild && (await isModelFile(path))) return { path, built: false };
-  opts.onNote?.(`${opts.rebuild ? 'rebuilding' : 'building'} the VGG16 ONNX model ${path}`);
-  const what = 'the VGG16 model';
+  const name = opts.what ?? findBackbone(key.backbone)?.name ?? key.backbone;
+  opts.onNote?.(`${opts.rebuild ? 'rebuilding' : 'building'} the ${name} ONNX model ${path}`);
+  const what = `the ${name} model`;
   // Before the build: a folder that cannot be made is refused without the work.
   ensureFolder(modelsDir, { what });
   const bytes = build();

@@ -6,16 +6,15 @@
  */
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { defaultBackbone, defaultWeightsPath, getBackbone, loadBackboneWeights, type Backbone, type BackboneWeights } from '../backbones/index.js';
 import { defaultCachePath } from '../cache/format.js';
 import type { CacheIdentity, CacheSplitName, FeatureLayout } from '../cache/types.js';
 import { openDataset, requireTwoClasses } from '../data/dataset.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess.js';
 import type { Dataset } from '../data/types.js';
+import { InputError } from '../errors.js';
 import { type ProgressBar, formatRate, progressBar } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
-import { randomVgg16, randomWeightsId } from '../weights/random.js';
-import type { Vgg16Weights } from '../weights/types.js';
-import { loadVgg16 } from '../weights/vgg16.js';
 import { extractSplit } from './extract.js';
 import { trunkFeatureShape } from './graph.js';
 import { openTrunk } from './trunk.js';
@@ -54,6 +53,15 @@ function splitRule(data: string, testFraction: number, seed: number): string {
 const size = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
 const count = (n: number): string => n.toLocaleString('en-US');
 
+/** The data layer resizes to a square and normalises with ImageNet's mean and std; a backbone that wants otherwise cannot be served yet. */
+function checkPreprocessing(backbone: Backbone): void {
+  const { resize, mean, std } = backbone.preprocessing;
+  const same = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+  if (resize !== 'square' || !same(mean, IMAGENET_MEAN) || !same(std, IMAGENET_STD)) {
+    throw new InputError(`backbone ${backbone.id} asks for a preprocessing (resize ${resize}, mean ${mean.join(',')}, std ${std.join(',')}) that the data layer does not offer: it resizes to a square and normalises with ImageNet's mean and std`);
+  }
+}
+
 export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
   const o = args.options;
   const data = o['data'] as string;
@@ -65,23 +73,25 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   const force = o['force'] as boolean;
   const layout: FeatureLayout = o['pooled'] === true ? 'pooled' : 'map';
   const splits: CacheSplitName[] = o['split'] === 'all' ? ['train', 'test'] : [o['split'] as CacheSplitName];
-  const cachePath = (o['cache'] as string | undefined) ?? defaultCachePath(data, imageSize);
+  const backbone = getBackbone((o['backbone'] as string | undefined) ?? defaultBackbone().id, '--backbone');
+  checkPreprocessing(backbone);
+  const cachePath = (o['cache'] as string | undefined) ?? defaultCachePath(data, imageSize, 'cache', backbone.id);
   const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
 
-  let vgg: Vgg16Weights;
+  let trunkWeights: BackboneWeights;
   let weightsId: string;
   if (o['random-weights'] === true) {
-    vgg = randomVgg16(seed, undefined, { classifier: false });
-    weightsId = randomWeightsId(seed);
-    note(`Warning: using randomly initialised VGG16 weights (seed ${seed}); accuracy will not reflect transfer learning`);
+    trunkWeights = { backbone, weights: backbone.random.make(seed, { classifier: false }) };
+    weightsId = backbone.random.id(seed);
+    note(`Warning: using randomly initialised ${backbone.name} weights (seed ${seed}); accuracy will not reflect transfer learning`);
   } else {
-    const loaded = await loadVgg16(o['weights'] as string);
-    vgg = loaded.vgg;
+    const loaded = await loadBackboneWeights(backbone, (o['weights'] as string | undefined) ?? defaultWeightsPath(backbone));
+    trunkWeights = loaded;
     weightsId = loaded.checkpoint.sha256;
   }
 
   // Also checks the image size against the network before any data is read.
-  const featureShape = trunkFeatureShape(vgg, imageSize, layout);
+  const featureShape = trunkFeatureShape(trunkWeights, imageSize, layout);
   const rowFloats = elementCount(featureShape);
   const datasets: Dataset[] = [];
   const limitInputPixels = o['max-image-pixels'] as number | undefined;
@@ -91,11 +101,12 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
     datasets.push(dataset);
   }
   const identityOf = (dataset: Dataset): CacheIdentity => ({
+    backbone: backbone.id,
     weightsId,
     imageSize,
     layout,
-    mean: [...IMAGENET_MEAN],
-    std: [...IMAGENET_STD],
+    mean: [...backbone.preprocessing.mean],
+    std: [...backbone.preprocessing.std],
     classes: dataset.classes,
     dataName: dataset.name,
     dataSource: BUILT_IN.has(data) ? dataset.source : resolve(data),
@@ -105,7 +116,7 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   // The trunk (an ONNX model to build or load, a session to start) is opened only if some split
   // needs it: extractSplit asks for it after finding the split missing from the cache.
   let trunk: Trunk | undefined;
-  const openOnce = async (): Promise<Trunk> => (trunk ??= await openTrunk({ vgg, weightsId, imageSize, output: layout, device: o['device'] as DeviceRequest, onNote: note }));
+  const openOnce = async (): Promise<Trunk> => (trunk ??= await openTrunk({ backbone, weights: trunkWeights.weights, weightsId, imageSize, output: layout, device: o['device'] as DeviceRequest, onNote: note }));
   const controller = new AbortController();
   const onSigint = (): void => {
     note('\nStopping after the current batch; run the same command again to resume (Ctrl-C again quits at once)');

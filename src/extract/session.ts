@@ -8,7 +8,7 @@
  * them there); WebGPU only when the machine has a GPU device node and Dawn, asked in a child
  * process bounded in time (src/gpu-probe.ts), has a hardware adapter. Without them each failed
  * attempt prints native errors on stderr, a driver that hangs would hang extract, and a software
- * adapter would run VGG16 far slower than the CPU provider. `--device webgpu` also asks Dawn
+ * adapter would run a trunk far slower than the CPU provider. `--device webgpu` also asks Dawn
  * first, so a driver Dawn refuses (Debian 12's Mesa 22.3 lavapipe) is one line, not Dawn's
  * warnings; where the `webgpu` package is missing, ONNX Runtime's own Dawn is tried directly.
  */
@@ -27,6 +27,8 @@ export type InferenceSession = ort.InferenceSession;
 
 export interface SessionOptions {
   onNote?: (line: string) => void;
+  /** The model as notes and messages name it (a backbone's name); default `the model`. */
+  what?: string;
   /** CPU provider threads; default: the number of cores. */
   intraOpThreads?: number;
   hardware?: Partial<Hardware>;
@@ -71,7 +73,7 @@ function sessionOptions(provider: Provider, threads: number): ort.InferenceSessi
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
-    // One op at a time: VGG16 is a chain, so parallel execution has nothing to overlap.
+    // One op at a time: a trunk is a chain, so parallel execution has nothing to overlap.
     executionMode: 'sequential',
     enableCpuMemArena: true,
     // Errors come back as exceptions; ONNX Runtime's own warnings would only clutter stderr.
@@ -90,8 +92,8 @@ function providerError(provider: Provider, err: unknown): DeviceError {
   return new DeviceError(`CPU provider could not start: ${shortReason(err)}`, { cause: err });
 }
 
-function modelError(model: Uint8Array | string, err: unknown): InputError {
-  const what = typeof model === 'string' ? model : 'the built VGG16 model';
+function modelError(model: Uint8Array | string, err: unknown, name: string | undefined): InputError {
+  const what = typeof model === 'string' ? model : name === undefined ? 'the built model' : `the built ${name} model`;
   return new InputError(`Cannot load ONNX model ${what}: ${shortReason(err)}`, { cause: err });
 }
 
@@ -121,6 +123,7 @@ export async function createSession(
   const threads = opts.intraOpThreads ?? availableParallelism();
   const hardware: Hardware = { ...detectHardware(), ...opts.hardware };
   const note = opts.onNote ?? (() => {});
+  const name = opts.what ?? 'the model';
 
   if (device !== 'auto') {
     if (device === 'cuda' && !hardware.cudaInstalled) throw new DeviceError(CUDA_NOT_INSTALLED);
@@ -132,9 +135,9 @@ export async function createSession(
     try {
       session = await startOn(model, device, threads);
     } catch (err) {
-      throw device === 'cpu' ? modelError(model, err) : providerError(device, err);
+      throw device === 'cpu' ? modelError(model, err, opts.what) : providerError(device, err);
     }
-    note(`running VGG16 on ${device}`);
+    note(`running ${name} on ${device}`);
     return { session, provider: device };
   }
 
@@ -150,10 +153,10 @@ export async function createSession(
     }
     try {
       const session = await startOn(model, provider, threads);
-      note(`running VGG16 on ${provider}`);
+      note(`running ${name} on ${provider}`);
       return { session, provider };
     } catch (err) {
-      if (provider === 'cpu') throw modelError(model, err);
+      if (provider === 'cpu') throw modelError(model, err, opts.what);
       note(`${providerError(provider, err).message}; trying the next provider`);
     }
   }

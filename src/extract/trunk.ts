@@ -1,5 +1,5 @@
 /**
- * The frozen VGG16 trunk, ready to run: the ONNX model from the store (built from the weights when
+ * A backbone's frozen trunk, ready to run: the ONNX model from the store (built from the weights when
  * missing) in a session on the chosen provider. `run` takes any number of images, so the last,
  * smaller batch of a data set needs nothing special (the graph's batch dimension is symbolic).
  */
@@ -19,14 +19,15 @@ export interface OpenedTrunk extends Trunk {
 }
 
 export async function openTrunk(opts: TrunkOptions): Promise<OpenedTrunk> {
-  const { vgg, imageSize, output } = opts;
+  const { backbone, imageSize, output } = opts;
+  const trunkWeights = { backbone, weights: opts.weights };
   // Validates the size before anything is built or written.
-  const featureShape = trunkFeatureShape(vgg, imageSize, output);
+  const featureShape = trunkFeatureShape(trunkWeights, imageSize, output);
   const modelsDir = opts.modelsDir ?? 'models';
-  const key = { weightsId: opts.weightsId, imageSize, output };
-  const build = () => buildTrunkGraph(vgg, { imageSize, output });
-  const sessionOpts = { onNote: opts.onNote, intraOpThreads: opts.intraOpThreads, hardware: opts.hardware };
-  let stored = await ensureModel(modelsDir, key, build, { onNote: opts.onNote });
+  const key = { backbone: backbone.id, weightsId: opts.weightsId, imageSize, output };
+  const build = () => buildTrunkGraph(trunkWeights, { imageSize, output });
+  const sessionOpts = { onNote: opts.onNote, what: backbone.name, intraOpThreads: opts.intraOpThreads, hardware: opts.hardware };
+  let stored = await ensureModel(modelsDir, key, build, { onNote: opts.onNote, what: backbone.name });
   let started: Awaited<ReturnType<typeof createSession>>;
   try {
     started = await createSession(stored.bytes ?? stored.path, opts.device, sessionOpts);
@@ -34,7 +35,7 @@ export async function openTrunk(opts: TrunkOptions): Promise<OpenedTrunk> {
     // A stored file that ONNX Runtime cannot read (damaged, or from another tool) is rebuilt once.
     if (!(err instanceof InputError) || stored.built) throw err;
     opts.onNote?.(`${err.message}; rebuilding it`);
-    stored = await ensureModel(modelsDir, key, build, { onNote: opts.onNote, rebuild: true });
+    stored = await ensureModel(modelsDir, key, build, { onNote: opts.onNote, what: backbone.name, rebuild: true });
     started = await createSession(stored.bytes!, opts.device, sessionOpts);
   }
   const { session, provider } = started;
@@ -49,16 +50,16 @@ export async function openTrunk(opts: TrunkOptions): Promise<OpenedTrunk> {
     modelPath: stored.path,
     built: stored.built,
     async run(images: Float32Array, n: number): Promise<Float32Array> {
-      if (closed) throw new Error('the VGG16 trunk is closed');
+      if (closed) throw new Error(`the ${backbone.name} trunk is closed`);
       if (!Number.isInteger(n) || n < 1) throw new InputError(expected('a positive integer', 'the number of images', n));
       if (images.length !== n * perImageIn) {
-        throw new InputError(expected(`${n}×3×${imageSize}×${imageSize} = ${n * perImageIn} values`, 'the VGG16 trunk input', images.length));
+        throw new InputError(expected(`${n}×3×${imageSize}×${imageSize} = ${n * perImageIn} values`, `the ${backbone.name} trunk input`, images.length));
       }
       const feeds = { [INPUT_NAME]: new ort.Tensor('float32', images, [n, 3, imageSize, imageSize]) };
       const result = await session.run(feeds, [outputName]);
       const data = result[outputName]!.data;
       if (!(data instanceof Float32Array) || data.length !== n * perImageOut) {
-        throw new Error(`VGG16 trunk returned ${data.length} values for ${n} images, not ${n * perImageOut}`);
+        throw new Error(`${backbone.name} trunk returned ${data.length} values for ${n} images, not ${n * perImageOut}`);
       }
       return data;
     },

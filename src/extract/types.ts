@@ -1,5 +1,5 @@
-/** Public types of the VGG16 trunk (src/extract/): devices, outputs and the running trunk. */
-import type { Vgg16Weights } from '../weights/types.js';
+/** Public types of the trunk (src/extract/): devices, outputs and the running trunk. */
+import type { BackboneWeights } from '../backbones/types.js';
 
 /** What --device asks for. */
 export type DeviceRequest = 'auto' | 'cuda' | 'webgpu' | 'cpu';
@@ -21,8 +21,8 @@ export interface Hardware {
   gpuPresent: boolean;
 }
 
-export interface TrunkOptions {
-  vgg: Vgg16Weights;
+/** `backbone` and the `weights` it read (or made at random), as loadBackboneWeights gives them. */
+export interface TrunkOptions extends BackboneWeights {
   /** Names the weights in the model store (e.g. the checkpoint's SHA-256). */
   weightsId: string;
   imageSize: number;

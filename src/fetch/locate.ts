@@ -1,11 +1,12 @@
 /**
  * Where files that are already on disk live: our models/ and data/ folders, and PyTorch's own
- * hub cache, so a machine that ran torchvision once never downloads VGG16 again.
+ * hub cache, so a machine that ran torchvision once never downloads a backbone's weights again.
  */
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { CIFAR10_DIR_NAME, CIFAR10_FILE_NAME, CIFAR10_SPLIT_FILES, VGG16_FILE_NAME } from './sources.js';
+import type { Backbone } from '../backbones/types.js';
+import { CIFAR10_DIR_NAME, CIFAR10_FILE_NAME, CIFAR10_SPLIT_FILES } from './sources.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -44,18 +45,20 @@ export interface FoundWeights {
   source: 'models' | 'torch-cache';
 }
 
-/** Like locateVgg16Weights, and says which of the two places it came from. */
-export async function findVgg16Weights(opts: { modelsDir: string; env: Env }): Promise<FoundWeights | undefined> {
-  const own = join(opts.modelsDir, VGG16_FILE_NAME);
+/** Like locateWeights, and says which of the two places it came from. */
+export async function findWeights(backbone: Backbone, opts: { modelsDir: string; env: Env }): Promise<FoundWeights | undefined> {
+  const fileName = backbone.published?.fileName;
+  if (fileName === undefined) return undefined;
+  const own = join(opts.modelsDir, fileName);
   if (await isFile(own)) return { path: own, source: 'models' };
-  const cached = join(torchHome(opts.env), 'hub', 'checkpoints', VGG16_FILE_NAME);
+  const cached = join(torchHome(opts.env), 'hub', 'checkpoints', fileName);
   if (await isFile(cached)) return { path: cached, source: 'torch-cache' };
   return undefined;
 }
 
-/** `<modelsDir>/vgg16-397923af.pth`, else PyTorch's cached copy, else undefined. */
-export async function locateVgg16Weights(opts: { modelsDir: string; env: Env }): Promise<string | undefined> {
-  return (await findVgg16Weights(opts))?.path;
+/** The backbone's published file in `modelsDir` (`models/<file name>`), else PyTorch's cached copy, else undefined. */
+export async function locateWeights(backbone: Backbone, opts: { modelsDir: string; env: Env }): Promise<string | undefined> {
+  return (await findWeights(backbone, opts))?.path;
 }
 
 /** The six files of the unpacked binary CIFAR-10; a folder missing one is an interrupted unpack. */

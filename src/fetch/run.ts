@@ -1,7 +1,7 @@
 /**
- * `headstart fetch vgg16|cifar10`: use a copy already on disk when there is one, else download it
- * resumably with a progress bar and a checksum. A VGG16 found only in PyTorch's cache is symlinked
- * into models/ (528 MB is not worth copying), so `--weights models/vgg16-397923af.pth` just works.
+ * `headstart fetch <backbone>|cifar10`: use a copy already on disk when there is one, else download it
+ * resumably with a progress bar and a checksum. Weights found only in PyTorch's cache are symlinked
+ * into models/ (hundreds of MB are not worth copying), so the default `--weights` just works.
  */
 import { lstat, mkdir, readFile, stat, symlink, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -10,8 +10,9 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { progressBar } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { download } from './download.js';
-import { findVgg16Weights, locateCifar10 } from './locate.js';
-import { SOURCES } from './sources.js';
+import { getBackbone } from '../backbones/index.js';
+import { findWeights, locateCifar10 } from './locate.js';
+import { knownSources } from './sources.js';
 import type { DownloadResult, FetchResultData, KnownFile, SourceTable } from './types.js';
 
 /** What tests swap: the table of known files (checksums, URLs) and the fetch implementation. */
@@ -56,7 +57,7 @@ function showSize(bytes: number): string {
   return bytes >= 1e6 ? `${megabytes(bytes).toFixed(1)} MB` : `${bytes.toLocaleString('en-US')} bytes`;
 }
 
-/** The full digest recorded next to a VGG16 download, if one was (`sha256sum` format). */
+/** The full digest recorded next to a weights download, if one was (`sha256sum` format). */
 async function readSidecar(path: string): Promise<string | undefined> {
   try {
     const m = /^([0-9a-f]{64})\b/.exec(await readFile(`${path}.sha256`, 'utf8'));
@@ -85,12 +86,13 @@ async function fetchFile(file: KnownFile, dest: string, url: string, folderOptio
   }
 }
 
-async function fetchVgg16(args: CommandArgs, ctx: RunContext, deps: FetchDeps, file: KnownFile, url: string): Promise<FetchResultData> {
+async function fetchWeights(args: CommandArgs, ctx: RunContext, deps: FetchDeps, file: KnownFile, url: string): Promise<FetchResultData> {
   const modelsDir = stringOption(args, 'models-dir', 'models')!;
   const env = ctx.env ?? process.env;
-  const found = await findVgg16Weights({ modelsDir, env });
+  const what = file.id;
+  const found = await findWeights(getBackbone(what), { modelsDir, env });
   if (found?.source === 'models') {
-    return { what: 'vgg16', path: found.path, source: 'models', bytes: (await stat(found.path)).size, sha256: await readSidecar(found.path) };
+    return { what, path: found.path, source: 'models', bytes: (await stat(found.path)).size, sha256: await readSidecar(found.path) };
   }
   await ensureDir(modelsDir, '--models-dir');
   const dest = join(modelsDir, file.fileName);
@@ -100,16 +102,16 @@ async function fetchVgg16(args: CommandArgs, ctx: RunContext, deps: FetchDeps, f
       // A dangling link left by an old cache location would block the new one.
       if ((await lstat(dest).catch(() => undefined))?.isSymbolicLink()) await unlink(dest);
       await symlink(resolve(found.path), dest);
-      return { what: 'vgg16', path: dest, source: 'torch-cache', bytes, linkedTo: found.path };
+      return { what, path: dest, source: 'torch-cache', bytes, linkedTo: found.path };
     } catch (error) {
       ctx.stderr.write(`note: could not link ${dest} to PyTorch's copy (${(error as { code?: string }).code ?? 'error'}); pass --weights ${found.path}\n`);
-      return { what: 'vgg16', path: found.path, source: 'torch-cache', bytes };
+      return { what, path: found.path, source: 'torch-cache', bytes };
     }
   }
   const result = await fetchFile(file, dest, url, '--models-dir', ctx, deps);
   // The name promises only a digest prefix; the sidecar keeps the whole one for later checks.
   writeFileAtomic(`${dest}.sha256`, `${result.sha256}  ${file.fileName}\n`, { what: 'the checksum file', hint: 'free some space and run headstart fetch again' });
-  return { what: 'vgg16', path: dest, source: 'download', bytes: result.bytes, sha256: result.sha256, resumed: result.resumed };
+  return { what, path: dest, source: 'download', bytes: result.bytes, sha256: result.sha256, resumed: result.resumed };
 }
 
 async function fetchCifar10(args: CommandArgs, ctx: RunContext, deps: FetchDeps, file: KnownFile, url: string): Promise<FetchResultData> {
@@ -144,11 +146,12 @@ function describe(file: KnownFile, data: FetchResultData): string {
 
 export async function runFetch(args: CommandArgs, ctx: RunContext, deps: FetchDeps = {}): Promise<CommandResult> {
   const what = args.positionals[0];
-  if (what !== 'vgg16' && what !== 'cifar10' || args.positionals.length !== 1) {
-    throw new UsageError(expected('one of vgg16|cifar10', 'headstart fetch', args.positionals.join(' ') || 'nothing'));
+  const sources = deps.sources ?? knownSources();
+  const file = what !== undefined && Object.hasOwn(sources, what) ? sources[what] : undefined;
+  if (file === undefined || args.positionals.length !== 1) {
+    throw new UsageError(expected(`one of ${Object.keys(sources).join('|')}`, 'headstart fetch', args.positionals.join(' ') || 'nothing'));
   }
-  const file = (deps.sources ?? SOURCES)[what];
   const url = parseUrl(stringOption(args, 'url', undefined)) ?? file.url;
-  const data = what === 'vgg16' ? await fetchVgg16(args, ctx, deps, file, url) : await fetchCifar10(args, ctx, deps, file, url);
+  const data = file.kind === 'weights' ? await fetchWeights(args, ctx, deps, file, url) : await fetchCifar10(args, ctx, deps, file, url);
   return { text: describe(file, data), data };
 }

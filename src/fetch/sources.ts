@@ -1,13 +1,13 @@
 /**
- * The files `headstart fetch` knows how to get, and how each is checked. A table rather than
- * constants so tests can point the same code at small files served from 127.0.0.1.
+ * The files `headstart fetch` knows how to get, and how each is checked: each registered backbone's
+ * published weights (under its id) and CIFAR-10. A table rather than constants so tests can point
+ * the same code at small files served from 127.0.0.1.
  */
-
-import type { SourceTable } from './types.js';
+import { listBackbones } from '../backbones/index.js';
+import type { KnownFile, SourceTable } from './types.js';
 
 export type { KnownFile, KnownFileId, SourceTable } from './types.js';
 
-export const VGG16_FILE_NAME = 'vgg16-397923af.pth';
 export const CIFAR10_FILE_NAME = 'cifar-10-binary.tar.gz';
 export const CIFAR10_DIR_NAME = 'cifar-10-batches-bin';
 /** The batch files of each split inside CIFAR10_DIR_NAME (the data layer reads them, fetch checks for them). */
@@ -16,22 +16,23 @@ export const CIFAR10_SPLIT_FILES: { readonly train: readonly string[]; readonly 
   test: ['test_batch.bin'],
 };
 
-export const SOURCES: SourceTable = {
-  vgg16: {
-    id: 'vgg16',
-    what: 'VGG16 weights',
-    fileName: VGG16_FILE_NAME,
-    url: `https://download.pytorch.org/models/${VGG16_FILE_NAME}`,
-    sha256Prefix: '397923af',
-    // About 528 MB; no size is published, so none is enforced (the digest prefix is the check).
-  },
-  cifar10: {
-    id: 'cifar10',
-    what: 'CIFAR-10 (binary version)',
-    fileName: CIFAR10_FILE_NAME,
-    url: `https://www.cs.toronto.edu/~kriz/${CIFAR10_FILE_NAME}`,
-    // Both from https://www.cs.toronto.edu/~kriz/cifar.html
-    md5: 'c32a1d4ab5d03f1284b67883e8d87530',
-    bytes: 170_052_171,
-  },
+export const CIFAR10: KnownFile = {
+  id: 'cifar10',
+  kind: 'data',
+  what: 'CIFAR-10 (binary version)',
+  fileName: CIFAR10_FILE_NAME,
+  url: `https://www.cs.toronto.edu/~kriz/${CIFAR10_FILE_NAME}`,
+  // Both from https://www.cs.toronto.edu/~kriz/cifar.html
+  md5: 'c32a1d4ab5d03f1284b67883e8d87530',
+  bytes: 170_052_171,
 };
+
+/** The table as the registry stands now (a backbone registered later is in the next call's table). */
+export function knownSources(): SourceTable {
+  const table: SourceTable = {};
+  for (const b of listBackbones()) if (b.published) table[b.id] = { id: b.id, kind: 'weights', ...b.published };
+  table[CIFAR10.id] = CIFAR10;
+  return table;
+}
+
+export const SOURCES: SourceTable = knownSources();

@@ -1,12 +1,15 @@
 /** Public types of downloads and `headstart fetch`; the code lives in download.ts and run.ts. */
 
-export type KnownFileId = 'vgg16' | 'cifar10';
+/** A registered backbone's id (its published weights) or `cifar10`. */
+export type KnownFileId = string;
 
 export interface KnownFile {
   id: KnownFileId;
-  /** What the file is, for messages: `VGG16 weights`. */
+  /** A backbone's weights (kept in models/, also looked for in PyTorch's cache) or a data set (in data/). */
+  kind: 'weights' | 'data';
+  /** What the file is, for messages: `<backbone name> weights`, `CIFAR-10 (binary version)`. */
   what: string;
-  /** Name on disk; the VGG16 name is also what torch.hub uses in its cache. */
+  /** Name on disk; a torchvision checkpoint's name is also what torch.hub uses in its cache. */
   fileName: string;
   url: string;
   /**
@@ -38,7 +41,7 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   /**
    * What to do by hand when the host cannot be reached, appended to the offline message, e.g.
-   * `download vgg16-397923af.pth by hand into models/`.
+   * `download <file> by hand into models/`.
    */
   offlineHint?: string;
 }
@@ -62,7 +65,7 @@ export interface FetchResultData {
   path: string;
   source: FetchSource;
   bytes: number;
-  /** Known when headstart downloaded the file (and, for VGG16, from its `.sha256` sidecar). */
+  /** Known when headstart downloaded the file (and, for weights, from its `.sha256` sidecar). */
   sha256?: string;
   md5?: string;
   /** For `torch-cache`: the file in PyTorch's cache that `path` links to. */

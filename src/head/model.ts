@@ -1,5 +1,5 @@
 /**
- * The head: VGG16's classifier Linear(C*49, H) → ReLU → Dropout → Linear(H, H) → ReLU → Dropout →
+ * The head, a three-layer classifier: Linear(C*49, H) → ReLU → Dropout → Linear(H, H) → ReLU → Dropout →
  * Linear(H, K). Weights keep PyTorch's [out, in] layout; the forward pass multiplies by the
  * transpose (x·Wᵀ + b) exactly as torch.nn.Linear does.
  */
@@ -33,7 +33,7 @@ export interface BuildHeadOptions {
   classes: number;
   init: 'pretrained' | 'random';
   seed: number;
-  /** classifier.0 and classifier.3 of VGG16 (needed for `pretrained`). Anything else is ignored. */
+  /** The first and second classifier layers the backbone's checkpoint offers (needed for `pretrained`). Anything else is ignored. */
   pretrained?: { fc0: { weight: Float32Array; bias: Float32Array; shape: number[] }; fc3: { weight: Float32Array; bias: Float32Array; shape: number[] } };
   /** For `random` without pretrained weights: input width (C*49) and hidden width. */
   inFeatures?: number;
@@ -49,7 +49,7 @@ export function buildHead(o: BuildHeadOptions): HeadWeights {
   let fc0: HeadLayer;
   let fc3: HeadLayer;
   if (o.init === 'pretrained') {
-    if (!o.pretrained) throw new MismatchError('--init pretrained needs the pretrained classifier layers of VGG16; use --init random');
+    if (!o.pretrained) throw new MismatchError('--init pretrained needs the pretrained classifier layers of the backbone; use --init random');
     const p0 = o.pretrained.fc0;
     const p3 = o.pretrained.fc3;
     const [h0, in0] = p0.shape as [number, number];
@@ -96,7 +96,7 @@ export function headTensors(w: HeadWeights, fc0Weight: Float32Array = w.fc0.weig
   };
 }
 
-// Callers score a split chunk by chunk; folding VGG16's 102M-weight fc0 once per head, not per chunk.
+// Callers score a split chunk by chunk; folding fc0 (102M weights at full width) once per head, not per chunk.
 const foldedCache = new WeakMap<Float32Array, { channels: number; weight: Float32Array }>();
 function foldedFc0(layer: HeadLayer, channels: number): Float32Array {
   const hit = foldedCache.get(layer.weight);

@@ -1,14 +1,15 @@
 /**
  * `headstart train-head`: cache → head. Reads the cache (whole when it fits in memory, else
  * streamed) and checks it in the same pass, holds a validation split out of train, builds the head
- * from VGG16's classifier.0/.3 (or at random), trains it, measures the test split once, and writes
+ * from the backbone's classifier layers (or at random), trains it, measures the test split once, and writes
  * model.json + weights.bin, headstart.json, history.json, metrics.json and report.png to --out. A
  * finished run deletes its checkpoint (unless --keep-checkpoint) and says what the folder takes on disk.
  */
 import { rmSync } from 'node:fs';
 import { folderBytes } from '../io/disk.js';
 import { basename, dirname, join } from 'node:path';
-import { defaultCachePath, extractCommandFor } from '../cache/format.js';
+import { defaultWeightsPath, getBackbone } from '../backbones/index.js';
+import { defaultCachePath, extractCommandFor, recordedBackbone } from '../cache/format.js';
 import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../cache/reader.js';
 import type { CacheInfo, CacheSplitName } from '../cache/types.js';
 import { InputError, MismatchError } from '../errors.js';
@@ -28,9 +29,6 @@ import type { FeatureSplit, HeadMeta, Monitor, OptimizerName, TrainSettings } fr
 import { holdOut, stratifiedValidation } from './validation.js';
 import { elementCount } from '../shape.js';
 import { balancedClassWeights, imbalanceNote, type ClassWeightMode } from './class-weight.js';
-
-/** VGG16's hidden width, for a random head when no pretrained classifier is at hand. */
-const VGG16_HIDDEN = 4096;
 
 /** 0.1 → `10%`, 0.07 → `7%` (not 7.000000000000001%). */
 const percent = (fraction: number): string => `${Number((100 * fraction).toPrecision(10))}%`;
@@ -62,10 +60,10 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   const o = args.options;
   const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
   const cachePath = (o['cache'] as string | undefined) ?? defaultCachePath(o['data'] as string, o['image-size'] as number);
-  const weightsPath = o['weights'] as string;
+  const weightsOption = o['weights'] as string | undefined;
   let init = o['init'] as 'pretrained' | 'random';
   if (o['random-weights'] === true && init === 'pretrained') {
-    // A random VGG16 has no pretrained classifier: the only head it can start is a random one.
+    // Random trunk weights have no pretrained classifier: the only head they can start is a random one.
     note('Warning: --random-weights has no pretrained classifier layers; the head starts from --init random');
     init = 'random';
   }
@@ -116,11 +114,14 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   const { train, val } = holdValidation(trainOpened.split, trainLabels, settings, attrs.classes, note);
   const test = testOpened.split;
 
+  // The features' backbone gives the pretrained layers and the hidden width of a random head.
+  const backbone = getBackbone(recordedBackbone(attrs), `the backbone of ${cachePath}`);
+  const weightsPath = weightsOption ?? defaultWeightsPath(backbone);
   let pretrained;
   if (init === 'pretrained') {
-    const cls = await ensureClassifier(weightsPath, dirname(weightsPath), attrs.weightsId);
+    const cls = await ensureClassifier(weightsPath, dirname(weightsPath), attrs.weightsId, backbone);
     if (cls.sha256 !== attrs.weightsId) {
-      throw new MismatchError(`--weights ${weightsPath} (sha256 ${cls.sha256.slice(0, 16)}…) is not the VGG16 whose features are in ${cachePath} (${attrs.weightsId.slice(0, 24)}); pass the matching --weights or use --init random`);
+      throw new MismatchError(`--weights ${weightsPath} (sha256 ${cls.sha256.slice(0, 16)}…) is not the ${backbone.name} whose features are in ${cachePath} (${attrs.weightsId.slice(0, 24)}); pass the matching --weights or use --init random`);
     }
     pretrained = { fc0: cls.fc0, fc3: cls.fc3 };
     if (cls.fc0.weight.shape[1] !== inFeatures) throw new MismatchError(`classifier.0 of ${weightsPath} takes ${cls.fc0.weight.shape[1]} inputs but rows of ${cachePath} give ${inFeatures}`);
@@ -131,7 +132,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     seed: settings.seed,
     pretrained: pretrained && { fc0: { weight: pretrained.fc0.weight.data, bias: pretrained.fc0.bias.data, shape: pretrained.fc0.weight.shape }, fc3: { weight: pretrained.fc3.weight.data, bias: pretrained.fc3.bias.data, shape: pretrained.fc3.weight.shape } },
     inFeatures,
-    hidden: VGG16_HIDDEN,
+    hidden: backbone.head.hidden,
   });
 
   const outDir = (o['out'] as string | undefined) ?? defaultHeadDir(cachePath);
@@ -183,6 +184,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
       formatVersion: 1,
       toolVersion: TOOL_VERSION,
       createdAt: new Date().toISOString(),
+      backbone: backbone.id,
       classes: attrs.classes,
       inFeatures: result.weights.fc0.inFeatures,
       hidden: result.weights.fc0.outFeatures,

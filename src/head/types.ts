@@ -9,7 +9,10 @@ export interface HeadLayer {
   outFeatures: number;
 }
 
-/** VGG16's classifier: classifier.0, classifier.3 and the new classifier.6 (K outputs). */
+/**
+ * The head: first, second and last layer, named after torchvision's classifier indices (classifier.0,
+ * .3 and the new .6 with K outputs) whatever the backbone, as saved heads and checkpoints name them.
+ */
 export interface HeadWeights {
   fc0: HeadLayer;
   fc3: HeadLayer;
@@ -24,6 +27,8 @@ export interface HeadMeta {
   formatVersion: 1;
   toolVersion: string;
   createdAt: string;
+  /** The backbone's registry id; absent in heads written before backbones were recorded (read as UNRECORDED_BACKBONE). */
+  backbone?: string;
   classes: string[];
   /** Inputs of classifier.0 (C*49) and the hidden width. */
   inFeatures: number;

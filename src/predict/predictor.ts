@@ -6,23 +6,22 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { UNRECORDED_BACKBONE, defaultWeightsPath, getBackbone, loadBackboneWeights, type Backbone, type BackboneWeights } from '../backbones/index.js';
 import { InputError, MismatchError, expected } from '../errors.js';
 import { openTrunk, type Trunk } from '../extract/trunk.js';
-import { locateVgg16Weights } from '../fetch/locate.js';
-import { SOURCES, VGG16_FILE_NAME } from '../fetch/sources.js';
+import { locateWeights } from '../fetch/locate.js';
 import { selectBackend } from '../head/backend.js';
 import { findNewestHead, loadHead } from '../head/head-io.js';
 import { headProbabilities } from '../head/model.js';
 import type { LoadedHead } from '../head/types.js';
-import { randomVgg16, randomWeightsId } from '../weights/random.js';
-import type { Vgg16Weights } from '../weights/types.js';
-import { loadVgg16 } from '../weights/vgg16.js';
 
 export type Device = 'auto' | 'cuda' | 'webgpu' | 'cpu';
 
 /** What predict, evaluate and export need to know about a head, read from its metadata. */
 export interface HeadFacts {
   dir: string;
+  /** The trunk the features came from (headstart.json's `backbone`; absent: UNRECORDED_BACKBONE's). */
+  backbone: Backbone;
   weightsId: string;
   imageSize: number;
   classes: string[];
@@ -41,11 +40,12 @@ export function headFacts(head: LoadedHead): HeadFacts {
   if (m.classes.length !== k) {
     throw new MismatchError(`${file} names ${m.classes.length} classes but the head's last layer has ${k} outputs: the head is damaged or was edited; train it again`);
   }
+  const backbone = getBackbone(m.backbone ?? UNRECORDED_BACKBONE, `the backbone in ${file}`);
   const { weightsId, imageSize } = m.cache;
   if (weightsId === undefined || imageSize === undefined) {
-    throw new InputError(`${file} does not record the VGG16 weights and image size its features came from; train the head again with this version`);
+    throw new InputError(`${file} does not record the ${backbone.name} weights and image size its features came from; train the head again with this version`);
   }
-  return { dir: head.dir, weightsId, imageSize, classes: m.classes, layout: m.input.layout, featureShape: m.input.featureShape, cache: m.cache.path, mean: m.cache.mean, std: m.cache.std };
+  return { dir: head.dir, backbone, weightsId, imageSize, classes: m.classes, layout: m.input.layout, featureShape: m.input.featureShape, cache: m.cache.path, mean: m.cache.mean, std: m.cache.std };
 }
 
 /** `--head DIR`, or the newest head under `<modelsDir>/heads/`. */
@@ -61,11 +61,6 @@ export async function resolveHead(dir: string | undefined, modelsDir = 'models')
   return loadHead(dir);
 }
 
-const RANDOM_ID = /^random-vgg16-seed(\d+)(?:-w(\d+(?:x\d+)*))?$/;
-
-/** Where predict, evaluate and export look for VGG16 when the user names no file. */
-export const DEFAULT_WEIGHTS = join('models', VGG16_FILE_NAME);
-
 const shortId = (id: string): string => (/^[0-9a-f]{64}$/.test(id) ? `sha256 ${id.slice(0, 16)}…` : id);
 
 export interface TrunkWeightsOptions {
@@ -79,38 +74,38 @@ export interface TrunkWeightsOptions {
 }
 
 /**
- * The trunk weights a head was trained behind. A random-weights head regenerates its VGG16 from the
- * seed in its id; a pretrained one reads `weightsPath` (or PyTorch's cache when that default file is
- * absent) and must hash to the head's sha256.
+ * The trunk weights a head was trained behind. A random-weights head regenerates its backbone's weights
+ * from the seed in its id; a pretrained one reads `weightsPath` (or PyTorch's cache when that default
+ * file is absent) and must hash to the head's sha256.
  */
-export async function trunkWeightsFor(facts: HeadFacts, weightsPath: string | undefined, opts: TrunkWeightsOptions = {}): Promise<{ vgg: Vgg16Weights; weightsId: string; source: string }> {
-  const random = RANDOM_ID.exec(facts.weightsId);
+export async function trunkWeightsFor(facts: HeadFacts, weightsPath: string | undefined, opts: TrunkWeightsOptions = {}): Promise<BackboneWeights & { weightsId: string; source: string }> {
+  const { backbone } = facts;
+  const random = backbone.random.fromId(facts.weightsId);
   if (random) {
-    const seed = Number(random[1]);
-    const widths = random[2]?.split('x').map(Number);
-    if (randomWeightsId(seed, widths) === facts.weightsId) {
-      // A file's SHA-256 is never a random-weights id, so no named file can be this head's weights.
-      if (opts.given === true && weightsPath !== undefined) {
-        throw new MismatchError(`--weights ${weightsPath} is not what the head in ${facts.dir} was trained on: its features came from a random VGG16 (${facts.weightsId}), which predict rebuilds from the seed; leave out --weights`);
-      }
-      return { vgg: randomVgg16(seed, widths, { classifier: false }), weightsId: facts.weightsId, source: `random VGG16 (seed ${seed})` };
+    // A file's SHA-256 is never a random-weights id, so no named file can be this head's weights.
+    if (opts.given === true && weightsPath !== undefined) {
+      throw new MismatchError(`--weights ${weightsPath} is not what the head in ${facts.dir} was trained on: its features came from a random ${backbone.name} (${facts.weightsId}), which predict rebuilds from the seed; leave out --weights`);
     }
+    return { backbone, weights: random.weights, weightsId: facts.weightsId, source: `random ${backbone.name} (seed ${random.seed})` };
   }
-  let path = weightsPath ?? DEFAULT_WEIGHTS;
+  const modelsDir = opts.modelsDir ?? 'models';
+  // Where predict, evaluate and export look when the user names no file.
+  let path = weightsPath ?? defaultWeightsPath(backbone);
   if (!existsSync(path) && opts.given !== true) {
-    const located = await locateVgg16Weights({ modelsDir: opts.modelsDir ?? 'models', env: opts.env ?? {} });
+    const located = await locateWeights(backbone, { modelsDir, env: opts.env ?? {} });
     if (located !== undefined) path = located;
   }
   if (!existsSync(path)) {
     // The head fixes the weights: --random-weights (extract's and train-head's way out) would not be them.
-    const official = facts.weightsId.startsWith(SOURCES.vgg16.sha256Prefix ?? '-') ? '; run `headstart fetch vgg16` to download them' : '';
-    throw new InputError(`VGG16 weights not found at ${path}; the head in ${facts.dir} needs the checkpoint it was trained with (${shortId(facts.weightsId)}): pass it with --weights FILE${official}`);
+    const prefix = backbone.published?.sha256Prefix;
+    const official = prefix !== undefined && facts.weightsId.startsWith(prefix) ? `; run \`headstart fetch ${backbone.id}\` to download them` : '';
+    throw new InputError(`${backbone.name} weights not found at ${path}; the head in ${facts.dir} needs the checkpoint it was trained with (${shortId(facts.weightsId)}): pass it with --weights FILE${official}`);
   }
-  const { checkpoint, vgg } = await loadVgg16(path);
+  const { checkpoint, weights } = await loadBackboneWeights(backbone, path);
   if (checkpoint.sha256 !== facts.weightsId) {
     throw new MismatchError(`${path} has SHA-256 ${checkpoint.sha256.slice(0, 16)}… but the head in ${facts.dir} was trained on features of weights ${facts.weightsId.slice(0, 16)}…; pass the --weights it was trained with`);
   }
-  return { vgg, weightsId: checkpoint.sha256, source: path };
+  return { backbone, weights, weightsId: checkpoint.sha256, source: path };
 }
 
 let backendReady: Promise<unknown> | undefined;
@@ -147,11 +142,11 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 export async function openPredictor(opts: { head: LoadedHead; weightsPath?: string; weightsGiven?: boolean; device: Device; modelsDir?: string; env?: Record<string, string | undefined>; onNote?: (line: string) => void }): Promise<Predictor> {
   const facts = headFacts(opts.head);
   await ensureHeadBackend(opts.onNote);
-  const { vgg, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, { ...opts, given: opts.weightsGiven });
-  const trunk = await openTrunk({ vgg, weightsId, imageSize: facts.imageSize, output: facts.layout, device: opts.device, modelsDir: opts.modelsDir, onNote: opts.onNote });
+  const { backbone, weights, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, { ...opts, given: opts.weightsGiven });
+  const trunk = await openTrunk({ backbone, weights, weightsId, imageSize: facts.imageSize, output: facts.layout, device: opts.device, modelsDir: opts.modelsDir, onNote: opts.onNote });
   if (!sameShape(trunk.featureShape, facts.featureShape)) {
     await trunk.close();
-    throw new MismatchError(`the head in ${facts.dir} expects features of shape [${facts.featureShape.join(', ')}] but VGG16 at ${facts.imageSize}×${facts.imageSize} gives [${trunk.featureShape.join(', ')}]; its headstart.json does not match its weights`);
+    throw new MismatchError(`the head in ${facts.dir} expects features of shape [${facts.featureShape.join(', ')}] but ${backbone.name} at ${facts.imageSize}×${facts.imageSize} gives [${trunk.featureShape.join(', ')}]; its headstart.json does not match its weights`);
   }
   return {
     facts,

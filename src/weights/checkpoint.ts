@@ -9,7 +9,7 @@ import type { CheckpointFormat, LoadedCheckpoint, OpenedCheckpoint, TensorIndex 
 import { truncated } from './views.js';
 
 export interface LoadCheckpointOptions {
-  /** Message for a missing file (loadVgg16 says how to fetch the weights). */
+  /** Message for a missing file (a backbone says how to fetch its weights). */
   notFound?: string;
 }
 
@@ -17,7 +17,7 @@ export interface LoadCheckpointOptions {
  * Reads every tensor of the checkpoint at `path`; see openCheckpoint. Strided tensors are copied
  * into row-major order, and such copies may not take more memory than the file itself: an expanded
  * tensor that would (a few bytes standing for gigabytes) is refused before it is allocated. Use
- * loadVgg16 to read one against VGG16's layout. NaN or Inf in any tensor is refused.
+ * loadBackboneWeights to read one against a backbone's layout. NaN or Inf in any tensor is refused.
  */
 export async function loadCheckpoint(path: string, options: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
   const { format, sha256, tensors, bytes } = await openCheckpoint(path, options);

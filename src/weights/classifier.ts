@@ -1,20 +1,23 @@
 /**
- * classifier.0 and classifier.3 exported once to a raw float32 file, so stage two (training a head
- * initialised from them) need not parse and hash a 528 MB checkpoint on every run.
+ * The two classifier layers a backbone's checkpoint offers a head (torchvision's classifier.0 and
+ * classifier.3) exported once to a raw float32 file, so stage two (training a head initialised from
+ * them) need not parse and hash a 528 MB checkpoint on every run. Files are named after the backbone:
+ * `<modelsDir>/<backbone>-<sha256[:16]>-classifier.bin` (+ .json), format `headstart-<backbone>-classifier`.
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { InputError, MismatchError } from '../errors.js';
 import { ensureFolder, writeFilesAtomic } from '../io/atomic.js';
-import type { Tensor, Vgg16Weights, VggLinear } from './types.js';
-import { loadVgg16 } from './vgg16.js';
+import { defaultBackbone, loadBackboneWeights, type Backbone, type LinearLayer } from '../backbones/index.js';
+import type { Tensor } from './types.js';
 import { elementCount, formatShape } from './views.js';
 
-const FORMAT = 'headstart-vgg16-classifier';
+const formatOf = (backbone: Backbone): string => `headstart-${backbone.id}-classifier`;
+/** The head's names for the layers: fc0 is the first, fc3 the second (torchvision's classifier indices). */
 const NAMES = ['fc0.weight', 'fc0.bias', 'fc3.weight', 'fc3.bias'] as const;
 
 interface Sidecar {
-  format: typeof FORMAT;
+  format: string;
   version: 1;
   sha256: string;
   bytes: number;
@@ -24,15 +27,15 @@ interface Sidecar {
 }
 
 export interface LoadedClassifier {
-  fc0: VggLinear;
-  fc3: VggLinear;
+  fc0: LinearLayer;
+  fc3: LinearLayer;
   sha256: string;
   /** The .bin file. */
   file: string;
 }
 
-export function classifierPath(sha256: string, modelsDir: string): string {
-  return join(modelsDir, `vgg16-${sha256.slice(0, 16)}-classifier.bin`);
+export function classifierPath(sha256: string, modelsDir: string, backbone: Backbone = defaultBackbone()): string {
+  return join(modelsDir, `${backbone.id}-${sha256.slice(0, 16)}-classifier.bin`);
 }
 
 function sidecarOf(bin: string): string {
@@ -40,25 +43,26 @@ function sidecarOf(bin: string): string {
 }
 
 /**
- * Writes `<modelsDir>/vgg16-<sha256[:16]>-classifier.bin` (+ .json) unless both exist; each is written
+ * Writes `<modelsDir>/<backbone>-<sha256[:16]>-classifier.bin` (+ .json) unless both exist; each is written
  * under a temporary name and renamed, the sidecar last, so a reader never sees a half-written pair.
  * `source` (the checkpoint path) is recorded so ensureClassifier can match it by size and mtime.
  */
-export async function saveClassifier(vgg: Vgg16Weights, sha256: string, modelsDir: string, source?: string): Promise<string> {
-  if (!vgg.classifier) throw new InputError(`The VGG16 weights ${sha256.slice(0, 16)} have no classifier (classifier.0/3) to export`);
-  const bin = classifierPath(sha256, modelsDir);
+export async function saveClassifier(weights: object, sha256: string, modelsDir: string, source?: string, backbone: Backbone = defaultBackbone()): Promise<string> {
+  const layers = backbone.head.classifier(weights);
+  if (!layers) throw new InputError(`The ${backbone.name} weights ${sha256.slice(0, 16)} have no classifier (${backbone.head.layerNames}) to export`);
+  const bin = classifierPath(sha256, modelsDir, backbone);
   const json = sidecarOf(bin);
   if ((await exists(bin)) && (await exists(json))) return bin;
   ensureFolder(modelsDir, { what: 'the classifier' });
-  const { fc0, fc3 } = vgg.classifier;
-  const tensors = [fc0.weight, fc0.bias, fc3.weight, fc3.bias];
+  const { first, second } = layers;
+  const tensors = [first.weight, first.bias, second.weight, second.bias];
   const entries: Sidecar['tensors'] = [];
   let offset = 0;
   tensors.forEach((t, i) => {
     entries.push({ name: NAMES[i]!, shape: t.shape, offset, bytes: t.data.byteLength });
     offset += t.data.byteLength;
   });
-  const sidecar: Sidecar = { format: FORMAT, version: 1, sha256, bytes: offset, tensors: entries };
+  const sidecar: Sidecar = { format: formatOf(backbone), version: 1, sha256, bytes: offset, tensors: entries };
   if (source !== undefined) {
     const s = await stat(source);
     sidecar.source = { name: basename(source), size: s.size, mtimeMs: s.mtimeMs };
@@ -75,10 +79,10 @@ export async function saveClassifier(vgg: Vgg16Weights, sha256: string, modelsDi
 }
 
 /** Reads a classifier export (the .bin or its .json) with one read; the tensors are views of it. */
-export async function loadClassifier(file: string): Promise<LoadedClassifier> {
+export async function loadClassifier(file: string, backbone: Backbone = defaultBackbone()): Promise<LoadedClassifier> {
   const bin = file.endsWith('.json') ? file.replace(/\.json$/, '.bin') : file;
   const json = sidecarOf(bin);
-  const sidecar = await readSidecar(json);
+  const sidecar = await readSidecar(json, backbone);
   let buf: Buffer;
   try {
     buf = await readFile(bin);
@@ -104,21 +108,22 @@ export async function loadClassifier(file: string): Promise<LoadedClassifier> {
  * (by `sha256` if given, else by the checkpoint's name, size and mtime), else read from the checkpoint
  * and exported for next time.
  */
-export async function ensureClassifier(weightsPath: string, modelsDir: string, sha256?: string): Promise<LoadedClassifier> {
+export async function ensureClassifier(weightsPath: string, modelsDir: string, sha256?: string, backbone: Backbone = defaultBackbone()): Promise<LoadedClassifier> {
   if (sha256 !== undefined) {
-    const bin = classifierPath(sha256, modelsDir);
-    if ((await exists(bin)) && (await exists(sidecarOf(bin)))) return loadClassifier(bin);
+    const bin = classifierPath(sha256, modelsDir, backbone);
+    if ((await exists(bin)) && (await exists(sidecarOf(bin)))) return loadClassifier(bin, backbone);
   } else {
-    const found = await findBySource(weightsPath, modelsDir);
-    if (found !== undefined) return loadClassifier(found);
+    const found = await findBySource(weightsPath, modelsDir, backbone);
+    if (found !== undefined) return loadClassifier(found, backbone);
   }
-  const { checkpoint, vgg } = await loadVgg16(weightsPath);
-  if (!vgg.classifier) throw new InputError(`${weightsPath} has no classifier.0/classifier.3 weights to initialise a head from`);
-  const file = await saveClassifier(vgg, checkpoint.sha256, modelsDir, weightsPath);
-  return { fc0: vgg.classifier.fc0, fc3: vgg.classifier.fc3, sha256: checkpoint.sha256, file };
+  const { checkpoint, weights } = await loadBackboneWeights(backbone, weightsPath);
+  const layers = backbone.head.classifier(weights);
+  if (!layers) throw new InputError(`${weightsPath} has no ${backbone.head.layerNames} weights to initialise a head from`);
+  const file = await saveClassifier(weights, checkpoint.sha256, modelsDir, weightsPath, backbone);
+  return { fc0: layers.first, fc3: layers.second, sha256: checkpoint.sha256, file };
 }
 
-async function findBySource(weightsPath: string, modelsDir: string): Promise<string | undefined> {
+async function findBySource(weightsPath: string, modelsDir: string, backbone: Backbone): Promise<string | undefined> {
   let s;
   let names: string[];
   try {
@@ -128,9 +133,9 @@ async function findBySource(weightsPath: string, modelsDir: string): Promise<str
     return undefined;
   }
   for (const name of names) {
-    if (!/^vgg16-[0-9a-f]{16}-classifier\.json$/.test(name)) continue;
+    if (!name.startsWith(`${backbone.id}-`) || !/^[0-9a-f]{16}-classifier\.json$/.test(name.slice(backbone.id.length + 1))) continue;
     try {
-      const sidecar = await readSidecar(join(modelsDir, name));
+      const sidecar = await readSidecar(join(modelsDir, name), backbone);
       const src = sidecar.source;
       if (src && src.name === basename(weightsPath) && src.size === s.size && src.mtimeMs === s.mtimeMs) {
         const bin = join(modelsDir, name.replace(/\.json$/, '.bin'));
@@ -143,7 +148,8 @@ async function findBySource(weightsPath: string, modelsDir: string): Promise<str
   return undefined;
 }
 
-async function readSidecar(json: string): Promise<Sidecar> {
+async function readSidecar(json: string, backbone: Backbone): Promise<Sidecar> {
+  const format = formatOf(backbone);
   let text: string;
   try {
     text = await readFile(json, 'utf8');
@@ -160,7 +166,7 @@ async function readSidecar(json: string): Promise<Sidecar> {
   const ok =
     parsed !== null &&
     typeof parsed === 'object' &&
-    parsed.format === FORMAT &&
+    parsed.format === format &&
     parsed.version === 1 &&
     typeof parsed.sha256 === 'string' &&
     typeof parsed.bytes === 'number' &&
@@ -172,7 +178,7 @@ async function readSidecar(json: string): Promise<Sidecar> {
         typeof t === 'object' &&
         t.name === NAMES[i] && Array.isArray(t.shape) && t.offset % 4 === 0 && t.bytes === elementCount(t.shape) * 4 && t.offset + t.bytes <= parsed.bytes!,
     );
-  if (!ok) throw new MismatchError(`${json} is not a ${FORMAT} v1 sidecar; delete it and its .bin to rebuild the classifier export`);
+  if (!ok) throw new MismatchError(`${json} is not a ${format} v1 sidecar; delete it and its .bin to rebuild the classifier export`);
   const [w0, b0, w3, b3] = parsed.tensors!;
   const h0 = w0!.shape[0];
   const h3 = w3!.shape[0];

@@ -1,6 +1,6 @@
 /**
  * PyTorch checkpoints: the zip archive torch.save writes since 1.6 and the legacy stream of pickles
- * (what torchvision's 2017 vgg16-397923af.pth is). Both pickle a state_dict whose tensors point at
+ * (what torchvision's 2017 ImageNet checkpoints are). Both pickle a state_dict whose tensors point at
  * storages by persistent id; the storages' bytes stay in the file buffer and tensors are views of them.
  */
 import { InputError } from '../errors.js';

@@ -21,7 +21,7 @@ export function formatShape(shape: readonly number[]): string {
 }
 
 export function truncated(file: string, detail: string): InputError {
-  return new InputError(`${file} is truncated or incomplete (${detail}); download it again (headstart fetch vgg16) or check the copy`);
+  return new InputError(`${file} is truncated or incomplete (${detail}); download it again (headstart fetch) or check the copy`);
 }
 
 /**

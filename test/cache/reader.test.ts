@@ -192,6 +192,37 @@ describe('readCacheSplit', () => {
   });
 });
 
+describe('the backbone a cache records', () => {
+  it('a new cache records its backbone; a format-1 cache without the attribute reads as vgg16, and both are the same identity', async () => {
+    const path = join(root, 'recorded.h5');
+    await makeCache(path);
+    expect((await readCacheInfo(path)).attrs.backbone).toBe('vgg16');
+    const lib = await h5();
+    const file = new lib.File(path, 'r');
+    expect(file.attrs['backbone']?.value).toBe('vgg16');
+    file.close();
+    // As a cache written before backbones were recorded: format 1, no backbone attribute.
+    await editCache(path, (f) => f.delete_attribute('backbone'));
+    const old = await readCacheInfo(path);
+    expect(old.attrs.formatVersion).toBe(1);
+    expect(old.attrs.backbone).toBe('vgg16');
+    // The same identity as this version's: the split is reused, not refused as other features.
+    const again = await openSplitWriter({ cachePath: path, split: 'train', identity: { ...identity, backbone: 'vgg16' }, count: 3, featureShape: [2, 1, 1], force: false });
+    expect(again.reused).toBe(true);
+    await again.finish(Uint8Array.from([0, 1, 1]));
+  });
+
+  it('a cache of another backbone is another identity: MismatchError naming both', async () => {
+    const path = join(root, 'other-backbone.h5');
+    await makeCache(path);
+    await editCache(path, (f) => setAttr(f, 'backbone', 'resnet50'));
+    expect((await readCacheInfo(path)).attrs.backbone).toBe('resnet50');
+    const err = await rejection(openSplitWriter({ cachePath: path, split: 'train', identity, count: 3, featureShape: [2, 1, 1], force: false }));
+    expect(err).toBeInstanceOf(MismatchError);
+    expect(err.message).toContain('was made with backbone "resnet50" but this run has "vgg16"');
+  });
+});
+
 describe('damaged caches (signature and superblock intact): one error, none of HDF5\'s diagnostics', () => {
   const damagedMessage = (path: string): string => `Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force`;
 

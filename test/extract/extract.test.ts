@@ -13,7 +13,7 @@ import type { Dataset } from '../../src/data/types.js';
 import { ExtractionStopped, extractSplit } from '../../src/extract/extract.js';
 import { openTrunk } from '../../src/extract/trunk.js';
 import type { Trunk } from '../../src/extract/types.js';
-import { loadVgg16 } from '../../src/weights/vgg16.js';
+import { loadVgg16, vgg16 } from '../../src/backbones/vgg16/index.js';
 import { fixturePath, loadArray, reference, relativeError } from '../helpers/fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'headstart-extract-'));
@@ -30,8 +30,8 @@ beforeAll(async () => {
   const { checkpoint, vgg } = await loadVgg16(fixturePath('narrow.safetensors'));
   weightsId = checkpoint.sha256;
   const modelsDir = join(root, 'models');
-  mapTrunk = await openTrunk({ vgg, weightsId, imageSize: 32, output: 'map', device: 'cpu', modelsDir });
-  pooledTrunk = await openTrunk({ vgg, weightsId, imageSize: 32, output: 'pooled', device: 'cpu', modelsDir });
+  mapTrunk = await openTrunk({ backbone: vgg16, weights: vgg, weightsId, imageSize: 32, output: 'map', device: 'cpu', modelsDir });
+  pooledTrunk = await openTrunk({ backbone: vgg16, weights: vgg, weightsId, imageSize: 32, output: 'pooled', device: 'cpu', modelsDir });
 });
 
 afterAll(async () => {

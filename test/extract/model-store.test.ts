@@ -9,15 +9,16 @@ import { fixturePath } from '../helpers/fixtures.js';
 import { ensureModel, modelFileName } from '../../src/extract/model-store.js';
 import { InputError } from '../../src/errors.js';
 import { narrow, tempDir } from './narrow.js';
+import { vgg16 } from '../../src/backbones/vgg16/index.js';
 
 const SHA = '397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0';
 
 describe('modelFileName', () => {
   it('names a model by the weights hash (16 digits), the input size and the output kind', () => {
-    expect(modelFileName({ weightsId: SHA, imageSize: 32, output: 'map' })).toBe('vgg16-397923af8e79cdbb-32-map.onnx');
-    expect(modelFileName({ weightsId: SHA.toUpperCase(), imageSize: 224, output: 'pooled' })).toBe('vgg16-397923af8e79cdbb-224-pooled.onnx');
-    expect(modelFileName({ weightsId: 'random seed/0', imageSize: 32, output: 'map' })).toBe('vgg16-random_seed_0-32-map.onnx');
-    expect(() => modelFileName({ weightsId: '', imageSize: 32, output: 'map' })).toThrow(RangeError);
+    expect(modelFileName({ backbone: 'vgg16', weightsId: SHA, imageSize: 32, output: 'map' })).toBe('vgg16-397923af8e79cdbb-32-map.onnx');
+    expect(modelFileName({ backbone: 'vgg16', weightsId: SHA.toUpperCase(), imageSize: 224, output: 'pooled' })).toBe('vgg16-397923af8e79cdbb-224-pooled.onnx');
+    expect(modelFileName({ backbone: 'vgg16', weightsId: 'random seed/0', imageSize: 32, output: 'map' })).toBe('vgg16-random_seed_0-32-map.onnx');
+    expect(() => modelFileName({ backbone: 'vgg16', weightsId: '', imageSize: 32, output: 'map' })).toThrow(RangeError);
   });
 });
 
@@ -32,7 +33,7 @@ describe('ensureModel', () => {
         return new Uint8Array([1, 2, 3, builds]);
       };
       const notes: string[] = [];
-      const first = await ensureModel(modelsDir, { weightsId: SHA, imageSize: 32, output: 'map' }, build, { onNote: (l) => notes.push(l) });
+      const first = await ensureModel(modelsDir, { backbone: 'vgg16', weightsId: SHA, imageSize: 32, output: 'map' }, build, { onNote: (l) => notes.push(l) });
       expect(first.built).toBe(true);
       expect(first.path).toBe(join(modelsDir, 'vgg16-397923af8e79cdbb-32-map.onnx'));
       expect([...(first.bytes ?? [])]).toEqual([1, 2, 3, 1]);
@@ -40,19 +41,19 @@ describe('ensureModel', () => {
       expect(notes).toEqual([`building the VGG16 ONNX model ${first.path}`]);
       const mtime = statSync(first.path).mtimeMs;
 
-      const second = await ensureModel(modelsDir, { weightsId: SHA, imageSize: 32, output: 'map' }, build);
+      const second = await ensureModel(modelsDir, { backbone: 'vgg16', weightsId: SHA, imageSize: 32, output: 'map' }, build);
       expect(second).toEqual({ path: first.path, built: false });
       expect(builds).toBe(1);
       expect(statSync(first.path).mtimeMs).toBe(mtime);
 
-      const other = await ensureModel(modelsDir, { weightsId: SHA, imageSize: 64, output: 'map' }, build);
+      const other = await ensureModel(modelsDir, { backbone: 'vgg16', weightsId: SHA, imageSize: 64, output: 'map' }, build);
       expect(other.built).toBe(true);
       expect(builds).toBe(2);
-      const forced = await ensureModel(modelsDir, { weightsId: SHA, imageSize: 64, output: 'map' }, build, { rebuild: true, onNote: (l) => notes.push(l) });
+      const forced = await ensureModel(modelsDir, { backbone: 'vgg16', weightsId: SHA, imageSize: 64, output: 'map' }, build, { rebuild: true, onNote: (l) => notes.push(l) });
       expect(forced.built).toBe(true);
       expect(notes.at(-1)).toBe(`rebuilding the VGG16 ONNX model ${forced.path}`);
       expect([...readFileSync(forced.path)]).toEqual([1, 2, 3, 3]);
-      const pooled = await ensureModel(modelsDir, { weightsId: SHA, imageSize: 32, output: 'pooled' }, build);
+      const pooled = await ensureModel(modelsDir, { backbone: 'vgg16', weightsId: SHA, imageSize: 32, output: 'pooled' }, build);
       expect(pooled.built).toBe(true);
       expect(readdirSync(modelsDir).sort()).toEqual(['vgg16-397923af8e79cdbb-32-map.onnx', 'vgg16-397923af8e79cdbb-32-pooled.onnx', 'vgg16-397923af8e79cdbb-64-map.onnx']);
     } finally {
@@ -64,7 +65,7 @@ describe('ensureModel', () => {
     const dir = tempDir('store');
     try {
       writeFileSync(join(dir.path, 'vgg16-w-32-map.onnx'), '');
-      const stored = await ensureModel(dir.path, { weightsId: 'w', imageSize: 32, output: 'map' }, () => new Uint8Array([9]));
+      const stored = await ensureModel(dir.path, { backbone: 'vgg16', weightsId: 'w', imageSize: 32, output: 'map' }, () => new Uint8Array([9]));
       expect(stored.built).toBe(true);
       expect([...readFileSync(stored.path)]).toEqual([9]);
     } finally {
@@ -77,7 +78,7 @@ describe('ensureModel', () => {
     try {
       const file = join(dir.path, 'models');
       writeFileSync(file, 'a file, not a folder');
-      const err = await ensureModel(file, { weightsId: 'w', imageSize: 32, output: 'map' }, () => new Uint8Array([1])).catch((e: unknown) => e);
+      const err = await ensureModel(file, { backbone: 'vgg16', weightsId: 'w', imageSize: 32, output: 'map' }, () => new Uint8Array([1])).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InputError);
       expect((err as Error).message).toBe(`Cannot write the VGG16 model to ${file}: it is a file, expected a folder`);
       expect(readdirSync(dir.path)).toEqual(['models']);
@@ -97,7 +98,7 @@ describe('ensureModel', () => {
       // trunk.ts does for a file ONNX Runtime cannot read, so both really write).
       const script = `
         import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
-        import { loadVgg16 } from ${JSON.stringify(join(src, 'weights', 'vgg16.ts'))};
+        import { loadVgg16, vgg16 } from ${JSON.stringify(join(src, 'backbones', 'vgg16', 'index.ts'))};
         import { buildTrunkGraph } from ${JSON.stringify(join(src, 'extract', 'graph.ts'))};
         import { ensureModel } from ${JSON.stringify(join(src, 'extract', 'model-store.ts'))};
         import { saveClassifier } from ${JSON.stringify(join(src, 'weights', 'classifier.ts'))};
@@ -105,7 +106,7 @@ describe('ensureModel', () => {
         mkdirSync(${JSON.stringify(join(dir.path, 'ready'))}, { recursive: true });
         writeFileSync(${JSON.stringify(join(dir.path, 'ready'))} + '/' + process.pid, '');
         while (readdirSync(${JSON.stringify(join(dir.path, 'ready'))}).length < 2) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-        await ensureModel(${JSON.stringify(models)}, { weightsId: checkpoint.sha256, imageSize: 32, output: 'map' }, () => buildTrunkGraph(vgg, { imageSize: 32, output: 'map' }), { rebuild: true });
+        await ensureModel(${JSON.stringify(models)}, { backbone: 'vgg16', weightsId: checkpoint.sha256, imageSize: 32, output: 'map' }, () => buildTrunkGraph({ backbone: vgg16, weights: vgg }, { imageSize: 32, output: 'map' }), { rebuild: true });
         await saveClassifier(vgg, checkpoint.sha256, ${JSON.stringify(models)});`;
       const run = (): Promise<{ code: number | null; stderr: string }> =>
         new Promise((resolve) => {
@@ -117,8 +118,8 @@ describe('ensureModel', () => {
       const results = await Promise.all([run(), run()]);
       expect(results).toEqual([{ code: 0, stderr: '' }, { code: 0, stderr: '' }]);
       const { checkpoint, vgg } = await narrow();
-      const model = join(models, modelFileName({ weightsId: checkpoint.sha256, imageSize: 32, output: 'map' }));
-      expect(readFileSync(model).equals(Buffer.from(buildTrunkGraph(vgg, { imageSize: 32, output: 'map' })))).toBe(true);
+      const model = join(models, modelFileName({ backbone: 'vgg16', weightsId: checkpoint.sha256, imageSize: 32, output: 'map' }));
+      expect(readFileSync(model).equals(Buffer.from(buildTrunkGraph({ backbone: vgg16, weights: vgg }, { imageSize: 32, output: 'map' })))).toBe(true);
       const session = await ort.InferenceSession.create(model);
       await session.release();
       const cls = await loadClassifier(classifierPath(checkpoint.sha256, models));

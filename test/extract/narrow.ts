@@ -2,8 +2,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadVgg16 } from '../../src/weights/vgg16.js';
-import type { LoadedCheckpoint, Vgg16Weights } from '../../src/weights/types.js';
+import { loadVgg16 } from '../../src/backbones/vgg16/index.js';
+import type { Vgg16Weights } from '../../src/backbones/vgg16/index.js';
+import type { LoadedCheckpoint } from '../../src/weights/types.js';
 import { fixturePath } from '../helpers/fixtures.js';
 
 const loaded = new Map<string, Promise<{ checkpoint: LoadedCheckpoint; vgg: Vgg16Weights }>>();

@@ -3,6 +3,7 @@ import { buildTrunkGraph } from '../../src/extract/graph.js';
 import { CUDA_NOT_INSTALLED, createSession, detectHardware, shortReason } from '../../src/extract/session.js';
 import { DeviceError, InputError } from '../../src/errors.js';
 import { narrow, tempDir } from './narrow.js';
+import { vgg16 } from '../../src/backbones/vgg16/index.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DawnAnswer } from '../../src/gpu-probe.js';
@@ -15,13 +16,13 @@ const GPU_NODE = { cudaInstalled: false, gpuPresent: true };
 const debianMesa: DawnAnswer = { kind: 'none', reason: 'Vulkan shaderUniform*ArrayDynamicIndexing required' };
 
 async function model(): Promise<Uint8Array> {
-  return buildTrunkGraph((await narrow()).vgg, { imageSize: 32, output: 'map' });
+  return buildTrunkGraph({ backbone: vgg16, weights: (await narrow()).vgg }, { imageSize: 32, output: 'map' });
 }
 
 describe('createSession', () => {
   it('starts on the CPU when asked and says so', async () => {
     const notes: string[] = [];
-    const { session, provider } = await createSession(await model(), 'cpu', { onNote: (l) => notes.push(l), intraOpThreads: 1 });
+    const { session, provider } = await createSession(await model(), 'cpu', { what: 'VGG16', onNote: (l) => notes.push(l), intraOpThreads: 1 });
     expect(provider).toBe('cpu');
     expect(notes).toEqual(['running VGG16 on cpu']);
     expect(session.inputNames).toEqual(['images']);
@@ -30,7 +31,7 @@ describe('createSession', () => {
 
   it('auto skips CUDA and WebGPU without their libraries or a GPU, and lands on the CPU quietly', async () => {
     const notes: string[] = [];
-    const { session, provider } = await createSession(await model(), 'auto', { onNote: (l) => notes.push(l), hardware: NO_GPU });
+    const { session, provider } = await createSession(await model(), 'auto', { what: 'VGG16', onNote: (l) => notes.push(l), hardware: NO_GPU });
     expect(provider).toBe('cpu');
     expect(notes).toEqual(['running VGG16 on cpu']);
     await session.release();
@@ -38,14 +39,14 @@ describe('createSession', () => {
 
   it('auto on this machine reports the provider it picked', async () => {
     const notes: string[] = [];
-    const { session, provider } = await createSession(await model(), 'auto', { onNote: (l) => notes.push(l) });
+    const { session, provider } = await createSession(await model(), 'auto', { what: 'VGG16', onNote: (l) => notes.push(l) });
     expect(notes.at(-1)).toBe(`running VGG16 on ${provider}`);
     if (!detectHardware().cudaInstalled && !detectHardware().gpuPresent) expect(provider).toBe('cpu');
     await session.release();
   });
 
   it('asking for CUDA without its provider libraries is a one-line DeviceError pointing at setup:cuda', async () => {
-    const err = await createSession(await model(), 'cuda', { hardware: NO_GPU }).catch((e: unknown) => e);
+    const err = await createSession(await model(), 'cuda', { what: 'VGG16', hardware: NO_GPU }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeviceError);
     expect((err as DeviceError).message).toBe(CUDA_NOT_INSTALLED);
     expect(CUDA_NOT_INSTALLED).toBe('CUDA provider not installed: run npm run setup:cuda (needs CUDA 12 and cuDNN 9)');
@@ -54,12 +55,12 @@ describe('createSession', () => {
   it.skipIf(detectHardware().cudaInstalled)('a CUDA provider that fails to start is a DeviceError, and auto moves on to the next provider', async () => {
     // Claims the libraries are there so ONNX Runtime itself tries, and fails, to load them.
     const bytes = await model();
-    const err = await createSession(bytes, 'cuda', { hardware: { cudaInstalled: true } }).catch((e: unknown) => e);
+    const err = await createSession(bytes, 'cuda', { what: 'VGG16', hardware: { cudaInstalled: true } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeviceError);
     expect((err as Error).message).toMatch(/^CUDA provider could not start \(needs CUDA 12 and cuDNN 9\): \S/);
     expect((err as Error).message).not.toContain('\n');
     const notes: string[] = [];
-    const { session, provider } = await createSession(bytes, 'auto', { hardware: { cudaInstalled: true, gpuPresent: false }, onNote: (l) => notes.push(l) });
+    const { session, provider } = await createSession(bytes, 'auto', { what: 'VGG16', hardware: { cudaInstalled: true, gpuPresent: false }, onNote: (l) => notes.push(l) });
     expect(provider).toBe('cpu');
     expect(notes).toHaveLength(2);
     expect(notes[0]).toMatch(/^CUDA provider could not start .*; trying the next provider$/);
@@ -85,7 +86,7 @@ describe('createSession', () => {
   });
 
   it('asking for WebGPU where Dawn refused the driver (Debian\'s Mesa 22.3) is a DeviceError with Dawn\'s reason, before ONNX Runtime tries', async () => {
-    const err = await createSession(await model(), 'webgpu', { askDawn: async () => debianMesa }).catch((e: unknown) => e);
+    const err = await createSession(await model(), 'webgpu', { what: 'VGG16', askDawn: async () => debianMesa }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeviceError);
     expect((err as Error).message).toBe('WebGPU provider could not start: no WebGPU adapter (Vulkan shaderUniform*ArrayDynamicIndexing required)');
   });
@@ -98,7 +99,7 @@ describe('createSession', () => {
       [hung, 'WebGPU provider could not start: no WebGPU adapter (Dawn did not answer within 10 s); trying the next provider'],
     ] as const) {
       const notes: string[] = [];
-      const { session, provider } = await createSession(bytes, 'auto', { hardware: GPU_NODE, askDawn: async () => answer, onNote: (l) => notes.push(l) });
+      const { session, provider } = await createSession(bytes, 'auto', { what: 'VGG16', hardware: GPU_NODE, askDawn: async () => answer, onNote: (l) => notes.push(l) });
       expect(provider).toBe('cpu');
       expect(notes).toEqual([line, 'running VGG16 on cpu']);
       await session.release();
@@ -108,7 +109,7 @@ describe('createSession', () => {
   it('auto prefers the CPU provider over a software WebGPU adapter', async () => {
     const notes: string[] = [];
     const lavapipe: DawnAnswer = { kind: 'adapter', description: 'mesa cpu llvmpipe (LLVM 19.1.7, 256 bits)', software: true };
-    const { session, provider } = await createSession(await model(), 'auto', { hardware: GPU_NODE, askDawn: async () => lavapipe, onNote: (l) => notes.push(l) });
+    const { session, provider } = await createSession(await model(), 'auto', { what: 'VGG16', hardware: GPU_NODE, askDawn: async () => lavapipe, onNote: (l) => notes.push(l) });
     expect(provider).toBe('cpu');
     expect(notes).toEqual([
       'WebGPU adapter mesa cpu llvmpipe (LLVM 19.1.7, 256 bits) is a software fallback, slower than the CPU provider; trying the next provider',
@@ -121,7 +122,7 @@ describe('createSession', () => {
   const answer = webgpuAnswer();
   it.skipIf(answer.kind === 'unavailable' || (answer.kind === 'adapter' && !answer.software))('auto with a GPU device node lands on the CPU unless Dawn has a hardware adapter (real Dawn probe)', async () => {
     const notes: string[] = [];
-    const { session, provider } = await createSession(await model(), 'auto', { hardware: GPU_NODE, onNote: (l) => notes.push(l) });
+    const { session, provider } = await createSession(await model(), 'auto', { what: 'VGG16', hardware: GPU_NODE, onNote: (l) => notes.push(l) });
     expect(provider).toBe('cpu');
     expect(notes).toHaveLength(2);
     expect(notes[0]).toBe(
@@ -141,7 +142,7 @@ describe('createSession', () => {
       expect(err).toBeInstanceOf(InputError);
       expect((err as Error).message).toMatch(new RegExp(`^Cannot load ONNX model ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\S`));
       expect((err as Error).message).not.toContain('\n');
-      const fromBytes = await createSession(new Uint8Array([1, 2, 3]), 'auto', { hardware: NO_GPU }).catch((e: unknown) => e);
+      const fromBytes = await createSession(new Uint8Array([1, 2, 3]), 'auto', { what: 'VGG16', hardware: NO_GPU }).catch((e: unknown) => e);
       expect(fromBytes).toBeInstanceOf(InputError);
       expect((fromBytes as Error).message).toMatch(/^Cannot load ONNX model the built VGG16 model: \S/);
     } finally {

@@ -4,6 +4,7 @@ import { openTrunk } from '../../src/extract/trunk.js';
 import { DeviceError, InputError } from '../../src/errors.js';
 import { loadArray, relativeError } from '../helpers/fixtures.js';
 import { narrow, tempDir } from './narrow.js';
+import { vgg16 } from '../../src/backbones/vgg16/index.js';
 import { webgpuAdapterExpected } from '../helpers/webgpu.js';
 import { readdirSync } from 'node:fs';
 
@@ -20,7 +21,7 @@ describe.runIf(webgpuAdapterExpected())('openTrunk on ONNX Runtime\'s WebGPU pro
         [32, 6, 'pooled', 'avgpool32', 'input32'],
       ] as const) {
         const notes: string[] = [];
-        const trunk = await openTrunk({ vgg, weightsId: checkpoint.sha256, imageSize: size, output, device: 'webgpu', modelsDir: dir.path, onNote: (l) => notes.push(l) });
+        const trunk = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: size, output, device: 'webgpu', modelsDir: dir.path, onNote: (l) => notes.push(l) });
         expect(trunk.provider).toBe('webgpu');
         expect(notes.at(-1)).toBe('running VGG16 on webgpu');
         expect(relativeError(await trunk.run(loadArray(input).data, n), loadArray(fixture).data), `${fixture}`).toBeLessThanOrEqual(1e-5);
@@ -36,7 +37,7 @@ describe('openTrunk', () => {
   it('runs torchvision features at 32×32 in any batch split, and reuses the stored model', async () => {
     const dir = tempDir('trunk');
     const { vgg, checkpoint } = await narrow();
-    const opts = { vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map' as const, device: 'auto' as const, modelsDir: dir.path, hardware: NO_GPU };
+    const opts = { backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map' as const, device: 'auto' as const, modelsDir: dir.path, hardware: NO_GPU };
     try {
       const notes: string[] = [];
       const trunk = await openTrunk({ ...opts, onNote: (l) => notes.push(l) });
@@ -81,7 +82,7 @@ describe('openTrunk', () => {
     const { vgg, checkpoint } = await narrow('narrow-zip.pth');
     try {
       for (const [size, n] of [[32, 6], [80, 2]] as const) {
-        const trunk = await openTrunk({ vgg, weightsId: checkpoint.sha256, imageSize: size, output: 'pooled', device: 'cpu', modelsDir: dir.path, intraOpThreads: 1 });
+        const trunk = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: size, output: 'pooled', device: 'cpu', modelsDir: dir.path, intraOpThreads: 1 });
         expect(trunk.featureShape).toEqual([1568]);
         const out = await trunk.run(loadArray(`input${size}`).data, n);
         expect(out.length).toBe(n * 1568);
@@ -100,14 +101,14 @@ describe('openTrunk', () => {
       const path = `${dir.path}/vgg16-${checkpoint.sha256.slice(0, 16)}-32-map.onnx`;
       writeFileSync(path, 'damaged');
       const notes: string[] = [];
-      const trunk = await openTrunk({ vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map', device: 'cpu', modelsDir: dir.path, onNote: (l) => notes.push(l) });
+      const trunk = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map', device: 'cpu', modelsDir: dir.path, onNote: (l) => notes.push(l) });
       expect(trunk.modelPath).toBe(path);
       expect(trunk.built).toBe(true);
       expect(notes[0]).toMatch(new RegExp(`^Cannot load ONNX model ${path}: .*; rebuilding it$`));
       expect(notes.slice(1)).toEqual([`rebuilding the VGG16 ONNX model ${path}`, 'running VGG16 on cpu']);
       expect(relativeError(await trunk.run(loadArray('input32').data, 6), loadArray('features32').data)).toBeLessThanOrEqual(1e-5);
       await trunk.close();
-      const again = await openTrunk({ vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map', device: 'cpu', modelsDir: dir.path });
+      const again = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map', device: 'cpu', modelsDir: dir.path });
       expect(again.built).toBe(false);
       await again.close();
     } finally {
@@ -119,7 +120,7 @@ describe('openTrunk', () => {
     const dir = tempDir('trunk');
     const { vgg, checkpoint } = await narrow();
     try {
-      const trunk = await openTrunk({ vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map', device: 'cpu', modelsDir: dir.path });
+      const trunk = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map', device: 'cpu', modelsDir: dir.path });
       const err = await trunk.run(new Float32Array(1000), 2).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InputError);
       expect((err as Error).message).toBe('Expected 2×3×32×32 = 6144 values for the VGG16 trunk input but received 1000');
@@ -136,11 +137,11 @@ describe('openTrunk', () => {
     const dir = tempDir('trunk');
     const { vgg, checkpoint } = await narrow();
     try {
-      const small = await openTrunk({ vgg, weightsId: checkpoint.sha256, imageSize: 16, output: 'map', device: 'cpu', modelsDir: dir.path }).catch((e: unknown) => e);
+      const small = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: 16, output: 'map', device: 'cpu', modelsDir: dir.path }).catch((e: unknown) => e);
       expect(small).toBeInstanceOf(InputError);
       expect((small as Error).message).toBe('Expected an image size of at least 32 (VGG16 halves it 5 times) for the VGG16 trunk but received 16');
       expect(readdirSync(dir.path)).toEqual([]);
-      const cuda = await openTrunk({ vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map', device: 'cuda', modelsDir: dir.path, hardware: NO_GPU }).catch((e: unknown) => e);
+      const cuda = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map', device: 'cuda', modelsDir: dir.path, hardware: NO_GPU }).catch((e: unknown) => e);
       expect(cuda).toBeInstanceOf(DeviceError);
       expect((cuda as Error).message).toBe('CUDA provider not installed: run npm run setup:cuda (needs CUDA 12 and cuDNN 9)');
     } finally {

@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CIFAR10_BATCH_FILES, findVgg16Weights, locateCifar10, locateVgg16Weights, torchHome } from '../../src/fetch/locate.js';
+import { vgg16 } from '../../src/backbones/vgg16/index.js';
+import { CIFAR10_BATCH_FILES, findWeights, locateCifar10, locateWeights, torchHome } from '../../src/fetch/locate.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -29,37 +30,37 @@ describe('torchHome', () => {
   });
 });
 
-describe('locateVgg16Weights', () => {
+describe('locateWeights (VGG16)', () => {
   const name = 'vgg16-397923af.pth';
 
   it('finds nothing when neither models/ nor the torch cache has the file', async () => {
-    expect(await locateVgg16Weights({ modelsDir: join(dir, 'models'), env: { TORCH_HOME: join(dir, 'torch'), HOME: dir } })).toBeUndefined();
+    expect(await locateWeights(vgg16, { modelsDir: join(dir, 'models'), env: { TORCH_HOME: join(dir, 'torch'), HOME: dir } })).toBeUndefined();
   });
 
   it('prefers models/ over the torch cache', async () => {
     const own = await touch(join(dir, 'models', name));
     await touch(join(dir, 'torch', 'hub', 'checkpoints', name));
-    expect(await findVgg16Weights({ modelsDir: join(dir, 'models'), env: { TORCH_HOME: join(dir, 'torch') } })).toEqual({ path: own, source: 'models' });
+    expect(await findWeights(vgg16, { modelsDir: join(dir, 'models'), env: { TORCH_HOME: join(dir, 'torch') } })).toEqual({ path: own, source: 'models' });
   });
 
   it('finds $TORCH_HOME/hub/checkpoints', async () => {
     const cached = await touch(join(dir, 'torch', 'hub', 'checkpoints', name));
-    expect(await findVgg16Weights({ modelsDir: join(dir, 'models'), env: { TORCH_HOME: join(dir, 'torch'), HOME: join(dir, 'nohome') } })).toEqual({ path: cached, source: 'torch-cache' });
+    expect(await findWeights(vgg16, { modelsDir: join(dir, 'models'), env: { TORCH_HOME: join(dir, 'torch'), HOME: join(dir, 'nohome') } })).toEqual({ path: cached, source: 'torch-cache' });
   });
 
   it('finds $XDG_CACHE_HOME/torch/hub/checkpoints when TORCH_HOME is unset', async () => {
     const cached = await touch(join(dir, 'xdg', 'torch', 'hub', 'checkpoints', name));
-    expect(await locateVgg16Weights({ modelsDir: join(dir, 'models'), env: { XDG_CACHE_HOME: join(dir, 'xdg'), HOME: join(dir, 'nohome') } })).toBe(cached);
+    expect(await locateWeights(vgg16, { modelsDir: join(dir, 'models'), env: { XDG_CACHE_HOME: join(dir, 'xdg'), HOME: join(dir, 'nohome') } })).toBe(cached);
   });
 
   it('finds ~/.cache/torch/hub/checkpoints when neither variable is set', async () => {
     const cached = await touch(join(dir, '.cache', 'torch', 'hub', 'checkpoints', name));
-    expect(await locateVgg16Weights({ modelsDir: join(dir, 'models'), env: { HOME: dir } })).toBe(cached);
+    expect(await locateWeights(vgg16, { modelsDir: join(dir, 'models'), env: { HOME: dir } })).toBe(cached);
   });
 
   it('does not take a folder with the checkpoint name for the checkpoint', async () => {
     await mkdir(join(dir, 'models', name), { recursive: true });
-    expect(await locateVgg16Weights({ modelsDir: join(dir, 'models'), env: { HOME: dir } })).toBeUndefined();
+    expect(await locateWeights(vgg16, { modelsDir: join(dir, 'models'), env: { HOME: dir } })).toBeUndefined();
   });
 });
 

@@ -105,7 +105,7 @@ describe('buildHead', () => {
 
   it('refuses --init pretrained without pretrained layers', () => {
     expect(() => buildHead({ classes: 3, init: 'pretrained', seed: 0 })).toThrow(MismatchError);
-    expect(() => buildHead({ classes: 3, init: 'pretrained', seed: 0 })).toThrow('--init pretrained needs the pretrained classifier layers of VGG16; use --init random');
+    expect(() => buildHead({ classes: 3, init: 'pretrained', seed: 0 })).toThrow('--init pretrained needs the pretrained classifier layers of the backbone; use --init random');
   });
 });
 

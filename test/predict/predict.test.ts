@@ -13,7 +13,7 @@ import type { PredictOutcome } from '../../src/predict/types.js';
 import type { CommandResult } from '../../src/types.js';
 import { rejection } from '../helpers/errors.js';
 import { fixturePath } from '../helpers/fixtures.js';
-import { randomWeightsId } from '../../src/weights/random.js';
+import { randomWeightsId } from '../../src/backbones/vgg16/index.js';
 import { CLASSES, WEIGHTS, context, headMeta, makeScenario, randomHead, sink, type Scenario } from './scenario.js';
 
 let s: Scenario;

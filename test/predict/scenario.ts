@@ -16,7 +16,7 @@ import { buildHead } from '../../src/head/model.js';
 import type { HeadMeta, HeadWeights } from '../../src/head/types.js';
 import type { TextSink } from '../../src/progress.js';
 import type { RunContext } from '../../src/types.js';
-import { loadVgg16 } from '../../src/weights/vgg16.js';
+import { loadVgg16 } from '../../src/backbones/vgg16/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { uniform01 } from '../../src/random.js';
 

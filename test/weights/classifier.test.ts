@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, MismatchError } from '../../src/errors.js';
 import { classifierPath, ensureClassifier, loadClassifier, saveClassifier } from '../../src/weights/classifier.js';
-import { loadVgg16 } from '../../src/weights/vgg16.js';
-import { randomVgg16 } from '../../src/weights/random.js';
+import { loadVgg16 } from '../../src/backbones/vgg16/index.js';
+import { randomVgg16 } from '../../src/backbones/vgg16/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { tempDir, thrown, writeCopy } from './helpers.js';
 
@@ -68,7 +68,7 @@ describe('classifier export', () => {
   it('refuses to export weights without a classifier', async () => {
     const err = await thrown(saveClassifier(randomVgg16(0, [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4], { classifier: false }), 'ab'.repeat(32), join(dir, 'none')));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe('The VGG16 weights abababababababab have no classifier (classifier.0/3) to export');
+    expect(err.message).toBe('The VGG16 weights abababababababab have no classifier (classifier.0/classifier.3) to export');
   });
 
   it('refuses a models folder that is a file, in one line, leaving the file as it was', async () => {

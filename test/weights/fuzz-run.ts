@@ -10,7 +10,7 @@ import { mulberry32 } from '../../src/random.js';
 import { alignmentShift, indexCheckpoint } from '../../src/weights/checkpoint.js';
 import { unpickle } from '../../src/weights/pickle.js';
 import { readAll } from '../../src/weights/tensors.js';
-import { toVgg16Weights } from '../../src/weights/vgg16.js';
+import { toVgg16Weights } from '../../src/backbones/vgg16/index.js';
 import { elementCount } from '../../src/weights/views.js';
 import { readZip } from '../../src/weights/zip.js';
 import { fixturePath } from '../helpers/fixtures.js';

@@ -10,7 +10,7 @@ import { HeadstartError, InputError } from '../../src/errors.js';
 import { runInspect } from '../../src/inspect.js';
 import { loadCheckpoint } from '../../src/weights/checkpoint.js';
 import type { StateDict } from '../../src/weights/types.js';
-import { VGG16_BYTES, loadVgg16 } from '../../src/weights/vgg16.js';
+import { VGG16_BYTES, loadVgg16 } from '../../src/backbones/vgg16/index.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 import { thrownSync } from '../helpers/errors.js';
 import { fixturePath } from '../helpers/fixtures.js';

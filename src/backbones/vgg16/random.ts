@@ -1,9 +1,10 @@
 /** Seeded VGG16 weights with torchvision's initialisation, for runs without a pretrained file. */
-import { InputError, expected } from '../errors.js';
-import type { Tensor, Vgg16Weights, VggConv, VggLinear } from './types.js';
-import { POOLED_CELLS, VGG16_CONV_INDICES, VGG16_POOL_INDICES, VGG16_WIDTHS } from './vgg16.js';
-import { mulberry32 } from '../random.js';
-import { elementCount } from './views.js';
+import { InputError, expected } from '../../errors.js';
+import { mulberry32 } from '../../random.js';
+import type { Tensor } from '../../weights/types.js';
+import { elementCount } from '../../weights/views.js';
+import { POOLED_CELLS, VGG16_CONV_INDICES, VGG16_POOL_INDICES, VGG16_WIDTHS } from './layout.js';
+import type { Vgg16Weights, VggConv, VggLinear } from './types.js';
 
 export interface RandomVgg16Options {
   /** Make classifier.0/3/6 too (120M parameters at full width); default true. */
@@ -74,4 +75,17 @@ function zeros(shape: number[]): Tensor {
 
 function linear(out: number, inFeatures: number, next: () => number): VggLinear {
   return { weight: normal([out, inFeatures], 0.01, next), bias: zeros([out]) };
+}
+
+const RANDOM_ID = /^random-vgg16-seed(\d+)(?:-w(\d+(?:x\d+)*))?$/;
+
+/** The weights a random id stands for (its seed and, for a narrow variant, its widths), else undefined. */
+export function vgg16FromRandomId(id: string, options: RandomVgg16Options = {}): { weights: Vgg16Weights; seed: number } | undefined {
+  const m = RANDOM_ID.exec(id);
+  if (!m) return undefined;
+  const seed = Number(m[1]);
+  const widths = m[2]?.split('x').map(Number);
+  // Only an id this function would write back the same way (no leading zeros, no stray width count).
+  if (randomWeightsId(seed, widths) !== id) return undefined;
+  return { weights: randomVgg16(seed, widths, options), seed };
 }

@@ -1,11 +1,11 @@
 /**
  * ModelProto bytes for the one-op graphs the ORT kernels run. The protobuf primitives are
- * src/extract/onnx-proto.ts's; its `encodeModel` is not used because these graphs need what a
+ * proto.ts's (beside this file); its `encodeModel` is not used because these graphs need what a
  * trunk graph does not: inputs of unknown rank (no shape at all, so one session serves 2-D and
  * batched operands), node domains and a second opset (com.microsoft's FusedMatMul).
  * Field numbers are onnx.proto's.
  */
-import { messageField, stringField, varintField, floatField, writeMessage, type Piece } from '../extract/onnx-proto.js';
+import { messageField, stringField, varintField, floatField, writeMessage, type Piece } from './proto.js';
 
 /** ONNX TensorProto.DataType values used here. */
 export const OnnxDataType = { FLOAT: 1, INT64: 7 } as const;

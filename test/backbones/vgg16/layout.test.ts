@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../src/errors.js';
-import { loadCheckpoint } from '../../src/weights/checkpoint.js';
-import type { StateDict } from '../../src/weights/types.js';
-import { loadVgg16, toVgg16Weights } from '../../src/weights/vgg16.js';
-import { fixturePath, reference } from '../helpers/fixtures.js';
-import { thrownSync as errorOf } from '../helpers/errors.js';
+import { InputError } from '../../../src/errors.js';
+import { loadCheckpoint } from '../../../src/weights/checkpoint.js';
+import type { StateDict } from '../../../src/weights/types.js';
+import { loadVgg16, toVgg16Weights } from '../../../src/backbones/vgg16/index.js';
+import { fixturePath, reference } from '../../helpers/fixtures.js';
+import { thrownSync as errorOf } from '../../helpers/errors.js';
 
 const NARROW_WIDTHS = [8, 8, 16, 16, 16, 16, 16, 32, 32, 32, 32, 32, 32];
 

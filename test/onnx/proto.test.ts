@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { type OnnxModel, bytesField, encodeModel, floatField, messageField, stringField, varintField, writeMessage } from '../../src/extract/onnx-proto.js';
+import { type OnnxModel, bytesField, encodeModel, floatField, messageField, stringField, varintField, writeMessage } from '../../src/onnx/proto.js';
 
 /** A protobuf reader just big enough to check field numbers and wire types of what we write. */
 interface Field {

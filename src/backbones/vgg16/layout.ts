@@ -1,9 +1,10 @@
 /** Checks a state_dict against torchvision's VGG16 layout and gives it structure. */
-import { InputError } from '../errors.js';
-import { openCheckpoint } from './checkpoint.js';
-import { checkCopies, readTensor } from './tensors.js';
-import type { LoadedCheckpoint, StateDict, Tensor, TensorEntry, Vgg16Weights, VggLinear } from './types.js';
-import { formatShape, shown } from './views.js';
+import { InputError } from '../../errors.js';
+import { openCheckpoint } from '../../weights/checkpoint.js';
+import { checkCopies, readTensor } from '../../weights/tensors.js';
+import type { LoadedCheckpoint, StateDict, Tensor, TensorEntry } from '../../weights/types.js';
+import { formatShape, shown } from '../../weights/views.js';
+import type { Vgg16Weights, VggLinear } from './types.js';
 
 /** Indices of the 3×3 convolutions in torchvision's `vgg16().features` Sequential. */
 export const VGG16_CONV_INDICES: readonly number[] = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28];
@@ -54,7 +55,7 @@ export function toVgg16Weights(dict: ReadonlyMap<string, Tensor | TensorEntry>, 
 
 type Source = Tensor | TensorEntry;
 
-function readVgg16(given: ReadonlyMap<string, Source>, file: string): { vgg: Vgg16Weights; read: StateDict } {
+export function readVgg16(given: ReadonlyMap<string, Source>, file: string): { vgg: Vgg16Weights; read: StateDict } {
   checkIsVgg16(given, file);
   const { dict, original } = stripModulePrefix(given);
   // First every name and shape, nothing read.

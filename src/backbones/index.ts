@@ -1,0 +1,16 @@
+/**
+ * The backbones headstart knows. Generic code imports the registry from here (not registry.ts), so
+ * the built-in backbones are registered before anyone asks for one. A new backbone is a folder
+ * beside vgg16/ and one line below.
+ */
+import { registerBackbone } from './registry.js';
+import { vgg16 } from './vgg16/index.js';
+
+registerBackbone(vgg16);
+
+/** Files written before headstart recorded a backbone (cache format 1 without the attribute, headstart.json without the field) were made with this one. */
+export const UNRECORDED_BACKBONE = vgg16.id;
+
+export { backboneIds, defaultBackbone, findBackbone, getBackbone, listBackbones, registerBackbone, unregisterBackbone } from './registry.js';
+export { defaultWeightsPath, loadBackboneWeights } from './load.js';
+export type * from './types.js';

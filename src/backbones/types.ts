@@ -1,0 +1,102 @@
+/**
+ * Public types of the backbone seam: what a frozen trunk declares so that extract, the cache, fetch,
+ * head initialisation, predict, export and inspect can use it by id alone. Generic code never looks
+ * inside a backbone's weights (`W`): it hands them back to the backbone that made them.
+ */
+import type { OnnxNode, OnnxTensor } from '../onnx/proto.js';
+import type { StateDict, Tensor, TensorEntry } from '../weights/types.js';
+
+/** One Linear layer of a checkpoint's classifier: weight [out, in] row-major, bias [out]. */
+export interface LinearLayer {
+  weight: Tensor;
+  bias: Tensor;
+}
+
+/**
+ * How images become the trunk's input: resized to SIZE×SIZE (bilinear, antialiased, the aspect ratio
+ * not kept, as torchvision's Resize((S, S))), then ToTensor and Normalize(mean, std).
+ */
+export interface Preprocessing {
+  readonly resize: 'square';
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+}
+
+/** The checkpoint a backbone reads: its tensor names and shapes, checked before any tensor is read. */
+export interface CheckpointLayout<W> {
+  /** Throws InputError unless the names (not the shapes) are this backbone's; cheap, reads nothing. */
+  recognise(dict: ReadonlyMap<string, unknown>, file: string): void;
+  /**
+   * Checks every name and shape (within the width limits the backbone allows), then reads the tensors
+   * it uses. `read` holds them under the file's own names, in the file's order.
+   */
+  read(dict: ReadonlyMap<string, Tensor | TensorEntry>, file: string): { weights: W; read: StateDict };
+  /** The one line for a weights file that is not there (how to fetch it, or what to pass instead). */
+  missingMessage(path: string): string;
+  /** For `headstart inspect`: a summary line, its JSON form and the parameters the weights hold. */
+  describe(weights: W): { line: string; data: unknown; parameters: number };
+}
+
+/** The frozen trunk as an ONNX graph, built from the weights in memory. */
+export interface TrunkLayout<W> {
+  /** [C, h, w] of the trunk's map for square images of `imageSize`; InputError for a size it cannot take. */
+  mapShape(weights: W, imageSize: number): [number, number, number];
+  /** The map's side for an image size, and the least size, known without weights (a cache's attributes are checked by it). */
+  mapSide(imageSize: number): number;
+  readonly minImageSize: number;
+  /**
+   * The graph from the `input` value ([N, 3, S, S] float32) to the `output` value (the map, [N, C, h, w]):
+   * nodes in topological order and their initializers. Checks the weights first (InputError).
+   */
+  nodes(weights: W, input: string, output: string): { nodes: OnnxNode[]; initializers: OnnxTensor[] };
+}
+
+/** The layers a head can start from, and its default width. */
+export interface HeadInit<W> {
+  /** Hidden width of a head started at random when no pretrained layers are at hand. */
+  readonly hidden: number;
+  /** Names of the offered layers, for messages (`classifier.0/classifier.3`). */
+  readonly layerNames: string;
+  /** The first and second layers of the checkpoint's classifier; undefined when it offers none. */
+  classifier(weights: W): { first: LinearLayer; second: LinearLayer } | undefined;
+}
+
+/** Seeded weights for runs without a pretrained file. */
+export interface RandomInit<W> {
+  make(seed: number, options: { classifier: boolean }): W;
+  /** The weights id recorded in caches and heads, `random-<id>-seed<N>` by convention. */
+  id(seed: number): string;
+  /** The weights an id made by this backbone stands for (it may encode more than a seed), else undefined. */
+  fromId(id: string): { weights: W; seed: number } | undefined;
+}
+
+/** Where `headstart fetch <id>` downloads the weights, and how the file is checked. */
+export interface PublishedWeights {
+  /** For messages: `<name> weights`. */
+  readonly what: string;
+  /** Name on disk; also the name torch.hub keeps it under in its cache. */
+  readonly fileName: string;
+  readonly url: string;
+  /** Hex prefix the file's SHA-256 must start with (torchvision's naming). */
+  readonly sha256Prefix?: string;
+}
+
+export interface Backbone<W extends object = object> {
+  /** Registry key: in cache names (`<data>-<id>-<size>.h5`), cache and head metadata, model file names. */
+  readonly id: string;
+  /** How messages name it (its usual spelling, upper case where the paper has it). */
+  readonly name: string;
+  readonly preprocessing: Preprocessing;
+  readonly checkpoint: CheckpointLayout<W>;
+  readonly trunk: TrunkLayout<W>;
+  readonly head: HeadInit<W>;
+  readonly random: RandomInit<W>;
+  /** Absent for a backbone without published weights (`fetch` then does not offer it). */
+  readonly published?: PublishedWeights;
+}
+
+/** Weights together with the backbone that reads them: what extract, predict and export pass around. */
+export interface BackboneWeights<W extends object = object> {
+  backbone: Backbone<W>;
+  weights: W;
+}
