@@ -18,7 +18,7 @@ import { buildHead, dropoutMask, headTensors } from '../src/head/model.js';
 import { HeadOptimizer, optimizerConfig } from '../src/head/optimizer.js';
 import { createRng } from '../src/head/random.js';
 import { trainStep } from '../src/head/step.js';
-import { webgpuProgramsReady } from '../src/head/webgpu-programs.js';
+import { webgpuProgramsReady } from '../src/head/backends/webgpu/programs.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => {

@@ -23,8 +23,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DeviceError } from '../errors.js';
 import { askDawn, gpuDeviceNode, isSoftwareName, type DawnAnswer } from '../gpu-probe.js';
 import { elementCount } from '../shape.js';
-import { installOrtKernels } from './ort-kernels.js';
-import { defaultThreads, loadOrtBinding } from './ort-session.js';
+import { installOrtKernels } from './backends/cpu-ort/ort-kernels.js';
+import { defaultThreads, loadOrtBinding } from './backends/cpu-ort/ort-session.js';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'cpu';
 export type BackendRequest = BackendName | 'auto';

@@ -11,8 +11,8 @@ import { MismatchError } from '../errors.js';
 import { adaptiveAvgPool2d } from '../extract/adaptive-pool.js';
 import { POOL_CELLS, canFold, foldWeight } from './fold.js';
 import { createRng, STREAM_INIT, type Rng } from './random.js';
-import { reluDropout } from './relu-dropout.js';
-import { runProgram, webgpuProgramsActive } from './webgpu-programs.js';
+import { reluDropout } from './backends/cpu-ort/relu-dropout.js';
+import { runProgram, webgpuProgramsActive } from './backends/webgpu/programs.js';
 import type { FeatureLayoutName, HeadLayer, HeadWeights, LoadedHead } from './types.js';
 import { elementCount } from '../shape.js';
 

@@ -12,8 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { wasmAvailable, WasmParam, type AdamScalars } from './optimizer-wasm.js';
-import { runProgram } from './webgpu-programs.js';
+import { wasmAvailable, WasmParam, type AdamScalars } from './backends/cpu-ort/optimizer-wasm.js';
+import { runProgram } from './backends/webgpu/programs.js';
 
 export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
 

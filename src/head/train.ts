@@ -17,7 +17,7 @@ import { FOLD_SCALES, advanceDeviation, canFold, foldWeight, unfoldWeight, type 
 import { checkpointDir, readCheckpoint, writeCheckpoint } from './head-io.js';
 import { crossEntropy, dropoutMask, headInputWidth, headLogits, headProbabilities, headTensors, PARAM_LABELS, PARAM_NAMES, type HeadTensors } from './model.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.js';
-import { webgpuProgramsReady } from './webgpu-programs.js';
+import { webgpuProgramsReady } from './backends/webgpu/programs.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
 import { readValues, trainStep, type StepResult } from './step.js';
 import { elementCount } from '../shape.js';

@@ -15,7 +15,7 @@
  * gradient is copied in. The module is assembled here byte by byte (no toolchain needed); where
  * WebAssembly SIMD is missing, `wasmAvailable()` is false and the JS loops run instead.
  */
-import { F64, floatLoop, get, I32, set, simd, uleb, wasmModule } from './wasm-asm.js';
+import { F64, floatLoop, get, I32, set, simd, uleb, wasmModule } from '../../wasm/wasm-asm.js';
 
 /** Two float32s at region + i, promoted to f64x2. */
 const load = (region: number, i: number) => [...get(i), ...simd(93), 3, ...uleb(region), ...simd(95)];

@@ -5,7 +5,7 @@
  * batched operands), node domains and a second opset (com.microsoft's FusedMatMul).
  * Field numbers are onnx.proto's.
  */
-import { messageField, stringField, varintField, floatField, writeMessage, type Piece } from '../extract/onnx-proto.js';
+import { messageField, stringField, varintField, floatField, writeMessage, type Piece } from '../../../extract/onnx-proto.js';
 
 /** ONNX TensorProto.DataType values used here. */
 export const OnnxDataType = { FLOAT: 1, INT64: 7 } as const;

@@ -9,8 +9,8 @@
  * over its two 256×4096 layers; four lanes at a time without branches it is under 1 ns.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { floatLoop, get, I32, set, simd, uleb, wasmModule } from './wasm-asm.js';
-import { runProgram, webgpuProgramsActive } from './webgpu-programs.js';
+import { floatLoop, get, I32, set, simd, uleb, wasmModule } from '../../wasm/wasm-asm.js';
+import { runProgram, webgpuProgramsActive } from '../webgpu/programs.js';
 
 /** The JS passes: the reference for the SIMD ones, and what runs without WebAssembly SIMD. */
 export function reluDropoutForwardJs(zv: Float32Array, mv: Float32Array): Float32Array {

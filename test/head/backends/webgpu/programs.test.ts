@@ -5,13 +5,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/head/backend.js';
-import { HeadOptimizer, optimizerConfig, type OptimizerKind } from '../../src/head/optimizer.js';
-import { crossEntropy } from '../../src/head/model.js';
-import { reluDropout } from '../../src/head/relu-dropout.js';
-import { runProgram, webgpuProgramsActive, webgpuProgramsReady } from '../../src/head/webgpu-programs.js';
-import { relativeError } from '../helpers/fixtures.js';
-import { webgpuAdapterExpected } from '../helpers/webgpu.js';
+import { selectBackend } from '../../../../src/head/backend.js';
+import { HeadOptimizer, optimizerConfig, type OptimizerKind } from '../../../../src/head/optimizer.js';
+import { crossEntropy } from '../../../../src/head/model.js';
+import { reluDropout } from '../../../../src/head/backends/cpu-ort/relu-dropout.js';
+import { runProgram, webgpuProgramsActive, webgpuProgramsReady } from '../../../../src/head/backends/webgpu/programs.js';
+import { relativeError } from '../../../helpers/fixtures.js';
+import { webgpuAdapterExpected } from '../../../helpers/webgpu.js';
 
 const N = 3001;
 const values = (seed: number): Float32Array => Float32Array.from({ length: N }, (_, i) => Math.sin(i * seed + 1) * (i % 97 === 0 ? 50 : 1));
