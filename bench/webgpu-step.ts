@@ -39,7 +39,7 @@ const C = 8;
 const K = 10;
 const w = buildHead({ classes: K, init: 'random', seed: 0, inFeatures: C * 49, hidden });
 const params = headTensors(w, foldWeight(w.fc0.weight, hidden, C), C);
-const opt = new HeadOptimizer(optimizerConfig(optimizer, optimizer === 'sgd' ? 0.01 : 1e-3, 0, 0.9), {}, undefined, { webgpuPrograms: programs });
+const opt = new HeadOptimizer(optimizerConfig(optimizer, optimizer === 'sgd' ? 0.01 : 1e-3, 0, 0.9), {}, undefined, { fusedPrograms: programs });
 const rng = createRng(1);
 const x = Float32Array.from({ length: n * C }, () => rng.uniform(0, 1));
 const labels = Uint8Array.from({ length: n }, (_, i) => i % K);

@@ -9,15 +9,15 @@
  * step's update), as PyTorch tutorials report them; validation numbers are measured after the epoch.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { activeBackend } from './backends/registry.js';
 import { HeadstartError, MismatchError, TrainingError } from '../errors.js';
-import { largestTensorBytes, tensorTooLarge } from './backend.js';
+import { tensorTooLarge } from './backend.js';
 import { EarlyStopping, monitorLabel, monitoredValue } from './callbacks.js';
 import { batchCount, defaultMemoryBudget, epochBatches, prepareSplit, splitChunks, type PreparedSplit } from './data.js';
 import { FOLD_SCALES, advanceDeviation, canFold, foldWeight, unfoldWeight, type Deviation } from './fold.js';
 import { checkpointDir, readCheckpoint, writeCheckpoint } from './head-io.js';
 import { crossEntropy, dropoutMask, headInputWidth, headLogits, headProbabilities, headTensors, PARAM_LABELS, PARAM_NAMES, type HeadTensors } from './model.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.js';
-import { webgpuProgramsReady } from './backends/webgpu/programs.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
 import { readValues, trainStep, type StepResult } from './step.js';
 import { elementCount } from '../shape.js';
@@ -174,7 +174,10 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   const s = o.settings;
   const monitor: Monitor = s.monitor ?? 'val-accuracy';
   const clock = o.clock ?? (() => performance.now());
-  const pipelined = tf.getBackend() !== 'cpu';
+  const backend = activeBackend();
+  await backend.prepare();
+  // Where reads are asynchronous (a GPU) the next step is queued before this one's loss is read.
+  const pipelined = !backend.syncReads;
   const kind = optimizerKind(s);
   const folded = s.fold && canFold(o.train.layout, o.train.featureShape);
   const { fc0 } = o.initial;
@@ -182,7 +185,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   const init0Folded = folded ? foldWeight(fc0.weight, fc0.outFeatures, channels) : undefined;
   const params = folded ? headTensors(o.initial, init0Folded, channels) : headTensors(o.initial);
   const config = optimizerConfig(kind, s.lr, s.weightDecay, s.momentum);
-  const optimizer = new HeadOptimizer(config, folded ? { w0: FOLD_SCALES } : {}, undefined, { webgpuPrograms: await webgpuProgramsReady() });
+  const optimizer = new HeadOptimizer(config, folded ? { w0: FOLD_SCALES } : {}, undefined, { fusedPrograms: true });
   const devSettings = { kind, lr: s.lr, weightDecay: s.weightDecay, momentum: s.momentum };
   const fingerprint = fingerprintOf(o);
   // The split measured after every epoch. The test split only when there is no validation split.
@@ -209,7 +212,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
 
   try {
     if (s.patience > 0 && !selection) throw new MismatchError('--patience needs a split to watch: give trainHead a validation (or test) split');
-    const limit = largestTensorBytes();
+    const limit = backend.largestBufferBytes();
     const hint = folded ? 'use --backend cpu' : 'use --backend cpu, or a 1×1 feature map (32×32 images), which trains the folded 512-input layer';
     for (const k of PARAM_NAMES) {
       const tooLarge = tensorTooLarge(PARAM_LABELS[k], params[k].shape, limit, hint);

@@ -7,8 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../../../../src/head/backend.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from '../../../../src/head/optimizer.js';
-import { crossEntropy } from '../../../../src/head/model.js';
-import { reluDropout } from '../../../../src/head/backends/cpu-ort/relu-dropout.js';
+import { crossEntropy, reluDropout } from '../../../../src/head/model.js';
 import { runProgram, webgpuProgramsActive, webgpuProgramsReady } from '../../../../src/head/backends/webgpu/programs.js';
 import { relativeError } from '../../../helpers/fixtures.js';
 import { webgpuAdapterExpected } from '../../../helpers/webgpu.js';
@@ -33,7 +32,7 @@ function dispatches<T>(fn: () => T): { result: T; count: number } {
 }
 
 async function train(kind: OptimizerKind, momentum: number, wd: number, programs: boolean): Promise<{ p: Float32Array; slots: Record<string, Float32Array>; kernels: number }> {
-  const opt = new HeadOptimizer(optimizerConfig(kind, 0.03, wd, momentum), {}, 'ops', { webgpuPrograms: programs });
+  const opt = new HeadOptimizer(optimizerConfig(kind, 0.03, wd, momentum), {}, 'ops', { fusedPrograms: programs });
   const params: Record<string, tf.Tensor> = { w: tf.tensor2d(values(1), [N, 1]) };
   let kernels = 0;
   for (let s = 1; s <= 5; s++) {
