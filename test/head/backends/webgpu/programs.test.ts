@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { selectBackend } from '../../../../src/head/backend.js';
+import { activeBackend, selectBackend } from '../../../../src/head/backend.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from '../../../../src/head/optimizer.js';
 import { crossEntropy, reluDropout } from '../../../../src/head/model.js';
 import { runProgram, webgpuProgramsActive, webgpuProgramsReady } from '../../../../src/head/backends/webgpu/programs.js';
@@ -55,6 +55,17 @@ describe.runIf(webgpuAdapterExpected())('WebGPU programs', () => {
     await selectBackend('webgpu');
     expect(await webgpuProgramsReady()).toBe(true);
     expect(webgpuProgramsActive()).toBe(true);
+  });
+
+  it('make the webgpu backend object report fused ops once prepared, asynchronous reads, no in-place updates and its buffer limit', async () => {
+    await selectBackend('webgpu');
+    const b = activeBackend();
+    await b.prepare();
+    expect(b.name).toBe('webgpu');
+    expect(b.syncReads).toBe(false);
+    expect(b.inPlaceUpdater({ wasmMinElements: 1 })).toBeUndefined();
+    expect(Object.keys(b.fusedOps() ?? {}).sort()).toEqual(['crossEntropy', 'reluDropout', 'updater']);
+    expect(b.largestBufferBytes()).toBeGreaterThan(0);
   });
 
   const cases: [OptimizerKind, number, number][] = [
