@@ -1,7 +1,7 @@
 /**
  * A training step of the head on WebGPU: dispatches per step and milliseconds per step, waiting
  * for each step's loss and pipelined (the next step queued first, as train.ts does), with the
- * WebGPU programs of src/head/webgpu-programs.ts and, in a child process of the same run, with
+ * WebGPU programs of src/head/backends/webgpu/programs.ts and, in a child process of the same run, with
  * tfjs ops only. Needs a WebGPU adapter (a GPU, or software Vulkan: scripts/setup-software-vulkan.sh).
  *
  *   npx tsx bench/webgpu-step.ts [--optimizer sgd|adam] [--hidden 16] [--batch 64] [--steps 20]

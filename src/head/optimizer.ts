@@ -5,8 +5,8 @@
  *
  * One implementation of the math here, with tfjs ops, for any backend. A backend may bring its own
  * form of the update (backends/types.ts ParamUpdater): in place over its own memory (`inplace`
- * mode: the cpu backend's fused loops, optimizer-inplace.ts), or as fused programs (webgpu). All are
- * tested against PyTorch.
+ * mode: the cpu backend's fused loops, optimizer-inplace.ts), or as fused programs (webgpu). The ops
+ * and in-place forms are tested against PyTorch, the programs against the ops.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { activeBackend } from './backends/registry.js';

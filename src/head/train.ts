@@ -4,6 +4,8 @@
  * epoch, resume, early stopping with the best weights restored, a clean stop on an abort signal,
  * and a clear stop when the loss turns NaN. The test split is read once, after training, on the
  * weights chosen; only without a validation split does it select (as it did before there was one).
+ * The loop runs the steps; what happens at the end of a batch or an epoch is train-callbacks.ts's
+ * units, and what the backend can do is asked of its HeadBackend (backends/types.ts).
  *
  * Train loss and accuracy are running values over the epoch's batches (with dropout, before each
  * step's update), as PyTorch tutorials report them; validation numbers are measured after the epoch.
@@ -16,12 +18,12 @@ import { EarlyStopping } from './callbacks.js';
 import { batchCount, defaultMemoryBudget, epochBatches, prepareSplit, splitChunks, type PreparedSplit } from './data.js';
 import { FOLD_SCALES, advanceDeviation, canFold, foldWeight, unfoldWeight, type Deviation } from './fold.js';
 import { checkpointDir, readCheckpoint } from './head-io.js';
-import { crossEntropy, dropoutMask, headInputWidth, headLogits, headProbabilities, headTensors, PARAM_LABELS, PARAM_NAMES, type HeadTensors } from './model.js';
+import { crossEntropy, dropoutMask, headLogits, headProbabilities, headTensors, PARAM_LABELS, PARAM_NAMES, type HeadTensors } from './model.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
 import { readValues, trainStep, type StepResult } from './step.js';
+import { checkResumeShapes, checkShapes } from './train-checks.js';
 import { BestWeightsCallback, CallbackList, CheckpointCallback, DivergenceGuard, EarlyStoppingCallback, HistoryCallback, ProgressCallback, snapshot } from './train-callbacks.js';
-import { elementCount } from '../shape.js';
 import type { EpochEndInfo, FeatureSplit, HeadWeights, LoadedHead, Monitor, SelectionSplit, SplitEvaluation, TrainCallbacks, TrainHeadOptions, TrainHeadResult, TrainSettings } from './types.js';
 
 /** Thrown when the abort signal stops training; exit code 130 as for Ctrl-C. */
@@ -118,44 +120,6 @@ async function evaluateWeights(layers: HeadWeights, split: FeatureSplit, dir: st
     }
   }
   return { count: split.count, accuracy: split.count > 0 ? correct / split.count : 0, loss: split.count > 0 ? lossSum / split.count : NaN, predicted, labels };
-}
-
-function checkShapes(o: TrainHeadOptions): void {
-  const { train, initial, classes } = o;
-  if (initial.fc6.outFeatures !== classes.length) throw new MismatchError(`The head's last layer has ${initial.fc6.outFeatures} outputs but the cache has ${classes.length} classes`);
-  for (const [name, other] of [['validation', o.val], ['test', o.test]] as const) {
-    if (other && (other.featureShape.join('×') !== train.featureShape.join('×') || other.layout !== train.layout)) {
-      throw new MismatchError(`The ${name} split's rows are ${other.layout} ${other.featureShape.join('×')} but the train split's are ${train.layout} ${train.featureShape.join('×')}`);
-    }
-  }
-  const width = headInputWidth(train.layout, train.featureShape, false);
-  if (width !== initial.fc0.inFeatures) {
-    throw new MismatchError(`Cached rows of shape ${train.featureShape.join('×')} give ${width} classifier inputs but classifier.0 of the weights takes ${initial.fc0.inFeatures}`);
-  }
-}
-
-/**
- * A checkpoint whose settings match can still hold a head of other sizes (another hidden width, say,
- * which the fingerprint does not name); refused here in one line rather than deep inside tf.tensor.
- */
-function checkResumeShapes(tensors: ReadonlyMap<string, { shape: number[] }>, params: HeadTensors, dir: string): void {
-  const shown = (shape: readonly number[]): string => (shape.length > 0 ? shape.join('×') : 'scalar');
-  for (const k of PARAM_NAMES) {
-    const t = tensors.get(`param.${k}`);
-    if (!t) throw new MismatchError(`Cannot resume from ${dir}: it has no param.${k}`);
-  }
-  for (const [name, t] of tensors) {
-    const [kind, ...rest] = name.split('.');
-    if (kind !== 'param' && kind !== 'best' && kind !== 'slot') continue;
-    // Slots are stored flat (shape [n]): only their number of values has to agree.
-    const param = kind === 'slot' ? rest.slice(0, -1).join('.') : rest.join('.');
-    const want = (PARAM_NAMES as readonly string[]).includes(param) ? params[param as keyof HeadTensors].shape : undefined;
-    if (!want) throw new MismatchError(`Cannot resume from ${dir}: ${name} belongs to no parameter of the head`);
-    if (kind === 'slot' ? elementCount(t.shape) !== elementCount(want) : shown(t.shape) !== shown(want)) {
-      const has = kind === 'slot' ? `${elementCount(t.shape)} values` : `shape ${shown(t.shape)}`;
-      throw new MismatchError(`Cannot resume from ${dir}: ${name} has ${has} where the head has ${shown(want)}`);
-    }
-  }
 }
 
 export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks = {}): Promise<TrainHeadResult> {
