@@ -12,11 +12,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers'; // registers the gradients
 import * as ort from 'onnxruntime-node';
-import { buildGraph } from '../src/head/ort-graphs.js';
-import { installOrtKernels, ortKernelStats, uninstallOrtKernels } from '../src/head/ort-kernels.js';
+import { buildGraph } from '../src/head/backends/cpu-ort/ort-graphs.js';
+import { installOrtKernels, ortKernelStats, uninstallOrtKernels } from '../src/head/backends/cpu-ort/ort-kernels.js';
 import { encodeModel } from '../src/onnx/op-model.js';
 import { HeadOptimizer, optimizerConfig } from '../src/head/optimizer.js';
-import { defaultThreads } from '../src/head/ort-session.js';
+import { defaultThreads } from '../src/head/backends/cpu-ort/ort-session.js';
 
 const args = new Set(process.argv.slice(2));
 

@@ -1,7 +1,7 @@
 /**
  * A training step of the head on WebGPU: dispatches per step and milliseconds per step, waiting
  * for each step's loss and pipelined (the next step queued first, as train.ts does), with the
- * WebGPU programs of src/head/webgpu-programs.ts and, in a child process of the same run, with
+ * WebGPU programs of src/head/backends/webgpu/programs.ts and, in a child process of the same run, with
  * tfjs ops only. Needs a WebGPU adapter (a GPU, or software Vulkan: scripts/setup-software-vulkan.sh).
  *
  *   npx tsx bench/webgpu-step.ts [--optimizer sgd|adam] [--hidden 16] [--batch 64] [--steps 20]
@@ -18,7 +18,7 @@ import { buildHead, dropoutMask, headTensors } from '../src/head/model.js';
 import { HeadOptimizer, optimizerConfig } from '../src/head/optimizer.js';
 import { createRng } from '../src/head/random.js';
 import { trainStep } from '../src/head/step.js';
-import { webgpuProgramsReady } from '../src/head/webgpu-programs.js';
+import { webgpuProgramsReady } from '../src/head/backends/webgpu/programs.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => {
@@ -39,7 +39,7 @@ const C = 8;
 const K = 10;
 const w = buildHead({ classes: K, init: 'random', seed: 0, inFeatures: C * 49, hidden });
 const params = headTensors(w, foldWeight(w.fc0.weight, hidden, C), C);
-const opt = new HeadOptimizer(optimizerConfig(optimizer, optimizer === 'sgd' ? 0.01 : 1e-3, 0, 0.9), {}, undefined, { webgpuPrograms: programs });
+const opt = new HeadOptimizer(optimizerConfig(optimizer, optimizer === 'sgd' ? 0.01 : 1e-3, 0, 0.9), {}, undefined, { fusedPrograms: programs });
 const rng = createRng(1);
 const x = Float32Array.from({ length: n * C }, () => rng.uniform(0, 1));
 const labels = Uint8Array.from({ length: n }, (_, i) => i % K);

@@ -5,7 +5,7 @@
  */
 
 import { mulberry32 } from '../random.js';
-import { floatLoop, get, I32, set, simd, sleb, wasmModule } from './wasm-asm.js';
+import { floatLoop, get, I32, set, simd, sleb, wasmModule } from './wasm/wasm-asm.js';
 
 export const STREAM_INIT = 1;
 export const STREAM_SHUFFLE = 2;

@@ -1,5 +1,6 @@
 /** One training step of the head: forward, cross-entropy, gradients by tfjs autodiff, optimizer update. */
 import * as tf from '@tensorflow/tfjs-core';
+import { activeBackend } from './backends/registry.js';
 import { crossEntropy, headLogits, PARAM_NAMES, type HeadTensors } from './model.js';
 import type { HeadOptimizer } from './optimizer.js';
 import { weightedCrossEntropy } from './class-weight.js';
@@ -11,19 +12,18 @@ export interface StepResult {
 }
 
 /**
- * A tensor's values. On the cpu backend they are there already; elsewhere they come back
- * asynchronously: tfjs-backend-webgpu's synchronous read goes through OffscreenCanvas, which Node
- * does not have, and would stall the GPU queue anyway.
+ * A tensor's values: at once where the backend reads synchronously (cpu), else asynchronously
+ * (a GPU's read-back; see each backend's syncReads).
  */
 export async function readValues(t: tf.Tensor): Promise<Float32Array | Int32Array | Uint8Array> {
-  return tf.getBackend() === 'cpu' ? (t.dataSync() as Float32Array | Int32Array | Uint8Array) : ((await t.data()) as Float32Array | Int32Array | Uint8Array);
+  return activeBackend().syncReads ? (t.dataSync() as Float32Array | Int32Array | Uint8Array) : ((await t.data()) as Float32Array | Int32Array | Uint8Array);
 }
 
 /**
  * Everything up to the first await is queued synchronously, so a caller may start the next step
- * before awaiting this one's loss (train.ts does on GPU backends). On the cpu backend a step whose
- * loss is not finite leaves the weights as they were; elsewhere the update is queued before the
- * loss is known, and the caller stops on the NaN all the same.
+ * before awaiting this one's loss (train.ts does where reads are asynchronous). Where reads are
+ * synchronous (cpu) a step whose loss is not finite leaves the weights as they were; elsewhere the
+ * update is queued before the loss is known, and the caller stops on the NaN all the same.
  */
 export async function trainStep(params: HeadTensors, x: Float32Array, inWidth: number, labels: ArrayLike<number>, classes: number, optimizer: HeadOptimizer, masks?: [Float32Array, Float32Array], classWeights?: tf.Tensor1D): Promise<StepResult> {
   const n = labels.length;
@@ -48,17 +48,17 @@ export async function trainStep(params: HeadTensors, x: Float32Array, inWidth: n
     optimizer.step(params as unknown as Record<string, tf.Tensor>, gradMap);
     for (const g of grads) g.dispose();
   };
-  const cpu = tf.getBackend() === 'cpu';
-  if (!cpu) update();
+  const sync = activeBackend().syncReads;
+  if (!sync) update();
   try {
     const [lossValues, pred] = await Promise.all([readValues(value), readValues(predicted!)]);
     const loss = lossValues[0]!;
     let correct = 0;
     for (let i = 0; i < n; i++) if (pred[i] === want[i]) correct++;
-    if (cpu && Number.isFinite(loss)) update();
+    if (sync && Number.isFinite(loss)) update();
     return { loss, correct };
   } finally {
-    if (cpu) for (const g of grads) if (!g.isDisposed) g.dispose();
+    if (sync) for (const g of grads) if (!g.isDisposed) g.dispose();
     value.dispose();
     predicted!.dispose();
   }

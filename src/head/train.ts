@@ -4,24 +4,27 @@
  * epoch, resume, early stopping with the best weights restored, a clean stop on an abort signal,
  * and a clear stop when the loss turns NaN. The test split is read once, after training, on the
  * weights chosen; only without a validation split does it select (as it did before there was one).
+ * The loop runs the steps; what happens at the end of a batch or an epoch is train-callbacks.ts's
+ * units, and what the backend can do is asked of its HeadBackend (backends/types.ts).
  *
  * Train loss and accuracy are running values over the epoch's batches (with dropout, before each
  * step's update), as PyTorch tutorials report them; validation numbers are measured after the epoch.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { HeadstartError, MismatchError, TrainingError } from '../errors.js';
-import { largestTensorBytes, tensorTooLarge } from './backend.js';
-import { EarlyStopping, monitorLabel, monitoredValue } from './callbacks.js';
+import { activeBackend } from './backends/registry.js';
+import { HeadstartError, MismatchError } from '../errors.js';
+import { tensorTooLarge } from './backend.js';
+import { EarlyStopping } from './callbacks.js';
 import { batchCount, defaultMemoryBudget, epochBatches, prepareSplit, splitChunks, type PreparedSplit } from './data.js';
 import { FOLD_SCALES, advanceDeviation, canFold, foldWeight, unfoldWeight, type Deviation } from './fold.js';
-import { checkpointDir, readCheckpoint, writeCheckpoint } from './head-io.js';
-import { crossEntropy, dropoutMask, headInputWidth, headLogits, headProbabilities, headTensors, PARAM_LABELS, PARAM_NAMES, type HeadTensors } from './model.js';
+import { checkpointDir, readCheckpoint } from './head-io.js';
+import { crossEntropy, dropoutMask, headLogits, headProbabilities, headTensors, PARAM_LABELS, PARAM_NAMES, type HeadTensors } from './model.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.js';
-import { webgpuProgramsReady } from './webgpu-programs.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
 import { readValues, trainStep, type StepResult } from './step.js';
-import { elementCount } from '../shape.js';
 import { rankOfLabel } from '../metrics.js';
+import { checkResumeShapes, checkShapes } from './train-checks.js';
+import { BestWeightsCallback, CallbackList, CheckpointCallback, DivergenceGuard, EarlyStoppingCallback, HistoryCallback, ProgressCallback, snapshot } from './train-callbacks.js';
 import type { EpochEndInfo, FeatureSplit, HeadWeights, LoadedHead, Monitor, SelectionSplit, SplitEvaluation, TrainCallbacks, TrainHeadOptions, TrainHeadResult, TrainSettings } from './types.js';
 
 /** Thrown when the abort signal stops training; exit code 130 as for Ctrl-C. */
@@ -47,16 +50,9 @@ interface PendingStep {
   batch: number;
 }
 
-type Snapshot = { epoch: number; params: Record<string, Float32Array>; dev: Deviation };
 
 /** What checkpoints written before validation splits existed were trained with: a resume compares against these. */
 const LEGACY_FINGERPRINT: Record<string, string | number | boolean> = { '--val-fraction': 0, '--monitor': 'val-accuracy', '--class-weight': 'none' };
-
-async function snapshot(params: HeadTensors): Promise<Record<string, Float32Array>> {
-  const out: Record<string, Float32Array> = {};
-  for (const k of PARAM_NAMES) out[k] = Float32Array.from((await readValues(params[k])) as Float32Array);
-  return out;
-}
 
 /** The settings a resume must share, as flag-like names for the error message. */
 function fingerprintOf(o: TrainHeadOptions): Record<string, string | number | boolean> {
@@ -130,55 +126,15 @@ async function evaluateWeights(layers: HeadWeights, split: FeatureSplit, dir: st
   return { count: split.count, accuracy: split.count > 0 ? correct / split.count : 0, loss: split.count > 0 ? lossSum / split.count : NaN, predicted, labels, ranks };
 }
 
-function allFinite(values: ArrayLike<number>): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return false;
-  return true;
-}
-
-function checkShapes(o: TrainHeadOptions): void {
-  const { train, initial, classes } = o;
-  if (initial.fc6.outFeatures !== classes.length) throw new MismatchError(`The head's last layer has ${initial.fc6.outFeatures} outputs but the cache has ${classes.length} classes`);
-  for (const [name, other] of [['validation', o.val], ['test', o.test]] as const) {
-    if (other && (other.featureShape.join('×') !== train.featureShape.join('×') || other.layout !== train.layout)) {
-      throw new MismatchError(`The ${name} split's rows are ${other.layout} ${other.featureShape.join('×')} but the train split's are ${train.layout} ${train.featureShape.join('×')}`);
-    }
-  }
-  const width = headInputWidth(train.layout, train.featureShape, false);
-  if (width !== initial.fc0.inFeatures) {
-    throw new MismatchError(`Cached rows of shape ${train.featureShape.join('×')} give ${width} classifier inputs but classifier.0 of the weights takes ${initial.fc0.inFeatures}`);
-  }
-}
-
-/**
- * A checkpoint whose settings match can still hold a head of other sizes (another hidden width, say,
- * which the fingerprint does not name); refused here in one line rather than deep inside tf.tensor.
- */
-function checkResumeShapes(tensors: ReadonlyMap<string, { shape: number[] }>, params: HeadTensors, dir: string): void {
-  const shown = (shape: readonly number[]): string => (shape.length > 0 ? shape.join('×') : 'scalar');
-  for (const k of PARAM_NAMES) {
-    const t = tensors.get(`param.${k}`);
-    if (!t) throw new MismatchError(`Cannot resume from ${dir}: it has no param.${k}`);
-  }
-  for (const [name, t] of tensors) {
-    const [kind, ...rest] = name.split('.');
-    if (kind !== 'param' && kind !== 'best' && kind !== 'slot') continue;
-    // Slots are stored flat (shape [n]): only their number of values has to agree.
-    const param = kind === 'slot' ? rest.slice(0, -1).join('.') : rest.join('.');
-    const want = (PARAM_NAMES as readonly string[]).includes(param) ? params[param as keyof HeadTensors].shape : undefined;
-    if (!want) throw new MismatchError(`Cannot resume from ${dir}: ${name} belongs to no parameter of the head`);
-    if (kind === 'slot' ? elementCount(t.shape) !== elementCount(want) : shown(t.shape) !== shown(want)) {
-      const has = kind === 'slot' ? `${elementCount(t.shape)} values` : `shape ${shown(t.shape)}`;
-      throw new MismatchError(`Cannot resume from ${dir}: ${name} has ${has} where the head has ${shown(want)}`);
-    }
-  }
-}
-
 export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks = {}): Promise<TrainHeadResult> {
   checkShapes(o);
   const s = o.settings;
   const monitor: Monitor = s.monitor ?? 'val-accuracy';
   const clock = o.clock ?? (() => performance.now());
-  const pipelined = tf.getBackend() !== 'cpu';
+  const backend = activeBackend();
+  await backend.prepare();
+  // Where reads are asynchronous (a GPU) the next step is queued before this one's loss is read.
+  const pipelined = !backend.syncReads;
   const kind = optimizerKind(s);
   const folded = s.fold && canFold(o.train.layout, o.train.featureShape);
   const { fc0 } = o.initial;
@@ -186,23 +142,30 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   const init0Folded = folded ? foldWeight(fc0.weight, fc0.outFeatures, channels) : undefined;
   const params = folded ? headTensors(o.initial, init0Folded, channels) : headTensors(o.initial);
   const config = optimizerConfig(kind, s.lr, s.weightDecay, s.momentum);
-  const optimizer = new HeadOptimizer(config, folded ? { w0: FOLD_SCALES } : {}, undefined, { webgpuPrograms: await webgpuProgramsReady() });
+  const optimizer = new HeadOptimizer(config, folded ? { w0: FOLD_SCALES } : {}, undefined, { fusedPrograms: true });
   const devSettings = { kind, lr: s.lr, weightDecay: s.weightDecay, momentum: s.momentum };
   const fingerprint = fingerprintOf(o);
   const classWeights = o.classWeights && tf.tensor1d(o.classWeights);
   // The split measured after every epoch. The test split only when there is no validation split.
   const selectedOn: SelectionSplit | undefined = o.val ? 'val' : o.test ? 'test' : undefined;
   const selection = o.val ?? o.test;
+  const note = (line: string): void => callbacks.onNote?.(line);
   let dev: Deviation = { a: 1, b: 0 };
-  let history: EpochEndInfo[] = [];
-  let best: Snapshot | undefined;
-  let stopper = new EarlyStopping(monitor, s.patience);
   let startEpoch = 0;
-  const kept = (): string => (history.length > 0 && o.outDir ? `the last good checkpoint (epoch ${history.length}) is kept in ${checkpointDir(o.outDir)}` : 'no epoch had finished, so there is no checkpoint');
-  const diverged = (what: string, epoch: number, batch: number, batches: number): TrainingError =>
-    new TrainingError(`${what} at epoch ${epoch}, batch ${batch} of ${batches}: the learning rate is likely too high for the optimizer (--lr ${s.lr} with ${s.optimizer}); try a smaller --lr; ${kept()}`);
+  const history = new HistoryCallback();
+  const kept = (): string => (history.epochs.length > 0 && o.outDir ? `the last good checkpoint (epoch ${history.epochs.length}) is kept in ${checkpointDir(o.outDir)}` : 'no epoch had finished, so there is no checkpoint');
   const stopped = (epoch: number, batch: number, batches: number): TrainingStopped =>
-    new TrainingStopped(`Training stopped in epoch ${epoch}, after ${batch} of ${batches} batches; ${kept()}${history.length > 0 && o.outDir ? ': run the same command with --resume to continue' : ''}`);
+    new TrainingStopped(`Training stopped in epoch ${epoch}, after ${batch} of ${batches} batches; ${kept()}${history.epochs.length > 0 && o.outDir ? ': run the same command with --resume to continue' : ''}`);
+  const stopping = new EarlyStoppingCallback(new EarlyStopping(monitor, s.patience), selectedOn, note);
+  const bestWeights = new BestWeightsCallback(() => params, () => dev, () => stopping.improved);
+  const list = new CallbackList([
+    new DivergenceGuard(s, () => params, kept),
+    history,
+    stopping,
+    bestWeights,
+    o.outDir ? new CheckpointCallback(o.outDir, fingerprint, { params: () => params, optimizerState: () => optimizer.exportState(), dev: () => dev, history, stopping, bestWeights }) : undefined,
+    new ProgressCallback(callbacks),
+  ]);
 
   const setParams = (values: Record<string, Float32Array>): void => {
     for (const k of PARAM_NAMES) {
@@ -214,7 +177,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
 
   try {
     if (s.patience > 0 && !selection) throw new MismatchError('--patience needs a split to watch: give trainHead a validation (or test) split');
-    const limit = largestTensorBytes();
+    const limit = backend.largestBufferBytes();
     const hint = folded ? 'use --backend cpu' : 'use --backend cpu, or a 1×1 feature map (32×32 images), which trains the folded 512-input layer';
     for (const k of PARAM_NAMES) {
       const tooLarge = tensorTooLarge(PARAM_LABELS[k], params[k].shape, limit, hint);
@@ -242,27 +205,28 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       for (const k of PARAM_NAMES) shapes[k] = params[k].shape;
       optimizer.importState({ step: st.step, slots: tensorValues('slot.') }, shapes);
       dev = st.dev;
-      history = st.history;
+      history.epochs = st.history;
       startEpoch = ck.meta.epoch;
       if (st.best) {
         const bestParams = tensorValues('best.');
-        best = { epoch: st.best.epoch, dev: st.best.dev, params: Object.keys(bestParams).length > 0 ? bestParams : await snapshot(params) };
-        stopper = new EarlyStopping(monitor, s.patience, { epoch: st.best.epoch, value: st.best.value ?? st.best.accuracy ?? NaN }, startEpoch);
+        bestWeights.best = { epoch: st.best.epoch, dev: st.best.dev, params: Object.keys(bestParams).length > 0 ? bestParams : await snapshot(params) };
+        stopping.restore({ epoch: st.best.epoch, value: st.best.value ?? st.best.accuracy ?? NaN }, startEpoch);
       }
-      callbacks.onNote?.(`resuming after epoch ${startEpoch} from ${checkpointDir(o.outDir)}`);
+      note(`resuming after epoch ${startEpoch} from ${checkpointDir(o.outDir)}`);
     }
-    if (selectedOn === 'test') callbacks.onNote?.(TEST_SELECTS_WARNING);
+    if (selectedOn === 'test') note(TEST_SELECTS_WARNING);
 
     const budget = o.memoryBudget ?? defaultMemoryBudget();
     const trainPrep = await prepareSplit(o.train, folded, budget);
     const selectionPrep = selection ? await prepareSplit(selection, folded, Math.max(0, budget - (trainPrep.inputs ? trainPrep.inputs.byteLength : 0))) : undefined;
     const dataPlan = trainPrep.inputs ? 'memory' : 'stream';
-    callbacks.onNote?.(`${folded ? 'folded' : 'unfolded'} first layer (${trainPrep.inWidth} inputs); train split ${dataPlan === 'memory' ? 'in memory' : 'streamed from the cache each epoch (windowed shuffle)'}`);
+    note(`${folded ? 'folded' : 'unfolded'} first layer (${trainPrep.inWidth} inputs); train split ${dataPlan === 'memory' ? 'in memory' : 'streamed from the cache each epoch (windowed shuffle)'}`);
     const batches = batchCount(o.train.count, s.batchSize);
     const hidden = o.initial.fc3.outFeatures;
-    let stoppedEarly = stopper.shouldStop;
+    // A resumed run whose patience had already run out trains no further epoch.
+    const stoppedBefore = list.stopTraining;
 
-    for (let epoch = startEpoch + 1; epoch <= s.epochs && !stoppedEarly; epoch++) {
+    for (let epoch = startEpoch + 1; epoch <= s.epochs && !list.stopTraining; epoch++) {
       const started = clock();
       const shuffle = createRng(s.seed, STREAM_SHUFFLE, epoch);
       const drop = createRng(s.seed, STREAM_DROPOUT, epoch);
@@ -272,11 +236,10 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       let batch = 0;
       const settle = async (step: PendingStep): Promise<void> => {
         const r = await step.result;
-        if (!Number.isFinite(r.loss)) throw diverged(`Training loss became ${r.loss}`, epoch, step.batch, batches);
         lossSum += r.loss * step.n;
         correct += r.correct;
         seen += step.n;
-        callbacks.onBatchEnd?.({ epoch, batch: step.batch, batches, loss: r.loss });
+        list.onBatchEnd({ epoch, batch: step.batch, batches, loss: r.loss });
       };
       let pending: PendingStep | undefined;
       for await (const b of epochBatches(trainPrep, s.batchSize, shuffle)) {
@@ -303,45 +266,25 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
         pending = step;
       }
       if (pending) await settle(pending);
-      // The last step's update may have diverged after its (finite) loss: never checkpoint such weights.
-      for (const k of PARAM_NAMES) if (!allFinite(await readValues(params[k]))) throw diverged('Training weights became NaN or infinite', epoch, batch, batches);
       const measured = selectionPrep ? await measure(params, selectionPrep, o.classes.length) : undefined;
       const numbers = !measured ? {} : selectedOn === 'val' ? { valLoss: measured.loss, valAccuracy: measured.accuracy } : { testLoss: measured.loss, testAccuracy: measured.accuracy };
-      const info: EpochEndInfo = { epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, ...numbers, seconds: (clock() - started) / 1000 };
-      history.push(info);
-      if (stopper.update(epoch, monitoredValue(info, monitor)) || !best) best = { epoch, params: await snapshot(params), dev };
-      if (o.outDir) {
-        const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-        for (const k of PARAM_NAMES) tensors[`param.${k}`] = { shape: params[k].shape, data: (await readValues(params[k])) as Float32Array };
-        const state = await optimizer.exportState();
-        for (const [k, v] of Object.entries(state.slots)) tensors[`slot.${k}`] = { shape: [v.length], data: v };
-        if (best.epoch !== epoch) for (const k of PARAM_NAMES) tensors[`best.${k}`] = { shape: params[k].shape, data: best.params[k]! };
-        const bestState = stopper.best ? { epoch: stopper.best.epoch, value: stopper.best.value, dev: best.dev } : undefined;
-        writeCheckpoint(o.outDir, epoch, fingerprint, { history, dev, step: state.step, best: bestState }, tensors);
-      }
-      callbacks.onEpochEnd?.(info);
-      if (stopper.shouldStop) {
-        stoppedEarly = true;
-        const b = stopper.best!;
-        const label = monitorLabel(monitor, selectedOn);
-        const shown = monitor === 'val-loss' ? b.value.toFixed(4) : `${(100 * b.value).toFixed(2)}%`;
-        callbacks.onNote?.(`stopping early: no ${monitor === 'val-loss' ? 'lower' : 'better'} ${label} for ${s.patience} epochs; keeping epoch ${b.epoch} (${label} ${shown})`);
-      }
+      await list.onEpochEnd({ epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, ...numbers, seconds: (clock() - started) / 1000 });
     }
+    list.onTrainEnd();
 
-    const useBest = s.patience > 0 && best !== undefined;
-    const finalParams = useBest ? best!.params : await snapshot(params);
-    const finalDev = useBest ? best!.dev : dev;
+    const useBest = s.patience > 0 && bestWeights.best !== undefined;
+    const final = await bestWeights.final(useBest);
+    const finalParams = final.params;
     const layer = (w: string, b: string, like: HeadWeights['fc0']) => ({ weight: finalParams[w]!, bias: finalParams[b]!, inFeatures: like.inFeatures, outFeatures: like.outFeatures });
     const weights: HeadWeights = {
-      fc0: { ...layer('w0', 'b0', fc0), weight: folded ? unfoldWeight(fc0.weight, init0Folded!, finalParams.w0!, fc0.outFeatures, channels, finalDev) : finalParams.w0! },
+      fc0: { ...layer('w0', 'b0', fc0), weight: folded ? unfoldWeight(fc0.weight, init0Folded!, finalParams.w0!, fc0.outFeatures, channels, final.dev) : finalParams.w0! },
       fc3: layer('w3', 'b3', o.initial.fc3),
       fc6: layer('w6', 'b6', o.initial.fc6),
     };
-    const weightsEpoch = useBest ? best!.epoch : history.length;
+    const weightsEpoch = useBest ? bestWeights.best!.epoch : history.epochs.length;
     // The one read of the test split when a validation split selects: after training, on the weights kept.
     const test = o.test ? await evaluateWeights(weights, o.test, o.outDir ?? 'the trained head') : undefined;
-    return { weights, history, bestEpoch: stopper.best?.epoch ?? 0, stoppedEarly, folded, resumedAt: startEpoch, dataPlan, selectedOn, weightsEpoch, test };
+    return { weights, history: history.epochs, bestEpoch: stopping.best?.epoch ?? 0, stoppedEarly: stoppedBefore || list.stopTraining, folded, resumedAt: startEpoch, dataPlan, selectedOn, weightsEpoch, test };
   } finally {
     for (const k of PARAM_NAMES) params[k].dispose();
     classWeights?.dispose();

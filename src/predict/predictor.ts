@@ -5,12 +5,11 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { UNRECORDED_BACKBONE, defaultWeightsPath, getBackbone, loadBackboneWeights, type Backbone, type BackboneWeights } from '../backbones/index.js';
 import { InputError, MismatchError, expected } from '../errors.js';
 import { openTrunk, type Trunk } from '../extract/trunk.js';
 import { locateWeights } from '../fetch/locate.js';
-import { selectBackend } from '../head/backend.js';
+import { currentBackend, selectBackend } from '../head/backend.js';
 import { findNewestHead, loadHead } from '../head/head-io.js';
 import { headProbabilities } from '../head/model.js';
 import type { LoadedHead } from '../head/types.js';
@@ -116,7 +115,7 @@ let backendReady: Promise<unknown> | undefined;
  * rows need (the plain tfjs cpu matmul would take minutes for a 10,000-image split).
  */
 export function ensureHeadBackend(onNote?: (line: string) => void): Promise<unknown> {
-  if (tf.getBackend()) return Promise.resolve();
+  if (currentBackend()) return Promise.resolve();
   // A failed start is not kept: the next caller (a long-running library process) tries again.
   backendReady ??= selectBackend('cpu', { onNote }).catch((error: unknown) => {
     backendReady = undefined;

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeviceError } from '../../src/errors.js';
 import { largestTensorBytes, selectBackend, tensorTooLarge, TENSORFLOW_INSTALL_MESSAGE, type GpuLike } from '../../src/head/backend.js';
-import { installedOrtKernels, ortKernelStats, uninstallOrtKernels } from '../../src/head/ort-kernels.js';
+import { installedOrtKernels, ortKernelStats, uninstallOrtKernels } from '../../src/head/backends/cpu-ort/ort-kernels.js';
 import { rejection } from '../helpers/errors.js';
 import { gpuDeviceNode, type DawnAnswer } from '../../src/gpu-probe.js';
 import { webgpuAdapterFound, webgpuAnswer } from '../helpers/webgpu.js';

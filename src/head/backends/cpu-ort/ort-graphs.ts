@@ -2,7 +2,7 @@
  * The one-op ONNX graphs behind the ORT kernels. Inputs have no declared rank or dims, so one
  * session per graph serves every shape; ORT checks shapes at run time.
  */
-import { OnnxDataType, type OnnxGraph, type OnnxNode } from '../onnx/op-model.js';
+import { OnnxDataType, type OnnxGraph, type OnnxNode } from '../../../onnx/op-model.js';
 
 export type GraphKey =
   /** a·b with optional transposes of the last two dims; batch dims broadcast numpy-style. */

@@ -3,8 +3,8 @@ import '@tensorflow/tfjs-backend-cpu';
 // tfjs-core alone registers no gradients; tfjs-layers' node bundle registers all of them.
 import '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installedOrtKernels, installOrtKernels, ORT_KERNEL_NAMES, ortKernelStats, uninstallOrtKernels, type OrtKernelName } from '../../src/head/ort-kernels.js';
-import { relativeError } from '../helpers/fixtures.js';
+import { installedOrtKernels, installOrtKernels, ORT_KERNEL_NAMES, ortKernelStats, uninstallOrtKernels, type OrtKernelName } from '../../../../src/head/backends/cpu-ort/ort-kernels.js';
+import { relativeError } from '../../../helpers/fixtures.js';
 
 /** Everything to ORT, however small, so the tiny shapes below exercise the ORT path. */
 const ALL = { minMultiplyAdds: 0, minElements: 0 };

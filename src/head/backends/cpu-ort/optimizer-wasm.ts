@@ -1,5 +1,5 @@
 /**
- * The in-place optimizer loops of optimizer.ts as WebAssembly SIMD, same math bit for bit.
+ * The in-place optimizer loops of optimizer-inplace.ts as WebAssembly SIMD, same math bit for bit.
  *
  * V8 runs the JS loop at ~3 ns per weight (each float32 load and store is a conversion): ~55 ms a
  * step for fc3's 16.8M weights, ~300 ms for the unfolded fc0's 103M. SGD's loops compute in float64
@@ -15,7 +15,7 @@
  * gradient is copied in. The module is assembled here byte by byte (no toolchain needed); where
  * WebAssembly SIMD is missing, `wasmAvailable()` is false and the JS loops run instead.
  */
-import { F64, floatLoop, get, I32, set, simd, uleb, wasmModule } from './wasm-asm.js';
+import { F64, floatLoop, get, I32, set, simd, uleb, wasmModule } from '../../wasm/wasm-asm.js';
 
 /** Two float32s at region + i, promoted to f64x2. */
 const load = (region: number, i: number) => [...get(i), ...simd(93), 3, ...uleb(region), ...simd(95)];
@@ -76,7 +76,7 @@ function kernels(P: number, G: number, S1: number, S2: number): Kernel[] {
     ],
   },
   {
-    // torch.optim.Adam(W) in float32, each op rounded (see optimizer.ts):
+    // torch.optim.Adam(W) in float32, each op rounded (see optimizer-inplace.ts):
     // grad = g + l2·p; m = b1·m + c1·grad; v = b2·v + (c2·grad)·grad;
     // p = p·decay − stepSize·(m / (sqrt(v) / bc2Sqrt + eps))
     // scalars: l2, b1, c1, b2, c2, decay, stepSize, bc2Sqrt, eps

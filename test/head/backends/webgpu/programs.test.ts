@@ -5,13 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/head/backend.js';
-import { HeadOptimizer, optimizerConfig, type OptimizerKind } from '../../src/head/optimizer.js';
-import { crossEntropy } from '../../src/head/model.js';
-import { reluDropout } from '../../src/head/relu-dropout.js';
-import { runProgram, webgpuProgramsActive, webgpuProgramsReady } from '../../src/head/webgpu-programs.js';
-import { relativeError } from '../helpers/fixtures.js';
-import { webgpuAdapterExpected } from '../helpers/webgpu.js';
+import { activeBackend, selectBackend } from '../../../../src/head/backend.js';
+import { HeadOptimizer, optimizerConfig, type OptimizerKind } from '../../../../src/head/optimizer.js';
+import { crossEntropy, reluDropout } from '../../../../src/head/model.js';
+import { runProgram, webgpuProgramsActive, webgpuProgramsReady } from '../../../../src/head/backends/webgpu/programs.js';
+import { relativeError } from '../../../helpers/fixtures.js';
+import { webgpuAdapterExpected } from '../../../helpers/webgpu.js';
 
 const N = 3001;
 const values = (seed: number): Float32Array => Float32Array.from({ length: N }, (_, i) => Math.sin(i * seed + 1) * (i % 97 === 0 ? 50 : 1));
@@ -33,7 +32,7 @@ function dispatches<T>(fn: () => T): { result: T; count: number } {
 }
 
 async function train(kind: OptimizerKind, momentum: number, wd: number, programs: boolean): Promise<{ p: Float32Array; slots: Record<string, Float32Array>; kernels: number }> {
-  const opt = new HeadOptimizer(optimizerConfig(kind, 0.03, wd, momentum), {}, 'ops', { webgpuPrograms: programs });
+  const opt = new HeadOptimizer(optimizerConfig(kind, 0.03, wd, momentum), {}, 'ops', { fusedPrograms: programs });
   const params: Record<string, tf.Tensor> = { w: tf.tensor2d(values(1), [N, 1]) };
   let kernels = 0;
   for (let s = 1; s <= 5; s++) {
@@ -56,6 +55,17 @@ describe.runIf(webgpuAdapterExpected())('WebGPU programs', () => {
     await selectBackend('webgpu');
     expect(await webgpuProgramsReady()).toBe(true);
     expect(webgpuProgramsActive()).toBe(true);
+  });
+
+  it('make the webgpu backend object report fused ops once prepared, asynchronous reads, no in-place updates and its buffer limit', async () => {
+    await selectBackend('webgpu');
+    const b = activeBackend();
+    await b.prepare();
+    expect(b.name).toBe('webgpu');
+    expect(b.syncReads).toBe(false);
+    expect(b.inPlaceUpdater({ wasmMinElements: 1 })).toBeUndefined();
+    expect(Object.keys(b.fusedOps() ?? {}).sort()).toEqual(['crossEntropy', 'reluDropout', 'updater']);
+    expect(b.largestBufferBytes()).toBeGreaterThan(0);
   });
 
   const cases: [OptimizerKind, number, number][] = [

@@ -11,7 +11,7 @@
  *
  * The arithmetic is the tfjs ops' in float32 (results agree within float32 rounding, tested).
  * tfjs-backend-webgpu is imported lazily: importing it before Dawn's navigator.gpu exists would
- * leave it unregistered (see backend.ts).
+ * leave it unregistered (see index.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
@@ -87,7 +87,7 @@ const ROW_STATS = `
           for (var c = 0; c < k; c++) { s = s + exp(getL(r, c) - mx); }`;
 
 const PROGRAMS = {
-  // buf = mu·buf + (g + wd·p), as optimizer.ts stepOps (its first step has buf = 0: mu·0 + d = d).
+  // buf = mu·buf + (g + wd·p), as src/head/optimizer.ts stepOps (its first step has buf = 0: mu·0 + d = d).
   sgdBuffer: elementwise(['B', 'G', 'P'], ['mu', 'wd'], 'setOutputAtIndex(index, b * uniforms.mu + (g + p * uniforms.wd));'),
   sgdWeight: elementwise(['P', 'B'], ['lr'], 'setOutputAtIndex(index, p - b * uniforms.lr);'),
   adamM: elementwise(['M', 'G', 'P'], ['l2', 'b1', 'c1'], 'setOutputAtIndex(index, m * uniforms.b1 + (g + p * uniforms.l2) * uniforms.c1);'),

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { broadcastShapes, float32Values, result, session, type OrtKernel } from './ort-common.js';
 import { ortTensor } from './ort-session.js';
-import { elementCount } from '../shape.js';
+import { elementCount } from '../../../shape.js';
 
 function binary(type: 'Add' | 'Sub' | 'Mul' | 'Div'): OrtKernel {
   return (args, state) => {

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HeadOptimizer, optimizerConfig, type OptimizerKind } from '../../src/head/optimizer.js';
-import { wasmAvailable } from '../../src/head/optimizer-wasm.js';
+import { HeadOptimizer, optimizerConfig, type OptimizerKind } from '../../../../src/head/optimizer.js';
+import { wasmAvailable } from '../../../../src/head/backends/cpu-ort/optimizer-wasm.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

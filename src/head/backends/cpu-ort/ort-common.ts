@@ -3,7 +3,7 @@ import type { DataType, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { buildGraph, type GraphKey } from './ort-graphs.js';
 import { SyncSession } from './ort-session.js';
 import type { OrtKernelName, OrtKernelStats } from './ort-types.js';
-import { elementCount } from '../shape.js';
+import { elementCount } from '../../../shape.js';
 
 /** The parts of tfjs's MathBackendCPU the kernels use. */
 export interface CpuBackend {

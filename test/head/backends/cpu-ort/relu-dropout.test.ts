@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { reluDropout, reluDropoutBackward, reluDropoutBackwardJs, reluDropoutForward, reluDropoutForwardJs } from '../../src/head/relu-dropout.js';
+import { reluDropoutBackward, reluDropoutBackwardJs, reluDropoutForward, reluDropoutForwardJs } from '../../../../src/head/backends/cpu-ort/relu-dropout.js';
+import { reluDropout } from '../../../../src/head/model.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -1,7 +1,8 @@
 /**
- * relu(z)·mask with its gradient, as one pass each way over the cpu backend's arrays; elsewhere
- * the tfjs ops. The values are those of tf.mul(tf.relu(z), mask) and of tfjs's gradients of it
- * (mul's dy·mask, then relu's ·step(z) with NaN kept), bit for bit: a product of two float32s
+ * relu(z)·mask with its gradient, as one pass each way over the cpu backend's arrays (model.ts
+ * uses the tfjs ops on backends without such a fused op). The values are those of
+ * tf.mul(tf.relu(z), mask) and of tfjs's gradients of it (mul's dy·mask, then relu's ·step(z) with
+ * NaN kept), bit for bit: a product of two float32s
  * rounded once is the same in JS, in WebAssembly and in any IEEE kernel.
  *
  * The passes run as WebAssembly SIMD where available: V8's scalar loop costs 8–25 ns an element
@@ -9,8 +10,7 @@
  * over its two 256×4096 layers; four lanes at a time without branches it is under 1 ns.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { floatLoop, get, I32, set, simd, uleb, wasmModule } from './wasm-asm.js';
-import { runProgram, webgpuProgramsActive } from './webgpu-programs.js';
+import { floatLoop, get, I32, set, simd, uleb, wasmModule } from '../../wasm/wasm-asm.js';
 
 /** The JS passes: the reference for the SIMD ones, and what runs without WebAssembly SIMD. */
 export function reluDropoutForwardJs(zv: Float32Array, mv: Float32Array): Float32Array {
@@ -112,17 +112,12 @@ export function reluDropoutBackward(zv: Float32Array, mv: Float32Array, dv: Floa
   return p.out.slice(0, zv.length);
 }
 
-export function reluDropout(z: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
-  if (webgpuProgramsActive()) {
-    // One dispatch each way instead of relu, mul and, back, mul, step, mul (webgpu-programs.ts).
-    // tfjs disposes the forward's own input handle; the gradient gets it back through save().
-    const g = tf.customGrad(((input: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
-      save([input]);
-      return { value: runProgram('reluDropout', [input, mask]), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => runProgram('reluDropoutGrad', [saved[0]!, mask, dy]) };
-    }) as Parameters<typeof tf.customGrad>[0]);
-    return g(z) as tf.Tensor2D;
-  }
-  const zv = tf.getBackend() === 'cpu' ? z.dataSync() : undefined;
+/**
+ * relu(z)·mask on the cpu backend through the passes above, with its gradient; tf.mul(tf.relu(z),
+ * mask) for tensors that are not float32.
+ */
+export function reluDropoutCpu(z: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
+  const zv = z.dataSync();
   if (!(zv instanceof Float32Array)) return tf.mul(tf.relu(z), mask);
   const mv = mask.dataSync() as Float32Array;
   const f = tf.customGrad(((input: tf.Tensor) => ({

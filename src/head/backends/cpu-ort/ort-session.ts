@@ -10,7 +10,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { Tensor } from 'onnxruntime-node';
-import { encodeModel, type OnnxGraph } from '../onnx/op-model.js';
+import { encodeModel, type OnnxGraph } from '../../../onnx/op-model.js';
 
 interface NativeResult {
   type: string;

@@ -15,7 +15,7 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { broadcastShapes, float32Values, ortValues, pooledArray, pooledResult, result, session, type KernelArgs, type KernelState } from './ort-common.js';
 import type { GraphKey } from './ort-graphs.js';
 import { ortTensor } from './ort-session.js';
-import { elementCount } from '../shape.js';
+import { elementCount } from '../../../shape.js';
 
 interface MatMulPlan {
   av: Float32Array;
