@@ -8,6 +8,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { backboneIds, defaultBackbone, defaultWeightsPath, listBackbones } from './backbones/index.js';
 import { HeadstartError, UsageError, expected } from './errors.js';
+import { DEVICE_REQUESTS } from './extract/types.js';
 import { type OptionSpec, parseValue } from './options.js';
 import type { TextSink } from './progress.js';
 import type { CommandArgs, RunContext, RunFunction } from './types.js';
@@ -22,7 +23,7 @@ export interface CommandSpec {
   load: () => Promise<RunFunction>;
 }
 
-const DEVICE: OptionSpec = { name: 'device', type: 'enum', choices: ['auto', 'cuda', 'webgpu', 'cpu'], default: 'auto', describe: 'ONNX Runtime execution provider for the trunk', arg: 'NAME' };
+const DEVICE: OptionSpec = { name: 'device', type: 'enum', choices: DEVICE_REQUESTS, default: 'auto', describe: 'ONNX Runtime execution provider for the trunk', arg: 'NAME' };
 const WEIGHTS: OptionSpec = { name: 'weights', type: 'string', describe: `the backbone's checkpoint (.pth, legacy or zip, or .safetensors; default: its published file in models/, ${defaultWeightsPath(defaultBackbone())} for ${defaultBackbone().id})`, arg: 'FILE' };
 const CACHE: OptionSpec = { name: 'cache', type: 'string', describe: 'feature cache (default cache/<data>-<backbone>-<size>.h5)', arg: 'FILE' };
 // Choices read when asked, so a backbone a library user registers later is one too.

@@ -51,3 +51,9 @@ export function expected(what: string, where: string, received: unknown): string
   const shown = received === undefined ? 'nothing' : typeof received === 'string' ? JSON.stringify(received) : String(received);
   return `Expected ${what} for ${where} but received ${shown}`;
 }
+
+/** An error's first line, trimmed: what one-line messages quote of a library's multi-line error. */
+export function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return (text.split('\n')[0] ?? text).trim();
+}

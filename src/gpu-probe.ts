@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { firstLine } from './errors.js';
 
 export type DawnAnswer =
   /** Dawn gave an adapter; `software` for a CPU rasterizer (lavapipe, llvmpipe, SwiftShader). */
@@ -159,9 +160,4 @@ function runChild(module: string, timeoutMs: number): Promise<ChildRun> {
 
 function lastLine(text: string): string {
   return text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0).at(-1) ?? 'no message';
-}
-
-function firstLine(e: unknown): string {
-  const message = e instanceof Error ? e.message : String(e);
-  return message.split('\n')[0] ?? message;
 }

@@ -2,7 +2,7 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UNRECORDED_BACKBONE, listBackbones } from './backbones/index.js';
-import { InputError, expected } from './errors.js';
+import { InputError, expected, firstLine } from './errors.js';
 import { isHdf5 } from './cache/h5.js';
 import { readCacheInfo } from './cache/reader.js';
 import { verifyCache } from './cache/verify.js';
@@ -101,7 +101,7 @@ async function inspectOnnx(path: string): Promise<CommandResult> {
   try {
     session = await ort.InferenceSession.create(path);
   } catch (error) {
-    throw new InputError(`Expected an ONNX model for ${path} but ONNX Runtime cannot load it (${String((error as Error).message).split('\n')[0]})`);
+    throw new InputError(`Expected an ONNX model for ${path} but ONNX Runtime cannot load it (${firstLine(error)})`);
   }
   const describe = (m: readonly unknown[]): { name: string; shape?: (number | string)[] }[] =>
     m.map((x) => { const v = x as { name: string; isTensor?: boolean; shape?: (number | string)[] }; return { name: v.name, shape: v.shape }; });

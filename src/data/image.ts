@@ -9,7 +9,7 @@
  */
 import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
-import { InputError } from '../errors.js';
+import { InputError, firstLine } from '../errors.js';
 import { normalizedFromRgb } from './preprocess.js';
 import type { RgbImage } from './types.js';
 
@@ -35,11 +35,6 @@ const fmt = (n: number): string => n.toLocaleString('en-US');
 function tooLarge(path: string, width: number, height: number, limit: number): InputError {
   const pixels = width * height;
   return new InputError(`Expected ${IMAGE_KINDS} of at most ${fmt(limit)} pixels for ${path} but received ${fmt(width)}×${fmt(height)} = ${fmt(pixels)} pixels; raise the limit with ${MAX_PIXELS_OPTION} ${pixels} to read it`);
-}
-
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n')[0]!.trim();
 }
 
 /** Why sharp failed, in the words a user can act on. */

@@ -10,7 +10,7 @@
 import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
-import { InputError } from '../errors.js';
+import { InputError, firstLine } from '../errors.js';
 import { openRegularFile } from './regular-file.js';
 
 /** A file expected directly inside an archive's top folder, and the most bytes it may have. */
@@ -30,10 +30,6 @@ const ENTRY_KINDS: Record<string, string> = {
 };
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
-
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
-}
 
 /**
  * Streams `archive` once and hands each wanted file's bytes to `take`, in archive order. Returns

@@ -5,9 +5,11 @@
  * Ph · X · Pw with bin-averaging matrices, which is exact for every map size (see adaptive-pool.ts).
  */
 import type { BackboneWeights } from '../backbones/types.js';
+import type { TrunkOutput } from './types.js';
 import { adaptivePoolMatrix } from './adaptive-pool.js';
 import { type OnnxValueInfo, encodeModel } from '../onnx/proto.js';
 import { TOOL_VERSION } from '../version.js';
+import { transpose } from '../shape.js';
 
 export const INPUT_NAME = 'images';
 export const MAP_NAME = 'features';
@@ -29,15 +31,9 @@ export function trunkMapShape({ backbone, weights }: BackboneWeights, imageSize:
 }
 
 /** Per-image output shape: [C, h, w] for the map, [C*49] pooled. */
-export function trunkFeatureShape(trunk: BackboneWeights, imageSize: number, output: 'map' | 'pooled'): number[] {
+export function trunkFeatureShape(trunk: BackboneWeights, imageSize: number, output: TrunkOutput): number[] {
   const [c, h, w] = trunkMapShape(trunk, imageSize);
   return output === 'map' ? [c, h, w] : [c * POOL_OUT * POOL_OUT];
-}
-
-function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(m.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c]!;
-  return t;
 }
 
 /** Builds the serialized ONNX model (input `images` [N,3,S,S] float32) of the backbone's trunk. */

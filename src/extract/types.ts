@@ -1,8 +1,10 @@
 /** Public types of the trunk (src/extract/): devices, outputs and the running trunk. */
 import type { BackboneWeights } from '../backbones/types.js';
+import type { FeatureLayout } from '../cache/types.js';
 
-/** What --device asks for. */
-export type DeviceRequest = 'auto' | 'cuda' | 'webgpu' | 'cpu';
+/** What --device can ask for. */
+export const DEVICE_REQUESTS = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
+export type DeviceRequest = (typeof DEVICE_REQUESTS)[number];
 
 /** The ONNX Runtime execution provider a session actually runs on. */
 export type Provider = 'cuda' | 'webgpu' | 'cpu';
@@ -11,7 +13,7 @@ export type Provider = 'cuda' | 'webgpu' | 'cpu';
  * 'map': the trunk's last max-pool output [N, C, h, w]; 'pooled': AdaptiveAvgPool2d((7,7)) then
  * flatten(1), [N, C*49], as torchvision's avgpool feeds the classifier.
  */
-export type TrunkOutput = 'map' | 'pooled';
+export type TrunkOutput = FeatureLayout;
 
 /** What the machine offers; tests override it to reach paths this machine cannot. */
 export interface Hardware {

@@ -11,25 +11,11 @@ import { TOOL_VERSION } from '../version.js';
 import type { HeadLayer, HeadMeta, HeadWeights, LoadedHead } from './types.js';
 
 import { PARAM_NAMES, headInputWidth } from './model.js';
-import { elementCount } from '../shape.js';
+import { elementCount, transpose } from '../shape.js';
 
 export { headProbabilities } from './model.js';
 
 const LAYERS = ['fc0', 'fc3', 'fc6'] as const;
-
-/** [rows, cols] row-major → [cols, rows]. */
-export function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  const block = 64;
-  for (let r0 = 0; r0 < rows; r0 += block) {
-    for (let c0 = 0; c0 < cols; c0 += block) {
-      const r1 = Math.min(r0 + block, rows);
-      const c1 = Math.min(c0 + block, cols);
-      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = data[r * cols + c]!;
-    }
-  }
-  return out;
-}
 
 function denseConfig(name: string, units: number, activation: string, inputWidth?: number): object {
   return {

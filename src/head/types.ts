@@ -19,7 +19,8 @@ export interface HeadWeights {
   fc6: HeadLayer;
 }
 
-export type FeatureLayoutName = 'map' | 'pooled';
+import type { FeatureLayout } from '../cache/types.js';
+export type FeatureLayoutName = FeatureLayout;
 
 /** headstart.json: what a saved head was trained on and how. */
 export interface HeadMeta {

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError, firstLine } from '../errors.js';
 
 /** A file's content: text, bytes, or bytes in pieces (written one after another, never joined in memory). */
 export type FileData = string | Uint8Array | readonly Uint8Array[];
@@ -78,7 +78,7 @@ function freeBytes(dir: string): number | undefined {
 export function writeFailure(path: string, err: unknown, opts: WriteOptions & { needed?: number; folder?: boolean }): unknown {
   const code = errnoCode(err);
   if (code === undefined) return err;
-  let why = WRITE_REASONS[code] ?? `${code} (${(err as Error).message.split('\n')[0]})`;
+  let why = WRITE_REASONS[code] ?? `${code} (${firstLine(err)})`;
   if ((code === 'EEXIST' || code === 'ENOTDIR') && opts.folder && isNonFolder(path)) why = 'it is a file, expected a folder';
   if (SPACE_CODES.has(code) && opts.needed !== undefined) {
     const dir = opts.folder ? path : dirname(path);

@@ -14,7 +14,8 @@ import { findNewestHead, loadHead } from '../head/head-io.js';
 import { headProbabilities } from '../head/model.js';
 import type { LoadedHead } from '../head/types.js';
 
-export type Device = 'auto' | 'cuda' | 'webgpu' | 'cpu';
+import type { DeviceRequest } from '../extract/types.js';
+export type Device = DeviceRequest;
 
 /** What predict, evaluate and export need to know about a head, read from its metadata. */
 export interface HeadFacts {

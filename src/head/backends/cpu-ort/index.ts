@@ -5,8 +5,7 @@
  * pass each way (relu-dropout.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DeviceError } from '../../../errors.js';
-import { firstLine } from '../first-line.js';
+import { DeviceError, firstLine } from '../../../errors.js';
 import type { BackendContext, FusedOps, HeadBackend } from '../types.js';
 import { InPlaceUpdater } from './optimizer-inplace.js';
 import { installOrtKernels, uninstallOrtKernels } from './ort-kernels.js';

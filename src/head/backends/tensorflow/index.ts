@@ -10,8 +10,7 @@
  * TensorFlow's own kernels are fused already; it reads asynchronously and updates by new tensors.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DeviceError } from '../../../errors.js';
-import { firstLine } from '../first-line.js';
+import { DeviceError, firstLine } from '../../../errors.js';
 import type { BackendContext, HeadBackend } from '../types.js';
 
 export const TENSORFLOW_INSTALL_MESSAGE = 'install @tensorflow/tfjs-node (or -gpu) to use --backend tensorflow';

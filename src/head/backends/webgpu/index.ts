@@ -14,9 +14,8 @@
  * the hot spots run as single programs (programs.ts, fused.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DeviceError } from '../../../errors.js';
+import { DeviceError, firstLine } from '../../../errors.js';
 import { askDawn, gpuDeviceNode, isSoftwareName, type DawnAnswer } from '../../../gpu-probe.js';
-import { firstLine } from '../first-line.js';
 import type { AdapterLike, BackendContext, GpuLike, HeadBackend } from '../types.js';
 import { webgpuFusedOps } from './fused.js';
 import { webgpuProgramsActive, webgpuProgramsReady } from './programs.js';
