@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDataset, prefetchBatches } from '../../src/data/dataset.js';
+import { prefetchBatches } from '../../src/data/batches.js';
+import { openDataset } from '../../src/data/dataset.js';
 import { readDigits } from '../../src/data/digits.js';
 import { loadImageTensor } from '../../src/data/image.js';
 import { normalizedFromPlanar } from '../../src/data/preprocess.js';
