@@ -177,13 +177,13 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   if (settings.weightDecay < 0) throw new InputError(`Expected a non-negative number for --weight-decay but received ${settings.weightDecay}`);
 
   const data = await loadTrainData(cachePath);
-  const split = holdValidation(data.train, data.trainLabels, settings, data.classes, note);
+  const { train, val } = holdValidation(data.train, data.trainLabels, settings, data.classes, note);
   const pretrained = await loadPretrained(data, o['weights'] as string, init);
   const initial = initialHead(data, init, pretrained, settings.seed);
 
   const outDir = (o['out'] as string | undefined) ?? defaultHeadDir(cachePath);
   const backend = await selectBackend(o['backend'] as BackendRequest, { onNote: note });
-  const r = await trainAndSave({ data, ...split, initial, settings, outDir, backend: backend.detail, resume: o['resume'] === true, keepCheckpoint: o['keep-checkpoint'] === true }, ctx);
+  const r = await trainAndSave({ data, train, val, initial, settings, outDir, backend: backend.detail, resume: o['resume'] === true, keepCheckpoint: o['keep-checkpoint'] === true }, ctx);
   return { text: r.text, data: r.data };
 }
 
@@ -314,7 +314,7 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
 }
 
 /** Holds out the validation rows (--val-fraction), saying how many, and which classes are too small to give any. */
-export function holdValidation(split: FeatureSplit, labels: Uint8Array, settings: TrainSettings, classes: string[], note: (line: string) => void): { train: FeatureSplit; val?: FeatureSplit } {
+export function holdValidation(split: FeatureSplit, labels: Uint8Array, settings: TrainSettings, classes: string[], note: (line: string) => void): { train: FeatureSplit; val?: FeatureSplit; rows?: Uint32Array } {
   const fraction = settings.valFraction ?? 0;
   if (fraction === 0) return { train: split };
   const plan = stratifiedValidation(labels, classes.length, fraction, settings.seed);
@@ -327,5 +327,5 @@ export function holdValidation(split: FeatureSplit, labels: Uint8Array, settings
     const shown = small.slice(0, 5).map((c) => c.name).join(', ');
     note(`validation: ${small.length === 1 ? 'class' : 'classes'} ${shown}${small.length > 5 ? ` and ${small.length - 5} more` : ''} ${small.length === 1 ? 'has' : 'have'} a single train row, kept for training: validation does not measure ${small.length === 1 ? 'it' : 'them'}`);
   }
-  return holdOut(split, plan.rows);
+  return { ...holdOut(split, plan.rows), rows: plan.rows };
 }

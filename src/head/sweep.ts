@@ -16,7 +16,8 @@ import { selectBackend, type BackendRequest } from './backend.js';
 import { monitorLabel } from './callbacks.js';
 import { checkpointDir, readJson } from './head-io.js';
 import { cachePathOf, holdValidation, initialHead, loadPretrained, loadTrainData, resolveInit, settingsFrom, SWEEPABLE, timestamp, trainAndSave, type Sweepable } from './run.js';
-import type { HeadMeta, Monitor, TrainSettings } from './types.js';
+import type { FeatureSplit, HeadMeta, Monitor, TrainSettings } from './types.js';
+import { elementCount } from '../shape.js';
 
 /** Each swept option's field in TrainSettings. */
 const SETTING: Record<Sweepable, keyof TrainSettings> = { optimizer: 'optimizer', lr: 'lr', 'weight-decay': 'weightDecay', 'batch-size': 'batchSize', dropout: 'dropout', seed: 'seed' };
@@ -115,6 +116,34 @@ export function markBest(sweepDir: string, name: string): 'symlink' | 'file' {
   return 'symlink';
 }
 
+/**
+ * Undoes holdOut's in-place rearrangement of a split in memory (train rows moved to the front, the
+ * validation rows copied out): every row back at its place as read. Going from the last row down,
+ * a train row only moves towards the back, onto a place whose row has already moved. A streamed
+ * split is filtered as it streams and was never rearranged.
+ */
+export function restoreHeldOut(split: FeatureSplit, val: FeatureSplit, rows: Uint32Array): void {
+  if (!split.features || !split.labels || !val.features || !val.labels) return;
+  const per = elementCount(split.featureShape);
+  const { features, labels } = split;
+  const isVal = new Uint8Array(split.count);
+  for (const r of rows) isVal[r] = 1;
+  let t = split.count - rows.length - 1;
+  let v = rows.length - 1;
+  for (let r = split.count - 1; r >= 0; r--) {
+    if (isVal[r]) {
+      features.set(val.features.subarray(v * per, (v + 1) * per), r * per);
+      labels[r] = val.labels[v--]!;
+      continue;
+    }
+    if (t !== r) {
+      features.copyWithin(r * per, t * per, (t + 1) * per);
+      labels[r] = labels[t]!;
+    }
+    t--;
+  }
+}
+
 const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
 
 /** The table: config, validation accuracy and loss of the saved weights, their epoch, time; the best marked with *. */
@@ -203,9 +232,15 @@ export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<Comm
       const goOn = resume && existsSync(join(checkpointDir(dir), 'state.json'));
       note(`sweep ${i + 1}/${configs.length}: ${config.name}${goOn ? ' (resuming from its checkpoint)' : ''}`);
       const started = clock();
-      const split = holdValidation(data.train, data.trainLabels, config.settings, data.classes, noteOnce);
+      const { train, val, rows: held } = holdValidation(data.train, data.trainLabels, config.settings, data.classes, noteOnce);
       const initial = initialHead(data, init, pretrained, config.settings.seed);
-      const r = await trainAndSave({ data, ...split, initial, settings: config.settings, outDir: dir, backend: backend.detail, resume: goOn, keepCheckpoint: o['keep-checkpoint'] === true }, ctx);
+      let r;
+      try {
+        r = await trainAndSave({ data, train, val, initial, settings: config.settings, outDir: dir, backend: backend.detail, resume: goOn, keepCheckpoint: o['keep-checkpoint'] === true }, ctx);
+      } finally {
+        // Holding out rearranged the split read into memory (and its labels): back as read, for the next head's rows.
+        if (held && val) restoreHeldOut(data.train, val, held);
+      }
       rows[i] = { name: config.name, values: config.values, status: 'trained', valAccuracy: r.selection.accuracy, valLoss: r.selection.loss, epoch: r.selection.epoch, seconds: (clock() - started) / 1000 };
       // After every head: an interrupted sweep's summary says what is done.
       writeSummary(sweepDir, summary);
