@@ -4,6 +4,8 @@
  * from VGG16's classifier.0/.3 (or at random), trains it, measures the test split once, and writes
  * model.json + weights.bin, headstart.json, history.json, metrics.json and report.png to --out. A
  * finished run deletes its checkpoint (unless --keep-checkpoint) and says what the folder takes on disk.
+ * Comma lists make it a sweep (sweep.ts) and `--lr find` a range test (lr-find.ts): both use the
+ * load-once and train-one parts here.
  */
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
