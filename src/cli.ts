@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { backboneIds, defaultBackbone, defaultWeightsPath, listBackbones } from './backbones/index.js';
 import { HeadstartError, UsageError, expected } from './errors.js';
 import { DEVICE_REQUESTS } from './extract/types.js';
-import { type OptionSpec, parseValue } from './options.js';
+import { type OptionSpec, parseOptionValue, parseValue } from './options.js';
 import type { TextSink } from './progress.js';
 import type { CommandArgs, RunContext, RunFunction } from './types.js';
 
@@ -77,12 +77,12 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       CACHE, DATA, IMAGE_SIZE, WEIGHTS, RANDOM_WEIGHTS, BACKEND,
       { name: 'init', type: 'enum', choices: ['pretrained', 'random'], default: 'pretrained', describe: 'start the first two layers from the backbone\'s classifier or from scratch', arg: 'HOW' },
-      { name: 'optimizer', type: 'enum', choices: ['sgd', 'adam'], default: 'sgd', describe: 'SGD with momentum 0.9, or Adam', arg: 'NAME' },
-      { name: 'lr', type: 'positiveNumber', default: 0.001, describe: 'learning rate', arg: 'RATE' },
-      { name: 'weight-decay', type: 'nonNegativeNumber', default: 0, describe: 'L2 weight decay (decoupled with Adam)', arg: 'W' },
-      { name: 'batch-size', type: 'positiveInt', default: 64, describe: 'training batch size', arg: 'N' },
+      { name: 'optimizer', type: 'enum', choices: ['sgd', 'adam'], default: 'sgd', describe: 'SGD with momentum 0.9, or Adam', arg: 'NAME', list: true },
+      { name: 'lr', type: 'positiveNumber', default: 0.001, describe: 'learning rate; find: a learning-rate range test that suggests one (writes no head)', arg: 'RATE', list: true, keywords: ['find'] },
+      { name: 'weight-decay', type: 'nonNegativeNumber', default: 0, describe: 'L2 weight decay (decoupled with Adam)', arg: 'W', list: true },
+      { name: 'batch-size', type: 'positiveInt', default: 64, describe: 'training batch size', arg: 'N', list: true },
       { name: 'epochs', type: 'positiveInt', default: 10, describe: 'training epochs', arg: 'N' },
-      { name: 'dropout', type: 'fraction', default: 0.5, describe: 'dropout probability', arg: 'P' },
+      { name: 'dropout', type: 'fraction', default: 0.5, describe: 'dropout probability', arg: 'P', list: true },
       { name: 'patience', type: 'nonNegativeInt', default: 0, describe: 'stop after N epochs without a better --monitor value, keeping the best epoch (0: never)', arg: 'N' },
       { name: 'val-fraction', type: 'fraction', default: 0.1, describe: 'share of each class\'s train rows held out (seeded) to pick the epoch; 0: the test split picks it (biased)', arg: 'F' },
       { name: 'monitor', type: 'enum', choices: ['val-accuracy', 'val-loss'], default: 'val-accuracy', describe: 'what --patience and the best epoch watch on the validation split', arg: 'WHAT' },
@@ -90,8 +90,8 @@ export const COMMANDS: CommandSpec[] = [
       { name: 'keep-checkpoint', type: 'boolean', default: false, describe: 'keep <out>/checkpoint/ after a finished run (an interrupted one always keeps it)' },
       { name: 'fold', type: 'boolean', default: true, describe: 'train the exact folded 512-input layer when the cached map is 1×1' },
       { name: 'resume', type: 'boolean', default: false, describe: 'continue from the checkpoint in --out' },
-      { name: 'out', type: 'string', describe: 'output folder (default models/heads/<cache>-<time>)', arg: 'DIR' },
-      SEED,
+      { name: 'out', type: 'string', describe: 'output folder (default models/heads/<cache>-<time>; a sweep: models/heads/<cache>-sweep-<time>)', arg: 'DIR' },
+      { ...SEED, list: true },
     ],
     example: 'headstart train-head --epochs 10 --optimizer adam --lr 1e-4',
     load: async () => (await import('./head/run.js')).runTrainHead,
@@ -214,7 +214,7 @@ export function parseCommandLine(argv: readonly string[], commands: CommandSpec[
     } else {
       const raw = inline ?? rest.shift();
       if (raw === undefined) throw new UsageError(expected(`a value (${spec.arg ?? 'VALUE'})`, `--${name}`, undefined));
-      value = parseValue(spec, raw);
+      value = parseOptionValue(spec, raw);
     }
     if (globalSpec) global[name] = value;
     else if (spec.repeat) options[name] = [...((options[name] as unknown[]) ?? []), value];
@@ -234,7 +234,9 @@ export function parseCommandLine(argv: readonly string[], commands: CommandSpec[
 }
 
 function optionLine(spec: OptionSpec): string {
-  const left = spec.type === 'boolean' ? `--${spec.name}` : `--${spec.name} ${spec.arg ?? 'VALUE'}`;
+  const arg = spec.arg ?? 'VALUE';
+  const value = `${arg}${spec.list ? `[,${arg}...]` : ''}${spec.keywords ? `|${spec.keywords.join('|')}` : ''}`;
+  const left = spec.type === 'boolean' ? `--${spec.name}` : `--${spec.name} ${value}`;
   const def = spec.default !== undefined && spec.default !== false ? ` (default: ${spec.default})` : '';
   return `  ${left.padEnd(26)} ${spec.describe}${def}`;
 }
@@ -267,6 +269,7 @@ export function helpText(command?: CommandSpec): string {
     'Options:',
     ...command.options.map(optionLine),
     ...GLOBAL_OPTIONS.map(optionLine),
+    ...(command.options.some((s) => s.list) ? ['', 'Options shown with [,...] take a comma list: every combination of the lists is trained (a sweep), from one read of the features.'] : []),
     '',
     `Example: ${command.example}`,
     '',

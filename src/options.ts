@@ -19,6 +19,35 @@ export interface OptionSpec {
   arg?: string;
   /** May be given more than once (collects an array). */
   repeat?: boolean;
+  /** Takes a comma list (`1e-4,3e-4`): the command gets an array of the values; a single value stays a scalar. */
+  list?: boolean;
+  /** Words taken as they are in place of a value (`--lr find`), never inside a list. */
+  keywords?: readonly string[];
+}
+
+/**
+ * An option's value as the command line gives it: a keyword, a comma list (when the spec takes
+ * lists: each element checked as a single value would be, a bad one named within the list), or a
+ * single value, parsed exactly as parseValue does.
+ */
+export function parseOptionValue(spec: OptionSpec, raw: string, where = `--${spec.name}`): string | number | boolean | (string | number | boolean)[] {
+  if (spec.keywords?.includes(raw)) return raw;
+  if (!spec.list || !raw.includes(',')) return parseValue(spec, raw, where);
+  const values = raw.split(',').map((element) => {
+    try {
+      return parseValue(spec, element, where);
+    } catch (err) {
+      if (err instanceof UsageError) throw new UsageError(`${err.message} (in ${JSON.stringify(raw)})`);
+      throw err;
+    }
+  });
+  // Two equal values would train the same head twice, into the same folder.
+  const seen = new Set<string | number | boolean>();
+  for (const v of values) {
+    if (seen.has(v)) throw new UsageError(expected(`distinct values (${String(v)} is given twice)`, where, raw));
+    seen.add(v);
+  }
+  return values;
 }
 
 export function parseValue(spec: OptionSpec, raw: string, where = `--${spec.name}`): string | number | boolean {

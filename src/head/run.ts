@@ -4,11 +4,13 @@
  * from the backbone's classifier layers (or at random), trains it, measures the test split once, and writes
  * model.json + weights.bin, headstart.json, history.json, metrics.json and report.png to --out. A
  * finished run deletes its checkpoint (unless --keep-checkpoint) and says what the folder takes on disk.
+ * Comma lists make it a sweep (sweep.ts) and `--lr find` a range test (lr-find.ts): both use the
+ * load-once and train-one parts here.
  */
 import { rmSync } from 'node:fs';
 import { folderBytes } from '../io/disk.js';
 import { basename, dirname, join } from 'node:path';
-import { defaultWeightsPath, getBackbone } from '../backbones/index.js';
+import { type Backbone, defaultWeightsPath, getBackbone } from '../backbones/index.js';
 import { defaultCachePath, extractCommandFor, recordedBackbone } from '../cache/format.js';
 import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../cache/reader.js';
 import type { CacheInfo, CacheSplitName } from '../cache/types.js';
@@ -25,7 +27,7 @@ import { checkpointDir, saveHead } from './head-io.js';
 import { buildHead, headInputWidth } from './model.js';
 import { computeMetrics, formatReport, renderReportPng, reportSvg } from './report.js';
 import { trainHead } from './train.js';
-import type { FeatureSplit, HeadMeta, Monitor, OptimizerName, TrainSettings } from './types.js';
+import type { FeatureSplit, HeadMeta, HeadWeights, Monitor, OptimizerName, SelectionSplit, TrainHeadResult, TrainSettings } from './types.js';
 import { holdOut, stratifiedValidation } from './validation.js';
 import { elementCount } from '../shape.js';
 import { balancedClassWeights, imbalanceNote, type ClassWeightMode } from './class-weight.js';
@@ -36,7 +38,7 @@ const megabytes = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).to
 
 export { folderBytes } from '../io/disk.js';
 
-function timestamp(d: Date): string {
+export function timestamp(d: Date): string {
   const p = (n: number): string => String(n).padStart(2, '0');
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
@@ -56,18 +58,41 @@ async function openSplit(info: CacheInfo, split: CacheSplitName, budget: number)
   return { split: { ...base, chunks: (rows) => iterateCacheSplit(info.path, split, rows) }, inMemory: false };
 }
 
-export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
-  const o = args.options;
-  const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
-  const cachePath = (o['cache'] as string | undefined) ?? defaultCachePath(o['data'] as string, o['image-size'] as number);
-  const weightsOption = o['weights'] as string | undefined;
-  let init = o['init'] as 'pretrained' | 'random';
+/** The options a sweep may give as comma lists, in the order its grid and config names follow. */
+export const SWEEPABLE = ['optimizer', 'lr', 'weight-decay', 'batch-size', 'dropout', 'seed'] as const;
+export type Sweepable = (typeof SWEEPABLE)[number];
+
+/** What train-head has read and checked once, whatever the number of heads it then trains. */
+export interface TrainData {
+  cachePath: string;
+  info: CacheInfo;
+  classes: string[];
+  featureShape: number[];
+  inFeatures: number;
+  /** The whole train split, before validation rows are held out of it. */
+  train: FeatureSplit;
+  trainLabels: Uint8Array;
+  test: FeatureSplit;
+  /** The backbone the features came from: its pretrained layers and a random head's hidden width. */
+  backbone: Backbone;
+}
+
+export type Pretrained = { fc0: HeadWeights['fc0']; fc3: HeadWeights['fc3'] } | undefined;
+
+/** --init, switched to random (with a warning) for --random-weights, which has no pretrained classifier. */
+export function resolveInit(o: Record<string, unknown>, note: (line: string) => void): 'pretrained' | 'random' {
+  const init = o['init'] as 'pretrained' | 'random';
   if (o['random-weights'] === true && init === 'pretrained') {
     // Random trunk weights have no pretrained classifier: the only head they can start is a random one.
     note('Warning: --random-weights has no pretrained classifier layers; the head starts from --init random');
-    init = 'random';
+    return 'random';
   }
-  const settings: TrainSettings = {
+  return init;
+}
+
+/** The settings of one head from the options (a sweep overrides the swept ones per configuration). */
+export function settingsFrom(o: Record<string, unknown>, init: 'pretrained' | 'random'): TrainSettings {
+  return {
     optimizer: o['optimizer'] as OptimizerName,
     lr: o['lr'] as number,
     weightDecay: o['weight-decay'] as number,
@@ -83,9 +108,14 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     monitor: (o['monitor'] as Monitor | undefined) ?? 'val-accuracy',
     classWeight: (o['class-weight'] as ClassWeightMode | undefined) ?? 'none',
   };
-  if (o['resume'] === true && o['out'] === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted run) for --resume but received nothing');
-  if (settings.weightDecay < 0) throw new InputError(`Expected a non-negative number for --weight-decay but received ${settings.weightDecay}`);
+}
 
+export function cachePathOf(o: Record<string, unknown>): string {
+  return (o['cache'] as string | undefined) ?? defaultCachePath(o['data'] as string, o['image-size'] as number);
+}
+
+/** Reads the cache's train and test splits (and checks them) once. */
+export async function loadTrainData(cachePath: string): Promise<TrainData> {
   const info = await readCacheInfo(cachePath);
   const { attrs } = info;
   for (const split of ['train', 'test'] as const) {
@@ -109,34 +139,83 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     const only = attrs.classes[[...present][0] ?? 0];
     throw new InputError(`Feature cache ${cachePath}: every row of its train split is of class ${only} (${info.splits.train!.count} rows); train-head needs train rows of at least 2 classes`);
   }
-  const imbalanced = imbalanceNote(trainLabels, attrs.classes, settings.classWeight!);
-  if (imbalanced) note(imbalanced);
-  const { train, val } = holdValidation(trainOpened.split, trainLabels, settings, attrs.classes, note);
-  const test = testOpened.split;
-
-  // The features' backbone gives the pretrained layers and the hidden width of a random head.
   const backbone = getBackbone(recordedBackbone(attrs), `the backbone of ${cachePath}`);
-  const weightsPath = weightsOption ?? defaultWeightsPath(backbone);
-  let pretrained;
-  if (init === 'pretrained') {
-    const cls = await ensureClassifier(weightsPath, dirname(weightsPath), attrs.weightsId, backbone);
-    if (cls.sha256 !== attrs.weightsId) {
-      throw new MismatchError(`--weights ${weightsPath} (sha256 ${cls.sha256.slice(0, 16)}…) is not the ${backbone.name} whose features are in ${cachePath} (${attrs.weightsId.slice(0, 24)}); pass the matching --weights or use --init random`);
-    }
-    pretrained = { fc0: cls.fc0, fc3: cls.fc3 };
-    if (cls.fc0.weight.shape[1] !== inFeatures) throw new MismatchError(`classifier.0 of ${weightsPath} takes ${cls.fc0.weight.shape[1]} inputs but rows of ${cachePath} give ${inFeatures}`);
+  return { cachePath, info, classes: attrs.classes, featureShape, inFeatures, train: trainOpened.split, trainLabels, test: testOpened.split, backbone };
+}
+
+/** The backbone's classifier layers from --weights (default: its published file), checked against the cache's weights (undefined for --init random). */
+export async function loadPretrained(data: TrainData, weightsOption: string | undefined, init: 'pretrained' | 'random'): Promise<Pretrained> {
+  if (init !== 'pretrained') return undefined;
+  const { attrs } = data.info;
+  const weightsPath = weightsOption ?? defaultWeightsPath(data.backbone);
+  const cls = await ensureClassifier(weightsPath, dirname(weightsPath), attrs.weightsId, data.backbone);
+  if (cls.sha256 !== attrs.weightsId) {
+    throw new MismatchError(`--weights ${weightsPath} (sha256 ${cls.sha256.slice(0, 16)}…) is not the ${data.backbone.name} whose features are in ${data.cachePath} (${attrs.weightsId.slice(0, 24)}); pass the matching --weights or use --init random`);
   }
-  const initial = buildHead({
-    classes: k,
-    init,
-    seed: settings.seed,
-    pretrained: pretrained && { fc0: { weight: pretrained.fc0.weight.data, bias: pretrained.fc0.bias.data, shape: pretrained.fc0.weight.shape }, fc3: { weight: pretrained.fc3.weight.data, bias: pretrained.fc3.bias.data, shape: pretrained.fc3.weight.shape } },
-    inFeatures,
-    hidden: backbone.head.hidden,
-  });
+  if (cls.fc0.weight.shape[1] !== data.inFeatures) throw new MismatchError(`classifier.0 of ${weightsPath} takes ${cls.fc0.weight.shape[1]} inputs but rows of ${data.cachePath} give ${data.inFeatures}`);
+  const layer = (l: typeof cls.fc0): HeadWeights['fc0'] => ({ weight: l.weight.data, bias: l.bias.data, inFeatures: l.weight.shape[1]!, outFeatures: l.weight.shape[0]! });
+  return { fc0: layer(cls.fc0), fc3: layer(cls.fc3) };
+}
+
+/** The starting weights of a head: the pretrained layers (or seeded random ones) and a seeded new last layer. */
+export function initialHead(data: TrainData, init: 'pretrained' | 'random', pretrained: Pretrained, seed: number): HeadWeights {
+  const p = pretrained && { fc0: { weight: pretrained.fc0.weight, bias: pretrained.fc0.bias, shape: [pretrained.fc0.outFeatures, pretrained.fc0.inFeatures] }, fc3: { weight: pretrained.fc3.weight, bias: pretrained.fc3.bias, shape: [pretrained.fc3.outFeatures, pretrained.fc3.inFeatures] } };
+  return buildHead({ classes: data.classes.length, init, seed, pretrained: p, inFeatures: data.inFeatures, hidden: data.backbone.head.hidden });
+}
+
+export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
+  const o = args.options;
+  if (o['lr'] === 'find') return (await import('./lr-find.js')).runLrFind(args, ctx);
+  if (SWEEPABLE.some((name) => Array.isArray(o[name]))) return (await import('./sweep.js')).runSweep(args, ctx);
+  const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
+  const cachePath = cachePathOf(o);
+  const init = resolveInit(o, note);
+  const settings = settingsFrom(o, init);
+  if (o['resume'] === true && o['out'] === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted run) for --resume but received nothing');
+  if (settings.weightDecay < 0) throw new InputError(`Expected a non-negative number for --weight-decay but received ${settings.weightDecay}`);
+
+  const data = await loadTrainData(cachePath);
+  const { train, val } = holdValidation(data.train, data.trainLabels, settings, data.classes, note);
+  const imbalanced = imbalanceNote(data.trainLabels, data.classes, settings.classWeight!);
+  if (imbalanced) note(imbalanced);
+  const pretrained = await loadPretrained(data, o['weights'] as string | undefined, init);
+  const initial = initialHead(data, init, pretrained, settings.seed);
 
   const outDir = (o['out'] as string | undefined) ?? defaultHeadDir(cachePath);
   const backend = await selectBackend(o['backend'] as BackendRequest, { onNote: note });
+  const r = await trainAndSave({ data, train, val, initial, settings, outDir, backend: backend.detail, resume: o['resume'] === true, keepCheckpoint: o['keep-checkpoint'] === true }, ctx);
+  return { text: r.text, data: r.data };
+}
+
+export interface HeadRun {
+  data: TrainData;
+  train: FeatureSplit;
+  val?: FeatureSplit;
+  initial: HeadWeights;
+  settings: TrainSettings;
+  outDir: string;
+  /** The backend in words, for headstart.json. */
+  backend: string;
+  resume: boolean;
+  keepCheckpoint: boolean;
+}
+
+export interface HeadRunResult extends CommandResult {
+  result: TrainHeadResult;
+  /** The selection split's numbers on the saved weights' epoch. */
+  selection: { split: SelectionSplit | undefined; epoch: number; accuracy: number | undefined; loss: number | undefined };
+}
+
+/**
+ * Trains one head into `run.outDir` (under that folder's lock) and writes it with its history,
+ * metrics and report; a finished run deletes its checkpoint unless kept. Ctrl-C stops it after the
+ * current batch.
+ */
+export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadRunResult> {
+  const { data, train, val, initial, settings, outDir } = run;
+  const { cachePath, info, test, featureShape } = data;
+  const { attrs } = info;
+  const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
   ensureWritableFolder(outDir, { what: 'the head' });
 
   // One train-head per output folder: two would overwrite each other's checkpoints and head.
@@ -161,12 +240,12 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
           initial,
           settings,
           outDir,
-          resume: o['resume'] === true,
+          resume: run.resume,
           dataIdentity: { cache: cachePath, 'cache weights': attrs.weightsId, 'train rows': info.splits.train!.count, 'test rows': info.splits.test!.count, 'feature shape': featureShape.join('x') },
           clock: ctx.clock,
           signal: controller.signal,
           // From the cache's train split; the validation hold-out is stratified, so its proportions are the same.
-          classWeights: settings.classWeight === 'balanced' ? balancedClassWeights(trainLabels, k) : undefined,
+          classWeights: settings.classWeight === 'balanced' ? balancedClassWeights(data.trainLabels, attrs.classes.length) : undefined,
         },
         callbacks,
       );
@@ -184,14 +263,14 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
       formatVersion: 1,
       toolVersion: TOOL_VERSION,
       createdAt: new Date().toISOString(),
-      backbone: backbone.id,
+      backbone: data.backbone.id,
       classes: attrs.classes,
       inFeatures: result.weights.fc0.inFeatures,
       hidden: result.weights.fc0.outFeatures,
       input: { layout: attrs.layout, featureShape, transform: attrs.classifierInput },
       cache: { path: cachePath, weightsId: attrs.weightsId, imageSize: attrs.imageSize, mean: attrs.mean, std: attrs.std, dataName: attrs.dataName },
       settings,
-      training: { epochsRun: result.history.length, bestEpoch: result.bestEpoch, stoppedEarly: result.stoppedEarly, folded: result.folded, backend: backend.detail, testAccuracy: tested.accuracy, selectedOn: result.selectedOn, valAccuracy: result.selectedOn === 'val' ? selectedAccuracy : undefined, rows },
+      training: { epochsRun: result.history.length, bestEpoch: result.bestEpoch, stoppedEarly: result.stoppedEarly, folded: result.folded, backend: run.backend, testAccuracy: tested.accuracy, selectedOn: result.selectedOn, valAccuracy: result.selectedOn === 'val' ? selectedAccuracy : undefined, rows },
     };
     const metrics = computeMetrics(tested.predicted, tested.labels, attrs.classes, tested.ranks);
     const history = result.history;
@@ -223,7 +302,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     saveHead(outDir, result.weights, meta, settings.dropout, { extra, hint: `the trained epochs are kept in ${checkpointDir(outDir)}: free some space and run the same command again with --resume to write the head` });
 
     // Finished: the checkpoint (as large as the head, twice with Adam's slots) is only needed to resume.
-    const keep = o['keep-checkpoint'] === true;
+    const keep = run.keepCheckpoint;
     if (!keep) rmSync(checkpointDir(outDir), { recursive: true, force: true });
     // The folder as it is left: the lock is let go before it is measured.
     await lock.release();
@@ -231,14 +310,14 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
     const checkpointBytes = keep ? folderBytes(checkpointDir(outDir)) : 0;
     const disk = keep ? `${megabytes(bytes)} on disk, of which the checkpoint ${megabytes(checkpointBytes)} (kept: --keep-checkpoint)` : `${megabytes(bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
     const text = `${formatReport(history, metrics, chosen, { chosenBy, rows })}\nhead written to ${outDir} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png): ${disk}\n`;
-    return { text, data: { out: outDir, ...metricsJson, history, disk: { bytes, checkpointBytes, checkpointKept: keep } } };
+    return { text, data: { out: outDir, ...metricsJson, history, disk: { bytes, checkpointBytes, checkpointKept: keep } }, result, selection: { split: result.selectedOn, epoch: result.weightsEpoch, accuracy: selectedAccuracy, loss: selectedLoss } };
   } finally {
     await lock.release();
   }
 }
 
 /** Holds out the validation rows (--val-fraction), saying how many, and which classes are too small to give any. */
-function holdValidation(split: FeatureSplit, labels: Uint8Array, settings: TrainSettings, classes: string[], note: (line: string) => void): { train: FeatureSplit; val?: FeatureSplit } {
+export function holdValidation(split: FeatureSplit, labels: Uint8Array, settings: TrainSettings, classes: string[], note: (line: string) => void): { train: FeatureSplit; val?: FeatureSplit; rows?: Uint32Array } {
   const fraction = settings.valFraction ?? 0;
   if (fraction === 0) return { train: split };
   const plan = stratifiedValidation(labels, classes.length, fraction, settings.seed);
@@ -251,5 +330,5 @@ function holdValidation(split: FeatureSplit, labels: Uint8Array, settings: Train
     const shown = small.slice(0, 5).map((c) => c.name).join(', ');
     note(`validation: ${small.length === 1 ? 'class' : 'classes'} ${shown}${small.length > 5 ? ` and ${small.length - 5} more` : ''} ${small.length === 1 ? 'has' : 'have'} a single train row, kept for training: validation does not measure ${small.length === 1 ? 'it' : 'them'}`);
   }
-  return holdOut(split, plan.rows);
+  return { ...holdOut(split, plan.rows), rows: plan.rows };
 }

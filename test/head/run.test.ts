@@ -1,63 +1,30 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CacheIdentity } from '../../src/cache/types.js';
-import { openSplitWriter } from '../../src/cache/writer.js';
 import { main, parseCommandLine } from '../../src/cli.js';
 import { InputError, MismatchError, TrainingError, UsageError } from '../../src/errors.js';
 import { loadHead } from '../../src/head/head-io.js';
 import { headProbabilities } from '../../src/head/model.js';
-import { createRng } from '../../src/head/random.js';
 import { folderBytes, runTrainHead } from '../../src/head/run.js';
 import { TEST_SELECTS_WARNING } from '../../src/head/train.js';
 import type { EpochEndInfo } from '../../src/head/types.js';
 import type { RunContext } from '../../src/types.js';
-import { fixturePath } from '../helpers/fixtures.js';
+import { makeToyCache, narrowWeights, TOY_CHANNELS, type ToyCacheShape } from '../helpers/head-cache.js';
 import { rejection, thrownSync } from '../helpers/errors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'headstart-run-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const C = 32; // the narrow fixture's trunk width: classifier.0 takes 32*49 = 1568 inputs
-const K = 3;
+const C = TOY_CHANNELS;
 const weights = join(tmp, 'narrow.safetensors');
 let sha = '';
 
-function identity(weightsId: string, classes = ['zero', 'one', 'two']): CacheIdentity {
-  return { weightsId, imageSize: 32, layout: 'map', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes, dataName: 'toy', dataSource: '/toy', splitRule: 'fixed' };
-}
-
-interface CacheShape {
-  classes?: string[];
-  /** Label of row i; default i % K. */
-  label?: (i: number, split: 'train' | 'test') => number;
-  /** Changes a split's features before they are written. */
-  poison?: (features: Float32Array, split: 'train' | 'test') => void;
-  counts?: { train: number; test: number };
-}
-
-/** Separable 1×1 maps: class k lights up channels 3k…3k+2. */
-async function makeCache(path: string, splits: ('train' | 'test')[], weightsId = sha, shape: CacheShape = {}): Promise<void> {
-  const rng = createRng(1);
-  const classes = shape.classes ?? ['zero', 'one', 'two'];
-  for (const split of splits) {
-    const n = shape.counts?.[split] ?? (split === 'train' ? 48 : 15);
-    const features = new Float32Array(n * C);
-    const labels = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      labels[i] = shape.label ? shape.label(i, split) : i % K;
-      for (let c = 0; c < C; c++) features[i * C + c] = rng.uniform(0, 0.2) + (Math.floor(c / 3) === labels[i] ? 1 : 0);
-    }
-    shape.poison?.(features, split);
-    const w = await openSplitWriter({ cachePath: path, split, identity: identity(weightsId, classes), count: n, featureShape: [C, 1, 1], force: false });
-    await w.append(features);
-    await w.finish(labels);
-  }
+async function makeCache(path: string, splits: ('train' | 'test')[], weightsId = sha, shape: ToyCacheShape = {}): Promise<void> {
+  await makeToyCache(path, splits, weightsId, shape);
 }
 
 function context(json = false): { ctx: RunContext; err: () => string } {
@@ -72,8 +39,7 @@ function args(line: string): Parameters<typeof runTrainHead>[0] {
 const cache = join(tmp, 'toy-vgg16-32.h5');
 
 beforeAll(async () => {
-  copyFileSync(fixturePath('narrow.safetensors'), weights);
-  sha = createHash('sha256').update(readFileSync(weights)).digest('hex');
+  sha = narrowWeights(tmp).sha;
   await makeCache(cache, ['train', 'test']);
 });
 

@@ -1,0 +1,270 @@
+/**
+ * `train-head` with comma lists (`--lr 1e-4,3e-4 --weight-decay 0,1e-4`): the grid of every
+ * combination, trained one head after another in this process from one read of the features, each
+ * into `<sweep>/<config>/` (a normal head folder). The validation split chooses the best head (never
+ * the test split: a sweep without a validation split is refused), marked by `<sweep>/best`; the test
+ * accuracy of that head alone is reported. `sweep.json` records the grid, each head's validation
+ * numbers, and the best. `--resume` trains the unfinished heads and keeps the finished ones.
+ */
+import { existsSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { InputError, MismatchError, UsageError } from '../errors.js';
+import { ensureWritableFolder, writeFailure, writeFileAtomic } from '../io/atomic.js';
+import { acquireLock } from '../io/lock.js';
+import type { CommandArgs, CommandResult, RunContext } from '../types.js';
+import { selectBackend, type BackendRequest } from './backend.js';
+import { monitorLabel } from './callbacks.js';
+import { checkpointDir, readJson } from './head-io.js';
+import { cachePathOf, holdValidation, initialHead, loadPretrained, loadTrainData, resolveInit, settingsFrom, SWEEPABLE, timestamp, trainAndSave, type Sweepable } from './run.js';
+import type { FeatureSplit, HeadMeta, Monitor, TrainSettings } from './types.js';
+import { elementCount } from '../shape.js';
+
+/** Each swept option's field in TrainSettings. */
+const SETTING: Record<Sweepable, keyof TrainSettings> = { optimizer: 'optimizer', lr: 'lr', 'weight-decay': 'weightDecay', 'batch-size': 'batchSize', dropout: 'dropout', seed: 'seed' };
+
+/** How a settings field is named on the command line, for messages. */
+const FLAG: Record<keyof TrainSettings, string> = { optimizer: '--optimizer', lr: '--lr', weightDecay: '--weight-decay', momentum: 'momentum', batchSize: '--batch-size', epochs: '--epochs', dropout: '--dropout', patience: '--patience', fold: '--fold', init: '--init', seed: '--seed', valFraction: '--val-fraction', monitor: '--monitor', classWeight: '--class-weight' };
+
+export interface SweepConfig {
+  /** `lr=0.0001_weight-decay=0`: the swept options and their values; also its folder's name. */
+  name: string;
+  values: Partial<Record<Sweepable, string | number>>;
+  settings: TrainSettings;
+}
+
+/** One head of a sweep as sweep.json and the table show it (its test numbers stay in its own folder). */
+export interface SweepRow {
+  name: string;
+  values: Partial<Record<Sweepable, string | number>>;
+  status: 'pending' | 'trained' | 'finished earlier';
+  /** The validation numbers of the weights the head saved, and their epoch. */
+  valAccuracy?: number;
+  valLoss?: number;
+  epoch?: number;
+  seconds?: number;
+}
+
+export interface SweepSummary {
+  format: 'headstart-sweep';
+  cache: string;
+  monitor: Monitor;
+  valFraction: number;
+  swept: Partial<Record<Sweepable, (string | number)[]>>;
+  configs: SweepRow[];
+  best?: { name: string; valAccuracy?: number; valLoss?: number; epoch?: number; testAccuracy: number; testCount: number; mark: 'symlink' | 'file' };
+}
+
+export function defaultSweepDir(cachePath: string, now: Date = new Date(), modelsDir = 'models'): string {
+  return join(modelsDir, 'heads', `${basename(cachePath).replace(/\.h5$/, '')}-sweep-${timestamp(now)}`);
+}
+
+/** The cartesian product of the options given as lists, in SWEEPABLE's order (the last varies fastest). */
+export function sweepGrid(options: Record<string, unknown>, base: TrainSettings): SweepConfig[] {
+  const swept = SWEEPABLE.filter((name) => Array.isArray(options[name]));
+  let grid: Omit<SweepConfig, 'name'>[] = [{ values: {}, settings: base }];
+  for (const name of swept) {
+    const values = options[name] as (string | number)[];
+    grid = grid.flatMap((c) => values.map((v) => ({ values: { ...c.values, [name]: v }, settings: { ...c.settings, [SETTING[name]]: v } })));
+  }
+  return grid.map((c) => ({ ...c, name: swept.map((n) => `${n}=${String(c.values[n])}`).join('_') }));
+}
+
+/**
+ * The best row by the monitor on the validation split: the highest accuracy (the lowest loss with
+ * val-loss), ties to the other number, then to the first in grid order.
+ */
+export function bestRow(rows: readonly SweepRow[], monitor: Monitor): SweepRow | undefined {
+  const key = (r: SweepRow): [number, number] => {
+    const acc = r.valAccuracy ?? -Infinity;
+    const loss = r.valLoss === undefined || Number.isNaN(r.valLoss) ? Infinity : r.valLoss;
+    return monitor === 'val-loss' ? [-loss, acc] : [acc, -loss];
+  };
+  let best: SweepRow | undefined;
+  for (const r of rows) {
+    if (r.status === 'pending') continue;
+    if (!best) { best = r; continue; }
+    const [a1, a2] = key(r);
+    const [b1, b2] = key(best);
+    if (a1 > b1 || (a1 === b1 && a2 > b2)) best = r;
+  }
+  return best;
+}
+
+/**
+ * `<sweep>/best` → the best config's folder: a relative symlink, replaced atomically (made under a
+ * temporary name, renamed over the old one). Where the file system has no symlinks, `best` is a
+ * small text file holding the config's name instead.
+ */
+export function markBest(sweepDir: string, name: string): 'symlink' | 'file' {
+  const link = join(sweepDir, 'best');
+  const temporary = join(sweepDir, `.best-${process.pid}`);
+  rmSync(temporary, { force: true });
+  try {
+    symlinkSync(name, temporary, 'dir');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw writeFailure(link, err, { what: "the sweep's best mark" });
+    writeFileAtomic(link, `${name}\n`, { what: "the sweep's best mark" });
+    return 'file';
+  }
+  try {
+    renameSync(temporary, link);
+  } catch (err) {
+    rmSync(temporary, { force: true });
+    throw writeFailure(link, err, { what: "the sweep's best mark" });
+  }
+  return 'symlink';
+}
+
+/**
+ * Undoes holdOut's in-place rearrangement of a split in memory (train rows moved to the front, the
+ * validation rows copied out): every row back at its place as read. Going from the last row down,
+ * a train row only moves towards the back, onto a place whose row has already moved. A streamed
+ * split is filtered as it streams and was never rearranged.
+ */
+export function restoreHeldOut(split: FeatureSplit, val: FeatureSplit, rows: Uint32Array): void {
+  if (!split.features || !split.labels || !val.features || !val.labels) return;
+  const per = elementCount(split.featureShape);
+  const { features, labels } = split;
+  const isVal = new Uint8Array(split.count);
+  for (const r of rows) isVal[r] = 1;
+  let t = split.count - rows.length - 1;
+  let v = rows.length - 1;
+  for (let r = split.count - 1; r >= 0; r--) {
+    if (isVal[r]) {
+      features.set(val.features.subarray(v * per, (v + 1) * per), r * per);
+      labels[r] = val.labels[v--]!;
+      continue;
+    }
+    if (t !== r) {
+      features.copyWithin(r * per, t * per, (t + 1) * per);
+      labels[r] = labels[t]!;
+    }
+    t--;
+  }
+}
+
+const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
+
+/** The table: config, validation accuracy and loss of the saved weights, their epoch, time; the best marked with *. */
+export function formatSweepTable(rows: readonly SweepRow[], best: string | undefined): string {
+  const width = Math.max(6, ...rows.map((r) => r.name.length));
+  const lines = [`${'config'.padEnd(width)}  val acc  val loss  epoch  seconds`];
+  for (const r of rows) {
+    const cells = [r.name.padEnd(width), pct(r.valAccuracy).padStart(7), (r.valLoss === undefined ? '-' : r.valLoss.toFixed(4)).padStart(8), String(r.epoch ?? '-').padStart(5), (r.seconds === undefined ? '-' : r.seconds.toFixed(1)).padStart(7)];
+    lines.push(`${cells.join('  ')}${r.name === best ? ' *' : ''}${r.status === 'finished earlier' ? ' (finished earlier)' : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function writeSummary(sweepDir: string, summary: SweepSummary): void {
+  writeFileAtomic(join(sweepDir, 'sweep.json'), `${JSON.stringify(summary, null, 2)}\n`, { what: 'the sweep summary' });
+}
+
+/** A finished head of an earlier run of this sweep, checked to be what this command would train. */
+function finishedRow(dir: string, config: SweepConfig, cachePath: string, sweepDir: string, earlier: SweepRow | undefined): SweepRow {
+  const meta = readJson<HeadMeta>(join(dir, 'headstart.json'), 'the head\'s settings');
+  if (meta.cache?.path !== cachePath) throw new MismatchError(`Cannot resume sweep ${sweepDir}: ${dir} was trained on cache ${meta.cache?.path}, not ${cachePath}`);
+  for (const key of Object.keys(FLAG) as (keyof TrainSettings)[]) {
+    const was = meta.settings?.[key];
+    const now = config.settings[key];
+    if (was !== now) throw new MismatchError(`Cannot resume sweep ${sweepDir}: ${dir} was trained with ${FLAG[key]} ${String(was)}, not ${String(now)}`);
+  }
+  const metrics = readJson<{ selection?: { split?: string; epoch?: number; accuracy?: number | null; loss?: number | null } }>(join(dir, 'metrics.json'), 'the head\'s metrics');
+  const sel = metrics.selection;
+  if (sel?.split !== 'val') throw new MismatchError(`Cannot resume sweep ${sweepDir}: ${join(dir, 'metrics.json')} has no validation numbers to choose by`);
+  return { name: config.name, values: config.values, status: 'finished earlier', valAccuracy: sel.accuracy ?? undefined, valLoss: sel.loss ?? undefined, epoch: sel.epoch, seconds: earlier?.seconds };
+}
+
+export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
+  const o = args.options;
+  const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
+  // Holding out validation rows says the same line for every head of a seed: once is enough.
+  const said = new Set<string>();
+  const noteOnce = (line: string): void => {
+    if (said.has(line)) return;
+    said.add(line);
+    note(line);
+  };
+  const clock = ctx.clock ?? (() => performance.now());
+  const cachePath = cachePathOf(o);
+  const init = resolveInit(o, note);
+  const base = settingsFrom(o, init);
+  if (base.valFraction === 0) throw new UsageError('A sweep needs a validation split to choose its best head: with --val-fraction 0 the test split would choose it, and its accuracy would be biased upward; use a --val-fraction above 0, e.g. 0.1');
+  const resume = o['resume'] === true;
+  if (resume && o['out'] === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted sweep) for --resume but received nothing');
+  const configs = sweepGrid(o, base);
+  const monitor = base.monitor ?? 'val-accuracy';
+  const sweepDir = (o['out'] as string | undefined) ?? defaultSweepDir(cachePath);
+
+  const loadStarted = clock();
+  const data = await loadTrainData(cachePath);
+  const loadSeconds = (clock() - loadStarted) / 1000;
+  const pretrained = await loadPretrained(data, o['weights'] as string, init);
+  const backend = await selectBackend(o['backend'] as BackendRequest, { onNote: note });
+  ensureWritableFolder(sweepDir, { what: 'the sweep' });
+  const lock = await acquireLock(join(sweepDir, '.sweep.lock'), { what: `sweep folder ${sweepDir}`, wait: false, onNote: note });
+  try {
+    const summaryPath = join(sweepDir, 'sweep.json');
+    let earlier: SweepSummary | undefined;
+    if (resume) {
+      if (!existsSync(summaryPath)) throw new MismatchError(`Cannot resume: ${sweepDir} has no sweep.json (no sweep was started there); run without --resume to start it`);
+      earlier = readJson<SweepSummary>(summaryPath, 'the sweep summary');
+      const was = (earlier.configs ?? []).map((c) => c.name).join(' ');
+      if (was !== configs.map((c) => c.name).join(' ')) throw new MismatchError(`Cannot resume sweep ${sweepDir}: it is the grid ${was || '(empty)'}, not ${configs.map((c) => c.name).join(' ')}; give the same lists as the interrupted sweep`);
+    }
+    const swept: SweepSummary['swept'] = {};
+    for (const name of SWEEPABLE) if (Array.isArray(o[name])) swept[name] = o[name] as (string | number)[];
+    const rows: SweepRow[] = configs.map((c) => ({ name: c.name, values: c.values, status: 'pending' }));
+    const summary: SweepSummary = { format: 'headstart-sweep', cache: cachePath, monitor, valFraction: base.valFraction!, swept, configs: rows };
+    note(`sweep: ${configs.length} heads into ${sweepDir}, the best chosen by ${monitorLabel(monitor)}; features read once (${loadSeconds.toFixed(1)} s); an interrupted sweep goes on with --out ${sweepDir} --resume`);
+    writeSummary(sweepDir, summary);
+
+    const trainStarted = clock();
+    for (const [i, config] of configs.entries()) {
+      const dir = join(sweepDir, config.name);
+      const before = earlier?.configs.find((c) => c.name === config.name);
+      if (resume && existsSync(join(dir, 'headstart.json'))) {
+        rows[i] = finishedRow(dir, config, cachePath, sweepDir, before);
+        note(`sweep ${i + 1}/${configs.length}: ${config.name}: finished earlier, kept`);
+        continue;
+      }
+      const goOn = resume && existsSync(join(checkpointDir(dir), 'state.json'));
+      note(`sweep ${i + 1}/${configs.length}: ${config.name}${goOn ? ' (resuming from its checkpoint)' : ''}`);
+      const started = clock();
+      const { train, val, rows: held } = holdValidation(data.train, data.trainLabels, config.settings, data.classes, noteOnce);
+      const initial = initialHead(data, init, pretrained, config.settings.seed);
+      let r;
+      try {
+        r = await trainAndSave({ data, train, val, initial, settings: config.settings, outDir: dir, backend: backend.detail, resume: goOn, keepCheckpoint: o['keep-checkpoint'] === true }, ctx);
+      } finally {
+        // Holding out rearranged the split read into memory (and its labels): back as read, for the next head's rows.
+        if (held && val) restoreHeldOut(data.train, val, held);
+      }
+      rows[i] = { name: config.name, values: config.values, status: 'trained', valAccuracy: r.selection.accuracy, valLoss: r.selection.loss, epoch: r.selection.epoch, seconds: (clock() - started) / 1000 };
+      // After every head: an interrupted sweep's summary says what is done.
+      writeSummary(sweepDir, summary);
+    }
+    const trainSeconds = (clock() - trainStarted) / 1000;
+
+    const best = bestRow(rows, monitor)!;
+    const mark = markBest(sweepDir, best.name);
+    // The one look at the test split for the sweep: the best head's, measured when it was trained.
+    const tested = readJson<{ testAccuracy: number; count: number }>(join(sweepDir, best.name, 'metrics.json'), 'the head\'s metrics');
+    summary.best = { name: best.name, valAccuracy: best.valAccuracy, valLoss: best.valLoss, epoch: best.epoch, testAccuracy: tested.testAccuracy, testCount: tested.count, mark };
+    writeSummary(sweepDir, summary);
+    const chosenBy = monitorLabel(monitor);
+    const shown = monitor === 'val-loss' ? `val loss ${best.valLoss?.toFixed(4)}` : `val accuracy ${pct(best.valAccuracy)}`;
+    const text = [
+      formatSweepTable(rows, best.name),
+      `best by ${chosenBy}: ${best.name} (${shown}, epoch ${best.epoch})`,
+      `test accuracy of the best head, measured once and not used to choose: ${pct(tested.testAccuracy)} on ${tested.count} samples`,
+      `features read once in ${loadSeconds.toFixed(1)} s; ${configs.length} heads in ${trainSeconds.toFixed(1)} s`,
+      `sweep written to ${sweepDir}: a head folder per config, sweep.json, and best (${mark === 'symlink' ? `a symlink to ${best.name}` : `a file naming ${best.name}: this file system has no symlinks`})`,
+      '',
+    ].join('\n');
+    return { text, data: { out: sweepDir, ...summary, seconds: { load: loadSeconds, train: trainSeconds } } };
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Tiny feature caches for train-head's tests: separable 1×1 maps of the narrow fixture's 32
+ * channels (class k lights up channels 3k…3k+2), written by the real cache writer, and the narrow
+ * VGG16 fixture copied where a test can use it as --weights.
+ */
+import { createHash } from 'node:crypto';
+import { copyFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CacheIdentity } from '../../src/cache/types.js';
+import { openSplitWriter } from '../../src/cache/writer.js';
+import { createRng } from '../../src/head/random.js';
+import { fixturePath } from './fixtures.js';
+
+/** The narrow fixture's trunk width: classifier.0 takes 32*49 = 1568 inputs. */
+export const TOY_CHANNELS = 32;
+export const TOY_CLASSES = ['zero', 'one', 'two'];
+
+export function toyIdentity(weightsId: string, classes = TOY_CLASSES): CacheIdentity {
+  return { weightsId, imageSize: 32, layout: 'map', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes, dataName: 'toy', dataSource: '/toy', splitRule: 'fixed' };
+}
+
+export interface ToyCacheShape {
+  classes?: string[];
+  /** Label of row i; default i % 3. */
+  label?: (i: number, split: 'train' | 'test') => number;
+  /** Changes a split's features before they are written. */
+  poison?: (features: Float32Array, split: 'train' | 'test') => void;
+  /** Rows per split; default 48 train, 15 test. */
+  counts?: { train: number; test: number };
+}
+
+export async function makeToyCache(path: string, splits: ('train' | 'test')[], weightsId: string, shape: ToyCacheShape = {}): Promise<void> {
+  const C = TOY_CHANNELS;
+  const rng = createRng(1);
+  const classes = shape.classes ?? TOY_CLASSES;
+  for (const split of splits) {
+    const n = shape.counts?.[split] ?? (split === 'train' ? 48 : 15);
+    const features = new Float32Array(n * C);
+    const labels = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      labels[i] = shape.label ? shape.label(i, split) : i % 3;
+      for (let c = 0; c < C; c++) features[i * C + c] = rng.uniform(0, 0.2) + (Math.floor(c / 3) === labels[i] ? 1 : 0);
+    }
+    shape.poison?.(features, split);
+    const w = await openSplitWriter({ cachePath: path, split, identity: toyIdentity(weightsId, classes), count: n, featureShape: [C, 1, 1], force: false });
+    await w.append(features);
+    await w.finish(labels);
+  }
+}
+
+/** The narrow VGG16 fixture copied into `dir`, and its SHA-256 (the weights id a matching cache records). */
+export function narrowWeights(dir: string): { path: string; sha: string } {
+  const path = join(dir, 'narrow.safetensors');
+  copyFileSync(fixturePath('narrow.safetensors'), path);
+  return { path, sha: createHash('sha256').update(readFileSync(path)).digest('hex') };
+}
