@@ -75,6 +75,11 @@ export interface TrainData {
   test: FeatureSplit;
   /** The backbone the features came from: its pretrained layers and a random head's hidden width. */
   backbone: Backbone;
+  /**
+   * --class-weight balanced's weights, from the whole train split as read (the validation hold-out
+   * is stratified, so its proportions are the same; and it reorders the rows in place).
+   */
+  balancedWeights: Float32Array;
 }
 
 export type Pretrained = { fc0: HeadWeights['fc0']; fc3: HeadWeights['fc3'] } | undefined;
@@ -140,7 +145,7 @@ export async function loadTrainData(cachePath: string): Promise<TrainData> {
     throw new InputError(`Feature cache ${cachePath}: every row of its train split is of class ${only} (${info.splits.train!.count} rows); train-head needs train rows of at least 2 classes`);
   }
   const backbone = getBackbone(recordedBackbone(attrs), `the backbone of ${cachePath}`);
-  return { cachePath, info, classes: attrs.classes, featureShape, inFeatures, train: trainOpened.split, trainLabels, test: testOpened.split, backbone };
+  return { cachePath, info, classes: attrs.classes, featureShape, inFeatures, train: trainOpened.split, trainLabels, test: testOpened.split, backbone, balancedWeights: balancedClassWeights(trainLabels, k) };
 }
 
 /** The backbone's classifier layers from --weights (default: its published file), checked against the cache's weights (undefined for --init random). */
@@ -163,6 +168,12 @@ export function initialHead(data: TrainData, init: 'pretrained' | 'random', pret
   return buildHead({ classes: data.classes.length, init, seed, pretrained: p, inFeatures: data.inFeatures, hidden: data.backbone.head.hidden });
 }
 
+/** Says when the train classes are imbalanced and --class-weight balanced is not asked for; call before any hold-out. */
+export function noteImbalance(data: TrainData, settings: TrainSettings, note: (line: string) => void): void {
+  const line = imbalanceNote(data.trainLabels, data.classes, settings.classWeight!);
+  if (line) note(line);
+}
+
 export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
   const o = args.options;
   if (o['lr'] === 'find') return (await import('./lr-find.js')).runLrFind(args, ctx);
@@ -175,9 +186,8 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   if (settings.weightDecay < 0) throw new InputError(`Expected a non-negative number for --weight-decay but received ${settings.weightDecay}`);
 
   const data = await loadTrainData(cachePath);
+  noteImbalance(data, settings, note);
   const { train, val } = holdValidation(data.train, data.trainLabels, settings, data.classes, note);
-  const imbalanced = imbalanceNote(data.trainLabels, data.classes, settings.classWeight!);
-  if (imbalanced) note(imbalanced);
   const pretrained = await loadPretrained(data, o['weights'] as string | undefined, init);
   const initial = initialHead(data, init, pretrained, settings.seed);
 
@@ -244,8 +254,7 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
           dataIdentity: { cache: cachePath, 'cache weights': attrs.weightsId, 'train rows': info.splits.train!.count, 'test rows': info.splits.test!.count, 'feature shape': featureShape.join('x') },
           clock: ctx.clock,
           signal: controller.signal,
-          // From the cache's train split; the validation hold-out is stratified, so its proportions are the same.
-          classWeights: settings.classWeight === 'balanced' ? balancedClassWeights(data.trainLabels, attrs.classes.length) : undefined,
+          classWeights: settings.classWeight === 'balanced' ? data.balancedWeights : undefined,
         },
         callbacks,
       );

@@ -15,7 +15,7 @@ import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { selectBackend, type BackendRequest } from './backend.js';
 import { monitorLabel } from './callbacks.js';
 import { checkpointDir, readJson } from './head-io.js';
-import { cachePathOf, holdValidation, initialHead, loadPretrained, loadTrainData, resolveInit, settingsFrom, SWEEPABLE, timestamp, trainAndSave, type Sweepable } from './run.js';
+import { cachePathOf, holdValidation, noteImbalance, initialHead, loadPretrained, loadTrainData, resolveInit, settingsFrom, SWEEPABLE, timestamp, trainAndSave, type Sweepable } from './run.js';
 import type { FeatureSplit, HeadMeta, Monitor, TrainSettings } from './types.js';
 import { elementCount } from '../shape.js';
 
@@ -199,6 +199,7 @@ export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<Comm
 
   const loadStarted = clock();
   const data = await loadTrainData(cachePath);
+  noteImbalance(data, base, note);
   const loadSeconds = (clock() - loadStarted) / 1000;
   const pretrained = await loadPretrained(data, o['weights'] as string, init);
   const backend = await selectBackend(o['backend'] as BackendRequest, { onNote: note });
