@@ -12,7 +12,7 @@ import { folderBytes } from '../io/disk.js';
 export interface RunSummary {
   /** The head folder, as found. */
   dir: string;
-  /** Its path under the listed folder: `cifar10-vgg16-32-20250101-120000`, or `<sweep>/<run>`. */
+  /** Its path under the listed folder: `cifar10-<backbone>-32-20250101-120000`, or `<sweep>/<run>`. */
   name: string;
   createdAt: string;
   cache: string;
