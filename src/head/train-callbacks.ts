@@ -10,7 +10,7 @@
 import { TrainingError } from '../errors.js';
 import { EarlyStopping, monitorLabel, monitoredValue, type BestEpoch } from './callbacks.js';
 import type { Deviation } from './fold.js';
-import { writeCheckpoint } from './head-io.js';
+import { writeCheckpoint } from './checkpoint.js';
 import { PARAM_NAMES, type HeadTensors } from './model.js';
 import type { OptimizerState } from './optimizer.js';
 import { readValues } from './step.js';

@@ -17,7 +17,7 @@ import { tensorTooLarge } from './backend.js';
 import { EarlyStopping } from './callbacks.js';
 import { batchCount, defaultMemoryBudget, epochBatches, prepareSplit, splitChunks, type PreparedSplit } from './data.js';
 import { FOLD_SCALES, advanceDeviation, canFold, foldWeight, unfoldWeight, type Deviation } from './fold.js';
-import { checkpointDir, readCheckpoint } from './head-io.js';
+import { checkpointDir, readCheckpoint } from './checkpoint.js';
 import { crossEntropy, dropoutMask, headLogits, headProbabilities, headTensors, PARAM_LABELS, PARAM_NAMES, type HeadTensors } from './model.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';

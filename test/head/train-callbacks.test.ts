@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrainingError } from '../../src/errors.js';
 import { selectBackend } from '../../src/head/backend.js';
 import { EarlyStopping } from '../../src/head/callbacks.js';
-import { readCheckpoint } from '../../src/head/head-io.js';
+import { readCheckpoint } from '../../src/head/checkpoint.js';
 import { headTensors, linearInit, PARAM_NAMES, type HeadTensors } from '../../src/head/model.js';
 import { createRng } from '../../src/head/random.js';
 import {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/head/backend.js';
-import { readCheckpoint } from '../../src/head/head-io.js';
+import { readCheckpoint } from '../../src/head/checkpoint.js';
 import { buildHead } from '../../src/head/model.js';
 import { createRng } from '../../src/head/random.js';
 import { trainHead } from '../../src/head/train.js';

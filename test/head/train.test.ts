@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError, MismatchError, TrainingError } from '../../src/errors.js';
-import { readCheckpoint, writeCheckpoint } from '../../src/head/head-io.js';
+import { readCheckpoint, writeCheckpoint } from '../../src/head/checkpoint.js';
 import { buildHead } from '../../src/head/model.js';
 import { createRng } from '../../src/head/random.js';
 import { TEST_SELECTS_WARNING, TrainingStopped, trainHead } from '../../src/head/train.js';
