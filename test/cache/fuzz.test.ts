@@ -5,7 +5,6 @@
  * Every case must end in a correct read or a HeadstartError that names the file: never another
  * error, nothing of HDF5's on stderr, and no allocation beyond what the file holds.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { openSplitWriter } from '../../src/cache/writer.js';
 import { mulberry32 } from '../../src/random.js';
 import { recordChecksums } from '../helpers/cache-files.js';
 import { stderrDuring } from '../helpers/stderr.js';
+import { runChild } from '../helpers/spawn.js';
 
 const root = mkdtempSync(join(tmpdir(), 'headstart-fuzz-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -195,7 +195,7 @@ describe(`HDF5 cache reader, ${CASES} seeded mutations (seed ${SEED})`, () => {
     expect((await verifyCache(good)).problems).toEqual([]);
   });
 
-  it('in a real process, none of HDF5\'s or Emscripten\'s output reaches stderr, for any case, and nothing hangs', () => {
+  it('in a real process, none of HDF5\'s or Emscripten\'s output reaches stderr, for any case, and nothing hangs', async () => {
     // Emscripten binds console.error when h5wasm loads, so only a real process's stderr shows
     // everything it prints (aborts, UTF-8 warnings); the in-process spies cannot see those.
     const files = Array.from({ length: CASES }, (_, i) => join(root, `case${i}.h5`));
@@ -209,8 +209,7 @@ describe(`HDF5 cache reader, ${CASES} seeded mutations (seed ${SEED})`, () => {
       '}',
       'process.stdout.write(String(refused));',
     ].join('\n');
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...files], { encoding: 'utf8', timeout: 120_000 });
-    expect(run.error).toBeUndefined();
+    const run = await runChild(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...files], { timeout: 120_000 });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(Number(run.stdout)).toBeGreaterThan(CASES / 4);

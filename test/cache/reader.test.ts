@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import fs, { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import type { CacheIdentity } from '../../src/cache/types.js';
 import { editCache, setAttr } from '../helpers/cache-files.js';
 import { rejection } from '../helpers/errors.js';
 import { stderrDuring } from '../helpers/stderr.js';
+import { runChild } from '../helpers/spawn.js';
 
 const root = mkdtempSync(join(tmpdir(), 'headstart-reader-'));
 const writeSyncAtLoad = fs.writeSync;
@@ -152,7 +152,7 @@ describe('reader errors', () => {
     const bytes = readFileSync(good);
     writeFileSync(path, bytes.subarray(0, bytes.length - 1));
     const cli = join(__dirname, '..', '..', 'src', 'cli.ts');
-    const run = spawnSync(process.execPath, ['--import', 'tsx', cli, 'inspect', path], { encoding: 'utf8' });
+    const run = await runChild(process.execPath, ['--import', 'tsx', cli, 'inspect', path]);
     expect(run.status).toBe(1);
     expect(run.stderr).toBe(`headstart: Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force\n`);
   });
@@ -319,7 +319,7 @@ describe('damaged caches (signature and superblock intact): one error, none of H
   it('the CLI prints one line for a damaged body', async () => {
     const path = await damagedCopy('cli', (bytes) => garbage(bytes, bytes.indexOf('features'), bytes.indexOf('features') + 8));
     const cli = join(__dirname, '..', '..', 'src', 'cli.ts');
-    const run = spawnSync(process.execPath, ['--import', 'tsx', cli, 'inspect', path], { encoding: 'utf8' });
+    const run = await runChild(process.execPath, ['--import', 'tsx', cli, 'inspect', path]);
     expect(run.status).toBe(1);
     expect(run.stderr).toBe(`headstart: ${damagedMessage(path)}\n`);
   });
@@ -359,7 +359,7 @@ describe('opening checks a cache against itself before any row is used', () => {
     await editCache(path, (f) => setAttr(f, 'layout', 'pooled'));
     const cli = join(__dirname, '..', '..', 'src', 'cli.ts');
     const out = join(root, 'layout-cli-head');
-    const run = spawnSync(process.execPath, ['--import', 'tsx', cli, 'train-head', '--cache', path, '--init', 'random', '--epochs', '1', '--backend', 'cpu', '--out', out], { encoding: 'utf8' });
+    const run = await runChild(process.execPath, ['--import', 'tsx', cli, 'train-head', '--cache', path, '--init', 'random', '--epochs', '1', '--backend', 'cpu', '--out', out]);
     expect(run.stderr).toBe(`headstart: ${refused(path, 'has layout "pooled" but feature_shape [2, 1, 1]; expected a pooled row [C*49] (or layout "map" for [C, h, w] rows)')}\n`);
     expect(run.status).toBe(1);
     expect(run.stdout).toBe('');

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { runInspect } from '../../src/inspect.js';
 import { editCache as edit, forgetChecksums, recordChecksums, setAttr } from '../helpers/cache-files.js';
 import { rejection } from '../helpers/errors.js';
 import { context, sink } from '../predict/scenario.js';
+import { runChild } from '../helpers/spawn.js';
 
 const root = mkdtempSync(join(tmpdir(), 'headstart-verify-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -185,7 +185,7 @@ describe('inspect --verify', () => {
 
   it('the CLI: one line per problem on stderr, the summary on stdout, exit 1; the same problems in the JSON', async () => {
     const path = await makeCache({ train: rows(10, 4, { 1: NaN, 2: NaN, 3: NaN, 9: NaN }), checksums: false });
-    const run = spawnSync(process.execPath, ['--import', 'tsx', cli, 'inspect', '--verify', path], { encoding: 'utf8' });
+    const run = await runChild(process.execPath, ['--import', 'tsx', cli, 'inspect', '--verify', path]);
     expect(run.status).toBe(1);
     expect(run.stderr).toBe([
       `${path} /train has no recorded checksum (written before headstart recorded them); every other check was made`,

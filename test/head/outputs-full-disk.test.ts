@@ -3,7 +3,6 @@
  * read-only: one line from a real CLI process, an exit code that is not 70, no temporary file
  * left, what was written before intact, and --resume completing once space is freed.
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { checkpointDir, readCheckpoint } from '../../src/head/checkpoint.js';
 import { runTrainHead } from '../../src/head/run.js';
 import { WEIGHTS, context, makeScenario, type Scenario } from '../predict/scenario.js';
 import { mountTmpfs, temporaryFiles, type Tmpfs } from '../io/tmpfs.js';
+import { runChild } from '../helpers/spawn.js';
 
 const REPO = join(__dirname, '..', '..');
 const CLI = join(REPO, 'src', 'cli.ts');
@@ -45,8 +45,8 @@ async function train(out: string, epochs: number, resume = false): Promise<{ his
 }
 
 /** A real CLI process; its stderr must end in exactly one `headstart:` line and hold no stack trace. */
-function cli(args: string[]): { status: number | null; line: string; stderr: string } {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO, encoding: 'utf8' });
+async function cli(args: string[]): Promise<{ status: number | null; line: string; stderr: string }> {
+  const run = await runChild(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO });
   const lines = run.stderr.trimEnd().split('\n');
   const errors = lines.filter((l) => l.startsWith('headstart: '));
   expect(errors, run.stderr).toHaveLength(1);
@@ -68,7 +68,7 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
     const tensors = statSync(join(checkpointDir(out), 'tensors-1.bin')).size;
     t.fill(tensors / 2);
 
-    const run = cli(trainArgs(out, 3, true));
+    const run = await cli(trainArgs(out, 3, true));
     expect(run.status).not.toBe(0);
     expect(run.status).not.toBe(70);
     expect(run.line).toMatch(new RegExp(`^headstart: Cannot write the checkpoint to ${join(checkpointDir(out), 'tensors-2.bin')}: no space left on the device \\(ENOSPC\\); it needs about \\d+ kB in ${checkpointDir(out)}, where \\d+ kB is free; the checkpoint of epoch 1 in ${checkpointDir(out)} is kept: free some space and run again with --resume$`));
@@ -97,7 +97,7 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
     const out = join(t.dir, 'final');
     t.fill(leave);
 
-    const run = cli(trainArgs(out, 2));
+    const run = await cli(trainArgs(out, 2));
     expect(run.status).not.toBe(0);
     expect(run.status).not.toBe(70);
     expect(run.line).toMatch(new RegExp(`^headstart: Cannot write the head to ${out}/[a-z.]+: no space left on the device \\(ENOSPC\\); it needs about \\d+ kB in ${out}, where \\d+ kB is free; the trained epochs are kept in ${checkpointDir(out)}: free some space and run the same command again with --resume to write the head$`));
@@ -120,7 +120,7 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
     const before = readFileSync(file);
     t.fill(before.length / 2);
 
-    const run = cli(['export', '--onnx', file, '--head', s.head, '--weights', WEIGHTS]);
+    const run = await cli(['export', '--onnx', file, '--head', s.head, '--weights', WEIGHTS]);
     expect(run.status).not.toBe(0);
     expect(run.status).not.toBe(70);
     expect(run.line).toMatch(new RegExp(`^headstart: Cannot write the ONNX model to ${file}: no space left on the device \\(ENOSPC\\); it needs about [\\d.]+ [kM]B in ${t.dir}, where \\d+ kB is free; free some space and run headstart export again$`));
@@ -138,7 +138,7 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
     t.readOnly(true);
     try {
       const fresh = join(t.dir, 'ro-head');
-      const run = cli(trainArgs(fresh, 1));
+      const run = await cli(trainArgs(fresh, 1));
       expect(run.status).toBe(1);
       expect(run.line).toBe(`headstart: Cannot write the head to ${fresh}: the file system is read-only (EROFS)`);
       expect(run.stderr).not.toContain('epoch 1/1');

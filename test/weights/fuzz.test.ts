@@ -6,10 +6,10 @@
  * file's needs. The cases run in one child process (fuzz-run.ts) so that a hang is caught and named.
  * To reproduce case N of a reader: runCase(reader, SEED, N) from fuzz-run.ts.
  */
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { READERS, type CaseResult, type Reader } from './fuzz-run.js';
+import { runChild } from '../helpers/spawn.js';
 
 const SEED = 9;
 const CASES = 300;
@@ -22,13 +22,12 @@ type Line = CaseResult & { reader: Reader; start?: number; done?: boolean; maxRs
 let lines: Line[] = [];
 let killed: string | undefined;
 
-beforeAll(() => {
+beforeAll(async () => {
   const runner = join(import.meta.dirname, 'fuzz-run.ts');
-  const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', runner, String(SEED), String(CASES), ...READERS], {
+  const run = await runChild(process.execPath, ['--expose-gc', '--import', 'tsx', runner, String(SEED), String(CASES), ...READERS], {
     encoding: 'utf8',
     // Cases take milliseconds; this only ends a hang, which the tests below then name.
     timeout: 100_000,
-    maxBuffer: 64 << 20,
   });
   lines = run.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
   if (run.status !== 0) killed = `the fuzz process ended with ${run.signal ?? `exit ${run.status}`}: ${run.stderr.slice(-2000)}`;

@@ -2,7 +2,6 @@
  * Hostile and broken checkpoints, each built byte by byte in build.ts: every one is refused in one
  * line naming the file, the tensor and what was expected, before memory is spent on what it claims.
  */
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import { thrownSync } from '../helpers/errors.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { bytesOf, legacyPth, safetensors, safetensorsOf, zipPth, type PickledTensor } from './build.js';
 import { tempDir, thrown } from './helpers.js';
+import { runChild } from '../helpers/spawn.js';
 
 const dir = tempDir();
 const cli = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
@@ -86,9 +86,9 @@ describe('expanded tensors (stride 0)', () => {
     expect(grew).toBeLessThan(16 << 20);
   });
 
-  it('inspect: a hostile file with VGG16 names is one line on stderr and exit 1 (real CLI)', () => {
+  it('inspect: a hostile file with VGG16 names is one line on stderr and exit 1 (real CLI)', async () => {
     const path = write('bomb-cli.pth', expandedBomb(['features.0.weight', 'features.2.weight', 'features.5.weight']));
-    const run = spawnSync(process.execPath, ['--import', 'tsx', cli, 'inspect', path], { encoding: 'utf8' });
+    const run = await runChild(process.execPath, ['--import', 'tsx', cli, 'inspect', path]);
     expect(run.stderr).toBe(`headstart: ${path}: features.0.weight has shape [16000, 16000] but VGG16's layout needs [64, 3, 3, 3] (1 to 64 output channels)\n`);
     expect(run.status).toBe(1);
   });
