@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/cli.js';
 import { runTrainHead } from '../../src/head/run.js';
-import { makeToyCache } from '../helpers/toy-cache.js';
+import { makeToyCache } from '../helpers/head-cache.js';
 import { balancedClassWeights, classCounts, imbalanceNote, weightedCrossEntropy } from '../../src/head/class-weight.js';
 import { crossEntropy } from '../../src/head/model.js';
 import { fixturePath } from '../helpers/fixtures.js';
@@ -113,7 +113,8 @@ describe('train-head --class-weight', () => {
     copyFileSync(fixturePath('narrow.safetensors'), weights);
     const cache = join(tmp, 'toy-vgg16-32.h5');
     // 32 / 8 / 4 train rows: largest over smallest 8.
-    await makeToyCache(cache, createHash('sha256').update(readFileSync(weights)).digest('hex'), { train: [...new Array(32).fill(0), ...new Array(8).fill(1), ...new Array(4).fill(2)] });
+    // 32 rows of class zero, 8 of one, 4 of two: imbalanced 8×.
+    await makeToyCache(cache, ['train', 'test'], createHash('sha256').update(readFileSync(weights)).digest('hex'), { counts: { train: 44, test: 15 }, label: (i, split) => (split === 'test' ? i % 3 : i < 32 ? 0 : i < 40 ? 1 : 2) });
     const train = async (how: string): Promise<{ err: string; meta: { settings: { classWeight: string } }; loss: number }> => {
       let err = '';
       const out = join(tmp, how);

@@ -12,7 +12,7 @@ import type { RunSummary } from '../../src/runs/summary.js';
 import type { RunContext } from '../../src/types.js';
 import { rejection } from '../helpers/errors.js';
 import { fixturePath } from '../helpers/fixtures.js';
-import { makeToyCache } from '../helpers/toy-cache.js';
+import { makeToyCache } from '../helpers/head-cache.js';
 
 /**
  * Real heads, written by the real train-head on a small separable cache (the narrow fixture's
@@ -45,7 +45,7 @@ const list = async (positionals: string[], options: Record<string, unknown> = {}
 
 beforeAll(async () => {
   copyFileSync(fixturePath('narrow.safetensors'), weights);
-  await makeToyCache(cache, createHash('sha256').update(readFileSync(weights)).digest('hex'));
+  await makeToyCache(cache, ['train', 'test'], createHash('sha256').update(readFileSync(weights)).digest('hex'));
   await train(join(root, 'a-lr01'), '--lr 0.01 --patience 2');
   await train(join(root, 'b-lr001'), '--lr 0.001');
   await train(join(root, 'sweep', 'c-lr01-nodrop'), '--lr 0.01 --dropout 0');
