@@ -106,3 +106,13 @@ for name, (block, layers, stem, planes) in MODELS.items():
 with open(os.path.join(OUT, 'resnet.json'), 'w') as f:
     json.dump(manifest, f, indent=2)
     f.write('\n')
+
+# The names, shapes and dtypes of torchvision's full-size state dicts (no values): the layout checks
+# for the real networks are tested against these.
+layouts = {}
+for name in ('resnet18', 'resnet34', 'resnet50'):
+    sd = getattr(torchvision.models, name)().state_dict()
+    layouts[name] = [[k, list(v.shape), str(v.dtype).replace('torch.', '')] for k, v in sd.items()]
+with open(os.path.join(OUT, 'layouts.json'), 'w') as f:
+    json.dump(layouts, f, separators=(',', ':'))
+    f.write('\n')

@@ -9,13 +9,14 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../../data/preprocess.js';
 import type { Backbone } from '../types.js';
 import { RESNET_MIN_IMAGE_SIZE, resnetMapShape, resnetNodes } from './graph.js';
 import { missingResNetMessage, readResNet, recogniseResNet } from './layout.js';
-import { planConvs, resnetPlan } from './plan.js';
+import { resnetPlan, trunkParameters } from './plan.js';
 import { randomResNet, randomResNetId, resnetFromRandomId } from './random.js';
 import type { ResNetSpec, ResNetWeights } from './types.js';
 
 export type { ResNetSpec, ResNetWeights } from './types.js';
 export { checkResNetLayout, readResNet, recogniseResNet } from './layout.js';
 export { foldBatchNorm } from './graph.js';
+export { FULL_WIDTHS, resnetPlan, trunkParameters } from './plan.js';
 export { randomResNet, randomResNetId } from './random.js';
 
 /** Width of a head's hidden layers started at random on a ResNet's pooled feature. */
@@ -35,8 +36,7 @@ function resnetBackbone(spec: ResNetSpec, fileName: string): Backbone<ResNetWeig
       read: (dict, file) => readResNet(spec, dict, file),
       missingMessage: (path) => missingResNetMessage(spec, path),
       describe: (w) => {
-        const convs = planConvs(resnetPlan(w.spec, w.widths));
-        const parameters = convs.reduce((n, c) => n + c.out * c.in * c.kernel * c.kernel + 2 * c.out, 0);
+        const parameters = trunkParameters(resnetPlan(w.spec, w.widths));
         return {
           line: `stem ${w.widths.stem}, stage widths ${w.widths.planes.join(', ')} (${spec.block} blocks ${spec.depths.join(', ')}); features ${w.outChannels}`,
           data: { stem: w.widths.stem, planes: w.widths.planes, block: spec.block, depths: spec.depths, features: w.outChannels },

@@ -43,8 +43,11 @@ export function recogniseResNet(spec: ResNetSpec, dict: ReadonlyMap<string, unkn
   const names = withoutModulePrefix([...dict.keys()]);
   const allowed = allowedNames(spec);
   const foreign = names.find((k) => /^(conv|bn|layer|fc\.|downsample)/.test(k) && !allowed.has(k));
-  if (!names.includes('conv1.weight') || !names.includes('layer1.0.conv1.weight') || foreign !== undefined) {
-    const why = foreign !== undefined ? ` (unexpected ${shown(foreign)})` : '';
+  // The last block of each stage and, for bottlenecks, a conv3 tell the depths and the block kind apart.
+  const markers = ['conv1.weight', ...spec.depths.map((d, s) => `layer${s + 1}.${d - 1}.conv1.weight`), ...(spec.block === 'bottleneck' ? ['layer1.0.conv3.weight'] : [])];
+  const missing = names.includes('conv1.weight') && names.includes('layer1.0.conv1.weight') ? markers.find((k) => !names.includes(k)) : undefined;
+  if (!names.includes('conv1.weight') || !names.includes('layer1.0.conv1.weight') || foreign !== undefined || missing !== undefined) {
+    const why = foreign !== undefined ? ` (unexpected ${shown(foreign)})` : missing !== undefined ? ` (no ${missing})` : '';
     const last = `layer4.${spec.depths[3] - 1}.${spec.block === 'basic' ? 'bn2' : 'bn3'}.running_var`;
     throw new InputError(`${file} is not a ${spec.name} state_dict${why}: expected keys like conv1.weight, bn1.weight … ${last} but found ${listKeys(dict)}`);
   }

@@ -92,3 +92,8 @@ export const BN_FIELDS = ['weight', 'bias', 'running_mean', 'running_var'] as co
 export function planValues(plan: ResNetPlan, classes = 0): number {
   return planTensors(plan).reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0) + classes * (plan.outChannels + 1);
 }
+
+/** Learned parameters of the trunk (conv weights, BatchNorm γ and β), as torchvision counts them without fc. */
+export function trunkParameters(plan: ResNetPlan): number {
+  return planConvs(plan).reduce((n, c) => n + c.out * c.in * c.kernel * c.kernel + 2 * c.out, 0);
+}
