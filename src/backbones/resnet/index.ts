@@ -19,7 +19,10 @@ export { foldBatchNorm } from './graph.js';
 export { FULL_WIDTHS, resnetPlan, trunkParameters } from './plan.js';
 export { randomResNet, randomResNetId } from './random.js';
 
-/** Width of a head's hidden layers started at random on a ResNet's pooled feature. */
+/**
+ * Width of a head's hidden layers started at random on a ResNet's pooled feature: the feature's own
+ * width for ResNet-18/34, a quarter of it for ResNet-50's 2048.
+ */
 export const RESNET_HIDDEN = 512;
 
 export const RESNET18: ResNetSpec = { id: 'resnet18', name: 'ResNet-18', block: 'basic', depths: [2, 2, 2, 2] };
@@ -45,7 +48,7 @@ function resnetBackbone(spec: ResNetSpec, fileName: string): Backbone<ResNetWeig
       },
     },
     trunk: { mapShape: resnetMapShape, mapSide: () => 1, minImageSize: RESNET_MIN_IMAGE_SIZE, nodes: resnetNodes },
-    head: { hidden: RESNET_HIDDEN, layerNames: 'no classifier layers (fc is the 1000-class output)', classifier: () => undefined },
+    head: { hidden: RESNET_HIDDEN, layerNames: 'hidden classifier layer', classifier: () => undefined },
     random: {
       make: (seed) => randomResNet(spec, seed),
       id: (seed) => randomResNetId(spec, seed),

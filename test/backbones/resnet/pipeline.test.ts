@@ -18,6 +18,8 @@ import { runTrainHead } from '../../../src/head/run.js';
 import { runPredict } from '../../../src/predict/run.js';
 import { runExport } from '../../../src/export.js';
 import type { RunContext } from '../../../src/types.js';
+import { InputError } from '../../../src/errors.js';
+import { rejection } from '../../helpers/errors.js';
 import { fixturePath, relativeError } from '../../helpers/fixtures.js';
 import { runTrunk, weightsPath } from './fixtures.js';
 
@@ -58,6 +60,12 @@ describe('extract, train-head, predict and export with --backbone resnet18', () 
     await runTrainHead(parseCommandLine(['train-head', '--cache', cache, '--init', 'random', '--epochs', '1', '--backend', 'cpu', '--out', head]).args, ctx);
     const meta = JSON.parse(readFileSync(join(head, 'headstart.json'), 'utf8')) as { backbone: string; hidden: number; inFeatures: number };
     expect(meta).toMatchObject({ backbone: 'resnet18', hidden: 512, inFeatures: 32 * 49 });
+  });
+
+  it('train-head --init pretrained (the default) says there is no classifier to start from and what to do', async () => {
+    const err = await rejection(runTrainHead(parseCommandLine(['train-head', '--cache', cache, '--weights', weights, '--epochs', '1', '--backend', 'cpu', '--out', join(root, 'pretrained')]).args, ctx));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`${weights} has no hidden classifier layer weights to initialise a head from; train it with --init random`);
   });
 
   it('predict classifies images with that head and the same weights', async () => {
