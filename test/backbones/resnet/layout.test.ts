@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadBackboneWeights } from '../../../src/backbones/index.js';
 import { checkResNetLayout, RESNET18, RESNET34, RESNET50, resnet18, resnet34, resnet50 } from '../../../src/backbones/resnet/index.js';
 import { InputError } from '../../../src/errors.js';
+import { runInspect } from '../../../src/inspect.js';
 import { openCheckpoint } from '../../../src/weights/checkpoint.js';
 import type { Tensor, TensorEntry } from '../../../src/weights/types.js';
 import { fixturePath } from '../../helpers/fixtures.js';
@@ -134,6 +135,15 @@ describe('reading the narrow zip .pth fixtures', () => {
     expect(err.message).toBe(
       'ResNet-50 weights not found at /nowhere/models/resnet50-11ad3fa6.pth; run `headstart fetch resnet50` to download them (or pass --weights FILE, or --random-weights)',
     );
+  });
+
+  it('inspect names the ResNet a checkpoint is, with its widths and parameters, and why it is not the others', async () => {
+    const path = weightsPath('resnet50');
+    const r = await runInspect({ positionals: [path], options: {} }, { stderr: { write: () => true }, json: false, verbose: false });
+    const data = r.data as Record<string, unknown>;
+    expect(data.resnet50).toEqual({ stem: 2, planes: [2, 4, 8, 16], block: 'bottleneck', depths: [3, 4, 6, 3], features: 64 });
+    expect(data.notResnet34).toMatch(/is not a ResNet-34 state_dict \(unexpected layer1\.0\.conv3\.weight\)/);
+    expect(r.text).toContain('ResNet-50 stem 2, stage widths 2, 4, 8, 16 (bottleneck blocks 3, 4, 6, 3); features 64');
   });
 
   it('publishes torchvision\'s files with their SHA-256 prefixes', () => {
