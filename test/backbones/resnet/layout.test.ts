@@ -108,6 +108,14 @@ describe('reading the narrow zip .pth fixtures', () => {
     expect(r50.stages[0]![0]!.downsample?.stride).toBe(1);
   });
 
+  it('reads an nn.DataParallel state dict (every key under module.), keeping the file\'s names', async () => {
+    const entries = (await openCheckpoint(weightsPath('resnet18'))).tensors;
+    const prefixed = new Map([...entries].map(([k, v]) => [`module.${k}`, v]));
+    const { weights, read } = resnet18.checkpoint.read(prefixed, 'dp.pth');
+    expect(weights.outChannels).toBe(32);
+    expect([...read.keys()][0]).toBe('module.conv1.weight');
+  });
+
   it('refuses NaN in a running variance, naming the tensor', async () => {
     const entries = (await openCheckpoint(weightsPath('resnet18'))).tensors;
     const dict = new Map<string, Tensor | TensorEntry>(entries);
