@@ -4,9 +4,13 @@
  * beside vgg16/ and one line below.
  */
 import { registerBackbone } from './registry.js';
+import { resnet18, resnet34, resnet50 } from './resnet/index.js';
 import { vgg16 } from './vgg16/index.js';
 
 registerBackbone(vgg16);
+registerBackbone(resnet18);
+registerBackbone(resnet34);
+registerBackbone(resnet50);
 
 /** Files written before headstart recorded a backbone (cache format 1 without the attribute, headstart.json without the field) were made with this one. */
 export const UNRECORDED_BACKBONE = vgg16.id;

@@ -118,7 +118,7 @@ export async function ensureClassifier(weightsPath: string, modelsDir: string, s
   }
   const { checkpoint, weights } = await loadBackboneWeights(backbone, weightsPath);
   const layers = backbone.head.classifier(weights);
-  if (!layers) throw new InputError(`${weightsPath} has no ${backbone.head.layerNames} weights to initialise a head from`);
+  if (!layers) throw new InputError(`${weightsPath} has no ${backbone.head.layerNames} weights to initialise a head from; train it with --init random`);
   const file = await saveClassifier(weights, checkpoint.sha256, modelsDir, weightsPath, backbone);
   return { fc0: layers.first, fc3: layers.second, sha256: checkpoint.sha256, file };
 }

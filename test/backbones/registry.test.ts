@@ -9,36 +9,36 @@ afterEach(() => unregisterBackbone(toy.id));
 
 describe('the backbone registry', () => {
   it('lists the built-in backbones, vgg16 first and the default, which is also what unrecorded files were made with', () => {
-    expect(backboneIds()).toEqual(['vgg16']);
-    expect(listBackbones().map((b) => b.name)).toEqual(['VGG16']);
+    expect(backboneIds()).toEqual(['vgg16', 'resnet18', 'resnet34', 'resnet50']);
+    expect(listBackbones().map((b) => b.name)).toEqual(['VGG16', 'ResNet-18', 'ResNet-34', 'ResNet-50']);
     expect(defaultBackbone().id).toBe('vgg16');
     expect(UNRECORDED_BACKBONE).toBe('vgg16');
     expect(getBackbone('vgg16').trunk.minImageSize).toBe(32);
   });
 
   it('an unknown id is one InputError line naming where it came from and the registered ids', () => {
-    const err = thrownSync(() => getBackbone('resnet50', '--backbone'));
+    const err = thrownSync(() => getBackbone('resnet101', '--backbone'));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe('Expected one of the registered backbones (vgg16) for --backbone but received "resnet50"');
-    expect(findBackbone('resnet50')).toBeUndefined();
+    expect(err.message).toBe('Expected one of the registered backbones (vgg16, resnet18, resnet34, resnet50) for --backbone but received "resnet101"');
+    expect(findBackbone('resnet101')).toBeUndefined();
   });
 
   it('registers another backbone by id, after the default, and refuses an id twice or one unfit for file names', () => {
     registerBackbone(toy);
-    expect(backboneIds()).toEqual(['vgg16', 'toy']);
+    expect(backboneIds()).toEqual(['vgg16', 'resnet18', 'resnet34', 'resnet50', 'toy']);
     expect(getBackbone('toy')).toBe(toy);
     expect(defaultBackbone().id).toBe('vgg16');
     expect(() => registerBackbone(toy)).toThrow('backbone toy is already registered');
     expect(() => registerBackbone({ ...toy, id: 'my-net' })).toThrow(RangeError);
     unregisterBackbone('toy');
-    expect(backboneIds()).toEqual(['vgg16']);
+    expect(backboneIds()).toEqual(['vgg16', 'resnet18', 'resnet34', 'resnet50']);
   });
 
   it('--backbone offers the registered ids, a later one too; another value is a UsageError listing them', () => {
     expect(parseCommandLine(['extract']).args.options['backbone']).toBe('vgg16');
     const err = thrownSync(() => parseCommandLine(['extract', '--backbone', 'toy']));
     expect(err).toBeInstanceOf(UsageError);
-    expect(err.message).toBe('Expected one of vgg16 for --backbone but received "toy"');
+    expect(err.message).toBe('Expected one of vgg16|resnet18|resnet34|resnet50 for --backbone but received "toy"');
     registerBackbone(toy);
     expect(parseCommandLine(['extract', '--backbone', 'toy']).args.options['backbone']).toBe('toy');
   });

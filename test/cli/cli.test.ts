@@ -68,7 +68,7 @@ describe('parseCommandLine', () => {
   });
 
   it('rejects an unknown fetch target', () => {
-    expect(() => parseCommandLine(['fetch', 'resnet'])).toThrow('Expected one of vgg16|cifar10 for headstart fetch but received "resnet"');
+    expect(() => parseCommandLine(['fetch', 'resnet'])).toThrow('Expected one of vgg16|resnet18|resnet34|resnet50|cifar10 for headstart fetch but received "resnet"');
   });
 
   it('rejects positionals for a command that takes none', () => {

@@ -196,9 +196,9 @@ describe('headstart fetch cifar10', () => {
 
 describe('fetch arguments', () => {
   it('rejects an unknown file to fetch', async () => {
-    const error = await rejection(runFetch({ positionals: ['resnet50'], options: {} }, ctx));
+    const error = await rejection(runFetch({ positionals: ['resnet101'], options: {} }, ctx));
     expect(error).toBeInstanceOf(UsageError);
-    expect(error.message).toBe('Expected one of vgg16|cifar10 for headstart fetch but received "resnet50"');
+    expect(error.message).toBe('Expected one of vgg16|resnet18|resnet34|resnet50|cifar10 for headstart fetch but received "resnet101"');
   });
 
   it('rejects a --url that is not http(s)', async () => {
