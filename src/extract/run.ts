@@ -78,8 +78,9 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   checkPreprocessing(backbone);
   const shard = resolveShard(o['shard'] as string | undefined, o['shards'] as number | undefined, ctx.env ?? process.env);
   if (shard !== undefined && o['split'] === 'all') throw new UsageError(expected('--split train or --split test with a shard (one split at a time)', '--split', 'all'));
-  const wholeCache = defaultCachePath(data, imageSize, 'cache', backbone.id);
-  const cachePath = (o['cache'] as string | undefined) ?? (shard === undefined ? wholeCache : shardCachePath(wholeCache, shard.index, shard.count));
+  const givenCache = (o['cache'] as string | undefined) ?? defaultCachePath(data, imageSize, 'cache', backbone.id);
+  // Every worker of a job gets the same --cache: each makes its own file from it (unless it already names this shard's).
+  const cachePath = shard === undefined || givenCache.endsWith(shardCachePath('.h5', shard.index, shard.count)) ? givenCache : shardCachePath(givenCache, shard.index, shard.count);
   const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
   if (shard !== undefined) note(`Shard ${shard.index} of ${shard.count} (0-based, from ${shard.from}) into ${cachePath}`);
 

@@ -4,7 +4,7 @@
  * variables), one of them killed with SIGKILL mid-run and started again, then a real `headstart
  * merge` process. The merged cache must equal one single extract of the same split, byte for byte.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,8 +97,10 @@ describe('extract shards under a scheduler, then merge', () => {
   it('Slurm array 1-3 (SLURM_ARRAY_TASK_MIN 1): the merge equals one extract', async () => {
     const dir = join(root, 'slurm');
     const env = (i: number): Record<string, string> => ({ SLURM_ARRAY_TASK_ID: String(i + 1), SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '3' });
-    const out = await cluster(dir, env, []);
+    // Every task gets the same --cache; each writes its own shard file from it.
+    const out = await cluster(dir, env, ['--cache', 'cache/digits-vgg16-32.h5']);
     expect(out.join('\n')).toContain('Shard 2 of 3 (0-based, from Slurm SLURM_ARRAY_TASK_ID=3 (SLURM_ARRAY_TASK_MIN 1) of 3)');
+    expect(readdirSync(join(dir, 'cache')).sort()).toEqual([0, 1, 2].map((i) => `digits-vgg16-32.shard-${i}-of-3.h5`));
     await mergeFrom(dir);
     const got = await contents(join(dir, 'merged.h5'));
     expect(got['test']!.features.equals(reference['test']!.features)).toBe(true);
