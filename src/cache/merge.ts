@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { InputError, MismatchError, UsageError, expected } from '../errors.js';
 import { acquireLock } from '../io/lock.js';
 import { type BuildRows, buildSplit } from './build.js';
@@ -200,6 +200,7 @@ export async function mergeShards(o: MergeOptions): Promise<MergeResult> {
   const clock = o.clock ?? (() => performance.now());
   const started = clock();
   if (o.shards.length === 0) throw new InputError(`No shards to merge into ${o.out}; expected caches written by headstart extract --shard`);
+  if (o.shards.some((s) => resolve(s) === resolve(o.out))) throw new UsageError(expected('an output cache that is not one of the shards', 'headstart merge', o.out));
   const read: (Shard & { split: CacheSplitName })[] = [];
   for (const path of o.shards) read.push(await readShard(path, o.split ?? read[0]?.split));
   const split = read[0]!.split;

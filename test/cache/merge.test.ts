@@ -101,7 +101,8 @@ describe('extract shards under a scheduler, then merge', () => {
     const out = await cluster(dir, env, ['--cache', 'cache/digits-vgg16-32.h5']);
     expect(out.join('\n')).toContain('Shard 2 of 3 (0-based, from Slurm SLURM_ARRAY_TASK_ID=3 (SLURM_ARRAY_TASK_MIN 1) of 3)');
     expect(readdirSync(join(dir, 'cache')).sort()).toEqual([0, 1, 2].map((i) => `digits-vgg16-32.shard-${i}-of-3.h5`));
-    await mergeFrom(dir);
+    // The merge in this process (the Kubernetes test runs the CLI's).
+    await mergeShards({ out: join(dir, 'merged.h5'), shards: [0, 1, 2].map((i) => join(dir, 'cache', `digits-vgg16-32.shard-${i}-of-3.h5`)), force: false });
     const got = await contents(join(dir, 'merged.h5'));
     expect(got['test']!.features.equals(reference['test']!.features)).toBe(true);
     expect(got['test']!.labels).toEqual(reference['test']!.labels);
@@ -150,6 +151,12 @@ describe('merge refuses shards that do not make the split, in one line', () => {
     expect(e).toBeInstanceOf(MismatchError);
     expect(e.message).toBe(`Feature cache ${target} already holds the test split; pass --force to replace it`);
     expect(statSync(target).mtimeMs).toBe(before);
+  });
+
+  it('OUT that is one of the shards', async () => {
+    const e = await rejection(mergeShards({ out: shard(1), shards: [shard(0), shard(1), shard(2)], force: true }));
+    expect(e).toBeInstanceOf(UsageError);
+    expect(e.message).toBe(`Expected an output cache that is not one of the shards for headstart merge but received "${shard(1)}"`);
   });
 
   it('--virtual: one line, h5wasm cannot create a virtual dataset', async () => {
