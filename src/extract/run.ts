@@ -167,5 +167,7 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   const first = datasets[0]!;
   const held = results.map((r) => `${r.split} (${count(r.count)} images)`).join(' and ');
   const text = `Feature cache ${cachePath}: ${held} of ${first.name}, ${layout === 'map' ? 'trunk map' : 'pooled features'} ${featureShape.join('x')} per image, image size ${imageSize}, weights ${weightsId}`;
-  return { text, data: { cache: cachePath, splits: results } };
+  const shardData = shard === undefined || range === undefined ? undefined : { index: shard.index, count: shard.count, firstRow: range.first, rows: range.rows, splitRows };
+  const shardText = shardData === undefined ? '' : `; shard ${shardData.index} of ${shardData.count}: rows ${shardData.firstRow}-${shardData.firstRow + shardData.rows - 1} of ${splitRows} (headstart merge joins the shards)`;
+  return { text: `${text}${shardText}`, data: { cache: cachePath, splits: results, ...(shardData === undefined ? {} : { shard: shardData }) } };
 }

@@ -77,6 +77,7 @@ describe('extract shards under a scheduler, then merge', () => {
     const dir = join(root, 'k8s');
     const out = await cluster(dir, (i) => ({ JOB_COMPLETION_INDEX: String(i) }), ['--shards', '3'], 1);
     expect(out.join('\n')).toContain('Shard 1 of 3 (0-based, from Kubernetes JOB_COMPLETION_INDEX=1 of --shards 3) into cache/digits-vgg16-32.shard-1-of-3.h5');
+    expect(out.join('\n')).toContain('; shard 1 of 3: rows 119-238 of 359 (headstart merge joins the shards)');
     const merged = await mergeFrom(dir);
     expect(merged).toMatch(/^Merged 3 shards into merged\.h5: 359 test rows/m);
     expect(merged).toMatch(/^ {2}shard 0 of 3: rows 0-118, 119 images in [\d.]+s .* on cpu/m);
