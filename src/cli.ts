@@ -67,6 +67,8 @@ export const COMMANDS: CommandSpec[] = [
       { name: 'test-fraction', type: 'fraction', default: 0.2, describe: 'for a folder without train/ and test/: share held out', arg: 'F' },
       SEED, MAX_IMAGE_PIXELS,
       { name: 'force', type: 'boolean', default: false, describe: 'replace a cache made with other weights or size' },
+      { name: 'shard', type: 'string', describe: 'make only shard I of N (0-based, contiguous rows) of --split train|test, into <cache>.shard-I-of-N.h5; see headstart merge', arg: 'I/N' },
+      { name: 'shards', type: 'positiveInt', describe: 'N, with the shard index from the scheduler: JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array; N defaults to SLURM_ARRAY_TASK_COUNT)', arg: 'N' },
     ],
     example: 'headstart extract --split train',
     load: async () => (await import('./extract/run.js')).runExtract,
@@ -140,6 +142,19 @@ export const COMMANDS: CommandSpec[] = [
     options: [{ name: 'onnx', type: 'string', describe: 'output file', arg: 'FILE' }, HEAD, WEIGHTS],
     example: 'headstart export --onnx digits.onnx',
     load: async () => (await import('./export.js')).runExport,
+  },
+  {
+    name: 'merge',
+    summary: 'Join the shards of a split (extract --shard) into one cache, as one extract would have made it',
+    positional: { name: 'files', describe: 'the output cache, then the shard caches', min: 1, max: Infinity },
+    options: [
+      { name: 'from', type: 'string', describe: 'take the shards from this folder (every *.shard-I-of-N.h5 in it)', arg: 'DIR' },
+      { name: 'split', type: 'enum', choices: ['train', 'test'], describe: 'the split to merge (default: the one the shards hold)', arg: 'NAME' },
+      { name: 'virtual', type: 'boolean', default: false, describe: 'an HDF5 virtual dataset over the shards instead of a copy (not available: h5wasm cannot create one)' },
+      { name: 'force', type: 'boolean', default: false, describe: 'replace OUT when it holds the split already or another cache' },
+    ],
+    example: 'headstart merge cache/digits-vgg16-32.h5 --from cache/shards',
+    load: async () => (await import('./merge/run.js')).runMerge,
   },
   {
     name: 'inspect',

@@ -24,15 +24,25 @@ import { type CacheStructure, examineCache, probeCache } from './reader.js';
 import type { CacheAttrs, CacheIdentity, CacheInfo, CacheSplitName } from './types.js';
 import { elementCount } from '../shape.js';
 
+/**
+ * Where the split's rows come from: a part file, or (for `merge`) the shards' caches. `readChecked`
+ * hands the rows over in order, `step` rows at most at a time in `buffer`, checking them against the
+ * digests their source recorded, and returns the SHA-256 of all of them; `paths.data` is named in
+ * messages as where the rows are kept when the build fails.
+ */
+export type BuildRows = Pick<PartFile, 'total' | 'readChecked' | 'paths'>;
+
 export interface BuildOptions {
   cachePath: string;
   split: CacheSplitName;
   identity: CacheIdentity;
   featureShape: number[];
-  part: PartFile;
+  part: BuildRows;
   labels: Uint8Array;
   force: boolean;
   onNote?: (line: string) => void;
+  /** Written on the split's group besides its count and digests (a shard's range and summary). */
+  groupAttrs?: Record<string, string | number>;
 }
 
 interface Digests {
@@ -155,6 +165,7 @@ async function writeFile(o: BuildOptions, tmp: string, keep: CacheInfo | undefin
       createLabels(group, o.labels);
       group.create_attribute('count', o.part.total, null, '<i4');
       putDigests(group, digests[o.split]!);
+      putExtra(group, o.groupAttrs ?? {});
     });
     open = false;
     writeQuietly(tmp, () => file.close());
@@ -168,6 +179,28 @@ async function writeFile(o: BuildOptions, tmp: string, keep: CacheInfo | undefin
       }
     }
   }
+}
+
+/** Attributes beyond count and digests: numbers as float64 (seconds, rows), text as it is. */
+function putExtra(group: Group, attrs: Record<string, string | number>): void {
+  for (const [name, value] of Object.entries(attrs)) {
+    if (Object.keys(group.attrs).includes(name)) group.delete_attribute(name);
+    if (typeof value === 'number') group.create_attribute(name, value, null, '<d');
+    else group.create_attribute(name, value);
+  }
+}
+
+/** A group's attributes other than count and digests, to carry over when the group is copied. */
+function extraAttrs(group: Group): Record<string, string | number> {
+  const own = new Set<string>(['count', CHECKSUM_ATTRS.features, CHECKSUM_ATTRS.labels]);
+  const out: Record<string, string | number> = {};
+  for (const name of Object.keys(group.attrs)) {
+    const value: unknown = group.attrs[name]!.value;
+    if (own.has(name)) continue;
+    if (typeof value === 'string') out[name] = value;
+    else if (typeof value === 'number' || typeof value === 'bigint') out[name] = Number(value);
+  }
+  return out;
 }
 
 function putDigests(group: Group, d: Digests): void {
@@ -233,6 +266,7 @@ async function copyGroup(cachePath: string, name: CacheSplitName, target: File, 
     const from = readQuietly(cachePath, () => (source.get(name) as Group).get('features') as Dataset);
     const labels = readQuietly(cachePath, () => ((source.get(name) as Group).get('labels') as Dataset).value as Uint8Array);
     const recorded = readQuietly(cachePath, () => recordedDigests(source.get(name) as Group));
+    const extra = readQuietly(cachePath, () => extraAttrs(source.get(name) as Group));
     const count = labels.length;
     const group = writeQuietly(tmp, () => target.create_group(name));
     const to = writeQuietly(tmp, () => createFeatures(group, featureShape, count));
@@ -250,6 +284,7 @@ async function copyGroup(cachePath: string, name: CacheSplitName, target: File, 
       createLabels(group, labels);
       group.create_attribute('count', count, null, '<i4');
       putDigests(group, d);
+      putExtra(group, extra);
     });
     return d;
   } finally {

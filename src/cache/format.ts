@@ -195,3 +195,36 @@ export class RowTally {
     return rowsPhrase(this.first, this.total);
   }
 }
+
+/**
+ * A shard's cache (`extract --shard I/N`) is a cache like any other whose split holds only rows
+ * [first, first + rows) of the split. Its split rule ends in SHARD_RULE's suffix, so it is never
+ * taken for (or reused as) a whole split; its split groups carry SHARD_ATTRS, which `merge` reads
+ * to check that the shards cover the split exactly once, and what the run that made it took.
+ */
+export const SHARD_ATTRS = {
+  index: 'shard_index',
+  count: 'shard_count',
+  firstRow: 'shard_first_row',
+  splitRows: 'split_rows',
+  images: 'extract_images',
+  seconds: 'extract_seconds',
+  device: 'extract_device',
+} as const;
+
+/** The split rule a shard's cache records: the whole split's rule, then which shard. */
+export function shardSplitRule(splitRule: string, index: number, count: number): string {
+  return `${splitRule}; shard ${index} of ${count}`;
+}
+
+/** The whole split's rule and the shard, from a shard's split rule; undefined for a whole cache. */
+export function parseShardSplitRule(splitRule: string): { splitRule: string; index: number; count: number } | undefined {
+  const m = /^(.*); shard (\d+) of (\d+)$/s.exec(splitRule);
+  return m === null ? undefined : { splitRule: m[1]!, index: Number(m[2]), count: Number(m[3]) };
+}
+
+/** `cache/digits-vgg16-32.shard-0-of-3.h5`: the usual name with the shard before `.h5`. */
+export function shardCachePath(cachePath: string, index: number, count: number): string {
+  const tag = `.shard-${index}-of-${count}`;
+  return cachePath.endsWith('.h5') ? `${cachePath.slice(0, -3)}${tag}.h5` : `${cachePath}${tag}.h5`;
+}

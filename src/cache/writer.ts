@@ -43,8 +43,8 @@ export interface SplitWriter {
   readonly rows: number;
   /** Queues rows (in order) for the part file; resolves when they are durable. */
   append(features: Float32Array): Promise<void>;
-  /** After the last row: builds the HDF5 split and renames it into place. */
-  finish(labels: Uint8Array): Promise<void>;
+  /** After the last row: builds the HDF5 split (with `groupAttrs` on its group) and renames it into place. */
+  finish(labels: Uint8Array, groupAttrs?: Record<string, string | number>): Promise<void>;
   /** Stops without finishing; the part stays for the next run to resume. */
   close(): Promise<void>;
 }
@@ -152,12 +152,12 @@ function partWriter(options: SplitWriterOptions, part: PartFile, lock: LockHandl
       return part.rows;
     },
     append: (features) => part.append(features),
-    async finish(labels) {
+    async finish(labels, groupAttrs) {
       try {
         await part.flush();
         if (!part.complete) throw new Error(`finish: only ${part.rows} of ${part.total} rows were written`);
         if (labels.length !== count) throw new Error(`finish: ${labels.length} labels for ${count} rows`);
-        await buildSplit({ cachePath, split, identity, featureShape, part, labels, force, onNote });
+        await buildSplit({ cachePath, split, identity, featureShape, part, labels, force, onNote, groupAttrs });
         await part.remove();
       } catch (error) {
         // The part stays on disk for the next run; only its handle and the lock are let go.

@@ -8,6 +8,7 @@
 import { HeadstartError } from '../errors.js';
 import type { CacheIdentity, CacheSplitName } from '../cache/types.js';
 import { planSplit } from '../cache/writer.js';
+import { SHARD_ATTRS } from '../cache/format.js';
 import type { Dataset } from '../data/types.js';
 import type { Trunk } from './types.js';
 import { elementCount } from '../shape.js';
@@ -32,6 +33,11 @@ export interface ExtractSplitOptions {
   signal?: AbortSignal;
   /** Milliseconds, for the reported duration; default performance.now. */
   clock?: () => number;
+  /**
+   * For `extract --shard`: `dataset` is rows [firstRow, firstRow + dataset.length) of a split of
+   * `splitRows`; the split's group records them and this run's summary (SHARD_ATTRS) for `merge`.
+   */
+  shard?: { index: number; count: number; firstRow: number; splitRows: number };
 }
 
 export interface ExtractSplitResult {
@@ -131,6 +137,17 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
     await writer.close();
     throw new ExtractionStopped(`Stopped the ${split} split at image ${writer.rows.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}; run the same command again to resume`);
   }
-  await writer.finish(dataset.labels);
+  const shard = opts.shard;
+  const groupAttrs = shard === undefined ? undefined : {
+    [SHARD_ATTRS.index]: shard.index,
+    [SHARD_ATTRS.count]: shard.count,
+    [SHARD_ATTRS.firstRow]: shard.firstRow,
+    [SHARD_ATTRS.splitRows]: shard.splitRows,
+    // This run's work; rows an interrupted run made before are not in its seconds.
+    [SHARD_ATTRS.images]: total - resumedFrom,
+    [SHARD_ATTRS.seconds]: (clock() - started) / 1000,
+    [SHARD_ATTRS.device]: trunk.provider,
+  };
+  await writer.finish(dataset.labels, groupAttrs);
   return result(false, resumedFrom, featureShape);
 }

@@ -7,15 +7,16 @@
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defaultBackbone, defaultWeightsPath, getBackbone, loadBackboneWeights, type Backbone, type BackboneWeights } from '../backbones/index.js';
-import { defaultCachePath } from '../cache/format.js';
+import { defaultCachePath, shardCachePath, shardSplitRule } from '../cache/format.js';
 import type { CacheIdentity, CacheSplitName, FeatureLayout } from '../cache/types.js';
 import { openDataset, requireTwoClasses } from '../data/dataset.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess.js';
 import type { Dataset } from '../data/types.js';
-import { InputError } from '../errors.js';
+import { InputError, UsageError, expected } from '../errors.js';
 import { type ProgressBar, formatRate, progressBar } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { extractSplit } from './extract.js';
+import { resolveShard, shardDataset, shardRange } from './shard.js';
 import { trunkFeatureShape } from './graph.js';
 import { openTrunk } from './trunk.js';
 import type { DeviceRequest, Provider, Trunk } from './types.js';
@@ -75,8 +76,13 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   const splits: CacheSplitName[] = o['split'] === 'all' ? ['train', 'test'] : [o['split'] as CacheSplitName];
   const backbone = getBackbone((o['backbone'] as string | undefined) ?? defaultBackbone().id, '--backbone');
   checkPreprocessing(backbone);
-  const cachePath = (o['cache'] as string | undefined) ?? defaultCachePath(data, imageSize, 'cache', backbone.id);
+  const shard = resolveShard(o['shard'] as string | undefined, o['shards'] as number | undefined, ctx.env ?? process.env);
+  if (shard !== undefined && o['split'] === 'all') throw new UsageError(expected('--split train or --split test with a shard (one split at a time)', '--split', 'all'));
+  const givenCache = (o['cache'] as string | undefined) ?? defaultCachePath(data, imageSize, 'cache', backbone.id);
+  // Every worker of a job gets the same --cache: each makes its own file from it (unless it already names this shard's).
+  const cachePath = shard === undefined || givenCache.endsWith(shardCachePath('.h5', shard.index, shard.count)) ? givenCache : shardCachePath(givenCache, shard.index, shard.count);
   const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
+  if (shard !== undefined) note(`Shard ${shard.index} of ${shard.count} (0-based, from ${shard.from}) into ${cachePath}`);
 
   let trunkWeights: BackboneWeights;
   let weightsId: string;
@@ -93,13 +99,19 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   // Also checks the image size against the network before any data is read.
   const featureShape = trunkFeatureShape(trunkWeights, imageSize, layout);
   const rowFloats = elementCount(featureShape);
-  const datasets: Dataset[] = [];
+  let datasets: Dataset[] = [];
+  let splitRows = 0;
   const limitInputPixels = o['max-image-pixels'] as number | undefined;
   for (const split of splits) {
     const dataset = await openDataset({ data, dataDir, split, imageSize, testFraction, seed, limitInputPixels });
     requireTwoClasses(dataset, data);
     datasets.push(dataset);
+    if (shard !== undefined) splitRows = dataset.length;
   }
+  // A shard's rows of the one split; its rule names the shard, so it is never taken for the whole split.
+  const range = shard === undefined ? undefined : shardRange(shard.index, shard.count, splitRows);
+  if (range !== undefined) datasets = datasets.map((d) => shardDataset(d, range.first, range.rows));
+  const rule = splitRule(data, testFraction, seed);
   const identityOf = (dataset: Dataset): CacheIdentity => ({
     backbone: backbone.id,
     weightsId,
@@ -110,7 +122,7 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
     classes: dataset.classes,
     dataName: dataset.name,
     dataSource: BUILT_IN.has(data) ? dataset.source : resolve(data),
-    splitRule: splitRule(data, testFraction, seed),
+    splitRule: shard === undefined ? rule : shardSplitRule(rule, shard.index, shard.count),
   });
 
   // The trunk (an ONNX model to build or load, a session to start) is opened only if some split
@@ -133,6 +145,7 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
       let bar: ProgressBar | undefined;
       const r = await extractSplit({
         dataset, trunk: openOnce, cachePath, attrs, batchSize, force, onNote: note, signal: controller.signal, clock: ctx.clock,
+        shard: shard === undefined || range === undefined ? undefined : { index: shard.index, count: shard.count, firstRow: range.first, splitRows },
         onProgress: (done, total) => (bar ??= progressBar({ stream: ctx.stderr, label: `extract ${split}`, unit: 'images', clock: ctx.clock })).update(done, total),
       }).finally(() => bar?.finish());
       if (r.reused) {
@@ -154,5 +167,7 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   const first = datasets[0]!;
   const held = results.map((r) => `${r.split} (${count(r.count)} images)`).join(' and ');
   const text = `Feature cache ${cachePath}: ${held} of ${first.name}, ${layout === 'map' ? 'trunk map' : 'pooled features'} ${featureShape.join('x')} per image, image size ${imageSize}, weights ${weightsId}`;
-  return { text, data: { cache: cachePath, splits: results } };
+  const shardData = shard === undefined || range === undefined ? undefined : { index: shard.index, count: shard.count, firstRow: range.first, rows: range.rows, splitRows };
+  const shardText = shardData === undefined ? '' : `; shard ${shardData.index} of ${shardData.count}: rows ${shardData.firstRow}-${shardData.firstRow + shardData.rows - 1} of ${splitRows} (headstart merge joins the shards)`;
+  return { text: `${text}${shardText}`, data: { cache: cachePath, splits: results, ...(shardData === undefined ? {} : { shard: shardData }) } };
 }

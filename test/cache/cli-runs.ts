@@ -43,8 +43,13 @@ export interface Run {
 }
 
 /** Starts `headstart extract ARGS` in `cwd`. */
-export function startExtract(cwd: string, args: string[]): Run {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, 'extract', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startExtract(cwd: string, args: string[], env?: Record<string, string>): Run {
+  return startCommand(cwd, 'extract', args, env);
+}
+
+/** Starts `headstart COMMAND ARGS` in `cwd`, with `env` added to this process's environment. */
+export function startCommand(cwd: string, command: string, args: string[], env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, ['--import', TSX, CLI, command, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   let stdout = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
