@@ -36,12 +36,17 @@ async function main(): Promise<void> {
       lines.push(`cifar layout, 10,000 records, ${size}×${size}: ${r.perSecond.toFixed(0)} images/s (reading the file: ${r.openMs.toFixed(0)} ms)`);
     }
 
-    for (const [w, h] of [[32, 32], [96, 72]] as const) {
+    for (const [w, h] of [
+      [32, 32],
+      [96, 72],
+    ] as const) {
       const folder = join(root, `folder${w}x${h}`);
       for (let i = 0; i < 500; i++) {
         const dir = join(folder, `class${i % 5}`);
         mkdirSync(dir, { recursive: true });
-        await sharp(Buffer.from(noise(w * h * 3, i + 7)), { raw: { width: w, height: h, channels: 3 } }).png().toFile(join(dir, `${i}.png`));
+        await sharp(Buffer.from(noise(w * h * 3, i + 7)), { raw: { width: w, height: h, channels: 3 } })
+          .png()
+          .toFile(join(dir, `${i}.png`));
       }
       const defaultThreads = sharp.concurrency();
       for (const threads of [defaultThreads, 1]) {

@@ -72,7 +72,11 @@ async function main(): Promise<void> {
       const bareBefore = await bareRate();
       const t = performance.now();
       const r = await extractSplit({
-        dataset, trunk, batchSize, force: true, cachePath: join(root, 'cache', 'bench-vgg16-32.h5'),
+        dataset,
+        trunk,
+        batchSize,
+        force: true,
+        cachePath: join(root, 'cache', 'bench-vgg16-32.h5'),
         attrs: { weightsId, imageSize: 32, layout: 'map', mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD], classes: dataset.classes, dataName: 'bench', dataSource: dataDir, splitRule: 'bench' },
       });
       const endToEnd = images / ((performance.now() - t) / 1000);

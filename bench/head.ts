@@ -47,12 +47,22 @@ const rows = steps * BATCH;
 const train = synthetic(Math.min(N, rows), 1);
 const test = synthetic(1000, 2);
 const initial = buildHead({ classes: K, init: 'random', seed: 0, inFeatures: C * 49, hidden: 4096 });
-console.log(`backend: ${backend.detail}; load average before: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+console.log(
+  `backend: ${backend.detail}; load average before: ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ')}`,
+);
 const times: number[] = [];
 let last = performance.now();
 const start = last;
 const result = await trainHead(
-  { train, test, classes: Array.from({ length: K }, (_, i) => `c${i}`), initial, settings: { optimizer, lr: optimizer === 'sgd' ? 0.001 : 1e-4, weightDecay: 0, momentum: 0.9, batchSize: BATCH, epochs: 1, dropout: 0.5, patience: 0, fold, init: 'random', seed: 0 } },
+  {
+    train,
+    test,
+    classes: Array.from({ length: K }, (_, i) => `c${i}`),
+    initial,
+    settings: { optimizer, lr: optimizer === 'sgd' ? 0.001 : 1e-4, weightDecay: 0, momentum: 0.9, batchSize: BATCH, epochs: 1, dropout: 0.5, patience: 0, fold, init: 'random', seed: 0 },
+  },
   {
     onBatchEnd: ({ batch, batches, loss }) => {
       const now = performance.now();
@@ -66,11 +76,19 @@ const total = (performance.now() - start) / 1000;
 const sorted = [...times].sort((a, b) => a - b);
 const median = sorted[Math.floor(sorted.length / 2)]!;
 const steady = times.slice(1).reduce((a, b) => a + b, 0) / Math.max(1, times.length - 1);
-console.log(`${fold ? 'folded' : 'unfolded'} ${optimizer}: ${times.length} steps of batch ${BATCH}; first step ${times[0]!.toFixed(0)} ms, median ${median.toFixed(0)} ms, mean after the first ${steady.toFixed(0)} ms`);
+console.log(
+  `${fold ? 'folded' : 'unfolded'} ${optimizer}: ${times.length} steps of batch ${BATCH}; first step ${times[0]!.toFixed(0)} ms, median ${median.toFixed(0)} ms, mean after the first ${steady.toFixed(0)} ms`,
+);
 const epochSeconds = steps < stepsPerEpoch ? (times[0]! + steady * (stepsPerEpoch - 1)) / 1000 : total;
 const goal = fold ? 'goal ≤ 60 s' : 'goal: no slower than PyTorch';
-console.log(`run total ${total.toFixed(1)} s (incl. test pass and unfolding); epoch of ${stepsPerEpoch} steps ${steps < stepsPerEpoch ? 'extrapolated' : 'measured'}: ${epochSeconds.toFixed(1)} s (${goal})`);
-console.log(`final train loss ${result.history[0]!.trainLoss.toFixed(4)}; load average after: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+console.log(
+  `run total ${total.toFixed(1)} s (incl. test pass and unfolding); epoch of ${stepsPerEpoch} steps ${steps < stepsPerEpoch ? 'extrapolated' : 'measured'}: ${epochSeconds.toFixed(1)} s (${goal})`,
+);
+console.log(
+  `final train loss ${result.history[0]!.trainLoss.toFixed(4)}; load average after: ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ')}`,
+);
 
 // The reference in the same run: PyTorch's unfolded head (what torchvision trains at 32×32), when
 // Debian's python3-torch is installed. It times a few steps and extrapolates to the epoch.
@@ -79,7 +97,12 @@ if (!argv.includes('--no-torch') && existsSync(python)) {
   const match = /EPOCH_SECONDS ([\d.]+)/.exec(py.stdout ?? '');
   if (match) {
     const torchEpoch = Number(match[1]);
-    console.log((py.stdout ?? '').split('\n').filter((l) => l && !l.startsWith('EPOCH_SECONDS')).join('\n'));
+    console.log(
+      (py.stdout ?? '')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('EPOCH_SECONDS'))
+        .join('\n'),
+    );
     const kind = fold ? 'folded' : 'unfolded';
     if (backend.name === 'cpu' && torchDevice === 'cpu') {
       console.log(`ratio: headstart ${kind} epoch ${epochSeconds.toFixed(1)} s vs PyTorch unfolded ${torchEpoch.toFixed(1)} s: ${(torchEpoch / epochSeconds).toFixed(2)}x faster`);

@@ -43,7 +43,10 @@ function flopsOf(s: Shape): number {
 }
 
 function load(): string {
-  return os.loadavg().map((v) => v.toFixed(2)).join(' ');
+  return os
+    .loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ');
 }
 
 /** Mean ms per call after one warm-up call; reps 0 times that single call (for very slow kernels). */
@@ -92,12 +95,16 @@ function makeStep(optimizer: OptimizerName): { step: () => void; dispose: () => 
     biases.push(tf.variable(tf.zeros([dims[i + 1]!])));
   }
   const x = tf.randomNormal([256, 512], 0, 1, 'float32', 9);
-  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 256 }, (_, i) => i % 10), 'int32'), 10);
+  const labels = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: 256 }, (_, i) => i % 10),
+      'int32',
+    ),
+    10,
+  );
   const opt = optimizer === 'sgd' ? tf.train.sgd(0.01) : optimizer === 'adam' ? tf.train.adam(1e-3) : undefined;
   const params = [...weights, ...biases];
-  const headOptimizer = opt
-    ? undefined
-    : new HeadOptimizer(optimizer === 'sgd in place' ? optimizerConfig('sgd', 0.01, 0, 0) : optimizerConfig('adam', 1e-3), {}, 'inplace');
+  const headOptimizer = opt ? undefined : new HeadOptimizer(optimizer === 'sgd in place' ? optimizerConfig('sgd', 0.01, 0, 0) : optimizerConfig('adam', 1e-3), {}, 'inplace');
   const step = () => {
     const { value, grads } = tf.variableGrads(() =>
       tf.tidy(() => {

@@ -35,14 +35,29 @@ const identity: CacheIdentity = {
 async function writeShard(path: string, index: number): Promise<void> {
   const first = Math.floor((index * TOTAL) / SHARDS);
   const rows = Math.floor(((index + 1) * TOTAL) / SHARDS) - first;
-  const w = await openSplitWriter({ cachePath: path, split: 'train', identity: { ...identity, splitRule: shardSplitRule(identity.splitRule, index, SHARDS) }, count: rows, featureShape: [ROW], force: true });
+  const w = await openSplitWriter({
+    cachePath: path,
+    split: 'train',
+    identity: { ...identity, splitRule: shardSplitRule(identity.splitRule, index, SHARDS) },
+    count: rows,
+    featureShape: [ROW],
+    force: true,
+  });
   const batch = 250;
   for (let start = 0; start < rows; start += batch) {
     const n = Math.min(batch, rows - start);
     await w.append(Float32Array.from(noise(n * ROW, first + start), (b) => b / 255));
   }
   const labels = Uint8Array.from({ length: rows }, (_, i) => (first + i) % 10);
-  await w.finish(labels, { [SHARD_ATTRS.index]: index, [SHARD_ATTRS.count]: SHARDS, [SHARD_ATTRS.firstRow]: first, [SHARD_ATTRS.splitRows]: TOTAL, [SHARD_ATTRS.images]: rows, [SHARD_ATTRS.seconds]: 1, [SHARD_ATTRS.device]: 'cpu' });
+  await w.finish(labels, {
+    [SHARD_ATTRS.index]: index,
+    [SHARD_ATTRS.count]: SHARDS,
+    [SHARD_ATTRS.firstRow]: first,
+    [SHARD_ATTRS.splitRows]: TOTAL,
+    [SHARD_ATTRS.images]: rows,
+    [SHARD_ATTRS.seconds]: 1,
+    [SHARD_ATTRS.device]: 'cpu',
+  });
 }
 
 async function main(): Promise<void> {
@@ -63,7 +78,9 @@ async function main(): Promise<void> {
     t = performance.now();
     const result = await mergeShards({ out: join(root, 'merged.h5'), shards, force: false });
     const mergeSeconds = (performance.now() - t) / 1000;
-    console.log(`merge: ${result.rows.toLocaleString('en-US')} rows in ${mergeSeconds.toFixed(1)} s, ${(mb / mergeSeconds).toFixed(0)} MB/s (reads, SHA-256 checks, HDF5 build, read-back check, fsync)`);
+    console.log(
+      `merge: ${result.rows.toLocaleString('en-US')} rows in ${mergeSeconds.toFixed(1)} s, ${(mb / mergeSeconds).toFixed(0)} MB/s (reads, SHA-256 checks, HDF5 build, read-back check, fsync)`,
+    );
     console.log(`plain copy of the same files: ${copySeconds.toFixed(1)} s, ${(mb / copySeconds).toFixed(0)} MB/s; merge takes ${(mergeSeconds / copySeconds).toFixed(1)}x as long`);
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -44,7 +44,10 @@ if (!DEVICES.includes(device)) {
 const torchDevice = arg('torch-device', 'cpu');
 const python = process.env['TORCH_PYTHON'] ?? '/usr/bin/python3';
 
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 function images(n: number): Float32Array {
   // Normalized-image-like values; a fixed pattern keeps runs comparable.
@@ -109,7 +112,14 @@ try {
   }
 
   if (trunk && device === 'cpu' && !args.includes('--no-variants')) {
-    const base: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: cores, executionMode: 'sequential', enableCpuMemArena: true, logSeverityLevel: 3 };
+    const base: ort.InferenceSession.SessionOptions = {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: cores,
+      executionMode: 'sequential',
+      enableCpuMemArena: true,
+      logSeverityLevel: 3,
+    };
     const variants: [string, ort.InferenceSession.SessionOptions][] = [
       ['as shipped (all, threads=cores, arena)', base],
       ['graphOptimizationLevel basic (no Conv+Relu fusion, no NCHWc)', { ...base, graphOptimizationLevel: 'basic' }],
@@ -129,9 +139,13 @@ try {
   }
 
   if (trunk && !args.includes('--no-torch') && existsSync(python)) {
-    const py = spawnSync(python, [join(here, 'trunk_torch.py'), '--batch', String(variantBatch), '--size', String(size), '--threads', String(cores), '--repeats', String(repeats), '--device', torchDevice], {
-      encoding: 'utf8',
-    });
+    const py = spawnSync(
+      python,
+      [join(here, 'trunk_torch.py'), '--batch', String(variantBatch), '--size', String(size), '--threads', String(cores), '--repeats', String(repeats), '--device', torchDevice],
+      {
+        encoding: 'utf8',
+      },
+    );
     const line = (py.stdout ?? '').trim().split('\n').at(-1) ?? '';
     if (py.status === 0 && line.startsWith('{')) {
       const torch = JSON.parse(line) as { images_per_s: number; median: number; torch: string; device?: string; tf32_images_per_s?: number; tf32_median?: number };
@@ -141,15 +155,21 @@ try {
       } else {
         // Name both sides: the point of a GPU run is GPU against GPU, and either may have fallen back.
         const ours = `ONNX Runtime ${trunk.provider}`;
-        console.log(`PyTorch ${torch.torch} ${torch.device ?? torchDevice}, batch ${variantBatch}, float32 convolutions: ${torch.images_per_s.toFixed(1)} images/s (median ${torch.median.toFixed(1)})`);
+        console.log(
+          `PyTorch ${torch.torch} ${torch.device ?? torchDevice}, batch ${variantBatch}, float32 convolutions: ${torch.images_per_s.toFixed(1)} images/s (median ${torch.median.toFixed(1)})`,
+        );
         console.log(`ratio ${ours} / PyTorch ${torchDevice} (float32): ${(shipped / torch.images_per_s).toFixed(2)}`);
         if (torch.tf32_images_per_s !== undefined) {
-          console.log(`PyTorch ${torch.torch} ${torchDevice}, batch ${variantBatch}, TF32 convolutions (PyTorch's default): ${torch.tf32_images_per_s.toFixed(1)} images/s (median ${(torch.tf32_median ?? 0).toFixed(1)})`);
+          console.log(
+            `PyTorch ${torch.torch} ${torchDevice}, batch ${variantBatch}, TF32 convolutions (PyTorch's default): ${torch.tf32_images_per_s.toFixed(1)} images/s (median ${(torch.tf32_median ?? 0).toFixed(1)})`,
+          );
           console.log(`ratio ${ours} / PyTorch ${torchDevice} (TF32): ${(shipped / torch.tf32_images_per_s).toFixed(2)}`);
         }
       }
     } else {
-      console.log(`PyTorch reference${torchDevice === 'cpu' ? '' : ` (${torchDevice})`} skipped: ${((py.stderr ?? '') || line).trim().split('\n').at(-1) || (py.error?.message ?? `exit status ${py.status}`)}`);
+      console.log(
+        `PyTorch reference${torchDevice === 'cpu' ? '' : ` (${torchDevice})`} skipped: ${((py.stderr ?? '') || line).trim().split('\n').at(-1) || (py.error?.message ?? `exit status ${py.status}`)}`,
+      );
     }
   }
 } finally {

@@ -70,7 +70,9 @@ for (let i = 0; i < steps; i++) {
 await pending;
 const pipelined = (performance.now() - t) / steps;
 const label = opsOnly ? 'tfjs ops' : programs ? 'WebGPU programs' : 'tfjs ops (programs unavailable)';
-console.log(`${label}, ${optimizer}, head ${C}→${hidden}→${hidden}→${K}, batch ${n}: ${perStep.toFixed(0)} dispatches per step; ${awaited.toFixed(1)} ms per step waiting for each loss, ${pipelined.toFixed(1)} ms pipelined`);
+console.log(
+  `${label}, ${optimizer}, head ${C}→${hidden}→${hidden}→${K}, batch ${n}: ${perStep.toFixed(0)} dispatches per step; ${awaited.toFixed(1)} ms per step waiting for each loss, ${pipelined.toFixed(1)} ms pipelined`,
+);
 
 if (!opsOnly) {
   const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv, '--ops'], { encoding: 'utf8' });

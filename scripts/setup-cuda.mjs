@@ -75,7 +75,10 @@ child.on('error', (error) => fail(`could not start ${installScript} (${error.mes
 child.on('close', (code, signal) => {
   if (code !== 0) {
     // The install script dies on an unhandled rejection; its `Error: ...` line is the reason.
-    const line = errText.split('\n').map((l) => l.trim()).find((l) => /^[A-Za-z]*Error: /.test(l));
+    const line = errText
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => /^[A-Za-z]*Error: /.test(l));
     const reason = line ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
     fail(`could not install ONNX Runtime's CUDA provider (${reason.replace(/^Error: /, '')})${verbose ? '' : '; run with --verbose for its output'}`);
   }

@@ -24,17 +24,37 @@ export interface CommandSpec {
 }
 
 const DEVICE: OptionSpec = { name: 'device', type: 'enum', choices: DEVICE_REQUESTS, default: 'auto', describe: 'ONNX Runtime execution provider for the trunk', arg: 'NAME' };
-const WEIGHTS: OptionSpec = { name: 'weights', type: 'string', describe: `the backbone's checkpoint (.pth, legacy or zip, or .safetensors; default: its published file in models/, ${defaultWeightsPath(defaultBackbone())} for ${defaultBackbone().id})`, arg: 'FILE' };
+const WEIGHTS: OptionSpec = {
+  name: 'weights',
+  type: 'string',
+  describe: `the backbone's checkpoint (.pth, legacy or zip, or .safetensors; default: its published file in models/, ${defaultWeightsPath(defaultBackbone())} for ${defaultBackbone().id})`,
+  arg: 'FILE',
+};
 const CACHE: OptionSpec = { name: 'cache', type: 'string', describe: 'feature cache (default cache/<data>-<backbone>-<size>.h5)', arg: 'FILE' };
 // Choices read when asked, so a backbone a library user registers later is one too.
-const BACKBONE: OptionSpec = { name: 'backbone', type: 'enum', get choices() { return backboneIds(); }, default: defaultBackbone().id, describe: 'the frozen trunk whose features are cached (train-head, predict and export take it from the cache or head)', arg: 'ID' };
+const BACKBONE: OptionSpec = {
+  name: 'backbone',
+  type: 'enum',
+  get choices() {
+    return backboneIds();
+  },
+  default: defaultBackbone().id,
+  describe: 'the frozen trunk whose features are cached (train-head, predict and export take it from the cache or head)',
+  arg: 'ID',
+};
 const DATA: OptionSpec = { name: 'data', type: 'string', default: 'cifar10', describe: 'cifar10, digits, or an image folder', arg: 'NAME|DIR' };
 const DATA_DIR: OptionSpec = { name: 'data-dir', type: 'string', default: 'data', describe: 'where downloaded data sets live', arg: 'DIR' };
 const IMAGE_SIZE: OptionSpec = { name: 'image-size', type: 'positiveInt', default: 32, describe: 'images are resized to SIZE×SIZE (32: CIFAR-10 as it is)', arg: 'SIZE' };
 const HEAD: OptionSpec = { name: 'head', type: 'string', describe: 'trained head folder (default: the newest under models/heads/)', arg: 'DIR' };
 const BACKEND: OptionSpec = { name: 'backend', type: 'enum', choices: ['auto', 'webgpu', 'cpu', 'tensorflow'], default: 'auto', describe: 'TensorFlow.js backend for the head', arg: 'NAME' };
 const SEED: OptionSpec = { name: 'seed', type: 'nonNegativeInt', default: 0, describe: 'random seed', arg: 'N' };
-const MAX_IMAGE_PIXELS: OptionSpec = { name: 'max-image-pixels', type: 'positiveInt', default: 100_000_000, describe: 'refuse images of more pixels (width×height, read from the header before decoding)', arg: 'N' };
+const MAX_IMAGE_PIXELS: OptionSpec = {
+  name: 'max-image-pixels',
+  type: 'positiveInt',
+  default: 100_000_000,
+  describe: 'refuse images of more pixels (width×height, read from the header before decoding)',
+  arg: 'N',
+};
 const RANDOM_WEIGHTS: OptionSpec = { name: 'random-weights', type: 'boolean', default: false, describe: 'use a randomly initialised backbone (seeded) instead of pretrained weights' };
 
 export const GLOBAL_OPTIONS: OptionSpec[] = [
@@ -61,14 +81,27 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'Run a frozen backbone over a data set and cache the features to HDF5',
     options: [
       { name: 'split', type: 'enum', choices: ['train', 'test', 'all'], default: 'all', describe: 'which split to extract', arg: 'NAME' },
-      DATA, DATA_DIR, IMAGE_SIZE, CACHE, BACKBONE, WEIGHTS, RANDOM_WEIGHTS, DEVICE,
+      DATA,
+      DATA_DIR,
+      IMAGE_SIZE,
+      CACHE,
+      BACKBONE,
+      WEIGHTS,
+      RANDOM_WEIGHTS,
+      DEVICE,
       { name: 'batch-size', type: 'positiveInt', default: 64, describe: 'images per inference batch', arg: 'N' },
       { name: 'pooled', type: 'boolean', default: false, describe: 'store the [N, 25088] avgpool output instead of the trunk map' },
       { name: 'test-fraction', type: 'fraction', default: 0.2, describe: 'for a folder without train/ and test/: share held out', arg: 'F' },
-      SEED, MAX_IMAGE_PIXELS,
+      SEED,
+      MAX_IMAGE_PIXELS,
       { name: 'force', type: 'boolean', default: false, describe: 'replace a cache made with other weights or size' },
       { name: 'shard', type: 'string', describe: 'make only shard I of N (0-based, contiguous rows) of --split train|test, into <cache>.shard-I-of-N.h5; see headstart merge', arg: 'I/N' },
-      { name: 'shards', type: 'positiveInt', describe: 'N, with the shard index from the scheduler: JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array; N defaults to SLURM_ARRAY_TASK_COUNT)', arg: 'N' },
+      {
+        name: 'shards',
+        type: 'positiveInt',
+        describe: 'N, with the shard index from the scheduler: JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array; N defaults to SLURM_ARRAY_TASK_COUNT)',
+        arg: 'N',
+      },
     ],
     example: 'headstart extract --split train',
     load: async () => (await import('./extract/run.js')).runExtract,
@@ -77,18 +110,38 @@ export const COMMANDS: CommandSpec[] = [
     name: 'train-head',
     summary: 'Train the classifier 25088→4096→4096→K on cached features',
     options: [
-      CACHE, DATA, IMAGE_SIZE, WEIGHTS, RANDOM_WEIGHTS, BACKEND,
-      { name: 'init', type: 'enum', choices: ['pretrained', 'random'], default: 'pretrained', describe: 'start the first two layers from the backbone\'s classifier or from scratch', arg: 'HOW' },
+      CACHE,
+      DATA,
+      IMAGE_SIZE,
+      WEIGHTS,
+      RANDOM_WEIGHTS,
+      BACKEND,
+      { name: 'init', type: 'enum', choices: ['pretrained', 'random'], default: 'pretrained', describe: "start the first two layers from the backbone's classifier or from scratch", arg: 'HOW' },
       { name: 'optimizer', type: 'enum', choices: ['sgd', 'adam'], default: 'sgd', describe: 'SGD with momentum 0.9, or Adam', arg: 'NAME', list: true },
-      { name: 'lr', type: 'positiveNumber', default: 0.001, describe: 'learning rate; find: a learning-rate range test that suggests one (writes no head)', arg: 'RATE', list: true, keywords: ['find'] },
+      {
+        name: 'lr',
+        type: 'positiveNumber',
+        default: 0.001,
+        describe: 'learning rate; find: a learning-rate range test that suggests one (writes no head)',
+        arg: 'RATE',
+        list: true,
+        keywords: ['find'],
+      },
       { name: 'weight-decay', type: 'nonNegativeNumber', default: 0, describe: 'L2 weight decay (decoupled with Adam)', arg: 'W', list: true },
       { name: 'batch-size', type: 'positiveInt', default: 64, describe: 'training batch size', arg: 'N', list: true },
       { name: 'epochs', type: 'positiveInt', default: 10, describe: 'training epochs', arg: 'N' },
       { name: 'dropout', type: 'fraction', default: 0.5, describe: 'dropout probability', arg: 'P', list: true },
       { name: 'patience', type: 'nonNegativeInt', default: 0, describe: 'stop after N epochs without a better --monitor value, keeping the best epoch (0: never)', arg: 'N' },
-      { name: 'val-fraction', type: 'fraction', default: 0.1, describe: 'share of each class\'s train rows held out (seeded) to pick the epoch; 0: the test split picks it (biased)', arg: 'F' },
+      { name: 'val-fraction', type: 'fraction', default: 0.1, describe: "share of each class's train rows held out (seeded) to pick the epoch; 0: the test split picks it (biased)", arg: 'F' },
       { name: 'monitor', type: 'enum', choices: ['val-accuracy', 'val-loss'], default: 'val-accuracy', describe: 'what --patience and the best epoch watch on the validation split', arg: 'WHAT' },
-      { name: 'class-weight', type: 'enum', choices: ['balanced', 'none'], default: 'none', describe: 'balanced: weight the loss by inverse class frequency, N / (K·n_c), for imbalanced classes', arg: 'HOW' },
+      {
+        name: 'class-weight',
+        type: 'enum',
+        choices: ['balanced', 'none'],
+        default: 'none',
+        describe: 'balanced: weight the loss by inverse class frequency, N / (K·n_c), for imbalanced classes',
+        arg: 'HOW',
+      },
       { name: 'keep-checkpoint', type: 'boolean', default: false, describe: 'keep <out>/checkpoint/ after a finished run (an interrupted one always keeps it)' },
       { name: 'fold', type: 'boolean', default: true, describe: 'train the exact folded 512-input layer when the cached map is 1×1' },
       { name: 'resume', type: 'boolean', default: false, describe: 'continue from the checkpoint in --out' },
@@ -102,15 +155,25 @@ export const COMMANDS: CommandSpec[] = [
     name: 'predict',
     summary: 'Classify images with a trained head',
     positional: { name: 'image', describe: 'image files (PNG, JPEG, WebP, GIF, TIFF, AVIF)', min: 1, max: Infinity },
-    options: [HEAD, { ...WEIGHTS, describe: 'the checkpoint the head was trained with (default: its backbone\'s published file in models/ or PyTorch\'s cache; a random-weights head needs none)' }, DEVICE, { name: 'top', type: 'positiveInt', default: 3, describe: 'classes to show per image', arg: 'K' }, MAX_IMAGE_PIXELS],
+    options: [
+      HEAD,
+      { ...WEIGHTS, describe: "the checkpoint the head was trained with (default: its backbone's published file in models/ or PyTorch's cache; a random-weights head needs none)" },
+      DEVICE,
+      { name: 'top', type: 'positiveInt', default: 3, describe: 'classes to show per image', arg: 'K' },
+      MAX_IMAGE_PIXELS,
+    ],
     example: 'headstart predict cat.png dog.jpg --top 3',
     load: async () => (await import('./predict/run.js')).runPredict,
   },
   {
     name: 'evaluate',
     summary: 'Accuracy, top-k, per-class precision/recall/F1, most-confused pairs and confusion matrix of a head on a cached split',
-    options: [HEAD, CACHE, { name: 'split', type: 'enum', choices: ['train', 'test'], default: 'test', describe: 'split to evaluate', arg: 'NAME' },
-      { name: 'top-k', type: 'string', describe: 'top-k accuracies to report, a comma list (default: 1, and 5 when the head has more than 5 classes)', arg: 'K[,K...]' }],
+    options: [
+      HEAD,
+      CACHE,
+      { name: 'split', type: 'enum', choices: ['train', 'test'], default: 'test', describe: 'split to evaluate', arg: 'NAME' },
+      { name: 'top-k', type: 'string', describe: 'top-k accuracies to report, a comma list (default: 1, and 5 when the head has more than 5 classes)', arg: 'K[,K...]' },
+    ],
     example: 'headstart evaluate --split test',
     load: async () => (await import('./predict/evaluate.js')).runEvaluate,
   },
@@ -129,7 +192,9 @@ export const COMMANDS: CommandSpec[] = [
     name: 'demo',
     summary: 'The whole path offline on the bundled digits: extract, train, evaluate, predict',
     options: [
-      WEIGHTS, DEVICE, BACKEND,
+      WEIGHTS,
+      DEVICE,
+      BACKEND,
       { name: 'epochs', type: 'positiveInt', default: 10, describe: 'training epochs', arg: 'N' },
       { name: 'out', type: 'string', default: 'runs/demo', describe: 'where the demo writes everything', arg: 'DIR' },
     ],
@@ -160,9 +225,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'inspect',
     summary: 'What a cache, a head or a checkpoint holds',
     positional: { name: 'path', describe: 'a .h5 cache, a head folder, or a checkpoint', min: 1, max: 1 },
-    options: [
-      { name: 'verify', type: 'boolean', default: false, describe: 'read every row of a cache and check it (finite values, counts, labels, checksums); exit 1 on any problem' },
-    ],
+    options: [{ name: 'verify', type: 'boolean', default: false, describe: 'read every row of a cache and check it (finite values, counts, labels, checksums); exit 1 on any problem' }],
     example: `headstart inspect cache/cifar10-${defaultBackbone().id}-32.h5`,
     load: async () => (await import('./inspect.js')).runInspect,
   },
@@ -206,8 +269,14 @@ export function parseCommandLine(argv: readonly string[], commands: CommandSpec[
       }
       continue;
     }
-    if (arg === '--') { onlyPositionals = true; continue; }
-    if (arg === '-h') { global.help = true; continue; }
+    if (arg === '--') {
+      onlyPositionals = true;
+      continue;
+    }
+    if (arg === '-h') {
+      global.help = true;
+      continue;
+    }
     if (!arg.startsWith('--')) throw new UsageError(`Unknown option ${arg}; options are long, e.g. --help`);
     const eq = arg.indexOf('=');
     let name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
@@ -217,7 +286,11 @@ export function parseCommandLine(argv: readonly string[], commands: CommandSpec[
     let spec = globalSpec ?? findOption(specs, name);
     if (spec === undefined && name.startsWith('no-')) {
       const negated = findOption(specs, name.slice(3));
-      if (negated?.type === 'boolean' && inline === undefined) { spec = negated; name = negated.name; inline = 'false'; }
+      if (negated?.type === 'boolean' && inline === undefined) {
+        spec = negated;
+        name = negated.name;
+        inline = 'false';
+      }
     }
     if (spec === undefined) {
       const where = command ? `headstart ${command.name}` : 'headstart';
@@ -240,7 +313,8 @@ export function parseCommandLine(argv: readonly string[], commands: CommandSpec[
     const p = command.positional;
     if (!global.help) {
       if (p === undefined && positionals.length > 0) throw new UsageError(expected('no arguments', `headstart ${command.name}`, positionals[0]));
-      if (p && positionals.length < p.min) throw new UsageError(expected(`${p.min === 1 && p.max === 1 ? 'one' : 'at least one'} ${p.name} argument (${p.describe})`, `headstart ${command.name}`, undefined));
+      if (p && positionals.length < p.min)
+        throw new UsageError(expected(`${p.min === 1 && p.max === 1 ? 'one' : 'at least one'} ${p.name} argument (${p.describe})`, `headstart ${command.name}`, undefined));
       if (p && positionals.length > p.max) throw new UsageError(expected(`one ${p.name} argument`, `headstart ${command.name}`, positionals.join(' ')));
       if (p?.choices) for (const v of positionals) if (!p.choices.includes(v)) throw new UsageError(expected(`one of ${p.choices.join('|')}`, `headstart ${command.name}`, v));
     }
@@ -259,7 +333,9 @@ function optionLine(spec: OptionSpec): string {
 export function helpText(command?: CommandSpec): string {
   if (command === undefined) {
     return [
-      `headstart: transfer learning on Node.js (frozen ${listBackbones().map((b) => b.name).join('/')} features, a small head trained in TensorFlow.js)`,
+      `headstart: transfer learning on Node.js (frozen ${listBackbones()
+        .map((b) => b.name)
+        .join('/')} features, a small head trained in TensorFlow.js)`,
       '',
       'Usage: headstart <command> [options]',
       '',
@@ -269,7 +345,7 @@ export function helpText(command?: CommandSpec): string {
       'Options for every command:',
       ...GLOBAL_OPTIONS.map(optionLine),
       '',
-      'Run `headstart <command> --help` for a command\'s options.',
+      "Run `headstart <command> --help` for a command's options.",
       '',
     ].join('\n');
   }

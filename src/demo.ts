@@ -23,6 +23,7 @@ import { evaluateHead } from './predict/evaluate.js';
 import { formatEvaluation } from './predict/metrics.js';
 import { predictImages } from './predict/predict.js';
 import { openPredictor, type Device } from './predict/predictor.js';
+import type { ClassScore } from './predict/types.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
 
 export const DEMO_IMAGE_SIZE = 32;
@@ -67,7 +68,9 @@ export async function writeCifarPng(pixels: Uint8Array, index: number, file: str
   const base = index * 3 * plane;
   const rgb = Buffer.alloc(3 * plane);
   for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) rgb[3 * p + c] = pixels[base + c * plane + p]!;
-  await sharp(rgb, { raw: { width: side, height: side, channels: 3 } }).png().toFile(file);
+  await sharp(rgb, { raw: { width: side, height: side, channels: 3 } })
+    .png()
+    .toFile(file);
 }
 
 export async function runDemo(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
@@ -77,7 +80,9 @@ export async function runDemo(args: CommandArgs, ctx: RunContext): Promise<Comma
   const device = ((args.options.device as string | undefined) ?? 'auto') as Device;
   const epochs = (args.options.epochs as number | undefined) ?? 10;
   const env = ctx.env ?? {};
-  const say = (line: string): void => { ctx.stderr.write(`${line}\n`); };
+  const say = (line: string): void => {
+    ctx.stderr.write(`${line}\n`);
+  };
   const sub: RunContext = { ...ctx, json: false };
 
   const asked = args.options.weights as string | undefined;
@@ -85,7 +90,7 @@ export async function runDemo(args: CommandArgs, ctx: RunContext): Promise<Comma
   const random = weights === undefined;
   if (random) {
     // extract warns that random weights say nothing about transfer learning; this line only says why, and the cure.
-    say('demo: no pretrained VGG16 found (models/vgg16-397923af.pth or PyTorch\'s cache), so the demo runs on a random one; `headstart fetch vgg16` gets the real weights.');
+    say("demo: no pretrained VGG16 found (models/vgg16-397923af.pth or PyTorch's cache), so the demo runs on a random one; `headstart fetch vgg16` gets the real weights.");
   } else {
     say(`demo: pretrained VGG16 from ${weights}`);
   }
@@ -111,7 +116,10 @@ export async function runDemo(args: CommandArgs, ctx: RunContext): Promise<Comma
   say(`demo 2/4: training the head for ${epochs} epochs (${training.optimizer}, lr ${training.lr}, init ${training.init}) into ${headDir}`);
   // The demo's own head folder: a previous demo's head would otherwise be resumed or refused.
   rmSync(headDir, { recursive: true, force: true });
-  const trained = await runTrainHead(commandOptions('train-head', { ...weightOptions, ...training, cache, data: 'digits', 'image-size': DEMO_IMAGE_SIZE, epochs, backend: args.options.backend, out: headDir }), sub);
+  const trained = await runTrainHead(
+    commandOptions('train-head', { ...weightOptions, ...training, cache, data: 'digits', 'image-size': DEMO_IMAGE_SIZE, epochs, backend: args.options.backend, out: headDir }),
+    sub,
+  );
   // train-head's own table would repeat the evaluation printed at the end; keep its last line (where the head went).
   say(trained.text.trimEnd().split('\n').at(-1)!);
 
@@ -125,7 +133,7 @@ export async function runDemo(args: CommandArgs, ctx: RunContext): Promise<Comma
   const truth = test.classes[test.labels[DEMO_SAMPLE_INDEX]!]!;
   say(`demo 4/4: classifying ${sample} (a test image of a ${truth})`);
   const predictor = await openPredictor({ head, weightsPath: weights ?? '', device, modelsDir: 'models', env });
-  let top;
+  let top: ClassScore[];
   try {
     top = (await predictImages(predictor, [sample], { top: 3 })).predictions[0]!.top;
   } finally {

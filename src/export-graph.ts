@@ -86,7 +86,13 @@ export function scanFields(buf: Uint8Array): RawField[] {
 }
 
 function raw(bytes: Uint8Array): Piece {
-  return { size: bytes.length, write(out, at) { out.set(bytes, at); return at + bytes.length; } };
+  return {
+    size: bytes.length,
+    write(out, at) {
+      out.set(bytes, at);
+      return at + bytes.length;
+    },
+  };
 }
 
 /** An initializer field written straight from the layer's array: the 400 MB first layer at 224×224 is copied once. */
@@ -117,21 +123,29 @@ function headNodes(opts: ExportGraphOptions): { nodes: OnnxNode[]; initializers:
   }
   initializers.push({ name: 'classifier.0.bias', dims: [fc0.outFeatures], dataType: 'float', data: fc0.bias });
   const gemm = (name: string, input: string, param: string): OnnxNode => ({
-    opType: 'Gemm', name, inputs: [input, `${param}.weight`, `${param}.bias`], outputs: [name], attributes: [{ name: 'transB', type: 'int', value: 1 }],
+    opType: 'Gemm',
+    name,
+    inputs: [input, `${param}.weight`, `${param}.bias`],
+    outputs: [name],
+    attributes: [{ name: 'transB', type: 'int', value: 1 }],
   });
   nodes.push(gemm('fc0', x, 'classifier.0'), { opType: 'Relu', name: 'relu_fc0', inputs: ['fc0'], outputs: ['relu_fc0'] });
-  for (const [param, layer] of [['classifier.3', fc3], ['classifier.6', fc6]] as const) {
+  for (const [param, layer] of [
+    ['classifier.3', fc3],
+    ['classifier.6', fc6],
+  ] as const) {
     initializers.push(
       { name: `${param}.weight`, dims: [layer.outFeatures, layer.inFeatures], dataType: 'float', data: layer.weight },
       { name: `${param}.bias`, dims: [layer.outFeatures], dataType: 'float', data: layer.bias },
     );
   }
-  nodes.push(
-    gemm('fc3', 'relu_fc0', 'classifier.3'),
-    { opType: 'Relu', name: 'relu_fc3', inputs: ['fc3'], outputs: ['relu_fc3'] },
-    gemm('logits', 'relu_fc3', 'classifier.6'),
-    { opType: 'Softmax', name: 'softmax', inputs: ['logits'], outputs: [PROBABILITIES_NAME], attributes: [{ name: 'axis', type: 'int', value: 1 }] },
-  );
+  nodes.push(gemm('fc3', 'relu_fc0', 'classifier.3'), { opType: 'Relu', name: 'relu_fc3', inputs: ['fc3'], outputs: ['relu_fc3'] }, gemm('logits', 'relu_fc3', 'classifier.6'), {
+    opType: 'Softmax',
+    name: 'softmax',
+    inputs: ['logits'],
+    outputs: [PROBABILITIES_NAME],
+    attributes: [{ name: 'axis', type: 'int', value: 1 }],
+  });
   return { nodes, initializers };
 }
 
@@ -151,11 +165,16 @@ export function buildExportGraph(trunkWeights: BackboneWeights, opts: ExportGrap
     },
   });
   const headGraph = scanFields(headModel).find((f) => f.field === MODEL_GRAPH)!.body!;
-  const headFields = scanFields(headGraph).filter((f) => f.field === GRAPH_NODE || f.field === GRAPH_OUTPUT).map((f) => raw(f.bytes));
+  const headFields = scanFields(headGraph)
+    .filter((f) => f.field === GRAPH_NODE || f.field === GRAPH_OUTPUT)
+    .map((f) => raw(f.bytes));
 
   const modelParts: Piece[] = [];
   for (const f of scanFields(trunk)) {
-    if (f.field !== MODEL_GRAPH) { modelParts.push(raw(f.bytes)); continue; }
+    if (f.field !== MODEL_GRAPH) {
+      modelParts.push(raw(f.bytes));
+      continue;
+    }
     const graphFields = scanFields(f.body!).filter((g) => g.field !== GRAPH_OUTPUT);
     modelParts.push(messageField(MODEL_GRAPH, [...graphFields.map((g) => raw(g.bytes)), ...headFields, ...head.initializers.map(initializerField)]));
   }

@@ -25,20 +25,23 @@ export async function exportOnnx(head: LoadedHead, file: string, opts: { weights
   const facts = headFacts(head);
   const { backbone, weights, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, opts);
   const mapShape = trunkMapShape({ backbone, weights }, facts.imageSize);
-  const bytes = buildExportGraph({ backbone, weights }, {
-    imageSize: facts.imageSize,
-    mapShape,
-    layers: head.layers,
-    metadata: {
-      classes: JSON.stringify(facts.classes),
-      image_size: String(facts.imageSize),
-      ...(facts.mean !== undefined ? { mean: JSON.stringify(facts.mean) } : {}),
-      ...(facts.std !== undefined ? { std: JSON.stringify(facts.std) } : {}),
-      backbone: backbone.id,
-      weights: weightsId,
-      headstart_version: TOOL_VERSION,
+  const bytes = buildExportGraph(
+    { backbone, weights },
+    {
+      imageSize: facts.imageSize,
+      mapShape,
+      layers: head.layers,
+      metadata: {
+        classes: JSON.stringify(facts.classes),
+        image_size: String(facts.imageSize),
+        ...(facts.mean !== undefined ? { mean: JSON.stringify(facts.mean) } : {}),
+        ...(facts.std !== undefined ? { std: JSON.stringify(facts.std) } : {}),
+        backbone: backbone.id,
+        weights: weightsId,
+        headstart_version: TOOL_VERSION,
+      },
     },
-  });
+  );
   writeFileAtomic(file, bytes, { what: 'the ONNX model', hint: 'free some space and run headstart export again' });
   return {
     file,

@@ -159,5 +159,11 @@ function runChild(module: string, timeoutMs: number): Promise<ChildRun> {
 }
 
 function lastLine(text: string): string {
-  return text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0).at(-1) ?? 'no message';
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.length > 0)
+      .at(-1) ?? 'no message'
+  );
 }

@@ -5,7 +5,7 @@ import { UNRECORDED_BACKBONE, listBackbones } from './backbones/index.js';
 import { InputError, expected, firstLine } from './errors.js';
 import { isHdf5 } from './cache/h5.js';
 import { readCacheInfo } from './cache/reader.js';
-import { verifyCache } from './cache/verify.js';
+import { type CacheVerification, verifyCache } from './cache/verify.js';
 import { formatDuration, progressBar } from './progress.js';
 import { loadHead, readJson } from './head/head-io.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
@@ -51,7 +51,7 @@ async function verifyCacheFile(path: string, ctx: RunContext): Promise<CommandRe
   const started = clock();
   const big = statSync(path).size > VERIFY_PROGRESS_BYTES;
   const bar = big ? progressBar({ stream: ctx.stderr, label: `verify ${path}`, unit: 'rows', clock: ctx.clock }) : undefined;
-  let result;
+  let result: CacheVerification;
   try {
     result = await verifyCache(path, { onProgress: bar && ((d, t) => bar.update(d, t)) });
   } finally {
@@ -69,7 +69,9 @@ async function verifyCacheFile(path: string, ctx: RunContext): Promise<CommandRe
   for (const split of ['train', 'test'] as const) {
     const s = result.splits[split];
     const unread = result.unchecked.includes(split) ? 'rows not read (see the problems above)' : 'not extracted';
-    lines.push(`  ${split.padEnd(9)} ${s ? `${s.rows.toLocaleString('en-US')} rows${s.rowsChecked < s.rows ? ` (${s.rowsChecked.toLocaleString('en-US')} readable)` : ''}, labels checked below ${classes}, ${checksum[s.checksum]}` : unread}`);
+    lines.push(
+      `  ${split.padEnd(9)} ${s ? `${s.rows.toLocaleString('en-US')} rows${s.rowsChecked < s.rows ? ` (${s.rowsChecked.toLocaleString('en-US')} readable)` : ''}, labels checked below ${classes}, ${checksum[s.checksum]}` : unread}`,
+    );
   }
   return { text: lines.join('\n'), data: { kind: 'cache-verification', ...result, seconds, ok: n === 0 }, exitCode: n === 0 ? undefined : new InputError('').exitCode };
 }
@@ -92,19 +94,25 @@ async function inspectHead(dir: string): Promise<CommandResult> {
     `  trained   ${s.optimizer} lr ${s.lr}, weight decay ${s.weightDecay}, batch ${s.batchSize}, dropout ${s.dropout}, init ${s.init}, seed ${s.seed}; ${m.training.epochsRun} epochs (best ${m.training.bestEpoch}${m.training.stoppedEarly ? ', stopped early' : ''})${m.training.folded ? ', folded' : ''}`,
     `  accuracy  ${percent(metrics?.testAccuracy ?? metrics?.accuracy ?? m.training.testAccuracy)} on the test split`,
   ];
-  return { text: lines.join('\n'), data: { kind: 'head', dir, meta: m, layers: { fc0: [fc0.outFeatures, fc0.inFeatures], fc3: [fc3.outFeatures, fc3.inFeatures], fc6: [fc6.outFeatures, fc6.inFeatures] }, metrics } };
+  return {
+    text: lines.join('\n'),
+    data: { kind: 'head', dir, meta: m, layers: { fc0: [fc0.outFeatures, fc0.inFeatures], fc3: [fc3.outFeatures, fc3.inFeatures], fc6: [fc6.outFeatures, fc6.inFeatures] }, metrics },
+  };
 }
 
 async function inspectOnnx(path: string): Promise<CommandResult> {
   const ort = await import('onnxruntime-node');
-  let session;
+  let session: import('onnxruntime-node').InferenceSession;
   try {
     session = await ort.InferenceSession.create(path);
   } catch (error) {
     throw new InputError(`Expected an ONNX model for ${path} but ONNX Runtime cannot load it (${firstLine(error)})`);
   }
   const describe = (m: readonly unknown[]): { name: string; shape?: (number | string)[] }[] =>
-    m.map((x) => { const v = x as { name: string; isTensor?: boolean; shape?: (number | string)[] }; return { name: v.name, shape: v.shape }; });
+    m.map((x) => {
+      const v = x as { name: string; isTensor?: boolean; shape?: (number | string)[] };
+      return { name: v.name, shape: v.shape };
+    });
   const inputs = describe(session.inputMetadata as readonly unknown[]);
   const outputs = describe(session.outputMetadata as readonly unknown[]);
   await session.release();
@@ -169,7 +177,8 @@ export async function runInspect(args: CommandArgs, ctx: RunContext): Promise<Co
   const path = args.positionals[0]!;
   if (!existsSync(path)) throw new InputError(expected(WHAT, 'headstart inspect', `${path} (no such file or folder)`));
   if (args.options.verify === true) {
-    if (statSync(path).isDirectory() || !isHdf5(path)) throw new InputError(expected('a feature cache (.h5)', 'headstart inspect --verify', `${path}, ${statSync(path).isDirectory() ? 'a folder' : 'not an HDF5 file'}`));
+    if (statSync(path).isDirectory() || !isHdf5(path))
+      throw new InputError(expected('a feature cache (.h5)', 'headstart inspect --verify', `${path}, ${statSync(path).isDirectory() ? 'a folder' : 'not an HDF5 file'}`));
     return verifyCacheFile(path, ctx);
   }
   if (statSync(path).isDirectory()) {

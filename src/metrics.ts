@@ -82,7 +82,10 @@ export function argmaxRow(values: ArrayLike<number>, row: number, k: number): nu
   let bestValue = -Infinity;
   for (let j = 0; j < k; j++) {
     const v = values[row * k + j]!;
-    if (v > bestValue) { bestValue = v; best = j; }
+    if (v > bestValue) {
+      bestValue = v;
+      best = j;
+    }
   }
   return best;
 }
@@ -98,7 +101,10 @@ export class MetricsAccumulator {
   private ranked = 0;
 
   /** `topK`: the k values to report (each in 1…K; larger ones are clamped to K). */
-  constructor(readonly classes: readonly string[], topK: readonly number[] = defaultTopK(classes.length)) {
+  constructor(
+    readonly classes: readonly string[],
+    topK: readonly number[] = defaultTopK(classes.length),
+  ) {
     this.confusion = classes.map(() => classes.map(() => 0));
     this.ks = [...new Set(topK.map((k) => Math.min(Math.max(1, k), classes.length)))].sort((a, b) => a - b);
     this.withinK = this.ks.map(() => 0);
@@ -117,7 +123,9 @@ export class MetricsAccumulator {
       const truth = labels[i]!;
       this.row(truth)[argmaxRow(probabilities, i, k)]! += 1;
       const rank = rankOfLabel(probabilities, i, k, truth);
-      this.ks.forEach((kk, j) => { if (rank < kk) this.withinK[j]! += 1; });
+      this.ks.forEach((kk, j) => {
+        if (rank < kk) this.withinK[j]! += 1;
+      });
     }
     this.ranked += n;
   }
@@ -131,7 +139,10 @@ export class MetricsAccumulator {
       const p = predicted[i]!;
       if (p < 0 || p >= this.classes.length) throw new RangeError(`prediction ${p} outside the ${this.classes.length} classes`);
       this.row(labels[i]!)[p]! += 1;
-      if (ranks) this.ks.forEach((kk, j) => { if (ranks[i]! < kk) this.withinK[j]! += 1; });
+      if (ranks)
+        this.ks.forEach((kk, j) => {
+          if (ranks[i]! < kk) this.withinK[j]! += 1;
+        });
     }
     if (ranks) this.ranked += labels.length;
   }
@@ -148,12 +159,22 @@ export class MetricsAccumulator {
       count += total;
       correct += hit;
       const recall = ratio(hit, total);
-      return { name, count: total, correct: hit, predicted: predictedAs[c]!, accuracy: recall, precision: ratio(hit, predictedAs[c]!), recall, f1: total > 0 ? (2 * hit) / (total + predictedAs[c]!) : null };
+      return {
+        name,
+        count: total,
+        correct: hit,
+        predicted: predictedAs[c]!,
+        accuracy: recall,
+        precision: ratio(hit, predictedAs[c]!),
+        recall,
+        f1: total > 0 ? (2 * hit) / (total + predictedAs[c]!) : null,
+      };
     });
     // A class with no sample in the split is left out of the means, precision included.
     const present = perClass.filter((c) => c.count > 0);
     const pairs: ConfusedPair[] = [];
-    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) if (i !== j && this.confusion[i]![j]! > 0) pairs.push({ truth: this.classes[i]!, predicted: this.classes[j]!, count: this.confusion[i]![j]! });
+    for (let i = 0; i < k; i++)
+      for (let j = 0; j < k; j++) if (i !== j && this.confusion[i]![j]! > 0) pairs.push({ truth: this.classes[i]!, predicted: this.classes[j]!, count: this.confusion[i]![j]! });
     // A stable sort keeps the row-major order among equal counts.
     pairs.sort((a, b) => b.count - a.count);
     // Top-k only when every sample came with its probabilities.
@@ -189,10 +210,11 @@ export function percent(x: number | null | undefined, digits = 1): string {
  */
 export function formatClassTables(m: Metrics, digits = 1): string[] {
   const lines: string[] = [];
-  if (m.topK && m.topK.some((t) => t.k > 1)) lines.push(`top-k accuracy: ${m.topK.map((t) => `top-${t.k} ${percent(t.accuracy, digits)}`).join(', ')}`, '');
+  if (m.topK?.some((t) => t.k > 1)) lines.push(`top-k accuracy: ${m.topK.map((t) => `top-${t.k} ${percent(t.accuracy, digits)}`).join(', ')}`, '');
   const width = Math.max(5, ...m.perClass.map((c) => c.name.length));
   const col = Math.max(10, 6 + digits);
-  const cells = (a: number | null, p: number | null, r: number | null, f: number | null): string => [a, p, r].map((v) => percent(v, digits).padStart(col)).join('') + (f === null ? '–' : f.toFixed(3)).padStart(7);
+  const cells = (a: number | null, p: number | null, r: number | null, f: number | null): string =>
+    [a, p, r].map((v) => percent(v, digits).padStart(col)).join('') + (f === null ? '–' : f.toFixed(3)).padStart(7);
   lines.push(`${'class'.padEnd(width)}${['accuracy', 'precision', 'recall'].map((h) => h.padStart(col)).join('')}${'F1'.padStart(7)}  correct/count`);
   for (const c of m.perClass) lines.push(`${c.name.padEnd(width)}${cells(c.accuracy, c.precision, c.recall, c.f1)}  ${c.correct}/${c.count}`);
   lines.push(`${'macro'.padEnd(width)}${''.padStart(col)}${cells(null, m.macro.precision, m.macro.recall, m.macro.f1).slice(col)}  (mean over classes with a value)`);
@@ -212,5 +234,8 @@ export function formatConfusion(m: Pick<Metrics, 'confusion' | 'perClass'>): str
   const names = m.perClass.map((c) => c.name);
   const width = Math.max(5, ...names.map((c) => c.length));
   const cell = Math.max(4, ...m.confusion.flat().map((v) => String(v).length + 1), ...names.map((c) => Math.min(c.length, 8) + 1));
-  return [`${''.padEnd(width)} ${names.map((c) => c.slice(0, 8).padStart(cell)).join('')}`, ...m.confusion.map((row, i) => `${names[i]!.padEnd(width)} ${row.map((v) => String(v).padStart(cell)).join('')}`)];
+  return [
+    `${''.padEnd(width)} ${names.map((c) => c.slice(0, 8).padStart(cell)).join('')}`,
+    ...m.confusion.map((row, i) => `${names[i]!.padEnd(width)} ${row.map((v) => String(v).padStart(cell)).join('')}`),
+  ];
 }

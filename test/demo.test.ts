@@ -85,7 +85,7 @@ describe('commandOptions', () => {
 });
 
 describe('demo weights', () => {
-  it('uses --weights when that file exists, else models/, else PyTorch\'s cache, else none (random)', async () => {
+  it("uses --weights when that file exists, else models/, else PyTorch's cache, else none (random)", async () => {
     const dir = join(root, 'weights-choice');
     const models = join(dir, 'models');
     const torch = join(dir, 'torch');

@@ -13,7 +13,9 @@ import { relativeError } from './helpers/fixtures.js';
 import { CLASSES, WEIGHTS, context, headMeta, makeScenario, randomHead, type Scenario } from './predict/scenario.js';
 
 let s: Scenario;
-beforeAll(async () => { s = await makeScenario('export'); });
+beforeAll(async () => {
+  s = await makeScenario('export');
+});
 afterAll(() => s?.close());
 
 /** Probabilities [n, K] from the exported model in a fresh ONNX Runtime session. */
@@ -34,7 +36,9 @@ async function predictAll(head: string, images: string[]): Promise<Float32Array>
     const k = loaded.meta.classes.length;
     const { predictions } = await predictImages(predictor, images, { top: k });
     const probs = new Float32Array(images.length * k);
-    predictions.forEach((p, i) => { for (const t of p.top) probs[i * k + t.index] = t.probability; });
+    predictions.forEach((p, i) => {
+      for (const t of p.top) probs[i * k + t.index] = t.probability;
+    });
     return probs;
   } finally {
     await predictor.close();
@@ -58,12 +62,14 @@ describe('export --onnx', () => {
     for (let i = 0; i < s.testImages.length; i++) expect(probs[3 * i]! + probs[3 * i + 1]! + probs[3 * i + 2]!).toBeCloseTo(1, 5);
   });
 
-  it('records the classes and image size in the model\'s metadata_props', () => {
+  it("records the classes and image size in the model's metadata_props", () => {
     const bytes = new Uint8Array(readFileSync(join(s.root, 'out', 'shapes.onnx')));
-    const entries = scanFields(bytes).filter((f) => f.field === 14).map((f) => {
-      const [key, value] = scanFields(f.body!).map((e) => Buffer.from(e.body!).toString('utf8'));
-      return [key, value];
-    });
+    const entries = scanFields(bytes)
+      .filter((f) => f.field === 14)
+      .map((f) => {
+        const [key, value] = scanFields(f.body!).map((e) => Buffer.from(e.body!).toString('utf8'));
+        return [key, value];
+      });
     const meta = Object.fromEntries(entries);
     expect(JSON.parse(meta.classes)).toEqual(CLASSES);
     expect(meta.image_size).toBe('32');

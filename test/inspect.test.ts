@@ -9,7 +9,9 @@ import { fixturePath } from './helpers/fixtures.js';
 import { CLASSES, WEIGHTS, context, makeScenario, type Scenario } from './predict/scenario.js';
 
 let s: Scenario;
-beforeAll(async () => { s = await makeScenario('inspect'); });
+beforeAll(async () => {
+  s = await makeScenario('inspect');
+});
 afterAll(() => s?.close());
 
 const inspect = (path: string) => runInspect({ positionals: [path], options: {} }, context());
@@ -96,7 +98,9 @@ describe('inspect', () => {
     const missing = join(s.root, 'nothing-here');
     const run = inspect(missing);
     await expect(run).rejects.toThrow(InputError);
-    await expect(run).rejects.toThrow(`Expected a feature cache (.h5), a head folder, an exported .onnx model or a checkpoint (.pth, .safetensors) for headstart inspect but received "${missing} (no such file or folder)"`);
+    await expect(run).rejects.toThrow(
+      `Expected a feature cache (.h5), a head folder, an exported .onnx model or a checkpoint (.pth, .safetensors) for headstart inspect but received "${missing} (no such file or folder)"`,
+    );
   });
 
   it('a folder that is not a head', async () => {

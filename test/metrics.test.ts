@@ -6,12 +6,30 @@ import { ConfusionMatrix } from '../src/predict/metrics.js';
 /** Rows of probabilities [n, K] and their labels, worked by hand below. */
 const K = 4;
 const probs = Float32Array.from([
-  0.7, 0.1, 0.1, 0.1, // label 0: rank 0
-  0.5, 0.3, 0.1, 0.1, // label 1: rank 1
-  0.4, 0.3, 0.2, 0.1, // label 2: rank 2
-  0.1, 0.6, 0.2, 0.1, // label 0: rank 2 (0.1 ties with 0.1 at index 3, which comes after)
-  0.25, 0.25, 0.25, 0.25, // label 3: rank 3 (ties go to lower indices first, as argmax)
-  0.1, 0.2, 0.3, 0.4, // label 3: rank 0
+  0.7,
+  0.1,
+  0.1,
+  0.1, // label 0: rank 0
+  0.5,
+  0.3,
+  0.1,
+  0.1, // label 1: rank 1
+  0.4,
+  0.3,
+  0.2,
+  0.1, // label 2: rank 2
+  0.1,
+  0.6,
+  0.2,
+  0.1, // label 0: rank 2 (0.1 ties with 0.1 at index 3, which comes after)
+  0.25,
+  0.25,
+  0.25,
+  0.25, // label 3: rank 3 (ties go to lower indices first, as argmax)
+  0.1,
+  0.2,
+  0.3,
+  0.4, // label 3: rank 0
 ]);
 const labels = Uint8Array.from([0, 1, 2, 0, 3, 3]);
 const classes = ['a', 'b', 'c', 'd'];
@@ -27,9 +45,18 @@ describe('metrics', () => {
     acc.add(probs.subarray(3 * K), labels.subarray(3), 3);
     const m = acc.result();
     // argmax per row: 0, 0, 0, 1, 0, 3.
-    expect(m.confusion).toEqual([[1, 1, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0], [1, 0, 0, 1]]);
+    expect(m.confusion).toEqual([
+      [1, 1, 0, 0],
+      [1, 0, 0, 0],
+      [1, 0, 0, 0],
+      [1, 0, 0, 1],
+    ]);
     expect(m.accuracy).toBeCloseTo(2 / 6, 12);
-    expect(m.topK).toEqual([{ k: 1, accuracy: 2 / 6 }, { k: 2, accuracy: 3 / 6 }, { k: 3, accuracy: 5 / 6 }]);
+    expect(m.topK).toEqual([
+      { k: 1, accuracy: 2 / 6 },
+      { k: 2, accuracy: 3 / 6 },
+      { k: 3, accuracy: 5 / 6 },
+    ]);
     const a = m.perClass[0]!;
     expect([a.count, a.correct, a.predicted]).toEqual([2, 1, 4]);
     expect(a.precision).toBeCloseTo(1 / 4, 12);
@@ -50,7 +77,7 @@ describe('metrics', () => {
     ]);
   });
 
-  it('the same numbers from predicted classes and ranks as from probabilities (the training report\'s path)', () => {
+  it("the same numbers from predicted classes and ranks as from probabilities (the training report's path)", () => {
     const fromProbs = new MetricsAccumulator(classes, [1, 2]);
     fromProbs.add(probs, labels, 6);
     const ranks = [0, 1, 2, 3, 4, 5].map((r) => rankOfLabel(probs, r, K, labels[r]!));
@@ -96,7 +123,10 @@ describe('metrics', () => {
     expect(defaultTopK(6)).toEqual([1, 5]);
     const m = new MetricsAccumulator(['a', 'b'], [1, 5]);
     m.add(Float32Array.from([0.4, 0.6]), Uint8Array.from([0]), 1);
-    expect(m.result().topK).toEqual([{ k: 1, accuracy: 0 }, { k: 2, accuracy: 1 }]);
+    expect(m.result().topK).toEqual([
+      { k: 1, accuracy: 0 },
+      { k: 2, accuracy: 1 },
+    ]);
   });
 
   it('refuses a label or a prediction outside the classes', () => {

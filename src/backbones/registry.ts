@@ -11,7 +11,8 @@ let defaultId: string | undefined;
 
 /** Adds a backbone; the first one registered is the default. An id already taken is a programming error. */
 export function registerBackbone<W extends object>(backbone: Backbone<W>): void {
-  if (!/^[a-z0-9][a-z0-9_.]*$/.test(backbone.id)) throw new RangeError(`backbone id ${JSON.stringify(backbone.id)}: expected lower-case letters, digits, '_' and '.' (it goes into file names, where '-' separates fields)`);
+  if (!/^[a-z0-9][a-z0-9_.]*$/.test(backbone.id))
+    throw new RangeError(`backbone id ${JSON.stringify(backbone.id)}: expected lower-case letters, digits, '_' and '.' (it goes into file names, where '-' separates fields)`);
   if (backbones.has(backbone.id)) throw new RangeError(`backbone ${backbone.id} is already registered`);
   backbones.set(backbone.id, backbone as unknown as Backbone);
   defaultId ??= backbone.id;

@@ -204,7 +204,10 @@ function extraAttrs(group: Group): Record<string, string | number> {
 }
 
 function putDigests(group: Group, d: Digests): void {
-  for (const [name, value] of [[CHECKSUM_ATTRS.features, d.features], [CHECKSUM_ATTRS.labels, d.labels]] as const) {
+  for (const [name, value] of [
+    [CHECKSUM_ATTRS.features, d.features],
+    [CHECKSUM_ATTRS.labels, d.labels],
+  ] as const) {
     if (Object.keys(group.attrs).includes(name)) group.delete_attribute(name);
     group.create_attribute(name, value);
   }
@@ -302,7 +305,9 @@ function damagedSplit(cachePath: string, split: CacheSplitName): InputError {
  */
 async function verify(tmp: string, o: BuildOptions, expected: { attrs: CacheAttrs; digests: Partial<Record<CacheSplitName, Digests>> }): Promise<void> {
   const failed = (why: string): InputError =>
-    new InputError(`Cannot write feature cache ${o.cachePath}: the new file ${tmp} did not read back as written (${why}); the cache is unchanged and the extracted rows are kept in ${o.part.paths.data}, so run the same command again`);
+    new InputError(
+      `Cannot write feature cache ${o.cachePath}: the new file ${tmp} did not read back as written (${why}); the cache is unchanged and the extracted rows are kept in ${o.part.paths.data}, so run the same command again`,
+    );
   let file: File;
   try {
     file = await openForReading(tmp);

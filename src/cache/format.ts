@@ -61,7 +61,8 @@ export function attrProblems(attrs: CacheAttrs): string[] {
   } else if (attrs.layout === 'map') {
     const side = backbone?.trunk.mapSide(size);
     if (shape.length !== 3) problems.push(`has layout "map" but feature_shape ${showShape(shape)}; expected a map row [C, h, w] (or layout "pooled" for [C*49] rows)`);
-    else if (backbone && side !== undefined && Number.isSafeInteger(size) && (shape[1] !== side || shape[2] !== side)) problems.push(`has feature_shape ${showShape(shape)} but image_size ${size}; ${backbone.name} maps ${size}×${size} images to ${side}×${side}`);
+    else if (backbone && side !== undefined && Number.isSafeInteger(size) && (shape[1] !== side || shape[2] !== side))
+      problems.push(`has feature_shape ${showShape(shape)} but image_size ${size}; ${backbone.name} maps ${size}×${size} images to ${side}×${side}`);
   } else if (shape.length !== 1 || shape[0]! % 49 !== 0) {
     problems.push(`has layout "pooled" but feature_shape ${showShape(shape)}; expected a pooled row [C*49] (or layout "map" for [C, h, w] rows)`);
   }

@@ -110,15 +110,17 @@ function holdOutput<T>(call: () => T): Held<T> {
     said.push(typeof data === 'string' ? data : bytes.subarray(offset, offset + length).toString('utf8'));
     return typeof data === 'string' ? bytes.length : length;
   };
-  const watched = (name: (typeof WATCHED)[number]): FsCall => (...args: unknown[]) => {
-    try {
-      return real[name].apply(fs, args);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException | undefined)?.code;
-      if (typeof code === 'string') codes.push(code);
-      throw error;
-    }
-  };
+  const watched =
+    (name: (typeof WATCHED)[number]): FsCall =>
+    (...args: unknown[]) => {
+      try {
+        return real[name].apply(fs, args);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException | undefined)?.code;
+        if (typeof code === 'string') codes.push(code);
+        throw error;
+      }
+    };
   const quietWriteSync: WriteSync = (fd, data, ...rest) => (fd === 2 ? held(data, rest) : (watched('writeSync')(fd, data, ...rest) as number));
   const target = fs as unknown as Record<string, FsCall>;
   for (const name of WATCHED) target[name] = name === 'writeSync' ? (quietWriteSync as FsCall) : watched(name);
@@ -192,7 +194,6 @@ export async function openForReading(path: string): Promise<File> {
   if (file.file_id < 0n) throw damaged(path);
   return file;
 }
-
 
 /**
  * A split group's recorded digests (CHECKSUM_ATTRS), where it has both. Caches written before they

@@ -102,7 +102,8 @@ async function readShard(path: string, wanted: CacheSplitName | undefined): Prom
         identity: { ...pickIdentity(info.attrs), splitRule: rule.splitRule },
         featureShape: info.attrs.featureShape,
       };
-      if (shard.index !== rule.index || shard.count !== rule.count) throw new InputError(`Shard ${path} records shard ${shard.index} of ${shard.count} but its split rule says ${rule.index} of ${rule.count} (the file is damaged)`);
+      if (shard.index !== rule.index || shard.count !== rule.count)
+        throw new InputError(`Shard ${path} records shard ${shard.index} of ${shard.count} but its split rule says ${rule.index} of ${rule.count} (the file is damaged)`);
       return shard;
     });
   } finally {
@@ -116,7 +117,8 @@ export function checkCoverage<T extends Shard>(shards: T[], split: CacheSplitNam
   for (const s of shards.slice(1)) {
     const difference = identityDifference(s.identity, first.identity);
     if (difference !== undefined) throw new MismatchError(`Shard ${s.path} does not belong with ${first.path}: it was made with ${difference.replace(' but this run has ', ' but that one has ')}`);
-    if (s.featureShape.join('x') !== first.featureShape.join('x')) throw new MismatchError(`Shard ${s.path} has rows of ${s.featureShape.join('x')} but ${first.path} has ${first.featureShape.join('x')}`);
+    if (s.featureShape.join('x') !== first.featureShape.join('x'))
+      throw new MismatchError(`Shard ${s.path} has rows of ${s.featureShape.join('x')} but ${first.path} has ${first.featureShape.join('x')}`);
     if (s.count !== first.count || s.splitRows !== first.splitRows) {
       throw new MismatchError(`Shard ${s.path} is shard ${s.index} of ${s.count} of a ${split} split of ${s.splitRows} rows but ${first.path} is of ${first.count} shards of ${first.splitRows} rows`);
     }
@@ -128,7 +130,9 @@ export function checkCoverage<T extends Shard>(shards: T[], split: CacheSplitNam
   for (const s of sorted) {
     if (s.firstRow > next) throw gap(next, s.firstRow, sorted, split, total);
     if (s.firstRow < next) {
-      throw new MismatchError(`Shards ${previous!.path} and ${s.path} both hold ${rowText(s.firstRow, Math.min(next, s.firstRow + s.rows) - 1)} of the ${split} split; expected each row in one shard (give each shard once)`);
+      throw new MismatchError(
+        `Shards ${previous!.path} and ${s.path} both hold ${rowText(s.firstRow, Math.min(next, s.firstRow + s.rows) - 1)} of the ${split} split; expected each row in one shard (give each shard once)`,
+      );
     }
     next = s.firstRow + s.rows;
     previous = s;
@@ -141,7 +145,10 @@ function gap(from: number, to: number, shards: Shard[], split: CacheSplitName, t
   const { count } = shards[0]!;
   const have = new Set(shards.map((s) => s.index));
   const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !have.has(i));
-  const which = missing.length === 0 ? '' : `; missing shard${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} of ${count} (e.g. ${shardCachePath('<cache>.h5', missing[0]!, count)})`;
+  const which =
+    missing.length === 0
+      ? ''
+      : `; missing shard${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} of ${count} (e.g. ${shardCachePath('<cache>.h5', missing[0]!, count)})`;
   return new InputError(`The shards leave ${rowText(from, to - 1)} of the ${split} split (${total.toLocaleString('en-US')} rows) uncovered${which}`);
 }
 
@@ -167,7 +174,8 @@ function shardRows(shards: Shard[], split: CacheSplitName, total: number): Build
             all.update(bytes);
             sink(s.firstRow + start, rows);
           }
-          if (recorded === undefined || own.digest('hex') !== recorded.features) throw new InputError(`Shard ${s.path}: its ${split} features do not match the SHA-256 recorded when it was written (the file is damaged); extract that shard again with --force`);
+          if (recorded === undefined || own.digest('hex') !== recorded.features)
+            throw new InputError(`Shard ${s.path}: its ${split} features do not match the SHA-256 recorded when it was written (the file is damaged); extract that shard again with --force`);
         } finally {
           closeQuietly(s.path, file);
         }
@@ -187,7 +195,8 @@ async function shardLabels(shards: Shard[], split: CacheSplitName, total: number
         const group = file.get(split) as Group;
         return [(group.get('labels') as Dataset).value as Uint8Array, recordedDigests(group)] as const;
       });
-      if (recorded === undefined || createHash('sha256').update(values).digest('hex') !== recorded.labels) throw new InputError(`Shard ${s.path}: its ${split} labels do not match the SHA-256 recorded when it was written (the file is damaged); extract that shard again with --force`);
+      if (recorded === undefined || createHash('sha256').update(values).digest('hex') !== recorded.labels)
+        throw new InputError(`Shard ${s.path}: its ${split} labels do not match the SHA-256 recorded when it was written (the file is damaged); extract that shard again with --force`);
       labels.set(values, s.firstRow);
     } finally {
       closeQuietly(s.path, file);

@@ -110,9 +110,16 @@ async function readJournal(path: string): Promise<Journal | undefined> {
   // A journal this code did not write (another version, a hand edit) is ignored like an unreadable one.
   const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
   const valid =
-    typeof journal === 'object' && journal !== null && journal.version === JOURNAL_VERSION &&
-    typeof journal.split === 'string' && typeof journal.identity === 'object' && journal.identity !== null &&
-    count(journal.total) && count(journal.rowFloats) && count(journal.rows) && Array.isArray(journal.batches) &&
+    typeof journal === 'object' &&
+    journal !== null &&
+    journal.version === JOURNAL_VERSION &&
+    typeof journal.split === 'string' &&
+    typeof journal.identity === 'object' &&
+    journal.identity !== null &&
+    count(journal.total) &&
+    count(journal.rowFloats) &&
+    count(journal.rows) &&
+    Array.isArray(journal.batches) &&
     journal.batches.every((b) => Array.isArray(b) && b.length === 2 && Number.isSafeInteger(b[0]) && b[0] > 0 && typeof b[1] === 'string' && /^[0-9a-f]{64}$/.test(b[1])) &&
     journal.batches.reduce((sum, b) => sum + b[0], 0) === journal.rows;
   return valid ? (journal as Journal) : undefined;
@@ -276,7 +283,9 @@ export class PartFile {
       }
       if (batch.digest('hex') !== expected) {
         await this.cutBack(index);
-        throw new InputError(`Partial extraction ${this.paths.data} does not match the SHA-256 its journal recorded for rows ${start}-${start + rows - 1} (the file was changed or damaged); run the same command again to make the rows from ${start} again`);
+        throw new InputError(
+          `Partial extraction ${this.paths.data} does not match the SHA-256 its journal recorded for rows ${start}-${start + rows - 1} (the file was changed or damaged); run the same command again to make the rows from ${start} again`,
+        );
       }
       start += rows;
     }

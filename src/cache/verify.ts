@@ -11,7 +11,19 @@ import { existsSync, statSync } from 'node:fs';
 import { HeadstartError, InputError } from '../errors.js';
 import { CHECKSUM_ATTRS, RowTally, SPLITS, extractCommandFor } from './format.js';
 import { attrValue, closeQuietly, hasChild, openForReading, readQuietly } from './h5.js';
-import { type CacheProblem, type ReadableSplit, badLabelText, examineCache, nonFiniteText, problemLine, readFeatureRows, readLabelRows, rowsPerRead, tallyBadLabels, tallyNonFinite } from './reader.js';
+import {
+  type CacheProblem,
+  type ReadableSplit,
+  badLabelText,
+  examineCache,
+  nonFiniteText,
+  problemLine,
+  readFeatureRows,
+  readLabelRows,
+  rowsPerRead,
+  tallyBadLabels,
+  tallyNonFinite,
+} from './reader.js';
 import type { CacheAttrs, CacheSplitName } from './types.js';
 import { elementCount } from '../shape.js';
 

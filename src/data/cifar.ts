@@ -28,7 +28,10 @@ const fmt = (n: number): string => n.toLocaleString('en-US');
 
 /** Class names from batches.meta.txt: one per line, blank lines (CIFAR's file ends with some) dropped. */
 export function parseClassNames(text: string, source: string): string[] {
-  const names = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+  const names = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
   // one class cannot be trained (a softmax over one class learns nothing), so it is refused here
   if (names.length < 2 || names.length > 256) {
     throw new InputError(`Expected 2 to 256 class names, one per line, in ${source} but received ${names.length}`);
@@ -40,17 +43,19 @@ export function parseClassNames(text: string, source: string): string[] {
 export function checkBatchSize(bytes: number, source: string, recordsPerFile?: number): number {
   const whole = Math.floor(bytes / RECORD_BYTES);
   const rest = bytes % RECORD_BYTES;
-  const where = rest !== 0
-    ? `record ${fmt(whole)} (numbered from 0) is cut after ${fmt(rest)} of its ${fmt(RECORD_BYTES)} bytes`
-    : `it ends after ${fmt(whole)} whole records`;
+  const where = rest !== 0 ? `record ${fmt(whole)} (numbered from 0) is cut after ${fmt(rest)} of its ${fmt(RECORD_BYTES)} bytes` : `it ends after ${fmt(whole)} whole records`;
   if (recordsPerFile !== undefined) {
     if (bytes !== recordsPerFile * RECORD_BYTES) {
-      throw new InputError(`Expected ${fmt(recordsPerFile * RECORD_BYTES)} bytes (${fmt(recordsPerFile)} records of ${fmt(RECORD_BYTES)}) in ${source} but received ${fmt(bytes)}: ${where}; the file is truncated or not a CIFAR-10 batch`);
+      throw new InputError(
+        `Expected ${fmt(recordsPerFile * RECORD_BYTES)} bytes (${fmt(recordsPerFile)} records of ${fmt(RECORD_BYTES)}) in ${source} but received ${fmt(bytes)}: ${where}; the file is truncated or not a CIFAR-10 batch`,
+      );
     }
   } else if (bytes > MAX_RECORDS_PER_FILE * RECORD_BYTES) {
     throw new InputError(`Expected at most ${fmt(MAX_RECORDS_PER_FILE * RECORD_BYTES)} bytes (${fmt(MAX_RECORDS_PER_FILE)} records of ${fmt(RECORD_BYTES)}) in ${source} but received ${fmt(bytes)}`);
   } else if (rest !== 0 || bytes === 0) {
-    throw new InputError(`Expected a non-zero multiple of ${fmt(RECORD_BYTES)} bytes (1 label byte and ${fmt(IMAGE_BYTES)} pixel bytes per record) in ${source} but received ${fmt(bytes)}${bytes === 0 ? '' : `: ${where}`}`);
+    throw new InputError(
+      `Expected a non-zero multiple of ${fmt(RECORD_BYTES)} bytes (1 label byte and ${fmt(IMAGE_BYTES)} pixel bytes per record) in ${source} but received ${fmt(bytes)}${bytes === 0 ? '' : `: ${where}`}`,
+    );
   }
   return whole;
 }
@@ -96,7 +101,10 @@ export async function readBatches(files: BatchSource[], classes: string[], recor
 }
 
 async function isDirectory(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isDirectory(), () => false);
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 function checkMetaSize(bytes: number, source: string): void {
@@ -117,7 +125,13 @@ export async function cifar10Folder(dataDir: string): Promise<string> {
   const dir = join(dataDir, CIFAR10_DIR);
   if (await isDirectory(dir)) return dir;
   const archive = join(dataDir, CIFAR10_ARCHIVE);
-  if (await stat(archive).then((s) => s.isFile(), () => false)) return unpackArchive(archive, dataDir, CIFAR10_DIR, batchArchiveFiles(CIFAR10_RECORDS_PER_FILE));
+  if (
+    await stat(archive).then(
+      (s) => s.isFile(),
+      () => false,
+    )
+  )
+    return unpackArchive(archive, dataDir, CIFAR10_DIR, batchArchiveFiles(CIFAR10_RECORDS_PER_FILE));
   throw new InputError(`Expected CIFAR-10 in ${dataDir}/ but found neither ${CIFAR10_DIR}/ nor ${CIFAR10_ARCHIVE}: run \`headstart fetch cifar10\`, or put ${CIFAR10_ARCHIVE} into ${dataDir}/`);
 }
 

@@ -7,7 +7,6 @@ import { InputError } from '../errors.js';
 import { findDataSource } from './sources.js';
 import type { Dataset, OpenDatasetOptions } from './types.js';
 
-
 /**
  * Refuses a data set a head cannot be trained on: one class (softmax over one class learns nothing,
  * and train-head would fail only after extraction). `extract` calls it right after opening.

@@ -46,7 +46,11 @@ async function listFolder(dir: string): Promise<string[]> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
-      code === 'EACCES' || code === 'EPERM' ? 'a folder it may not read (permission denied)' : code === 'ENOENT' ? 'nothing (it was removed while being read)' : `a folder it cannot list (${code ?? String(err)})`;
+      code === 'EACCES' || code === 'EPERM'
+        ? 'a folder it may not read (permission denied)'
+        : code === 'ENOENT'
+          ? 'nothing (it was removed while being read)'
+          : `a folder it cannot list (${code ?? String(err)})`;
     throw new InputError(`Expected a readable folder at ${dir} but received ${why}`, { cause: err });
   }
 }
@@ -145,7 +149,9 @@ async function scanTree(dir: string, around: readonly string[]): Promise<Tree> {
     for (const f of files) {
       const first = owner.get(f.id);
       if (first !== undefined) {
-        throw new InputError(`Expected each image in one class folder of ${dir} but ${first.path} (class ${JSON.stringify(first.cls)}) and ${f.path} (class ${JSON.stringify(name)}) are the same file`);
+        throw new InputError(
+          `Expected each image in one class folder of ${dir} but ${first.path} (class ${JSON.stringify(first.cls)}) and ${f.path} (class ${JSON.stringify(name)}) are the same file`,
+        );
       }
       owner.set(f.id, { path: f.path, cls: name });
     }
@@ -221,7 +227,9 @@ export async function scanImageFolder(dir: string, options: ScanOptions): Promis
   });
   const entries = toEntries(images);
   if (entries.length === 0) {
-    throw new InputError(`Expected ${options.split} images in ${dir} but received none: it has no train/ and test/ folders and --test-fraction ${options.testFraction} leaves the ${options.split} split empty`);
+    throw new InputError(
+      `Expected ${options.split} images in ${dir} but received none: it has no train/ and test/ folders and --test-fraction ${options.testFraction} leaves the ${options.split} split empty`,
+    );
   }
   return { root: dir, classes: tree.classes, entries };
 }

@@ -7,6 +7,7 @@
  * - 16-bit RGB keeps the high byte (what sharp's cast and PIL's RGB;16B unpacker both do), while
  *   16-bit gray is CLIPPED to 255 as PIL's I→RGB conversion does (PIL opens it as 32-bit 'I').
  */
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError, firstLine } from '../errors.js';
@@ -34,7 +35,9 @@ const fmt = (n: number): string => n.toLocaleString('en-US');
 
 function tooLarge(path: string, width: number, height: number, limit: number): InputError {
   const pixels = width * height;
-  return new InputError(`Expected ${IMAGE_KINDS} of at most ${fmt(limit)} pixels for ${path} but received ${fmt(width)}×${fmt(height)} = ${fmt(pixels)} pixels; raise the limit with ${MAX_PIXELS_OPTION} ${pixels} to read it`);
+  return new InputError(
+    `Expected ${IMAGE_KINDS} of at most ${fmt(limit)} pixels for ${path} but received ${fmt(width)}×${fmt(height)} = ${fmt(pixels)} pixels; raise the limit with ${MAX_PIXELS_OPTION} ${pixels} to read it`,
+  );
 }
 
 /** Why sharp failed, in the words a user can act on. */
@@ -53,7 +56,7 @@ function describeFailure(path: string, error: unknown, limit: number): InputErro
 
 /** Checks that `path` is a non-empty regular file, with one clear error otherwise. */
 export async function checkImageFile(path: string): Promise<void> {
-  let info;
+  let info: Stats;
   try {
     info = await stat(path);
   } catch (error) {

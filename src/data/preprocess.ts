@@ -56,14 +56,7 @@ export function interleavedToPlanar(rgb: Uint8Array, width: number, height: numb
  * Planar CHW RGB bytes (CIFAR's record layout) → normalised float32 [3, size, size], written into
  * `out` at `offset` (a batch buffer) or into a new array.
  */
-export function normalizedFromPlanar(
-  planar: Uint8Array,
-  width: number,
-  height: number,
-  size: number,
-  out: Float32Array = new Float32Array(3 * size * size),
-  offset = 0,
-): Float32Array {
+export function normalizedFromPlanar(planar: Uint8Array, width: number, height: number, size: number, out: Float32Array = new Float32Array(3 * size * size), offset = 0): Float32Array {
   const plane = width * height;
   if (width === size && height === size) {
     for (let c = 0; c < 3; c++) {

@@ -46,8 +46,7 @@ function failure(path: string, options: RegularFileOptions, error: unknown): Inp
  * closes the handle. Returns the size seen by fstat on the open file.
  */
 export async function openRegularFile(path: string, options: RegularFileOptions): Promise<{ handle: FileHandle; size: number }> {
-  const refuse = async (s: Stats): Promise<InputError> =>
-    new InputError(`Expected ${options.what} ${path} to be a regular file but received ${fileKind(s)}${await symlinkNote(path)}`);
+  const refuse = async (s: Stats): Promise<InputError> => new InputError(`Expected ${options.what} ${path} to be a regular file but received ${fileKind(s)}${await symlinkNote(path)}`);
   let before: Stats;
   try {
     before = await stat(path);

@@ -27,7 +27,7 @@ const f32 = Math.fround;
 export function axisWeights(inSize: number, outSize: number): AxisWeights {
   const scale = f32(inSize / outSize);
   // the triangle's half-width: 1 for upscaling, the scale factor for downscaling
-  const support = scale >= 1 ? scale : 1;
+  const support = Math.max(scale, 1);
   const invScale = scale >= 1 ? f32(1 / scale) : 1;
   const stride = Math.ceil(support) * 2 + 1;
   const start = new Int32Array(outSize);
@@ -91,14 +91,7 @@ function resizeHeight(src: Float32Array, channels: number, inH: number, width: n
 }
 
 /** Resizes a float32 CHW tensor to outH×outW; returns the input itself when the size already matches. */
-export function resizeBilinearAntialias(
-  src: Float32Array,
-  channels: number,
-  height: number,
-  width: number,
-  outH: number,
-  outW: number,
-): Float32Array {
+export function resizeBilinearAntialias(src: Float32Array, channels: number, height: number, width: number, outH: number, outW: number): Float32Array {
   if (src.length !== channels * height * width) throw new RangeError(`resize: ${src.length} values for ${channels}×${height}×${width}`);
   let t = src;
   if (outW !== width) t = resizeWidth(t, channels, height, width, outW);

@@ -97,7 +97,10 @@ async function readEntries(archive: string, topDir: string, files: readonly Arch
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**

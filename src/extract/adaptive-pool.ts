@@ -32,7 +32,14 @@ export function adaptivePoolMatrix(inSize: number, outSize = 7): Float32Array {
  * (which, read flat, is torch.flatten(x, 1) of the pooled map).
  */
 export function adaptiveAvgPool2d(x: Float32Array, n: number, c: number, h: number, w: number, out = 7): Float32Array {
-  for (const [v, what] of [[n, 'n'], [c, 'c'], [h, 'h'], [w, 'w'], [out, 'out']] as const) checkSize(v, what);
+  for (const [v, what] of [
+    [n, 'n'],
+    [c, 'c'],
+    [h, 'h'],
+    [w, 'w'],
+    [out, 'out'],
+  ] as const)
+    checkSize(v, what);
   if (x.length !== n * c * h * w) throw new RangeError(`input has ${x.length} values, not n*c*h*w = ${n * c * h * w}`);
   const rows = Array.from({ length: out }, (_, i) => adaptiveBin(i, h, out));
   const cols = Array.from({ length: out }, (_, j) => adaptiveBin(j, w, out));

@@ -138,16 +138,19 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
     throw new ExtractionStopped(`Stopped the ${split} split at image ${writer.rows.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}; run the same command again to resume`);
   }
   const shard = opts.shard;
-  const groupAttrs = shard === undefined ? undefined : {
-    [SHARD_ATTRS.index]: shard.index,
-    [SHARD_ATTRS.count]: shard.count,
-    [SHARD_ATTRS.firstRow]: shard.firstRow,
-    [SHARD_ATTRS.splitRows]: shard.splitRows,
-    // This run's work; rows an interrupted run made before are not in its seconds.
-    [SHARD_ATTRS.images]: total - resumedFrom,
-    [SHARD_ATTRS.seconds]: (clock() - started) / 1000,
-    [SHARD_ATTRS.device]: trunk.provider,
-  };
+  const groupAttrs =
+    shard === undefined
+      ? undefined
+      : {
+          [SHARD_ATTRS.index]: shard.index,
+          [SHARD_ATTRS.count]: shard.count,
+          [SHARD_ATTRS.firstRow]: shard.firstRow,
+          [SHARD_ATTRS.splitRows]: shard.splitRows,
+          // This run's work; rows an interrupted run made before are not in its seconds.
+          [SHARD_ATTRS.images]: total - resumedFrom,
+          [SHARD_ATTRS.seconds]: (clock() - started) / 1000,
+          [SHARD_ATTRS.device]: trunk.provider,
+        };
   await writer.finish(dataset.labels, groupAttrs);
   return result(false, resumedFrom, featureShape);
 }

@@ -48,10 +48,7 @@ export function buildTrunkGraph(trunk: BackboneWeights, opts: TrunkGraphOptions)
     // out[n,c] = Ph [7,h] · X[n,c] [h,w] · Pw [w,7]; MatMul broadcasts the 2-D matrices over N and C.
     const pw = transpose(adaptivePoolMatrix(w, POOL_OUT), POOL_OUT, w);
     const ph = adaptivePoolMatrix(h, POOL_OUT);
-    initializers.push(
-      { name: 'avgpool.pw', dims: [w, POOL_OUT], dataType: 'float', data: pw },
-      { name: 'avgpool.ph', dims: [POOL_OUT, h], dataType: 'float', data: ph },
-    );
+    initializers.push({ name: 'avgpool.pw', dims: [w, POOL_OUT], dataType: 'float', data: pw }, { name: 'avgpool.ph', dims: [POOL_OUT, h], dataType: 'float', data: ph });
     nodes.push(
       { opType: 'MatMul', name: 'avgpool_cols', inputs: [MAP_NAME, 'avgpool.pw'], outputs: ['avgpool_cols'] },
       { opType: 'MatMul', name: 'avgpool_rows', inputs: ['avgpool.ph', 'avgpool_cols'], outputs: ['avgpool'] },

@@ -59,7 +59,9 @@ function checkPreprocessing(backbone: Backbone): void {
   const { resize, mean, std } = backbone.preprocessing;
   const same = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
   if (resize !== 'square' || !same(mean, IMAGENET_MEAN) || !same(std, IMAGENET_STD)) {
-    throw new InputError(`backbone ${backbone.id} asks for a preprocessing (resize ${resize}, mean ${mean.join(',')}, std ${std.join(',')}) that the data layer does not offer: it resizes to a square and normalises with ImageNet's mean and std`);
+    throw new InputError(
+      `backbone ${backbone.id} asks for a preprocessing (resize ${resize}, mean ${mean.join(',')}, std ${std.join(',')}) that the data layer does not offer: it resizes to a square and normalises with ImageNet's mean and std`,
+    );
   }
 }
 
@@ -128,7 +130,8 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   // The trunk (an ONNX model to build or load, a session to start) is opened only if some split
   // needs it: extractSplit asks for it after finding the split missing from the cache.
   let trunk: Trunk | undefined;
-  const openOnce = async (): Promise<Trunk> => (trunk ??= await openTrunk({ backbone, weights: trunkWeights.weights, weightsId, imageSize, output: layout, device: o['device'] as DeviceRequest, onNote: note }));
+  const openOnce = async (): Promise<Trunk> =>
+    (trunk ??= await openTrunk({ backbone, weights: trunkWeights.weights, weightsId, imageSize, output: layout, device: o['device'] as DeviceRequest, onNote: note }));
   const controller = new AbortController();
   const onSigint = (): void => {
     note('\nStopping after the current batch; run the same command again to resume (Ctrl-C again quits at once)');
@@ -144,7 +147,15 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
       // Made on the first progress report, once the trunk is running: a reused split shows none.
       let bar: ProgressBar | undefined;
       const r = await extractSplit({
-        dataset, trunk: openOnce, cachePath, attrs, batchSize, force, onNote: note, signal: controller.signal, clock: ctx.clock,
+        dataset,
+        trunk: openOnce,
+        cachePath,
+        attrs,
+        batchSize,
+        force,
+        onNote: note,
+        signal: controller.signal,
+        clock: ctx.clock,
         shard: shard === undefined || range === undefined ? undefined : { index: shard.index, count: shard.count, firstRow: range.first, splitRows },
         onProgress: (done, total) => (bar ??= progressBar({ stream: ctx.stderr, label: `extract ${split}`, unit: 'images', clock: ctx.clock })).update(done, total),
       }).finally(() => bar?.finish());
@@ -168,6 +179,9 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   const held = results.map((r) => `${r.split} (${count(r.count)} images)`).join(' and ');
   const text = `Feature cache ${cachePath}: ${held} of ${first.name}, ${layout === 'map' ? 'trunk map' : 'pooled features'} ${featureShape.join('x')} per image, image size ${imageSize}, weights ${weightsId}`;
   const shardData = shard === undefined || range === undefined ? undefined : { index: shard.index, count: shard.count, firstRow: range.first, rows: range.rows, splitRows };
-  const shardText = shardData === undefined ? '' : `; shard ${shardData.index} of ${shardData.count}: rows ${shardData.firstRow}-${shardData.firstRow + shardData.rows - 1} of ${splitRows} (headstart merge joins the shards)`;
+  const shardText =
+    shardData === undefined
+      ? ''
+      : `; shard ${shardData.index} of ${shardData.count}: rows ${shardData.firstRow}-${shardData.firstRow + shardData.rows - 1} of ${splitRows} (headstart merge joins the shards)`;
   return { text: `${text}${shardText}`, data: { cache: cachePath, splits: results, ...(shardData === undefined ? {} : { shard: shardData }) } };
 }

@@ -64,7 +64,11 @@ export function shortReason(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   const adapter = /Failed to get a WebGPU adapter: ?([^\n]*)/.exec(text);
   if (adapter) return `no WebGPU adapter (${adapter[1]!.trim() || 'none found'})`;
-  const line = text.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unknown error';
+  const line =
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0) ?? 'unknown error';
   return line.replace(/^\/\S+:\d+ /, '').replace(/^\[ONNXRuntimeError\] : \d+ : \w+ : /, '');
 }
 
@@ -115,11 +119,7 @@ function webgpuRefusal(answer: DawnAnswer): string | undefined {
  * Opens `model` (serialized bytes or a path) on the requested device. A device that was asked for
  * and cannot start is a DeviceError; a model ONNX Runtime cannot read is an InputError.
  */
-export async function createSession(
-  model: Uint8Array | string,
-  device: DeviceRequest,
-  opts: SessionOptions = {},
-): Promise<{ session: InferenceSession; provider: Provider }> {
+export async function createSession(model: Uint8Array | string, device: DeviceRequest, opts: SessionOptions = {}): Promise<{ session: InferenceSession; provider: Provider }> {
   const threads = opts.intraOpThreads ?? availableParallelism();
   const hardware: Hardware = { ...detectHardware(), ...opts.hardware };
   const note = opts.onNote ?? (() => {});

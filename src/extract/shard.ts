@@ -40,7 +40,7 @@ export function resolveShard(shard: string | undefined, shards: number | undefin
   }
   const k8s = env['JOB_COMPLETION_INDEX'];
   if (k8s !== undefined && k8s !== '') {
-    if (shards === undefined) throw new UsageError(expected('--shards N with JOB_COMPLETION_INDEX set (the Job\'s completions)', '--shards', undefined));
+    if (shards === undefined) throw new UsageError(expected("--shards N with JOB_COMPLETION_INDEX set (the Job's completions)", '--shards', undefined));
     return checked(whole(k8s), shards, ['JOB_COMPLETION_INDEX', k8s], ['--shards', String(shards)], `Kubernetes JOB_COMPLETION_INDEX=${k8s} of --shards ${shards}`);
   }
   const task = env['SLURM_ARRAY_TASK_ID'];

@@ -5,8 +5,8 @@
  * never half-written.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { type Stats, createReadStream } from 'node:fs';
+import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DownloadError } from '../errors.js';
 import type { DownloadOptions, DownloadResult } from './types.js';
@@ -43,14 +43,16 @@ async function sizeOf(path: string): Promise<number> {
 
 /** A folder (or device) at `<dest>.part` would only fail later, after a request, with a raw errno. */
 async function refuseNonFile(path: string, what: string): Promise<void> {
-  let s;
+  let s: Stats;
   try {
     s = await stat(path);
   } catch {
     return;
   }
   if (!s.isFile()) {
-    throw new DownloadError(`Expected a file or nothing at ${path} (${what}) but received ${s.isDirectory() ? 'a folder' : 'something that is not a file'}; move it out of the way and run the command again`);
+    throw new DownloadError(
+      `Expected a file or nothing at ${path} (${what}) but received ${s.isDirectory() ? 'a folder' : 'something that is not a file'}; move it out of the way and run the command again`,
+    );
   }
 }
 
@@ -146,7 +148,7 @@ async function hashFile(path: string, digests: Digests): Promise<void> {
 
 /** Appends (or writes) the body to `part`, hashing and reporting as it goes; returns the part's size. */
 async function streamBody(response: Response, part: string, append: boolean, offset: number, total: number, digests: Digests, opts: DownloadOptions): Promise<number> {
-  let file;
+  let file: FileHandle;
   try {
     file = await open(part, append ? 'a' : 'w');
   } catch (error) {

@@ -134,9 +134,7 @@ function describe(file: KnownFile, data: FetchResultData): string {
     case 'data-dir':
       return `${file.what}: ${data.path} (already there${size})`;
     case 'torch-cache':
-      return data.linkedTo !== undefined
-        ? `${file.what}: ${data.path} -> ${data.linkedTo} (PyTorch's cache, linked${size})`
-        : `${file.what}: ${data.path} (PyTorch's cache${size})`;
+      return data.linkedTo !== undefined ? `${file.what}: ${data.path} -> ${data.linkedTo} (PyTorch's cache, linked${size})` : `${file.what}: ${data.path} (PyTorch's cache${size})`;
     case 'download': {
       const digest = data.md5 !== undefined && file.md5 !== undefined ? `MD5 ${data.md5}` : `SHA-256 ${data.sha256}`;
       return `${file.what}: ${data.path} (${data.resumed ? 'download resumed and finished' : 'downloaded'}${size}, ${digest})`;

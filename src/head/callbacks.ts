@@ -39,7 +39,12 @@ export class EarlyStopping {
   best: BestEpoch | undefined;
   private lastEpoch = 0;
 
-  constructor(readonly monitor: Monitor, readonly patience: number, best?: BestEpoch, lastEpoch = 0) {
+  constructor(
+    readonly monitor: Monitor,
+    readonly patience: number,
+    best?: BestEpoch,
+    lastEpoch = 0,
+  ) {
     this.best = best;
     this.lastEpoch = lastEpoch;
   }

@@ -32,7 +32,13 @@ export function checkpointDir(outDir: string): string {
  * never pairs mismatched files and the previous epoch's checkpoint stays readable until this one is
  * complete; only then is the older tensors file removed.
  */
-export function writeCheckpoint(outDir: string, epoch: number, fingerprint: CheckpointState['fingerprint'], state: Record<string, unknown>, tensors: Record<string, { shape: number[]; data: Float32Array }>): void {
+export function writeCheckpoint(
+  outDir: string,
+  epoch: number,
+  fingerprint: CheckpointState['fingerprint'],
+  state: Record<string, unknown>,
+  tensors: Record<string, { shape: number[]; data: Float32Array }>,
+): void {
   const dir = checkpointDir(outDir);
   const file = `tensors-${epoch}.bin`;
   const index: CheckpointState['tensors'] = [];
@@ -44,7 +50,9 @@ export function writeCheckpoint(outDir: string, epoch: number, fingerprint: Chec
     offset += t.data.length;
   }
   const body: CheckpointState = { formatVersion: 1, epoch, fingerprint, state, tensors: index, file };
-  const kept = existsSync(join(dir, 'state.json')) ? `the checkpoint of epoch ${epoch - 1} in ${dir} is kept: free some space and run again with --resume` : 'no epoch was checkpointed yet: free some space and run again';
+  const kept = existsSync(join(dir, 'state.json'))
+    ? `the checkpoint of epoch ${epoch - 1} in ${dir} is kept: free some space and run again with --resume`
+    : 'no epoch was checkpointed yet: free some space and run again';
   writeFilesAtomic(
     [
       { path: join(dir, file), data: chunks },
@@ -71,7 +79,8 @@ export function readCheckpoint(outDir: string): { meta: CheckpointState; tensors
   }
   checkTensorIndex(meta.tensors, statePath, dir);
   checkState(meta, statePath, afresh);
-  if (!/^tensors-\d+\.bin$/.test(meta.file)) throw new InputError(`Expected "file": "tensors-<epoch>.bin" in checkpoint ${statePath} but received ${JSON.stringify(meta.file).slice(0, 60)}; ${afresh}`);
+  if (!/^tensors-\d+\.bin$/.test(meta.file))
+    throw new InputError(`Expected "file": "tensors-<epoch>.bin" in checkpoint ${statePath} but received ${JSON.stringify(meta.file).slice(0, 60)}; ${afresh}`);
   const binPath = join(dir, meta.file);
   const total = meta.tensors.reduce((s, t) => s + t.length, 0);
   // The size is checked before the read, so an index that claims more than the file holds allocates nothing.
@@ -101,13 +110,24 @@ function isDeviation(v: unknown): boolean {
 function isEpochInfo(v: unknown, epoch: number): boolean {
   const finite = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x);
   const optional = (x: unknown): boolean => x === undefined || finite(x);
-  return isObject(v) && v.epoch === epoch && finite(v.trainLoss) && finite(v.trainAccuracy) && finite(v.seconds) &&
-    optional(v.valLoss) && optional(v.valAccuracy) && optional(v.testLoss) && optional(v.testAccuracy) && (finite(v.valAccuracy) || finite(v.testAccuracy));
+  return (
+    isObject(v) &&
+    v.epoch === epoch &&
+    finite(v.trainLoss) &&
+    finite(v.trainAccuracy) &&
+    finite(v.seconds) &&
+    optional(v.valLoss) &&
+    optional(v.valAccuracy) &&
+    optional(v.testLoss) &&
+    optional(v.testAccuracy) &&
+    (finite(v.valAccuracy) || finite(v.testAccuracy))
+  );
 }
 
 /** What the trainer takes back from state.json (epoch, fingerprint, history, step, deviation, best): refused in one line when it is not what writeCheckpoint wrote. */
 function checkState(meta: CheckpointState, statePath: string, afresh: string): void {
-  const bad = (field: string, want: string, got: unknown): InputError => new InputError(`Expected ${want} for "${field}" in checkpoint ${statePath} but received ${JSON.stringify(got)?.slice(0, 60) ?? 'nothing'}; ${afresh}`);
+  const bad = (field: string, want: string, got: unknown): InputError =>
+    new InputError(`Expected ${want} for "${field}" in checkpoint ${statePath} but received ${JSON.stringify(got)?.slice(0, 60) ?? 'nothing'}; ${afresh}`);
   const epoch = meta.epoch;
   if (!Number.isSafeInteger(epoch) || epoch < 1) throw bad('epoch', 'a positive integer', epoch);
   const fp = meta.fingerprint as unknown;
@@ -120,8 +140,15 @@ function checkState(meta: CheckpointState, statePath: string, afresh: string): v
   const best = st.best;
   if (best !== undefined) {
     // `value` is the monitored quantity; checkpoints from before validation splits recorded `accuracy` (on test).
-    const monitored = isObject(best) ? best.value ?? best.accuracy : undefined;
-    const ok = isObject(best) && Number.isSafeInteger(best.epoch) && (best.epoch as number) >= 1 && (best.epoch as number) <= epoch && typeof monitored === 'number' && Number.isFinite(monitored) && isDeviation(best.dev);
+    const monitored = isObject(best) ? (best.value ?? best.accuracy) : undefined;
+    const ok =
+      isObject(best) &&
+      Number.isSafeInteger(best.epoch) &&
+      (best.epoch as number) >= 1 &&
+      (best.epoch as number) <= epoch &&
+      typeof monitored === 'number' &&
+      Number.isFinite(monitored) &&
+      isDeviation(best.dev);
     if (!ok) throw bad('state.best', `{"epoch": 1…${epoch}, "value": number, "dev": ...}`, best);
   }
 }
@@ -140,7 +167,9 @@ function checkTensorIndex(index: unknown[], statePath: string, dir: string): voi
   }
   const missing = PARAM_NAMES.filter((k) => !shapes.has(`param.${k}`));
   if (missing.length > 0) {
-    throw new InputError(`Expected tensors ${PARAM_NAMES.map((k) => `param.${k}`).join(', ')} in checkpoint ${statePath} but ${missing.map((k) => `param.${k}`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing; ${afresh}`);
+    throw new InputError(
+      `Expected tensors ${PARAM_NAMES.map((k) => `param.${k}`).join(', ')} in checkpoint ${statePath} but ${missing.map((k) => `param.${k}`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing; ${afresh}`,
+    );
   }
   const p = (k: string): number[] => shapes.get(`param.${k}`)!;
   const [w0, b0, w3, b3, w6, b6] = PARAM_NAMES.map(p) as [number[], number[], number[], number[], number[], number[]];
@@ -156,12 +185,17 @@ function checkTensorIndex(index: unknown[], statePath: string, dir: string): voi
     if (kind !== 'best' && kind !== 'slot') continue;
     const want = (PARAM_NAMES as readonly string[]).includes(param) ? p(param) : undefined;
     const fits = want !== undefined && (kind === 'best' ? same(shape, want) : elementCount(shape) === elementCount(want));
-    if (!fits) throw new InputError(`Expected tensor ${name} in checkpoint ${statePath} to match ${want ? `param.${param} ${JSON.stringify(want)}` : 'a parameter'} but received ${JSON.stringify(shape)}; ${afresh}`);
+    if (!fits)
+      throw new InputError(
+        `Expected tensor ${name} in checkpoint ${statePath} to match ${want ? `param.${param} ${JSON.stringify(want)}` : 'a parameter'} but received ${JSON.stringify(shape)}; ${afresh}`,
+      );
   }
   // The best epoch's weights are kept whole or not at all (not at all: the last epoch was the best).
   const bestMissing = PARAM_NAMES.filter((k) => !shapes.has(`best.${k}`));
   if (bestMissing.length > 0 && bestMissing.length < PARAM_NAMES.length) {
-    throw new InputError(`Expected all or none of the best.* tensors in checkpoint ${statePath} but ${bestMissing.map((k) => `best.${k}`).join(', ')} ${bestMissing.length === 1 ? 'is' : 'are'} missing; ${afresh}`);
+    throw new InputError(
+      `Expected all or none of the best.* tensors in checkpoint ${statePath} but ${bestMissing.map((k) => `best.${k}`).join(', ')} ${bestMissing.length === 1 ? 'is' : 'are'} missing; ${afresh}`,
+    );
   }
 }
 

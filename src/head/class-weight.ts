@@ -39,7 +39,9 @@ export function balancedClassWeights(labels: ArrayLike<number>, k: number): Floa
  */
 export function imbalanceNote(labels: ArrayLike<number>, classes: readonly string[], mode: ClassWeightMode): string | undefined {
   if (mode === 'balanced') return undefined;
-  const counts = classCounts(labels, classes.length).map((n, c) => ({ n, name: classes[c]! })).filter((c) => c.n > 0);
+  const counts = classCounts(labels, classes.length)
+    .map((n, c) => ({ n, name: classes[c]! }))
+    .filter((c) => c.n > 0);
   if (counts.length < 2) return undefined;
   const largest = counts.reduce((a, b) => (b.n > a.n ? b : a));
   const smallest = counts.reduce((a, b) => (b.n < a.n ? b : a));

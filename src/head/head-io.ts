@@ -3,7 +3,7 @@
  * Dense/Dropout, kernels stored [in, out] as Keras does, so `tf.loadLayersModel` reads it), and
  * `headstart.json` (HeadMeta). Also the training checkpoint (`checkpoint/`), written atomically.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { type Stats, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, MismatchError } from '../errors.js';
 import { writeFilesAtomic, type PendingFile } from '../io/atomic.js';
@@ -111,7 +111,7 @@ export const JSON_LIMIT = 64 * 1024 * 1024;
  * Returns its size; undefined when missing.
  */
 export function regularFileSize(file: string, limit: number, what: string): number | undefined {
-  let st;
+  let st: Stats;
   try {
     st = statSync(file);
   } catch (err) {
@@ -210,7 +210,8 @@ export async function loadHead(dir: string): Promise<LoadedHead> {
   }
   // Only a file of the head folder itself: never a path that climbs out of it (../../dev/zero).
   const binName = group.paths[0] as string;
-  if (!/^[^/\\]+$/.test(binName) || binName === '.' || binName === '..') throw new InputError(`Expected a file name in the head folder for the weightsManifest path of ${modelPath} but received ${JSON.stringify(binName)}`);
+  if (!/^[^/\\]+$/.test(binName) || binName === '.' || binName === '..')
+    throw new InputError(`Expected a file name in the head folder for the weightsManifest path of ${modelPath} but received ${JSON.stringify(binName)}`);
   if (!Array.isArray(group.weights)) throw new InputError(`Expected a "weights" list in the weightsManifest of ${modelPath} but received ${JSON.stringify(group.weights) ?? 'nothing'}`);
   for (const e of group.weights as unknown[]) {
     if (!isObject(e) || typeof e.name !== 'string') throw new InputError(`Expected weightsManifest entries with a "name" in ${modelPath} but received ${JSON.stringify(e)}`);
@@ -241,13 +242,16 @@ export async function loadHead(dir: string): Promise<LoadedHead> {
   const layer = (name: string): HeadLayer => {
     const kernel = byName.get(`${name}/kernel`);
     const bias = byName.get(`${name}/bias`);
-    if (!kernel || !bias || kernel.shape.length !== 2 || bias.shape.length !== 1 || bias.shape[0] !== kernel.shape[1] || kernel.shape.some((d) => d < 1)) throw new InputError(`Expected Dense layer ${name} (kernel and bias) in ${modelPath}`);
+    if (!kernel || !bias || kernel.shape.length !== 2 || bias.shape.length !== 1 || bias.shape[0] !== kernel.shape[1] || kernel.shape.some((d) => d < 1))
+      throw new InputError(`Expected Dense layer ${name} (kernel and bias) in ${modelPath}`);
     const [inFeatures, outFeatures] = kernel.shape as [number, number];
     return { weight: transpose(kernel.data, inFeatures, outFeatures), bias: Float32Array.from(bias.data), inFeatures, outFeatures };
   };
   const layers: HeadWeights = { fc0: layer('fc0'), fc3: layer('fc3'), fc6: layer('fc6') };
   if (layers.fc3.inFeatures !== layers.fc0.outFeatures || layers.fc6.inFeatures !== layers.fc3.outFeatures) {
-    throw new InputError(`Expected chained layer sizes in ${modelPath} but received ${layers.fc0.inFeatures}→${layers.fc0.outFeatures}, ${layers.fc3.inFeatures}→${layers.fc3.outFeatures}, ${layers.fc6.inFeatures}→${layers.fc6.outFeatures}`);
+    throw new InputError(
+      `Expected chained layer sizes in ${modelPath} but received ${layers.fc0.inFeatures}→${layers.fc0.outFeatures}, ${layers.fc3.inFeatures}→${layers.fc3.outFeatures}, ${layers.fc6.inFeatures}→${layers.fc6.outFeatures}`,
+    );
   }
   if (meta.classes.length !== layers.fc6.outFeatures) {
     throw new MismatchError(`Head ${dir} has ${layers.fc6.outFeatures} outputs but ${meta.classes.length} class names in headstart.json`);
@@ -273,4 +277,3 @@ export async function findNewestHead(modelsDir = 'models'): Promise<string | und
   }
   return best?.dir;
 }
-

@@ -128,14 +128,20 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
         const { loss } = await trainStep(params, b.x, prep.inWidth, b.labels, o.classes, optimizer, masks);
         step++;
         o.onStep?.(step, steps);
-        if (!Number.isFinite(loss)) { diverged = true; break; }
+        if (!Number.isFinite(loss)) {
+          diverged = true;
+          break;
+        }
         average = beta * average + (1 - beta) * loss;
         const smooth = average / (1 - beta ** step);
         lrs.push(lr);
         losses.push(smooth);
         rawLosses.push(loss);
         best = Math.min(best, smooth);
-        if (smooth > 4 * best) { diverged = true; break; }
+        if (smooth > 4 * best) {
+          diverged = true;
+          break;
+        }
         if (step >= steps) break;
       }
     }
@@ -148,7 +154,9 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
   const to = lrs.length - 5;
   if (to - from < 2) {
     const at = lrs.length > 0 ? `, at lr ${lrs[lrs.length - 1]!.toExponential(1)}` : '';
-    throw new TrainingError(`--lr find: the loss diverged after ${lrs.length} of ${steps} steps${at}, too early to suggest a learning rate; the head's starting weights or the data give a loss that no small step lowers`);
+    throw new TrainingError(
+      `--lr find: the loss diverged after ${lrs.length} of ${steps} steps${at}, too early to suggest a learning rate; the head's starting weights or the data give a loss that no small step lowers`,
+    );
   }
   const lrsIn = lrs.slice(from, to);
   const lossesIn = losses.slice(from, to);
@@ -169,7 +177,9 @@ export function terminalPlot(r: LrFindResult, width = 64, height = 14): string {
   const grid = Array.from({ length: height }, () => new Array<string>(width).fill(' '));
   const mark = col(r.valley.lr);
   for (let y = 0; y < height; y++) grid[y]![mark] = '|';
-  r.lrs.forEach((lr, i) => (grid[row(r.losses[i]!)]![col(lr)] = '*'));
+  r.lrs.forEach((lr, i) => {
+    grid[row(r.losses[i]!)]![col(lr)] = '*';
+  });
   const label = Math.max(hi.toFixed(3).length, lo.toFixed(3).length);
   const lines = grid.map((cells, y) => `${(y === 0 ? hi.toFixed(3) : y === height - 1 ? lo.toFixed(3) : '').padStart(label)} ${cells.join('').trimEnd()}`);
   const left = `lr ${fmt(r.lrs[0]!)}`;
@@ -193,21 +203,45 @@ export function lrFindSvg(r: LrFindResult, title: string): string {
   const hi = Math.min(Math.max(...r.losses, ...finite), lo + 4 * (Math.max(...r.losses) - lo || 1));
   const X = (lr: number): number => px + ((Math.log10(lr) - x0) / (x1 - x0 || 1)) * w;
   const Y = (loss: number): number => py + h - ((Math.min(loss, hi) - lo) / (hi - lo || 1)) * h;
-  const line = (values: number[], color: string, width: number): string => `<polyline fill="none" stroke="${color}" stroke-width="${width}" points="${values.map((v, i) => `${X(r.lrs[i]!).toFixed(1)},${Y(v).toFixed(1)}`).join(' ')}"/>`;
+  const line = (values: number[], color: string, width: number): string =>
+    `<polyline fill="none" stroke="${color}" stroke-width="${width}" points="${values.map((v, i) => `${X(r.lrs[i]!).toFixed(1)},${Y(v).toFixed(1)}`).join(' ')}"/>`;
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">`, '<rect width="100%" height="100%" fill="white"/>'];
   parts.push(`<text x="20" y="28" font-size="16" font-weight="bold">${title.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!)}</text>`);
   parts.push(`<rect x="${px}" y="${py}" width="${w}" height="${h}" fill="none" stroke="#888"/>`);
   for (let d = Math.ceil(x0); d <= Math.floor(x1); d++) {
     const x = X(10 ** d);
-    parts.push(`<line x1="${x.toFixed(1)}" y1="${py + h}" x2="${x.toFixed(1)}" y2="${py + h + 5}" stroke="#888"/>`, `<text x="${x.toFixed(1)}" y="${py + h + 18}" font-size="11" text-anchor="middle">1e${d}</text>`);
+    parts.push(
+      `<line x1="${x.toFixed(1)}" y1="${py + h}" x2="${x.toFixed(1)}" y2="${py + h + 5}" stroke="#888"/>`,
+      `<text x="${x.toFixed(1)}" y="${py + h + 18}" font-size="11" text-anchor="middle">1e${d}</text>`,
+    );
   }
   parts.push(`<text x="${px + w / 2}" y="${H - 12}" font-size="12" text-anchor="middle">learning rate (log scale)</text>`);
-  parts.push(`<text x="${px - 6}" y="${py + 10}" font-size="11" text-anchor="end">${hi.toFixed(3)}</text>`, `<text x="${px - 6}" y="${py + h}" font-size="11" text-anchor="end">${lo.toFixed(3)}</text>`);
-  parts.push(line(r.rawLosses.map((v) => (Number.isFinite(v) ? v : hi)), '#cccccc', 1), line(r.losses, '#1f77b4', 2));
-  for (const [p, color, name] of [[r.valley, '#d62728', 'valley (suggested)'], [r.steep, '#2ca02c', 'steep']] as const) {
-    parts.push(`<circle cx="${X(p.lr).toFixed(1)}" cy="${Y(p.loss).toFixed(1)}" r="5" fill="${color}"/>`, `<text x="${(X(p.lr) + 8).toFixed(1)}" y="${(Y(p.loss) - 8).toFixed(1)}" font-size="11" fill="${color}">${name} ${fmt(p.lr)}</text>`);
+  parts.push(
+    `<text x="${px - 6}" y="${py + 10}" font-size="11" text-anchor="end">${hi.toFixed(3)}</text>`,
+    `<text x="${px - 6}" y="${py + h}" font-size="11" text-anchor="end">${lo.toFixed(3)}</text>`,
+  );
+  parts.push(
+    line(
+      r.rawLosses.map((v) => (Number.isFinite(v) ? v : hi)),
+      '#cccccc',
+      1,
+    ),
+    line(r.losses, '#1f77b4', 2),
+  );
+  for (const [p, color, name] of [
+    [r.valley, '#d62728', 'valley (suggested)'],
+    [r.steep, '#2ca02c', 'steep'],
+  ] as const) {
+    parts.push(
+      `<circle cx="${X(p.lr).toFixed(1)}" cy="${Y(p.loss).toFixed(1)}" r="5" fill="${color}"/>`,
+      `<text x="${(X(p.lr) + 8).toFixed(1)}" y="${(Y(p.loss) - 8).toFixed(1)}" font-size="11" fill="${color}">${name} ${fmt(p.lr)}</text>`,
+    );
   }
-  parts.push(`<text x="${px + w - 4}" y="${py + 16}" font-size="11" text-anchor="end" fill="#1f77b4">smoothed loss</text>`, `<text x="${px + w - 4}" y="${py + 30}" font-size="11" text-anchor="end" fill="#999">raw loss</text>`, '</svg>');
+  parts.push(
+    `<text x="${px + w - 4}" y="${py + 16}" font-size="11" text-anchor="end" fill="#1f77b4">smoothed loss</text>`,
+    `<text x="${px + w - 4}" y="${py + 30}" font-size="11" text-anchor="end" fill="#999">raw loss</text>`,
+    '</svg>',
+  );
   return parts.join('\n');
 }
 
@@ -244,11 +278,16 @@ export async function runLrFind(args: CommandArgs, ctx: RunContext): Promise<Com
   writeFileAtomic(png, await renderReportPng(lrFindSvg(r, title)), { what: 'the lr find plot' });
   const text = [
     terminalPlot(r),
-    r.diverged ? `the smoothed loss diverged (over 4× its lowest) at lr ${fmt(last)}, after ${r.lrs.length} of ${r.steps} steps` : `${r.steps} steps from lr ${fmt(r.lrs[0]!)} to ${fmt(last)} without diverging`,
+    r.diverged
+      ? `the smoothed loss diverged (over 4× its lowest) at lr ${fmt(last)}, after ${r.lrs.length} of ${r.steps} steps`
+      : `${r.steps} steps from lr ${fmt(r.lrs[0]!)} to ${fmt(last)} without diverging`,
     `steepest descent (fastai's steep rule): lr ${fmt(r.steep.lr)}`,
     `suggested learning rate (fastai's valley rule, its default): --lr ${fmt(r.valley.lr)}`,
     `plot written to ${png}; no head was written`,
     '',
   ].join('\n');
-  return { text, data: { png, suggestion: { rule: 'valley', lr: r.valley.lr }, valley: r.valley, steep: r.steep, diverged: r.diverged, steps: r.steps, lrs: r.lrs, losses: r.losses, rawLosses: r.rawLosses } };
+  return {
+    text,
+    data: { png, suggestion: { rule: 'valley', lr: r.valley.lr }, valley: r.valley, steep: r.steep, diverged: r.diverged, steps: r.steps, lrs: r.lrs, losses: r.losses, rawLosses: r.rawLosses },
+  };
 }

@@ -80,7 +80,14 @@ export interface HeadTensors {
 export const PARAM_NAMES = ['w0', 'b0', 'w3', 'b3', 'w6', 'b6'] as const;
 export type ParamName = (typeof PARAM_NAMES)[number];
 /** Each parameter as torchvision names it, for messages. */
-export const PARAM_LABELS: Record<ParamName, string> = { w0: 'classifier.0 weight', b0: 'classifier.0 bias', w3: 'classifier.3 weight', b3: 'classifier.3 bias', w6: 'classifier.6 weight', b6: 'classifier.6 bias' };
+export const PARAM_LABELS: Record<ParamName, string> = {
+  w0: 'classifier.0 weight',
+  b0: 'classifier.0 bias',
+  w3: 'classifier.3 weight',
+  b3: 'classifier.3 bias',
+  w6: 'classifier.6 weight',
+  b6: 'classifier.6 bias',
+};
 
 /** Tensors holding copies of the layers (never aliasing the caller's arrays: the optimizer may update in place). */
 export function headTensors(w: HeadWeights, fc0Weight: Float32Array = w.fc0.weight, fc0In: number = w.fc0.inFeatures, copy = true): HeadTensors {
@@ -203,7 +210,7 @@ export async function headProbabilities(head: LoadedHead, features: Float32Array
       const rows = features.subarray(start * perRow, (start + m) * perRow);
       const x = headInput(rows, m, layout, featureShape, fold);
       const probs = tf.tidy(() => tf.softmax(headLogits(params, tf.tensor2d(x, [m, inWidth]))));
-      out.set(await probs.data() as Float32Array, start * head.layers.fc6.outFeatures);
+      out.set((await probs.data()) as Float32Array, start * head.layers.fc6.outFeatures);
       probs.dispose();
     }
     return out;

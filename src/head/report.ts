@@ -73,14 +73,20 @@ function polyline(values: number[], x0: number, y0: number, w: number, h: number
     const y = y0 + h - ((v - lo) / span) * h;
     return `${x.toFixed(1)},${y.toFixed(1)}`;
   });
-  return `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>` + pts.map((p) => `<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="2.5" fill="${color}"/>`).join('');
+  return (
+    `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>` +
+    pts.map((p) => `<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="2.5" fill="${color}"/>`).join('')
+  );
 }
 
 function chart(title: string, series: { name: string; values: number[]; color: string }[], x0: number, y0: number, lo: number, hi: number): string {
   const w = 360;
   const h = 200;
   const parts = [`<text x="${x0}" y="${y0 - 10}" font-size="14" font-weight="bold">${escapeXml(title)}</text>`, `<rect x="${x0}" y="${y0}" width="${w}" height="${h}" fill="none" stroke="#888"/>`];
-  parts.push(`<text x="${x0 - 6}" y="${y0 + 10}" font-size="10" text-anchor="end">${hi.toFixed(2)}</text>`, `<text x="${x0 - 6}" y="${y0 + h}" font-size="10" text-anchor="end">${lo.toFixed(2)}</text>`);
+  parts.push(
+    `<text x="${x0 - 6}" y="${y0 + 10}" font-size="10" text-anchor="end">${hi.toFixed(2)}</text>`,
+    `<text x="${x0 - 6}" y="${y0 + h}" font-size="10" text-anchor="end">${lo.toFixed(2)}</text>`,
+  );
   const epochs = Math.max(0, ...series.map((s) => s.values.length));
   parts.push(`<text x="${x0 + w / 2}" y="${y0 + h + 16}" font-size="10" text-anchor="middle">epoch 1…${epochs}</text>`);
   series.forEach((s, i) => {
@@ -105,11 +111,18 @@ export function reportSvg(history: readonly EpochEndInfo[], m: Metrics, title: s
   const finite = (values: (number | undefined)[]): number[] => values.filter((v): v is number => v !== undefined && Number.isFinite(v));
   const losses = finite(history.map((h) => h.trainLoss));
   const splitLosses = split ? finite(history.map((h) => h[`${split}Loss`])) : [];
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`, `<rect width="100%" height="100%" fill="white"/>`, `<text x="20" y="26" font-size="16" font-weight="bold">${escapeXml(title)}</text>`];
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="20" y="26" font-size="16" font-weight="bold">${escapeXml(title)}</text>`,
+  ];
   if (subtitle) parts.push(`<text x="20" y="44" font-size="11">${escapeXml(subtitle)}</text>`);
   const lossSeries = [{ name: 'train loss', values: losses, color: '#d62728' }, ...(splitLosses.length > 0 ? [{ name: `${split} loss`, values: splitLosses, color: '#9467bd' }] : [])];
   parts.push(chart('loss', lossSeries, 60, 70, 0, Math.max(1e-6, ...losses, ...splitLosses)));
-  const accuracySeries = [{ name: 'train', values: history.map((h) => h.trainAccuracy), color: '#1f77b4' }, ...(split ? [{ name: split, values: finite(history.map((h) => h[`${split}Accuracy`])), color: '#2ca02c' }] : [])];
+  const accuracySeries = [
+    { name: 'train', values: history.map((h) => h.trainAccuracy), color: '#1f77b4' },
+    ...(split ? [{ name: split, values: finite(history.map((h) => h[`${split}Accuracy`])), color: '#2ca02c' }] : []),
+  ];
   parts.push(chart('accuracy', accuracySeries, 470, 70, 0, 1));
   parts.push(`<text x="${matrixX}" y="60" font-size="14" font-weight="bold">confusion (test ${percent(m.accuracy)})</text>`);
   const y0 = 70;
@@ -119,7 +132,8 @@ export function reportSvg(history: readonly EpochEndInfo[], m: Metrics, title: s
     row.forEach((v, j) => {
       const shade = Math.round(255 * (1 - v / total));
       parts.push(`<rect x="${matrixX + j * cell}" y="${y0 + i * cell}" width="${cell}" height="${cell}" fill="rgb(${shade},${shade},255)" stroke="#ccc"/>`);
-      if (cell >= 22) parts.push(`<text x="${matrixX + j * cell + cell / 2}" y="${y0 + i * cell + cell / 2 + 4}" font-size="10" text-anchor="middle" fill="${v / total > 0.5 ? 'white' : 'black'}">${v}</text>`);
+      if (cell >= 22)
+        parts.push(`<text x="${matrixX + j * cell + cell / 2}" y="${y0 + i * cell + cell / 2 + 4}" font-size="10" text-anchor="middle" fill="${v / total > 0.5 ? 'white' : 'black'}">${v}</text>`);
     });
   });
   parts.push(`<text x="${matrixX + (cell * k) / 2}" y="${y0 + cell * k + 16}" font-size="10" text-anchor="middle">predicted</text>`);

@@ -146,7 +146,18 @@ export async function loadTrainData(cachePath: string): Promise<TrainData> {
     throw new InputError(`Feature cache ${cachePath}: every row of its train split is of class ${only} (${info.splits.train!.count} rows); train-head needs train rows of at least 2 classes`);
   }
   const backbone = getBackbone(recordedBackbone(attrs), `the backbone of ${cachePath}`);
-  return { cachePath, info, classes: attrs.classes, featureShape, inFeatures, train: trainOpened.split, trainLabels, test: testOpened.split, backbone, balancedWeights: balancedClassWeights(trainLabels, k) };
+  return {
+    cachePath,
+    info,
+    classes: attrs.classes,
+    featureShape,
+    inFeatures,
+    train: trainOpened.split,
+    trainLabels,
+    test: testOpened.split,
+    backbone,
+    balancedWeights: balancedClassWeights(trainLabels, k),
+  };
 }
 
 /** The backbone's classifier layers from --weights (default: its published file), checked against the cache's weights (undefined for --init random). */
@@ -156,16 +167,22 @@ export async function loadPretrained(data: TrainData, weightsOption: string | un
   const weightsPath = weightsOption ?? defaultWeightsPath(data.backbone);
   const cls = await ensureClassifier(weightsPath, dirname(weightsPath), attrs.weightsId, data.backbone);
   if (cls.sha256 !== attrs.weightsId) {
-    throw new MismatchError(`--weights ${weightsPath} (sha256 ${cls.sha256.slice(0, 16)}…) is not the ${data.backbone.name} whose features are in ${data.cachePath} (${attrs.weightsId.slice(0, 24)}); pass the matching --weights or use --init random`);
+    throw new MismatchError(
+      `--weights ${weightsPath} (sha256 ${cls.sha256.slice(0, 16)}…) is not the ${data.backbone.name} whose features are in ${data.cachePath} (${attrs.weightsId.slice(0, 24)}); pass the matching --weights or use --init random`,
+    );
   }
-  if (cls.fc0.weight.shape[1] !== data.inFeatures) throw new MismatchError(`classifier.0 of ${weightsPath} takes ${cls.fc0.weight.shape[1]} inputs but rows of ${data.cachePath} give ${data.inFeatures}`);
+  if (cls.fc0.weight.shape[1] !== data.inFeatures)
+    throw new MismatchError(`classifier.0 of ${weightsPath} takes ${cls.fc0.weight.shape[1]} inputs but rows of ${data.cachePath} give ${data.inFeatures}`);
   const layer = (l: typeof cls.fc0): HeadWeights['fc0'] => ({ weight: l.weight.data, bias: l.bias.data, inFeatures: l.weight.shape[1]!, outFeatures: l.weight.shape[0]! });
   return { fc0: layer(cls.fc0), fc3: layer(cls.fc3) };
 }
 
 /** The starting weights of a head: the pretrained layers (or seeded random ones) and a seeded new last layer. */
 export function initialHead(data: TrainData, init: 'pretrained' | 'random', pretrained: Pretrained, seed: number): HeadWeights {
-  const p = pretrained && { fc0: { weight: pretrained.fc0.weight, bias: pretrained.fc0.bias, shape: [pretrained.fc0.outFeatures, pretrained.fc0.inFeatures] }, fc3: { weight: pretrained.fc3.weight, bias: pretrained.fc3.bias, shape: [pretrained.fc3.outFeatures, pretrained.fc3.inFeatures] } };
+  const p = pretrained && {
+    fc0: { weight: pretrained.fc0.weight, bias: pretrained.fc0.bias, shape: [pretrained.fc0.outFeatures, pretrained.fc0.inFeatures] },
+    fc3: { weight: pretrained.fc3.weight, bias: pretrained.fc3.bias, shape: [pretrained.fc3.outFeatures, pretrained.fc3.inFeatures] },
+  };
   return buildHead({ classes: data.classes.length, init, seed, pretrained: p, inFeatures: data.inFeatures, hidden: data.backbone.head.hidden });
 }
 
@@ -236,11 +253,11 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
     // Ctrl-C stops after the current batch, keeping the last epoch's checkpoint; a second one quits at once.
     const controller = new AbortController();
     const onSigint = (): void => {
-      note('\nStopping after the current batch; the last finished epoch\'s checkpoint stays for --resume (Ctrl-C again quits at once)');
+      note("\nStopping after the current batch; the last finished epoch's checkpoint stays for --resume (Ctrl-C again quits at once)");
       controller.abort();
     };
     process.once('SIGINT', onSigint);
-    let result;
+    let result: TrainHeadResult;
     try {
       result = await trainHead(
         {
@@ -280,7 +297,17 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
       input: { layout: attrs.layout, featureShape, transform: attrs.classifierInput },
       cache: { path: cachePath, weightsId: attrs.weightsId, imageSize: attrs.imageSize, mean: attrs.mean, std: attrs.std, dataName: attrs.dataName },
       settings,
-      training: { epochsRun: result.history.length, bestEpoch: result.bestEpoch, stoppedEarly: result.stoppedEarly, folded: result.folded, backend: run.backend, testAccuracy: tested.accuracy, selectedOn: result.selectedOn, valAccuracy: result.selectedOn === 'val' ? selectedAccuracy : undefined, rows },
+      training: {
+        epochsRun: result.history.length,
+        bestEpoch: result.bestEpoch,
+        stoppedEarly: result.stoppedEarly,
+        folded: result.folded,
+        backend: run.backend,
+        testAccuracy: tested.accuracy,
+        selectedOn: result.selectedOn,
+        valAccuracy: result.selectedOn === 'val' ? selectedAccuracy : undefined,
+        rows,
+      },
     };
     const metrics = computeMetrics(tested.predicted, tested.labels, attrs.classes, tested.ranks);
     const history = result.history;
@@ -290,14 +317,24 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
       testLoss: tested.loss,
       count: metrics.count,
       classes: attrs.classes,
-      perClass: metrics.perClass, topK: metrics.topK ?? null, macro: metrics.macro, confused: metrics.confused,
+      perClass: metrics.perClass,
+      topK: metrics.topK ?? null,
+      macro: metrics.macro,
+      confused: metrics.confused,
       confusion: metrics.confusion,
       bestEpoch: result.bestEpoch,
       epochsRun: history.length,
       stoppedEarly: result.stoppedEarly,
       weightsEpoch: result.weightsEpoch,
       // Everything above is on the test split (measured once, after training); what chose the epoch is here.
-      selection: { split: result.selectedOn ?? null, monitor: settings.monitor, valFraction: settings.valFraction, epoch: result.weightsEpoch, loss: selectedLoss ?? null, accuracy: selectedAccuracy ?? null },
+      selection: {
+        split: result.selectedOn ?? null,
+        monitor: settings.monitor,
+        valFraction: settings.valFraction,
+        epoch: result.weightsEpoch,
+        loss: selectedLoss ?? null,
+        accuracy: selectedAccuracy ?? null,
+      },
       rows,
     };
     const subtitle = val
@@ -309,7 +346,10 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
       { name: 'metrics.json', data: `${JSON.stringify(metricsJson, null, 2)}\n` },
       { name: 'report.png', data: png },
     ];
-    saveHead(outDir, result.weights, meta, settings.dropout, { extra, hint: `the trained epochs are kept in ${checkpointDir(outDir)}: free some space and run the same command again with --resume to write the head` });
+    saveHead(outDir, result.weights, meta, settings.dropout, {
+      extra,
+      hint: `the trained epochs are kept in ${checkpointDir(outDir)}: free some space and run the same command again with --resume to write the head`,
+    });
 
     // Finished: the checkpoint (as large as the head, twice with Adam's slots) is only needed to resume.
     const keep = run.keepCheckpoint;
@@ -318,27 +358,49 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
     await lock.release();
     const bytes = folderBytes(outDir);
     const checkpointBytes = keep ? folderBytes(checkpointDir(outDir)) : 0;
-    const disk = keep ? `${megabytes(bytes)} on disk, of which the checkpoint ${megabytes(checkpointBytes)} (kept: --keep-checkpoint)` : `${megabytes(bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
+    const disk = keep
+      ? `${megabytes(bytes)} on disk, of which the checkpoint ${megabytes(checkpointBytes)} (kept: --keep-checkpoint)`
+      : `${megabytes(bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
     const text = `${formatReport(history, metrics, chosen, { chosenBy, rows })}\nhead written to ${outDir} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png): ${disk}\n`;
-    return { text, data: { out: outDir, ...metricsJson, history, disk: { bytes, checkpointBytes, checkpointKept: keep } }, result, selection: { split: result.selectedOn, epoch: result.weightsEpoch, accuracy: selectedAccuracy, loss: selectedLoss } };
+    return {
+      text,
+      data: { out: outDir, ...metricsJson, history, disk: { bytes, checkpointBytes, checkpointKept: keep } },
+      result,
+      selection: { split: result.selectedOn, epoch: result.weightsEpoch, accuracy: selectedAccuracy, loss: selectedLoss },
+    };
   } finally {
     await lock.release();
   }
 }
 
 /** Holds out the validation rows (--val-fraction), saying how many, and which classes are too small to give any. */
-export function holdValidation(split: FeatureSplit, labels: Uint8Array, settings: TrainSettings, classes: string[], note: (line: string) => void): { train: FeatureSplit; val?: FeatureSplit; rows?: Uint32Array } {
+export function holdValidation(
+  split: FeatureSplit,
+  labels: Uint8Array,
+  settings: TrainSettings,
+  classes: string[],
+  note: (line: string) => void,
+): { train: FeatureSplit; val?: FeatureSplit; rows?: Uint32Array } {
   const fraction = settings.valFraction ?? 0;
   if (fraction === 0) return { train: split };
   const plan = stratifiedValidation(labels, classes.length, fraction, settings.seed);
   const small = plan.perClass.map((c, i) => ({ ...c, name: classes[i]! })).filter((c) => c.total === 1);
   if (plan.rows.length === 0) {
-    throw new InputError(`--val-fraction ${fraction} holds out no rows: every class of the train split has at most one row, and each keeps one to train on; use --val-fraction 0 (the test split then picks the epoch)`);
+    throw new InputError(
+      `--val-fraction ${fraction} holds out no rows: every class of the train split has at most one row, and each keeps one to train on; use --val-fraction 0 (the test split then picks the epoch)`,
+    );
   }
-  note(`validation: ${plan.rows.length} of the ${split.count} train rows held out (${percent(fraction)} of each class, seed ${settings.seed}); training on the other ${split.count - plan.rows.length}`);
+  note(
+    `validation: ${plan.rows.length} of the ${split.count} train rows held out (${percent(fraction)} of each class, seed ${settings.seed}); training on the other ${split.count - plan.rows.length}`,
+  );
   if (small.length > 0) {
-    const shown = small.slice(0, 5).map((c) => c.name).join(', ');
-    note(`validation: ${small.length === 1 ? 'class' : 'classes'} ${shown}${small.length > 5 ? ` and ${small.length - 5} more` : ''} ${small.length === 1 ? 'has' : 'have'} a single train row, kept for training: validation does not measure ${small.length === 1 ? 'it' : 'them'}`);
+    const shown = small
+      .slice(0, 5)
+      .map((c) => c.name)
+      .join(', ');
+    note(
+      `validation: ${small.length === 1 ? 'class' : 'classes'} ${shown}${small.length > 5 ? ` and ${small.length - 5} more` : ''} ${small.length === 1 ? 'has' : 'have'} a single train row, kept for training: validation does not measure ${small.length === 1 ? 'it' : 'them'}`,
+    );
   }
   return { ...holdOut(split, plan.rows), rows: plan.rows };
 }

@@ -25,7 +25,16 @@ export async function readValues(t: tf.Tensor): Promise<Float32Array | Int32Arra
  * synchronous (cpu) a step whose loss is not finite leaves the weights as they were; elsewhere the
  * update is queued before the loss is known, and the caller stops on the NaN all the same.
  */
-export async function trainStep(params: HeadTensors, x: Float32Array, inWidth: number, labels: ArrayLike<number>, classes: number, optimizer: HeadOptimizer, masks?: [Float32Array, Float32Array], classWeights?: tf.Tensor1D): Promise<StepResult> {
+export async function trainStep(
+  params: HeadTensors,
+  x: Float32Array,
+  inWidth: number,
+  labels: ArrayLike<number>,
+  classes: number,
+  optimizer: HeadOptimizer,
+  masks?: [Float32Array, Float32Array],
+  classWeights?: tf.Tensor1D,
+): Promise<StepResult> {
   const n = labels.length;
   // A copy: the caller may refill its batch buffers before this step's loss is read (train.ts on GPUs).
   const want = Int32Array.from(labels);
@@ -43,7 +52,9 @@ export async function trainStep(params: HeadTensors, x: Float32Array, inWidth: n
     return tf.valueAndGrads(f)(PARAM_NAMES.map((k) => params[k]));
   });
   const gradMap: Record<string, tf.Tensor> = {};
-  PARAM_NAMES.forEach((k, i) => (gradMap[k] = grads[i]!));
+  PARAM_NAMES.forEach((k, i) => {
+    gradMap[k] = grads[i]!;
+  });
   const update = (): void => {
     optimizer.step(params as unknown as Record<string, tf.Tensor>, gradMap);
     for (const g of grads) g.dispose();

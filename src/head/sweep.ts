@@ -16,7 +16,21 @@ import { selectBackend, type BackendRequest } from './backend.js';
 import { monitorLabel } from './callbacks.js';
 import { readJson } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
-import { cachePathOf, holdValidation, noteImbalance, initialHead, loadPretrained, loadTrainData, resolveInit, settingsFrom, SWEEPABLE, timestamp, trainAndSave, type Sweepable } from './run.js';
+import {
+  cachePathOf,
+  holdValidation,
+  noteImbalance,
+  initialHead,
+  loadPretrained,
+  loadTrainData,
+  resolveInit,
+  settingsFrom,
+  SWEEPABLE,
+  timestamp,
+  trainAndSave,
+  type HeadRunResult,
+  type Sweepable,
+} from './run.js';
 import type { FeatureSplit, HeadMeta, Monitor, TrainSettings } from './types.js';
 import { elementCount } from '../shape.js';
 
@@ -24,7 +38,22 @@ import { elementCount } from '../shape.js';
 const SETTING: Record<Sweepable, keyof TrainSettings> = { optimizer: 'optimizer', lr: 'lr', 'weight-decay': 'weightDecay', 'batch-size': 'batchSize', dropout: 'dropout', seed: 'seed' };
 
 /** How a settings field is named on the command line, for messages. */
-const FLAG: Record<keyof TrainSettings, string> = { optimizer: '--optimizer', lr: '--lr', weightDecay: '--weight-decay', momentum: 'momentum', batchSize: '--batch-size', epochs: '--epochs', dropout: '--dropout', patience: '--patience', fold: '--fold', init: '--init', seed: '--seed', valFraction: '--val-fraction', monitor: '--monitor', classWeight: '--class-weight' };
+const FLAG: Record<keyof TrainSettings, string> = {
+  optimizer: '--optimizer',
+  lr: '--lr',
+  weightDecay: '--weight-decay',
+  momentum: 'momentum',
+  batchSize: '--batch-size',
+  epochs: '--epochs',
+  dropout: '--dropout',
+  patience: '--patience',
+  fold: '--fold',
+  init: '--init',
+  seed: '--seed',
+  valFraction: '--val-fraction',
+  monitor: '--monitor',
+  classWeight: '--class-weight',
+};
 
 export interface SweepConfig {
   /** `lr=0.0001_weight-decay=0`: the swept options and their values; also its folder's name. */
@@ -83,7 +112,10 @@ export function bestRow(rows: readonly SweepRow[], monitor: Monitor): SweepRow |
   let best: SweepRow | undefined;
   for (const r of rows) {
     if (r.status === 'pending') continue;
-    if (!best) { best = r; continue; }
+    if (!best) {
+      best = r;
+      continue;
+    }
     const [a1, a2] = key(r);
     const [b1, b2] = key(best);
     if (a1 > b1 || (a1 === b1 && a2 > b2)) best = r;
@@ -152,7 +184,13 @@ export function formatSweepTable(rows: readonly SweepRow[], best: string | undef
   const width = Math.max(6, ...rows.map((r) => r.name.length));
   const lines = [`${'config'.padEnd(width)}  val acc  val loss  epoch  seconds`];
   for (const r of rows) {
-    const cells = [r.name.padEnd(width), pct(r.valAccuracy).padStart(7), (r.valLoss === undefined ? '-' : r.valLoss.toFixed(4)).padStart(8), String(r.epoch ?? '-').padStart(5), (r.seconds === undefined ? '-' : r.seconds.toFixed(1)).padStart(7)];
+    const cells = [
+      r.name.padEnd(width),
+      pct(r.valAccuracy).padStart(7),
+      (r.valLoss === undefined ? '-' : r.valLoss.toFixed(4)).padStart(8),
+      String(r.epoch ?? '-').padStart(5),
+      (r.seconds === undefined ? '-' : r.seconds.toFixed(1)).padStart(7),
+    ];
     lines.push(`${cells.join('  ')}${r.name === best ? ' *' : ''}${r.status === 'finished earlier' ? ' (finished earlier)' : ''}`);
   }
   return `${lines.join('\n')}\n`;
@@ -164,14 +202,14 @@ function writeSummary(sweepDir: string, summary: SweepSummary): void {
 
 /** A finished head of an earlier run of this sweep, checked to be what this command would train. */
 function finishedRow(dir: string, config: SweepConfig, cachePath: string, sweepDir: string, earlier: SweepRow | undefined): SweepRow {
-  const meta = readJson<HeadMeta>(join(dir, 'headstart.json'), 'the head\'s settings');
+  const meta = readJson<HeadMeta>(join(dir, 'headstart.json'), "the head's settings");
   if (meta.cache?.path !== cachePath) throw new MismatchError(`Cannot resume sweep ${sweepDir}: ${dir} was trained on cache ${meta.cache?.path}, not ${cachePath}`);
   for (const key of Object.keys(FLAG) as (keyof TrainSettings)[]) {
     const was = meta.settings?.[key];
     const now = config.settings[key];
     if (was !== now) throw new MismatchError(`Cannot resume sweep ${sweepDir}: ${dir} was trained with ${FLAG[key]} ${String(was)}, not ${String(now)}`);
   }
-  const metrics = readJson<{ selection?: { split?: string; epoch?: number; accuracy?: number | null; loss?: number | null } }>(join(dir, 'metrics.json'), 'the head\'s metrics');
+  const metrics = readJson<{ selection?: { split?: string; epoch?: number; accuracy?: number | null; loss?: number | null } }>(join(dir, 'metrics.json'), "the head's metrics");
   const sel = metrics.selection;
   if (sel?.split !== 'val') throw new MismatchError(`Cannot resume sweep ${sweepDir}: ${join(dir, 'metrics.json')} has no validation numbers to choose by`);
   return { name: config.name, values: config.values, status: 'finished earlier', valAccuracy: sel.accuracy ?? undefined, valLoss: sel.loss ?? undefined, epoch: sel.epoch, seconds: earlier?.seconds };
@@ -191,7 +229,10 @@ export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<Comm
   const cachePath = cachePathOf(o);
   const init = resolveInit(o, note);
   const base = settingsFrom(o, init);
-  if (base.valFraction === 0) throw new UsageError('A sweep needs a validation split to choose its best head: with --val-fraction 0 the test split would choose it, and its accuracy would be biased upward; use a --val-fraction above 0, e.g. 0.1');
+  if (base.valFraction === 0)
+    throw new UsageError(
+      'A sweep needs a validation split to choose its best head: with --val-fraction 0 the test split would choose it, and its accuracy would be biased upward; use a --val-fraction above 0, e.g. 0.1',
+    );
   const resume = o['resume'] === true;
   if (resume && o['out'] === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted sweep) for --resume but received nothing');
   const configs = sweepGrid(o, base);
@@ -213,13 +254,16 @@ export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<Comm
       if (!existsSync(summaryPath)) throw new MismatchError(`Cannot resume: ${sweepDir} has no sweep.json (no sweep was started there); run without --resume to start it`);
       earlier = readJson<SweepSummary>(summaryPath, 'the sweep summary');
       const was = (earlier.configs ?? []).map((c) => c.name).join(' ');
-      if (was !== configs.map((c) => c.name).join(' ')) throw new MismatchError(`Cannot resume sweep ${sweepDir}: it is the grid ${was || '(empty)'}, not ${configs.map((c) => c.name).join(' ')}; give the same lists as the interrupted sweep`);
+      if (was !== configs.map((c) => c.name).join(' '))
+        throw new MismatchError(`Cannot resume sweep ${sweepDir}: it is the grid ${was || '(empty)'}, not ${configs.map((c) => c.name).join(' ')}; give the same lists as the interrupted sweep`);
     }
     const swept: SweepSummary['swept'] = {};
     for (const name of SWEEPABLE) if (Array.isArray(o[name])) swept[name] = o[name] as (string | number)[];
     const rows: SweepRow[] = configs.map((c) => ({ name: c.name, values: c.values, status: 'pending' }));
     const summary: SweepSummary = { format: 'headstart-sweep', cache: cachePath, monitor, valFraction: base.valFraction!, swept, configs: rows };
-    note(`sweep: ${configs.length} heads into ${sweepDir}, the best chosen by ${monitorLabel(monitor)}; features read once (${loadSeconds.toFixed(1)} s); an interrupted sweep goes on with --out ${sweepDir} --resume`);
+    note(
+      `sweep: ${configs.length} heads into ${sweepDir}, the best chosen by ${monitorLabel(monitor)}; features read once (${loadSeconds.toFixed(1)} s); an interrupted sweep goes on with --out ${sweepDir} --resume`,
+    );
     writeSummary(sweepDir, summary);
 
     const trainStarted = clock();
@@ -236,14 +280,22 @@ export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<Comm
       const started = clock();
       const { train, val, rows: held } = holdValidation(data.train, data.trainLabels, config.settings, data.classes, noteOnce);
       const initial = initialHead(data, init, pretrained, config.settings.seed);
-      let r;
+      let r: HeadRunResult;
       try {
         r = await trainAndSave({ data, train, val, initial, settings: config.settings, outDir: dir, backend: backend.detail, resume: goOn, keepCheckpoint: o['keep-checkpoint'] === true }, ctx);
       } finally {
         // Holding out rearranged the split read into memory (and its labels): back as read, for the next head's rows.
         if (held && val) restoreHeldOut(data.train, val, held);
       }
-      rows[i] = { name: config.name, values: config.values, status: 'trained', valAccuracy: r.selection.accuracy, valLoss: r.selection.loss, epoch: r.selection.epoch, seconds: (clock() - started) / 1000 };
+      rows[i] = {
+        name: config.name,
+        values: config.values,
+        status: 'trained',
+        valAccuracy: r.selection.accuracy,
+        valLoss: r.selection.loss,
+        epoch: r.selection.epoch,
+        seconds: (clock() - started) / 1000,
+      };
       // After every head: an interrupted sweep's summary says what is done.
       writeSummary(sweepDir, summary);
     }
@@ -252,7 +304,7 @@ export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<Comm
     const best = bestRow(rows, monitor)!;
     const mark = markBest(sweepDir, best.name);
     // The one look at the test split for the sweep: the best head's, measured when it was trained.
-    const tested = readJson<{ testAccuracy: number; count: number }>(join(sweepDir, best.name, 'metrics.json'), 'the head\'s metrics');
+    const tested = readJson<{ testAccuracy: number; count: number }>(join(sweepDir, best.name, 'metrics.json'), "the head's metrics");
     summary.best = { name: best.name, valAccuracy: best.valAccuracy, valLoss: best.valLoss, epoch: best.epoch, testAccuracy: tested.testAccuracy, testCount: tested.count, mark };
     writeSummary(sweepDir, summary);
     const chosenBy = monitorLabel(monitor);

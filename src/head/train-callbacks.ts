@@ -81,7 +81,9 @@ export class DivergenceGuard implements TrainingCallback {
 
   error(what: string, epoch: number, batch: number, batches: number): TrainingError {
     const s = this.settings;
-    return new TrainingError(`${what} at epoch ${epoch}, batch ${batch} of ${batches}: the learning rate is likely too high for the optimizer (--lr ${s.lr} with ${s.optimizer}); try a smaller --lr; ${this.kept()}`);
+    return new TrainingError(
+      `${what} at epoch ${epoch}, batch ${batch} of ${batches}: the learning rate is likely too high for the optimizer (--lr ${s.lr} with ${s.optimizer}); try a smaller --lr; ${this.kept()}`,
+    );
   }
 
   onBatchEnd(info: BatchEndInfo): void {

@@ -8,7 +8,10 @@ import type { TrainHeadOptions } from './types.js';
 export function checkShapes(o: TrainHeadOptions): void {
   const { train, initial, classes } = o;
   if (initial.fc6.outFeatures !== classes.length) throw new MismatchError(`The head's last layer has ${initial.fc6.outFeatures} outputs but the cache has ${classes.length} classes`);
-  for (const [name, other] of [['validation', o.val], ['test', o.test]] as const) {
+  for (const [name, other] of [
+    ['validation', o.val],
+    ['test', o.test],
+  ] as const) {
     if (other && (other.featureShape.join('×') !== train.featureShape.join('×') || other.layout !== train.layout)) {
       throw new MismatchError(`The ${name} split's rows are ${other.layout} ${other.featureShape.join('×')} but the train split's are ${train.layout} ${train.featureShape.join('×')}`);
     }

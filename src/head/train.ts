@@ -36,7 +36,8 @@ export class TrainingStopped extends HeadstartError {
 }
 
 /** The warning when the test split selects; one line. */
-export const TEST_SELECTS_WARNING = 'Warning: no validation split (--val-fraction 0): the test split is measured after every epoch and picks the epoch (early stopping, best weights), so the test accuracy reported is biased upward';
+export const TEST_SELECTS_WARNING =
+  'Warning: no validation split (--val-fraction 0): the test split is measured after every epoch and picks the epoch (early stopping, best weights), so the test accuracy reported is biased upward';
 
 /** Adam with weight decay trains as AdamW (decoupled), the only form that folds exactly. */
 export function optimizerKind(s: Pick<TrainSettings, 'optimizer' | 'weightDecay'>): OptimizerKind {
@@ -49,7 +50,6 @@ interface PendingStep {
   n: number;
   batch: number;
 }
-
 
 /** What checkpoints written before validation splits existed were trained with: a resume compares against these. */
 const LEGACY_FINGERPRINT: Record<string, string | number | boolean> = { '--val-fraction': 0, '--monitor': 'val-accuracy', '--class-weight': 'none' };
@@ -153,11 +153,18 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   let dev: Deviation = { a: 1, b: 0 };
   let startEpoch = 0;
   const history = new HistoryCallback();
-  const kept = (): string => (history.epochs.length > 0 && o.outDir ? `the last good checkpoint (epoch ${history.epochs.length}) is kept in ${checkpointDir(o.outDir)}` : 'no epoch had finished, so there is no checkpoint');
+  const kept = (): string =>
+    history.epochs.length > 0 && o.outDir ? `the last good checkpoint (epoch ${history.epochs.length}) is kept in ${checkpointDir(o.outDir)}` : 'no epoch had finished, so there is no checkpoint';
   const stopped = (epoch: number, batch: number, batches: number): TrainingStopped =>
-    new TrainingStopped(`Training stopped in epoch ${epoch}, after ${batch} of ${batches} batches; ${kept()}${history.epochs.length > 0 && o.outDir ? ': run the same command with --resume to continue' : ''}`);
+    new TrainingStopped(
+      `Training stopped in epoch ${epoch}, after ${batch} of ${batches} batches; ${kept()}${history.epochs.length > 0 && o.outDir ? ': run the same command with --resume to continue' : ''}`,
+    );
   const stopping = new EarlyStoppingCallback(new EarlyStopping(monitor, s.patience), selectedOn, note);
-  const bestWeights = new BestWeightsCallback(() => params, () => dev, () => stopping.improved);
+  const bestWeights = new BestWeightsCallback(
+    () => params,
+    () => dev,
+    () => stopping.improved,
+  );
   const list = new CallbackList([
     new DivergenceGuard(s, () => params, kept),
     history,
@@ -284,7 +291,18 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
     const weightsEpoch = useBest ? bestWeights.best!.epoch : history.epochs.length;
     // The one read of the test split when a validation split selects: after training, on the weights kept.
     const test = o.test ? await evaluateWeights(weights, o.test, o.outDir ?? 'the trained head') : undefined;
-    return { weights, history: history.epochs, bestEpoch: stopping.best?.epoch ?? 0, stoppedEarly: stoppedBefore || list.stopTraining, folded, resumedAt: startEpoch, dataPlan, selectedOn, weightsEpoch, test };
+    return {
+      weights,
+      history: history.epochs,
+      bestEpoch: stopping.best?.epoch ?? 0,
+      stoppedEarly: stoppedBefore || list.stopTraining,
+      folded,
+      resumedAt: startEpoch,
+      dataPlan,
+      selectedOn,
+      weightsEpoch,
+      test,
+    };
   } finally {
     for (const k of PARAM_NAMES) params[k].dispose();
     classWeights?.dispose();

@@ -166,7 +166,9 @@ export async function acquireLock(path: string, options: LockOptions): Promise<L
       continue;
     }
     if (state === 'unknown') {
-      throw new InputError(`Cannot lock ${options.what}: it is locked by ${describe(seen.owner)}, another host, so this run cannot tell whether it still runs; if that run is gone, delete ${path} and run again`);
+      throw new InputError(
+        `Cannot lock ${options.what}: it is locked by ${describe(seen.owner)}, another host, so this run cannot tell whether it still runs; if that run is gone, delete ${path} and run again`,
+      );
     }
     if (seen.owner.pid === process.pid && seen.owner.host === owner.host) {
       // Waiting for itself would never end: a caller that took the lock twice is a bug.

@@ -42,7 +42,9 @@ export async function runMerge(args: CommandArgs, ctx: RunContext): Promise<Comm
   const r = await mergeShards({ out, shards, split: o['split'] as CacheSplitName | undefined, force: o['force'] === true, onNote: (line) => void ctx.stderr.write(`${line}\n`), clock: ctx.clock });
   const lines = [`Merged ${r.shards.length} shards into ${r.out}: ${r.rows.toLocaleString('en-US')} ${r.split} rows, ${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(1)}s`];
   for (const s of r.shards) {
-    lines.push(`  shard ${s.index} of ${r.shardCount}: rows ${s.firstRow}-${s.firstRow + s.rows - 1}, ${s.images.toLocaleString('en-US')} images in ${s.seconds.toFixed(1)}s (${formatRate(s.seconds > 0 ? s.images / s.seconds : 0)} images/s) on ${s.device}  ${s.path}`);
+    lines.push(
+      `  shard ${s.index} of ${r.shardCount}: rows ${s.firstRow}-${s.firstRow + s.rows - 1}, ${s.images.toLocaleString('en-US')} images in ${s.seconds.toFixed(1)}s (${formatRate(s.seconds > 0 ? s.images / s.seconds : 0)} images/s) on ${s.device}  ${s.path}`,
+    );
   }
   lines.push(`Slowest: shard ${r.slowest.index} (${r.slowest.seconds.toFixed(1)}s on ${r.slowest.device})`);
   return { text: lines.join('\n'), data: r };

@@ -19,9 +19,7 @@ export interface OnnxValueInfo {
   dims?: OnnxDim[];
 }
 
-export type OnnxAttribute =
-  | { name: string; kind: 'int'; value: number }
-  | { name: string; kind: 'float'; value: number };
+export type OnnxAttribute = { name: string; kind: 'int'; value: number } | { name: string; kind: 'float'; value: number };
 
 export interface OnnxNode {
   opType: string;
@@ -43,16 +41,19 @@ function valueInfo(info: OnnxValueInfo): Piece[] {
   // TypeProto.tensor_type (1) → { elem_type (1), shape (2) { dim (1) { dim_value (1) | dim_param (2) } } }
   const tensorType: Piece[] = [varintField(1, info.elemType)];
   if (info.dims !== undefined) {
-    tensorType.push(messageField(2, info.dims.map((d) => messageField(1, [typeof d === 'number' ? varintField(1, d) : stringField(2, d)]))));
+    tensorType.push(
+      messageField(
+        2,
+        info.dims.map((d) => messageField(1, [typeof d === 'number' ? varintField(1, d) : stringField(2, d)])),
+      ),
+    );
   }
   return [stringField(1, info.name), messageField(2, [messageField(1, tensorType)])];
 }
 
 function attribute(attr: OnnxAttribute): Piece[] {
   // AttributeProto: name (1), f (2), i (3), type (20: FLOAT=1, INT=2).
-  return attr.kind === 'float'
-    ? [stringField(1, attr.name), floatField(2, attr.value), varintField(20, 1)]
-    : [stringField(1, attr.name), varintField(3, attr.value), varintField(20, 2)];
+  return attr.kind === 'float' ? [stringField(1, attr.name), floatField(2, attr.value), varintField(20, 1)] : [stringField(1, attr.name), varintField(3, attr.value), varintField(20, 2)];
 }
 
 function node(n: OnnxNode, index: number): Piece[] {

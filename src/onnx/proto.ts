@@ -201,13 +201,8 @@ function tensorPieces(t: OnnxTensor): Piece[] {
 }
 
 function valueInfoPieces(v: OnnxValueInfo): Piece[] {
-  const dims = v.shape.map((d) =>
-    messageField(SHAPE.dim, [typeof d === 'number' ? varintField(DIMENSION.dimValue, d) : stringField(DIMENSION.dimParam, d)]),
-  );
-  const tensorType = messageField(TYPE_PROTO.tensorType, [
-    varintField(TYPE_TENSOR.elemType, DATA_TYPE[v.elemType]),
-    messageField(TYPE_TENSOR.shape, dims),
-  ]);
+  const dims = v.shape.map((d) => messageField(SHAPE.dim, [typeof d === 'number' ? varintField(DIMENSION.dimValue, d) : stringField(DIMENSION.dimParam, d)]));
+  const tensorType = messageField(TYPE_PROTO.tensorType, [varintField(TYPE_TENSOR.elemType, DATA_TYPE[v.elemType]), messageField(TYPE_TENSOR.shape, dims)]);
   return [stringField(VALUE_INFO.name, v.name), messageField(VALUE_INFO.type, [tensorType])];
 }
 

@@ -21,7 +21,12 @@ function describe(values: readonly unknown[]): string {
   return values.length > 6 ? `${values.slice(0, 6).join(', ')}, … (${values.length})` : values.join(', ');
 }
 
-export async function evaluateHead(head: LoadedHead, cachePath: string, split: 'train' | 'test', opts: { onProgress?: (done: number, total: number) => void; topK?: readonly number[] } = {}): Promise<Evaluation> {
+export async function evaluateHead(
+  head: LoadedHead,
+  cachePath: string,
+  split: 'train' | 'test',
+  opts: { onProgress?: (done: number, total: number) => void; topK?: readonly number[] } = {},
+): Promise<Evaluation> {
   const facts = headFacts(head);
   await ensureHeadBackend();
   const data = await readCacheSplit(cachePath, split);

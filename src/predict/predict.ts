@@ -22,13 +22,19 @@ async function decodeBatch(files: string[], size: number, limitInputPixels: numb
   const failures: ImageFailure[] = [];
   const tensors: Float32Array[] = [];
   results.forEach((r, i) => {
-    if (r.status === 'fulfilled') { ok.push(files[i]!); tensors.push(r.value); return; }
+    if (r.status === 'fulfilled') {
+      ok.push(files[i]!);
+      tensors.push(r.value);
+      return;
+    }
     // Only bad input becomes a per-image failure; anything else is a bug and must surface.
     if (!(r.reason instanceof HeadstartError)) throw r.reason;
     failures.push({ file: files[i]!, kind: r.reason.name, error: r.reason.message });
   });
   const images = new Float32Array(ok.length * per);
-  tensors.forEach((t, i) => images.set(t, i * per));
+  tensors.forEach((t, i) => {
+    images.set(t, i * per);
+  });
   return { files: ok, images, failures };
 }
 
@@ -57,10 +63,15 @@ export async function predictImages(predictor: Predictor, files: readonly string
   for (let c = 0; c < chunks.length; c++) {
     const batch = await next!;
     next = start(c + 1);
-    for (const f of batch.failures) { failures.push(f); opts.onFailure?.(f); }
+    for (const f of batch.failures) {
+      failures.push(f);
+      opts.onFailure?.(f);
+    }
     if (batch.files.length > 0) {
       const probs = await predictor.probabilities(batch.images, batch.files.length);
-      batch.files.forEach((file, i) => predictions.push({ file, top: topK(probs.subarray(i * K, (i + 1) * K), classes, k) }));
+      batch.files.forEach((file, i) => {
+        predictions.push({ file, top: topK(probs.subarray(i * K, (i + 1) * K), classes, k) });
+      });
     }
     done += chunks[c]!.length;
     opts.onProgress?.(done, files.length);

@@ -84,7 +84,9 @@ export async function trunkWeightsFor(facts: HeadFacts, weightsPath: string | un
   if (random) {
     // A file's SHA-256 is never a random-weights id, so no named file can be this head's weights.
     if (opts.given === true && weightsPath !== undefined) {
-      throw new MismatchError(`--weights ${weightsPath} is not what the head in ${facts.dir} was trained on: its features came from a random ${backbone.name} (${facts.weightsId}), which predict rebuilds from the seed; leave out --weights`);
+      throw new MismatchError(
+        `--weights ${weightsPath} is not what the head in ${facts.dir} was trained on: its features came from a random ${backbone.name} (${facts.weightsId}), which predict rebuilds from the seed; leave out --weights`,
+      );
     }
     return { backbone, weights: random.weights, weightsId: facts.weightsId, source: `random ${backbone.name} (seed ${random.seed})` };
   }
@@ -99,11 +101,15 @@ export async function trunkWeightsFor(facts: HeadFacts, weightsPath: string | un
     // The head fixes the weights: --random-weights (extract's and train-head's way out) would not be them.
     const prefix = backbone.published?.sha256Prefix;
     const official = prefix !== undefined && facts.weightsId.startsWith(prefix) ? `; run \`headstart fetch ${backbone.id}\` to download them` : '';
-    throw new InputError(`${backbone.name} weights not found at ${path}; the head in ${facts.dir} needs the checkpoint it was trained with (${shortId(facts.weightsId)}): pass it with --weights FILE${official}`);
+    throw new InputError(
+      `${backbone.name} weights not found at ${path}; the head in ${facts.dir} needs the checkpoint it was trained with (${shortId(facts.weightsId)}): pass it with --weights FILE${official}`,
+    );
   }
   const { checkpoint, weights } = await loadBackboneWeights(backbone, path);
   if (checkpoint.sha256 !== facts.weightsId) {
-    throw new MismatchError(`${path} has SHA-256 ${checkpoint.sha256.slice(0, 16)}… but the head in ${facts.dir} was trained on features of weights ${facts.weightsId.slice(0, 16)}…; pass the --weights it was trained with`);
+    throw new MismatchError(
+      `${path} has SHA-256 ${checkpoint.sha256.slice(0, 16)}… but the head in ${facts.dir} was trained on features of weights ${facts.weightsId.slice(0, 16)}…; pass the --weights it was trained with`,
+    );
   }
   return { backbone, weights, weightsId: checkpoint.sha256, source: path };
 }
@@ -139,14 +145,24 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** `weightsPath` undefined: the head's own weights, from models/ or PyTorch's cache (or rebuilt, for a random-weights head). */
-export async function openPredictor(opts: { head: LoadedHead; weightsPath?: string; weightsGiven?: boolean; device: Device; modelsDir?: string; env?: Record<string, string | undefined>; onNote?: (line: string) => void }): Promise<Predictor> {
+export async function openPredictor(opts: {
+  head: LoadedHead;
+  weightsPath?: string;
+  weightsGiven?: boolean;
+  device: Device;
+  modelsDir?: string;
+  env?: Record<string, string | undefined>;
+  onNote?: (line: string) => void;
+}): Promise<Predictor> {
   const facts = headFacts(opts.head);
   await ensureHeadBackend(opts.onNote);
   const { backbone, weights, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, { ...opts, given: opts.weightsGiven });
   const trunk = await openTrunk({ backbone, weights, weightsId, imageSize: facts.imageSize, output: facts.layout, device: opts.device, modelsDir: opts.modelsDir, onNote: opts.onNote });
   if (!sameShape(trunk.featureShape, facts.featureShape)) {
     await trunk.close();
-    throw new MismatchError(`the head in ${facts.dir} expects features of shape [${facts.featureShape.join(', ')}] but ${backbone.name} at ${facts.imageSize}×${facts.imageSize} gives [${trunk.featureShape.join(', ')}]; its headstart.json does not match its weights`);
+    throw new MismatchError(
+      `the head in ${facts.dir} expects features of shape [${facts.featureShape.join(', ')}] but ${backbone.name} at ${facts.imageSize}×${facts.imageSize} gives [${trunk.featureShape.join(', ')}]; its headstart.json does not match its weights`,
+    );
   }
   return {
     facts,

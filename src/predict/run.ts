@@ -8,9 +8,19 @@ import { openPredictor, resolveHead, type Device } from './predictor.js';
 export async function runPredict(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
   const files = args.positionals;
   const head = await resolveHead(args.options.head as string | undefined, 'models');
-  const note = (line: string): void => { ctx.stderr.write(`${line}\n`); };
+  const note = (line: string): void => {
+    ctx.stderr.write(`${line}\n`);
+  };
   const weights = args.options.weights as string | undefined;
-  const predictor = await openPredictor({ head, weightsPath: weights, weightsGiven: weights !== undefined, device: (args.options.device as Device | undefined) ?? 'auto', modelsDir: 'models', env: ctx.env, onNote: note });
+  const predictor = await openPredictor({
+    head,
+    weightsPath: weights,
+    weightsGiven: weights !== undefined,
+    device: (args.options.device as Device | undefined) ?? 'auto',
+    modelsDir: 'models',
+    env: ctx.env,
+    onNote: note,
+  });
   try {
     const bar = files.length > 64 ? progressBar({ stream: ctx.stderr, label: 'predict', unit: 'images', clock: ctx.clock }) : undefined;
     const outcome = await predictImages(predictor, files, {

@@ -49,7 +49,12 @@ export function sortRuns(runs: RunSummary[], key: SortKey): RunSummary[] {
 /** Columns padded to their widest cell; the first `left` columns align left, the rest right. */
 function table(rows: string[][], left: number): string[] {
   const widths = rows[0]!.map((_, j) => Math.max(...rows.map((r) => r[j]!.length)));
-  return rows.map((r) => r.map((cell, j) => (j < left ? cell.padEnd(widths[j]!) : cell.padStart(widths[j]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, j) => (j < left ? cell.padEnd(widths[j]!) : cell.padStart(widths[j]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** Epochs run, and the epoch kept when it is not the last (--patience restores the best). */
@@ -60,7 +65,17 @@ const testCell = (r: RunSummary): string => `${percent(r.testAccuracy)}${r.selec
 export function formatRunList(runs: RunSummary[], differing: string[]): string {
   const rows = [['run', 'date', 'cache', ...differing, 'val acc', 'test acc', 'epochs', 'time', 'size']];
   for (const r of runs) {
-    rows.push([r.name, formatDate(r.createdAt), r.cache, ...differing.map((k) => (r.settings[k] === undefined ? '–' : String(r.settings[k]))), percent(r.valAccuracy), testCell(r), epochsCell(r), formatSeconds(r.seconds), formatBytes(r.bytes)]);
+    rows.push([
+      r.name,
+      formatDate(r.createdAt),
+      r.cache,
+      ...differing.map((k) => (r.settings[k] === undefined ? '–' : String(r.settings[k]))),
+      percent(r.valAccuracy),
+      testCell(r),
+      epochsCell(r),
+      formatSeconds(r.seconds),
+      formatBytes(r.bytes),
+    ]);
   }
   const lines = table(rows, 3);
   if (runs.some((r) => r.selectedOn === 'test')) lines.push('', '* no validation split (--val-fraction 0): the test split chose the epoch, so this test accuracy is biased upward');
@@ -115,7 +130,7 @@ export async function runRuns(args: CommandArgs, ctx: RunContext): Promise<Comma
   const o = args.options;
   const sort = (o['sort'] as SortKey | undefined) ?? 'date';
   const compare = o['compare'] === true;
-  const root = compare ? DEFAULT_ROOT : args.positionals[0] ?? DEFAULT_ROOT;
+  const root = compare ? DEFAULT_ROOT : (args.positionals[0] ?? DEFAULT_ROOT);
   if (compare) {
     if (args.positionals.length !== 2) throw new UsageError(expected('two runs (headstart runs --compare A B)', 'headstart runs --compare', args.positionals.join(' ') || undefined));
     const [a, b] = args.positionals.map((p) => summarizeRun(resolveRun(p, root), root)) as [RunSummary, RunSummary];

@@ -105,12 +105,17 @@ export function summarizeRun(dir: string, root: string): RunSummary {
   const t = meta.training;
   // Heads from before validation splits do not say what selected: their history was measured on test.
   const selectedOn = t.selectedOn ?? (epochs?.some((h) => h.valAccuracy !== undefined) ? 'val' : epochs?.some((h) => h.testAccuracy !== undefined) ? 'test' : null);
-  const perClass = isObject(metrics) && Array.isArray(metrics.perClass)
-    ? metrics.perClass.map((c: unknown, i) => {
-      const o = isObject(c) ? c : {};
-      return { name: typeof o.name === 'string' ? o.name : typeof o.label === 'string' ? o.label : meta.classes[i] ?? String(i), accuracy: finite(o.accuracy), count: finite(o.count ?? o.total) };
-    })
-    : null;
+  const perClass =
+    isObject(metrics) && Array.isArray(metrics.perClass)
+      ? metrics.perClass.map((c: unknown, i) => {
+          const o = isObject(c) ? c : {};
+          return {
+            name: typeof o.name === 'string' ? o.name : typeof o.label === 'string' ? o.label : (meta.classes[i] ?? String(i)),
+            accuracy: finite(o.accuracy),
+            count: finite(o.count ?? o.total),
+          };
+        })
+      : null;
   return {
     dir,
     name: nameUnder(root, dir),
@@ -119,7 +124,7 @@ export function summarizeRun(dir: string, root: string): RunSummary {
     settings: settingsOf(meta),
     selectedOn,
     valAccuracy: selectedOn === 'val' ? finite(t.valAccuracy) : null,
-    testAccuracy: finite(t.testAccuracy) ?? (isObject(metrics) ? finite(metrics.testAccuracy) ?? finite(metrics.accuracy) : null),
+    testAccuracy: finite(t.testAccuracy) ?? (isObject(metrics) ? (finite(metrics.testAccuracy) ?? finite(metrics.accuracy)) : null),
     epochsRun: t.epochsRun,
     bestEpoch: t.bestEpoch,
     keptEpoch: meta.settings.patience > 0 && t.bestEpoch > 0 ? t.bestEpoch : t.epochsRun,

@@ -95,15 +95,12 @@ export function detectFormat(buf: Buffer, file: string): CheckpointFormat {
     // Too short to tell; most likely a download that stopped at once.
     throw truncated(file, `only ${buf.length} bytes`);
   }
-  throw new InputError(
-    `${file} is not a checkpoint headstart can read; expected a PyTorch .pth (zip or legacy torch.save) or a .safetensors file`,
-  );
+  throw new InputError(`${file} is not a checkpoint headstart can read; expected a PyTorch .pth (zip or legacy torch.save) or a .safetensors file`);
 }
 
 /** The tensors of the checkpoint in `buf`, checked but not read. */
 export function indexCheckpoint(buf: Buffer, file: string): { format: CheckpointFormat; tensors: TensorIndex } {
   const format = detectFormat(buf, file);
-  const tensors =
-    format === 'pth-zip' ? indexZipPth(buf, file) : format === 'pth-legacy' ? indexLegacyPth(buf, file) : indexSafetensors(buf, file);
+  const tensors = format === 'pth-zip' ? indexZipPth(buf, file) : format === 'pth-legacy' ? indexLegacyPth(buf, file) : indexSafetensors(buf, file);
   return { format, tensors };
 }

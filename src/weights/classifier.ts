@@ -4,6 +4,7 @@
  * them) need not parse and hash a 528 MB checkpoint on every run. Files are named after the backbone:
  * `<modelsDir>/<backbone>-<sha256[:16]>-classifier.bin` (+ .json), format `headstart-<backbone>-classifier`.
  */
+import type { Stats } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { InputError, MismatchError } from '../errors.js';
@@ -39,7 +40,7 @@ export function classifierPath(sha256: string, modelsDir: string, backbone: Back
 }
 
 function sidecarOf(bin: string): string {
-  return bin.replace(/\.bin$/, '') + '.json';
+  return `${bin.replace(/\.bin$/, '')}.json`;
 }
 
 /**
@@ -71,7 +72,7 @@ export async function saveClassifier(weights: object, sha256: string, modelsDir:
   writeFilesAtomic(
     [
       { path: bin, data: tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)) },
-      { path: json, data: JSON.stringify(sidecar, null, 2) + '\n' },
+      { path: json, data: `${JSON.stringify(sidecar, null, 2)}\n` },
     ],
     { what: 'the classifier', hint: 'free some space and run again' },
   );
@@ -97,7 +98,10 @@ export async function loadClassifier(file: string, backbone: Backbone = defaultB
   }
   // readFile's buffer of this size owns its memory from offset 0, so every offset (a multiple of 4) is aligned.
   const tensors = sidecar.tensors.map((t): Tensor => {
-    const data = buf.byteOffset % 4 === 0 ? new Float32Array(buf.buffer, buf.byteOffset + t.offset, t.bytes / 4) : new Float32Array(buf.buffer.slice(buf.byteOffset + t.offset, buf.byteOffset + t.offset + t.bytes));
+    const data =
+      buf.byteOffset % 4 === 0
+        ? new Float32Array(buf.buffer, buf.byteOffset + t.offset, t.bytes / 4)
+        : new Float32Array(buf.buffer.slice(buf.byteOffset + t.offset, buf.byteOffset + t.offset + t.bytes));
     return { shape: t.shape, data };
   });
   return { fc0: { weight: tensors[0]!, bias: tensors[1]! }, fc3: { weight: tensors[2]!, bias: tensors[3]! }, sha256: sidecar.sha256, file: bin };
@@ -124,7 +128,7 @@ export async function ensureClassifier(weightsPath: string, modelsDir: string, s
 }
 
 async function findBySource(weightsPath: string, modelsDir: string, backbone: Backbone): Promise<string | undefined> {
-  let s;
+  let s: Stats;
   let names: string[];
   try {
     s = await stat(weightsPath);
@@ -174,9 +178,7 @@ async function readSidecar(json: string, backbone: Backbone): Promise<Sidecar> {
     parsed.tensors.length === NAMES.length &&
     parsed.tensors.every(
       (t, i) =>
-        t !== null &&
-        typeof t === 'object' &&
-        t.name === NAMES[i] && Array.isArray(t.shape) && t.offset % 4 === 0 && t.bytes === elementCount(t.shape) * 4 && t.offset + t.bytes <= parsed.bytes!,
+        t !== null && typeof t === 'object' && t.name === NAMES[i] && Array.isArray(t.shape) && t.offset % 4 === 0 && t.bytes === elementCount(t.shape) * 4 && t.offset + t.bytes <= parsed.bytes!,
     );
   if (!ok) throw new MismatchError(`${json} is not a ${format} v1 sidecar; delete it and its .bin to rebuild the classifier export`);
   const [w0, b0, w3, b3] = parsed.tensors!;

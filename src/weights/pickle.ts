@@ -8,7 +8,10 @@ import { shown, truncated } from './views.js';
 
 /** A `module.name` global the caller does not map to anything. */
 export class PickleGlobal {
-  constructor(readonly module: string, readonly name: string) {}
+  constructor(
+    readonly module: string,
+    readonly name: string,
+  ) {}
   get qualified(): string {
     return `${this.module}.${this.name}`;
   }
@@ -17,7 +20,10 @@ export class PickleGlobal {
 /** The result of calling an unmapped global, with its arguments and BUILD state kept for inspection. */
 export class PickleObject {
   state: unknown = undefined;
-  constructor(readonly cls: PickleGlobal, readonly args: unknown[]) {}
+  constructor(
+    readonly cls: PickleGlobal,
+    readonly args: unknown[],
+  ) {}
 }
 
 export interface UnpickleHooks {
@@ -67,8 +73,7 @@ export function unpickle(buf: Buffer, start: number, file: string, hooks: Unpick
     return stack[stack.length - 1];
   };
   let opStart = start;
-  const corrupt = (what: string): InputError =>
-    new InputError(`${file} has a corrupt pickle stream: ${what} at opcode 0x${buf[opStart]!.toString(16).padStart(2, '0')}, ${at(opStart)}`);
+  const corrupt = (what: string): InputError => new InputError(`${file} has a corrupt pickle stream: ${what} at opcode 0x${buf[opStart]!.toString(16).padStart(2, '0')}, ${at(opStart)}`);
   const readLine = (): string => {
     const nl = buf.indexOf(0x0a, pos);
     if (nl < 0) throw truncated(file, `pickle data ends at ${at(buf.length)}`);
@@ -348,7 +353,10 @@ export function unpickle(buf: Buffer, start: number, file: string, hooks: Unpick
 function build(obj: unknown, state: unknown): void {
   if (obj !== null && (typeof obj === 'object' || typeof obj === 'function')) {
     const builder = (obj as { [BUILD]?: (s: unknown) => void })[BUILD];
-    if (builder) return builder(state);
+    if (builder) {
+      builder(state);
+      return;
+    }
   }
   if (obj instanceof PickleObject) {
     obj.state = state;

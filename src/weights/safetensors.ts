@@ -12,7 +12,21 @@ interface HeaderEntry {
 
 /** Bytes per element of the dtypes the safetensors format defines. */
 const DTYPE_SIZES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
 };
 
 /** True when `buf` starts like a safetensors file (a plausible header length followed by `{`). */
@@ -41,6 +55,7 @@ export function indexSafetensors(buf: Buffer, file: string): TensorIndex {
     header = JSON.parse(buf.toString('utf8', 8, dataStart)) as Record<string, unknown>;
   } catch (err) {
     // V8 quotes the text around the fault, which may hold line breaks.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is replaced, to keep the message on one line.
     const why = (err as Error).message.replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, 200);
     throw new InputError(`${file} has an unreadable safetensors header (${why}); expected JSON`);
   }
@@ -58,9 +73,7 @@ export function indexSafetensors(buf: Buffer, file: string): TensorIndex {
     const count = checkedCount(entry.shape, name, file);
     const size = Object.hasOwn(DTYPE_SIZES, entry.dtype) ? DTYPE_SIZES[entry.dtype] : undefined;
     if (size !== undefined && end - begin !== count * size) {
-      throw new InputError(
-        `${file}: tensor ${shown(name)} of shape ${formatShape(entry.shape)} needs ${count * size} bytes as ${entry.dtype} but its data_offsets span ${end - begin}`,
-      );
+      throw new InputError(`${file}: tensor ${shown(name)} of shape ${formatShape(entry.shape)} needs ${count * size} bytes as ${entry.dtype} but its data_offsets span ${end - begin}`);
     }
     entries.push([name, entry, count]);
   }

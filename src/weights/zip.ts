@@ -71,13 +71,7 @@ function findEocd(buf: Buffer): number {
   return -1;
 }
 
-function zip64Extra(
-  buf: Buffer,
-  start: number,
-  length: number,
-  fields: { size: number; localOffset: number; uncompressed: number },
-  file: string,
-): { size: number; localOffset: number } {
+function zip64Extra(buf: Buffer, start: number, length: number, fields: { size: number; localOffset: number; uncompressed: number }, file: string): { size: number; localOffset: number } {
   let p = start;
   while (p + 4 <= start + length) {
     const id = buf.readUInt16LE(p);

@@ -33,7 +33,7 @@ afterAll(() => {
 });
 
 describe('a second backbone, registered in a test', () => {
-  it('extract --backbone toy writes cache/digits-toy-32.h5 recording it, with the toy trunk\'s features', async () => {
+  it("extract --backbone toy writes cache/digits-toy-32.h5 recording it, with the toy trunk's features", async () => {
     const result = await runExtract(parseCommandLine(['extract', '--backbone', 'toy', '--data', 'digits', '--random-weights', '--seed', '5']).args, ctx);
     const cache = (result.data as { cache: string }).cache;
     expect(cache).toBe(join('cache', 'digits-toy-32.h5'));

@@ -49,9 +49,27 @@ export const toy: Backbone<ToyWeights> = {
         { name: 'conv.bias', dims: w.bias.shape, dataType: 'float', data: w.bias.data },
       ],
       nodes: [
-        { opType: 'Conv', name: 'conv', inputs: [input, 'conv.weight', 'conv.bias'], outputs: ['conv'], attributes: [{ name: 'kernel_shape', type: 'ints', value: [3, 3] }, { name: 'pads', type: 'ints', value: [1, 1, 1, 1] }] },
+        {
+          opType: 'Conv',
+          name: 'conv',
+          inputs: [input, 'conv.weight', 'conv.bias'],
+          outputs: ['conv'],
+          attributes: [
+            { name: 'kernel_shape', type: 'ints', value: [3, 3] },
+            { name: 'pads', type: 'ints', value: [1, 1, 1, 1] },
+          ],
+        },
         { opType: 'Relu', name: 'relu', inputs: ['conv'], outputs: ['relu'] },
-        { opType: 'MaxPool', name: 'pool', inputs: ['relu'], outputs: [output], attributes: [{ name: 'kernel_shape', type: 'ints', value: [32, 32] }, { name: 'strides', type: 'ints', value: [32, 32] }] },
+        {
+          opType: 'MaxPool',
+          name: 'pool',
+          inputs: ['relu'],
+          outputs: [output],
+          attributes: [
+            { name: 'kernel_shape', type: 'ints', value: [32, 32] },
+            { name: 'strides', type: 'ints', value: [32, 32] },
+          ],
+        },
       ],
     }),
   },

@@ -27,7 +27,9 @@ export async function makeImageFolder(root: string, perClass: number): Promise<s
       for (let i = 0; i < (split === 'train' ? perClass : perClass / 2); i++) {
         const px = Buffer.alloc(8 * 8 * 3);
         for (let j = 0; j < px.length; j++) px[j] = (j * (7 + i) + c * 120 + (split === 'test' ? 50 : 0) + (j % 3 === c * 2 ? 90 : 0)) % 256;
-        await sharp(px, { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(join(folder, split, cls, `${i}.png`));
+        await sharp(px, { raw: { width: 8, height: 8, channels: 3 } })
+          .png()
+          .toFile(join(folder, split, cls, `${i}.png`));
       }
     }
   }

@@ -49,7 +49,7 @@ afterAll(() => {
 /** Only the cache is left in its folder: no part, journal, lock or temporary file. */
 const leftovers = (cache: string): string[] => readdirSync(join(cache, '..')).filter((f) => f !== 'pets.h5');
 const ISO = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z';
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 describe('two extract processes on one cache', () => {
   it('the same split started twice: the second waits for the first, then reuses its rows', async () => {
@@ -65,7 +65,11 @@ describe('two extract processes on one cache', () => {
     expect(ra.code, ra.stderr).toBe(0);
     expect(rb.code, rb.stderr).toBe(0);
     const said = messages(rb.stderr);
-    expect(said[0]).toMatch(new RegExp(`^Waiting for PID ${a.child.pid} on ${escape(hostname())} since ${ISO} \\(.*cli\\.ts extract .*--split train.*\\), which is writing the train split of ${escape(cache)} \\(lock ${escape(cache)}\\.train\\.lock\\)$`));
+    expect(said[0]).toMatch(
+      new RegExp(
+        `^Waiting for PID ${a.child.pid} on ${escapeRe(hostname())} since ${ISO} \\(.*cli\\.ts extract .*--split train.*\\), which is writing the train split of ${escapeRe(cache)} \\(lock ${escapeRe(cache)}\\.train\\.lock\\)$`,
+      ),
+    );
     expect(said.slice(1)).toEqual([`Reusing the train split of ${cache} (24 images, same weights, size and data; --force extracts it again)`]);
     expect((await contents(cache)).train).toEqual(reference.train);
     expect(await zeroRows(cache, 'train')).toBe(0);
@@ -112,7 +116,9 @@ describe('locks left behind', () => {
     writeFileSync(`${cache}.test.lock`, JSON.stringify({ pid: 77, host: 'build-02.example', started: '2026-01-01T00:00:00.000Z', command: 'headstart extract --split test' }));
     const error = await rejection(runExtract(parseCommandLine(['extract', ...argv(cache, 'test')]).args, context()));
     expect(error).toBeInstanceOf(InputError);
-    expect(error.message).toBe(`Cannot lock the test split of ${cache}: it is locked by PID 77 on build-02.example since 2026-01-01T00:00:00.000Z (headstart extract --split test), another host, so this run cannot tell whether it still runs; if that run is gone, delete ${cache}.test.lock and run again`);
+    expect(error.message).toBe(
+      `Cannot lock the test split of ${cache}: it is locked by PID 77 on build-02.example since 2026-01-01T00:00:00.000Z (headstart extract --split test), another host, so this run cannot tell whether it still runs; if that run is gone, delete ${cache}.test.lock and run again`,
+    );
     expect(existsSync(`${cache}.test.part`)).toBe(false);
   });
 });

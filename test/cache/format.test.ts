@@ -4,7 +4,7 @@ import { assertSameIdentity, attrProblems, chunkRowsFor, classifierInputText, de
 import type { CacheIdentity } from '../../src/cache/types.js';
 
 describe('cache naming', () => {
-  it('defaults to cache/<data>-vgg16-<size>.h5, using a folder\'s name', () => {
+  it("defaults to cache/<data>-vgg16-<size>.h5, using a folder's name", () => {
     expect(defaultCachePath('cifar10', 32)).toBe('cache/cifar10-vgg16-32.h5');
     expect(defaultCachePath('digits', 224)).toBe('cache/digits-vgg16-224.h5');
     expect(defaultCachePath('photos/pets/', 64)).toBe('cache/pets-vgg16-64.h5');
@@ -40,7 +40,9 @@ describe('identity', () => {
   it('ignores where the data came from but not the classes', () => {
     expect(() => assertSameIdentity('f.h5', 'Feature cache', base, { ...base, dataSource: '/elsewhere' })).not.toThrow();
     expect(() => assertSameIdentity('f.h5', 'Feature cache', base, { ...base, classes: ['a', 'c'] })).toThrow(MismatchError);
-    expect(() => assertSameIdentity('f.h5', 'Feature cache', base, { ...base, classes: ['a', 'c'] })).toThrow('Feature cache f.h5 was made with classes "a,b" but this run has "a,c"; pass --force to replace it');
+    expect(() => assertSameIdentity('f.h5', 'Feature cache', base, { ...base, classes: ['a', 'c'] })).toThrow(
+      'Feature cache f.h5 was made with classes "a,b" but this run has "a,c"; pass --force to replace it',
+    );
   });
 });
 
@@ -52,14 +54,29 @@ describe('problem phrases', () => {
     expect(rowsPhrase([12, 13, 20], 32)).toBe('rows 12, 13 and 30 more have');
   });
 
-  it('drops the reader\'s advice for callers that give their own', () => {
+  it("drops the reader's advice for callers that give their own", () => {
     expect(withoutAdvice('Feature cache x.h5 has layout "map"; extract it again with --force')).toBe('Feature cache x.h5 has layout "map"');
     expect(withoutAdvice('cache x.h5 is damaged, so extract it again with --force')).toBe('cache x.h5 is damaged');
     expect(withoutAdvice('no advice here')).toBe('no advice here');
   });
 
   it('finds what root attributes say that cannot all be true', () => {
-    const attrs = { weightsId: 'w', imageSize: 224, layout: 'map' as const, mean: [0.5], std: [0.25], classes: ['a', 'b'], dataName: 'd', dataSource: '/x', splitRule: 'r', formatVersion: 1, toolVersion: 't', featureShape: [512, 7, 7], classifierInput: '', counts: { train: 3 } };
+    const attrs = {
+      weightsId: 'w',
+      imageSize: 224,
+      layout: 'map' as const,
+      mean: [0.5],
+      std: [0.25],
+      classes: ['a', 'b'],
+      dataName: 'd',
+      dataSource: '/x',
+      splitRule: 'r',
+      formatVersion: 1,
+      toolVersion: 't',
+      featureShape: [512, 7, 7],
+      classifierInput: '',
+      counts: { train: 3 },
+    };
     expect(attrProblems(attrs)).toEqual([]);
     expect(attrProblems({ ...attrs, layout: 'pooled', featureShape: [25088] })).toEqual([]);
     expect(attrProblems({ ...attrs, layout: 'pooled' })).toEqual(['has layout "pooled" but feature_shape [512, 7, 7]; expected a pooled row [C*49] (or layout "map" for [C, h, w] rows)']);

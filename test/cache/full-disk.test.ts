@@ -78,7 +78,11 @@ afterAll(() => {
 function expectDiskFullLine(stderr: string, cache: string, dir: string, split: string): void {
   const lines = messages(stderr).filter((l) => l.startsWith('headstart:'));
   expect(lines, stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(new RegExp(`^headstart: Cannot write feature cache ${cache}: the disk is full; it needs about [\\d.]+ (kB|MB) free in ${dir} \\([\\d.]+ (kB|MB) free now\\); the rows extracted so far are kept in ${cache}\\.${split}\\.part, so free space and run the same command again to resume$`));
+  expect(lines[0]).toMatch(
+    new RegExp(
+      `^headstart: Cannot write feature cache ${cache}: the disk is full; it needs about [\\d.]+ (kB|MB) free in ${dir} \\([\\d.]+ (kB|MB) free now\\); the rows extracted so far are kept in ${cache}\\.${split}\\.part, so free space and run the same command again to resume$`,
+    ),
+  );
   // None of HDF5's diagnostics reach the user without --verbose.
   expect(stderr).not.toMatch(/HDF5|H5[A-Z]|#0\d\d/);
 }
@@ -154,4 +158,3 @@ describe.skipIf(cannotMount !== undefined)(`a full disk on a real tmpfs${cannotM
     expect(await contents(cache)).toEqual(reference);
   });
 });
-

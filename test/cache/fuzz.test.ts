@@ -26,8 +26,15 @@ const CASES = 200;
 const SEED = 9;
 
 const identity = (layout: 'map' | 'pooled'): CacheIdentity => ({
-  weightsId: 'f'.repeat(64), imageSize: 32, layout, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
-  classes: ['a', 'b', 'c'], dataName: 'digits', dataSource: '/d', splitRule: 'fixed',
+  weightsId: 'f'.repeat(64),
+  imageSize: 32,
+  layout,
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+  classes: ['a', 'b', 'c'],
+  dataName: 'digits',
+  dataSource: '/d',
+  splitRule: 'fixed',
 });
 
 interface Source {
@@ -195,7 +202,7 @@ describe(`HDF5 cache reader, ${CASES} seeded mutations (seed ${SEED})`, () => {
     expect((await verifyCache(good)).problems).toEqual([]);
   });
 
-  it('in a real process, none of HDF5\'s or Emscripten\'s output reaches stderr, for any case, and nothing hangs', async () => {
+  it("in a real process, none of HDF5's or Emscripten's output reaches stderr, for any case, and nothing hangs", async () => {
     // Emscripten binds console.error when h5wasm loads, so only a real process's stderr shows
     // everything it prints (aborts, UTF-8 warnings); the in-process spies cannot see those.
     const files = Array.from({ length: CASES }, (_, i) => join(root, `case${i}.h5`));

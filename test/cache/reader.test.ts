@@ -19,8 +19,15 @@ const stderrWriteAtLoad = process.stderr.write;
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const identity: CacheIdentity = {
-  weightsId: 'e'.repeat(64), imageSize: 32, layout: 'map', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
-  classes: ['a', 'b'], dataName: 'digits', dataSource: '/d', splitRule: 'fixed',
+  weightsId: 'e'.repeat(64),
+  imageSize: 32,
+  layout: 'map',
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+  classes: ['a', 'b'],
+  dataName: 'digits',
+  dataSource: '/d',
+  splitRule: 'fixed',
 };
 
 async function makeCache(path: string): Promise<void> {
@@ -54,8 +61,12 @@ describe('reader errors', () => {
   it('a missing cache names the extract command to run', async () => {
     const path = 'cache/digits-vgg16-32.h5';
     await expect(readCacheSplit(join(root, 'nope', path), 'train')).rejects.toThrow(InputError);
-    await expect(readCacheSplit(path.replace('digits', 'nodata'), 'train')).rejects.toThrow('Feature cache cache/nodata-vgg16-32.h5 not found; run: headstart extract --data <path to nodata/> --split train');
-    await expect(readCacheInfo('cache/nodata-vgg16-64.h5')).rejects.toThrow('Feature cache cache/nodata-vgg16-64.h5 not found; run: headstart extract --data <path to nodata/> --image-size 64 --split train');
+    await expect(readCacheSplit(path.replace('digits', 'nodata'), 'train')).rejects.toThrow(
+      'Feature cache cache/nodata-vgg16-32.h5 not found; run: headstart extract --data <path to nodata/> --split train',
+    );
+    await expect(readCacheInfo('cache/nodata-vgg16-64.h5')).rejects.toThrow(
+      'Feature cache cache/nodata-vgg16-64.h5 not found; run: headstart extract --data <path to nodata/> --image-size 64 --split train',
+    );
     await expect(readCacheSplit('elsewhere/feats.h5', 'test')).rejects.toThrow('Feature cache elsewhere/feats.h5 not found; run: headstart extract --cache elsewhere/feats.h5 --split test');
   });
 
@@ -95,7 +106,9 @@ describe('reader errors', () => {
     await w.append(Float32Array.from([1, 2]));
     await w.finish(Uint8Array.from([0, 5]));
     await expect(readCacheSplit(path, 'train')).rejects.toThrow(InputError);
-    await expect(readCacheSplit(path, 'train')).rejects.toThrow(`Feature cache ${path} /train row 1 has a label of 2 or more; expected labels below 2, the number of classes; extract it again with --force`);
+    await expect(readCacheSplit(path, 'train')).rejects.toThrow(
+      `Feature cache ${path} /train row 1 has a label of 2 or more; expected labels below 2, the number of classes; extract it again with --force`,
+    );
   });
 
   it('features that are not float32', async () => {
@@ -119,7 +132,7 @@ describe('reader errors', () => {
     await expect(readCacheSplit(path, 'train')).rejects.toThrow(message);
   });
 
-  it('rows of the wrong shape for the file\'s feature_shape', async () => {
+  it("rows of the wrong shape for the file's feature_shape", async () => {
     const path = join(root, 'shape.h5');
     const good = join(root, 'good2.h5');
     const values = await rootAttrsOf(good);
@@ -145,7 +158,7 @@ describe('reader errors', () => {
     await expect(readCacheInfo(path)).rejects.toThrow(message);
   });
 
-  it('a cut-off cache is one line on stderr, without HDF5\'s diagnostics', async () => {
+  it("a cut-off cache is one line on stderr, without HDF5's diagnostics", async () => {
     const good = join(root, 'whole2.h5');
     const path = join(root, 'cut2.h5');
     await makeCache(good);
@@ -154,7 +167,9 @@ describe('reader errors', () => {
     const cli = join(__dirname, '..', '..', 'src', 'cli.ts');
     const run = await runChild(process.execPath, ['--import', 'tsx', cli, 'inspect', path]);
     expect(run.status).toBe(1);
-    expect(run.stderr).toBe(`headstart: Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force\n`);
+    expect(run.stderr).toBe(
+      `headstart: Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force\n`,
+    );
   });
 
   it('labels stored as signed int8 are refused, not read as no labels', async () => {
@@ -223,8 +238,9 @@ describe('the backbone a cache records', () => {
   });
 });
 
-describe('damaged caches (signature and superblock intact): one error, none of HDF5\'s diagnostics', () => {
-  const damagedMessage = (path: string): string => `Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force`;
+describe("damaged caches (signature and superblock intact): one error, none of HDF5's diagnostics", () => {
+  const damagedMessage = (path: string): string =>
+    `Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract, so extract it again with --force`;
 
   /** A real cache from the writer with some bytes after its (valid, version 2) superblock overwritten. */
   async function damagedCopy(name: string, damage: (bytes: Buffer) => void): Promise<string> {
@@ -391,7 +407,10 @@ describe('opening checks a cache against itself before any row is used', () => {
 
   it('labels of the wrong shape', async () => {
     const values = await rootAttrsOf(join(root, 'labels-src.h5'));
-    for (const [name, labels, shape] of [['labels-2d', Uint8Array.from([0, 1, 1]), [3, 1]], ['labels-short', Uint8Array.from([0, 1]), [2]]] as const) {
+    for (const [name, labels, shape] of [
+      ['labels-2d', Uint8Array.from([0, 1, 1]), [3, 1]],
+      ['labels-short', Uint8Array.from([0, 1]), [2]],
+    ] as const) {
       const path = join(root, `${name}.h5`);
       await handMade(path, (f) => {
         for (const [k, v, dt] of values) f.create_attribute(k, v as never, null, typeof dt === 'string' ? dt : null);

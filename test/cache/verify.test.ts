@@ -18,8 +18,15 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const cli = join(__dirname, '..', '..', 'src', 'cli.ts');
 
 const identity: CacheIdentity = {
-  weightsId: 'e'.repeat(64), imageSize: 32, layout: 'map', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
-  classes: ['a', 'b', 'c'], dataName: 'digits', dataSource: '/d', splitRule: 'fixed',
+  weightsId: 'e'.repeat(64),
+  imageSize: 32,
+  layout: 'map',
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+  classes: ['a', 'b', 'c'],
+  dataName: 'digits',
+  dataSource: '/d',
+  splitRule: 'fixed',
 };
 
 /** Irregular values (a shifted or reordered row changes the bytes) with `bad` rows' first value replaced. */
@@ -33,7 +40,10 @@ let n = 0;
 async function makeCache(opts: { train?: Float32Array; test?: Float32Array; width?: number; labels?: (count: number) => Uint8Array; checksums?: boolean } = {}): Promise<string> {
   const width = opts.width ?? 4;
   const path = join(root, `c${n++}.h5`);
-  for (const [split, data] of [['train', opts.train ?? rows(10, width)], ['test', opts.test ?? rows(4, width)]] as const) {
+  for (const [split, data] of [
+    ['train', opts.train ?? rows(10, width)],
+    ['test', opts.test ?? rows(4, width)],
+  ] as const) {
     const count = data.length / width;
     const w = await openSplitWriter({ cachePath: path, split, identity, count, featureShape: [width, 1, 1], force: false });
     await w.append(data);
@@ -69,10 +79,7 @@ describe('verifyCache', () => {
   it('NaN and Inf rows are named, the first ones and a count of the rest', async () => {
     const path = await makeCache({ train: rows(40, 4, { 12: NaN, 13: Infinity, 20: -Infinity, 39: NaN }), test: rows(4, 4, { 2: NaN }) });
     const v = await verifyCache(path);
-    expect(v.problems).toEqual([
-      `${path} /train rows 12, 13 and 2 more have NaN or Inf features`,
-      `${path} /test row 2 has NaN or Inf features`,
-    ]);
+    expect(v.problems).toEqual([`${path} /train rows 12, 13 and 2 more have NaN or Inf features`, `${path} /test row 2 has NaN or Inf features`]);
     // The checksums are of the bytes as written, NaNs included: they still match.
     expect(v.splits.train?.checksum).toBe('match');
   });
@@ -97,7 +104,11 @@ describe('verifyCache', () => {
     writeFileSync(path, bytes);
     const v = await verifyCache(path);
     expect(v.problems).toHaveLength(1);
-    expect(v.problems[0]).toMatch(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} /train features do not match the checksum recorded when the split was written \\(features_sha256 [0-9a-f]{16}…, read [0-9a-f]{16}…\\)$`));
+    expect(v.problems[0]).toMatch(
+      new RegExp(
+        `^${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} /train features do not match the checksum recorded when the split was written \\(features_sha256 [0-9a-f]{16}…, read [0-9a-f]{16}…\\)$`,
+      ),
+    );
     expect(v.splits).toMatchObject({ train: { checksum: 'differs' }, test: { checksum: 'match' } });
   });
 
@@ -187,16 +198,22 @@ describe('inspect --verify', () => {
     const path = await makeCache({ train: rows(10, 4, { 1: NaN, 2: NaN, 3: NaN, 9: NaN }), checksums: false });
     const run = await runChild(process.execPath, ['--import', 'tsx', cli, 'inspect', '--verify', path]);
     expect(run.status).toBe(1);
-    expect(run.stderr).toBe([
-      `${path} /train has no recorded checksum (written before headstart recorded them); every other check was made`,
-      `${path} /test has no recorded checksum (written before headstart recorded them); every other check was made`,
-      `headstart: ${path} /train rows 1, 2 and 2 more have NaN or Inf features`,
-      '',
-    ].join('\n'));
+    expect(run.stderr).toBe(
+      [
+        `${path} /train has no recorded checksum (written before headstart recorded them); every other check was made`,
+        `${path} /test has no recorded checksum (written before headstart recorded them); every other check was made`,
+        `headstart: ${path} /train rows 1, 2 and 2 more have NaN or Inf features`,
+        '',
+      ].join('\n'),
+    );
     expect(run.stdout).toMatch(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: 1 problem \\(listed above\\) in 14 rows`));
     const r = await verify(path);
     expect(r.exitCode).toBe(1);
     // What --json prints.
-    expect(JSON.parse(JSON.stringify(r.data))).toMatchObject({ ok: false, problems: [`${path} /train rows 1, 2 and 2 more have NaN or Inf features`], splits: { train: { rows: 10, checksum: 'none' } } });
+    expect(JSON.parse(JSON.stringify(r.data))).toMatchObject({
+      ok: false,
+      problems: [`${path} /train rows 1, 2 and 2 more have NaN or Inf features`],
+      splits: { train: { rows: 10, checksum: 'none' } },
+    });
   });
 });

@@ -245,7 +245,9 @@ describe('reuse and refusal', () => {
     writeFileSync(path, readFileSync(path).subarray(0, 4096));
     const attempt = openSplitWriter({ cachePath: path, split: 'test', identity: identity(), count: 2, featureShape: SHAPE, force: false });
     await expect(attempt).rejects.toThrow(InputError);
-    await expect(attempt).rejects.toThrow(`Cannot write feature cache ${path}: Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract; pass --force to replace it`);
+    await expect(attempt).rejects.toThrow(
+      `Cannot write feature cache ${path}: Feature cache ${path} is damaged or truncated (HDF5 cannot open it); expected a complete cache written by headstart extract; pass --force to replace it`,
+    );
     await writeSplit(path, 'test', rows(2, 36), { force: true });
     expect((await readCacheInfo(path)).splits).toEqual({ test: { count: 2, featureShape: SHAPE } });
   });
@@ -272,7 +274,9 @@ describe('a cache of a newer format', () => {
     f.close();
     const attempt = openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 2, featureShape: SHAPE, force: false });
     await expect(attempt).rejects.toThrow(InputError);
-    await expect(attempt).rejects.toThrow(`Cannot write feature cache ${path}: Feature cache ${path} has format version 2; this headstart reads version 1, so upgrade headstart or extract again; pass --force to replace it`);
+    await expect(attempt).rejects.toThrow(
+      `Cannot write feature cache ${path}: Feature cache ${path} has format version 2; this headstart reads version 1, so upgrade headstart or extract again; pass --force to replace it`,
+    );
     await writeSplit(path, 'train', rows(2, 30), { force: true });
     expect((await readCacheInfo(path)).attrs.formatVersion).toBe(1);
   });
@@ -423,7 +427,7 @@ describe('checksums', () => {
     }
   }
 
-  it('records the SHA-256 of each split\'s raw features and labels on its group, and keeps train\'s when test is added', async () => {
+  it("records the SHA-256 of each split's raw features and labels on its group, and keeps train's when test is added", async () => {
     const path = fresh();
     const train = rows(7, 40);
     const test = rows(5, 41);
@@ -478,7 +482,9 @@ describe('checksums', () => {
     writeFileSync(partPath, bytes);
     const attempt = w.finish(labelsFor(9));
     await expect(attempt).rejects.toThrow(InputError);
-    await expect(attempt).rejects.toThrow(`Partial extraction ${partPath} does not match the SHA-256 its journal recorded for rows 3-5 (the file was changed or damaged); run the same command again to make the rows from 3 again`);
+    await expect(attempt).rejects.toThrow(
+      `Partial extraction ${partPath} does not match the SHA-256 its journal recorded for rows 3-5 (the file was changed or damaged); run the same command again to make the rows from 3 again`,
+    );
     expect(existsSync(path)).toBe(false);
     const again = await openSplitWriter({ cachePath: path, split: 'train', identity: identity(), count: 9, featureShape: SHAPE, force: false });
     expect(again.resumedFrom).toBe(3);

@@ -4,7 +4,15 @@ import { UsageError } from '../../src/errors.js';
 
 function sink() {
   let text = '';
-  return { write: (s: string) => { text += s; return true; }, get text() { return text; } };
+  return {
+    write: (s: string) => {
+      text += s;
+      return true;
+    },
+    get text() {
+      return text;
+    },
+  };
 }
 
 describe('parseCommandLine', () => {

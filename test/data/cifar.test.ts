@@ -91,7 +91,9 @@ describe('CIFAR-10 binary reader', () => {
   it('refuses a batch that is not a whole number of records, or empty, outside CIFAR-10', async () => {
     const dir = writeBatchFolder(fresh(), { 'test_batch.bin': makeRecords(3, 2).subarray(0, 3073 * 2 + 10) }, ['a', 'b']);
     await expect(readBatchFolder(dir, 'test')).rejects.toThrow(
-      new InputError(`Expected a non-zero multiple of 3,073 bytes (1 label byte and 3,072 pixel bytes per record) in ${join(dir, 'test_batch.bin')} but received 6,156: record 2 (numbered from 0) is cut after 10 of its 3,073 bytes`),
+      new InputError(
+        `Expected a non-zero multiple of 3,073 bytes (1 label byte and 3,072 pixel bytes per record) in ${join(dir, 'test_batch.bin')} but received 6,156: record 2 (numbered from 0) is cut after 10 of its 3,073 bytes`,
+      ),
     );
     expect(() => checkBatchSize(0, 'e.bin')).toThrow(new InputError('Expected a non-zero multiple of 3,073 bytes (1 label byte and 3,072 pixel bytes per record) in e.bin but received 0'));
   });

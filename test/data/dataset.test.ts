@@ -59,7 +59,9 @@ describe('prefetching batches', () => {
   });
 
   it('refuses a start outside the split or a batch size below 1', async () => {
-    const make = async (): Promise<DatasetBatch> => { throw new Error('not reached'); };
+    const make = async (): Promise<DatasetBatch> => {
+      throw new Error('not reached');
+    };
     await expect(collect(prefetchBatches(5, { start: 6, batchSize: 1 }, make))).rejects.toThrow(RangeError);
     await expect(collect(prefetchBatches(5, { start: 0, batchSize: 0 }, make))).rejects.toThrow(RangeError);
     expect(await collect(prefetchBatches(5, { start: 5, batchSize: 2 }, make))).toEqual([]);
@@ -74,7 +76,11 @@ describe('openDataset', () => {
     expect(ds.classes).toEqual(raw.classes);
     expect(ds.source.endsWith('digits-binary.tar.gz')).toBe(true);
     const batches = await collect(ds.batches({ start: 300, batchSize: 25 }));
-    expect(batches.map((b) => [b.start, b.count])).toEqual([[300, 25], [325, 25], [350, 9]]);
+    expect(batches.map((b) => [b.start, b.count])).toEqual([
+      [300, 25],
+      [325, 25],
+      [350, 9],
+    ]);
     const last = batches[2]!;
     expect(last.images.length).toBe(9 * 3072);
     expect(Array.from(last.labels)).toEqual(Array.from(raw.labels.subarray(350)));
@@ -106,7 +112,10 @@ describe('openDataset', () => {
     expect([ds.name, ds.source, ds.length, ds.classes]).toEqual([basename(dir), dir, 5, ['cat', 'dog']]);
     expect(Array.from(ds.labels)).toEqual([0, 0, 0, 1, 1]);
     const batches = await collect(ds.batches({ start: 1, batchSize: 3, prefetch: 1 }));
-    expect(batches.map((b) => [b.start, b.count, ...b.labels])).toEqual([[1, 3, 0, 0, 1], [4, 1, 1]]);
+    expect(batches.map((b) => [b.start, b.count, ...b.labels])).toEqual([
+      [1, 3, 0, 0, 1],
+      [4, 1, 1],
+    ]);
     const per = 3 * 40 * 40;
     const files = ['cat/1.png', 'cat/2.png', 'dog/3.png'];
     for (const [i, f] of files.entries()) {
@@ -125,7 +134,7 @@ describe('openDataset', () => {
     expect((error as Error).message).toBe(`Expected an image (PNG, JPEG, WebP, GIF, TIFF or AVIF) for ${join(dir, 'a', '1.png')} but received a file in no image format sharp reads`);
   });
 
-  it('passes missing CIFAR-10 on as the reader\'s error', async () => {
+  it("passes missing CIFAR-10 on as the reader's error", async () => {
     await expect(openDataset({ ...base, dataDir: join(root, 'none'), data: 'cifar10', split: 'train' })).rejects.toThrow(/run `headstart fetch cifar10`/);
   });
 });

@@ -63,9 +63,7 @@ describe('bundled digits', () => {
       const archive = join(dir, 'd.tar.gz');
       await writeArchive(archive, dir, ['digits-batches-bin']);
       expect((await readDigitsArchive(archive, 'train')).labels.length).toBe(4);
-      await expect(readDigitsArchive(archive, 'test')).rejects.toThrow(
-        new InputError(`Expected digits-batches-bin/test_batch.bin inside ${archive} but the archive has no such file`),
-      );
+      await expect(readDigitsArchive(archive, 'test')).rejects.toThrow(new InputError(`Expected digits-batches-bin/test_batch.bin inside ${archive} but the archive has no such file`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -149,7 +149,9 @@ function expectExact(split: RawSplit, records: Uint8Array): string | undefined {
 
 async function withinHangBound<T>(label: string, run: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${label}: still running after ${HANG_MS / 1000} s (a hang)`)), HANG_MS); });
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${label}: still running after ${HANG_MS / 1000} s (a hang)`)), HANG_MS);
+  });
   try {
     return await Promise.race([run(), hang]);
   } finally {
@@ -188,14 +190,26 @@ describe('fuzzing the tar and CIFAR batch readers', () => {
           } catch (error) {
             if (!(error instanceof HeadstartError)) problems.push(`${label}: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
             else if (error.message.includes('\n') || !error.message.includes(named)) problems.push(`${label}: not one line naming ${named}: ${error.message}`);
-            else count(error.message.replace(/\/tmp\/\S+/g, 'F').replace(/\d[\d,]*/g, 'N').slice(0, 90));
+            else
+              count(
+                error.message
+                  .replace(/\/tmp\/\S+/g, 'F')
+                  .replace(/\d[\d,]*/g, 'N')
+                  .slice(0, 90),
+              );
           }
           peakRss = Math.max(peakRss, process.memoryUsage().rss);
         }
       }
       rmSync(dir, { recursive: true, force: true });
     }
-    if (process.env['FUZZ_REPORT']) console.log([...outcomes].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}\t${k}`).join('\n'));
+    if (process.env['FUZZ_REPORT'])
+      console.log(
+        [...outcomes]
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${v}\t${k}`)
+          .join('\n'),
+      );
     expect(problems).toEqual([]);
     // both outcomes occur, so the mutations neither all break nor all miss the archive
     expect(outcomes.get('read')).toBeGreaterThan(0);

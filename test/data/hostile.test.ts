@@ -87,7 +87,11 @@ describe('CIFAR archives', () => {
     ['a block device', { name: `${TOP}/test_batch.bin`, type: '4' }, 'is a block device'],
     ['a FIFO', { name: `${TOP}/test_batch.bin`, type: '6' }, 'is a FIFO (named pipe)'],
     ['a symlink of another name', { name: `${TOP}/readme.html`, type: '2', linkname: '/etc/passwd' }, 'is a symlink to /etc/passwd'],
-    ['a batch whose header claims one byte more than CIFAR-10\'s', { name: `${TOP}/test_batch.bin`, size: 30_730_001, data: 'x' }, 'claims 30,730,001 bytes, more than the 30,730,000 such a file may have'],
+    [
+      "a batch whose header claims one byte more than CIFAR-10's",
+      { name: `${TOP}/test_batch.bin`, size: 30_730_001, data: 'x' },
+      'claims 30,730,001 bytes, more than the 30,730,000 such a file may have',
+    ],
     ['a batch that appears twice', { name: `${TOP}/batches.meta.txt`, data: META }, 'appears twice'],
   ];
   for (const [name, entry, why] of cases) {
@@ -103,7 +107,13 @@ describe('CIFAR archives', () => {
   it('refuses the same entries in the digits archive, read in memory', async () => {
     const dir = fresh();
     const archive = join(dir, 'digits.tar.gz');
-    writeFileSync(archive, rawTarGz([{ name: 'digits-batches-bin/batches.meta.txt', data: META }, { name: 'digits-batches-bin/test_batch.bin', type: '2', linkname: '/dev/zero' }]));
+    writeFileSync(
+      archive,
+      rawTarGz([
+        { name: 'digits-batches-bin/batches.meta.txt', data: META },
+        { name: 'digits-batches-bin/test_batch.bin', type: '2', linkname: '/dev/zero' },
+      ]),
+    );
     expect(await inputError(readDigitsArchive(archive, 'test'))).toBe(
       `Expected only regular files of known names and sizes in digits-batches-bin/ inside ${archive} but digits-batches-bin/test_batch.bin is a symlink to /dev/zero`,
     );
@@ -140,7 +150,9 @@ describe('unpacked CIFAR folders', () => {
     rmSync(join(dir, 'batches.meta.txt'));
     mkfifo(join(dataDir, 'pipe'));
     symlinkSync(join(dataDir, 'pipe'), join(dir, 'batches.meta.txt'));
-    expect(await inputError(readCifar10(dataDir, 'test'))).toBe(`Expected the class list ${join(dir, 'batches.meta.txt')} to be a regular file but received a FIFO (named pipe) (a symlink to ${join(dataDir, 'pipe')})`);
+    expect(await inputError(readCifar10(dataDir, 'test'))).toBe(
+      `Expected the class list ${join(dir, 'batches.meta.txt')} to be a regular file but received a FIFO (named pipe) (a symlink to ${join(dataDir, 'pipe')})`,
+    );
   });
 
   it('refuses a 40 GB (sparse) batch file by its size, before reading it', async () => {
@@ -246,7 +258,10 @@ describe('image folders: each real folder once, each real file once', () => {
     expect(await inputError(extract(dir, cache))).toBe(`Expected at least 2 classes in ${dir} (a head cannot learn from one class) but received only "cat"`);
     // train/ and test/ folders: the classes are those of train/
     const split = fresh();
-    for (const [s, img] of [['train', png], ['test', pngB]] as const) {
+    for (const [s, img] of [
+      ['train', png],
+      ['test', pngB],
+    ] as const) {
       mkdirSync(join(split, s, 'cat'), { recursive: true });
       writeFileSync(join(split, s, 'cat', '0.png'), img);
     }
@@ -264,7 +279,9 @@ describe('decode memory', () => {
     writeFileSync(join(dir, 'cat', '0.png'), png);
     writeFileSync(join(dir, 'dog', '0.png'), png);
     big = join(dir, 'dog', 'big.png');
-    await sharp({ create: { width: 16000, height: 16000, channels: 3, background: { r: 10, g: 200, b: 30 } }, limitInputPixels: false }).png({ compressionLevel: 9 }).toFile(big);
+    await sharp({ create: { width: 16000, height: 16000, channels: 3, background: { r: 10, g: 200, b: 30 } }, limitInputPixels: false })
+      .png({ compressionLevel: 9 })
+      .toFile(big);
   }, 60_000);
 
   it('refuses a real 16000×16000 PNG (under 1 MB) from its header, naming the file, its pixels, the limit and the option', async () => {
@@ -272,7 +289,11 @@ describe('decode memory', () => {
     const dir = join(big, '..', '..');
     const dataset = await openDataset({ data: dir, dataDir: root, split: 'train', imageSize: 32, testFraction: 0, seed: 0 });
     const before = process.memoryUsage().rss;
-    const run = async (): Promise<void> => { for await (const _ of dataset.batches({ start: 0, batchSize: 8 })) { /* decode them all */ } };
+    const run = async (): Promise<void> => {
+      for await (const _ of dataset.batches({ start: 0, batchSize: 8 })) {
+        /* decode them all */
+      }
+    };
     expect(await inputError(run())).toBe(
       `Expected ${IMAGE_KINDS} of at most 100,000,000 pixels for ${big} but received 16,000×16,000 = 256,000,000 pixels; raise the limit with --max-image-pixels 256000000 to read it`,
     );
@@ -280,12 +301,18 @@ describe('decode memory', () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(300e6);
   });
 
-  it('has the option on extract and predict, defaulting to the library\'s bound, refusing 0', () => {
+  it("has the option on extract and predict, defaulting to the library's bound, refusing 0", () => {
     for (const [name, ...rest] of [['extract'], ['predict', 'cat.png']]) {
       const command = COMMANDS.find((c) => c.name === name)!;
       expect(commandDefaults(command)['max-image-pixels']).toBe(DEFAULT_MAX_IMAGE_PIXELS);
       expect(parseCommandLine([name!, ...rest, '--max-image-pixels', '256000000']).args.options['max-image-pixels']).toBe(256_000_000);
-      const error = (() => { try { parseCommandLine([name!, ...rest, '--max-image-pixels', '0']); } catch (e) { return e; } })();
+      const error = (() => {
+        try {
+          parseCommandLine([name!, ...rest, '--max-image-pixels', '0']);
+        } catch (e) {
+          return e;
+        }
+      })();
       expect(error).toBeInstanceOf(UsageError);
       expect((error as Error).message).toBe('Expected positive integer for --max-image-pixels but received "0"');
     }
@@ -293,10 +320,19 @@ describe('decode memory', () => {
 
   it('reads an image at the limit and refuses one pixel over it, through the data set', async () => {
     const dir = fresh();
-    for (const c of ['cat', 'dog']) { mkdirSync(join(dir, c)); writeFileSync(join(dir, c, '0.png'), png); }
+    for (const c of ['cat', 'dog']) {
+      mkdirSync(join(dir, c));
+      writeFileSync(join(dir, c, '0.png'), png);
+    }
     const open = (limitInputPixels: number) => openDataset({ data: dir, dataDir: root, split: 'train', imageSize: 32, testFraction: 0, seed: 0, limitInputPixels });
-    const read = async (limit: number): Promise<number> => { let count = 0; for await (const b of (await open(limit)).batches({ start: 0, batchSize: 1 })) count += b.count; return count; };
+    const read = async (limit: number): Promise<number> => {
+      let count = 0;
+      for await (const b of (await open(limit)).batches({ start: 0, batchSize: 1 })) count += b.count;
+      return count;
+    };
     expect(await read(1024)).toBe(2);
-    expect(await inputError(read(1023))).toBe(`Expected ${IMAGE_KINDS} of at most 1,023 pixels for ${join(dir, 'cat', '0.png')} but received 32×32 = 1,024 pixels; raise the limit with --max-image-pixels 1024 to read it`);
+    expect(await inputError(read(1023))).toBe(
+      `Expected ${IMAGE_KINDS} of at most 1,023 pixels for ${join(dir, 'cat', '0.png')} but received 32×32 = 1,024 pixels; raise the limit with --max-image-pixels 1024 to read it`,
+    );
   });
 });

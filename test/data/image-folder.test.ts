@@ -26,13 +26,16 @@ function tree(dir: string, counts: Record<string, number>): string {
 }
 
 async function failure(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(InputError);
   return (error as Error).message;
 }
 
 describe('image folders in ImageFolder order', () => {
-  it('lists classes and files exactly as torchvision\'s ImageFolder does', async () => {
+  it("lists classes and files exactly as torchvision's ImageFolder does", async () => {
     const split = await scanImageFolder(FIXTURE, { split: 'train', testFraction: 0, seed: 0 });
     expect(split.classes).toEqual(torchvision.classes);
     expect(split.entries.map((e) => [relative(FIXTURE, e.path), e.label])).toEqual(torchvision.samples);
@@ -145,7 +148,12 @@ describe('image folders in ImageFolder order', () => {
         `try { await scanImageFolder(${JSON.stringify(dir)}, { split: 'train', testFraction: 0, seed: 0 }); console.log(JSON.stringify({ ok: true })); }`,
         `catch (e) { console.log(JSON.stringify({ input: e instanceof InputError, message: e.message })); }`,
       ].join('\n');
-      const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      });
       expect(child.stderr).toBe('');
       expect(JSON.parse(child.stdout.trim().split('\n').at(-1)!)).toEqual({ input: true, message: want });
     } finally {

@@ -11,17 +11,25 @@ const root = mkdtempSync(join(tmpdir(), 'headstart-image-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const KINDS = 'an image (PNG, JPEG, WebP, GIF, TIFF or AVIF)';
 
-interface ModeFixture { mode: string; width: number; height: number; rgb: number[] }
+interface ModeFixture {
+  mode: string;
+  width: number;
+  height: number;
+  rgb: number[];
+}
 const data = JSON.parse(readFileSync(fixturePath('data/data.json'), 'utf8')) as { modes: Record<string, ModeFixture>; oriented: { width: number; height: number } };
 
 async function failure(promise: Promise<unknown>): Promise<Error> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(InputError);
   expect((error as Error).message).not.toContain('\n');
   return error as Error;
 }
 
-describe('decoding as PIL convert(\'RGB\') does', () => {
+describe("decoding as PIL convert('RGB') does", () => {
   for (const [name, want] of Object.entries(data.modes)) {
     it(`${name} (PIL mode ${want.mode})`, async () => {
       const img = await decodeRgb(fixturePath(`data/modes/${name}`));
@@ -87,7 +95,9 @@ describe('images that cannot be read', () => {
     png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
     writeFileSync(path, png);
     const error = await failure(loadImageTensor(path, 32));
-    expect(error.message).toBe(`Expected ${KINDS} of at most 100,000,000 pixels for ${path} but received 100,000×100,000 = 10,000,000,000 pixels; raise the limit with --max-image-pixels 10000000000 to read it`);
+    expect(error.message).toBe(
+      `Expected ${KINDS} of at most 100,000,000 pixels for ${path} but received 100,000×100,000 = 10,000,000,000 pixels; raise the limit with --max-image-pixels 10000000000 to read it`,
+    );
   });
 
   it('still reads a good copy in the same folder', async () => {

@@ -4,7 +4,7 @@ import { IMAGENET_MEAN, IMAGENET_STD, interleavedToPlanar, normalizedFromPlanar,
 import { fixturePath, loadArray, reference, relativeError } from '../helpers/fixtures.js';
 
 describe('ToTensor + Normalize', () => {
-  it('gives PyTorch\'s input32 for each rgb32-*.png, bit for bit', async () => {
+  it("gives PyTorch's input32 for each rgb32-*.png, bit for bit", async () => {
     const expected = loadArray('input32');
     const per = 3 * 32 * 32;
     const paths = reference().narrow.images32;

@@ -57,7 +57,12 @@ describe('antialiased bilinear resize (torchvision Resize((S, S), antialias=True
   });
 
   it('averages with weights that sum to 1 and widen with the downscale factor', () => {
-    for (const [inSize, outSize] of [[200, 80], [36, 80], [7, 3], [5, 5]] as const) {
+    for (const [inSize, outSize] of [
+      [200, 80],
+      [36, 80],
+      [7, 3],
+      [5, 5],
+    ] as const) {
       const w = axisWeights(inSize, outSize);
       for (let i = 0; i < outSize; i++) {
         let sum = 0;

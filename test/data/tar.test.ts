@@ -15,13 +15,23 @@ const fresh = (): string => {
   return dir;
 };
 
-const FILES: ArchiveFile[] = [{ name: 'x.txt', maxBytes: 100 }, { name: 'y.txt', maxBytes: 100 }, { name: 'ok.txt', maxBytes: 100 }];
+const FILES: ArchiveFile[] = [
+  { name: 'x.txt', maxBytes: 100 },
+  { name: 'y.txt', maxBytes: 100 },
+  { name: 'ok.txt', maxBytes: 100 },
+];
 
 describe('archives', () => {
   it('unpacks the top folder into place and leaves no temporary folder', async () => {
     const dir = fresh();
     const archive = join(dir, 'a.tar.gz');
-    writeFileSync(archive, rawTarGz([{ name: 'top/x.txt', data: 'hello' }, { name: 'other.txt', data: 'skip' }]));
+    writeFileSync(
+      archive,
+      rawTarGz([
+        { name: 'top/x.txt', data: 'hello' },
+        { name: 'other.txt', data: 'skip' },
+      ]),
+    );
     const out = await unpackArchive(archive, dir, 'top', FILES);
     expect(out).toBe(join(dir, 'top'));
     expect(readFileSync(join(out, 'x.txt'), 'utf8')).toBe('hello');
@@ -44,11 +54,14 @@ describe('archives', () => {
     const inner = join(dir, 'inner');
     mkdirSync(inner);
     const archive = join(dir, 'evil.tar.gz');
-    writeFileSync(archive, rawTarGz([
-      { name: 'top/ok.txt', data: 'ok' },
-      { name: 'top/../../escape.txt', data: 'escaped' },
-      { name: '/tmp/headstart-absolute-escape.txt', data: 'escaped' },
-    ]));
+    writeFileSync(
+      archive,
+      rawTarGz([
+        { name: 'top/ok.txt', data: 'ok' },
+        { name: 'top/../../escape.txt', data: 'escaped' },
+        { name: '/tmp/headstart-absolute-escape.txt', data: 'escaped' },
+      ]),
+    );
     await unpackArchive(archive, inner, 'top', FILES).catch((e: unknown) => expect(e).toBeInstanceOf(InputError));
     expect(existsSync(join(dir, 'escape.txt'))).toBe(false);
     expect(existsSync(join(inner, 'escape.txt'))).toBe(false);
@@ -67,7 +80,13 @@ describe('archives', () => {
   it('reads chosen files into memory, and names a missing archive', async () => {
     const dir = fresh();
     const archive = join(dir, 'a.tar.gz');
-    writeFileSync(archive, rawTarGz([{ name: 'top/x.txt', data: 'hello' }, { name: 'top/y.txt', data: 'world' }]));
+    writeFileSync(
+      archive,
+      rawTarGz([
+        { name: 'top/x.txt', data: 'hello' },
+        { name: 'top/y.txt', data: 'world' },
+      ]),
+    );
     const files = await readArchiveFiles(archive, 'top', [FILES[1]!]);
     expect([...files.keys()]).toEqual(['y.txt']);
     expect(files.get('y.txt')!.toString()).toBe('world');

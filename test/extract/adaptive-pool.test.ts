@@ -23,9 +23,33 @@ function poolByMatrices(x: Float32Array, n: number, c: number, h: number, w: num
 
 describe('adaptive average pooling', () => {
   it('uses ATen bins floor(i*in/out) … ceil((i+1)*in/out), overlapping when out does not divide in', () => {
-    expect(Array.from({ length: 7 }, (_, i) => adaptiveBin(i, 5, 7))).toEqual([[0, 1], [0, 2], [1, 3], [2, 3], [2, 4], [3, 5], [4, 5]]);
-    expect(Array.from({ length: 7 }, (_, i) => adaptiveBin(i, 9, 7))).toEqual([[0, 2], [1, 3], [2, 4], [3, 6], [5, 7], [6, 8], [7, 9]]);
-    expect(Array.from({ length: 7 }, (_, i) => adaptiveBin(i, 14, 7))).toEqual([[0, 2], [2, 4], [4, 6], [6, 8], [8, 10], [10, 12], [12, 14]]);
+    expect(Array.from({ length: 7 }, (_, i) => adaptiveBin(i, 5, 7))).toEqual([
+      [0, 1],
+      [0, 2],
+      [1, 3],
+      [2, 3],
+      [2, 4],
+      [3, 5],
+      [4, 5],
+    ]);
+    expect(Array.from({ length: 7 }, (_, i) => adaptiveBin(i, 9, 7))).toEqual([
+      [0, 2],
+      [1, 3],
+      [2, 4],
+      [3, 6],
+      [5, 7],
+      [6, 8],
+      [7, 9],
+    ]);
+    expect(Array.from({ length: 7 }, (_, i) => adaptiveBin(i, 14, 7))).toEqual([
+      [0, 2],
+      [2, 4],
+      [4, 6],
+      [6, 8],
+      [8, 10],
+      [10, 12],
+      [12, 14],
+    ]);
   });
 
   it('builds [out, in] matrices whose rows average their bin', () => {

@@ -42,19 +42,31 @@ afterAll(async () => {
 
 const dataset = (): Promise<Dataset> => openDataset({ data: folder, dataDir: root, split: 'train', imageSize: 32, testFraction: 0, seed: 0 });
 const attrs = (d: Dataset, over: Partial<CacheIdentity> = {}): CacheIdentity => ({
-  weightsId, imageSize: 32, layout: 'map', mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD],
-  classes: d.classes, dataName: d.name, dataSource: folder, splitRule: 'test-fraction 0 seed 0', ...over,
+  weightsId,
+  imageSize: 32,
+  layout: 'map',
+  mean: [...IMAGENET_MEAN],
+  std: [...IMAGENET_STD],
+  classes: d.classes,
+  dataName: d.name,
+  dataSource: folder,
+  splitRule: 'test-fraction 0 seed 0',
+  ...over,
 });
 const freshPath = (): string => join(root, `cache${n++}`, 'fixture-images-vgg16-32.h5');
 
 describe('extractSplit', () => {
-  it('caches the trunk map of an image folder equal to torchvision\'s features', async () => {
+  it("caches the trunk map of an image folder equal to torchvision's features", async () => {
     const d = await dataset();
     const path = freshPath();
     const progress: [number, number][] = [];
     const r = await extractSplit({ dataset: d, trunk: mapTrunk, cachePath: path, attrs: attrs(d), batchSize: 4, force: false, onProgress: (a, b) => progress.push([a, b]) });
     expect(r).toMatchObject({ path, split: 'train', count: 6, reused: false, resumedFrom: 0, featureShape: [32, 1, 1], bytes: 6 * 32 * 4 });
-    expect(progress).toEqual([[0, 6], [4, 6], [6, 6]]);
+    expect(progress).toEqual([
+      [0, 6],
+      [4, 6],
+      [6, 6],
+    ]);
     const split = await readCacheSplit(path, 'train');
     const want = loadArray('features32');
     expect(split.featureShape).toEqual(want.shape.slice(1));
@@ -63,7 +75,7 @@ describe('extractSplit', () => {
     expect(split.attrs.classifierInput).toBe('map at 1x1: avgpool replicates each of the C values into 49 cells; input index c*49+k');
   });
 
-  it('caches the pooled features equal to torchvision\'s avgpool output', async () => {
+  it("caches the pooled features equal to torchvision's avgpool output", async () => {
     const d = await dataset();
     const path = freshPath();
     await extractSplit({ dataset: d, trunk: pooledTrunk, cachePath: path, attrs: attrs(d, { layout: 'pooled' }), batchSize: 3, force: false });
@@ -140,8 +152,16 @@ describe('extractSplit', () => {
       const d = await dataset();
       const controller = new AbortController();
       const run = extractSplit({
-        dataset: d, trunk: mapTrunk, cachePath: path, attrs: attrs(d), batchSize: 2, force: false, signal: controller.signal,
-        onProgress: (done) => { if (done >= images) controller.abort(); },
+        dataset: d,
+        trunk: mapTrunk,
+        cachePath: path,
+        attrs: attrs(d),
+        batchSize: 2,
+        force: false,
+        signal: controller.signal,
+        onProgress: (done) => {
+          if (done >= images) controller.abort();
+        },
       });
       await expect(run).rejects.toThrow(ExtractionStopped);
       await expect(run).rejects.toThrow(`Stopped the train split at image ${images} of 6; run the same command again to resume`);

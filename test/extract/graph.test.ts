@@ -29,7 +29,11 @@ function randomImages(n: number, size: number, seed: number): Float32Array {
 describe('buildTrunkGraph', () => {
   it('declares images [N,3,S,S] and features [N,C,h,w] / pooled [N,C*49], as ONNX Runtime reads them', async () => {
     const { vgg } = await narrow();
-    for (const [size, side] of [[32, 1], [80, 2], [100, 3]] as const) {
+    for (const [size, side] of [
+      [32, 1],
+      [80, 2],
+      [100, 3],
+    ] as const) {
       const session = await ort.InferenceSession.create(buildTrunkGraph({ backbone: vgg16, weights: vgg }, { imageSize: size, output: 'both' }), { executionProviders: ['cpu'] });
       try {
         expect(session.inputMetadata).toEqual([{ name: 'images', isTensor: true, type: 'float32', shape: ['N', 3, size, size] }]);
@@ -60,7 +64,9 @@ describe('buildTrunkGraph', () => {
   });
 
   it('gives the same model bytes for the legacy .pth, zip .pth and safetensors checkpoints', async () => {
-    const models = await Promise.all(['narrow-legacy.pth', 'narrow-zip.pth', 'narrow.safetensors'].map(async (f) => buildTrunkGraph({ backbone: vgg16, weights: (await narrow(f)).vgg }, { imageSize: 32, output: 'both' })));
+    const models = await Promise.all(
+      ['narrow-legacy.pth', 'narrow-zip.pth', 'narrow.safetensors'].map(async (f) => buildTrunkGraph({ backbone: vgg16, weights: (await narrow(f)).vgg }, { imageSize: 32, output: 'both' })),
+    );
     expect(Buffer.from(models[0]!).equals(Buffer.from(models[1]!))).toBe(true);
     expect(Buffer.from(models[0]!).equals(Buffer.from(models[2]!))).toBe(true);
   });
@@ -117,8 +123,6 @@ describe('buildTrunkGraph', () => {
       'Expected weight of shape [16, 16, 3, 3] for VGG16 weights features.7 but received "[16, 12, 3, 3]"',
     );
     const badBias = { ...vgg, convs: vgg.convs.map((c, i) => (i === 0 ? { ...c, bias: { shape: [9], data: new Float32Array(9) } } : c)) };
-    expect(() => buildTrunkGraph({ backbone: vgg16, weights: badBias }, { imageSize: 32, output: 'map' })).toThrow(
-      'Expected bias of shape [8] for VGG16 weights features.0 but received "[9]"',
-    );
+    expect(() => buildTrunkGraph({ backbone: vgg16, weights: badBias }, { imageSize: 32, output: 'map' })).toThrow('Expected bias of shape [8] for VGG16 weights features.0 but received "[9]"');
   });
 });

@@ -116,7 +116,10 @@ describe('ensureModel', () => {
           child.on('close', (code) => resolve({ code, stderr }));
         });
       const results = await Promise.all([run(), run()]);
-      expect(results).toEqual([{ code: 0, stderr: '' }, { code: 0, stderr: '' }]);
+      expect(results).toEqual([
+        { code: 0, stderr: '' },
+        { code: 0, stderr: '' },
+      ]);
       const { checkpoint, vgg } = await narrow();
       const model = join(models, modelFileName({ backbone: 'vgg16', weightsId: checkpoint.sha256, imageSize: 32, output: 'map' }));
       expect(readFileSync(model).equals(Buffer.from(buildTrunkGraph({ backbone: vgg16, weights: vgg }, { imageSize: 32, output: 'map' })))).toBe(true);

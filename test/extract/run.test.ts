@@ -25,7 +25,9 @@ beforeAll(async () => {
     for (let i = 0; i < 5; i++) {
       const px = Buffer.alloc(40 * 30 * 3);
       for (let j = 0; j < px.length; j++) px[j] = (j * (7 + i) + c * 120 + (j % 3 === c * 2 ? 90 : 0)) % 256;
-      await sharp(px, { raw: { width: 40, height: 30, channels: 3 } }).png().toFile(join('pets', cls, `${i}.png`));
+      await sharp(px, { raw: { width: 40, height: 30, channels: 3 } })
+        .png()
+        .toFile(join('pets', cls, `${i}.png`));
     }
   }
 });
@@ -37,7 +39,13 @@ afterAll(() => {
 function context(onWrite?: (chunk: string) => void): RunContext & { err: () => string } {
   let text = '';
   return {
-    stderr: { write: (chunk: string) => { text += chunk; onWrite?.(chunk); return true; } },
+    stderr: {
+      write: (chunk: string) => {
+        text += chunk;
+        onWrite?.(chunk);
+        return true;
+      },
+    },
     json: false,
     verbose: false,
     err: () => text,
@@ -74,7 +82,10 @@ describe('runExtract', () => {
     const ctx = context();
     const result = await runExtract(args('--data', 'pets', '--weights', NARROW), ctx);
     const data = result.data as { splits: { reused: boolean; provider: string | null }[] };
-    expect(data.splits.map((s) => [s.reused, s.provider])).toEqual([[true, null], [true, null]]);
+    expect(data.splits.map((s) => [s.reused, s.provider])).toEqual([
+      [true, null],
+      [true, null],
+    ]);
     expect(ctx.err()).toContain('Reusing the train split of cache/pets-vgg16-32.h5 (8 images, same weights, size and data; --force extracts it again)\n');
     expect(ctx.err()).not.toContain('running VGG16');
   });

@@ -13,7 +13,7 @@ import { resolveShard } from '../../src/extract/shard.js';
 import { thrownSync } from '../helpers/errors.js';
 
 const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'scale-out.md'), 'utf8');
-const blocks = (lang: string): string[] => [...doc.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
+const blocks = (lang: string): string[] => [...doc.matchAll(new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``, 'g'))].map((m) => m[1]!);
 
 interface Container {
   args: string[];
@@ -79,12 +79,17 @@ describe('the Slurm array script and the merge step in docs/scale-out.md', () =>
     expect(['train', 'test']).toContain(o['split']);
     const count = String(max - min + 1);
     const indices = [];
-    for (let id = min; id <= max; id++) indices.push(resolveShard(o['shard'] as string | undefined, o['shards'] as number | undefined, { SLURM_ARRAY_TASK_ID: String(id), SLURM_ARRAY_TASK_MIN: String(min), SLURM_ARRAY_TASK_COUNT: count })!.index);
+    for (let id = min; id <= max; id++)
+      indices.push(
+        resolveShard(o['shard'] as string | undefined, o['shards'] as number | undefined, { SLURM_ARRAY_TASK_ID: String(id), SLURM_ARRAY_TASK_MIN: String(min), SLURM_ARRAY_TASK_COUNT: count })!.index,
+      );
     expect(indices).toEqual(Array.from({ length: max - min + 1 }, (_, i) => i));
   });
 
   it('the merge commands parse', () => {
-    const merges = blocks('bash').flatMap((b) => b.split('\n')).filter((l) => l.startsWith('headstart merge '));
+    const merges = blocks('bash')
+      .flatMap((b) => b.split('\n'))
+      .filter((l) => l.startsWith('headstart merge '));
     expect(merges.length).toBe(2);
     for (const m of merges) expect(parseCommandLine(m.split(/\s+/).slice(1)).command?.name).toBe('merge');
   });

@@ -68,7 +68,7 @@ describe('createSession', () => {
     await session.release();
   });
 
-  it('asking for WebGPU runs on it where Dawn has an adapter, else fails with a one-line DeviceError giving Dawn\'s reason', async () => {
+  it("asking for WebGPU runs on it where Dawn has an adapter, else fails with a one-line DeviceError giving Dawn's reason", async () => {
     const answer = webgpuAnswer();
     const result = await createSession(await model(), 'webgpu').catch((e: unknown) => e);
     if (!webgpuAdapterExpected()) {
@@ -85,7 +85,7 @@ describe('createSession', () => {
     await session.release();
   });
 
-  it('asking for WebGPU where Dawn refused the driver (Debian\'s Mesa 22.3) is a DeviceError with Dawn\'s reason, before ONNX Runtime tries', async () => {
+  it("asking for WebGPU where Dawn refused the driver (Debian's Mesa 22.3) is a DeviceError with Dawn's reason, before ONNX Runtime tries", async () => {
     const err = await createSession(await model(), 'webgpu', { what: 'VGG16', askDawn: async () => debianMesa }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeviceError);
     expect((err as Error).message).toBe('WebGPU provider could not start: no WebGPU adapter (Vulkan shaderUniform*ArrayDynamicIndexing required)');
@@ -111,27 +111,27 @@ describe('createSession', () => {
     const lavapipe: DawnAnswer = { kind: 'adapter', description: 'mesa cpu llvmpipe (LLVM 19.1.7, 256 bits)', software: true };
     const { session, provider } = await createSession(await model(), 'auto', { what: 'VGG16', hardware: GPU_NODE, askDawn: async () => lavapipe, onNote: (l) => notes.push(l) });
     expect(provider).toBe('cpu');
-    expect(notes).toEqual([
-      'WebGPU adapter mesa cpu llvmpipe (LLVM 19.1.7, 256 bits) is a software fallback, slower than the CPU provider; trying the next provider',
-      'running VGG16 on cpu',
-    ]);
+    expect(notes).toEqual(['WebGPU adapter mesa cpu llvmpipe (LLVM 19.1.7, 256 bits) is a software fallback, slower than the CPU provider; trying the next provider', 'running VGG16 on cpu']);
     await session.release();
   });
 
   // As if the machine had a GPU device node, so auto really asks Dawn (Debian's Mesa 22.3: no adapter; lavapipe: software).
   const answer = webgpuAnswer();
-  it.skipIf(answer.kind === 'unavailable' || (answer.kind === 'adapter' && !answer.software))('auto with a GPU device node lands on the CPU unless Dawn has a hardware adapter (real Dawn probe)', async () => {
-    const notes: string[] = [];
-    const { session, provider } = await createSession(await model(), 'auto', { what: 'VGG16', hardware: GPU_NODE, onNote: (l) => notes.push(l) });
-    expect(provider).toBe('cpu');
-    expect(notes).toHaveLength(2);
-    expect(notes[0]).toBe(
-      answer.kind === 'adapter'
-        ? `WebGPU adapter ${answer.description} is a software fallback, slower than the CPU provider; trying the next provider`
-        : `WebGPU provider could not start: no WebGPU adapter (${'reason' in answer ? answer.reason : ''}); trying the next provider`,
-    );
-    await session.release();
-  });
+  it.skipIf(answer.kind === 'unavailable' || (answer.kind === 'adapter' && !answer.software))(
+    'auto with a GPU device node lands on the CPU unless Dawn has a hardware adapter (real Dawn probe)',
+    async () => {
+      const notes: string[] = [];
+      const { session, provider } = await createSession(await model(), 'auto', { what: 'VGG16', hardware: GPU_NODE, onNote: (l) => notes.push(l) });
+      expect(provider).toBe('cpu');
+      expect(notes).toHaveLength(2);
+      expect(notes[0]).toBe(
+        answer.kind === 'adapter'
+          ? `WebGPU adapter ${answer.description} is a software fallback, slower than the CPU provider; trying the next provider`
+          : `WebGPU provider could not start: no WebGPU adapter (${'reason' in answer ? answer.reason : ''}); trying the next provider`,
+      );
+      await session.release();
+    },
+  );
 
   it('a model ONNX Runtime cannot parse is an InputError naming the file', async () => {
     const dir = tempDir('session');
@@ -156,9 +156,7 @@ describe('shortReason', () => {
     const webgpu =
       '/onnxruntime_src/onnxruntime/core/providers/webgpu/webgpu_context.cc:136 onnxruntime::webgpu::WebGpuContext::Initialize(...) adapter_result.status == wgpu::RequestAdapterStatus::Success was false. Failed to get a WebGPU adapter: No supported adapters\n';
     expect(shortReason(new Error(webgpu))).toBe('no WebGPU adapter (No supported adapters)');
-    expect(shortReason(new Error('OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library'))).toBe(
-      'OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library',
-    );
+    expect(shortReason(new Error('OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library'))).toBe('OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library');
     expect(shortReason(new Error('\n/src/x.cc:12 [ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Protobuf parsing failed.\nmore'))).toBe('Protobuf parsing failed.');
     expect(shortReason('plain')).toBe('plain');
   });

@@ -15,7 +15,11 @@ describe('resolveShard', () => {
   });
   it('Slurm: made 0-based with SLURM_ARRAY_TASK_MIN; 0-based arrays stay as they are', () => {
     expect(resolveShard(undefined, undefined, { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '3' })?.index).toBe(2);
-    expect(resolveShard(undefined, undefined, { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_COUNT: '2' })).toEqual({ index: 0, count: 2, from: 'Slurm SLURM_ARRAY_TASK_ID=0 (SLURM_ARRAY_TASK_MIN 0) of 2' });
+    expect(resolveShard(undefined, undefined, { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_COUNT: '2' })).toEqual({
+      index: 0,
+      count: 2,
+      from: 'Slurm SLURM_ARRAY_TASK_ID=0 (SLURM_ARRAY_TASK_MIN 0) of 2',
+    });
   });
   it('nothing set: the whole split', () => {
     expect(resolveShard(undefined, undefined, { JOB_COMPLETION_INDEX: '' })).toBeUndefined();
@@ -30,7 +34,12 @@ describe('resolveShard', () => {
     [undefined, undefined, { JOB_COMPLETION_INDEX: '1' }, "Expected --shards N with JOB_COMPLETION_INDEX set (the Job's completions) for --shards but received nothing"],
     [undefined, undefined, { SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '3' }, 'Expected a shard index from 0 to 2 for SLURM_ARRAY_TASK_ID but received "4"'],
     [undefined, undefined, { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '0' }, 'Expected a shard count of at least 1 for SLURM_ARRAY_TASK_COUNT but received "0"'],
-    [undefined, undefined, { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '3' }, 'Expected a task id of at least SLURM_ARRAY_TASK_MIN (1) for SLURM_ARRAY_TASK_ID but received "0"'],
+    [
+      undefined,
+      undefined,
+      { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '3' },
+      'Expected a task id of at least SLURM_ARRAY_TASK_MIN (1) for SLURM_ARRAY_TASK_ID but received "0"',
+    ],
     [undefined, 3, {}, 'Expected --shard I/N, or JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID in the environment, with --shards for --shards but received "3"'],
   ] as const) {
     it(`refuses ${shard ?? ''} ${shards ?? ''} ${JSON.stringify(env)}`, () => {
@@ -43,7 +52,12 @@ describe('resolveShard', () => {
 
 describe('shardRange', () => {
   it('contiguous ranges floor(I·L/N) that cover every row once, also with more shards than rows', () => {
-    for (const [length, count] of [[359, 3], [10, 4], [2, 5], [0, 2]] as const) {
+    for (const [length, count] of [
+      [359, 3],
+      [10, 4],
+      [2, 5],
+      [0, 2],
+    ] as const) {
       let next = 0;
       for (let i = 0; i < count; i++) {
         const r = shardRange(i, count, length);
@@ -59,7 +73,12 @@ describe('shardRange', () => {
 describe('shardDataset', () => {
   const S = 1;
   const inner: Dataset = {
-    name: 't', source: 't', classes: ['a', 'b'], split: 'train', length: 10, imageSize: S,
+    name: 't',
+    source: 't',
+    classes: ['a', 'b'],
+    split: 'train',
+    length: 10,
+    imageSize: S,
     labels: Uint8Array.from({ length: 10 }, (_, i) => i),
     async *batches({ start, batchSize }) {
       for (let s = start; s < 10; s += batchSize) {
@@ -74,7 +93,10 @@ describe('shardDataset', () => {
     expect(Array.from(d.labels)).toEqual([3, 4, 5, 6]);
     const seen: number[][] = [];
     for await (const b of d.batches({ start: 1, batchSize: 2 })) seen.push([b.start, b.count, ...Array.from(b.labels), b.images.length]);
-    expect(seen).toEqual([[1, 2, 4, 5, 6], [3, 1, 6, 3]]);
+    expect(seen).toEqual([
+      [1, 2, 4, 5, 6],
+      [3, 1, 6, 3],
+    ]);
   });
 });
 

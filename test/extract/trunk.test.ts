@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs';
 
 const NO_GPU = { cudaInstalled: false, gpuPresent: false };
 
-describe.runIf(webgpuAdapterExpected())('openTrunk on ONNX Runtime\'s WebGPU provider', () => {
+describe.runIf(webgpuAdapterExpected())("openTrunk on ONNX Runtime's WebGPU provider", () => {
   it('gives torchvision features and avgpool output at 32 and 80 within 1e-5, as on the CPU', async () => {
     const dir = tempDir('trunk-webgpu');
     const { vgg, checkpoint } = await narrow();
@@ -81,7 +81,10 @@ describe('openTrunk', () => {
     const dir = tempDir('trunk');
     const { vgg, checkpoint } = await narrow('narrow-zip.pth');
     try {
-      for (const [size, n] of [[32, 6], [80, 2]] as const) {
+      for (const [size, n] of [
+        [32, 6],
+        [80, 2],
+      ] as const) {
         const trunk = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: size, output: 'pooled', device: 'cpu', modelsDir: dir.path, intraOpThreads: 1 });
         expect(trunk.featureShape).toEqual([1568]);
         const out = await trunk.run(loadArray(`input${size}`).data, n);
@@ -141,7 +144,9 @@ describe('openTrunk', () => {
       expect(small).toBeInstanceOf(InputError);
       expect((small as Error).message).toBe('Expected an image size of at least 32 (VGG16 halves it 5 times) for the VGG16 trunk but received 16');
       expect(readdirSync(dir.path)).toEqual([]);
-      const cuda = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map', device: 'cuda', modelsDir: dir.path, hardware: NO_GPU }).catch((e: unknown) => e);
+      const cuda = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map', device: 'cuda', modelsDir: dir.path, hardware: NO_GPU }).catch(
+        (e: unknown) => e,
+      );
       expect(cuda).toBeInstanceOf(DeviceError);
       expect((cuda as Error).message).toBe('CUDA provider not installed: run npm run setup:cuda (needs CUDA 12 and cuDNN 9)');
     } finally {

@@ -208,7 +208,14 @@ describe('download', () => {
     const dest = join(dir, 'file.bin');
     const controller = new AbortController();
     const error = await rejection(
-      download({ url: server.url('/file.bin'), dest, signal: controller.signal, onProgress: (done) => { if (done > 0) controller.abort(); } }),
+      download({
+        url: server.url('/file.bin'),
+        dest,
+        signal: controller.signal,
+        onProgress: (done) => {
+          if (done > 0) controller.abort();
+        },
+      }),
     );
     expect(error).toBeInstanceOf(DownloadError);
     expect(error.message).toMatch(/^Download of .+ was stopped after [\d,]+ bytes; run the same command again to resume$/);

@@ -69,7 +69,7 @@ describe('headstart fetch vgg16', () => {
     expect(server.requests).toHaveLength(0);
   });
 
-  it('links PyTorch\'s cached copy into models/ instead of downloading or copying it', async () => {
+  it("links PyTorch's cached copy into models/ instead of downloading or copying it", async () => {
     const torch = join(dir, 'torch');
     const cached = join(torch, 'hub', 'checkpoints', VGG);
     await mkdir(join(cached, '..'), { recursive: true });
@@ -123,7 +123,9 @@ describe('headstart fetch vgg16', () => {
     const error = await rejection(runFetch(vggArgs(), ctx));
     const path = join(dir, 'models', VGG);
     expect(error).toBeInstanceOf(DownloadError);
-    expect(error.message).toBe(`Checksum mismatch for ${path}: expected SHA-256 starting with 397923af but got ${WEIGHTS_SHA}; the download was deleted, run the command again or fetch the file by hand`);
+    expect(error.message).toBe(
+      `Checksum mismatch for ${path}: expected SHA-256 starting with 397923af but got ${WEIGHTS_SHA}; the download was deleted, run the command again or fetch the file by hand`,
+    );
     expect(existsSync(path)).toBe(false);
     expect(existsSync(`${path}.part`)).toBe(false);
     expect(existsSync(`${path}.sha256`)).toBe(false);
@@ -220,7 +222,11 @@ describe('headstart fetch through the CLI', () => {
     await writeFile(join(dir, 'models', VGG), WEIGHTS);
     let out = '';
     let err = '';
-    const code = await main(['fetch', 'vgg16', '--models-dir', join(dir, 'models'), '--json'], { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { HOME: join(dir, 'home') } });
+    const code = await main(['fetch', 'vgg16', '--models-dir', join(dir, 'models'), '--json'], {
+      stdout: { write: (s: string) => (out += s) },
+      stderr: { write: (s: string) => (err += s) },
+      env: { HOME: join(dir, 'home') },
+    });
     expect(err).toBe('');
     expect(code).toBe(0);
     expect(JSON.parse(out)).toEqual({ what: 'vgg16', path: join(dir, 'models', VGG), source: 'models', bytes: WEIGHTS.length });
@@ -229,7 +235,11 @@ describe('headstart fetch through the CLI', () => {
   it('exits 1 with one line when offline', async () => {
     const port = await closedPort();
     let err = '';
-    const code = await main(['fetch', 'cifar10', '--data-dir', join(dir, 'data'), '--url', `http://127.0.0.1:${port}/c.tar.gz`], { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) }, env: {} });
+    const code = await main(['fetch', 'cifar10', '--data-dir', join(dir, 'data'), '--url', `http://127.0.0.1:${port}/c.tar.gz`], {
+      stdout: { write: () => true },
+      stderr: { write: (s: string) => (err += s) },
+      env: {},
+    });
     expect(code).toBe(1);
     expect(err).toBe(`headstart: could not reach 127.0.0.1:${port} (ECONNREFUSED); download cifar-10-binary.tar.gz by hand (from ${SOURCES.cifar10.url}) into ${join(dir, 'data')}/ (--data-dir)\n`);
   });

@@ -86,7 +86,7 @@ describe('selectBackend("webgpu")', () => {
     expect((error as Error).message).toBe('no WebGPU adapter found (no usable GPU or driver); use --backend cpu');
   });
 
-  it.skipIf(webgpuAdapterFound())('fails with a one-line DeviceError giving Dawn\'s reason where Dawn has no adapter (real probe)', async () => {
+  it.skipIf(webgpuAdapterFound())("fails with a one-line DeviceError giving Dawn's reason where Dawn has no adapter (real probe)", async () => {
     const answer = webgpuAnswer();
     const error = await rejection(selectBackend('webgpu'));
     expect(error).toBeInstanceOf(DeviceError);
@@ -94,7 +94,7 @@ describe('selectBackend("webgpu")', () => {
     expect((error as Error).message).not.toContain('\n');
   });
 
-  it('refuses a driver Dawn rejected in the child (Debian\'s Mesa 22.3) without loading Dawn in-process', async () => {
+  it("refuses a driver Dawn rejected in the child (Debian's Mesa 22.3) without loading Dawn in-process", async () => {
     const error = await rejection(selectBackend('webgpu', { askDawn: async () => debianMesa, createGpu: untouchableGpu }));
     expect(error).toBeInstanceOf(DeviceError);
     expect((error as Error).message).toBe('no WebGPU adapter found (Vulkan shaderUniform*ArrayDynamicIndexing required); use --backend cpu');
@@ -115,9 +115,7 @@ describe('selectBackend("webgpu")', () => {
       const askDawn = async (): Promise<DawnAnswer> => ({ kind: 'unavailable', reason: 'the optional package "webgpu" did not load' });
       const error = await rejection(selectBackend('webgpu', { importModule: withoutPackages('webgpu'), askDawn }));
       expect(error).toBeInstanceOf(DeviceError);
-      expect((error as Error).message).toBe(
-        `the optional package "webgpu" could not be loaded (Cannot find package 'webgpu' imported from /x.js); install it to use --backend webgpu`,
-      );
+      expect((error as Error).message).toBe(`the optional package "webgpu" could not be loaded (Cannot find package 'webgpu' imported from /x.js); install it to use --backend webgpu`);
     } finally {
       if (saved) Object.defineProperty(globalThis, 'navigator', saved);
       else delete (globalThis as { navigator?: unknown }).navigator;
@@ -203,7 +201,7 @@ describe('selectBackend("auto")', () => {
     expect(notes[0]).toBe('backend: @tensorflow/tfjs-node is installed but failed to load (The specified module could not be found.); not using it');
   });
 
-  it('falls back to cpu with the usual note when Dawn refuses the driver (Debian\'s Mesa 22.3), without loading Dawn in-process', async () => {
+  it("falls back to cpu with the usual note when Dawn refuses the driver (Debian's Mesa 22.3), without loading Dawn in-process", async () => {
     const notes: string[] = [];
     const choice = await selectBackend('auto', {
       onNote: (line) => notes.push(line),
@@ -213,10 +211,7 @@ describe('selectBackend("auto")', () => {
       createGpu: untouchableGpu,
     });
     expect(choice.name).toBe('cpu');
-    expect(notes).toEqual([
-      'backend: no WebGPU (no WebGPU adapter found (Vulkan shaderUniform*ArrayDynamicIndexing required); use --backend cpu); using cpu',
-      `backend: ${choice.detail}`,
-    ]);
+    expect(notes).toEqual(['backend: no WebGPU (no WebGPU adapter found (Vulkan shaderUniform*ArrayDynamicIndexing required); use --backend cpu); using cpu', `backend: ${choice.detail}`]);
   });
 
   it('prefers cpu over a software adapter the child found, without loading Dawn in-process', async () => {

@@ -44,7 +44,7 @@ describe('EarlyStopping', () => {
     expect(s.shouldStop).toBe(true);
   });
 
-  it('resumes from a checkpoint\'s best: already out of patience, or continuing the count', () => {
+  it("resumes from a checkpoint's best: already out of patience, or continuing the count", () => {
     expect(new EarlyStopping('val-accuracy', 2, { epoch: 1, value: 0.9 }, 3).shouldStop).toBe(true);
     const s = new EarlyStopping('val-accuracy', 2, { epoch: 2, value: 0.9 }, 3);
     expect(s.shouldStop).toBe(false);
@@ -52,7 +52,7 @@ describe('EarlyStopping', () => {
     expect(s.shouldStop).toBe(true);
   });
 
-  it('watches the test split\'s numbers when there is no validation split', () => {
+  it("watches the test split's numbers when there is no validation split", () => {
     const e: EpochEndInfo = { epoch: 1, trainLoss: 1, trainAccuracy: 0.5, testLoss: 0.4, testAccuracy: 0.7, seconds: 1 };
     expect(monitoredValue(e, 'val-accuracy')).toBe(0.7);
     expect(monitoredValue(e, 'val-loss')).toBe(0.4);
@@ -66,6 +66,8 @@ describe('progress lines', () => {
     const cb = progressCallbacks({ write: (s: string) => (text += s) }, 4, () => 0);
     cb.onEpochEnd!(epoch(2, 0.8, 0.7));
     expect(text).toBe('epoch 2/4: train loss 1.0000, train accuracy 50.00%, val loss 0.7000, val accuracy 80.00% (1s)\n');
-    expect(epochNumbers({ epoch: 1, trainLoss: 1, trainAccuracy: 0.5, testLoss: 0.25, testAccuracy: 0.75, seconds: 1 })).toBe('train loss 1.0000, train accuracy 50.00%, test loss 0.2500, test accuracy 75.00%');
+    expect(epochNumbers({ epoch: 1, trainLoss: 1, trainAccuracy: 0.5, testLoss: 0.25, testAccuracy: 0.75, seconds: 1 })).toBe(
+      'train loss 1.0000, train accuracy 50.00%, test loss 0.2500, test accuracy 75.00%',
+    );
   });
 });

@@ -40,7 +40,7 @@ describe('class weights', () => {
   it('balanced weights are N / (K · n_c), as the PyTorch fixture computed them', () => {
     expect(classCounts(fixture.trainLabels, fixture.classes)).toEqual([24, 8, 6, 2]);
     const w = balancedClassWeights(fixture.trainLabels, fixture.classes);
-    Array.from(w).forEach((v, c) => expect(v).toBeCloseTo(fixture.weights[c]!, 6));
+    for (const [c, v] of Array.from(w).entries()) expect(v).toBeCloseTo(fixture.weights[c]!, 6);
   });
 
   it('the weighted loss and its gradient equal torch CrossEntropyLoss(weight=w) (reduction mean), with and without every class in the batch', () => {
@@ -48,7 +48,7 @@ describe('class weights', () => {
     for (const c of fixture.cases) {
       const weighted = lossAndGrad(c.logits, c.targets, fixture.classes, w);
       expect(weighted.loss).toBeCloseTo(c.loss, 5);
-      Array.from(weighted.grad).forEach((g, i) => expect(g).toBeCloseTo(c.grad[i]!, 6));
+      for (const [i, g] of Array.from(weighted.grad).entries()) expect(g).toBeCloseTo(c.grad[i]!, 6);
       // The unweighted path is the same as before, and the weights do change the loss.
       const plain = lossAndGrad(c.logits, c.targets, fixture.classes);
       expect(plain.loss).toBeCloseTo(c.unweightedLoss, 5);
@@ -114,7 +114,10 @@ describe('train-head --class-weight', () => {
     const cache = join(tmp, 'toy-vgg16-32.h5');
     // 32 / 8 / 4 train rows: largest over smallest 8.
     // 32 rows of class zero, 8 of one, 4 of two: imbalanced 8×.
-    await makeToyCache(cache, ['train', 'test'], createHash('sha256').update(readFileSync(weights)).digest('hex'), { counts: { train: 44, test: 15 }, label: (i, split) => (split === 'test' ? i % 3 : i < 32 ? 0 : i < 40 ? 1 : 2) });
+    await makeToyCache(cache, ['train', 'test'], createHash('sha256').update(readFileSync(weights)).digest('hex'), {
+      counts: { train: 44, test: 15 },
+      label: (i, split) => (split === 'test' ? i % 3 : i < 32 ? 0 : i < 40 ? 1 : 2),
+    });
     const train = async (how: string): Promise<{ err: string; meta: { settings: { classWeight: string } }; loss: number }> => {
       let err = '';
       const out = join(tmp, how);

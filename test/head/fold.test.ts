@@ -49,7 +49,13 @@ describe('fold algebra', () => {
 });
 
 /** Trains `steps` steps folded and unfolded with the same batches and dropout masks. */
-async function compare(kind: OptimizerKind, lr: number, wd: number, steps: number, dropout: number): Promise<{ folded: Float32Array[]; unfolded: Float32Array[]; lossesF: number[]; lossesU: number[]; start: Float32Array<ArrayBufferLike> }> {
+async function compare(
+  kind: OptimizerKind,
+  lr: number,
+  wd: number,
+  steps: number,
+  dropout: number,
+): Promise<{ folded: Float32Array[]; unfolded: Float32Array[]; lossesF: number[]; lossesU: number[]; start: Float32Array<ArrayBufferLike> }> {
   const w = head(10);
   const rng = createRng(11);
   const n = 16;

@@ -121,7 +121,10 @@ describe('saveHead / loadHead', () => {
       writeFileSync(modelPath, JSON.stringify(m));
     };
     const failure = async (): Promise<Error> => {
-      const err = await loadHead(dir).then(() => undefined, (e: unknown) => e as Error);
+      const err = await loadHead(dir).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
       expect(err).toBeInstanceOf(InputError);
       return err!;
     };
@@ -206,7 +209,11 @@ describe('loadHead refuses hostile or damaged files in one line', () => {
   it('headstart.json fields that predict relies on', async () => {
     const file = (dir: string): string => join(dir, 'headstart.json');
     const cases: [string, (m: Record<string, unknown>) => void, string][] = [
-      ['layout', (m) => ((m.input as Record<string, unknown>).layout = 'grid'), `Expected {"layout": "map" or "pooled", ...} for "input" in FILE but received {"layout":"grid","featureShape":[5,1,1],"transform":"avgpool"}`],
+      [
+        'layout',
+        (m) => ((m.input as Record<string, unknown>).layout = 'grid'),
+        `Expected {"layout": "map" or "pooled", ...} for "input" in FILE but received {"layout":"grid","featureShape":[5,1,1],"transform":"avgpool"}`,
+      ],
       ['shape', (m) => ((m.input as Record<string, unknown>).featureShape = [5, -1, 1]), `Expected 3 positive sizes for "input.featureShape" in FILE but received [5,-1,1]`],
       ['classes', (m) => (m.classes = ['a', 2, 'c']), `Expected a list of at least two class names for "classes" in FILE but received ["a",2,"c"]`],
       ['size', (m) => ((m.cache as Record<string, unknown>).imageSize = 2.5), `Expected a positive integer for "cache.imageSize" in FILE but received 2.5`],
@@ -224,7 +231,7 @@ describe('loadHead refuses hostile or damaged files in one line', () => {
     }
   });
 
-  it('a feature shape that does not give the first layer\'s inputs', async () => {
+  it("a feature shape that does not give the first layer's inputs", async () => {
     const m = meta();
     m.input.featureShape = [6, 1, 1];
     const dir = save('width', m);
@@ -303,7 +310,9 @@ describe('readCheckpoint', () => {
     writeCheckpoint(out, 1, { '--lr': 0.1 }, trainerState(1), rest);
     const err = thrownBy(() => readCheckpoint(out));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(`Expected tensors param.w0, param.b0, param.w3, param.b3, param.w6, param.b6 in checkpoint ${join(checkpointDir(out), 'state.json')} but param.w3 is missing; delete ${checkpointDir(out)} to start afresh`);
+    expect(err.message).toBe(
+      `Expected tensors param.w0, param.b0, param.w3, param.b3, param.w6, param.b6 in checkpoint ${join(checkpointDir(out), 'state.json')} but param.w3 is missing; delete ${checkpointDir(out)} to start afresh`,
+    );
   });
 
   it('refuses param.* tensors whose shapes do not chain into a head', () => {
@@ -340,13 +349,17 @@ describe('readCheckpoint', () => {
     writeFileSync(statePath, JSON.stringify(state));
     let err = thrownBy(() => readCheckpoint(out));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(`Expected tensor entries {name, shape, offset, length} in checkpoint ${statePath} but received {"name":"param.w3","offset":4,"length":4}; delete ${checkpointDir(out)} to start afresh`);
+    expect(err.message).toBe(
+      `Expected tensor entries {name, shape, offset, length} in checkpoint ${statePath} but received {"name":"param.w3","offset":4,"length":4}; delete ${checkpointDir(out)} to start afresh`,
+    );
     const shifted = JSON.parse(good) as { tensors: { offset: number }[] };
     shifted.tensors[0]!.offset = 12;
     writeFileSync(statePath, JSON.stringify(shifted));
     err = thrownBy(() => readCheckpoint(out));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(`Expected tensor param.w0 within the 13 floats of checkpoint ${join(checkpointDir(out), 'tensors-1.bin')} but it ends at 14; delete ${checkpointDir(out)} to start afresh`);
+    expect(err.message).toBe(
+      `Expected tensor param.w0 within the 13 floats of checkpoint ${join(checkpointDir(out), 'tensors-1.bin')} but it ends at 14; delete ${checkpointDir(out)} to start afresh`,
+    );
   });
 
   it('refuses what the trainer takes back when it is not what writeCheckpoint wrote', () => {
@@ -358,10 +371,18 @@ describe('readCheckpoint', () => {
     const cases: [string, (m: Record<string, unknown> & { state: Record<string, unknown> }) => void, string][] = [
       ['epoch', (m) => (m.epoch = -1), `Expected a positive integer for "epoch" in checkpoint ${statePath} but received -1; ${afresh}`],
       ['fingerprint', (m) => (m.fingerprint = null), `Expected an object of settings for "fingerprint" in checkpoint ${statePath} but received null; ${afresh}`],
-      ['history', (m) => (m.state.history = [(m.state.history as unknown[])[0]]), `Expected the 2 epochs' results for "state.history" in checkpoint ${statePath} but received [{"epoch":1,"trainLoss":1,"trainAccuracy":0.5,"testAccuracy"; ${afresh}`],
+      [
+        'history',
+        (m) => (m.state.history = [(m.state.history as unknown[])[0]]),
+        `Expected the 2 epochs' results for "state.history" in checkpoint ${statePath} but received [{"epoch":1,"trainLoss":1,"trainAccuracy":0.5,"testAccuracy"; ${afresh}`,
+      ],
       ['step', (m) => (m.state.step = 1.5), `Expected a non-negative integer for "state.step" in checkpoint ${statePath} but received 1.5; ${afresh}`],
       ['dev', (m) => (m.state.dev = { a: 1 }), `Expected {"a": number, "b": number} for "state.dev" in checkpoint ${statePath} but received {"a":1}; ${afresh}`],
-      ['best', (m) => ((m.state.best as Record<string, unknown>).epoch = 3), `Expected {"epoch": 1…2, "value": number, "dev": ...} for "state.best" in checkpoint ${statePath} but received {"epoch":3,"accuracy":0.5,"dev":{"a":1,"b":0}}; ${afresh}`],
+      [
+        'best',
+        (m) => ((m.state.best as Record<string, unknown>).epoch = 3),
+        `Expected {"epoch": 1…2, "value": number, "dev": ...} for "state.best" in checkpoint ${statePath} but received {"epoch":3,"accuracy":0.5,"dev":{"a":1,"b":0}}; ${afresh}`,
+      ],
       ['file', (m) => (m.file = '../../../dev/zero'), `Expected "file": "tensors-<epoch>.bin" in checkpoint ${statePath} but received "../../../dev/zero"; ${afresh}`],
     ];
     for (const [name, change, message] of cases) {
@@ -381,11 +402,15 @@ describe('readCheckpoint', () => {
     const statePath = join(checkpointDir(out), 'state.json');
     let err = thrownBy(() => readCheckpoint(out));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(`Expected all or none of the best.* tensors in checkpoint ${statePath} but best.b0, best.w3, best.b3, best.w6, best.b6 are missing; delete ${checkpointDir(out)} to start afresh`);
+    expect(err.message).toBe(
+      `Expected all or none of the best.* tensors in checkpoint ${statePath} but best.b0, best.w3, best.b3, best.w6, best.b6 are missing; delete ${checkpointDir(out)} to start afresh`,
+    );
     writeCheckpoint(out, 1, {}, trainerState(1), { ...params(), 'param.w3': { shape: [2, 2], data: new Float32Array([0, Infinity, 0, 0]) } });
     err = thrownBy(() => readCheckpoint(out));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(`Expected finite numbers in tensor param.w3 of checkpoint ${join(checkpointDir(out), 'tensors-1.bin')} but value 1 is Infinity; delete ${checkpointDir(out)} to start afresh`);
+    expect(err.message).toBe(
+      `Expected finite numbers in tensor param.w3 of checkpoint ${join(checkpointDir(out), 'tensors-1.bin')} but value 1 is Infinity; delete ${checkpointDir(out)} to start afresh`,
+    );
     rmSync(statePath);
     mkdirSync(statePath);
     err = thrownBy(() => readCheckpoint(out));

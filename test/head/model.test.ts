@@ -56,7 +56,10 @@ describe('head forward pass', () => {
   });
 
   it('cross-entropy stays finite for huge logits (log-softmax is stable)', () => {
-    const logits = tf.tensor2d([[1000, -1000, 0], [0, 5000, 1]]);
+    const logits = tf.tensor2d([
+      [1000, -1000, 0],
+      [0, 5000, 1],
+    ]);
     const ce = crossEntropy(logits, tf.oneHot(tf.tensor1d([0, 1], 'int32'), 3) as tf.Tensor2D).dataSync()[0]!;
     expect(ce).toBeCloseTo(0, 5);
   });
@@ -143,7 +146,9 @@ describe('headProbabilities', () => {
   it('refuses rows of the wrong width', async () => {
     const h = head();
     await expect(headProbabilities(h, new Float32Array(2 * 8), 2, [8, 1, 1])).rejects.toThrow(MismatchError);
-    await expect(headProbabilities(h, new Float32Array(2 * 8), 2, [8, 1, 1])).rejects.toThrow('Expected features giving 196 classifier inputs for head mem but received rows of shape 8×1×1 (392 inputs)');
+    await expect(headProbabilities(h, new Float32Array(2 * 8), 2, [8, 1, 1])).rejects.toThrow(
+      'Expected features giving 196 classifier inputs for head mem but received rows of shape 8×1×1 (392 inputs)',
+    );
     await expect(headProbabilities(h, new Float32Array(5), 2, [4, 1, 1])).rejects.toThrow('Expected 2×4×1×1 = 8 feature values for head mem but received 5');
   });
 });

@@ -76,7 +76,14 @@ describe('optimizers match torch.optim on the 4-step fixtures', () => {
           const expectedLosses = loadArray(`head_${name}_losses`).data;
           expect(relativeError(losses, expectedLosses)).toBeLessThanOrEqual(TOL);
           const final = fixtureHead(`head_${name}`);
-          const pairs: [string, Float32Array][] = [['w0', final.fc0.weight], ['b0', final.fc0.bias], ['w3', final.fc3.weight], ['b3', final.fc3.bias], ['w6', final.fc6.weight], ['b6', final.fc6.bias]];
+          const pairs: [string, Float32Array][] = [
+            ['w0', final.fc0.weight],
+            ['b0', final.fc0.bias],
+            ['w3', final.fc3.weight],
+            ['b3', final.fc3.bias],
+            ['w6', final.fc6.weight],
+            ['b6', final.fc6.bias],
+          ];
           for (const [k, exp] of pairs) expect(relativeError(w[k]!, exp), `${k}`).toBeLessThanOrEqual(TOL);
           // The weights really moved: the comparison is not against the starting point.
           const init = fixtureHead('head_init');
@@ -96,7 +103,10 @@ describe('optimizers match torch.optim on the 4-step fixtures', () => {
       const pa: Record<string, tf.Tensor> = { p: tf.tensor(Float32Array.from(start), shape) };
       const pb: Record<string, tf.Tensor> = { p: tf.tensor(Float32Array.from(start), shape) };
       for (let s = 0; s < 20; s++) {
-        const g = tf.tensor(Float32Array.from({ length: 35 }, (_, i) => Math.cos(i * (s + 1))), shape);
+        const g = tf.tensor(
+          Float32Array.from({ length: 35 }, (_, i) => Math.cos(i * (s + 1))),
+          shape,
+        );
         a.step(pa, { p: g });
         b.step(pb, { p: g });
         g.dispose();

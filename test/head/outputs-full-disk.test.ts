@@ -36,7 +36,23 @@ afterAll(() => {
 });
 
 function trainArgs(out: string, epochs: number, resume = false): string[] {
-  return ['train-head', '--cache', s.cache, '--weights', weights, '--backend', 'cpu', '--epochs', String(epochs), '--batch-size', '4', '--out', out, '--keep-checkpoint', ...(resume ? ['--resume'] : [])];
+  return [
+    'train-head',
+    '--cache',
+    s.cache,
+    '--weights',
+    weights,
+    '--backend',
+    'cpu',
+    '--epochs',
+    String(epochs),
+    '--batch-size',
+    '4',
+    '--out',
+    out,
+    '--keep-checkpoint',
+    ...(resume ? ['--resume'] : []),
+  ];
 }
 
 async function train(out: string, epochs: number, resume = false): Promise<{ history: unknown[] }> {
@@ -56,7 +72,11 @@ async function cli(args: string[]): Promise<{ status: number | null; line: strin
 }
 
 function snapshot(dir: string): Map<string, string> {
-  return new Map(readdirSync(dir).filter((n) => statSync(join(dir, n)).isFile()).map((n) => [n, readFileSync(join(dir, n)).toString('base64')]));
+  return new Map(
+    readdirSync(dir)
+      .filter((n) => statSync(join(dir, n)).isFile())
+      .map((n) => [n, readFileSync(join(dir, n)).toString('base64')]),
+  );
 }
 
 describe('train-head and export on a full or read-only disk (real tmpfs)', () => {
@@ -71,7 +91,11 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
     const run = await cli(trainArgs(out, 3, true));
     expect(run.status).not.toBe(0);
     expect(run.status).not.toBe(70);
-    expect(run.line).toMatch(new RegExp(`^headstart: Cannot write the checkpoint to ${join(checkpointDir(out), 'tensors-2.bin')}: no space left on the device \\(ENOSPC\\); it needs about \\d+ kB in ${checkpointDir(out)}, where \\d+ kB is free; the checkpoint of epoch 1 in ${checkpointDir(out)} is kept: free some space and run again with --resume$`));
+    expect(run.line).toMatch(
+      new RegExp(
+        `^headstart: Cannot write the checkpoint to ${join(checkpointDir(out), 'tensors-2.bin')}: no space left on the device \\(ENOSPC\\); it needs about \\d+ kB in ${checkpointDir(out)}, where \\d+ kB is free; the checkpoint of epoch 1 in ${checkpointDir(out)} is kept: free some space and run again with --resume$`,
+      ),
+    );
     expect(temporaryFiles(t.dir)).toEqual([]);
     expect(snapshot(checkpointDir(out))).toEqual(before);
     expect(readCheckpoint(out)!.meta.epoch).toBe(1);
@@ -86,7 +110,10 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
 
   it('a disk that fills while the trained head is written: one line, no half head, --resume writes it after space is freed', async (ctx) => {
     if (t.skip) ctx.skip(t.skip);
-    const sizes = (dir: string): number => readdirSync(dir).filter((n) => statSync(join(dir, n)).isFile()).reduce((sum, n) => sum + statSync(join(dir, n)).size, 0);
+    const sizes = (dir: string): number =>
+      readdirSync(dir)
+        .filter((n) => statSync(join(dir, n)).isFile())
+        .reduce((sum, n) => sum + statSync(join(dir, n)).size, 0);
     const reference = join(s.root, 'reference-head');
     await train(reference, 1);
     const checkpoint = sizes(checkpointDir(reference));
@@ -100,7 +127,11 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
     const run = await cli(trainArgs(out, 2));
     expect(run.status).not.toBe(0);
     expect(run.status).not.toBe(70);
-    expect(run.line).toMatch(new RegExp(`^headstart: Cannot write the head to ${out}/[a-z.]+: no space left on the device \\(ENOSPC\\); it needs about \\d+ kB in ${out}, where \\d+ kB is free; the trained epochs are kept in ${checkpointDir(out)}: free some space and run the same command again with --resume to write the head$`));
+    expect(run.line).toMatch(
+      new RegExp(
+        `^headstart: Cannot write the head to ${out}/[a-z.]+: no space left on the device \\(ENOSPC\\); it needs about \\d+ kB in ${out}, where \\d+ kB is free; the trained epochs are kept in ${checkpointDir(out)}: free some space and run the same command again with --resume to write the head$`,
+      ),
+    );
     expect(temporaryFiles(t.dir)).toEqual([]);
     expect(readdirSync(out)).toEqual(['checkpoint']);
     expect(readCheckpoint(out)!.meta.epoch).toBe(2);
@@ -123,7 +154,11 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
     const run = await cli(['export', '--onnx', file, '--head', s.head, '--weights', WEIGHTS]);
     expect(run.status).not.toBe(0);
     expect(run.status).not.toBe(70);
-    expect(run.line).toMatch(new RegExp(`^headstart: Cannot write the ONNX model to ${file}: no space left on the device \\(ENOSPC\\); it needs about [\\d.]+ [kM]B in ${t.dir}, where \\d+ kB is free; free some space and run headstart export again$`));
+    expect(run.line).toMatch(
+      new RegExp(
+        `^headstart: Cannot write the ONNX model to ${file}: no space left on the device \\(ENOSPC\\); it needs about [\\d.]+ [kM]B in ${t.dir}, where \\d+ kB is free; free some space and run headstart export again$`,
+      ),
+    );
     expect(temporaryFiles(t.dir)).toEqual([]);
     expect(readFileSync(file).equals(before)).toBe(true);
     t.unfill();

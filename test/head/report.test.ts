@@ -25,10 +25,21 @@ describe('report', () => {
 
   it('computes accuracy, per-class accuracy and the confusion matrix (rows true, columns predicted)', () => {
     expect(m.accuracy).toBe(6 / 8);
-    expect(m.confusion).toEqual([[2, 1, 0], [0, 2, 1], [0, 0, 2]]);
-    expect(m.perClass.map((c) => [c.name, c.accuracy, c.count])).toEqual([['cat', 2 / 3, 3], ['dog', 2 / 3, 3], ['eel', 1, 2]]);
+    expect(m.confusion).toEqual([
+      [2, 1, 0],
+      [0, 2, 1],
+      [0, 0, 2],
+    ]);
+    expect(m.perClass.map((c) => [c.name, c.accuracy, c.count])).toEqual([
+      ['cat', 2 / 3, 3],
+      ['dog', 2 / 3, 3],
+      ['eel', 1, 2],
+    ]);
     expect(m.perClass.map((c) => c.precision)).toEqual([1, 2 / 3, 2 / 3]);
-    expect(m.confused).toEqual([{ truth: 'cat', predicted: 'dog', count: 1 }, { truth: 'dog', predicted: 'eel', count: 1 }]);
+    expect(m.confused).toEqual([
+      { truth: 'cat', predicted: 'dog', count: 1 },
+      { truth: 'dog', predicted: 'eel', count: 1 },
+    ]);
   });
 
   it('formats the epochs with each number under its split, then the test result, per class and the confusion matrix', () => {
@@ -43,10 +54,13 @@ describe('report', () => {
     expect(formatReport(history, m, 0)).toContain("test accuracy 75.00% on 8 samples (the last epoch's weights)");
   });
 
-  it('adds top-1 and top-5 when the trainer kept the true class\'s rank and there are more than 5 classes', () => {
+  it("adds top-1 and top-5 when the trainer kept the true class's rank and there are more than 5 classes", () => {
     const six = ['a', 'b', 'c', 'd', 'e', 'f'];
     const ranked = computeMetrics([0, 1, 2, 0], [0, 1, 2, 3], six, [0, 0, 0, 4]);
-    expect(ranked.topK).toEqual([{ k: 1, accuracy: 3 / 4 }, { k: 5, accuracy: 1 }]);
+    expect(ranked.topK).toEqual([
+      { k: 1, accuracy: 3 / 4 },
+      { k: 5, accuracy: 1 },
+    ]);
     expect(formatReport(history, ranked, 2)).toContain('top-k accuracy: top-1 75.00%, top-5 100.00%');
     // A class absent from the test split: "–", not 0.
     expect(formatReport(history, ranked, 2)).toMatch(/^e\s+–\s+–\s+–\s+–\s+0\/0$/m);

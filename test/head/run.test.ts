@@ -51,7 +51,11 @@ describe('headstart train-head', () => {
     for (const f of ['model.json', 'weights.bin', 'headstart.json', 'history.json', 'metrics.json', 'report.png']) expect(existsSync(join(out, f)), f).toBe(true);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { testAccuracy: number; confusion: number[][]; perClass: unknown[] };
     expect(metrics.testAccuracy).toBe(1);
-    expect(metrics.confusion).toEqual([[5, 0, 0], [0, 5, 0], [0, 0, 5]]);
+    expect(metrics.confusion).toEqual([
+      [5, 0, 0],
+      [0, 5, 0],
+      [0, 0, 5],
+    ]);
     const history = JSON.parse(readFileSync(join(out, 'history.json'), 'utf8')) as EpochEndInfo[];
     expect(history.map((h) => h.epoch)).toEqual([1, 2, 3, 4]);
     // Every number says its split: validation after each epoch, the test split never before the end.
@@ -92,7 +96,9 @@ describe('headstart train-head', () => {
     const { ctx } = context();
     const missing = join(tmp, 'nothing-vgg16-32.h5');
     await expect(runTrainHead(args(`--cache ${missing} --weights ${weights}`), ctx)).rejects.toThrow(InputError);
-    await expect(runTrainHead(args(`--cache ${missing} --weights ${weights}`), ctx)).rejects.toThrow(`Feature cache ${missing} not found; run: headstart extract --data <path to nothing/> --cache ${missing} --split train`);
+    await expect(runTrainHead(args(`--cache ${missing} --weights ${weights}`), ctx)).rejects.toThrow(
+      `Feature cache ${missing} not found; run: headstart extract --data <path to nothing/> --cache ${missing} --split train`,
+    );
   });
 
   it('a cache without a test split: InputError giving the extract command', async () => {
@@ -100,7 +106,9 @@ describe('headstart train-head', () => {
     await makeCache(path, ['train']);
     const { ctx } = context();
     await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(InputError);
-    await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(`Feature cache ${path} has no test split; train-head needs train and test; run: headstart extract --data /toy --cache ${path} --split test`);
+    await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(
+      `Feature cache ${path} has no test split; train-head needs train and test; run: headstart extract --data /toy --cache ${path} --split test`,
+    );
   });
 
   it('a cache made with other weights: MismatchError naming both', async () => {
@@ -108,7 +116,9 @@ describe('headstart train-head', () => {
     await makeCache(path, ['train', 'test'], 'f'.repeat(64));
     const { ctx } = context();
     await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(MismatchError);
-    await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(`--weights ${weights} (sha256 ${sha.slice(0, 16)}…) is not the VGG16 whose features are in ${path} (${'f'.repeat(24)}); pass the matching --weights or use --init random`);
+    await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(
+      `--weights ${weights} (sha256 ${sha.slice(0, 16)}…) is not the VGG16 whose features are in ${path} (${'f'.repeat(24)}); pass the matching --weights or use --init random`,
+    );
   });
 
   it('--resume with other settings: MismatchError naming the setting', async () => {
@@ -116,7 +126,9 @@ describe('headstart train-head', () => {
     const { ctx } = context();
     await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --batch-size 8 --out ${out} --keep-checkpoint`), ctx);
     await expect(runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 16 --out ${out} --resume`), ctx)).rejects.toThrow(MismatchError);
-    await expect(runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 16 --out ${out} --resume`), ctx)).rejects.toThrow(`Cannot resume from ${join(out, 'checkpoint')}: it was trained with --batch-size 8, not 16`);
+    await expect(runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 16 --out ${out} --resume`), ctx)).rejects.toThrow(
+      `Cannot resume from ${join(out, 'checkpoint')}: it was trained with --batch-size 8, not 16`,
+    );
     const ok = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 8 --out ${out} --resume`), context().ctx);
     expect((ok.data as { history: unknown[] }).history).toHaveLength(2);
   });
@@ -126,11 +138,15 @@ describe('headstart train-head', () => {
     const other = join(tmp, 'copy-vgg16-32.h5');
     copyFileSync(cache, other);
     await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --out ${out} --keep-checkpoint`), context().ctx);
-    await expect(runTrainHead(args(`--cache ${other} --weights ${weights} --backend cpu --epochs 2 --out ${out} --resume`), context().ctx)).rejects.toThrow(`Cannot resume from ${join(out, 'checkpoint')}: it was trained with cache ${cache}, not ${other}`);
+    await expect(runTrainHead(args(`--cache ${other} --weights ${weights} --backend cpu --epochs 2 --out ${out} --resume`), context().ctx)).rejects.toThrow(
+      `Cannot resume from ${join(out, 'checkpoint')}: it was trained with cache ${cache}, not ${other}`,
+    );
   });
 
   it('--resume without --out: InputError', async () => {
-    await expect(runTrainHead(args(`--cache ${cache} --weights ${weights} --resume`), context().ctx)).rejects.toThrow('Expected --out DIR (the folder of the interrupted run) for --resume but received nothing');
+    await expect(runTrainHead(args(`--cache ${cache} --weights ${weights} --resume`), context().ctx)).rejects.toThrow(
+      'Expected --out DIR (the folder of the interrupted run) for --resume but received nothing',
+    );
   });
 
   it('a loss that becomes NaN: TrainingError naming the learning rate', async () => {
@@ -138,7 +154,9 @@ describe('headstart train-head', () => {
     const attempt = runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --lr 1e30 --out ${out}`), context().ctx);
     await expect(attempt).rejects.toThrow(TrainingError);
     // Epoch 1's one step has a finite loss but throws the weights far off; epoch 2's loss is NaN.
-    await expect(attempt).rejects.toThrow(`Training loss became NaN at epoch 2, batch 1 of 1: the learning rate is likely too high for the optimizer (--lr 1e+30 with sgd); try a smaller --lr; the last good checkpoint (epoch 1) is kept in ${join(out, 'checkpoint')}`);
+    await expect(attempt).rejects.toThrow(
+      `Training loss became NaN at epoch 2, batch 1 of 1: the learning rate is likely too high for the optimizer (--lr 1e+30 with sgd); try a smaller --lr; the last good checkpoint (epoch 1) is kept in ${join(out, 'checkpoint')}`,
+    );
   });
 
   it('--random-weights switches to --init random with a warning (hidden 4096: no pretrained layers)', async () => {
@@ -155,7 +173,11 @@ describe('headstart train-head', () => {
     const out = join(tmp, 'no-val');
     const { ctx, err } = context();
     const r = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 8 --val-fraction 0 --patience 1 --out ${out}`), ctx);
-    expect(err().split('\n').filter((l) => l === TEST_SELECTS_WARNING)).toHaveLength(1);
+    expect(
+      err()
+        .split('\n')
+        .filter((l) => l === TEST_SELECTS_WARNING),
+    ).toHaveLength(1);
     expect(err()).not.toContain('validation:');
     const data = r.data as { history: EpochEndInfo[]; selection: { split: string }; rows: object };
     for (const h of data.history) expect(Object.keys(h).sort()).toEqual(['epoch', 'seconds', 'testAccuracy', 'testLoss', 'trainAccuracy', 'trainLoss']);
@@ -176,7 +198,12 @@ describe('headstart train-head', () => {
   });
 
   it('bad --val-fraction and --monitor values: the standard usage line', () => {
-    for (const [flag, value, want] of [['--val-fraction', '1', 'number in [0, 1)'], ['--val-fraction', '-0.1', 'number in [0, 1)'], ['--val-fraction', 'ten', 'number in [0, 1)'], ['--monitor', 'val-f1', 'one of val-accuracy|val-loss']] as const) {
+    for (const [flag, value, want] of [
+      ['--val-fraction', '1', 'number in [0, 1)'],
+      ['--val-fraction', '-0.1', 'number in [0, 1)'],
+      ['--val-fraction', 'ten', 'number in [0, 1)'],
+      ['--monitor', 'val-f1', 'one of val-accuracy|val-loss'],
+    ] as const) {
       const e = thrownSync(() => parseCommandLine(['train-head', flag, value]));
       expect(e).toBeInstanceOf(UsageError);
       expect(e.message).toBe(`Expected ${want} for ${flag} but received "${value}"`);
@@ -200,12 +227,14 @@ describe('headstart train-head', () => {
     await makeCache(path, ['train', 'test'], sha, { counts: { train: 3, test: 3 } });
     const err = await rejection(runTrainHead(args(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'tiny')}`), context().ctx));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe('--val-fraction 0.1 holds out no rows: every class of the train split has at most one row, and each keeps one to train on; use --val-fraction 0 (the test split then picks the epoch)');
+    expect(err.message).toBe(
+      '--val-fraction 0.1 holds out no rows: every class of the train split has at most one row, and each keeps one to train on; use --val-fraction 0 (the test split then picks the epoch)',
+    );
     const ok = await runTrainHead(args(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --val-fraction 0 --out ${join(tmp, 'tiny')}`), context().ctx);
     expect((ok.data as { rows: object }).rows).toEqual({ train: 3, val: 0, test: 3 });
   });
 
-  it('a second train-head into a folder another run is writing: one line naming that run; a dead run\'s lock is taken over', async () => {
+  it("a second train-head into a folder another run is writing: one line naming that run; a dead run's lock is taken over", async () => {
     const out = join(tmp, 'busy');
     mkdirSync(out);
     const lockPath = join(out, '.train-head.lock');
@@ -292,7 +321,10 @@ describe('headstart train-head', () => {
         if (/epoch 2\/100000: /.test(stderr)) resolve();
       });
       child.on('exit', () => reject(new Error(`train-head exited before epoch 2: ${stderr}`)));
-      setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`no epoch 2 within 60 s: ${stderr}`)); }, 60_000);
+      setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`no epoch 2 within 60 s: ${stderr}`));
+      }, 60_000);
     });
     child.kill('SIGINT');
     expect(await exited).toBe(130);

@@ -42,7 +42,8 @@ function args(line: string): Parameters<typeof runTrainHead>[0] {
 }
 
 const common = () => `--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 8`;
-const selectionOf = (dir: string): { accuracy: number; loss: number; epoch: number } => (JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as { selection: { accuracy: number; loss: number; epoch: number } }).selection;
+const selectionOf = (dir: string): { accuracy: number; loss: number; epoch: number } =>
+  (JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as { selection: { accuracy: number; loss: number; epoch: number } }).selection;
 
 describe('train-head sweeps', () => {
   it('a 2×2 grid reads the features once and gives the heads of four separate runs, bit for bit; the best by validation is marked', async () => {
@@ -60,7 +61,11 @@ describe('train-head sweeps', () => {
     const names = ['lr=1e-12_seed=0', 'lr=1e-12_seed=1', 'lr=0.05_seed=0', 'lr=0.05_seed=1'];
     for (const [i, name] of names.entries()) expect(err()).toContain(`sweep ${i + 1}/4: ${name}\n`);
     // The validation rows are the same for every head of a seed: said once per seed.
-    expect(err().split('\n').filter((l) => l.startsWith('validation: 6 of the 48 train rows held out'))).toEqual([0, 1].map((seed) => `validation: 6 of the 48 train rows held out (10% of each class, seed ${seed}); training on the other 42`));
+    expect(
+      err()
+        .split('\n')
+        .filter((l) => l.startsWith('validation: 6 of the 48 train rows held out')),
+    ).toEqual([0, 1].map((seed) => `validation: 6 of the 48 train rows held out (10% of each class, seed ${seed}); training on the other 42`));
 
     vi.mocked(readCacheSplit).mockClear();
     for (const name of names) {
@@ -94,10 +99,12 @@ describe('train-head sweeps', () => {
 
     // The table: one row per head, the best starred; the test accuracy of the best alone, once.
     const lines = r.text.split('\n');
-    expect(lines[0]).toMatch(/^config +val acc  val loss  epoch  seconds$/);
+    expect(lines[0]).toMatch(/^config +val acc {2}val loss {2}epoch {2}seconds$/);
     for (const [i, name] of names.entries()) {
       const c = summary.configs[i]!;
-      expect(lines[i + 1]).toBe(`${name.padEnd(names[1]!.length)}  ${`${(100 * c.valAccuracy!).toFixed(2)}%`.padStart(7)}  ${c.valLoss!.toFixed(4).padStart(8)}      2      0.0${name === chosen.name ? ' *' : ''}`);
+      expect(lines[i + 1]).toBe(
+        `${name.padEnd(names[1]!.length)}  ${`${(100 * c.valAccuracy!).toFixed(2)}%`.padStart(7)}  ${c.valLoss!.toFixed(4).padStart(8)}      2      0.0${name === chosen.name ? ' *' : ''}`,
+      );
     }
     expect(r.text).toContain(`best by val accuracy: ${chosen.name} (val accuracy ${(100 * chosen.valAccuracy!).toFixed(2)}%, epoch 2)`);
     expect(r.text.match(/test accuracy/g)).toHaveLength(1);
@@ -109,7 +116,9 @@ describe('train-head sweeps', () => {
     const out = join(tmp, 'no-val');
     const e = await rejection(runTrainHead(args(`${common()} --lr 0.01,0.05 --val-fraction 0 --out ${out}`), context().ctx));
     expect(e).toBeInstanceOf(UsageError);
-    expect(e.message).toBe('A sweep needs a validation split to choose its best head: with --val-fraction 0 the test split would choose it, and its accuracy would be biased upward; use a --val-fraction above 0, e.g. 0.1');
+    expect(e.message).toBe(
+      'A sweep needs a validation split to choose its best head: with --val-fraction 0 the test split would choose it, and its accuracy would be biased upward; use a --val-fraction above 0, e.g. 0.1',
+    );
     expect(existsSync(out)).toBe(false);
   });
 
@@ -130,7 +139,12 @@ describe('train-head sweeps', () => {
     const base = { lr: 0.001, optimizer: 'sgd', seed: 0 } as TrainSettings;
     const grid = sweepGrid({ seed: [1, 2], optimizer: ['sgd', 'adam'], lr: 0.5 }, base);
     expect(grid.map((c) => c.name)).toEqual(['optimizer=sgd_seed=1', 'optimizer=sgd_seed=2', 'optimizer=adam_seed=1', 'optimizer=adam_seed=2']);
-    expect(grid.map((c) => [c.settings.optimizer, c.settings.seed, c.settings.lr])).toEqual([['sgd', 1, 0.001], ['sgd', 2, 0.001], ['adam', 1, 0.001], ['adam', 2, 0.001]]);
+    expect(grid.map((c) => [c.settings.optimizer, c.settings.seed, c.settings.lr])).toEqual([
+      ['sgd', 1, 0.001],
+      ['sgd', 2, 0.001],
+      ['adam', 1, 0.001],
+      ['adam', 2, 0.001],
+    ]);
   });
 
   it('the best is chosen on validation numbers alone: accuracy, ties to the lower loss, then grid order (val-loss: the other way round)', () => {
@@ -155,7 +169,10 @@ describe('train-head sweeps', () => {
         if (second >= 0 && /epoch 2\/40: /.test(stderr.slice(second))) resolve();
       });
       child.on('exit', () => reject(new Error(`train-head exited before the second head's epoch 2: ${stderr}`)));
-      setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`no second head within 90 s: ${stderr}`)); }, 90_000);
+      setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`no second head within 90 s: ${stderr}`));
+      }, 90_000);
     });
     child.kill('SIGINT');
     expect(await exited).toBe(130);

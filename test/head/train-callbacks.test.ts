@@ -56,7 +56,14 @@ describe('CallbackList', () => {
 
   it('stops training when any unit asks', () => {
     let stop = false;
-    const list = new CallbackList([{}, { get stopTraining() { return stop; } }]);
+    const list = new CallbackList([
+      {},
+      {
+        get stopTraining() {
+          return stop;
+        },
+      },
+    ]);
     expect(list.stopTraining).toBe(false);
     stop = true;
     expect(list.stopTraining).toBe(true);
@@ -78,19 +85,27 @@ describe('DivergenceGuard', () => {
         }
       })();
       expect(e).toBeInstanceOf(TrainingError);
-      expect((e as Error).message).toBe(`Training loss became ${loss} at epoch 2, batch 3 of 5: the learning rate is likely too high for the optimizer (--lr 3 with adam); try a smaller --lr; no epoch had finished, so there is no checkpoint`);
+      expect((e as Error).message).toBe(
+        `Training loss became ${loss} at epoch 2, batch 3 of 5: the learning rate is likely too high for the optimizer (--lr 3 with adam); try a smaller --lr; no epoch had finished, so there is no checkpoint`,
+      );
     }
   });
 
   it('stops at the end of an epoch whose weights are not finite, after a finite last loss', async () => {
     const params = smallHead();
-    const guard = new DivergenceGuard(settings, () => params, () => 'kept X');
+    const guard = new DivergenceGuard(
+      settings,
+      () => params,
+      () => 'kept X',
+    );
     guard.onBatchEnd(batch(0.7, 5));
     await guard.onEpochEnd(epoch(2, 0.5));
     const old = params.b3;
     params.b3 = tf.tensor1d([0, NaN, 0]);
     old.dispose();
-    await expect(guard.onEpochEnd(epoch(2, 0.5))).rejects.toThrow(new TrainingError('Training weights became NaN or infinite at epoch 2, batch 5 of 5: the learning rate is likely too high for the optimizer (--lr 3 with adam); try a smaller --lr; kept X'));
+    await expect(guard.onEpochEnd(epoch(2, 0.5))).rejects.toThrow(
+      new TrainingError('Training weights became NaN or infinite at epoch 2, batch 5 of 5: the learning rate is likely too high for the optimizer (--lr 3 with adam); try a smaller --lr; kept X'),
+    );
     for (const k of PARAM_NAMES) params[k].dispose();
   });
 });
@@ -140,7 +155,11 @@ describe('BestWeightsCallback', () => {
     const params = smallHead();
     let improved = false;
     let dev = { a: 1, b: 0 };
-    const cb = new BestWeightsCallback(() => params, () => dev, () => improved);
+    const cb = new BestWeightsCallback(
+      () => params,
+      () => dev,
+      () => improved,
+    );
     await cb.onEpochEnd(epoch(1, 0.5));
     const first = Float32Array.from(params.b6.dataSync());
     expect(cb.best!.epoch).toBe(1);
@@ -171,13 +190,21 @@ describe('CheckpointCallback', () => {
     const params = smallHead();
     const history = new HistoryCallback();
     const stopping = new EarlyStoppingCallback(new EarlyStopping('val-accuracy', 3), 'val', () => {});
-    const bestWeights = new BestWeightsCallback(() => params, () => ({ a: 1, b: 0 }), () => stopping.improved);
+    const bestWeights = new BestWeightsCallback(
+      () => params,
+      () => ({ a: 1, b: 0 }),
+      () => stopping.improved,
+    );
     const slot = new Float32Array([1, 2, 3]);
     const list = new CallbackList([
       history,
       stopping,
       bestWeights,
-      new CheckpointCallback(out, { '--seed': 7 }, { params: () => params, optimizerState: async () => ({ step: 4, slots: { 'b3.momentum': slot } }), dev: () => ({ a: 0.5, b: 0 }), history, stopping, bestWeights }),
+      new CheckpointCallback(
+        out,
+        { '--seed': 7 },
+        { params: () => params, optimizerState: async () => ({ step: 4, slots: { 'b3.momentum': slot } }), dev: () => ({ a: 0.5, b: 0 }), history, stopping, bestWeights },
+      ),
     ]);
     await list.onEpochEnd(epoch(1, 0.8));
     await list.onEpochEnd(epoch(2, 0.6));

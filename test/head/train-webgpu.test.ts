@@ -64,7 +64,12 @@ describe.runIf(webgpuAdapterExpected())('trainHead on WebGPU', () => {
       expect(gpu.losses.length).toBe(cpu.losses.length);
       expect(relativeError(gpu.losses, cpu.losses)).toBeLessThanOrEqual(1e-4);
       expect(gpu.r.history.map((h) => h.testAccuracy)).toEqual(cpu.r.history.map((h) => h.testAccuracy));
-      expect(relativeError(gpu.r.history.map((h) => h.trainLoss), cpu.r.history.map((h) => h.trainLoss))).toBeLessThanOrEqual(1e-4);
+      expect(
+        relativeError(
+          gpu.r.history.map((h) => h.trainLoss),
+          cpu.r.history.map((h) => h.trainLoss),
+        ),
+      ).toBeLessThanOrEqual(1e-4);
       for (const layer of ['fc0', 'fc3', 'fc6'] as const) {
         expect(relativeError(gpu.r.weights[layer].weight, cpu.r.weights[layer].weight), layer).toBeLessThanOrEqual(1e-4);
         expect(relativeError(gpu.r.weights[layer].bias, cpu.r.weights[layer].bias), layer).toBeLessThanOrEqual(1e-4);

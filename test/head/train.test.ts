@@ -56,7 +56,13 @@ describe('trainHead', () => {
   it('learns a separable problem to 100% test accuracy, reporting every batch and epoch', async () => {
     const epochs: EpochEndInfo[] = [];
     let batchesSeen = 0;
-    const r = await trainHead(options({ epochs: 6 }), { onEpochEnd: (e) => epochs.push(e), onBatchEnd: (b) => { batchesSeen++; expect(b.batches).toBe(6); } });
+    const r = await trainHead(options({ epochs: 6 }), {
+      onEpochEnd: (e) => epochs.push(e),
+      onBatchEnd: (b) => {
+        batchesSeen++;
+        expect(b.batches).toBe(6);
+      },
+    });
     expect(r.folded).toBe(true);
     expect(r.dataPlan).toBe('memory');
     expect(batchesSeen).toBe(36);
@@ -114,7 +120,9 @@ describe('trainHead', () => {
     await trainHead(options({ epochs: 1 }, { outDir: dir }));
     await expect(trainHead(options({ epochs: 2, lr: 0.1 }, { outDir: dir, resume: true }))).rejects.toThrow(MismatchError);
     await expect(trainHead(options({ epochs: 2, lr: 0.1 }, { outDir: dir, resume: true }))).rejects.toThrow(`Cannot resume from ${join(dir, 'checkpoint')}: it was trained with --lr 0.05, not 0.1`);
-    await expect(trainHead(options({ epochs: 2 }, { outDir: dir, resume: true, dataIdentity: { cache: 'other.h5' } }))).rejects.toThrow(`Cannot resume from ${join(dir, 'checkpoint')}: it was trained with cache mem.h5, not other.h5`);
+    await expect(trainHead(options({ epochs: 2 }, { outDir: dir, resume: true, dataIdentity: { cache: 'other.h5' } }))).rejects.toThrow(
+      `Cannot resume from ${join(dir, 'checkpoint')}: it was trained with cache mem.h5, not other.h5`,
+    );
   });
 
   it('refuses to resume a checkpoint of a head with another hidden width, naming the tensor', async () => {
@@ -162,14 +170,18 @@ describe('trainHead', () => {
 
   it('refuses --resume without a checkpoint', async () => {
     const dir = join(tmp, 'empty');
-    await expect(trainHead(options({}, { outDir: dir, resume: true }))).rejects.toThrow(`Cannot resume: no checkpoint in ${join(dir, 'checkpoint')} (a finished run deletes it unless --keep-checkpoint); run without --resume to start afresh`);
+    await expect(trainHead(options({}, { outDir: dir, resume: true }))).rejects.toThrow(
+      `Cannot resume: no checkpoint in ${join(dir, 'checkpoint')} (a finished run deletes it unless --keep-checkpoint); run without --resume to start afresh`,
+    );
   });
 
   it('stops with a TrainingError naming the learning rate when the loss becomes NaN', async () => {
     const dir = join(tmp, 'nan');
     const err = await trainHead(options({ epochs: 3, lr: 1e30 }, { outDir: dir })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TrainingError);
-    expect((err as Error).message).toMatch(/^Training loss became NaN at epoch 1, batch \d+ of 6: the learning rate is likely too high for the optimizer \(--lr 1e\+30 with sgd\); try a smaller --lr; no epoch had finished, so there is no checkpoint$/);
+    expect((err as Error).message).toMatch(
+      /^Training loss became NaN at epoch 1, batch \d+ of 6: the learning rate is likely too high for the optimizer \(--lr 1e\+30 with sgd\); try a smaller --lr; no epoch had finished, so there is no checkpoint$/,
+    );
     expect(existsSync(join(dir, 'checkpoint', 'state.json'))).toBe(false);
   });
 
@@ -177,7 +189,9 @@ describe('trainHead', () => {
     const dir = join(tmp, 'overflow');
     const err = await trainHead(options({ epochs: 2, lr: 1e300, batchSize: 96 }, { outDir: dir })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TrainingError);
-    expect((err as Error).message).toBe('Training weights became NaN or infinite at epoch 1, batch 1 of 1: the learning rate is likely too high for the optimizer (--lr 1e+300 with sgd); try a smaller --lr; no epoch had finished, so there is no checkpoint');
+    expect((err as Error).message).toBe(
+      'Training weights became NaN or infinite at epoch 1, batch 1 of 1: the learning rate is likely too high for the optimizer (--lr 1e+300 with sgd); try a smaller --lr; no epoch had finished, so there is no checkpoint',
+    );
     expect(existsSync(join(dir, 'checkpoint', 'state.json'))).toBe(false);
   });
 
@@ -319,7 +333,7 @@ describe('trainHead with a validation split', () => {
     }
   });
 
-  it('stops on the abort signal keeping the last epoch\'s checkpoint, and a resume ends where an uninterrupted run does', async () => {
+  it("stops on the abort signal keeping the last epoch's checkpoint, and a resume ends where an uninterrupted run does", async () => {
     const settings = { epochs: 4, optimizer: 'adam', lr: 0.01, valFraction: 0.1 } as const;
     const whole = await trainHead(options(settings, { val: val() }));
     const dir = join(tmp, 'aborted');
@@ -327,7 +341,9 @@ describe('trainHead with a validation split', () => {
     const err = await rejection(trainHead(options(settings, { val: val(), outDir: dir, signal: controller.signal }), { onEpochEnd: (e) => e.epoch === 2 && controller.abort() }));
     expect(err).toBeInstanceOf(TrainingStopped);
     expect((err as TrainingStopped).exitCode).toBe(130);
-    expect(err.message).toBe(`Training stopped in epoch 3, after 0 of 6 batches; the last good checkpoint (epoch 2) is kept in ${join(dir, 'checkpoint')}: run the same command with --resume to continue`);
+    expect(err.message).toBe(
+      `Training stopped in epoch 3, after 0 of 6 batches; the last good checkpoint (epoch 2) is kept in ${join(dir, 'checkpoint')}: run the same command with --resume to continue`,
+    );
     expect(readCheckpoint(dir)!.meta.epoch).toBe(2);
     const resumed = await trainHead(options(settings, { val: val(), outDir: dir, resume: true }));
     expect(resumed.resumedAt).toBe(2);
@@ -343,7 +359,9 @@ describe('trainHead with a validation split', () => {
     const fingerprint = Object.fromEntries(Object.entries(ck.meta.fingerprint).filter(([k]) => k !== '--val-fraction' && k !== '--monitor'));
     const state = { ...ck.meta.state, best: { epoch: 1, accuracy: 1, dev: { a: 1, b: 0 } } };
     writeCheckpoint(dir, 1, fingerprint, state, Object.fromEntries(ck.tensors));
-    await expect(trainHead(options({ epochs: 2, patience: 2, valFraction: 0.1 }, { outDir: dir, resume: true, val: val() }))).rejects.toThrow(`Cannot resume from ${join(dir, 'checkpoint')}: it was trained with --val-fraction 0, not 0.1`);
+    await expect(trainHead(options({ epochs: 2, patience: 2, valFraction: 0.1 }, { outDir: dir, resume: true, val: val() }))).rejects.toThrow(
+      `Cannot resume from ${join(dir, 'checkpoint')}: it was trained with --val-fraction 0, not 0.1`,
+    );
     const resumed = await trainHead(options({ epochs: 2, patience: 2 }, { outDir: dir, resume: true }));
     expect(resumed.history).toHaveLength(2);
   });

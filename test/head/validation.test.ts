@@ -15,7 +15,7 @@ function labels(): Uint8Array {
 /** Rows of 2 values: [row index, label]: each row says where it came from. */
 function split(l: Uint8Array): FeatureSplit {
   const features = new Float32Array(l.length * 2);
-  l.forEach((c, i) => features.set([i, c], 2 * i));
+  for (const [i, c] of l.entries()) features.set([i, c], 2 * i);
   return { count: l.length, featureShape: [2], layout: 'pooled', features, labels: Uint8Array.from(l) };
 }
 
@@ -50,7 +50,11 @@ describe('stratifiedValidation', () => {
   it('holds out round(fraction × n) rows of each class, the same rows for the same seed', () => {
     const l = labels();
     const a = stratifiedValidation(l, 3, 0.1, 0);
-    expect(a.perClass).toEqual([{ total: 40, val: 4 }, { total: 20, val: 2 }, { total: 10, val: 1 }]);
+    expect(a.perClass).toEqual([
+      { total: 40, val: 4 },
+      { total: 20, val: 2 },
+      { total: 10, val: 1 },
+    ]);
     expect(a.rows).toHaveLength(7);
     const perClass = [0, 0, 0];
     for (const r of a.rows) perClass[l[r]!]!++;
@@ -71,7 +75,12 @@ describe('stratifiedValidation', () => {
     const l = Uint8Array.from([0, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
     const plan = stratifiedValidation(l, 4, 0.1, 0);
     // Class 3 has no rows at all.
-    expect(plan.perClass).toEqual([{ total: 1, val: 0 }, { total: 2, val: 1 }, { total: 10, val: 1 }, { total: 0, val: 0 }]);
+    expect(plan.perClass).toEqual([
+      { total: 1, val: 0 },
+      { total: 2, val: 1 },
+      { total: 10, val: 1 },
+      { total: 0, val: 0 },
+    ]);
     expect(stratifiedValidation(l, 4, 0.9, 0).perClass.map((c) => c.total - c.val)).toEqual([1, 1, 1, 0]);
     expect(stratifiedValidation(l, 4, 0, 0).rows).toHaveLength(0);
   });

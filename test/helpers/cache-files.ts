@@ -8,7 +8,10 @@ import { createHash } from 'node:crypto';
 import { h5 } from '../../src/cache/h5.js';
 import type { Dataset, File, Group } from '../../src/cache/h5.js';
 
-export const sha256 = (bytes: ArrayBufferView): string => createHash('sha256').update(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)).digest('hex');
+export const sha256 = (bytes: ArrayBufferView): string =>
+  createHash('sha256')
+    .update(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+    .digest('hex');
 
 /** Sets (or replaces) the checksum attributes of every split in the cache at `path`. */
 export async function recordChecksums(path: string): Promise<void> {

@@ -44,7 +44,15 @@ describe('writeFilesAtomic', () => {
   it('a folder in the way of the second file: InputError naming it; the first file is written, no temporary file is left', () => {
     const dir = join(root, 'in-the-way');
     mkdirSync(join(dir, 'b.json', 'inside'), { recursive: true });
-    const err = thrownSync(() => writeFilesAtomic([{ path: join(dir, 'a.bin'), data: 'a' }, { path: join(dir, 'b.json'), data: 'b' }], { what: 'the pair' }));
+    const err = thrownSync(() =>
+      writeFilesAtomic(
+        [
+          { path: join(dir, 'a.bin'), data: 'a' },
+          { path: join(dir, 'b.json'), data: 'b' },
+        ],
+        { what: 'the pair' },
+      ),
+    );
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(`Cannot write the pair to ${join(dir, 'b.json')}: a folder is in the way, expected a file (EISDIR)`);
     expect(temporaryFiles(dir)).toEqual([]);
@@ -84,14 +92,25 @@ describe('writeFilesAtomic', () => {
   it('a full disk (real tmpfs): the set is written all or nothing, the older files stay, and the line says how much is needed where', (ctx) => {
     if (t.skip) ctx.skip(t.skip);
     const dir = join(t.dir, 'set');
-    writeFilesAtomic([{ path: join(dir, 'a.bin'), data: 'old a' }, { path: join(dir, 'b.bin'), data: 'old b' }], { what: 'the pair' });
+    writeFilesAtomic(
+      [
+        { path: join(dir, 'a.bin'), data: 'old a' },
+        { path: join(dir, 'b.bin'), data: 'old b' },
+      ],
+      { what: 'the pair' },
+    );
     t.fill(64 * 1024);
     try {
       // The first file fits, the second does not: neither may replace its older version.
-      const files = [{ path: join(dir, 'a.bin'), data: new Uint8Array(40 * 1024).fill(1) }, { path: join(dir, 'b.bin'), data: new Uint8Array(100 * 1024).fill(2) }];
+      const files = [
+        { path: join(dir, 'a.bin'), data: new Uint8Array(40 * 1024).fill(1) },
+        { path: join(dir, 'b.bin'), data: new Uint8Array(100 * 1024).fill(2) },
+      ];
       const err = thrownSync(() => writeFilesAtomic(files, { what: 'the pair', hint: 'the older pair is kept' }));
       expect(err).toBeInstanceOf(InputError);
-      expect(err.message).toMatch(new RegExp(`^Cannot write the pair to ${join(dir, 'b.bin')}: no space left on the device \\(ENOSPC\\); it needs about 144 kB in ${dir}, where \\d+ kB is free; the older pair is kept$`));
+      expect(err.message).toMatch(
+        new RegExp(`^Cannot write the pair to ${join(dir, 'b.bin')}: no space left on the device \\(ENOSPC\\); it needs about 144 kB in ${dir}, where \\d+ kB is free; the older pair is kept$`),
+      );
       expect(readFileSync(join(dir, 'a.bin'), 'utf8')).toBe('old a');
       expect(readFileSync(join(dir, 'b.bin'), 'utf8')).toBe('old b');
       expect(temporaryFiles(t.dir)).toEqual([]);

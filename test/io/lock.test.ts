@@ -50,7 +50,9 @@ describe('acquireLock', () => {
     writeFileSync(path, ownerText(holder.pid!));
     const error = await rejection(acquireLock(path, { what: 'the train split of c.h5', wait: false }));
     expect(error).toBeInstanceOf(InputError);
-    expect(error.message).toBe(`Cannot lock the train split of c.h5: it is in use by PID ${holder.pid} on ${hostname()} since 2026-01-01T00:00:00.000Z (headstart extract --split train); wait for that run to finish (lock ${path})`);
+    expect(error.message).toBe(
+      `Cannot lock the train split of c.h5: it is in use by PID ${holder.pid} on ${hostname()} since 2026-01-01T00:00:00.000Z (headstart extract --split train); wait for that run to finish (lock ${path})`,
+    );
     expect(readFileSync(path, 'utf8')).toBe(ownerText(holder.pid!));
   });
 
@@ -70,7 +72,9 @@ describe('acquireLock', () => {
     writeFileSync(path, ownerText(4242, 'other-host.example'));
     const error = await rejection(acquireLock(path, { what: 'feature cache c.h5', wait: true }));
     expect(error).toBeInstanceOf(InputError);
-    expect(error.message).toBe(`Cannot lock feature cache c.h5: it is locked by PID 4242 on other-host.example since 2026-01-01T00:00:00.000Z (headstart extract --split train), another host, so this run cannot tell whether it still runs; if that run is gone, delete ${path} and run again`);
+    expect(error.message).toBe(
+      `Cannot lock feature cache c.h5: it is locked by PID 4242 on other-host.example since 2026-01-01T00:00:00.000Z (headstart extract --split train), another host, so this run cannot tell whether it still runs; if that run is gone, delete ${path} and run again`,
+    );
   });
 
   it('refuses a lock file it did not write', async () => {
@@ -118,7 +122,15 @@ describe('acquireLock', () => {
     children.push(child);
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
     const waits: string[] = [];
-    const lock = await acquireLock(path, { what: 'x', wait: true, pollMs: 20, onWait: (l) => { waits.push(l); child.stdin!.write('go\n'); } });
+    const lock = await acquireLock(path, {
+      what: 'x',
+      wait: true,
+      pollMs: 20,
+      onWait: (l) => {
+        waits.push(l);
+        child.stdin!.write('go\n');
+      },
+    });
     expect(waits).toHaveLength(1);
     expect(waits[0]).toContain(`Waiting for PID ${child.pid} on ${hostname()} since `);
     expect(JSON.parse(readFileSync(path, 'utf8')).pid).toBe(process.pid);

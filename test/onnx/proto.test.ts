@@ -70,7 +70,10 @@ describe('protobuf pieces', () => {
     const outer = decode(out);
     expect(outer.map((f) => f.no)).toEqual([5]);
     const inner = decode(outer[0]!.value as Uint8Array);
-    expect(inner.map((f) => [f.no, f.wire])).toEqual([[9, 2], [1, 0]]);
+    expect(inner.map((f) => [f.no, f.wire])).toEqual([
+      [9, 2],
+      [1, 0],
+    ]);
     expect([...(inner[0]!.value as Uint8Array)]).toEqual([...view]);
     expect(out.length).toBe(1 + 2 + (1 + 2 + 150) + 2);
   });
@@ -170,11 +173,7 @@ describe('encodeModel', () => {
   it('rejects a tensor whose data does not fill its dims, or has the wrong element type', () => {
     const bad = tinyModel();
     const withInit = (t: OnnxModel['graph']['initializers'][number]) => ({ ...bad, graph: { ...bad.graph, initializers: [t] } });
-    expect(() => encodeModel(withInit({ name: 'w', dims: [2, 2], dataType: 'float', data: new Float32Array(3) }))).toThrow(
-      'tensor w: dims [2, 2] hold 4 values but data has 3',
-    );
-    expect(() => encodeModel(withInit({ name: 's', dims: [1], dataType: 'float', data: new BigInt64Array(1) }))).toThrow(
-      'tensor s: data does not match data type float',
-    );
+    expect(() => encodeModel(withInit({ name: 'w', dims: [2, 2], dataType: 'float', data: new Float32Array(3) }))).toThrow('tensor w: dims [2, 2] hold 4 values but data has 3');
+    expect(() => encodeModel(withInit({ name: 's', dims: [1], dataType: 'float', data: new BigInt64Array(1) }))).toThrow('tensor s: data does not match data type float');
   });
 });

@@ -9,7 +9,9 @@ import type { Evaluation } from '../../src/predict/types.js';
 import { CLASSES, context, headMeta, makeScenario, randomHead, type Scenario } from './scenario.js';
 
 let s: Scenario;
-beforeAll(async () => { s = await makeScenario('evaluate'); });
+beforeAll(async () => {
+  s = await makeScenario('evaluate');
+});
 afterAll(() => s?.close());
 
 /** Float64 forward of the head on [C,1,1] rows (avgpool replicates each value 49 times): logits per row. */
@@ -43,7 +45,9 @@ describe('evaluate', () => {
       const cached = await readCacheSplit(s.cache, split);
       const predicted = referenceArgmax(head.layers, cached.features, cached.count, cached.featureShape[0]!);
       const confusion = CLASSES.map(() => CLASSES.map(() => 0));
-      predicted.forEach((p, i) => { confusion[cached.labels[i]!]![p]! += 1; });
+      predicted.forEach((p, i) => {
+        confusion[cached.labels[i]!]![p]! += 1;
+      });
       const e = await evaluateHead(head, s.cache, split);
       expect(e.confusion).toEqual(confusion);
       expect(e.count).toBe(cached.count);
@@ -64,7 +68,10 @@ describe('evaluate', () => {
     const within2 = logits.filter((l, i) => l.filter((v) => v > l[cached.labels[i]!]!).length < 2).length;
     const predicted = logits.map((l) => l.indexOf(Math.max(...l)));
     const e = await evaluateHead(head, s.cache, 'train', { topK: [1, 2] });
-    expect(e.topK).toEqual([{ k: 1, accuracy: e.accuracy }, { k: 2, accuracy: within2 / cached.count }]);
+    expect(e.topK).toEqual([
+      { k: 1, accuracy: e.accuracy },
+      { k: 2, accuracy: within2 / cached.count },
+    ]);
     CLASSES.forEach((_, c) => {
       const hits = predicted.filter((p, i) => p === c && cached.labels[i] === c).length;
       const asC = predicted.filter((p) => p === c).length;
@@ -84,7 +91,7 @@ describe('evaluate', () => {
     expect(ok.text).toMatch(/top-k accuracy: top-1 \d+\.\d%, top-2 \d+\.\d%/);
   });
 
-  it('runEvaluate reads the head\'s own cache by default and prints a table', async () => {
+  it("runEvaluate reads the head's own cache by default and prints a table", async () => {
     const result = await runEvaluate({ positionals: [], options: { head: s.head, split: 'test' } }, context());
     const data = result.data as Evaluation & { cache: string };
     expect(data.cache).toBe(s.cache);
@@ -101,7 +108,12 @@ describe('evaluate', () => {
 
   it('refuses a cache of other weights', async () => {
     const dir = join(s.root, 'heads', 'other-weights');
-    saveHead(dir, randomHead(3, 32 * 49, 64), headMeta({ classes: CLASSES, weightsId: 'random-vgg16-seed7', imageSize: 32, featureShape: [32, 1, 1], cache: s.cache, inFeatures: 32 * 49, hidden: 64 }), 0);
+    saveHead(
+      dir,
+      randomHead(3, 32 * 49, 64),
+      headMeta({ classes: CLASSES, weightsId: 'random-vgg16-seed7', imageSize: 32, featureShape: [32, 1, 1], cache: s.cache, inFeatures: 32 * 49, hidden: 64 }),
+      0,
+    );
     const run = evaluateHead(await loadHead(dir), s.cache, 'test');
     await expect(run).rejects.toThrow(MismatchError);
     await expect(run).rejects.toThrow(`${s.cache} holds features of weights ${s.weightsId} but the head in ${dir} was trained on random-vgg16-seed7`);
@@ -117,7 +129,12 @@ describe('evaluate', () => {
 
   it('refuses a cache of other classes', async () => {
     const dir = join(s.root, 'heads', 'other-classes');
-    saveHead(dir, randomHead(3, 32 * 49, 64), headMeta({ classes: ['a', 'b', 'c'], weightsId: s.weightsId, imageSize: 32, featureShape: [32, 1, 1], cache: s.cache, inFeatures: 32 * 49, hidden: 64 }), 0);
+    saveHead(
+      dir,
+      randomHead(3, 32 * 49, 64),
+      headMeta({ classes: ['a', 'b', 'c'], weightsId: s.weightsId, imageSize: 32, featureShape: [32, 1, 1], cache: s.cache, inFeatures: 32 * 49, hidden: 64 }),
+      0,
+    );
     const run = evaluateHead(await loadHead(dir), s.cache, 'test');
     await expect(run).rejects.toThrow(MismatchError);
     await expect(run).rejects.toThrow(`${s.cache} holds features of classes bars, blobs, cross but the head in ${dir} was trained on a, b, c`);
@@ -130,7 +147,7 @@ describe('evaluate', () => {
     await expect(run).rejects.toThrow(`Feature cache ${missing} not found; run: headstart extract`);
   });
 
-  it('the head\'s own cache is gone', async () => {
+  it("the head's own cache is gone", async () => {
     const dir = join(s.root, 'heads', 'lost-cache');
     const lost = join(s.root, 'cache', 'deleted.h5');
     saveHead(dir, randomHead(3, 32 * 49, 64), headMeta({ classes: CLASSES, weightsId: s.weightsId, imageSize: 32, featureShape: [32, 1, 1], cache: lost, inFeatures: 32 * 49, hidden: 64 }), 0);

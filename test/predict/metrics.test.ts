@@ -21,11 +21,19 @@ describe('ConfusionMatrix', () => {
     // Argmax 2 for label 2; the tie in the second row goes to the first class, as torch.argmax.
     m.add(Float32Array.from([0.1, 0.1, 0.8, 0.5, 0.5, 0]), Uint8Array.from([2, 1]), 2);
     const e = m.evaluation('test');
-    expect(e.confusion).toEqual([[1, 1, 0], [1, 1, 0], [0, 0, 1]]);
+    expect(e.confusion).toEqual([
+      [1, 1, 0],
+      [1, 1, 0],
+      [0, 0, 1],
+    ]);
     expect(e.count).toBe(5);
     expect(e.correct).toBe(3);
     expect(e.accuracy).toBeCloseTo(0.6, 12);
-    expect(e.perClass.map((p) => [p.name, p.correct, p.count])).toEqual([['cat', 1, 2], ['dog', 1, 2], ['eel', 1, 1]]);
+    expect(e.perClass.map((p) => [p.name, p.correct, p.count])).toEqual([
+      ['cat', 1, 2],
+      ['dog', 1, 2],
+      ['eel', 1, 1],
+    ]);
     const text = formatEvaluation(e, 'head h');
     expect(text).toContain('accuracy 60.0% (3/5) on the test split');
     expect(text).toMatch(/^eel\s+100\.0%\s+100\.0%\s+100\.0%\s+1\.000\s+1\/1$/m);

@@ -17,7 +17,9 @@ import { randomWeightsId } from '../../src/backbones/vgg16/index.js';
 import { CLASSES, WEIGHTS, context, headMeta, makeScenario, randomHead, sink, type Scenario } from './scenario.js';
 
 let s: Scenario;
-beforeAll(async () => { s = await makeScenario('predict'); });
+beforeAll(async () => {
+  s = await makeScenario('predict');
+});
 afterAll(() => s?.close());
 
 function predictArgs(files: string[], over: Record<string, unknown> = {}) {
@@ -28,17 +30,25 @@ function predictArgs(files: string[], over: Record<string, unknown> = {}) {
 function hugePng(file: string): void {
   const chunk = (type: string, data: Buffer): Buffer => {
     const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(body));
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
     return Buffer.concat([len, body, crc]);
   };
   const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(20000, 0); ihdr.writeUInt32BE(20000, 4); ihdr[8] = 8; ihdr[9] = 2;
-  writeFileSync(file, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(10))), chunk('IEND', Buffer.alloc(0))]));
+  ihdr.writeUInt32BE(20000, 0);
+  ihdr.writeUInt32BE(20000, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  writeFileSync(
+    file,
+    Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(10))), chunk('IEND', Buffer.alloc(0))]),
+  );
 }
 
 describe('predict', () => {
-  it('gives exactly the head\'s output on each image\'s cached features', async () => {
+  it("gives exactly the head's output on each image's cached features", async () => {
     const result = await runPredict(predictArgs(s.testImages), context());
     const data = result.data as { predictions: PredictOutcome['predictions']; failures: unknown[]; imageSize: number; weights: string };
     expect(result.exitCode).toBeUndefined();
@@ -75,7 +85,7 @@ describe('predict', () => {
         const a = batched.predictions[i]!.top;
         const b = single.predictions[0]!.top;
         expect(a.map((x) => x.index)).toEqual(b.map((x) => x.index));
-        a.forEach((x, j) => expect(Math.abs(x.probability - b[j]!.probability)).toBeLessThanOrEqual(1e-6));
+        for (const [j, x] of a.entries()) expect(Math.abs(x.probability - b[j]!.probability)).toBeLessThanOrEqual(1e-6);
       }
     } finally {
       await predictor.close();
@@ -111,7 +121,7 @@ describe('predict', () => {
 });
 
 describe('predict: any format sharp reads, any size', () => {
-  it('lossless re-encodings of an image (WebP, TIFF, 16-bit PNG, added alpha) give the PNG\'s answer; lossy ones still answer', async () => {
+  it("lossless re-encodings of an image (WebP, TIFF, 16-bit PNG, added alpha) give the PNG's answer; lossy ones still answer", async () => {
     const source = s.testImages[0]!;
     const dir = join(s.root, 'formats');
     mkdirSync(dir, { recursive: true });
@@ -119,12 +129,18 @@ describe('predict: any format sharp reads, any size', () => {
     const raw = { raw: { width: info.width, height: info.height, channels: 3 as const } };
     // RGBA with a varying alpha: torchvision's convert('RGB') drops alpha, so must we.
     const rgba = Buffer.alloc(info.width * info.height * 4);
-    for (let p = 0; p < info.width * info.height; p++) { rgb.copy(rgba, 4 * p, 3 * p, 3 * p + 3); rgba[4 * p + 3] = p % 256; }
+    for (let p = 0; p < info.width * info.height; p++) {
+      rgb.copy(rgba, 4 * p, 3 * p, 3 * p + 3);
+      rgba[4 * p + 3] = p % 256;
+    }
     const lossless: Record<string, () => Promise<unknown>> = {
       'same.webp': () => sharp(rgb, raw).webp({ lossless: true }).toFile(join(dir, 'same.webp')),
       'same.tiff': () => sharp(rgb, raw).tiff({ compression: 'lzw' }).toFile(join(dir, 'same.tiff')),
       'same16.png': () => sharp(rgb, raw).toColourspace('rgb16').png().toFile(join(dir, 'same16.png')),
-      'alpha.png': () => sharp(rgba, { raw: { width: info.width, height: info.height, channels: 4 } }).png().toFile(join(dir, 'alpha.png')),
+      'alpha.png': () =>
+        sharp(rgba, { raw: { width: info.width, height: info.height, channels: 4 } })
+          .png()
+          .toFile(join(dir, 'alpha.png')),
     };
     const lossy: Record<string, () => Promise<unknown>> = {
       'lossy.jpg': () => sharp(rgb, raw).jpeg({ quality: 90 }).toFile(join(dir, 'lossy.jpg')),
@@ -132,7 +148,10 @@ describe('predict: any format sharp reads, any size', () => {
       'lossy.gif': () => sharp(rgb, raw).gif().toFile(join(dir, 'lossy.gif')),
       'big.jpg': () => sharp(rgb, raw).resize(300, 200).jpeg().toFile(join(dir, 'big.jpg')),
       'gray.png': () => sharp(rgb, raw).grayscale().png().toFile(join(dir, 'gray.png')),
-      'rotated.jpg': () => sharp(fixturePath('data/oriented.jpg')).toFile(join(dir, 'rotated.jpg')).then(() => undefined),
+      'rotated.jpg': () =>
+        sharp(fixturePath('data/oriented.jpg'))
+          .toFile(join(dir, 'rotated.jpg'))
+          .then(() => undefined),
     };
     for (const make of [...Object.values(lossless), ...Object.values(lossy)]) await make();
     const files = [source, ...Object.keys(lossless), ...Object.keys(lossy)].map((f) => (f === source ? f : join(dir, f)));
@@ -142,8 +161,11 @@ describe('predict: any format sharp reads, any size', () => {
     expect(data.predictions.map((p) => p.file)).toEqual(files);
     const reference = data.predictions[0]!.top;
     for (const p of data.predictions.slice(1, 1 + Object.keys(lossless).length)) {
-      expect(p.top.map((t) => t.index), p.file).toEqual(reference.map((t) => t.index));
-      p.top.forEach((t, j) => expect(t.probability, p.file).toBe(reference[j]!.probability));
+      expect(
+        p.top.map((t) => t.index),
+        p.file,
+      ).toEqual(reference.map((t) => t.index));
+      for (const [j, t] of p.top.entries()) expect(t.probability, p.file).toBe(reference[j]!.probability);
     }
     for (const p of data.predictions) {
       const total = p.top.reduce((sum, t) => sum + t.probability, 0);
@@ -154,11 +176,26 @@ describe('predict: any format sharp reads, any size', () => {
 
 describe('predict: bad images are reported one line each, the rest still answered', () => {
   const bad: [string, (file: string) => void, RegExp][] = [
-    ['not an image', (f) => writeFileSync(f, 'this is text, not pixels\n'), /Expected an image \(PNG, JPEG, WebP, GIF, TIFF or AVIF\) for .*not-an-image\.png but received a file in no image format sharp reads/],
-    ['a truncated PNG', (f) => { const png = readFileSync(s.testImages[0]!); writeFileSync(f, png.subarray(0, Math.floor(png.length / 2))); }, /for .*a-truncated-PNG\.png but received one that cannot be decoded \(truncated or corrupt/],
+    [
+      'not an image',
+      (f) => writeFileSync(f, 'this is text, not pixels\n'),
+      /Expected an image \(PNG, JPEG, WebP, GIF, TIFF or AVIF\) for .*not-an-image\.png but received a file in no image format sharp reads/,
+    ],
+    [
+      'a truncated PNG',
+      (f) => {
+        const png = readFileSync(s.testImages[0]!);
+        writeFileSync(f, png.subarray(0, Math.floor(png.length / 2)));
+      },
+      /for .*a-truncated-PNG\.png but received one that cannot be decoded \(truncated or corrupt/,
+    ],
     ['a zero-byte file', (f) => writeFileSync(f, ''), /for .*a-zero-byte-file\.png but received an empty \(0-byte\) file/],
     ['a directory', (f) => mkdirSync(f), /for .*a-directory\.png but received a directory/],
-    ['an image over the default pixel limit', hugePng, /Expected an image \(PNG, JPEG, WebP, GIF, TIFF or AVIF\) of at most 100,000,000 pixels for .*pixel-limit\.png but received 20,000×20,000 = 400,000,000 pixels; raise the limit with --max-image-pixels 400000000 to read it$/],
+    [
+      'an image over the default pixel limit',
+      hugePng,
+      /Expected an image \(PNG, JPEG, WebP, GIF, TIFF or AVIF\) of at most 100,000,000 pixels for .*pixel-limit\.png but received 20,000×20,000 = 400,000,000 pixels; raise the limit with --max-image-pixels 400000000 to read it$/,
+    ],
   ];
   for (const [name, make, message] of bad) {
     it(name, async () => {
@@ -172,7 +209,10 @@ describe('predict: bad images are reported one line each, the rest still answere
       expect(data.failures[0]!.file).toBe(file);
       expect(data.failures[0]!.kind).toBe('InputError');
       expect(data.failures[0]!.error).toMatch(message);
-      const lines = err.text.trimEnd().split('\n').filter((l) => l.startsWith('headstart: '));
+      const lines = err.text
+        .trimEnd()
+        .split('\n')
+        .filter((l) => l.startsWith('headstart: '));
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(message);
       expect(result.exitCode).toBe(new InputError('').exitCode);
@@ -192,7 +232,12 @@ describe('predict --max-image-pixels', () => {
     expect(data.predictions.map((p) => p.file)).toEqual([s.testImages[0], s.testImages[1]]);
     const line = `Expected an image (PNG, JPEG, WebP, GIF, TIFF or AVIF) of at most 5,119 pixels for ${wide} but received 80×64 = 5,120 pixels; raise the limit with --max-image-pixels 5120 to read it`;
     expect(data.failures).toEqual([{ file: wide, kind: 'InputError', error: line }]);
-    expect(err.text.trimEnd().split('\n').filter((l) => l.startsWith('headstart: '))).toEqual([`headstart: ${line}`]);
+    expect(
+      err.text
+        .trimEnd()
+        .split('\n')
+        .filter((l) => l.startsWith('headstart: ')),
+    ).toEqual([`headstart: ${line}`]);
     expect(refused.exitCode).toBe(1);
     const read = await runPredict(predictArgs(files, { 'max-image-pixels': 5120 }), context());
     expect((read.data as PredictOutcome).failures).toEqual([]);
@@ -220,7 +265,7 @@ describe('predict: bad heads and weights', () => {
     }
   });
 
-  it('--weights whose hash differs from the head\'s', async () => {
+  it("--weights whose hash differs from the head's", async () => {
     // Same tensors, other file: the head is tied to the exact checkpoint bytes.
     const run = runPredict(predictArgs(s.testImages, { weights: fixturePath('narrow-zip.pth') }), context());
     await expect(run).rejects.toThrow(MismatchError);
@@ -270,7 +315,9 @@ describe('predict: --weights is checked against the head, whatever its trunk', (
     const dir = randomWeightsHead('random-given');
     const run = runPredict(predictArgs(s.testImages, { head: dir, weights: WEIGHTS }), context());
     await expect(run).rejects.toThrow(MismatchError);
-    await expect(run).rejects.toThrow(`--weights ${WEIGHTS} is not what the head in ${dir} was trained on: its features came from a random VGG16 (random-vgg16-seed0-w8x8x16x16x16x16x16x32x32x32x32x32x32), which predict rebuilds from the seed; leave out --weights`);
+    await expect(run).rejects.toThrow(
+      `--weights ${WEIGHTS} is not what the head in ${dir} was trained on: its features came from a random VGG16 (random-vgg16-seed0-w8x8x16x16x16x16x16x32x32x32x32x32x32), which predict rebuilds from the seed; leave out --weights`,
+    );
   });
 
   it('a random-weights head without --weights answers', async () => {
@@ -280,16 +327,17 @@ describe('predict: --weights is checked against the head, whatever its trunk', (
     expect((r.data as PredictOutcome).predictions).toHaveLength(2);
   });
 
-  it('--weights W that hashes to the head\'s weights id is accepted', async () => {
+  it("--weights W that hashes to the head's weights id is accepted", async () => {
     const r = await runPredict(predictArgs(s.testImages.slice(0, 1)), context());
     expect((r.data as { weights: string }).weights).toBe(s.weightsId);
   });
 
-  it('weights that are not there: the line says how to get the head\'s own weights, not --random-weights (predict has no such option)', async () => {
+  it("weights that are not there: the line says how to get the head's own weights, not --random-weights (predict has no such option)", async () => {
     const missing = join(s.root, 'no-such-weights.pth');
     const err = await rejection(runPredict(predictArgs(s.testImages, { weights: missing }), context()));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(`VGG16 weights not found at ${missing}; the head in ${s.head} needs the checkpoint it was trained with (sha256 ${s.weightsId.slice(0, 16)}…): pass it with --weights FILE`);
+    expect(err.message).toBe(
+      `VGG16 weights not found at ${missing}; the head in ${s.head} needs the checkpoint it was trained with (sha256 ${s.weightsId.slice(0, 16)}…): pass it with --weights FILE`,
+    );
   });
 });
-

@@ -36,7 +36,13 @@ export interface Scenario {
 }
 
 export function sink(): TextSink & { text: string } {
-  const s = { text: '', write(chunk: string) { s.text += chunk; return true; } };
+  const s = {
+    text: '',
+    write(chunk: string) {
+      s.text += chunk;
+      return true;
+    },
+  };
   return s;
 }
 
@@ -54,7 +60,9 @@ export async function writePicture(file: string, label: number, seed: number, wi
       for (let c = 0; c < 3; c++) rgb[3 * (y * width + x) + c] = Math.min(255, (on ? 200 : 30) + Math.floor(next() * 40) + 20 * c * label);
     }
   }
-  await sharp(rgb, { raw: { width, height, channels: 3 } }).png().toFile(file);
+  await sharp(rgb, { raw: { width, height, channels: 3 } })
+    .png()
+    .toFile(file);
 }
 
 export function headMeta(over: { classes: string[]; weightsId: string; imageSize: number; featureShape: number[]; cache: string; inFeatures: number; hidden: number }): HeadMeta {
@@ -83,7 +91,10 @@ export async function makeScenario(prefix: string): Promise<Scenario> {
   process.chdir(root);
   const data = join(root, 'shapes');
   const testImages: string[] = [];
-  for (const [split, count] of [['train', 4], ['test', 2]] as const) {
+  for (const [split, count] of [
+    ['train', 4],
+    ['test', 2],
+  ] as const) {
     for (let label = 0; label < CLASSES.length; label++) {
       const dir = join(data, split, CLASSES[label]!);
       mkdirSync(dir, { recursive: true });
@@ -105,7 +116,13 @@ export async function makeScenario(prefix: string): Promise<Scenario> {
   const weights = randomHead(CLASSES.length, channels * 49, hidden);
   saveHead(head, weights, headMeta({ classes: CLASSES, weightsId: checkpoint.sha256, imageSize: 32, featureShape: [channels, 1, 1], cache, inFeatures: channels * 49, hidden }), 0);
   return {
-    root, data, cache, head, weightsId: checkpoint.sha256, testImages, previousCwd,
+    root,
+    data,
+    cache,
+    head,
+    weightsId: checkpoint.sha256,
+    testImages,
+    previousCwd,
     close() {
       process.chdir(previousCwd);
       rmSync(root, { recursive: true, force: true });

@@ -67,7 +67,10 @@ describe('headstart runs', () => {
       expect(run.valAccuracy).toBe(meta.training.valAccuracy);
       expect(run.testAccuracy).toBe(meta.training.testAccuracy);
       expect(run.epochsRun).toBe(history.length);
-      expect(run.seconds).toBeCloseTo(history.reduce((s, h) => s + h.seconds, 0), 9);
+      expect(run.seconds).toBeCloseTo(
+        history.reduce((s, h) => s + h.seconds, 0),
+        9,
+      );
       expect(run.bytes).toBe(folderBytes(run.dir));
       expect(run.perClass?.map((c) => c.name)).toEqual(CLASSES);
     }
@@ -76,7 +79,9 @@ describe('headstart runs', () => {
     // Settings the runs share are not columns.
     expect(header).not.toContain('optimizer');
     const a = r.runs.find((x) => x.name === 'a-lr01')!;
-    expect(r.text).toMatch(new RegExp(`^a-lr01 .* 0\\.01 +0\\.5 +2 +${(100 * a.valAccuracy!).toFixed(1)}% +${(100 * a.testAccuracy!).toFixed(1)}% +${a.keptEpoch === 3 ? '3' : `3 \\(best ${a.keptEpoch}\\)`} +\\d`, 'm'));
+    expect(r.text).toMatch(
+      new RegExp(`^a-lr01 .* 0\\.01 +0\\.5 +2 +${(100 * a.valAccuracy!).toFixed(1)}% +${(100 * a.testAccuracy!).toFixed(1)}% +${a.keptEpoch === 3 ? '3' : `3 \\(best ${a.keptEpoch}\\)`} +\\d`, 'm'),
+    );
     // Without --patience the last epoch's weights are kept, whatever epoch validation liked best.
     const b = r.runs.find((x) => x.name === 'b-lr001')!;
     expect(b.keptEpoch).toBe(3);
@@ -130,7 +135,7 @@ describe('headstart runs', () => {
     expect(err.split('\n').filter(Boolean)).toHaveLength(2);
   });
 
-  it('does not list a sweep\'s link to its best run twice, nor look into checkpoints', async () => {
+  it("does not list a sweep's link to its best run twice, nor look into checkpoints", async () => {
     const dir = join(tmp, 'linked');
     mkdirSync(join(dir, 'sweep'), { recursive: true });
     for (const f of ['headstart.json', 'model.json', 'weights.bin']) {
@@ -146,7 +151,7 @@ describe('headstart runs', () => {
     expect(r.runs[0]!.perClass).toBeNull();
   });
 
-  it('--compare shows two runs\' settings and per-class test accuracies side by side', async () => {
+  it("--compare shows two runs' settings and per-class test accuracies side by side", async () => {
     const ctx = sink();
     const r = await runRuns({ positionals: [join(root, 'a-lr01'), join(root, 'b-lr001')], options: { sort: 'date', compare: true } }, ctx);
     const data = r.data as { a: RunSummary; b: RunSummary; differing: string[] };
@@ -194,7 +199,13 @@ describe('headstart runs', () => {
     const missing = await rejection(runRuns({ positionals: [gone], options: {} }, sink()));
     expect(missing).toBeInstanceOf(InputError);
     expect(missing.message).toBe(`Heads folder ${gone} not found; expected a folder of heads written by headstart train-head`);
-    const badSort = (() => { try { parseCommandLine(['runs', '--sort', 'speed']); } catch (e) { return e as Error; } })();
+    const badSort = (() => {
+      try {
+        parseCommandLine(['runs', '--sort', 'speed']);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
     expect(badSort).toBeInstanceOf(UsageError);
     expect(badSort!.message).toBe('Expected one of date|val|test|size for --sort but received "speed"');
   });

@@ -88,10 +88,18 @@ export function stateDictPickle(tensors: readonly PickledTensor[], legacy = fals
   const p = new Pickler().global('collections', 'OrderedDict').op(0x29, 0x52, 0x28);
   for (const t of tensors) {
     p.str(t.name).global('torch._utils', '_rebuild_tensor_v2').op(0x28);
-    p.op(0x28).str('storage').global('torch', t.type ?? 'FloatStorage').str(t.storage).str('cpu').int(t.numel);
+    p.op(0x28)
+      .str('storage')
+      .global('torch', t.type ?? 'FloatStorage')
+      .str(t.storage)
+      .str('cpu')
+      .int(t.numel);
     if (legacy) p.op(0x4e);
     p.op(0x74, 0x51);
-    p.int(t.offset ?? 0).tuple(t.shape).tuple(t.stride ?? contiguous(t.shape)).op(0x89);
+    p.int(t.offset ?? 0)
+      .tuple(t.shape)
+      .tuple(t.stride ?? contiguous(t.shape))
+      .op(0x89);
     p.global('collections', 'OrderedDict').op(0x29, 0x52, 0x74, 0x52);
   }
   return p.op(0x75).done();

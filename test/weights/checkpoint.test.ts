@@ -17,7 +17,7 @@ const dir = tempDir();
 describe('loadCheckpoint', () => {
   it('detects each format by content and reads identical tensors from all three', async () => {
     const loaded = await Promise.all(FORMATS.map(([f]) => loadCheckpoint(fixturePath(f))));
-    loaded.forEach((c, i) => expect(c.format).toBe(FORMATS[i]![1]));
+    for (const [i, c] of loaded.entries()) expect(c.format).toBe(FORMATS[i]![1]);
     const reference = loaded[2]!.stateDict; // safetensors
     expect(reference.size).toBe(32);
     for (const c of loaded.slice(0, 2)) {
@@ -37,7 +37,9 @@ describe('loadCheckpoint', () => {
 
   it('gives the SHA-256 of the file bytes', async () => {
     for (const [f] of FORMATS) {
-      const want = createHash('sha256').update(readFileSync(fixturePath(f))).digest('hex');
+      const want = createHash('sha256')
+        .update(readFileSync(fixturePath(f)))
+        .digest('hex');
       expect((await loadCheckpoint(fixturePath(f))).sha256).toBe(want);
     }
   });
@@ -60,9 +62,7 @@ describe('loadCheckpoint', () => {
     expect((8 + json.length) % 4).not.toBe(0);
     const n = Buffer.alloc(8);
     n.writeBigUInt64LE(BigInt(json.length));
-    const path = writeCopy(dir, 'odd.safetensors', fixturePath('narrow.safetensors'), () =>
-      Buffer.concat([n, Buffer.from(json), Buffer.from(new Float32Array([1.5, -2]).buffer)]),
-    );
+    const path = writeCopy(dir, 'odd.safetensors', fixturePath('narrow.safetensors'), () => Buffer.concat([n, Buffer.from(json), Buffer.from(new Float32Array([1.5, -2]).buffer)]));
     const t = (await loadCheckpoint(path)).stateDict.get('a')!;
     expect(Array.from(t.data)).toEqual([1.5, -2]);
     expect(t.data.buffer.byteLength).toBeLessThanOrEqual(8 + json.length + 8 + 3); // the file's buffer, not a copy of 8 bytes
@@ -74,9 +74,7 @@ describe('loadCheckpoint', () => {
     json += ' '.repeat(128 - json.length);
     const n = Buffer.alloc(8);
     n.writeBigUInt64LE(128n);
-    const path = writeCopy(dir, 'proto.safetensors', fixturePath('narrow.safetensors'), () =>
-      Buffer.concat([n, Buffer.from(json), Buffer.from(new Float32Array([3]).buffer)]),
-    );
+    const path = writeCopy(dir, 'proto.safetensors', fixturePath('narrow.safetensors'), () => Buffer.concat([n, Buffer.from(json), Buffer.from(new Float32Array([3]).buffer)]));
     const c = await loadCheckpoint(path);
     expect(c.format).toBe('safetensors');
     expect(Array.from(c.stateDict.get('a')!.data)).toEqual([3]);
@@ -105,9 +103,7 @@ describe('loadCheckpoint', () => {
     const path = writeCopy(dir, 'image.pth', fixturePath('images/rgb32-0.png'));
     const err = await thrown(loadCheckpoint(path));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(
-      `${path} is not a checkpoint headstart can read; expected a PyTorch .pth (zip or legacy torch.save) or a .safetensors file`,
-    );
+    expect(err.message).toBe(`${path} is not a checkpoint headstart can read; expected a PyTorch .pth (zip or legacy torch.save) or a .safetensors file`);
   });
 
   it('calls a file of a few bytes truncated', () => {

@@ -24,7 +24,10 @@ describe('classifier export', () => {
       expect(back.sha256).toBe(checkpoint.sha256);
       expect(back.file).toBe(bin);
       const want = vgg.classifier!;
-      for (const [got, exp] of [[back.fc0, want.fc0], [back.fc3, want.fc3]] as const) {
+      for (const [got, exp] of [
+        [back.fc0, want.fc0],
+        [back.fc3, want.fc3],
+      ] as const) {
         expect(got.weight.shape).toEqual(exp.weight.shape);
         expect(got.bias.shape).toEqual(exp.bias.shape);
         expect(Array.from(got.weight.data)).toEqual(Array.from(exp.weight.data));
@@ -189,7 +192,10 @@ describe('classifier export', () => {
 
   it('refuses a sidecar that is JSON null or lists null tensors, with the same line', async () => {
     const tensors = [null, null, null, null];
-    for (const [name, body] of [['null.json', 'null'], ['null-tensors.json', JSON.stringify({ format: 'headstart-vgg16-classifier', version: 1, sha256: 'ab', bytes: 0, tensors })]] as const) {
+    for (const [name, body] of [
+      ['null.json', 'null'],
+      ['null-tensors.json', JSON.stringify({ format: 'headstart-vgg16-classifier', version: 1, sha256: 'ab', bytes: 0, tensors })],
+    ] as const) {
       const json = join(dir, name);
       writeFileSync(json, body);
       const err = await thrown(loadClassifier(json));

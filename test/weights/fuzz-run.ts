@@ -95,7 +95,11 @@ const microTensors = (() => {
     add(`features.${i}.bias`, [1]);
     inChannels = 1;
   }
-  for (const [i, shape] of [[0, [2, 49]], [3, [2, 2]], [6, [3, 2]]] as const) {
+  for (const [i, shape] of [
+    [0, [2, 49]],
+    [3, [2, 2]],
+    [6, [3, 2]],
+  ] as const) {
     add(`classifier.${i}.weight`, [...shape]);
     add(`classifier.${i}.bias`, [shape[0]]);
   }
@@ -157,7 +161,6 @@ function mutateTensors(r: Rand): { tensors: PickledTensor[]; storages: Map<strin
   return { tensors, storages, mutation: done.join('; ') };
 }
 
-
 // -- pickle: torch's data.pkl, mutated in any way, put back into the zip archive it came from.
 
 const zipFixture = readFileSync(fixturePath('narrow-zip.pth'));
@@ -180,7 +183,9 @@ function mutatePickle(r: Rand): { file: Buffer; pkl?: Buffer; mutation: string }
   else if (kind === 2) {
     // An opcode swapped for another the reader knows (or does not).
     const p = r.int(pkl.length);
-    const op = r.pick([0x28, 0x29, 0x5d, 0x7d, 0x74, 0x85, 0x86, 0x87, 0x61, 0x65, 0x73, 0x75, 0x52, 0x81, 0x62, 0x51, 0x71, 0x68, 0x94, 0x30, 0x31, 0x32, 0x2e, 0x8a, 0x8b, 0x42, 0x58, 0x8d, 0x93, 0xd0]);
+    const op = r.pick([
+      0x28, 0x29, 0x5d, 0x7d, 0x74, 0x85, 0x86, 0x87, 0x61, 0x65, 0x73, 0x75, 0x52, 0x81, 0x62, 0x51, 0x71, 0x68, 0x94, 0x30, 0x31, 0x32, 0x2e, 0x8a, 0x8b, 0x42, 0x58, 0x8d, 0x93, 0xd0,
+    ]);
     pkl[p] = op;
     mutation = `opcode at ${p} := 0x${op.toString(16)}`;
   } else if (kind === 3) [pkl, mutation] = truncate(pkl, r, 0, pkl.length);
@@ -204,7 +209,7 @@ function mutatePickle(r: Rand): { file: Buffer; pkl?: Buffer; mutation: string }
 // -- zip: the archive's own records.
 
 function mutateZip(r: Rand): { file: Buffer; mutation: string } {
-  let buf: Buffer = Buffer.from(zipFixture);
+  const buf: Buffer = Buffer.from(zipFixture);
   const central: number[] = [];
   const local: number[] = [];
   for (let p = buf.indexOf('PK\x01\x02'); p >= 0; p = buf.indexOf('PK\x01\x02', p + 1)) central.push(p);
@@ -212,7 +217,13 @@ function mutateZip(r: Rand): { file: Buffer; mutation: string } {
   const eocd = buf.lastIndexOf('PK\x05\x06');
   const kind = r.int(5);
   if (kind === 0) {
-    const [field, size] = r.pick([[8, 2], [10, 2], [12, 4], [16, 4], [20, 2]] as const);
+    const [field, size] = r.pick([
+      [8, 2],
+      [10, 2],
+      [12, 4],
+      [16, 4],
+      [20, 2],
+    ] as const);
     const v = r.pick(NASTY32);
     if (size === 2) buf.writeUInt16LE(v & 0xffff, eocd + field);
     else buf.writeUInt32LE(v >>> 0, eocd + field);
@@ -220,7 +231,15 @@ function mutateZip(r: Rand): { file: Buffer; mutation: string } {
   }
   if (kind === 1) {
     const p = r.pick(central);
-    const [field, size] = r.pick([[10, 2], [20, 4], [24, 4], [28, 2], [30, 2], [32, 2], [42, 4]] as const);
+    const [field, size] = r.pick([
+      [10, 2],
+      [20, 4],
+      [24, 4],
+      [28, 2],
+      [30, 2],
+      [32, 2],
+      [42, 4],
+    ] as const);
     const v = r.pick(NASTY32);
     if (size === 2) buf.writeUInt16LE(v & 0xffff, p + field);
     else buf.writeUInt32LE(v >>> 0, p + field);
@@ -237,9 +256,8 @@ function mutateZip(r: Rand): { file: Buffer; mutation: string } {
     const start = r.pick([central[0]!, r.pick(local)]);
     return { file: buf, mutation: flip(buf, r, start, Math.min(buf.length, start + 200), 1 + r.int(4)) };
   }
-  let mutation: string;
-  [buf, mutation] = truncate(buf, r, 0, buf.length);
-  return { file: buf, mutation };
+  const [cut, mutation] = truncate(buf, r, 0, buf.length);
+  return { file: cut, mutation };
 }
 
 // -- safetensors: the JSON header's shapes, offsets and dtypes, its length, its bytes.
@@ -327,7 +345,7 @@ const legacyCounts = (() => {
 })();
 
 function mutateLegacy(r: Rand): { file: Buffer; mutation: string } {
-  let buf: Buffer = Buffer.from(legacyFixture);
+  const buf: Buffer = Buffer.from(legacyFixture);
   const kind = r.int(6);
   if (kind >= 4) {
     const { tensors, storages, mutation } = mutateTensors(r);
@@ -342,9 +360,8 @@ function mutateLegacy(r: Rand): { file: Buffer; mutation: string } {
     return { file: buf, mutation: `storage count at ${p} := ${v}` };
   }
   if (kind === 2) return { file: buf, mutation: flip(buf, r, 0, legacyPickles, 1 + r.int(4)) };
-  let mutation: string;
-  [buf, mutation] = truncate(buf, r, 0, r.int(2) === 0 ? legacyPickles + 64 : buf.length);
-  return { file: buf, mutation };
+  const [cut, mutation] = truncate(buf, r, 0, r.int(2) === 0 ? legacyPickles + 64 : buf.length);
+  return { file: cut, mutation };
 }
 
 /**
@@ -360,7 +377,16 @@ function readBoth(bytes: Buffer, file: string): { held: unknown[]; inconsistent:
   const inconsistent: string[] = [];
   const all = readAll(indexCheckpoint(buf, file).tensors, file, buf.length, `the file's own ${buf.length} bytes`);
   const vgg = toVgg16Weights(indexCheckpoint(buf, file).tensors, file);
-  const tensors = [...all, ...vgg.convs.flatMap((c) => [['conv weight', c.weight], ['conv bias', c.bias]] as const)];
+  const tensors = [
+    ...all,
+    ...vgg.convs.flatMap(
+      (c) =>
+        [
+          ['conv weight', c.weight],
+          ['conv bias', c.bias],
+        ] as const,
+    ),
+  ];
   for (const [name, t] of tensors) if (t.data.length !== elementCount(t.shape) || !t.data.every(Number.isFinite)) inconsistent.push(name);
   held.push(all, vgg);
   return { held, inconsistent };
@@ -369,8 +395,7 @@ function readBoth(bytes: Buffer, file: string): { held: unknown[]; inconsistent:
 export function runCase(reader: Reader, seed: number, n: number): CaseResult {
   const r = rand(seed * 1000003 + n);
   const file = `fuzz-${reader}-${n}.${reader === 'safetensors' ? 'safetensors' : 'pth'}`;
-  const made =
-    reader === 'pickle' ? mutatePickle(r) : reader === 'zip' ? mutateZip(r) : reader === 'safetensors' ? mutateSafetensors(r) : mutateLegacy(r);
+  const made = reader === 'pickle' ? mutatePickle(r) : reader === 'zip' ? mutateZip(r) : reader === 'safetensors' ? mutateSafetensors(r) : mutateLegacy(r);
   // A full collection now and then keeps earlier cases' garbage out of the baseline (each costs ~8 ms).
   if (n % 25 === 0) (globalThis as { gc?: () => void }).gc?.();
   const before = process.memoryUsage().arrayBuffers;

@@ -29,7 +29,10 @@ beforeAll(async () => {
     // Cases take milliseconds; this only ends a hang, which the tests below then name.
     timeout: 100_000,
   });
-  lines = run.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+  lines = run.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Line);
   if (run.status !== 0) killed = `the fuzz process ended with ${run.signal ?? `exit ${run.status}`}: ${run.stderr.slice(-2000)}`;
 }, 120_000);
 

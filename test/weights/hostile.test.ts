@@ -102,7 +102,10 @@ describe('expanded tensors (stride 0)', () => {
     expect((r.data as { parameters?: number }).parameters).toBeUndefined();
   });
 
-  for (const [format, build] of [['zip', zipPth], ['legacy', legacyPth]] as const) {
+  for (const [format, build] of [
+    ['zip', zipPth],
+    ['legacy', legacyPth],
+  ] as const) {
     it(`reads an expanded tensor of the right shape as torch does (${format})`, async () => {
       const { tensors, storages } = await narrowPickled((ts, ss) => {
         // features.0.bias: one stored value broadcast to 8; classifier.0.weight: one row repeated 64 times.
@@ -112,7 +115,10 @@ describe('expanded tensors (stride 0)', () => {
         const row = ts.findIndex((t) => t.name === 'classifier.0.weight');
         ss.delete(ts[row]!.storage);
         ts[row] = { name: 'classifier.0.weight', storage: 'r', numel: 1568, shape: [64, 1568], stride: [0, 1] };
-        ss.set('r', Float32Array.from({ length: 1568 }, (_, i) => i / 1568));
+        ss.set(
+          'r',
+          Float32Array.from({ length: 1568 }, (_, i) => i / 1568),
+        );
       });
       const path = write(`expanded.${format}.pth`, build(tensors, storages));
       const { vgg, checkpoint } = await loadVgg16(path);
@@ -195,7 +201,11 @@ describe('shapes against the layout', () => {
     expect(vgg.message).toBe(`${path}: features.0.weight has shape [100000, 100000] but VGG16's layout needs [64, 3, 3, 3] (1 to 64 output channels)`);
     const any = await thrown(loadCheckpoint(path));
     expect(any).toBeInstanceOf(InputError);
-    expect(any.message).toMatch(new RegExp(`^${path.replace(/[.]/g, '\\.')}: tensor features\\.0\\.weight of shape \\[100000, 100000\\] has 10,000,000,000 values but the file stores 1 of them; copying it out would bring the memory taken to 40,000,000,000 bytes, more than the file's own \\d+ bytes$`));
+    expect(any.message).toMatch(
+      new RegExp(
+        `^${path.replace(/[.]/g, '\\.')}: tensor features\\.0\\.weight of shape \\[100000, 100000\\] has 10,000,000,000 values but the file stores 1 of them; copying it out would bring the memory taken to 40,000,000,000 bytes, more than the file's own \\d+ bytes$`,
+      ),
+    );
   });
 
   it('refuses a tensor that runs past its storage, and strides that do not match the sizes', async () => {
@@ -232,9 +242,7 @@ describe('safetensors offsets and shapes', () => {
   });
 
   it('refuses a span that does not match dtype × shape, for any dtype', () => {
-    expect(errorOf({ a: { dtype: 'F16', shape: [3], data_offsets: [0, 8] } }, floats(2)).message).toBe(
-      'h.safetensors: tensor a of shape [3] needs 6 bytes as F16 but its data_offsets span 8',
-    );
+    expect(errorOf({ a: { dtype: 'F16', shape: [3], data_offsets: [0, 8] } }, floats(2)).message).toBe('h.safetensors: tensor a of shape [3] needs 6 bytes as F16 but its data_offsets span 8');
   });
 
   it('refuses shapes [100000, 100000], [-1], fractional and astronomically large ones in one line', () => {
@@ -273,7 +281,10 @@ describe('NaN and Inf in weights', () => {
     expect(inspected.message).toBe(err.message);
   });
 
-  for (const [label, value] of [['Infinity', Infinity], ['-Infinity', -Infinity]] as const) {
+  for (const [label, value] of [
+    ['Infinity', Infinity],
+    ['-Infinity', -Infinity],
+  ] as const) {
     it(`refuses ${label} in a legacy .pth classifier`, async () => {
       const { tensors, storages } = await narrowPickled((ts, ss) => {
         const key = ts.find((x) => x.name === 'classifier.3.bias')!.storage;

@@ -6,8 +6,7 @@ import { thrownSync } from '../helpers/errors.js';
 /** `n` × BININT1 7. */
 const binint1s = (n: number): Buffer => Buffer.from(Array.from({ length: 2 * n }, (_, i) => (i % 2 === 0 ? 0x4b : 7)));
 
-const bytes = (...parts: (number[] | string)[]): Buffer =>
-  Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
+const bytes = (...parts: (number[] | string)[]): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
 
 describe('unpickle', () => {
   it('reads the scalar and container opcodes of protocol 2', () => {
@@ -15,11 +14,18 @@ describe('unpickle', () => {
     const long70 = [0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0x40];
     const pkl = bytes(
       [0x80, 2, 0x7d, 0x71, 0, 0x28],
-      [0x58, 1, 0, 0, 0], 'a',
-      [0x28, 0x4b, 1, 0x4a, 0xfe, 0xff, 0xff, 0xff, 0x4d, 0x2c, 0x01, 0x4a, 0x70, 0x11, 0x01, 0x00], long70,
+      [0x58, 1, 0, 0, 0],
+      'a',
+      [0x28, 0x4b, 1, 0x4a, 0xfe, 0xff, 0xff, 0xff, 0x4d, 0x2c, 0x01, 0x4a, 0x70, 0x11, 0x01, 0x00],
+      long70,
       [0x47, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, 0x88, 0x89, 0x4e, 0x74],
-      [0x55, 1], 'b',
-      [0x5d, 0x71, 1, 0x28, 0x8c, 1], 'x', [0x43, 2], 'yz', [0x65],
+      [0x55, 1],
+      'b',
+      [0x5d, 0x71, 1, 0x28, 0x8c, 1],
+      'x',
+      [0x43, 2],
+      'yz',
+      [0x65],
       [0x75, 0x2e],
     );
     const { value, end } = unpickle(pkl, 0, 't.pkl');
@@ -65,13 +71,13 @@ describe('unpickle', () => {
     const pkl = bytes([0x80, 2, 0x4b, 7, 0xd0, 0x2e]);
     const err = thrownSync(() => unpickle(pkl, 0, 'w.pth'));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe("w.pth has an unknown pickle opcode 0xd0 at byte 4; it is not a PyTorch checkpoint headstart can read");
+    expect(err.message).toBe('w.pth has an unknown pickle opcode 0xd0 at byte 4; it is not a PyTorch checkpoint headstart can read');
   });
 
   it('says where inside an archive member an unknown opcode is', () => {
     const pkl = bytes([0, 0, 0x80, 2, 0xd0]);
     const err = thrownSync(() => unpickle(pkl, 2, 'w.pth', {}, 'w/data.pkl', -2));
-    expect(err.message).toBe("w.pth has an unknown pickle opcode 0xd0 at byte 2 of w/data.pkl; it is not a PyTorch checkpoint headstart can read");
+    expect(err.message).toBe('w.pth has an unknown pickle opcode 0xd0 at byte 2 of w/data.pkl; it is not a PyTorch checkpoint headstart can read');
   });
 
   it('calls a pickle without STOP truncated', () => {
@@ -94,7 +100,7 @@ describe('unpickle', () => {
     expect((value as number[]).length).toBe(n);
   });
 
-  it('decodes a LONG4 of 256 KB in linear time, as two\'s complement', () => {
+  it("decodes a LONG4 of 256 KB in linear time, as two's complement", () => {
     const n = 256 * 1024;
     const body = Buffer.alloc(n);
     body[n - 2] = 1; // 2^(8(n-2)), positive

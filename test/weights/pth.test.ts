@@ -57,17 +57,13 @@ describe('PyTorch checkpoint readers', () => {
   it('refuse a non-float32 tensor, naming it and its dtype', async () => {
     const err = await thrown(loadCheckpoint(tiny('tiny-half.pth')));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(
-      `${tiny('tiny-half.pth')}: tensor half is float16; headstart reads float32 checkpoints only (convert with .float() before saving)`,
-    );
+    expect(err.message).toBe(`${tiny('tiny-half.pth')}: tensor half is float16; headstart reads float32 checkpoints only (convert with .float() before saving)`);
   });
 
   it('refuse a pickled module instead of a state_dict', async () => {
     const err = await thrown(loadCheckpoint(tiny('tiny-module.pth')));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(
-      `${tiny('tiny-module.pth')} holds a pickled torch.nn.modules.linear.Linear, not a state_dict; save it with torch.save(model.state_dict(), path)`,
-    );
+    expect(err.message).toBe(`${tiny('tiny-module.pth')} holds a pickled torch.nn.modules.linear.Linear, not a state_dict; save it with torch.save(model.state_dict(), path)`);
   });
 
   it('name the opcode byte and file offset of an unknown pickle opcode in a legacy file', async () => {

@@ -83,4 +83,3 @@ describe('readZip', () => {
     expect(err.message).toBe('z.pth is a damaged zip archive (zip64 extra field too short for its sizes); download or save it again');
   });
 });
-

@@ -44,7 +44,8 @@ function checkWeights(w: ResNetWeights): void {
   const plan = resnetPlan(w.spec, w.widths);
   const want = planConvs(plan);
   const have = [w.stem, ...w.stages.flat().flatMap((b) => (b.downsample ? [...b.convs, b.downsample] : b.convs))];
-  if (have.length !== want.length || plan.outChannels !== w.outChannels) throw new InputError(expected(`${want.length} convolutions giving ${plan.outChannels} channels`, `${w.spec.name} weights`, `${have.length} giving ${w.outChannels}`));
+  if (have.length !== want.length || plan.outChannels !== w.outChannels)
+    throw new InputError(expected(`${want.length} convolutions giving ${plan.outChannels} channels`, `${w.spec.name} weights`, `${have.length} giving ${w.outChannels}`));
   want.forEach((p, i) => {
     const c = have[i]!;
     const shape = [p.out, p.in, p.kernel, p.kernel];

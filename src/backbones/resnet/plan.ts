@@ -80,10 +80,7 @@ export function planConvs(plan: ResNetPlan): ConvPlan[] {
 
 /** Names and shapes of the tensors the plan reads (conv weight, then BN weight, bias, running_mean, running_var). */
 export function planTensors(plan: ResNetPlan): [string, number[]][] {
-  return planConvs(plan).flatMap((c): [string, number[]][] => [
-    [`${c.name}.weight`, [c.out, c.in, c.kernel, c.kernel]],
-    ...BN_FIELDS.map((f): [string, number[]] => [`${c.bn}.${f}`, [c.out]]),
-  ]);
+  return planConvs(plan).flatMap((c): [string, number[]][] => [[`${c.name}.weight`, [c.out, c.in, c.kernel, c.kernel]], ...BN_FIELDS.map((f): [string, number[]] => [`${c.bn}.${f}`, [c.out]])]);
 }
 
 export const BN_FIELDS = ['weight', 'bias', 'running_mean', 'running_var'] as const;

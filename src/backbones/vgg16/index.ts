@@ -58,4 +58,3 @@ export const vgg16: Backbone<Vgg16Weights> = {
     sha256Prefix: '397923af',
   },
 };
-

@@ -33,7 +33,18 @@ function foreignBackend(name: string): HeadBackend {
   let b = foreign.get(name);
   if (!b) {
     const refuse = (): Promise<never> => Promise.reject(new Error(`${name} is not a head backend`));
-    b = { name, priority: -Infinity, setup: refuse, trySetup: async () => undefined, teardown: async () => {}, prepare: async () => {}, syncReads: false, inPlaceUpdater: () => undefined, fusedOps: () => undefined, largestBufferBytes: () => undefined };
+    b = {
+      name,
+      priority: -Infinity,
+      setup: refuse,
+      trySetup: async () => undefined,
+      teardown: async () => {},
+      prepare: async () => {},
+      syncReads: false,
+      inPlaceUpdater: () => undefined,
+      fusedOps: () => undefined,
+      largestBufferBytes: () => undefined,
+    };
     foreign.set(name, b);
   }
   return b;

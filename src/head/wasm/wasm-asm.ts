@@ -57,14 +57,34 @@ export function floatLoop(f: FloatLoop): number[] {
   const end = i + 1;
   const code = [
     ...(f.setup ?? []),
-    ...get(0), 0x41, ...sleb(2), 0x74, ...set(end), // end = count << 2 (bytes)
-    0x03, 0x40, // loop
+    ...get(0),
+    0x41,
+    ...sleb(2),
+    0x74,
+    ...set(end), // end = count << 2 (bytes)
+    0x03,
+    0x40, // loop
     ...f.body(i),
-    ...get(i), 0x41, ...sleb(f.stepBytes), 0x6a, 0x22, ...uleb(i), // i += stepBytes (tee)
-    ...get(end), 0x49, 0x0d, 0, // br_if 0 when i < end
-    0x0b, 0x0b, // end loop, end function
+    ...get(i),
+    0x41,
+    ...sleb(f.stepBytes),
+    0x6a,
+    0x22,
+    ...uleb(i), // i += stepBytes (tee)
+    ...get(end),
+    0x49,
+    0x0d,
+    0, // br_if 0 when i < end
+    0x0b,
+    0x0b, // end loop, end function
   ];
-  const body = [...vec([[...uleb(2), I32], [...uleb(f.v128Locals), V128]]), ...code];
+  const body = [
+    ...vec([
+      [...uleb(2), I32],
+      [...uleb(f.v128Locals), V128],
+    ]),
+    ...code,
+  ];
   return [...uleb(body.length), ...body];
 }
 

@@ -17,7 +17,15 @@ const BYTES = makeBytes(50_000, 9);
 const SHA = createHash('sha256').update(BYTES).digest('hex');
 let server: TestServer;
 let dir: string;
-const ctx: RunContext = { stderr: { write: () => true }, json: false, verbose: false, clock: (() => { let t = 0; return () => (t += 1000); })() };
+const ctx: RunContext = {
+  stderr: { write: () => true },
+  json: false,
+  verbose: false,
+  clock: (() => {
+    let t = 0;
+    return () => (t += 1000);
+  })(),
+};
 
 beforeAll(async () => {
   server = await startTestServer({ [`/${FILE}`]: BYTES });
@@ -31,7 +39,7 @@ afterAll(async () => {
 const args = (models: string) => ({ positionals: ['resnet50'], options: { 'models-dir': models, 'data-dir': join(dir, 'data'), url: server.url(`/${FILE}`) } });
 
 describe('fetch resnet18|resnet34|resnet50', () => {
-  it('offers each ResNet\'s torchvision file', () => {
+  it("offers each ResNet's torchvision file", () => {
     expect(['resnet18', 'resnet34', 'resnet50'].map((id) => SOURCES[id]!.url)).toEqual([
       'https://download.pytorch.org/models/resnet18-f37072fd.pth',
       'https://download.pytorch.org/models/resnet34-b627a593.pth',
@@ -43,7 +51,9 @@ describe('fetch resnet18|resnet34|resnet50', () => {
     const models = join(dir, 'm1');
     const error = await rejection(runFetch(args(models), ctx));
     expect(error).toBeInstanceOf(DownloadError);
-    expect(error.message).toBe(`Checksum mismatch for ${join(models, FILE)}: expected SHA-256 starting with 11ad3fa6 but got ${SHA}; the download was deleted, run the command again or fetch the file by hand`);
+    expect(error.message).toBe(
+      `Checksum mismatch for ${join(models, FILE)}: expected SHA-256 starting with 11ad3fa6 but got ${SHA}; the download was deleted, run the command again or fetch the file by hand`,
+    );
     expect(existsSync(join(models, FILE))).toBe(false);
   });
 

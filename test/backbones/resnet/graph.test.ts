@@ -37,8 +37,8 @@ describe('the ResNet trunk graph', () => {
       stride: 1,
       pad: 0,
     });
-    [2 * 0.75, 3 * 4].forEach((v, i) => expect(folded.weight[i]).toBeCloseTo(v, 5));
-    [0.25 - 0.75, -1 - 0.5 * 4].forEach((v, i) => expect(folded.bias[i]).toBeCloseTo(v, 5));
+    for (const [i, v] of [2 * 0.75, 3 * 4].entries()) expect(folded.weight[i]).toBeCloseTo(v, 5);
+    for (const [i, v] of [0.25 - 0.75, -1 - 0.5 * 4].entries()) expect(folded.bias[i]).toBeCloseTo(v, 5);
   });
 
   it('gives [C, 1, 1] at every size from 32 up, and refuses a smaller one', async () => {

@@ -20,15 +20,27 @@ function unread(model: keyof Layouts): Map<string, TensorEntry> {
   return new Map(
     layouts[model].map(([name, shape, dtype]) => [
       name,
-      { shape, dtype, stored: shape.reduce((a, b) => a * b, 1), copyBytes: 0, read: () => { throw new Error(`${name} was read`); } },
+      {
+        shape,
+        dtype,
+        stored: shape.reduce((a, b) => a * b, 1),
+        copyBytes: 0,
+        read: () => {
+          throw new Error(`${name} was read`);
+        },
+      },
     ]),
   );
 }
 
 const specs = { resnet18: RESNET18, resnet34: RESNET34, resnet50: RESNET50 } as const;
 
-describe('the full-size layouts (names and shapes of torchvision\'s own state dicts)', () => {
-  for (const [model, features] of [['resnet18', 512], ['resnet34', 512], ['resnet50', 2048]] as const) {
+describe("the full-size layouts (names and shapes of torchvision's own state dicts)", () => {
+  for (const [model, features] of [
+    ['resnet18', 512],
+    ['resnet34', 512],
+    ['resnet50', 2048],
+  ] as const) {
     it(`${model}: every name and shape passes, nothing read, ${features} features`, () => {
       const { plan, widths } = checkResNetLayout(specs[model], unread(model), `${model}.pth`);
       expect(widths).toEqual({ stem: 64, planes: [64, 128, 256, 512] });
@@ -39,7 +51,7 @@ describe('the full-size layouts (names and shapes of torchvision\'s own state di
     });
   }
 
-  it('each ResNet refuses the others\' state dicts by name', () => {
+  it("each ResNet refuses the others' state dicts by name", () => {
     expect(thrownSync(() => resnet18.checkpoint.recognise(unread('resnet34'), 'r34.pth')).message).toBe(
       'r34.pth is not a ResNet-18 state_dict (unexpected layer1.2.conv1.weight): expected keys like conv1.weight, bn1.weight … layer4.1.bn2.running_var but found conv1.weight, bn1.weight, bn1.bias, bn1.running_mean, … (218 keys)',
     );
@@ -68,7 +80,7 @@ describe('the full-size layouts (names and shapes of torchvision\'s own state di
     expect(err.message).toMatch(/^r18\.pth is not a complete ResNet-18 state_dict: layer2\.0\.downsample\.1\.running_var is missing \(found conv1\.weight, /);
   });
 
-  it('refuses a stage wider than torchvision\'s', () => {
+  it("refuses a stage wider than torchvision's", () => {
     const dict = unread('resnet18');
     dict.set('conv1.weight', { ...dict.get('conv1.weight')!, shape: [96, 3, 7, 7] });
     expect(thrownSync(() => checkResNetLayout(RESNET18, dict, 'r18.pth')).message).toBe(
@@ -92,7 +104,7 @@ describe('the full-size layouts (names and shapes of torchvision\'s own state di
 });
 
 describe('reading the narrow zip .pth fixtures', () => {
-  it('infers the widths and reads only the trunk\'s float tensors (not num_batches_tracked, not fc)', async () => {
+  it("infers the widths and reads only the trunk's float tensors (not num_batches_tracked, not fc)", async () => {
     const { weights, checkpoint } = await loadBackboneWeights(resnet18, weightsPath('resnet18'));
     expect(checkpoint.format).toBe('pth-zip');
     expect(weights.widths).toEqual({ stem: manifest.models.resnet18!.stem, planes: manifest.models.resnet18!.planes });
@@ -108,7 +120,7 @@ describe('reading the narrow zip .pth fixtures', () => {
     expect(r50.stages[0]![0]!.downsample?.stride).toBe(1);
   });
 
-  it('reads an nn.DataParallel state dict (every key under module.), keeping the file\'s names', async () => {
+  it("reads an nn.DataParallel state dict (every key under module.), keeping the file's names", async () => {
     const entries = (await openCheckpoint(weightsPath('resnet18'))).tensors;
     const prefixed = new Map([...entries].map(([k, v]) => [`module.${k}`, v]));
     const { weights, read } = resnet18.checkpoint.read(prefixed, 'dp.pth');
@@ -140,9 +152,7 @@ describe('reading the narrow zip .pth fixtures', () => {
   it('says how to fetch the weights when the file is missing', async () => {
     const err = await rejection(loadBackboneWeights(resnet50, '/nowhere/models/resnet50-11ad3fa6.pth'));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(
-      'ResNet-50 weights not found at /nowhere/models/resnet50-11ad3fa6.pth; run `headstart fetch resnet50` to download them (or pass --weights FILE, or --random-weights)',
-    );
+    expect(err.message).toBe('ResNet-50 weights not found at /nowhere/models/resnet50-11ad3fa6.pth; run `headstart fetch resnet50` to download them (or pass --weights FILE, or --random-weights)');
   });
 
   it('inspect names the ResNet a checkpoint is, with its widths and parameters, and why it is not the others', async () => {
@@ -154,7 +164,7 @@ describe('reading the narrow zip .pth fixtures', () => {
     expect(r.text).toContain('ResNet-50 stem 2, stage widths 2, 4, 8, 16 (bottleneck blocks 3, 4, 6, 3); features 64');
   });
 
-  it('publishes torchvision\'s files with their SHA-256 prefixes', () => {
+  it("publishes torchvision's files with their SHA-256 prefixes", () => {
     expect([resnet18, resnet34, resnet50].map((b) => [b.published!.url, b.published!.sha256Prefix])).toEqual([
       ['https://download.pytorch.org/models/resnet18-f37072fd.pth', 'f37072fd'],
       ['https://download.pytorch.org/models/resnet34-b627a593.pth', 'b627a593'],

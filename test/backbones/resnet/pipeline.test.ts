@@ -26,8 +26,7 @@ import { runTrunk, weightsPath } from './fixtures.js';
 const root = mkdtempSync(join(tmpdir(), 'headstart-resnet-pipeline-'));
 const cwd = process.cwd();
 const weights = weightsPath('resnet18');
-let stderr = '';
-const ctx: RunContext = { stderr: { write: (chunk: string) => ((stderr += chunk), true) }, json: false, verbose: false };
+const ctx: RunContext = { stderr: { write: () => true }, json: false, verbose: false };
 const cache = join('cache', 'digits-resnet18-32.h5');
 const head = join(root, 'head');
 
@@ -63,7 +62,9 @@ describe('extract, train-head, predict and export with --backbone resnet18', () 
   });
 
   it('train-head --init pretrained (the default) says there is no classifier to start from and what to do', async () => {
-    const err = await rejection(runTrainHead(parseCommandLine(['train-head', '--cache', cache, '--weights', weights, '--epochs', '1', '--backend', 'cpu', '--out', join(root, 'pretrained')]).args, ctx));
+    const err = await rejection(
+      runTrainHead(parseCommandLine(['train-head', '--cache', cache, '--weights', weights, '--epochs', '1', '--backend', 'cpu', '--out', join(root, 'pretrained')]).args, ctx),
+    );
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(`${weights} has no hidden classifier layer weights to initialise a head from; train it with --init random`);
   });

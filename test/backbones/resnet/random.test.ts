@@ -11,13 +11,11 @@ const layouts = JSON.parse(readFileSync(join(RESNET_FIXTURES, 'layouts.json'), '
 
 /** torchvision's trunk parameters (convs and BN affine; not running statistics, not fc), from its own state dict. */
 function torchvisionTrunkParameters(model: string): number {
-  return layouts[model]!
-    .filter(([k]) => !k.startsWith('fc.') && !k.includes('running_') && !k.endsWith('num_batches_tracked'))
-    .reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0);
+  return layouts[model]!.filter(([k]) => !k.startsWith('fc.') && !k.includes('running_') && !k.endsWith('num_batches_tracked')).reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0);
 }
 
 describe('random ResNet weights', () => {
-  it('are torchvision\'s init: kaiming normal fan_out on convs, BatchNorm the identity', () => {
+  it("are torchvision's init: kaiming normal fan_out on convs, BatchNorm the identity", () => {
     const w = randomResNet(RESNET50, 3, 16);
     const conv = w.stages[2]![0]!.convs[1]!; // 3×3, 64 → 64 at stem 16
     expect(conv.weight.shape).toEqual([64, 64, 3, 3]);
@@ -41,11 +39,16 @@ describe('random ResNet weights', () => {
     const back = resnet18.random.fromId('random-resnet18-seed4-w8')!;
     expect(back.seed).toBe(4);
     expect(back.weights.stem.weight.data).toEqual(randomResNet(RESNET18, 4, 8).stem.weight.data);
-    for (const id of ['random-resnet18-seed04', 'random-resnet18-seed4-w64', 'random-resnet18-seed4-w0', 'random-resnet34-seed4', 'random-vgg16-seed4']) expect(resnet18.random.fromId(id)).toBeUndefined();
+    for (const id of ['random-resnet18-seed04', 'random-resnet18-seed4-w64', 'random-resnet18-seed4-w0', 'random-resnet34-seed4', 'random-vgg16-seed4'])
+      expect(resnet18.random.fromId(id)).toBeUndefined();
   });
 
-  it('have torchvision\'s parameter counts at full width (what inspect reports)', () => {
-    for (const [spec, model] of [[RESNET18, 'resnet18'], [RESNET34, 'resnet34'], [RESNET50, 'resnet50']] as const) {
+  it("have torchvision's parameter counts at full width (what inspect reports)", () => {
+    for (const [spec, model] of [
+      [RESNET18, 'resnet18'],
+      [RESNET34, 'resnet34'],
+      [RESNET50, 'resnet50'],
+    ] as const) {
       expect(trunkParameters(resnetPlan(spec, FULL_WIDTHS))).toBe(torchvisionTrunkParameters(model));
     }
     expect(torchvisionTrunkParameters('resnet50')).toBe(23_508_032);
@@ -61,7 +64,7 @@ describe('random ResNet weights', () => {
     expect(out.data.some((v) => v > 0)).toBe(true);
   });
 
-  it('refuse a seed that is not an integer and a stem wider than torchvision\'s', () => {
+  it("refuse a seed that is not an integer and a stem wider than torchvision's", () => {
     const err = thrownSync(() => randomResNet(RESNET18, 1.5));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe('Expected integer for the random weights seed but received 1.5');

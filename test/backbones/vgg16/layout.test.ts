@@ -23,9 +23,7 @@ describe('loadVgg16', () => {
       expect(vgg.convs.filter((c) => c.poolAfter).map((c) => c.index)).toEqual([2, 7, 14, 21, 28]);
       expect(vgg.outChannels).toBe(32);
       const { fc0, fc3, fc6 } = vgg.classifier!;
-      expect([fc0.weight.shape, fc0.bias.shape, fc3.weight.shape, fc3.bias.shape, fc6.weight.shape, fc6.bias.shape]).toEqual([
-        [64, 1568], [64], [64, 64], [64], [1000, 64], [1000],
-      ]);
+      expect([fc0.weight.shape, fc0.bias.shape, fc3.weight.shape, fc3.bias.shape, fc6.weight.shape, fc6.bias.shape]).toEqual([[64, 1568], [64], [64, 64], [64], [1000, 64], [1000]]);
       // The structure holds the checkpoint's own tensors.
       expect(vgg.convs[3]!.weight).toBe(checkpoint.stateDict.get('features.7.weight'));
       expect(fc3.bias).toBe(checkpoint.stateDict.get('classifier.3.bias'));
@@ -38,14 +36,15 @@ describe('loadVgg16', () => {
       (e: Error) => e,
     );
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(
-      'VGG16 weights not found at /nowhere/models/vgg16-397923af.pth; run `headstart fetch vgg16` to download them (or pass --weights FILE, or --random-weights)',
-    );
+    expect(err.message).toBe('VGG16 weights not found at /nowhere/models/vgg16-397923af.pth; run `headstart fetch vgg16` to download them (or pass --weights FILE, or --random-weights)');
   });
 
   it('says a checkpoint of another network is not VGG16, listing keys it found', async () => {
     const path = fixturePath('resnet-keys.pth');
-    const err = await loadVgg16(path).then(() => new Error('no error'), (e: Error) => e);
+    const err = await loadVgg16(path).then(
+      () => new Error('no error'),
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(
       `${path} is not a VGG16 state_dict: expected keys like features.0.weight … features.28.bias, classifier.0.weight but found conv1.weight, bn1.weight, bn1.bias, layer1.0.conv1.weight, … (6 keys)`,
@@ -54,7 +53,10 @@ describe('loadVgg16', () => {
 
   it('names a tensor of the wrong shape, its shape and the one needed', async () => {
     const path = fixturePath('wrong-shape.pth');
-    const err = await loadVgg16(path).then(() => new Error('no error'), (e: Error) => e);
+    const err = await loadVgg16(path).then(
+      () => new Error('no error'),
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(`${path}: features.7.weight has shape [16, 12, 3, 3] but VGG16's layout needs [16, 16, 3, 3]`);
   });

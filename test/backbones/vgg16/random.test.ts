@@ -30,7 +30,11 @@ describe('randomVgg16', () => {
   it('gives linear weights normal(0, 0.01) and zero biases', () => {
     const vgg = randomVgg16(3, [8, 8, 16, 16, 16, 16, 16, 32, 32, 32, 32, 32, 32], { hidden: 64, classes: 10 });
     const { fc0, fc3, fc6 } = vgg.classifier!;
-    expect([fc0.weight.shape, fc3.weight.shape, fc6.weight.shape]).toEqual([[64, 1568], [64, 64], [10, 64]]);
+    expect([fc0.weight.shape, fc3.weight.shape, fc6.weight.shape]).toEqual([
+      [64, 1568],
+      [64, 64],
+      [10, 64],
+    ]);
     expect(Math.abs(stats(fc0.weight.data).std / 0.01 - 1)).toBeLessThan(0.03);
     expect(fc6.bias.data.every((v) => v === 0)).toBe(true);
   });
@@ -44,7 +48,7 @@ describe('randomVgg16', () => {
     expect(Array.from(a.convs[5]!.weight.data)).not.toEqual(Array.from(c.convs[5]!.weight.data));
   });
 
-  it("mulberry32 matches the published algorithm (so ids stay tied to the same weights)", () => {
+  it('mulberry32 matches the published algorithm (so ids stay tied to the same weights)', () => {
     // The widely copied reference implementation, returning uint32 instead of a fraction.
     function reference(a: number): () => number {
       return () => {

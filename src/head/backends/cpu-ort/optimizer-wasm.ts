@@ -52,57 +52,80 @@ interface Kernel {
  */
 function kernels(P: number, G: number, S1: number, S2: number): Kernel[] {
   return [
-  {
-    // pv[i] = pv[i] - lr * (gv[i] + wd * pv[i])          scalars: lr, wd
-    name: 'sgd',
-    lanes: 2,
-    scalars: 2,
-    temps: 1,
-    body: (s, t, i) => [...load(P, i), ...set(t(0)), ...store(P, i, [...get(t(0)), ...s(0), ...load(G, i), ...s(1), ...get(t(0)), ...mul, ...add, ...mul, ...sub])],
-  },
-  {
-    // b = mu * buf[i] + (gv[i] + wd * pv[i]); buf[i] = b; pv[i] = pv[i] - lr * fround(b)     scalars: mu, lr, wd
-    name: 'sgdMomentum',
-    lanes: 2,
-    scalars: 3,
-    temps: 2,
-    body: (s, t, i) => [
-      ...load(P, i),
-      ...set(t(0)),
-      ...s(0), ...load(S1, i), ...mul, ...load(G, i), ...s(2), ...get(t(0)), ...mul, ...add, ...add, ...fround,
-      ...set(t(1)),
-      ...store(S1, i, get(t(1))),
-      ...store(P, i, [...get(t(0)), ...s(1), ...get(t(1)), ...mul, ...sub]),
-    ],
-  },
-  {
-    // torch.optim.Adam(W) in float32, each op rounded (see optimizer-inplace.ts):
-    // grad = g + l2·p; m = b1·m + c1·grad; v = b2·v + (c2·grad)·grad;
-    // p = p·decay − stepSize·(m / (sqrt(v) / bc2Sqrt + eps))
-    // scalars: l2, b1, c1, b2, c2, decay, stepSize, bc2Sqrt, eps
-    name: 'adam',
-    lanes: 4,
-    scalars: 9,
-    temps: 4,
-    body: (s, t, i) => [
-      ...load4(P, i),
-      ...set(t(0)),
-      ...load4(G, i), ...s(0), ...get(t(0)), ...mul4, ...add4,
-      ...set(t(1)),
-      ...s(1), ...load4(S1, i), ...mul4, ...s(2), ...get(t(1)), ...mul4, ...add4,
-      ...set(t(2)),
-      ...s(3), ...load4(S2, i), ...mul4, ...s(4), ...get(t(1)), ...mul4, ...get(t(1)), ...mul4, ...add4,
-      ...set(t(3)),
-      ...store4(S1, i, get(t(2))),
-      ...store4(S2, i, get(t(3))),
-      ...store4(P, i, [
-        ...get(t(0)), ...s(5), ...mul4,
-        ...s(6), ...get(t(2)), ...get(t(3)), ...sqrt4, ...s(7), ...div4, ...s(8), ...add4, ...div4, ...mul4,
-        ...sub4,
-      ]),
-    ],
-  },
-];
+    {
+      // pv[i] = pv[i] - lr * (gv[i] + wd * pv[i])          scalars: lr, wd
+      name: 'sgd',
+      lanes: 2,
+      scalars: 2,
+      temps: 1,
+      body: (s, t, i) => [...load(P, i), ...set(t(0)), ...store(P, i, [...get(t(0)), ...s(0), ...load(G, i), ...s(1), ...get(t(0)), ...mul, ...add, ...mul, ...sub])],
+    },
+    {
+      // b = mu * buf[i] + (gv[i] + wd * pv[i]); buf[i] = b; pv[i] = pv[i] - lr * fround(b)     scalars: mu, lr, wd
+      name: 'sgdMomentum',
+      lanes: 2,
+      scalars: 3,
+      temps: 2,
+      body: (s, t, i) => [
+        ...load(P, i),
+        ...set(t(0)),
+        ...s(0),
+        ...load(S1, i),
+        ...mul,
+        ...load(G, i),
+        ...s(2),
+        ...get(t(0)),
+        ...mul,
+        ...add,
+        ...add,
+        ...fround,
+        ...set(t(1)),
+        ...store(S1, i, get(t(1))),
+        ...store(P, i, [...get(t(0)), ...s(1), ...get(t(1)), ...mul, ...sub]),
+      ],
+    },
+    {
+      // torch.optim.Adam(W) in float32, each op rounded (see optimizer-inplace.ts):
+      // grad = g + l2·p; m = b1·m + c1·grad; v = b2·v + (c2·grad)·grad;
+      // p = p·decay − stepSize·(m / (sqrt(v) / bc2Sqrt + eps))
+      // scalars: l2, b1, c1, b2, c2, decay, stepSize, bc2Sqrt, eps
+      name: 'adam',
+      lanes: 4,
+      scalars: 9,
+      temps: 4,
+      body: (s, t, i) => [
+        ...load4(P, i),
+        ...set(t(0)),
+        ...load4(G, i),
+        ...s(0),
+        ...get(t(0)),
+        ...mul4,
+        ...add4,
+        ...set(t(1)),
+        ...s(1),
+        ...load4(S1, i),
+        ...mul4,
+        ...s(2),
+        ...get(t(1)),
+        ...mul4,
+        ...add4,
+        ...set(t(2)),
+        ...s(3),
+        ...load4(S2, i),
+        ...mul4,
+        ...s(4),
+        ...get(t(1)),
+        ...mul4,
+        ...get(t(1)),
+        ...mul4,
+        ...add4,
+        ...set(t(3)),
+        ...store4(S1, i, get(t(2))),
+        ...store4(S2, i, get(t(3))),
+        ...store4(P, i, [...get(t(0)), ...s(5), ...mul4, ...s(6), ...get(t(2)), ...get(t(3)), ...sqrt4, ...s(7), ...div4, ...s(8), ...add4, ...div4, ...mul4, ...sub4]),
+      ],
+    },
+  ];
 }
 
 function functionBody(k: Kernel): number[] {
@@ -113,7 +136,18 @@ function functionBody(k: Kernel): number[] {
   const setup: number[] = [];
   // f64 scalars splat as f64x2, or demoted (exactly: the caller passes float32 values) to f32x4.
   for (let j = 0; j < k.scalars; j++) setup.push(...get(1 + j), ...(k.lanes === 2 ? simd(20) : [0xb6, ...simd(19)]), ...set(splat0 + j));
-  return floatLoop({ params, v128Locals: k.scalars + k.temps, stepBytes: 4 * k.lanes, setup, body: (i) => k.body((j) => get(splat0 + j), (j) => temp0 + j, i) });
+  return floatLoop({
+    params,
+    v128Locals: k.scalars + k.temps,
+    stepBytes: 4 * k.lanes,
+    setup,
+    body: (i) =>
+      k.body(
+        (j) => get(splat0 + j),
+        (j) => temp0 + j,
+        i,
+      ),
+  });
 }
 
 const PAGE = 65536;
@@ -125,7 +159,12 @@ function moduleBytes(n: number): Uint8Array<ArrayBuffer> {
   const bytes = regionFloats(n) * 4;
   const ks = kernels(0, bytes, 2 * bytes, 3 * bytes);
   const types = ks.map((k) => [I32, ...Array.from({ length: k.scalars }, () => F64)]);
-  return wasmModule(types, ks.map((k) => k.name), ks.map(functionBody), Math.max(1, Math.ceil((4 * bytes) / PAGE)));
+  return wasmModule(
+    types,
+    ks.map((k) => k.name),
+    ks.map(functionBody),
+    Math.max(1, Math.ceil((4 * bytes) / PAGE)),
+  );
 }
 
 /** Float32 values (Math.fround): the kernel uses them as such. */

@@ -44,11 +44,10 @@ export function session(state: KernelState, key: GraphKey): SyncSession {
 
 /** tfjs's backing array of a float32 tensor, or undefined for anything we leave to tfjs. */
 export function float32Values(backend: CpuBackend, t: TensorInfo | undefined): Float32Array | undefined {
-  if (!t || t.dtype !== 'float32') return undefined;
+  if (t?.dtype !== 'float32') return undefined;
   const values = backend.data.get(t.dataId).values;
   return values instanceof Float32Array && values.length > 0 ? values : undefined;
 }
-
 
 /** numpy-style broadcast; undefined when incompatible (the original kernel then throws tfjs's error). */
 export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] | undefined {

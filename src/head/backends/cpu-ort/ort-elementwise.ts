@@ -61,7 +61,10 @@ const sum: OrtKernel = (args, state) => {
   const outShape = x.shape.flatMap((d, i) => (axes.includes(i) ? (keepDims ? [1] : []) : [d]));
   const y = session(state, { op: 'sum', keepDims }).run({
     x: ortTensor(xv, x.shape),
-    axes: ortTensor(BigInt64Array.from(axes, (v) => BigInt(v)), [axes.length]),
+    axes: ortTensor(
+      BigInt64Array.from(axes, (v) => BigInt(v)),
+      [axes.length],
+    ),
   });
   return result(args, outShape, y.data);
 };

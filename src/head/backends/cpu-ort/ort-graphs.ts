@@ -61,7 +61,10 @@ export function buildGraph(key: GraphKey): OnnxGraph {
       return {
         opsets: OPSETS,
         nodes: [matMulNode(key.tA, key.tB, 'y')],
-        inputs: [{ name: 'a', elemType: F }, { name: 'b', elemType: F }],
+        inputs: [
+          { name: 'a', elemType: F },
+          { name: 'b', elemType: F },
+        ],
         outputs: output,
       };
     case 'gemm': {
@@ -78,11 +81,7 @@ export function buildGraph(key: GraphKey): OnnxGraph {
       return {
         opsets: OPSETS,
         nodes,
-        inputs: [
-          { name: 'a', elemType: F, dims: ['m_or_k', 'k_or_m'] },
-          { name: 'b', elemType: F, dims: ['k_or_n', 'n_or_k'] },
-          ...(key.bias ? [{ name: 'c', elemType: F }] : []),
-        ],
+        inputs: [{ name: 'a', elemType: F, dims: ['m_or_k', 'k_or_m'] }, { name: 'b', elemType: F, dims: ['k_or_n', 'n_or_k'] }, ...(key.bias ? [{ name: 'c', elemType: F }] : [])],
         outputs: output,
       };
     }
@@ -90,11 +89,7 @@ export function buildGraph(key: GraphKey): OnnxGraph {
       return {
         opsets: OPSETS,
         nodes: epilogue(matMulNode(key.tA, key.tB, 'mm'), key.bias, key.relu),
-        inputs: [
-          { name: 'a', elemType: F },
-          { name: 'b', elemType: F },
-          ...(key.bias ? [{ name: 'c', elemType: F }] : []),
-        ],
+        inputs: [{ name: 'a', elemType: F }, { name: 'b', elemType: F }, ...(key.bias ? [{ name: 'c', elemType: F }] : [])],
         outputs: output,
       };
     case 'sum':
@@ -118,7 +113,10 @@ export function buildGraph(key: GraphKey): OnnxGraph {
       return {
         opsets: OPSETS,
         nodes: [{ opType: key.type, inputs: ['a', 'b'], outputs: ['y'] }],
-        inputs: [{ name: 'a', elemType: F }, { name: 'b', elemType: F }],
+        inputs: [
+          { name: 'a', elemType: F },
+          { name: 'b', elemType: F },
+        ],
         outputs: output,
       };
     case 'unary':

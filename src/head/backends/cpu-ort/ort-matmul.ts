@@ -95,9 +95,7 @@ export function batchMatMul(args: KernelArgs, state: KernelState): TensorInfo | 
   const plan = planMatMul(args, state);
   if (!plan) return undefined;
   if (plan.twoD && elementCount(plan.outShape) >= state.bandMinOutput) return bandedGemm(args, state, plan);
-  const key: GraphKey = plan.twoD
-    ? { op: 'gemm', tA: plan.tA, tB: plan.tB, bias: false, relu: false }
-    : { op: 'matmul', tA: plan.tA, tB: plan.tB };
+  const key: GraphKey = plan.twoD ? { op: 'gemm', tA: plan.tA, tB: plan.tB, bias: false, relu: false } : { op: 'matmul', tA: plan.tA, tB: plan.tB };
   const y = session(state, key).run({ a: ortTensor(plan.av, plan.aDims), b: ortTensor(plan.bv, plan.bDims) });
   return result(args, plan.outShape, y.data);
 }
@@ -123,9 +121,7 @@ export function fusedMatMul(args: KernelArgs, state: KernelState): TensorInfo | 
     feeds.c = ortTensor(biasValues, biasDims);
   }
   const relu = activation === 'relu';
-  const key: GraphKey = plan.twoD
-    ? { op: 'gemm', tA: plan.tA, tB: plan.tB, bias: Boolean(bias), relu }
-    : { op: 'fusedMatMul', tA: plan.tA, tB: plan.tB, bias: Boolean(bias), relu };
+  const key: GraphKey = plan.twoD ? { op: 'gemm', tA: plan.tA, tB: plan.tB, bias: Boolean(bias), relu } : { op: 'fusedMatMul', tA: plan.tA, tB: plan.tB, bias: Boolean(bias), relu };
   const y = session(state, key).run(feeds);
   return result(args, plan.outShape, y.data);
 }

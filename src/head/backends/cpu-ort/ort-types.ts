@@ -1,19 +1,7 @@
 /** Public types of the ONNX Runtime kernels for tfjs's cpu backend (see ort-kernels.ts). */
 
 /** tfjs kernels that can be served by ONNX Runtime. */
-export const ORT_KERNEL_NAMES = [
-  'BatchMatMul',
-  '_FusedMatMul',
-  'Sum',
-  'Add',
-  'Sub',
-  'Multiply',
-  'RealDiv',
-  'Square',
-  'Sqrt',
-  'Relu',
-  'Step',
-] as const;
+export const ORT_KERNEL_NAMES = ['BatchMatMul', '_FusedMatMul', 'Sum', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Square', 'Sqrt', 'Relu', 'Step'] as const;
 export type OrtKernelName = (typeof ORT_KERNEL_NAMES)[number];
 
 export interface OrtKernelOptions {

@@ -17,7 +17,7 @@ export function reluDropoutForwardJs(zv: Float32Array, mv: Float32Array): Float3
   const out = new Float32Array(zv.length);
   for (let i = 0; i < out.length; i++) {
     const v = zv[i]!;
-    out[i] = v > 0 ? v * mv[i]! : v !== v ? NaN : 0;
+    out[i] = v > 0 ? v * mv[i]! : Number.isNaN(v) ? NaN : 0;
   }
   return out;
 }
@@ -27,7 +27,7 @@ export function reluDropoutBackwardJs(zv: Float32Array, mv: Float32Array, dv: Fl
   for (let i = 0; i < dz.length; i++) {
     const g = Math.fround(dv[i]! * mv[i]!);
     const v = zv[i]!;
-    dz[i] = v > 0 ? g : v !== v ? NaN : g * 0;
+    dz[i] = v > 0 ? g : Number.isNaN(v) ? NaN : g * 0;
   }
   return dz;
 }
@@ -54,13 +54,13 @@ function moduleBytes(capacity: number): Uint8Array<ArrayBuffer> {
   const v = 3;
   const g = 4;
   const backward = loopBody(2, (i) => [
-    ...load(Z, i), ...set(v),
-    ...load(D, i), ...load(M, i), ...mul, ...set(g),
-    ...store(OUT, i, [
-      ...get(v),
-      ...get(g), ...get(g), ...zero, ...mul, ...get(v), ...zero, ...gt, ...bitselect,
-      ...get(v), ...get(v), ...ne, ...bitselect,
-    ]),
+    ...load(Z, i),
+    ...set(v),
+    ...load(D, i),
+    ...load(M, i),
+    ...mul,
+    ...set(g),
+    ...store(OUT, i, [...get(v), ...get(g), ...get(g), ...zero, ...mul, ...get(v), ...zero, ...gt, ...bitselect, ...get(v), ...get(v), ...ne, ...bitselect]),
   ]);
   return wasmModule([[I32], [I32]], ['forward', 'backward'], [forward, backward], Math.max(1, Math.ceil((4 * bytes) / 65536)));
 }

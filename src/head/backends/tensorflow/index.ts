@@ -47,9 +47,7 @@ async function start(ctx: BackendContext, probe: TfjsNodeProbe): Promise<string>
     throw new DeviceError(probe.error ? `@tensorflow/tfjs-node failed to load: ${probe.error}` : TENSORFLOW_INSTALL_MESSAGE);
   }
   if (!tf.findBackendFactory('tensorflow')) {
-    throw new DeviceError(
-      `${probe.loaded.specifier} loaded but registered no 'tensorflow' backend with @tensorflow/tfjs-core ${tf.version_core}; install the tfjs-node version matching it`,
-    );
+    throw new DeviceError(`${probe.loaded.specifier} loaded but registered no 'tensorflow' backend with @tensorflow/tfjs-core ${tf.version_core}; install the tfjs-node version matching it`);
   }
   if (!(await tf.setBackend('tensorflow'))) throw new DeviceError(`${probe.loaded.specifier} loaded but its 'tensorflow' backend failed to start`);
   const detail = `tensorflow (${probe.loaded.specifier})`;

@@ -92,19 +92,33 @@ const PROGRAMS = {
   sgdWeight: elementwise(['P', 'B'], ['lr'], 'setOutputAtIndex(index, p - b * uniforms.lr);'),
   adamM: elementwise(['M', 'G', 'P'], ['l2', 'b1', 'c1'], 'setOutputAtIndex(index, m * uniforms.b1 + (g + p * uniforms.l2) * uniforms.c1);'),
   adamV: elementwise(['V', 'G', 'P'], ['l2', 'b2', 'c2'], 'let grad = g + p * uniforms.l2;\n          setOutputAtIndex(index, v * uniforms.b2 + grad * grad * uniforms.c2);'),
-  adamWeight: elementwise(['P', 'M', 'V'], ['decay', 'bc2Sqrt', 'eps', 'stepSize'], 'setOutputAtIndex(index, p * uniforms.decay - m / (sqrt(v) / uniforms.bc2Sqrt + uniforms.eps) * uniforms.stepSize);'),
+  adamWeight: elementwise(
+    ['P', 'M', 'V'],
+    ['decay', 'bc2Sqrt', 'eps', 'stepSize'],
+    'setOutputAtIndex(index, p * uniforms.decay - m / (sqrt(v) / uniforms.bc2Sqrt + uniforms.eps) * uniforms.stepSize);',
+  ),
   // relu(z)·mask, and its gradient dy·mask·step(z).
   reluDropout: elementwise(['Z', 'M'], [], 'setOutputAtIndex(index, max(z, 0.0) * m);'),
   reluDropoutGrad: elementwise(['Z', 'M', 'D'], [], 'setOutputAtIndex(index, select(0.0, d * m, z > 0.0));'),
   // −log softmax(L)[label] per row, from logits L [n, K] and one-hot Y [n, K]: output [n].
-  crossEntropyRows: { names: ['L', 'Y'], scalars: [], elementwise: false, body: `let r = index;${ROW_STATS}
+  crossEntropyRows: {
+    names: ['L', 'Y'],
+    scalars: [],
+    elementwise: false,
+    body: `let r = index;${ROW_STATS}
           var dot = 0.0;
           for (var c = 0; c < k; c++) { dot = dot + getY(r, c) * getL(r, c); }
-          setOutputAtIndex(index, log(s) + mx - dot);` },
+          setOutputAtIndex(index, log(s) + mx - dot);`,
+  },
   // d mean(rows) / dL = (softmax(L) − Y) · scale, scale = dy / n: output [n, K].
-  crossEntropyGrad: { names: ['L', 'Y'], scalars: ['scale'], elementwise: false, body: `let r = index / uniforms.lShape[1];
+  crossEntropyGrad: {
+    names: ['L', 'Y'],
+    scalars: ['scale'],
+    elementwise: false,
+    body: `let r = index / uniforms.lShape[1];
           let col = index - r * uniforms.lShape[1];${ROW_STATS}
-          setOutputAtIndex(index, (exp(getL(r, col) - mx) / s - getY(r, col)) * uniforms.scale);` },
+          setOutputAtIndex(index, (exp(getL(r, col) - mx) / s - getY(r, col)) * uniforms.scale);`,
+  },
 } satisfies Record<string, ProgramSpec>;
 
 export type ProgramName = keyof typeof PROGRAMS;
@@ -137,6 +151,11 @@ export function runProgram(name: ProgramName, inputs: tf.Tensor[], scalars: numb
   if (!util || tf.getBackend() !== 'webgpu') throw new Error('WebGPU programs need the webgpu backend (call webgpuProgramsReady first)');
   const program = new Program(util, name, PROGRAMS[name], shape);
   const backend = tf.backend() as unknown as WebGpuBackendLike;
-  const info = backend.runWebGPUProgram(program, inputs, 'float32', scalars.map((x) => ({ type: 'float32', data: [x] })));
+  const info = backend.runWebGPUProgram(
+    program,
+    inputs,
+    'float32',
+    scalars.map((x) => ({ type: 'float32', data: [x] })),
+  );
   return tf.engine().makeTensorFromTensorInfo(info);
 }

@@ -27,7 +27,14 @@ function values(n: number, seed: number): Float32Array {
 }
 
 function tensor(shape: number[], seed: number): tf.Tensor {
-  return tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed), shape, 'float32');
+  return tf.tensor(
+    values(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+    shape,
+    'float32',
+  );
 }
 
 /**
@@ -252,9 +259,7 @@ describe('_FusedMatMul on ONNX Runtime', () => {
         const a = tensor(shapeFor(5, 9, tA, batch), 5);
         const b = tensor(shapeFor(9, 6, tB, batch), 6);
         const biasTensor = bias ? tensor(bias, 7) : undefined;
-        const { original, ort, ortCalls } = both('_FusedMatMul', () =>
-          tf.fused.matMul({ a, b, transposeA: tA, transposeB: tB, bias: biasTensor, activation }),
-        );
+        const { original, ort, ortCalls } = both('_FusedMatMul', () => tf.fused.matMul({ a, b, transposeA: tA, transposeB: tB, bias: biasTensor, activation }));
         expect(ortCalls).toBe(1);
         expect(ort.shape).toEqual(original.shape);
         expect(relativeError(ort.dataSync(), original.dataSync())).toBeLessThanOrEqual(1e-5);
@@ -348,11 +353,20 @@ describe('elementwise kernels on ONNX Runtime', () => {
     { kernel: 'RealDiv', op: tf.div },
   ];
   const shapes: [number[], number[]][] = [
-    [[37, 21], [37, 21]],
+    [
+      [37, 21],
+      [37, 21],
+    ],
     [[], [37, 21]],
     [[37, 21], [21]],
-    [[37, 1], [1, 21]],
-    [[3, 4, 5], [4, 1]],
+    [
+      [37, 1],
+      [1, 21],
+    ],
+    [
+      [3, 4, 5],
+      [4, 1],
+    ],
   ];
   for (const { kernel, op } of binaries) {
     for (const [sa, sb] of shapes) {
@@ -398,7 +412,13 @@ describe('elementwise kernels on ONNX Runtime', () => {
     installOrtKernels({ minElements: 100 });
     try {
       tf.add(tensor([9], 1), tensor([9], 2));
-      tf.add(tf.tensor1d(Array.from({ length: 200 }, (_, i) => i), 'int32'), tf.scalar(1, 'int32'));
+      tf.add(
+        tf.tensor1d(
+          Array.from({ length: 200 }, (_, i) => i),
+          'int32',
+        ),
+        tf.scalar(1, 'int32'),
+      );
       tf.add(tensor([10, 10], 1), tensor([10, 10], 2));
       expect(ortKernelStats()).toMatchObject({ ort: { Add: 1 }, fallback: { Add: 2 } });
     } finally {
@@ -412,10 +432,10 @@ describe('installing and uninstalling', () => {
     const before = ORT_KERNEL_NAMES.map((name) => tf.getKernel(name, 'cpu')!.kernelFunc);
     installOrtKernels();
     expect(installedOrtKernels()).toEqual([...ORT_KERNEL_NAMES]);
-    ORT_KERNEL_NAMES.forEach((name, i) => expect(tf.getKernel(name, 'cpu')!.kernelFunc).not.toBe(before[i]));
+    for (const [i, name] of ORT_KERNEL_NAMES.entries()) expect(tf.getKernel(name, 'cpu')!.kernelFunc).not.toBe(before[i]);
     uninstallOrtKernels();
     expect(installedOrtKernels()).toEqual([]);
-    ORT_KERNEL_NAMES.forEach((name, i) => expect(tf.getKernel(name, 'cpu')!.kernelFunc).toBe(before[i]));
+    for (const [i, name] of ORT_KERNEL_NAMES.entries()) expect(tf.getKernel(name, 'cpu')!.kernelFunc).toBe(before[i]);
   });
 
   it('replaces only the kernels asked for', () => {

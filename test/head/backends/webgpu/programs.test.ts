@@ -110,9 +110,17 @@ describe.runIf(webgpuAdapterExpected())('WebGPU programs', () => {
   it('ReLU+dropout: value and gradient of the tfjs ops, in one dispatch each way', async () => {
     await selectBackend('webgpu');
     const z = tf.tensor2d(values(3).slice(0, 64 * 40), [64, 40]);
-    const mask = tf.tensor2d(Float32Array.from({ length: 64 * 40 }, (_, i) => (i % 3 === 0 ? 0 : 2)), [64, 40]);
+    const mask = tf.tensor2d(
+      Float32Array.from({ length: 64 * 40 }, (_, i) => (i % 3 === 0 ? 0 : 2)),
+      [64, 40],
+    );
     const dy = tf.tensor2d(values(4).slice(0, 64 * 40), [64, 40]);
-    const { programs, ops } = await bothWays((x) => reluDropout(x as tf.Tensor2D, mask), (x) => tf.mul(tf.relu(x), mask), z, dy);
+    const { programs, ops } = await bothWays(
+      (x) => reluDropout(x as tf.Tensor2D, mask),
+      (x) => tf.mul(tf.relu(x), mask),
+      z,
+      dy,
+    );
     expect(relativeError(programs[0]!, ops[0]!)).toBeLessThanOrEqual(1e-6);
     expect(relativeError(programs[1]!, ops[1]!)).toBeLessThanOrEqual(1e-6);
     expect(programs[0]!.some((v) => v > 0) && programs[0]!.some((v) => v === 0)).toBe(true);
@@ -121,9 +129,24 @@ describe.runIf(webgpuAdapterExpected())('WebGPU programs', () => {
   it('cross-entropy: value and gradient of log-softmax, one-hot product and mean', async () => {
     await selectBackend('webgpu');
     const n = 50;
-    const logits = tf.tensor2d(values(5).slice(0, n * 10).map((v) => v * 8), [n, 10]);
-    const oneHot = tf.oneHot(tf.tensor1d(Int32Array.from({ length: n }, (_, i) => (i * 7) % 10), 'int32'), 10) as tf.Tensor2D;
-    const { programs, ops } = await bothWays((x) => crossEntropy(x as tf.Tensor2D, oneHot), (x) => tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(x), oneHot), 1))), logits);
+    const logits = tf.tensor2d(
+      values(5)
+        .slice(0, n * 10)
+        .map((v) => v * 8),
+      [n, 10],
+    );
+    const oneHot = tf.oneHot(
+      tf.tensor1d(
+        Int32Array.from({ length: n }, (_, i) => (i * 7) % 10),
+        'int32',
+      ),
+      10,
+    ) as tf.Tensor2D;
+    const { programs, ops } = await bothWays(
+      (x) => crossEntropy(x as tf.Tensor2D, oneHot),
+      (x) => tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(x), oneHot), 1))),
+      logits,
+    );
     expect(relativeError(programs[0]!, ops[0]!)).toBeLessThanOrEqual(1e-5);
     expect(relativeError(programs[1]!, ops[1]!)).toBeLessThanOrEqual(1e-5);
     expect(programs[0]![0]).toBeGreaterThan(0.5);
