@@ -55,6 +55,8 @@ export interface TrunkLayout<W> {
 export interface HeadInit<W> {
   /** Hidden width of a head started at random when no pretrained layers are at hand. */
   readonly hidden: number;
+  /** Whether its checkpoints offer classifier layers to start a head from; a head starts at random when not. */
+  readonly offersClassifier: boolean;
   /** Names of the offered layers, for messages (`classifier.0/classifier.3`). */
   readonly layerNames: string;
   /** The first and second layers of the checkpoint's classifier; undefined when it offers none. */

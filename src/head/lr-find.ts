@@ -263,7 +263,7 @@ export async function runLrFind(args: CommandArgs, ctx: RunContext): Promise<Com
   if (lists.length > 0) throw new UsageError(`--lr find runs one range test: give single values for ${lists.map((n) => `--${n}`).join(', ')} (a sweep of range tests is not supported)`);
   if (o['resume'] === true) throw new UsageError('--lr find writes no head and has nothing to --resume; run it without --resume');
   const cachePath = cachePathOf(o);
-  const init = resolveInit(o, note);
+  const init = await resolveInit(o, note, cachePath);
   const settings = { ...settingsFrom(o, init), lr: 1e-7 };
   const data = await loadTrainData(cachePath);
   const { train } = holdValidation(data.train, data.trainLabels, settings, data.classes, note);

@@ -10,7 +10,7 @@
 import { rmSync } from 'node:fs';
 import { folderBytes } from '../io/disk.js';
 import { basename, dirname, join } from 'node:path';
-import { type Backbone, defaultWeightsPath, getBackbone } from '../backbones/index.js';
+import { type Backbone, defaultWeightsPath, getBackbone, findBackbone } from '../backbones/index.js';
 import { defaultCachePath, extractCommandFor, recordedBackbone } from '../cache/format.js';
 import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../cache/reader.js';
 import type { CacheInfo, CacheSplitName } from '../cache/types.js';
@@ -86,11 +86,22 @@ export interface TrainData {
 export type Pretrained = { fc0: HeadWeights['fc0']; fc3: HeadWeights['fc3'] } | undefined;
 
 /** --init, switched to random (with a warning) for --random-weights, which has no pretrained classifier. */
-export function resolveInit(o: Record<string, unknown>, note: (line: string) => void): 'pretrained' | 'random' {
+export async function resolveInit(o: Record<string, unknown>, note: (line: string) => void, cachePath: string): Promise<'pretrained' | 'random'> {
   const init = o['init'] as 'pretrained' | 'random';
-  if (o['random-weights'] === true && init === 'pretrained') {
+  if (init !== 'pretrained') return init;
+  if (o['random-weights'] === true) {
     // Random trunk weights have no pretrained classifier: the only head they can start is a random one.
     note('Warning: --random-weights has no pretrained classifier layers; the head starts from --init random');
+    return 'random';
+  }
+  // A backbone that offers no classifier layers (the ResNets) can only start a random head. A cache
+  // that cannot be read is left to loadTrainData, which says why in one line.
+  const backbone = await readCacheInfo(cachePath).then(
+    (info) => findBackbone(recordedBackbone(info.attrs)),
+    () => undefined,
+  );
+  if (backbone && !backbone.head.offersClassifier) {
+    note(`Note: ${backbone.name} offers no classifier layers to start a head from; the head starts from --init random (hidden width ${backbone.head.hidden})`);
     return 'random';
   }
   return init;
@@ -198,7 +209,7 @@ export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<
   if (SWEEPABLE.some((name) => Array.isArray(o[name]))) return (await import('./sweep.js')).runSweep(args, ctx);
   const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
   const cachePath = cachePathOf(o);
-  const init = resolveInit(o, note);
+  const init = await resolveInit(o, note, cachePath);
   const settings = settingsFrom(o, init);
   if (o['resume'] === true && o['out'] === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted run) for --resume but received nothing');
   if (settings.weightDecay < 0) throw new InputError(`Expected a non-negative number for --weight-decay but received ${settings.weightDecay}`);

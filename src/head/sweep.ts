@@ -227,7 +227,7 @@ export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<Comm
   };
   const clock = ctx.clock ?? (() => performance.now());
   const cachePath = cachePathOf(o);
-  const init = resolveInit(o, note);
+  const init = await resolveInit(o, note, cachePath);
   const base = settingsFrom(o, init);
   if (base.valFraction === 0)
     throw new UsageError(

@@ -48,7 +48,7 @@ function resnetBackbone(spec: ResNetSpec, fileName: string): Backbone<ResNetWeig
       },
     },
     trunk: { mapShape: resnetMapShape, mapSide: () => 1, minImageSize: RESNET_MIN_IMAGE_SIZE, nodes: resnetNodes },
-    head: { hidden: RESNET_HIDDEN, layerNames: 'hidden classifier layer', classifier: () => undefined },
+    head: { hidden: RESNET_HIDDEN, offersClassifier: false, layerNames: 'hidden classifier layer', classifier: () => undefined },
     random: {
       make: (seed) => randomResNet(spec, seed),
       id: (seed) => randomResNetId(spec, seed),

@@ -42,6 +42,7 @@ export const vgg16: Backbone<Vgg16Weights> = {
   trunk: { mapShape: vgg16MapShape, mapSide: vgg16MapSide, minImageSize: 32, nodes: vgg16Nodes },
   head: {
     hidden: VGG16_HIDDEN,
+    offersClassifier: true,
     layerNames: 'classifier.0/classifier.3',
     classifier: (vgg) => vgg.classifier && { first: vgg.classifier.fc0, second: vgg.classifier.fc3 },
   },

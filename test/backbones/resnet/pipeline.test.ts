@@ -18,8 +18,6 @@ import { runTrainHead } from '../../../src/head/run.js';
 import { runPredict } from '../../../src/predict/run.js';
 import { runExport } from '../../../src/export.js';
 import type { RunContext } from '../../../src/types.js';
-import { InputError } from '../../../src/errors.js';
-import { rejection } from '../../helpers/errors.js';
 import { fixturePath, relativeError } from '../../helpers/fixtures.js';
 import { runTrunk, weightsPath } from './fixtures.js';
 
@@ -61,12 +59,14 @@ describe('extract, train-head, predict and export with --backbone resnet18', () 
     expect(meta).toMatchObject({ backbone: 'resnet18', hidden: 512, inFeatures: 32 * 49 });
   });
 
-  it('train-head --init pretrained (the default) says there is no classifier to start from and what to do', async () => {
-    const err = await rejection(
-      runTrainHead(parseCommandLine(['train-head', '--cache', cache, '--weights', weights, '--epochs', '1', '--backend', 'cpu', '--out', join(root, 'pretrained')]).args, ctx),
-    );
-    expect(err).toBeInstanceOf(InputError);
-    expect(err.message).toBe(`${weights} has no hidden classifier layer weights to initialise a head from; train it with --init random`);
+  it('train-head without --init starts a random head, saying that ResNet-18 offers no classifier layers', async () => {
+    let said = '';
+    const out = join(root, 'default-init');
+    const context: RunContext = { stderr: { write: (chunk: string) => ((said += chunk), true) }, json: false, verbose: false };
+    await runTrainHead(parseCommandLine(['train-head', '--cache', cache, '--weights', weights, '--epochs', '1', '--backend', 'cpu', '--out', out]).args, context);
+    expect(said).toContain('Note: ResNet-18 offers no classifier layers to start a head from; the head starts from --init random (hidden width 512)');
+    const meta = JSON.parse(readFileSync(join(out, 'headstart.json'), 'utf8')) as { settings: { init: string } };
+    expect(meta.settings.init).toBe('random');
   });
 
   it('predict classifies images with that head and the same weights', async () => {
