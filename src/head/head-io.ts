@@ -269,11 +269,20 @@ export async function findNewestHead(modelsDir = 'models'): Promise<string | und
   if (!existsSync(root)) return undefined;
   let best: { dir: string; time: number } | undefined;
   for (const name of readdirSync(root)) {
-    const file = join(root, name, 'headstart.json');
-    if (!existsSync(file)) continue;
-    const time = statSync(file).mtimeMs;
-    const dir = join(root, name);
+    const dir = headOrSweepBest(join(root, name));
+    if (dir === undefined) continue;
+    const time = statSync(join(dir, 'headstart.json')).mtimeMs;
     if (!best || time > best.time || (time === best.time && dir > best.dir)) best = { dir, time };
   }
   return best?.dir;
+}
+
+/** A head folder itself, or for a sweep folder (train-head with comma lists) the head its `best` marks. */
+function headOrSweepBest(dir: string): string | undefined {
+  if (existsSync(join(dir, 'headstart.json'))) return dir;
+  if (!existsSync(join(dir, 'sweep.json'))) return undefined;
+  const mark = join(dir, 'best');
+  // `best` is a symlink to the chosen head's folder, or, where the file system has none, a file naming it.
+  const chosen = existsSync(mark) && statSync(mark).isFile() ? join(dir, readFileSync(mark, 'utf8').trim()) : mark;
+  return existsSync(join(chosen, 'headstart.json')) ? chosen : undefined;
 }

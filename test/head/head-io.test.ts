@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -261,6 +261,22 @@ describe('findNewestHead', () => {
       utimesSync(join(models, 'heads', name, 'headstart.json'), new Date(1e12), new Date(1e12));
     }
     expect(await findNewestHead(models)).toBe(join(models, 'heads', '-b'));
+  });
+
+  it('takes a sweep folder by the head its best mark names (a symlink, or a file naming it)', async () => {
+    const models = join(tmp, 'sweeps');
+    const sweep = join(models, 'heads', 'toy-sweep');
+    saveHead(join(models, 'heads', 'older'), weights(), meta(), 0.5);
+    utimesSync(join(models, 'heads', 'older', 'headstart.json'), new Date(1e12), new Date(1e12));
+    for (const config of ['lr=0.1', 'lr=0.01']) saveHead(join(sweep, config), weights(), meta(), 0.5);
+    writeFileSync(join(sweep, 'sweep.json'), '{}');
+    symlinkSync('lr=0.01', join(sweep, 'best'), 'dir');
+    expect(await findNewestHead(models)).toBe(join(sweep, 'best'));
+    rmSync(join(sweep, 'best'));
+    writeFileSync(join(sweep, 'best'), 'lr=0.1\n');
+    expect(await findNewestHead(models)).toBe(join(sweep, 'lr=0.1'));
+    rmSync(join(sweep, 'best'));
+    expect(await findNewestHead(models)).toBe(join(models, 'heads', 'older'));
   });
 });
 
