@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { cpuOrtBackend } from './cpu-ort/index.js';
 import { tensorflowBackend } from './tensorflow/index.js';
+import { TFJS_OPS_ONLY } from './tfjs-ops.js';
 import type { HeadBackend } from './types.js';
 import { webgpuBackend } from './webgpu/index.js';
 
@@ -38,12 +39,7 @@ function foreignBackend(name: string): HeadBackend {
       priority: -Infinity,
       setup: refuse,
       trySetup: async () => undefined,
-      teardown: async () => {},
-      prepare: async () => {},
-      syncReads: false,
-      inPlaceUpdater: () => undefined,
-      fusedOps: () => undefined,
-      largestBufferBytes: () => undefined,
+      ...TFJS_OPS_ONLY,
     };
     foreign.set(name, b);
   }

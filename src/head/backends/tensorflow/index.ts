@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DeviceError, firstLine } from '../../../errors.js';
+import { TFJS_OPS_ONLY } from '../tfjs-ops.js';
 import type { BackendContext, HeadBackend } from '../types.js';
 
 export const TENSORFLOW_INSTALL_MESSAGE = 'install @tensorflow/tfjs-node (or -gpu) to use --backend tensorflow';
@@ -65,11 +66,6 @@ export const tensorflowBackend: HeadBackend<'tensorflow'> = {
     if (probe.error) ctx.note(`backend: @tensorflow/tfjs-node is installed but failed to load (${probe.error}); not using it`);
     return undefined;
   },
-  // tfjs-node has no way to unload its native library; nothing else was changed.
-  teardown: async () => {},
-  prepare: async () => {},
-  syncReads: false,
-  inPlaceUpdater: () => undefined,
-  fusedOps: () => undefined,
-  largestBufferBytes: () => undefined,
+  // tfjs-node has no way to unload its native library (teardown does nothing), and its ops are tfjs's own.
+  ...TFJS_OPS_ONLY,
 };
