@@ -3,13 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCommandLine } from '../../src/cli.js';
 import { UsageError } from '../../src/errors.js';
 import { lrFindPngPath, steepIndex, valleyIndex } from '../../src/head/lr-find.js';
 import { runTrainHead } from '../../src/head/run.js';
-import type { RunContext } from '../../src/types.js';
 import { rejection } from '../helpers/errors.js';
-import { makeToyCache, narrowWeights } from '../helpers/head-cache.js';
+import { captureContext, makeToyCache, narrowWeights, trainHeadArgs } from '../helpers/head-cache.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'headstart-lr-find-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -22,18 +20,11 @@ beforeAll(async () => {
   await makeToyCache(cache, ['train', 'test'], w.sha);
 });
 
-function context(): { ctx: RunContext; err: () => string } {
-  let text = '';
-  return { ctx: { stderr: { write: (s: string) => (text += s) }, json: false, verbose: false, clock: () => 0 }, err: () => text };
-}
-
-const args = (line: string): Parameters<typeof runTrainHead>[0] => parseCommandLine(['train-head', ...line.split(/\s+/).filter(Boolean)]).args;
-
 describe('train-head --lr find', () => {
   it('on a tiny cache: a finite suggestion inside the range, a PNG, a terminal plot, and no head', async () => {
     const out = join(tmp, 'find');
-    const { ctx } = context();
-    const r = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --batch-size 8 --lr find --out ${out}`), ctx);
+    const { ctx } = captureContext();
+    const r = await runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --batch-size 8 --lr find --out ${out}`), ctx);
     const data = r.data as { png: string; suggestion: { rule: string; lr: number }; lrs: number[]; losses: number[]; steep: { lr: number }; diverged: boolean };
     expect(data.suggestion.rule).toBe('valley');
     expect(Number.isFinite(data.suggestion.lr)).toBe(true);
@@ -74,10 +65,10 @@ describe('train-head --lr find', () => {
   });
 
   it('with other comma lists, or --resume: one line each, before any work', async () => {
-    const a = await rejection(runTrainHead(args(`--cache ${cache} --lr find --seed 0,1 --weight-decay 0,0.1`), context().ctx));
+    const a = await rejection(runTrainHead(trainHeadArgs(`--cache ${cache} --lr find --seed 0,1 --weight-decay 0,0.1`), captureContext().ctx));
     expect(a).toBeInstanceOf(UsageError);
     expect(a.message).toBe('--lr find runs one range test: give single values for --weight-decay, --seed (a sweep of range tests is not supported)');
-    const b = await rejection(runTrainHead(args(`--cache ${cache} --lr find --resume --out ${join(tmp, 'r')}`), context().ctx));
+    const b = await rejection(runTrainHead(trainHeadArgs(`--cache ${cache} --lr find --resume --out ${join(tmp, 'r')}`), captureContext().ctx));
     expect(b).toBeInstanceOf(UsageError);
     expect(b.message).toBe('--lr find writes no head and has nothing to --resume; run it without --resume');
     expect(existsSync(join(tmp, 'r'))).toBe(false);

@@ -12,8 +12,7 @@ import { headProbabilities } from '../../src/head/model.js';
 import { folderBytes, runTrainHead } from '../../src/head/run.js';
 import { TEST_SELECTS_WARNING } from '../../src/head/train.js';
 import type { EpochEndInfo } from '../../src/head/types.js';
-import type { RunContext } from '../../src/types.js';
-import { makeToyCache, narrowWeights, TOY_CHANNELS, type ToyCacheShape } from '../helpers/head-cache.js';
+import { TOY_CHANNELS, captureContext, makeToyCache, narrowWeights, trainHeadArgs, type ToyCacheShape } from '../helpers/head-cache.js';
 import { rejection, thrownSync } from '../helpers/errors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'headstart-run-'));
@@ -27,15 +26,6 @@ async function makeCache(path: string, splits: ('train' | 'test')[], weightsId =
   await makeToyCache(path, splits, weightsId, shape);
 }
 
-function context(json = false): { ctx: RunContext; err: () => string } {
-  let text = '';
-  return { ctx: { stderr: { write: (s: string) => (text += s) }, json, verbose: false, clock: () => 0 }, err: () => text };
-}
-
-function args(line: string): Parameters<typeof runTrainHead>[0] {
-  return parseCommandLine(['train-head', ...line.split(/\s+/).filter(Boolean)]).args;
-}
-
 const cache = join(tmp, 'toy-vgg16-32.h5');
 
 beforeAll(async () => {
@@ -46,8 +36,8 @@ beforeAll(async () => {
 describe('headstart train-head', () => {
   it('trains from the pretrained classifier and writes the head, history, metrics and report', async () => {
     const out = join(tmp, 'head');
-    const { ctx, err } = context();
-    const r = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 4 --batch-size 8 --lr 0.01 --out ${out}`), ctx);
+    const { ctx, err } = captureContext();
+    const r = await runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --epochs 4 --batch-size 8 --lr 0.01 --out ${out}`), ctx);
     for (const f of ['model.json', 'weights.bin', 'headstart.json', 'history.json', 'metrics.json', 'report.png']) expect(existsSync(join(out, f)), f).toBe(true);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { testAccuracy: number; confusion: number[][]; perClass: unknown[] };
     expect(metrics.testAccuracy).toBe(1);
@@ -93,10 +83,10 @@ describe('headstart train-head', () => {
   });
 
   it('a missing cache: InputError giving the extract command', async () => {
-    const { ctx } = context();
+    const { ctx } = captureContext();
     const missing = join(tmp, 'nothing-vgg16-32.h5');
-    await expect(runTrainHead(args(`--cache ${missing} --weights ${weights}`), ctx)).rejects.toThrow(InputError);
-    await expect(runTrainHead(args(`--cache ${missing} --weights ${weights}`), ctx)).rejects.toThrow(
+    await expect(runTrainHead(trainHeadArgs(`--cache ${missing} --weights ${weights}`), ctx)).rejects.toThrow(InputError);
+    await expect(runTrainHead(trainHeadArgs(`--cache ${missing} --weights ${weights}`), ctx)).rejects.toThrow(
       `Feature cache ${missing} not found; run: headstart extract --data <path to nothing/> --cache ${missing} --split train`,
     );
   });
@@ -104,9 +94,9 @@ describe('headstart train-head', () => {
   it('a cache without a test split: InputError giving the extract command', async () => {
     const path = join(tmp, 'half-vgg16-32.h5');
     await makeCache(path, ['train']);
-    const { ctx } = context();
-    await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(InputError);
-    await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(
+    const { ctx } = captureContext();
+    await expect(runTrainHead(trainHeadArgs(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(InputError);
+    await expect(runTrainHead(trainHeadArgs(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(
       `Feature cache ${path} has no test split; train-head needs train and test; run: headstart extract --data /toy --cache ${path} --split test`,
     );
   });
@@ -114,22 +104,22 @@ describe('headstart train-head', () => {
   it('a cache made with other weights: MismatchError naming both', async () => {
     const path = join(tmp, 'other-vgg16-32.h5');
     await makeCache(path, ['train', 'test'], 'f'.repeat(64));
-    const { ctx } = context();
-    await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(MismatchError);
-    await expect(runTrainHead(args(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(
+    const { ctx } = captureContext();
+    await expect(runTrainHead(trainHeadArgs(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(MismatchError);
+    await expect(runTrainHead(trainHeadArgs(`--cache ${path} --weights ${weights}`), ctx)).rejects.toThrow(
       `--weights ${weights} (sha256 ${sha.slice(0, 16)}…) is not the VGG16 whose features are in ${path} (${'f'.repeat(24)}); pass the matching --weights or use --init random`,
     );
   });
 
   it('--resume with other settings: MismatchError naming the setting', async () => {
     const out = join(tmp, 'resume');
-    const { ctx } = context();
-    await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --batch-size 8 --out ${out} --keep-checkpoint`), ctx);
-    await expect(runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 16 --out ${out} --resume`), ctx)).rejects.toThrow(MismatchError);
-    await expect(runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 16 --out ${out} --resume`), ctx)).rejects.toThrow(
+    const { ctx } = captureContext();
+    await runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --batch-size 8 --out ${out} --keep-checkpoint`), ctx);
+    await expect(runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 16 --out ${out} --resume`), ctx)).rejects.toThrow(MismatchError);
+    await expect(runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 16 --out ${out} --resume`), ctx)).rejects.toThrow(
       `Cannot resume from ${join(out, 'checkpoint')}: it was trained with --batch-size 8, not 16`,
     );
-    const ok = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 8 --out ${out} --resume`), context().ctx);
+    const ok = await runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 8 --out ${out} --resume`), captureContext().ctx);
     expect((ok.data as { history: unknown[] }).history).toHaveLength(2);
   });
 
@@ -137,21 +127,21 @@ describe('headstart train-head', () => {
     const out = join(tmp, 'resume2');
     const other = join(tmp, 'copy-vgg16-32.h5');
     copyFileSync(cache, other);
-    await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --out ${out} --keep-checkpoint`), context().ctx);
-    await expect(runTrainHead(args(`--cache ${other} --weights ${weights} --backend cpu --epochs 2 --out ${out} --resume`), context().ctx)).rejects.toThrow(
+    await runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --out ${out} --keep-checkpoint`), captureContext().ctx);
+    await expect(runTrainHead(trainHeadArgs(`--cache ${other} --weights ${weights} --backend cpu --epochs 2 --out ${out} --resume`), captureContext().ctx)).rejects.toThrow(
       `Cannot resume from ${join(out, 'checkpoint')}: it was trained with cache ${cache}, not ${other}`,
     );
   });
 
   it('--resume without --out: InputError', async () => {
-    await expect(runTrainHead(args(`--cache ${cache} --weights ${weights} --resume`), context().ctx)).rejects.toThrow(
+    await expect(runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --resume`), captureContext().ctx)).rejects.toThrow(
       'Expected --out DIR (the folder of the interrupted run) for --resume but received nothing',
     );
   });
 
   it('a loss that becomes NaN: TrainingError naming the learning rate', async () => {
     const out = join(tmp, 'nan');
-    const attempt = runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --lr 1e30 --out ${out}`), context().ctx);
+    const attempt = runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --lr 1e30 --out ${out}`), captureContext().ctx);
     await expect(attempt).rejects.toThrow(TrainingError);
     // Epoch 1's one step has a finite loss but throws the weights far off; epoch 2's loss is NaN.
     await expect(attempt).rejects.toThrow(
@@ -161,8 +151,8 @@ describe('headstart train-head', () => {
 
   it('--random-weights switches to --init random with a warning (hidden 4096: no pretrained layers)', async () => {
     const out = join(tmp, 'random');
-    const { ctx, err } = context();
-    await runTrainHead(args(`--cache ${cache} --random-weights --backend cpu --epochs 1 --batch-size 48 --out ${out}`), ctx);
+    const { ctx, err } = captureContext();
+    await runTrainHead(trainHeadArgs(`--cache ${cache} --random-weights --backend cpu --epochs 1 --batch-size 48 --out ${out}`), ctx);
     expect(err()).toContain('Warning: --random-weights has no pretrained classifier layers; the head starts from --init random');
     const head = await loadHead(out);
     expect(head.meta.settings.init).toBe('random');
@@ -171,8 +161,8 @@ describe('headstart train-head', () => {
 
   it('--val-fraction 0: the test split selects, as before, with a one-line warning, and every number says so', async () => {
     const out = join(tmp, 'no-val');
-    const { ctx, err } = context();
-    const r = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 8 --val-fraction 0 --patience 1 --out ${out}`), ctx);
+    const { ctx, err } = captureContext();
+    const r = await runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 8 --val-fraction 0 --patience 1 --out ${out}`), ctx);
     expect(
       err()
         .split('\n')
@@ -189,9 +179,9 @@ describe('headstart train-head', () => {
 
   it('--patience watches the validation split (--monitor val-loss: its loss)', async () => {
     const out = join(tmp, 'patience');
-    const { ctx, err } = context();
+    const { ctx, err } = captureContext();
     // lr 1e-12 never improves on epoch 1: patience 2 stops after epoch 3.
-    const r = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 10 --lr 1e-12 --patience 2 --monitor val-loss --out ${out}`), ctx);
+    const r = await runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --epochs 10 --lr 1e-12 --patience 2 --monitor val-loss --out ${out}`), ctx);
     expect(err()).toMatch(/stopping early: no lower val loss for 2 epochs; keeping epoch 1 \(val loss \d\.\d{4}\)/);
     expect((r.data as { selection: object }).selection).toMatchObject({ split: 'val', monitor: 'val-loss', epoch: 1 });
     expect(r.text).toContain('the weights of epoch 1, chosen by val loss');
@@ -215,8 +205,8 @@ describe('headstart train-head', () => {
     const path = join(tmp, 'lonely-vgg16-32.h5');
     // Row 0 is the only train row of class "two".
     await makeCache(path, ['train', 'test'], sha, { label: (i, split) => (split === 'train' ? (i === 0 ? 2 : i % 2) : i % 3) });
-    const { ctx, err } = context();
-    const r = await runTrainHead(args(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'lonely')}`), ctx);
+    const { ctx, err } = captureContext();
+    const r = await runTrainHead(trainHeadArgs(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'lonely')}`), ctx);
     expect(err()).toContain('validation: class two has a single train row, kept for training: validation does not measure it');
     // 47 rows of classes zero (23) and one (24): round(2.3) and round(2.4) held out.
     expect((r.data as { rows: object }).rows).toEqual({ train: 44, val: 4, test: 15 });
@@ -225,12 +215,12 @@ describe('headstart train-head', () => {
   it('--val-fraction that holds out nothing (one row per class): InputError suggesting --val-fraction 0', async () => {
     const path = join(tmp, 'tiny-vgg16-32.h5');
     await makeCache(path, ['train', 'test'], sha, { counts: { train: 3, test: 3 } });
-    const err = await rejection(runTrainHead(args(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'tiny')}`), context().ctx));
+    const err = await rejection(runTrainHead(trainHeadArgs(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'tiny')}`), captureContext().ctx));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(
       '--val-fraction 0.1 holds out no rows: every class of the train split has at most one row, and each keeps one to train on; use --val-fraction 0 (the test split then picks the epoch)',
     );
-    const ok = await runTrainHead(args(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --val-fraction 0 --out ${join(tmp, 'tiny')}`), context().ctx);
+    const ok = await runTrainHead(trainHeadArgs(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --val-fraction 0 --out ${join(tmp, 'tiny')}`), captureContext().ctx);
     expect((ok.data as { rows: object }).rows).toEqual({ train: 3, val: 0, test: 3 });
   });
 
@@ -247,7 +237,7 @@ describe('headstart train-head', () => {
     });
     const line = `--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --out ${out}`;
     try {
-      const e = await rejection(runTrainHead(args(line), context().ctx));
+      const e = await rejection(runTrainHead(trainHeadArgs(line), captureContext().ctx));
       expect(e).toBeInstanceOf(InputError);
       expect(e.message).toMatch(new RegExp(`^Cannot lock head folder ${out}: it is in use by PID ${holder.pid} on .* \\(headstart train-head\\); wait for that run to finish \\(lock ${lockPath}\\)$`));
       expect(existsSync(join(out, 'model.json'))).toBe(false);
@@ -256,8 +246,8 @@ describe('headstart train-head', () => {
       await new Promise((resolve) => holder.once('exit', resolve));
     }
     // kill -9 left the lock behind; the next run takes it over, says so, trains, and lets it go.
-    const { ctx, err } = context();
-    await runTrainHead(args(line), ctx);
+    const { ctx, err } = captureContext();
+    await runTrainHead(trainHeadArgs(line), ctx);
     expect(err()).toContain(`Taking over the lock ${lockPath}`);
     expect(err()).toContain(`from PID ${holder.pid}, which no longer runs`);
     expect(existsSync(join(out, 'model.json'))).toBe(true);
@@ -272,33 +262,33 @@ describe('headstart train-head', () => {
         for (const row of [5, 9, 10, 11, 30, 31, 47]) f[row * C + 4] = row === 9 ? Infinity : NaN;
       },
     });
-    const { ctx, err } = context();
-    const e = await rejection(runTrainHead(args(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'nan-cache')}`), ctx));
+    const { ctx, err } = captureContext();
+    const e = await rejection(runTrainHead(trainHeadArgs(`--cache ${path} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'nan-cache')}`), ctx));
     expect(e).toBeInstanceOf(InputError);
     expect(e.message).toBe(`Feature cache ${path} /train rows 5, 9 and 5 more have NaN or Inf features; extract it again with --force`);
     expect(err()).not.toContain('epoch 1');
     const testPath = join(tmp, 'nan-test-vgg16-32.h5');
     await makeCache(testPath, ['train', 'test'], sha, { poison: (f, split) => void (split === 'test' && (f[14 * C] = NaN)) });
-    const t = await rejection(runTrainHead(args(`--cache ${testPath} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'nan-test')}`), context().ctx));
+    const t = await rejection(runTrainHead(trainHeadArgs(`--cache ${testPath} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'nan-test')}`), captureContext().ctx));
     expect(t.message).toBe(`Feature cache ${testPath} /test row 14 has NaN or Inf features; extract it again with --force`);
   });
 
   it('a cache of one class, or whose train rows are all one class: InputError naming the cache', async () => {
     const one = join(tmp, 'one-vgg16-32.h5');
     await makeCache(one, ['train', 'test'], sha, { classes: ['only'], label: () => 0 });
-    const a = await rejection(runTrainHead(args(`--cache ${one} --weights ${weights} --backend cpu --init random --epochs 1 --out ${join(tmp, 'one')}`), context().ctx));
+    const a = await rejection(runTrainHead(trainHeadArgs(`--cache ${one} --weights ${weights} --backend cpu --init random --epochs 1 --out ${join(tmp, 'one')}`), captureContext().ctx));
     expect(a).toBeInstanceOf(InputError);
     expect(a.message).toBe(`Feature cache ${one} has one class (only); train-head needs at least 2 classes to tell apart`);
     const same = join(tmp, 'same-vgg16-32.h5');
     await makeCache(same, ['train', 'test'], sha, { label: (i, split) => (split === 'train' ? 1 : i % 3) });
-    const b = await rejection(runTrainHead(args(`--cache ${same} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'same')}`), context().ctx));
+    const b = await rejection(runTrainHead(trainHeadArgs(`--cache ${same} --weights ${weights} --backend cpu --epochs 1 --out ${join(tmp, 'same')}`), captureContext().ctx));
     expect(b).toBeInstanceOf(InputError);
     expect(b.message).toBe(`Feature cache ${same}: every row of its train split is of class one (48 rows); train-head needs train rows of at least 2 classes`);
   });
 
   it('--keep-checkpoint keeps the checkpoint and counts it in the disk summary', async () => {
     const out = join(tmp, 'kept');
-    const r = await runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --out ${out} --keep-checkpoint`), context().ctx);
+    const r = await runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --epochs 1 --out ${out} --keep-checkpoint`), captureContext().ctx);
     expect(existsSync(join(out, 'checkpoint', 'state.json'))).toBe(true);
     const disk = (r.data as { disk: { bytes: number; checkpointBytes: number; checkpointKept: boolean } }).disk;
     expect(disk.checkpointKept).toBe(true);

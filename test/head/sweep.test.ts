@@ -4,16 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { iterateCacheSplit, readCacheSplit } from '../../src/cache/reader.js';
-import { main, parseCommandLine } from '../../src/cli.js';
+import { main } from '../../src/cli.js';
 import { MismatchError, UsageError } from '../../src/errors.js';
 import { loadHead } from '../../src/head/head-io.js';
 import { runTrainHead } from '../../src/head/run.js';
 import { bestRow, restoreHeldOut, sweepGrid, type SweepRow, type SweepSummary } from '../../src/head/sweep.js';
 import { holdOut } from '../../src/head/validation.js';
 import type { EpochEndInfo, TrainSettings } from '../../src/head/types.js';
-import type { RunContext } from '../../src/types.js';
 import { rejection } from '../helpers/errors.js';
-import { makeToyCache, narrowWeights } from '../helpers/head-cache.js';
+import { captureContext, makeToyCache, narrowWeights, trainHeadArgs } from '../helpers/head-cache.js';
 
 // The real reader, wrapped so that a test can count how often the features are read.
 vi.mock('../../src/cache/reader.js', async (importOriginal) => {
@@ -32,15 +31,6 @@ beforeAll(async () => {
   await makeToyCache(cache, ['train', 'test'], w.sha);
 });
 
-function context(): { ctx: RunContext; err: () => string } {
-  let text = '';
-  return { ctx: { stderr: { write: (s: string) => (text += s) }, json: false, verbose: false, clock: () => 0 }, err: () => text };
-}
-
-function args(line: string): Parameters<typeof runTrainHead>[0] {
-  return parseCommandLine(['train-head', ...line.split(/\s+/).filter(Boolean)]).args;
-}
-
 const common = () => `--cache ${cache} --weights ${weights} --backend cpu --epochs 2 --batch-size 8`;
 const selectionOf = (dir: string): { accuracy: number; loss: number; epoch: number } =>
   (JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as { selection: { accuracy: number; loss: number; epoch: number } }).selection;
@@ -50,10 +40,10 @@ describe('train-head sweeps', () => {
     const sweep = join(tmp, 'grid');
     vi.mocked(readCacheSplit).mockClear();
     vi.mocked(iterateCacheSplit).mockClear();
-    const { ctx, err } = context();
+    const { ctx, err } = captureContext();
     // lr 1e-12 leaves the head where it started: the lr 0.05 heads must win on validation. Each
     // seed holds out its own validation rows from the same features, read once.
-    const r = await runTrainHead(args(`${common()} --lr 1e-12,0.05 --seed 0,1 --out ${sweep}`), ctx);
+    const r = await runTrainHead(trainHeadArgs(`${common()} --lr 1e-12,0.05 --seed 0,1 --out ${sweep}`), ctx);
     // One read of each split: train and test, whatever the number of heads.
     expect(vi.mocked(readCacheSplit).mock.calls.map((c) => c[1])).toEqual(['train', 'test']);
     expect(iterateCacheSplit).not.toHaveBeenCalled();
@@ -71,7 +61,7 @@ describe('train-head sweeps', () => {
     for (const name of names) {
       const [lr, seed] = name.split('_').map((part) => part.split('=')[1]);
       const single = join(tmp, `single-${name}`);
-      await runTrainHead(args(`${common()} --lr ${lr} --seed ${seed} --out ${single}`), context().ctx);
+      await runTrainHead(trainHeadArgs(`${common()} --lr ${lr} --seed ${seed} --out ${single}`), captureContext().ctx);
       expect(readFileSync(join(sweep, name, 'weights.bin')).equals(readFileSync(join(single, 'weights.bin'))), name).toBe(true);
       expect(readFileSync(join(sweep, name, 'model.json'), 'utf8')).toBe(readFileSync(join(single, 'model.json'), 'utf8'));
       expect((await loadHead(join(sweep, name))).meta.settings).toEqual((await loadHead(single)).meta.settings);
@@ -114,7 +104,7 @@ describe('train-head sweeps', () => {
 
   it('--val-fraction 0: a sweep is refused in one line (the test split would choose), before anything is written', async () => {
     const out = join(tmp, 'no-val');
-    const e = await rejection(runTrainHead(args(`${common()} --lr 0.01,0.05 --val-fraction 0 --out ${out}`), context().ctx));
+    const e = await rejection(runTrainHead(trainHeadArgs(`${common()} --lr 0.01,0.05 --val-fraction 0 --out ${out}`), captureContext().ctx));
     expect(e).toBeInstanceOf(UsageError);
     expect(e.message).toBe(
       'A sweep needs a validation split to choose its best head: with --val-fraction 0 the test split would choose it, and its accuracy would be biased upward; use a --val-fraction above 0, e.g. 0.1',
@@ -199,19 +189,23 @@ describe('train-head sweeps', () => {
     expect(existsSync(join(sweep, 'best', 'headstart.json'))).toBe(true);
 
     // Another grid, or other settings, cannot resume this sweep.
-    const other = await rejection(runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --batch-size 8 --epochs 40 --lr 0.01,0.02 --out ${sweep} --resume`), context().ctx));
+    const other = await rejection(
+      runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --batch-size 8 --epochs 40 --lr 0.01,0.02 --out ${sweep} --resume`), captureContext().ctx),
+    );
     expect(other).toBeInstanceOf(MismatchError);
     expect(other.message).toBe(`Cannot resume sweep ${sweep}: it is the grid lr=0.01 lr=0.05, not lr=0.01 lr=0.02; give the same lists as the interrupted sweep`);
-    const epochs = await rejection(runTrainHead(args(`--cache ${cache} --weights ${weights} --backend cpu --batch-size 8 --epochs 41 --lr 0.01,0.05 --out ${sweep} --resume`), context().ctx));
+    const epochs = await rejection(
+      runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --backend cpu --batch-size 8 --epochs 41 --lr 0.01,0.05 --out ${sweep} --resume`), captureContext().ctx),
+    );
     expect(epochs).toBeInstanceOf(MismatchError);
     expect(epochs.message).toBe(`Cannot resume sweep ${sweep}: ${first} was trained with --epochs 40, not 41`);
   });
 
   it('--resume of a sweep without --out, or of a folder where no sweep started: one line each', async () => {
-    const a = await rejection(runTrainHead(args(`${common()} --lr 0.01,0.05 --resume`), context().ctx));
+    const a = await rejection(runTrainHead(trainHeadArgs(`${common()} --lr 0.01,0.05 --resume`), captureContext().ctx));
     expect(a.message).toBe('Expected --out DIR (the folder of the interrupted sweep) for --resume but received nothing');
     const empty = join(tmp, 'never');
-    const b = await rejection(runTrainHead(args(`${common()} --lr 0.01,0.05 --resume --out ${empty}`), context().ctx));
+    const b = await rejection(runTrainHead(trainHeadArgs(`${common()} --lr 0.01,0.05 --resume --out ${empty}`), captureContext().ctx));
     expect(b).toBeInstanceOf(MismatchError);
     expect(b.message).toBe(`Cannot resume: ${empty} has no sweep.json (no sweep was started there); run without --resume to start it`);
   });

@@ -10,6 +10,8 @@ import type { CacheIdentity } from '../../src/cache/types.js';
 import { openSplitWriter } from '../../src/cache/writer.js';
 import { createRng } from '../../src/head/random.js';
 import { fixturePath } from './fixtures.js';
+import { parseCommandLine } from '../../src/cli.js';
+import type { CommandArgs, RunContext } from '../../src/types.js';
 
 /** The narrow fixture's trunk width: classifier.0 takes 32*49 = 1568 inputs. */
 export const TOY_CHANNELS = 32;
@@ -53,4 +55,15 @@ export function narrowWeights(dir: string): { path: string; sha: string } {
   const path = join(dir, 'narrow.safetensors');
   copyFileSync(fixturePath('narrow.safetensors'), path);
   return { path, sha: createHash('sha256').update(readFileSync(path)).digest('hex') };
+}
+
+/** A run context whose stderr is kept, with a clock fixed at 0 so the lines do not vary. */
+export function captureContext(json = false): { ctx: RunContext; err: () => string } {
+  let text = '';
+  return { ctx: { stderr: { write: (s: string) => (text += s) }, json, verbose: false, clock: () => 0 }, err: () => text };
+}
+
+/** `train-head` options parsed from one line, as the CLI would. */
+export function trainHeadArgs(line: string): CommandArgs {
+  return parseCommandLine(['train-head', ...line.split(/\s+/).filter(Boolean)]).args;
 }
