@@ -18,6 +18,7 @@ import { buildHead, headProbabilities } from '../../src/head/model.js';
 import { createRng, type Rng } from '../../src/head/random.js';
 import { trainHead } from '../../src/head/train.js';
 import type { FeatureSplit, HeadMeta, TrainHeadOptions, TrainSettings } from '../../src/head/types.js';
+import { toySplit } from '../helpers/head-cache.js';
 
 const CASES = 200;
 const C = 4;
@@ -33,16 +34,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function split(n: number, seed: number): FeatureSplit {
-  const rng = createRng(seed);
-  const features = new Float32Array(n * C);
-  const labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    labels[i] = i % K;
-    for (let c = 0; c < C; c++) features[i * C + c] = rng.uniform(0, 0.3) + (c === labels[i] ? 1 : 0);
-  }
-  return { count: n, featureShape: [C, 1, 1], layout: 'map', features, labels };
-}
+const split = (n: number, seed: number): FeatureSplit => toySplit(n, seed, [C, 1, 1], K);
 
 // Adam (moment slots) and patience (best.* tensors) so the checkpoint holds every kind of entry.
 const settings: TrainSettings = { optimizer: 'adam', lr: 0.01, weightDecay: 0, momentum: 0.9, batchSize: 8, epochs: 2, dropout: 0.2, patience: 5, fold: true, init: 'random', seed: 7 };

@@ -16,22 +16,14 @@ import { trainHead } from '../../src/head/train.js';
 import type { FeatureSplit, TrainHeadOptions, TrainHeadResult, TrainSettings } from '../../src/head/types.js';
 import { relativeError } from '../helpers/fixtures.js';
 import { webgpuAdapterExpected } from '../helpers/webgpu.js';
+import { toySplit } from '../helpers/head-cache.js';
 
 const C = 8;
 const K = 3;
 const tmp = mkdtempSync(join(tmpdir(), 'headstart-webgpu-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function split(n: number, seed: number): FeatureSplit {
-  const rng = createRng(seed);
-  const features = new Float32Array(n * C);
-  const labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    labels[i] = i % K;
-    for (let c = 0; c < C; c++) features[i * C + c] = rng.uniform(0, 0.3) + (c === labels[i] ? 1 : 0);
-  }
-  return { count: n, featureShape: [C, 1, 1], layout: 'map', features, labels };
-}
+const split = (n: number, seed: number): FeatureSplit => toySplit(n, seed, [C, 1, 1], K);
 
 function options(settings: Partial<TrainSettings>, outDir: string): TrainHeadOptions {
   const s: TrainSettings = { optimizer: 'sgd', lr: 0.05, weightDecay: 0, momentum: 0.9, batchSize: 16, epochs: 3, dropout: 0.2, patience: 2, fold: true, init: 'random', seed: 7, ...settings };

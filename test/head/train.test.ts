@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError, MismatchError, TrainingError } from '../../src/errors.js';
 import { readCheckpoint, writeCheckpoint } from '../../src/head/checkpoint.js';
 import { buildHead } from '../../src/head/model.js';
-import { createRng } from '../../src/head/random.js';
 import { TEST_SELECTS_WARNING, TrainingStopped, trainHead } from '../../src/head/train.js';
 import type { EpochEndInfo, FeatureChunk, FeatureSplit, TrainHeadOptions, TrainSettings } from '../../src/head/types.js';
 import { rejection } from '../helpers/errors.js';
+import { toySplit } from '../helpers/head-cache.js';
 
 const C = 8;
 const K = 3;
@@ -22,18 +22,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Separable 1×1 maps: class k lights up channel k (plus noise). */
-function split(n: number, seed: number, shape: number[] = [C, 1, 1]): FeatureSplit {
-  const rng = createRng(seed);
-  const per = shape.reduce((a, b) => a * b, 1);
-  const cells = per / shape[0]!;
-  const features = new Float32Array(n * per);
-  const labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    labels[i] = i % K;
-    for (let c = 0; c < shape[0]!; c++) for (let k = 0; k < cells; k++) features[i * per + c * cells + k] = rng.uniform(0, 0.3) + (c === labels[i] ? 1 : 0);
-  }
-  return { count: n, featureShape: shape, layout: 'map', features, labels };
-}
+const split = (n: number, seed: number, shape: number[] = [C, 1, 1]): FeatureSplit => toySplit(n, seed, shape, K);
 
 const base: TrainSettings = { optimizer: 'sgd', lr: 0.05, weightDecay: 0, momentum: 0.9, batchSize: 16, epochs: 4, dropout: 0.2, patience: 0, fold: true, init: 'random', seed: 7 };
 

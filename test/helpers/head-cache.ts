@@ -11,6 +11,7 @@ import { openSplitWriter } from '../../src/cache/writer.js';
 import { createRng } from '../../src/head/random.js';
 import { fixturePath } from './fixtures.js';
 import { parseCommandLine } from '../../src/cli.js';
+import type { FeatureSplit } from '../../src/head/types.js';
 import type { CommandArgs, RunContext } from '../../src/types.js';
 
 /** The narrow fixture's trunk width: classifier.0 takes 32*49 = 1568 inputs. */
@@ -66,4 +67,18 @@ export function captureContext(json = false): { ctx: RunContext; err: () => stri
 /** `train-head` options parsed from one line, as the CLI would. */
 export function trainHeadArgs(line: string): CommandArgs {
   return parseCommandLine(['train-head', ...line.split(/\s+/).filter(Boolean)]).args;
+}
+
+/** A split in memory of separable maps: class k lights up channel k (plus seeded noise), row i of class i % classes. */
+export function toySplit(n: number, seed: number, shape: number[], classes = 3): FeatureSplit {
+  const rng = createRng(seed);
+  const per = shape.reduce((a, b) => a * b, 1);
+  const cells = per / shape[0]!;
+  const features = new Float32Array(n * per);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % classes;
+    for (let c = 0; c < shape[0]!; c++) for (let k = 0; k < cells; k++) features[i * per + c * cells + k] = rng.uniform(0, 0.3) + (c === labels[i] ? 1 : 0);
+  }
+  return { count: n, featureShape: shape, layout: 'map', features, labels };
 }
