@@ -5,7 +5,6 @@
  * as SVG, rendered by sharp). Every number is named by the split it comes from.
  */
 import sharp from 'sharp';
-import { writeFileAtomic } from '../io/atomic.js';
 import { defaultTopK, formatClassTables, formatConfusion, metricsOf, percent, type Metrics } from '../metrics.js';
 import type { EpochEndInfo } from './types.js';
 
@@ -144,8 +143,4 @@ export function reportSvg(history: readonly EpochEndInfo[], m: Metrics, title: s
 /** report.png's bytes, so the head's files can be written together (see saveHead). */
 export async function renderReportPng(svg: string): Promise<Buffer> {
   return sharp(Buffer.from(svg)).png().toBuffer();
-}
-
-export async function writeReportPng(path: string, svg: string): Promise<void> {
-  writeFileAtomic(path, await renderReportPng(svg), { what: 'the training report' });
 }

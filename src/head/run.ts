@@ -37,8 +37,6 @@ import { balancedClassWeights, imbalanceNote, type ClassWeightMode } from './cla
 const percent = (fraction: number): string => `${Number((100 * fraction).toPrecision(10))}%`;
 const megabytes = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
 
-export { folderBytes } from '../io/disk.js';
-
 export function timestamp(d: Date): string {
   const p = (n: number): string => String(n).padStart(2, '0');
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;

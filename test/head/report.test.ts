@@ -1,13 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, describe, expect, it } from 'vitest';
-import { computeMetrics, formatReport, reportSvg, writeReportPng } from '../../src/head/report.js';
+import { describe, expect, it } from 'vitest';
+import { computeMetrics, formatReport, renderReportPng, reportSvg } from '../../src/head/report.js';
 import type { EpochEndInfo } from '../../src/head/types.js';
-
-const tmp = mkdtempSync(join(tmpdir(), 'headstart-report-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const history: EpochEndInfo[] = [
   { epoch: 1, trainLoss: 1.2, trainAccuracy: 0.4, valLoss: 1.1, valAccuracy: 0.5, seconds: 3 },
@@ -82,13 +76,12 @@ describe('report', () => {
     for (const name of ['>train loss<', '>val loss<', '>train<', '>val<']) expect(svg).toContain(name);
     expect(svg).not.toContain('>test<');
     expect(reportSvg(testHistory, odd, 'old')).toContain('>test<');
-    const path = join(tmp, 'report.png');
-    await writeReportPng(path, svg);
-    const meta = await sharp(path).metadata();
+    const png = await renderReportPng(svg);
+    const meta = await sharp(png).metadata();
     expect(meta.format).toBe('png');
     expect(meta.height).toBeGreaterThanOrEqual(320);
     // Not a blank image: the curves and cells draw in colour.
-    const stats = await sharp(path).stats();
+    const stats = await sharp(png).stats();
     expect(stats.channels[0]!.min).toBeLessThan(100);
   });
 });
