@@ -24,6 +24,11 @@ export interface ProgressBar {
   finish(): { seconds: number; rate: number };
 }
 
+/** 1.2 GB, 340.0 MB, 12.8 kB: sizes in summaries and messages. */
+export function formatBytes(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`;
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
   const s = Math.round(seconds);

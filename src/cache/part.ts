@@ -23,6 +23,7 @@ import { InputError, MismatchError } from '../errors.js';
 import { writeReason } from '../io/atomic.js';
 import { assertSameIdentity, identityDifference } from './format.js';
 import type { CacheIdentity, CacheSplitName } from './types.js';
+import { formatBytes } from '../progress.js';
 
 const JOURNAL_VERSION = 2;
 
@@ -40,11 +41,6 @@ interface Journal {
 }
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
-
-/** 1.2 MB, 340.0 kB: sizes in messages. */
-export function formatBytes(bytes: number): string {
-  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`;
-}
 
 /** Bytes free to this user in the folder that holds `path`; undefined where statfs cannot tell. */
 export async function freeBytes(path: string): Promise<number | undefined> {

@@ -13,7 +13,7 @@ import { openDataset, requireTwoClasses } from '../data/dataset.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess.js';
 import type { Dataset } from '../data/types.js';
 import { InputError, UsageError, expected } from '../errors.js';
-import { type ProgressBar, formatRate, progressBar } from '../progress.js';
+import { type ProgressBar, formatRate, progressBar, formatBytes } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { extractSplit } from './extract.js';
 import { resolveShard, shardDataset, shardRange } from './shard.js';
@@ -51,7 +51,6 @@ function splitRule(data: string, testFraction: number, seed: number): string {
   return `test-fraction ${testFraction} seed ${seed}, per class`;
 }
 
-const size = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
 const count = (n: number): string => n.toLocaleString('en-US');
 
 /** The data layer resizes to a square and normalises with ImageNet's mean and std; a backbone that wants otherwise cannot be served yet. */
@@ -168,7 +167,7 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
       const rate = r.seconds > 0 ? made / r.seconds : 0;
       results.push({ split, count: r.count, seconds: r.seconds, imagesPerSecond: rate, provider, bytes, reused: r.reused, resumedFrom: r.resumedFrom });
       const resumed = r.resumedFrom > 0 ? ` (resumed at ${count(r.resumedFrom)})` : '';
-      note(`${split}: ${count(made)} images in ${r.seconds.toFixed(1)}s, ${formatRate(rate)} images/s on ${provider}${resumed}, ${size(bytes)}`);
+      note(`${split}: ${count(made)} images in ${r.seconds.toFixed(1)}s, ${formatRate(rate)} images/s on ${provider}${resumed}, ${formatBytes(bytes)}`);
     }
   } finally {
     process.off('SIGINT', onSigint);

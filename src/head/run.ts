@@ -32,10 +32,10 @@ import type { FeatureSplit, HeadMeta, HeadWeights, Monitor, OptimizerName, Selec
 import { holdOut, stratifiedValidation } from './validation.js';
 import { elementCount } from '../shape.js';
 import { balancedClassWeights, imbalanceNote, type ClassWeightMode } from './class-weight.js';
+import { formatBytes } from '../progress.js';
 
 /** 0.1 → `10%`, 0.07 → `7%` (not 7.000000000000001%). */
 const percent = (fraction: number): string => `${Number((100 * fraction).toPrecision(10))}%`;
-const megabytes = (bytes: number): string => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
 
 export function timestamp(d: Date): string {
   const p = (n: number): string => String(n).padStart(2, '0');
@@ -368,8 +368,8 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
     const bytes = folderBytes(outDir);
     const checkpointBytes = keep ? folderBytes(checkpointDir(outDir)) : 0;
     const disk = keep
-      ? `${megabytes(bytes)} on disk, of which the checkpoint ${megabytes(checkpointBytes)} (kept: --keep-checkpoint)`
-      : `${megabytes(bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
+      ? `${formatBytes(bytes)} on disk, of which the checkpoint ${formatBytes(checkpointBytes)} (kept: --keep-checkpoint)`
+      : `${formatBytes(bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
     const text = `${formatReport(history, metrics, chosen, { chosenBy, rows })}\nhead written to ${outDir} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png): ${disk}\n`;
     return {
       text,
