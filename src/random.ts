@@ -20,3 +20,18 @@ export function uniform01(seed: number): () => number {
   const next = mulberry32(seed);
   return () => next() / 4294967296;
 }
+
+/**
+ * Fills `out` with normal(0, std) samples by Box–Muller, two per pair of mulberry32 draws: the seeded
+ * random initialisation every backbone uses.
+ */
+export function fillNormal(out: Float32Array, std: number, next: () => number): void {
+  for (let i = 0; i < out.length; i += 2) {
+    // +0.5 keeps u1 away from 0, where log() diverges.
+    const u1 = (next() + 0.5) / 4294967296;
+    const u2 = (next() + 0.5) / 4294967296;
+    const r = Math.sqrt(-2 * Math.log(u1)) * std;
+    out[i] = r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+  }
+}

@@ -224,7 +224,7 @@ export function parseShardSplitRule(splitRule: string): { splitRule: string; ind
   return m === null ? undefined : { splitRule: m[1]!, index: Number(m[2]), count: Number(m[3]) };
 }
 
-/** `cache/digits-vgg16-32.shard-0-of-3.h5`: the usual name with the shard before `.h5`. */
+/** `cache/<data>-<backbone>-<size>.shard-0-of-3.h5`: the usual name with the shard before `.h5`. */
 export function shardCachePath(cachePath: string, index: number, count: number): string {
   const tag = `.shard-${index}-of-${count}`;
   return cachePath.endsWith('.h5') ? `${cachePath.slice(0, -3)}${tag}.h5` : `${cachePath}${tag}.h5`;

@@ -2,7 +2,7 @@
 import { InputError, expected } from '../../errors.js';
 import { mulberry32 } from '../../random.js';
 import type { Tensor } from '../../weights/types.js';
-import { fillNormal } from '../vgg16/random.js';
+import { fillNormal } from '../../random.js';
 import { FULL_STEM, type ConvPlan, type Widths, resnetPlan } from './plan.js';
 import type { ConvBn, ResNetSpec, ResNetWeights } from './types.js';
 

@@ -12,7 +12,7 @@ import type { Vgg16Weights } from './types.js';
 
 export type { Vgg16Weights, VggConv, VggLinear } from './types.js';
 export { VGG16_BYTES, VGG16_HIDDEN, VGG16_WIDTHS, checkIsVgg16, loadVgg16, missingWeightsMessage, toVgg16Weights } from './layout.js';
-export { fillNormal, randomVgg16, randomWeightsId, type RandomVgg16Options } from './random.js';
+export { randomVgg16, randomWeightsId, type RandomVgg16Options } from './random.js';
 
 /** torchvision's file name for the ImageNet weights (also torch.hub's name in its cache). */
 export const VGG16_FILE_NAME = 'vgg16-397923af.pth';

@@ -1,6 +1,6 @@
 /** Seeded VGG16 weights with torchvision's initialisation, for runs without a pretrained file. */
 import { InputError, expected } from '../../errors.js';
-import { mulberry32 } from '../../random.js';
+import { fillNormal, mulberry32 } from '../../random.js';
 import type { Tensor } from '../../weights/types.js';
 import { elementCount } from '../../weights/views.js';
 import { POOLED_CELLS, VGG16_CONV_INDICES, VGG16_POOL_INDICES, VGG16_WIDTHS } from './layout.js';
@@ -13,18 +13,6 @@ export interface RandomVgg16Options {
   hidden?: number;
   /** Outputs of classifier.6; default 1000. */
   classes?: number;
-}
-
-/** Fills `out` with normal(0, std) samples by Box–Muller, two per pair of uniforms. */
-export function fillNormal(out: Float32Array, std: number, next: () => number): void {
-  for (let i = 0; i < out.length; i += 2) {
-    // +0.5 keeps u1 away from 0, where log() diverges.
-    const u1 = (next() + 0.5) / 4294967296;
-    const u2 = (next() + 0.5) / 4294967296;
-    const r = Math.sqrt(-2 * Math.log(u1)) * std;
-    out[i] = r * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
-  }
 }
 
 /**

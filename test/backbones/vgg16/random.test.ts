@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/errors.js';
-import { mulberry32 } from '../../../src/random.js';
-import { fillNormal, randomVgg16, randomWeightsId } from '../../../src/backbones/vgg16/index.js';
+import { fillNormal, mulberry32 } from '../../../src/random.js';
+import { randomVgg16, randomWeightsId } from '../../../src/backbones/vgg16/index.js';
 
 function stats(a: Float32Array): { mean: number; std: number } {
   let s = 0;
