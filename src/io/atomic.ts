@@ -9,9 +9,11 @@
  * last rename wins and a reader never sees a mixture.
  */
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { accessSync, closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { InputError, firstLine } from '../errors.js';
+import { formatBytes } from '../progress.js';
+import { freeBytes } from './disk.js';
 
 /** A file's content: text, bytes, or bytes in pieces (written one after another, never joined in memory). */
 export type FileData = string | Uint8Array | readonly Uint8Array[];
@@ -54,22 +56,6 @@ function errnoCode(err: unknown): string | undefined {
   return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
 }
 
-/** 1.3 MB, 640 kB: how much, roughly, for a message. */
-export function roughSize(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
-  return `${Math.max(1, Math.ceil(bytes / 1e3))} kB`;
-}
-
-function freeBytes(dir: string): number | undefined {
-  try {
-    const s = statfsSync(dir);
-    return s.bavail * s.bsize;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * One InputError line for a failed write of `path` (a file, or the folder a mkdir failed on), or
  * `err` itself when it is no system error (a bug is not to be dressed up as bad input).
@@ -83,7 +69,7 @@ export function writeFailure(path: string, err: unknown, opts: WriteOptions & { 
   if (SPACE_CODES.has(code) && opts.needed !== undefined) {
     const dir = opts.folder ? path : dirname(path);
     const free = code === 'ENOSPC' ? freeBytes(dir) : undefined;
-    why += `; it needs about ${roughSize(opts.needed)} in ${dir}${free !== undefined ? `, where ${roughSize(free)} is free` : ''}`;
+    why += `; it needs about ${formatBytes(opts.needed)} in ${dir}${free !== undefined ? `, where ${formatBytes(free)} is free` : ''}`;
   }
   if (SPACE_CODES.has(code) && opts.hint) why += `; ${opts.hint}`;
   return new InputError(`Cannot write ${opts.what} to ${path}: ${why}`, { cause: err });
@@ -145,6 +131,49 @@ export function temporaryName(path: string): string {
   return `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
 }
 
+const TEMPORARY = /\.(\d+)-[0-9a-f]{8}\.tmp$/;
+/** A temporary file untouched this long, of a process that is gone, was left by a crash (kill -9, power loss). */
+const STALE_AFTER_MS = 60_000;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to another user.
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files in `dir` that a killed writer left behind: named by temporaryName,
+ * of a PID that no longer runs here, and not written to for a minute (a writer on another host
+ * that shares the folder keeps its file's time fresh until it renames it). Returns what it removed.
+ */
+export function removeStaleTemporaries(dir: string, now: number = Date.now()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const pid = Number(TEMPORARY.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    const path = join(dir, name);
+    try {
+      const s = statSync(path);
+      if (!s.isFile() || now - s.mtimeMs < STALE_AFTER_MS) continue;
+      rmSync(path, { force: true });
+      removed.push(path);
+    } catch {
+      // Gone already, or not ours to remove: the write itself does not depend on it.
+    }
+  }
+  return removed;
+}
+
 function chunksOf(data: FileData): readonly Uint8Array[] {
   if (typeof data === 'string') return [Buffer.from(data, 'utf8')];
   return data instanceof Uint8Array ? [data] : data;
@@ -179,7 +208,10 @@ function syncFolder(dir: string): void {
  * call is left on disk and the files there before are untouched.
  */
 export function writeFilesAtomic(files: readonly PendingFile[], opts: WriteOptions): void {
-  for (const dir of new Set(files.map((f) => dirname(f.path)))) ensureFolder(dir, opts);
+  for (const dir of new Set(files.map((f) => dirname(f.path)))) {
+    ensureFolder(dir, opts);
+    removeStaleTemporaries(dir);
+  }
   const temps: string[] = [];
   let renamed = 0;
   let current = files[0]?.path ?? '';

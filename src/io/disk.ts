@@ -1,5 +1,5 @@
-/** What a folder takes on disk: train-head's run summary and `runs` both say it. */
-import { readdirSync, statSync } from 'node:fs';
+/** What a folder takes on disk (train-head's run summary and `runs` both say it), and what is free there. */
+import { readdirSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Bytes of the regular files under `dir`, at any depth (links are not followed, so nothing is counted twice). */
@@ -11,4 +11,14 @@ export function folderBytes(dir: string): number {
     else if (entry.isFile()) total += statSync(path).size;
   }
   return total;
+}
+
+/** Bytes free to this user on the file system that holds `dir`; undefined where statfs cannot tell. */
+export function freeBytes(dir: string): number | undefined {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
 }

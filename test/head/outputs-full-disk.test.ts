@@ -93,7 +93,7 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
     expect(run.status).not.toBe(70);
     expect(run.line).toMatch(
       new RegExp(
-        `^headstart: Cannot write the checkpoint to ${join(checkpointDir(out), 'tensors-2.bin')}: no space left on the device \\(ENOSPC\\); it needs about \\d+ kB in ${checkpointDir(out)}, where \\d+ kB is free; the checkpoint of epoch 1 in ${checkpointDir(out)} is kept: free some space and run again with --resume$`,
+        `^headstart: Cannot write the checkpoint to ${join(checkpointDir(out), 'tensors-2.bin')}: no space left on the device \\(ENOSPC\\); it needs about [\\d.]+ kB in ${checkpointDir(out)}, where [\\d.]+ [kMG]B is free; the checkpoint of epoch 1 in ${checkpointDir(out)} is kept: free some space and run again with --resume$`,
       ),
     );
     expect(temporaryFiles(t.dir)).toEqual([]);
@@ -129,7 +129,7 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
     expect(run.status).not.toBe(70);
     expect(run.line).toMatch(
       new RegExp(
-        `^headstart: Cannot write the head to ${out}/[a-z.]+: no space left on the device \\(ENOSPC\\); it needs about \\d+ kB in ${out}, where \\d+ kB is free; the trained epochs are kept in ${checkpointDir(out)}: free some space and run the same command again with --resume to write the head$`,
+        `^headstart: Cannot write the head to ${out}/[a-z.]+: no space left on the device \\(ENOSPC\\); it needs about [\\d.]+ kB in ${out}, where [\\d.]+ [kMG]B is free; the trained epochs are kept in ${checkpointDir(out)}: free some space and run the same command again with --resume to write the head$`,
       ),
     );
     expect(temporaryFiles(t.dir)).toEqual([]);
@@ -156,7 +156,7 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
     expect(run.status).not.toBe(70);
     expect(run.line).toMatch(
       new RegExp(
-        `^headstart: Cannot write the ONNX model to ${file}: no space left on the device \\(ENOSPC\\); it needs about [\\d.]+ [kM]B in ${t.dir}, where \\d+ kB is free; free some space and run headstart export again$`,
+        `^headstart: Cannot write the ONNX model to ${file}: no space left on the device \\(ENOSPC\\); it needs about [\\d.]+ [kM]B in ${t.dir}, where [\\d.]+ [kMG]B is free; free some space and run headstart export again$`,
       ),
     );
     expect(temporaryFiles(t.dir)).toEqual([]);

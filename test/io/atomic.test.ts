@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import { ensureFolder, ensureWritableFolder, temporaryName, writeFailure, writeFileAtomic, writeFilesAtomic } from '../../src/io/atomic.js';
+import { ensureFolder, ensureWritableFolder, removeStaleTemporaries, temporaryName, writeFailure, writeFileAtomic, writeFilesAtomic } from '../../src/io/atomic.js';
 import { thrownSync } from '../helpers/errors.js';
 import { mountTmpfs, temporaryFiles } from './tmpfs.js';
 
@@ -109,7 +109,7 @@ describe('writeFilesAtomic', () => {
       const err = thrownSync(() => writeFilesAtomic(files, { what: 'the pair', hint: 'the older pair is kept' }));
       expect(err).toBeInstanceOf(InputError);
       expect(err.message).toMatch(
-        new RegExp(`^Cannot write the pair to ${join(dir, 'b.bin')}: no space left on the device \\(ENOSPC\\); it needs about 144 kB in ${dir}, where \\d+ kB is free; the older pair is kept$`),
+        new RegExp(`^Cannot write the pair to ${join(dir, 'b.bin')}: no space left on the device \\(ENOSPC\\); it needs about 143.4 kB in ${dir}, where [\\d.]+ kB is free; the older pair is kept$`),
       );
       expect(readFileSync(join(dir, 'a.bin'), 'utf8')).toBe('old a');
       expect(readFileSync(join(dir, 'b.bin'), 'utf8')).toBe('old b');
@@ -173,5 +173,38 @@ describe('writeFilesAtomic', () => {
     const last = readFileSync(target);
     expect(last.length).toBe(size);
     expect(last.every((b) => b === last[0])).toBe(true);
+  });
+
+  it('a writer killed with SIGKILL mid-write leaves its temporary file; the next write to that folder removes it once it is a minute old', async () => {
+    const dir = join(root, 'killed');
+    mkdirSync(dir);
+    const target = join(dir, 'weights.bin');
+    const atomic = join(__dirname, '..', '..', 'src', 'io', 'atomic.ts');
+    // The child opens its temporary file as writeFilesAtomic does, writes part of it, says so, and waits to be killed.
+    const script = `
+      import { openSync, writeSync } from 'node:fs';
+      import { temporaryName } from ${JSON.stringify(atomic)};
+      const fd = openSync(temporaryName(${JSON.stringify(target)}), 'wx');
+      writeSync(fd, new Uint8Array(4096));
+      process.stdout.write('ready\\n');
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    child.kill('SIGKILL');
+    await closed;
+    const left = readdirSync(dir);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(new RegExp(`^weights\\.bin\\.${child.pid}-[0-9a-f]{8}\\.tmp$`));
+    // This process's own temporary name and a fresh one of the dead process stay: only old ones of gone processes go.
+    const mine = temporaryName(join(dir, 'other.bin'));
+    writeFileSync(mine, 'in progress');
+    expect(removeStaleTemporaries(dir)).toEqual([]);
+    const old = (Date.now() - 120_000) / 1000;
+    utimesSync(join(dir, left[0]!), old, old);
+    utimesSync(mine, old, old);
+    writeFileAtomic(target, new Uint8Array([7]), { what: 'the weights' });
+    expect(readdirSync(dir).sort()).toEqual([mine.slice(dir.length + 1), 'weights.bin'].sort());
+    expect([...readFileSync(target)]).toEqual([7]);
   });
 });
