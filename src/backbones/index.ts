@@ -18,11 +18,13 @@ registerBackboneFactory(onnxFactory);
 export const UNRECORDED_BACKBONE = vgg16.id;
 
 export {
+  backboneFactoryUsages,
   backboneFileTag,
   backboneIds,
   defaultBackbone,
   findBackbone,
   getBackbone,
+  isBackboneId,
   listBackbones,
   registerBackbone,
   registerBackboneFactory,

@@ -30,6 +30,16 @@ export function unregisterBackboneFactory(prefix: string): void {
   factories.delete(prefix);
 }
 
+/** How the factories' ids are written, for help and messages: `onnx:FILE`. */
+export function backboneFactoryUsages(): string[] {
+  return [...factories.values()].map((f) => f.usage);
+}
+
+/** Whether `id` is a registered backbone's or of the form a registered factory makes (not whether its file is there). */
+export function isBackboneId(id: string): boolean {
+  return backbones.has(id) || parameterised(id) !== undefined;
+}
+
 /** The factory and argument of a parameterised id (`onnx:model.onnx`), else undefined. */
 function parameterised(id: string): { factory: BackboneFactory; arg: string } | undefined {
   const colon = id.indexOf(':');
@@ -76,7 +86,7 @@ export function getBackbone(id: string, where = 'the backbone', params: Backbone
   if (found !== undefined) return found;
   const p = parameterised(id);
   if (p !== undefined) return p.factory.make(p.arg, where, params);
-  const known = [...backboneIds(), ...[...factories.values()].map((f) => f.usage)];
+  const known = [...backboneIds(), ...backboneFactoryUsages()];
   throw new InputError(expected(`one of the registered backbones (${known.join(', ') || 'none'})`, where, id));
 }
 
