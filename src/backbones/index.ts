@@ -32,4 +32,5 @@ export {
   unregisterBackboneFactory,
 } from './registry.js';
 export { defaultWeightsPath, loadBackboneWeights } from './load.js';
+export { publishedFiles, publishedMatching, publishedVersion, publishedVersions } from './published.js';
 export type * from './types.js';

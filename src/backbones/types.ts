@@ -94,6 +94,8 @@ export interface PublishedWeights {
   readonly url: string;
   /** Hex prefix the file's SHA-256 must start with (torchvision's naming). */
   readonly sha256Prefix?: string;
+  /** The name `fetch --weights-version` knows it by (`v1`, `v2`), for a backbone that publishes more than one file. */
+  readonly version?: string;
 }
 
 export interface Backbone<W extends object = object> {
@@ -108,8 +110,8 @@ export interface Backbone<W extends object = object> {
   readonly random: RandomInit<W>;
   /** Absent for a backbone without published weights (`fetch` then does not offer it). */
   readonly published?: PublishedWeights;
-  /** Other published files of the same weights' shapes (older versions), by the name `fetch` offers them under. */
-  readonly otherPublished?: Readonly<Record<string, PublishedWeights>>;
+  /** Other published files of the same layout (older versions), each with its `version`; `published` stays the default. */
+  readonly otherPublished?: readonly PublishedWeights[];
   /** The file that holds its weights when its id names one (`onnx:FILE`): where they are read when no other file is given. */
   readonly weightsFile?: string;
 }
