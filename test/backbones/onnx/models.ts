@@ -22,9 +22,10 @@ export interface PoolNetOptions {
   metadata?: Record<string, string>;
 }
 
-/** `x` [N, 3, H, W] → conv → ReLU → GlobalAveragePool → Flatten → `embedding` [N, 4]. */
+/** `x` (or the input given) [N, 3, H, W] → conv → ReLU → GlobalAveragePool → Flatten → `embedding` [N, 4]. */
 export function poolNet(opts: PoolNetOptions = {}): Uint8Array {
   const { weight, bias } = convWeights();
+  const input = opts.input ?? { name: 'x', elemType: 'float', shape: ['batch', 3, 'h', 'w'] };
   const model: OnnxModel = {
     opsetVersion: 13,
     graph: {
@@ -32,7 +33,7 @@ export function poolNet(opts: PoolNetOptions = {}): Uint8Array {
       nodes: [
         {
           opType: 'Conv',
-          inputs: ['x', 'w', 'b'],
+          inputs: [input.name, 'w', 'b'],
           outputs: ['conv'],
           attributes: [
             { name: 'kernel_shape', type: 'ints', value: [3, 3] },
@@ -45,7 +46,7 @@ export function poolNet(opts: PoolNetOptions = {}): Uint8Array {
         ...(opts.extraNodes ?? []),
       ],
       initializers: [{ name: 'w', dims: [CONV_OUT, 3, 3, 3], dataType: 'float', data: weight }, { name: 'b', dims: [CONV_OUT], dataType: 'float', data: bias }, ...(opts.extraInitializers ?? [])],
-      inputs: [opts.input ?? { name: 'x', elemType: 'float', shape: ['batch', 3, 'h', 'w'] }],
+      inputs: [input],
       outputs: opts.outputs ?? [{ name: 'embedding', elemType: 'float', shape: ['batch', CONV_OUT] }],
     },
   };
