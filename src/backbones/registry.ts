@@ -3,7 +3,7 @@
  * `getBackbone(id)` and never imports a backbone itself. src/backbones/index.ts registers the
  * built-in ones; a library user (or a test) may register more.
  */
-import { InputError, expected } from '../errors.js';
+import { InputError, UsageError, expected } from '../errors.js';
 import type { Backbone, BackboneFactory, BackboneParams } from './types.js';
 
 const backbones = new Map<string, Backbone>();
@@ -83,6 +83,17 @@ export function findBackbone(id: string): Backbone | undefined {
  */
 export function getBackbone(id: string, where = 'the backbone', params: BackboneParams = {}): Backbone {
   const found = backbones.get(id);
+  const given = Object.entries(params).filter(([, v]) => v !== undefined);
+  if (found !== undefined && given.length > 0) {
+    const shown = given.map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : v}`).join(', ');
+    throw new UsageError(
+      expected(
+        `no ${given.map(([k]) => k).join(' or ')} (${found.name} takes none; a parameterised backbone such as ${backboneFactoryUsages().join(', ') || 'prefix:ARG'} does)`,
+        `${where} ${id}`,
+        shown,
+      ),
+    );
+  }
   if (found !== undefined) return found;
   const p = parameterised(id);
   if (p !== undefined) return p.factory.make(p.arg, where, params);

@@ -89,4 +89,11 @@ describe('the backbone registry', () => {
     expect(findBackbone('toys:wide')).toBeUndefined();
     expect(findBackbone('nothing:16')).toBeUndefined();
   });
+
+  it('refuses parameters for a backbone that takes none, instead of ignoring them', () => {
+    const err = thrownSync(() => getBackbone('resnet50', '--backbone', { output: 'x', mean: [0.5, 0.5, 0.5] }));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toBe('Expected no output or mean (ResNet-50 takes none; a parameterised backbone such as onnx:FILE does) for --backbone resnet50 but received "output x, mean 0.5,0.5,0.5"');
+    expect(getBackbone('resnet50', '--backbone', { output: undefined }).id).toBe('resnet50');
+  });
 });
