@@ -7,7 +7,8 @@
 import type { BackboneWeights } from '../backbones/types.js';
 import type { TrunkOutput } from './types.js';
 import { adaptivePoolMatrix } from './adaptive-pool.js';
-import { spliceGraph } from '../onnx/decode.js';
+import { InputError, expected } from '../errors.js';
+import { decodeModelInfo, spliceGraph } from '../onnx/decode.js';
 import { type OnnxNode, type OnnxTensor, type OnnxValueInfo, encodeModel } from '../onnx/proto.js';
 import { TOOL_VERSION } from '../version.js';
 import { transpose } from '../shape.js';
@@ -64,6 +65,10 @@ export function buildTrunkGraph(trunk: BackboneWeights, opts: TrunkGraphOptions)
     if (opts.output === 'map') return model;
     const [channels, h, w] = trunkMapShape(trunk, opts.imageSize);
     const pool = pooledNodes(h, w);
+    const taken = decodeModelInfo(model);
+    const names = new Set([...taken.nodeOutputs, ...taken.initializers.map((t) => t.name), ...taken.inputs.map((v) => v.name)]);
+    const clash = [...pool.nodes.flatMap((n) => n.outputs), ...pool.initializers.map((t) => t.name)].find((n) => names.has(n));
+    if (clash !== undefined) throw new InputError(expected(`no value named ${JSON.stringify(clash)} (the pooled layout adds it)`, trunk.backbone.name, 'a graph that has one'));
     return spliceGraph(model, {
       dropOutputs: opts.output === 'pooled' ? [MAP_NAME] : [],
       append: pool.nodes,

@@ -11,6 +11,7 @@ import { getBackbone, loadBackboneWeights } from '../../../src/backbones/index.j
 import { onnxTrunkModel } from '../../../src/backbones/onnx/graph.js';
 import type { OnnxWeights } from '../../../src/backbones/onnx/model.js';
 import { InputError } from '../../../src/errors.js';
+import { buildTrunkGraph } from '../../../src/extract/graph.js';
 import { decodeModelInfo } from '../../../src/onnx/decode.js';
 import { thrownSync } from '../../helpers/errors.js';
 import { relativeError } from '../../helpers/fixtures.js';
@@ -66,5 +67,15 @@ describe('the trunk of a ready model', () => {
     const err = thrownSync(() => onnxTrunkModel(w, 8, 'images', 'features'));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe(`Expected no value named "features" (headstart's trunk adds it) for ${join(root, 'clash.onnx')} but received "a graph that has one"`);
+  });
+
+  it('refuses the pooled layout for a graph that already has a value named like one it adds', async () => {
+    const file = writeModel(join(root, 'avgpool.onnx'), poolNet({ extraNodes: [{ opType: 'Relu', inputs: ['embedding'], outputs: ['avgpool'] }] }));
+    const backbone = getBackbone(`onnx:${file}`);
+    const { weights } = await loadBackboneWeights(backbone, file);
+    const err = thrownSync(() => buildTrunkGraph({ backbone, weights }, { imageSize: 8, output: 'pooled' }));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe('Expected no value named "avgpool" (the pooled layout adds it) for ONNX model avgpool.onnx but received "a graph that has one"');
+    expect(buildTrunkGraph({ backbone, weights }, { imageSize: 8, output: 'map' }).length).toBeGreaterThan(0);
   });
 });
