@@ -4,7 +4,7 @@
  * inside a backbone's weights (`W`): it hands them back to the backbone that made them.
  */
 import type { OnnxNode, OnnxTensor } from '../onnx/proto.js';
-import type { StateDict, Tensor, TensorEntry } from '../weights/types.js';
+import type { CheckpointFormat, StateDict, Tensor, TensorEntry } from '../weights/types.js';
 
 /** One Linear layer of a checkpoint's classifier: weight [out, in] row-major, bias [out]. */
 export interface LinearLayer {
@@ -20,6 +20,8 @@ export interface Preprocessing {
   readonly resize: 'square';
   readonly mean: readonly number[];
   readonly std: readonly number[];
+  /** The size to use when none is given: a model whose input is fixed at S×S, or whose file names one. */
+  readonly imageSize?: number;
 }
 
 /** The checkpoint a backbone reads: its tensor names and shapes, checked before any tensor is read. */
@@ -35,6 +37,11 @@ export interface CheckpointLayout<W> {
   missingMessage(path: string): string;
   /** For `headstart inspect`: a summary line, its JSON form and the parameters the weights hold. */
   describe(weights: W): { line: string; data: unknown; parameters: number };
+  /**
+   * For weights that are not a state_dict (a ready ONNX model): reads and checks the file itself,
+   * instead of `read` on the tensors of a checkpoint. `sha256` is the file's, its weights identity.
+   */
+  load?(path: string): Promise<{ weights: W; sha256: string; format: CheckpointFormat }>;
 }
 
 /** The frozen trunk as an ONNX graph, built from the weights in memory. */
@@ -47,8 +54,14 @@ export interface TrunkLayout<W> {
   /**
    * The graph from the `input` value ([N, 3, S, S] float32) to the `output` value (the map, [N, C, h, w]):
    * nodes in topological order and their initializers. Checks the weights first (InputError).
+   * A backbone has this or `model`.
    */
-  nodes(weights: W, input: string, output: string): { nodes: OnnxNode[]; initializers: OnnxTensor[] };
+  nodes?(weights: W, input: string, output: string): { nodes: OnnxNode[]; initializers: OnnxTensor[] };
+  /**
+   * For a backbone that is a ready model: the serialized model, its one graph input `input`
+   * ([N, 3, S, S] float32) and its one graph output `output` (the map, [N, C, h, w]).
+   */
+  model?(weights: W, imageSize: number, input: string, output: string): Uint8Array;
 }
 
 /** The layers a head can start from, and its default width. */
@@ -81,6 +94,8 @@ export interface PublishedWeights {
   readonly url: string;
   /** Hex prefix the file's SHA-256 must start with (torchvision's naming). */
   readonly sha256Prefix?: string;
+  /** The name `fetch --weights-version` knows it by (`v1`, `v2`), for a backbone that publishes more than one file. */
+  readonly version?: string;
 }
 
 export interface Backbone<W extends object = object> {
@@ -95,6 +110,35 @@ export interface Backbone<W extends object = object> {
   readonly random: RandomInit<W>;
   /** Absent for a backbone without published weights (`fetch` then does not offer it). */
   readonly published?: PublishedWeights;
+  /** Other published files of the same layout (older versions), each with its `version`; `published` stays the default. */
+  readonly otherPublished?: readonly PublishedWeights[];
+  /** The file that holds its weights when its id names one (`onnx:FILE`): where they are read when no other file is given. */
+  readonly weightsFile?: string;
+}
+
+/** What a parameterised backbone (`onnx:FILE`) is made with besides its argument; all optional. */
+export interface BackboneParams {
+  /** The model output to take as features (default: its first). */
+  output?: string;
+  /** Normalize's mean and std (default: the model's metadata, else ImageNet's). */
+  mean?: readonly number[];
+  std?: readonly number[];
+}
+
+/**
+ * Makes the backbones of ids `<prefix>:<arg>`. The backbone it returns has a canonical id that
+ * records every parameter given, so that resolving that id again (predict, from a head's record)
+ * gives the same backbone.
+ */
+export interface BackboneFactory {
+  /** `onnx` for ids `onnx:FILE`. */
+  readonly prefix: string;
+  /** How help and messages show it: `onnx:FILE`. */
+  readonly usage: string;
+  /** InputError naming `where` and the argument when it makes no backbone. */
+  make(arg: string, where: string, params: BackboneParams): Backbone;
+  /** How file names (caches, stored models) spell the backbone of `arg`: letters, digits, '_' and '.'. */
+  fileTag(arg: string): string;
 }
 
 /** Weights together with the backbone that reads them: what extract, predict and export pass around. */

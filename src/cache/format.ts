@@ -16,7 +16,7 @@
  * was written by the only backbone there was then, and reads as UNRECORDED_BACKBONE (src/backbones/index.ts).
  */
 import { basename, join, resolve } from 'node:path';
-import { UNRECORDED_BACKBONE, backboneIds, defaultBackbone, findBackbone } from '../backbones/index.js';
+import { UNRECORDED_BACKBONE, backboneFileTag, backboneIds, defaultBackbone, findBackbone } from '../backbones/index.js';
 import { MismatchError } from '../errors.js';
 import type { CacheAttrs, CacheIdentity, CacheSplitName, FeatureLayout } from './types.js';
 
@@ -85,7 +85,7 @@ export function chunkRowsFor(rowFloats: number): number {
 /** `cache/<data>-<backbone>-<size>.h5`, where <data> is cifar10, digits, or an image folder's name. */
 export function defaultCachePath(data: string, imageSize: number, cacheDir = 'cache', backbone = defaultBackbone().id): string {
   const name = /^[A-Za-z0-9_.-]+$/.test(data) ? data : basename(resolve(data));
-  return join(cacheDir, `${name}-${backbone}-${imageSize}.h5`);
+  return join(cacheDir, `${name}-${backboneFileTag(backbone)}-${imageSize}.h5`);
 }
 
 const escaped = (id: string): string => id.replace(/[.]/g, '\\.');

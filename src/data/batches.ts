@@ -8,7 +8,7 @@
 import { CIFAR_SIDE, IMAGE_BYTES } from './cifar.js';
 import { decodeRgbUnchecked } from './image.js';
 import { folderName } from './image-folder.js';
-import { normalizedFromPlanar, normalizedFromRgb } from './preprocess.js';
+import { IMAGENET_NORMALIZATION, checkNormalization, normalizedFromPlanar, normalizedFromRgb } from './preprocess.js';
 import type { BatchOptions, Dataset, DatasetBatch, ImageFolderSplit, OpenDatasetOptions, RawSplit } from './types.js';
 
 type MakeBatch = (start: number, count: number) => Promise<DatasetBatch>;
@@ -48,8 +48,16 @@ export async function* prefetchBatches(length: number, options: BatchOptions, ma
 
 const yieldToLoop = (): Promise<void> => new Promise((done) => setImmediate(done));
 
+/** The backbone's Normalize(mean, std), ImageNet's when the options name none; checked before any batch is made. */
+function normalizationOf(options: OpenDatasetOptions) {
+  const n = options.normalization ?? IMAGENET_NORMALIZATION;
+  checkNormalization(n);
+  return n;
+}
+
 export function rawDataset(name: string, raw: RawSplit, options: OpenDatasetOptions): Dataset {
   const size = options.imageSize;
+  const normalization = normalizationOf(options);
   const per = 3 * size * size;
   const length = raw.labels.length;
   const make: MakeBatch = async (start, count) => {
@@ -58,7 +66,7 @@ export function rawDataset(name: string, raw: RawSplit, options: OpenDatasetOpti
     const images = new Float32Array(count * per);
     for (let i = 0; i < count; i++) {
       const at = (start + i) * IMAGE_BYTES;
-      normalizedFromPlanar(raw.pixels.subarray(at, at + IMAGE_BYTES), CIFAR_SIDE, CIFAR_SIDE, size, images, i * per);
+      normalizedFromPlanar(raw.pixels.subarray(at, at + IMAGE_BYTES), CIFAR_SIDE, CIFAR_SIDE, size, images, i * per, normalization);
     }
     return { start, count, images, labels: raw.labels.slice(start, start + count) };
   };
@@ -76,6 +84,7 @@ export function rawDataset(name: string, raw: RawSplit, options: OpenDatasetOpti
 
 export function folderDataset(dir: string, folder: ImageFolderSplit, options: OpenDatasetOptions): Dataset {
   const size = options.imageSize;
+  const normalization = normalizationOf(options);
   const per = 3 * size * size;
   const labels = Uint8Array.from(folder.entries, (e) => e.label);
   const length = labels.length;
@@ -85,7 +94,7 @@ export function folderDataset(dir: string, folder: ImageFolderSplit, options: Op
     await Promise.all(
       folder.entries.slice(start, start + count).map(async (entry, i) => {
         const img = await decodeRgbUnchecked(entry.path, { limitInputPixels: options.limitInputPixels });
-        normalizedFromRgb(img.data, img.width, img.height, size, images, i * per);
+        normalizedFromRgb(img.data, img.width, img.height, size, images, i * per, normalization);
       }),
     );
     return { start, count, images, labels: labels.slice(start, start + count) };

@@ -11,7 +11,7 @@ import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError, firstLine } from '../errors.js';
-import { normalizedFromRgb } from './preprocess.js';
+import { type Normalization, normalizedFromRgb } from './preprocess.js';
 import type { RgbImage } from './types.js';
 
 export const IMAGE_KINDS = 'an image (PNG, JPEG, WebP, GIF, TIFF or AVIF)';
@@ -115,7 +115,7 @@ export async function decodeRgb(path: string, options: DecodeOptions = {}): Prom
 }
 
 /** One image, any size, as the normalised float32 [3, size, size] tensor the trunk takes (for `predict`). */
-export async function loadImageTensor(path: string, size: number, options: DecodeOptions = {}): Promise<Float32Array> {
+export async function loadImageTensor(path: string, size: number, options: DecodeOptions = {}, normalization?: Normalization): Promise<Float32Array> {
   const img = await decodeRgb(path, options);
-  return normalizedFromRgb(img.data, img.width, img.height, size);
+  return normalizedFromRgb(img.data, img.width, img.height, size, undefined, undefined, normalization);
 }

@@ -10,23 +10,51 @@ export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 
 const f32 = Math.fround;
 
-function normalizeValue(x: number, c: number): number {
-  return f32(f32(x - f32(IMAGENET_MEAN[c]!)) / f32(IMAGENET_STD[c]!));
+/** Normalize(mean, std)'s per-channel values (three each); ImageNet's when not given. */
+export interface Normalization {
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+}
+
+export const IMAGENET_NORMALIZATION: Normalization = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
+
+/** Refuses what Normalize could not use: three finite means and three finite, non-zero stds. */
+export function checkNormalization(n: Normalization): void {
+  const ok = (v: readonly number[], nonZero: boolean) => v.length === 3 && v.every((x) => Number.isFinite(x) && (!nonZero || x !== 0));
+  if (!ok(n.mean, false)) throw new RangeError(`normalization: mean ${JSON.stringify(n.mean)} is not three finite numbers`);
+  if (!ok(n.std, true)) throw new RangeError(`normalization: std ${JSON.stringify(n.std)} is not three finite, non-zero numbers`);
 }
 
 /** For each channel, the normalised value of every byte: ToTensor+Normalize becomes one lookup. */
-const BYTE_TABLE: Float32Array[] = [0, 1, 2].map((c) => {
-  const t = new Float32Array(256);
-  for (let b = 0; b < 256; b++) t[b] = normalizeValue(f32(b / 255), c);
+function byteTables(n: Normalization): Float32Array[] {
+  return [0, 1, 2].map((c) => {
+    const mean = f32(n.mean[c]!);
+    const std = f32(n.std[c]!);
+    const t = new Float32Array(256);
+    for (let b = 0; b < 256; b++) t[b] = f32(f32(f32(b / 255) - mean) / std);
+    return t;
+  });
+}
+
+// A few normalizations at most per process (one per backbone in use): tables are made once each.
+const TABLES = new Map<string, Float32Array[]>();
+function tablesOf(n: Normalization): Float32Array[] {
+  const key = `${n.mean.join(',')}/${n.std.join(',')}`;
+  let t = TABLES.get(key);
+  if (t === undefined) {
+    checkNormalization(n);
+    t = byteTables(n);
+    TABLES.set(key, t);
+  }
   return t;
-});
+}
 
 /** Normalises a float [0, 1] CHW tensor (3 channels) in place. */
-export function normalizeInPlace(chw: Float32Array): Float32Array {
+export function normalizeInPlace(chw: Float32Array, n: Normalization = IMAGENET_NORMALIZATION): Float32Array {
   const plane = chw.length / 3;
   for (let c = 0; c < 3; c++) {
-    const mean = f32(IMAGENET_MEAN[c]!);
-    const std = f32(IMAGENET_STD[c]!);
+    const mean = f32(n.mean[c]!);
+    const std = f32(n.std[c]!);
     for (let i = c * plane; i < (c + 1) * plane; i++) chw[i] = f32(chw[i]! - mean) / std;
   }
   return chw;
@@ -56,11 +84,20 @@ export function interleavedToPlanar(rgb: Uint8Array, width: number, height: numb
  * Planar CHW RGB bytes (CIFAR's record layout) → normalised float32 [3, size, size], written into
  * `out` at `offset` (a batch buffer) or into a new array.
  */
-export function normalizedFromPlanar(planar: Uint8Array, width: number, height: number, size: number, out: Float32Array = new Float32Array(3 * size * size), offset = 0): Float32Array {
+export function normalizedFromPlanar(
+  planar: Uint8Array,
+  width: number,
+  height: number,
+  size: number,
+  out: Float32Array = new Float32Array(3 * size * size),
+  offset = 0,
+  n: Normalization = IMAGENET_NORMALIZATION,
+): Float32Array {
   const plane = width * height;
   if (width === size && height === size) {
+    const tables = tablesOf(n);
     for (let c = 0; c < 3; c++) {
-      const table = BYTE_TABLE[c]!;
+      const table = tables[c]!;
       const base = c * plane;
       const o = offset + base;
       for (let i = 0; i < plane; i++) out[o + i] = table[planar[base + i]!]!;
@@ -68,11 +105,11 @@ export function normalizedFromPlanar(planar: Uint8Array, width: number, height: 
     return out;
   }
   const resized = resizeBilinearAntialias(planarToTensor(planar), 3, height, width, size, size);
-  out.set(normalizeInPlace(resized), offset);
+  out.set(normalizeInPlace(resized, n), offset);
   return out;
 }
 
 /** HWC RGB bytes (what the decoder gives) → normalised float32 [3, size, size], into `out` at `offset` or a new array. */
-export function normalizedFromRgb(rgb: Uint8Array, width: number, height: number, size: number, out?: Float32Array, offset?: number): Float32Array {
-  return normalizedFromPlanar(interleavedToPlanar(rgb, width, height), width, height, size, out, offset);
+export function normalizedFromRgb(rgb: Uint8Array, width: number, height: number, size: number, out?: Float32Array, offset?: number, n?: Normalization): Float32Array {
+  return normalizedFromPlanar(interleavedToPlanar(rgb, width, height), width, height, size, out, offset, n);
 }

@@ -1,4 +1,5 @@
 /** Public types of the data layer: what `extract` reads images through. */
+import type { Normalization } from './preprocess.js';
 
 export type Split = 'train' | 'test';
 
@@ -16,13 +17,15 @@ export interface OpenDatasetOptions {
   seed: number;
   /** Passed to sharp (pixels per image); images larger than this are refused. */
   limitInputPixels?: number;
+  /** Normalize(mean, std) after ToTensor: the backbone's (`backbone.preprocessing`); ImageNet's when absent. */
+  normalization?: Normalization;
 }
 
 export interface DatasetBatch {
   /** Index of the first image of the batch within the split. */
   start: number;
   count: number;
-  /** [count, 3, S, S], ToTensor then Normalize(ImageNet mean, std), float32. */
+  /** [count, 3, S, S], ToTensor then Normalize(mean, std) (the options' normalization, ImageNet's by default), float32. */
   images: Float32Array;
   labels: Uint8Array;
 }

@@ -7,7 +7,9 @@
 import type { BackboneWeights } from '../backbones/types.js';
 import type { TrunkOutput } from './types.js';
 import { adaptivePoolMatrix } from './adaptive-pool.js';
-import { type OnnxValueInfo, encodeModel } from '../onnx/proto.js';
+import { InputError, expected } from '../errors.js';
+import { decodeModelInfo, spliceGraph } from '../onnx/decode.js';
+import { type OnnxNode, type OnnxTensor, type OnnxValueInfo, encodeModel } from '../onnx/proto.js';
 import { TOOL_VERSION } from '../version.js';
 import { transpose } from '../shape.js';
 
@@ -36,24 +38,55 @@ export function trunkFeatureShape(trunk: BackboneWeights, imageSize: number, out
   return output === 'map' ? [c, h, w] : [c * POOL_OUT * POOL_OUT];
 }
 
+/** The pooling nodes that make `pooled` from the `features` map of [h, w]. */
+function pooledNodes(h: number, w: number): { nodes: OnnxNode[]; initializers: OnnxTensor[] } {
+  // out[n,c] = Ph [7,h] · X[n,c] [h,w] · Pw [w,7]; MatMul broadcasts the 2-D matrices over N and C.
+  const pw = transpose(adaptivePoolMatrix(w, POOL_OUT), POOL_OUT, w);
+  const ph = adaptivePoolMatrix(h, POOL_OUT);
+  return {
+    initializers: [
+      { name: 'avgpool.pw', dims: [w, POOL_OUT], dataType: 'float', data: pw },
+      { name: 'avgpool.ph', dims: [POOL_OUT, h], dataType: 'float', data: ph },
+    ],
+    nodes: [
+      { opType: 'MatMul', name: 'avgpool_cols', inputs: [MAP_NAME, 'avgpool.pw'], outputs: ['avgpool_cols'] },
+      { opType: 'MatMul', name: 'avgpool_rows', inputs: ['avgpool.ph', 'avgpool_cols'], outputs: ['avgpool'] },
+      { opType: 'Flatten', name: 'flatten', inputs: ['avgpool'], outputs: [POOLED_NAME], attributes: [{ name: 'axis', type: 'int', value: 1 }] },
+    ],
+  };
+}
+
 /** Builds the serialized ONNX model (input `images` [N,3,S,S] float32) of the backbone's trunk. */
 export function buildTrunkGraph(trunk: BackboneWeights, opts: TrunkGraphOptions): Uint8Array {
+  const layout = trunk.backbone.trunk;
+  if (layout.model) {
+    // A ready model: its graph gives the map; the pooled output is spliced on after it.
+    const model = layout.model(trunk.weights, opts.imageSize, INPUT_NAME, MAP_NAME);
+    if (opts.output === 'map') return model;
+    const [channels, h, w] = trunkMapShape(trunk, opts.imageSize);
+    const pool = pooledNodes(h, w);
+    const taken = decodeModelInfo(model);
+    const names = new Set([...taken.nodeOutputs, ...taken.initializers.map((t) => t.name), ...taken.inputs.map((v) => v.name)]);
+    const clash = [...pool.nodes.flatMap((n) => n.outputs), ...pool.initializers.map((t) => t.name)].find((n) => names.has(n));
+    if (clash !== undefined) throw new InputError(expected(`no value named ${JSON.stringify(clash)} (the pooled layout adds it)`, trunk.backbone.name, 'a graph that has one'));
+    return spliceGraph(model, {
+      dropOutputs: opts.output === 'pooled' ? [MAP_NAME] : [],
+      append: pool.nodes,
+      initializers: pool.initializers,
+      outputs: [{ name: POOLED_NAME, elemType: 'float', shape: ['N', channels * POOL_OUT * POOL_OUT] }],
+    });
+  }
+  if (!layout.nodes) throw new Error(`backbone ${trunk.backbone.id} declares neither trunk nodes nor a trunk model`);
   // The backbone checks its weights before the size is checked against them.
-  const { nodes, initializers } = trunk.backbone.trunk.nodes(trunk.weights, INPUT_NAME, MAP_NAME);
+  const { nodes, initializers } = layout.nodes(trunk.weights, INPUT_NAME, MAP_NAME);
   const [channels, h, w] = trunkMapShape(trunk, opts.imageSize);
 
   const outputs: OnnxValueInfo[] = [];
   if (opts.output !== 'pooled') outputs.push({ name: MAP_NAME, elemType: 'float', shape: ['N', channels, h, w] });
   if (opts.output !== 'map') {
-    // out[n,c] = Ph [7,h] · X[n,c] [h,w] · Pw [w,7]; MatMul broadcasts the 2-D matrices over N and C.
-    const pw = transpose(adaptivePoolMatrix(w, POOL_OUT), POOL_OUT, w);
-    const ph = adaptivePoolMatrix(h, POOL_OUT);
-    initializers.push({ name: 'avgpool.pw', dims: [w, POOL_OUT], dataType: 'float', data: pw }, { name: 'avgpool.ph', dims: [POOL_OUT, h], dataType: 'float', data: ph });
-    nodes.push(
-      { opType: 'MatMul', name: 'avgpool_cols', inputs: [MAP_NAME, 'avgpool.pw'], outputs: ['avgpool_cols'] },
-      { opType: 'MatMul', name: 'avgpool_rows', inputs: ['avgpool.ph', 'avgpool_cols'], outputs: ['avgpool'] },
-      { opType: 'Flatten', name: 'flatten', inputs: ['avgpool'], outputs: [POOLED_NAME], attributes: [{ name: 'axis', type: 'int', value: 1 }] },
-    );
+    const pool = pooledNodes(h, w);
+    initializers.push(...pool.initializers);
+    nodes.push(...pool.nodes);
     outputs.push({ name: POOLED_NAME, elemType: 'float', shape: ['N', channels * POOL_OUT * POOL_OUT] });
   }
 

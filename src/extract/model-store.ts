@@ -7,7 +7,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findBackbone } from '../backbones/index.js';
+import { backboneFileTag, findBackbone } from '../backbones/index.js';
 import { ensureFolder, writeFileAtomic } from '../io/atomic.js';
 
 export interface ModelKey {
@@ -31,7 +31,7 @@ export interface StoredModel {
 export function modelFileName(key: ModelKey): string {
   const id = /^[0-9a-f]{64}$/i.test(key.weightsId) ? key.weightsId.slice(0, 16).toLowerCase() : key.weightsId.replace(/[^A-Za-z0-9._-]+/g, '_');
   if (id.length === 0) throw new RangeError('weightsId must not be empty');
-  return `${key.backbone}-${id}-${key.imageSize}-${key.output}.onnx`;
+  return `${backboneFileTag(key.backbone)}-${id}-${key.imageSize}-${key.output}.onnx`;
 }
 
 async function isModelFile(path: string): Promise<boolean> {

@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Backbone } from '../backbones/types.js';
+import type { Backbone, PublishedWeights } from '../backbones/types.js';
 import { CIFAR10_DIR_NAME, CIFAR10_FILE_NAME, CIFAR10_SPLIT_FILES } from './sources.js';
 
 type Env = Record<string, string | undefined>;
@@ -45,9 +45,9 @@ export interface FoundWeights {
   source: 'models' | 'torch-cache';
 }
 
-/** Like locateWeights, and says which of the two places it came from. */
-export async function findWeights(backbone: Backbone, opts: { modelsDir: string; env: Env }): Promise<FoundWeights | undefined> {
-  const fileName = backbone.published?.fileName;
+/** Like locateWeights, and says which of the two places it came from. `opts.file` looks for another published file than the default (`publishedVersion`). */
+export async function findWeights(backbone: Backbone, opts: { modelsDir: string; env: Env; file?: PublishedWeights }): Promise<FoundWeights | undefined> {
+  const fileName = (opts.file ?? backbone.published)?.fileName;
   if (fileName === undefined) return undefined;
   const own = join(opts.modelsDir, fileName);
   if (await isFile(own)) return { path: own, source: 'models' };
@@ -57,7 +57,7 @@ export async function findWeights(backbone: Backbone, opts: { modelsDir: string;
 }
 
 /** The backbone's published file in `modelsDir` (`models/<file name>`), else PyTorch's cached copy, else undefined. */
-export async function locateWeights(backbone: Backbone, opts: { modelsDir: string; env: Env }): Promise<string | undefined> {
+export async function locateWeights(backbone: Backbone, opts: { modelsDir: string; env: Env; file?: PublishedWeights }): Promise<string | undefined> {
   return (await findWeights(backbone, opts))?.path;
 }
 

@@ -3,7 +3,8 @@
  * published weights (under its id) and CIFAR-10. A table rather than constants so tests can point
  * the same code at small files served from 127.0.0.1.
  */
-import { listBackbones } from '../backbones/index.js';
+import { listBackbones, publishedVersion } from '../backbones/index.js';
+import type { Backbone } from '../backbones/types.js';
 import type { KnownFile, SourceTable } from './types.js';
 
 export type { KnownFile, KnownFileId, SourceTable } from './types.js';
@@ -26,6 +27,15 @@ export const CIFAR10: KnownFile = {
   md5: 'c32a1d4ab5d03f1284b67883e8d87530',
   bytes: 170_052_171,
 };
+
+/**
+ * The file `fetch <backbone> --weights-version VERSION` gets (the default one without a version), under
+ * the backbone's id; undefined for a backbone without published weights. UsageError for a version it does not publish.
+ */
+export function weightsSource(backbone: Backbone, version?: string): KnownFile | undefined {
+  const published = publishedVersion(backbone, version);
+  return published && { id: backbone.id, kind: 'weights', ...published };
+}
 
 /** The table as the registry stands now (a backbone registered later is in the next call's table). */
 export function knownSources(): SourceTable {

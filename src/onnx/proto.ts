@@ -184,7 +184,7 @@ export function writeMessage(parts: readonly Piece[]): Uint8Array {
   return out;
 }
 
-function tensorPieces(t: OnnxTensor): Piece[] {
+export function tensorPieces(t: OnnxTensor): Piece[] {
   const count = elementCount(t.dims);
   if (count !== t.data.length) {
     throw new RangeError(`tensor ${t.name}: dims [${t.dims.join(', ')}] hold ${count} values but data has ${t.data.length}`);
@@ -200,7 +200,7 @@ function tensorPieces(t: OnnxTensor): Piece[] {
   ];
 }
 
-function valueInfoPieces(v: OnnxValueInfo): Piece[] {
+export function valueInfoPieces(v: OnnxValueInfo): Piece[] {
   const dims = v.shape.map((d) => messageField(SHAPE.dim, [typeof d === 'number' ? varintField(DIMENSION.dimValue, d) : stringField(DIMENSION.dimParam, d)]));
   const tensorType = messageField(TYPE_PROTO.tensorType, [varintField(TYPE_TENSOR.elemType, DATA_TYPE[v.elemType]), messageField(TYPE_TENSOR.shape, dims)]);
   return [stringField(VALUE_INFO.name, v.name), messageField(VALUE_INFO.type, [tensorType])];
@@ -220,7 +220,7 @@ function attributePieces(a: OnnxAttribute): Piece[] {
   }
 }
 
-function nodePieces(n: OnnxNode): Piece[] {
+export function nodePieces(n: OnnxNode): Piece[] {
   return [
     ...n.inputs.map((s) => stringField(NODE.input, s)),
     ...n.outputs.map((s) => stringField(NODE.output, s)),

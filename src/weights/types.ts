@@ -27,7 +27,7 @@ export interface TensorEntry {
 /** Tensors of a checkpoint by name, in its order, before any is read. */
 export type TensorIndex = Map<string, TensorEntry>;
 
-export type CheckpointFormat = 'pth-legacy' | 'pth-zip' | 'safetensors';
+export type CheckpointFormat = 'pth-legacy' | 'pth-zip' | 'safetensors' | 'onnx';
 
 export interface OpenedCheckpoint {
   path: string;

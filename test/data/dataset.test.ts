@@ -88,6 +88,23 @@ describe('openDataset', () => {
     expect(Array.from(last.images.subarray(8 * 3072))).toEqual(Array.from(want));
   });
 
+  it("normalises with the options' mean and std: with mean 0 and std 1 the batch is ToTensor's alone", async () => {
+    const plain = await openDataset({ ...base, data: 'digits', split: 'test', normalization: { mean: [0, 0, 0], std: [1, 1, 1] } });
+    const imagenet = await openDataset({ ...base, data: 'digits', split: 'test' });
+    const [a] = await collect(plain.batches({ start: 0, batchSize: 4 }));
+    const [b] = await collect(imagenet.batches({ start: 0, batchSize: 4 }));
+    const raw = await readDigits('test');
+    const f = Math.fround;
+    const mean = [0.485, 0.456, 0.406];
+    const std = [0.229, 0.224, 0.225];
+    for (let i = 0; i < a!.images.length; i++) {
+      expect(a!.images[i]).toBe(f(raw.pixels[i]! / 255));
+      const c = Math.floor((i % 3072) / 1024);
+      expect(b!.images[i]).toBe(f(f(a!.images[i]! - f(mean[c]!)) / f(std[c]!)));
+    }
+    await expect(openDataset({ ...base, data: 'digits', split: 'test', normalization: { mean: [0, 0, 0], std: [0, 1, 1] } })).rejects.toThrow(/std \[0,1,1\]/);
+  });
+
   it('resizes CIFAR-layout records when asked for another image size', async () => {
     const dataDir = join(root, 'cifar');
     const records = makeRecords(10_000, 10, 9);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeRgb, loadImageTensor } from '../../src/data/image.js';
-import { IMAGENET_MEAN, IMAGENET_STD, interleavedToPlanar, normalizedFromPlanar, normalizedFromRgb } from '../../src/data/preprocess.js';
+import { IMAGENET_MEAN, IMAGENET_STD, checkNormalization, interleavedToPlanar, normalizedFromPlanar, normalizedFromRgb } from '../../src/data/preprocess.js';
 import { fixturePath, loadArray, reference, relativeError } from '../helpers/fixtures.js';
 
 describe('ToTensor + Normalize', () => {
@@ -42,5 +42,31 @@ describe('ToTensor + Normalize', () => {
 
   it('refuses pixel data that does not match the size given', () => {
     expect(() => normalizedFromRgb(new Uint8Array(10), 2, 2, 2)).toThrow(RangeError);
+  });
+
+  it("normalises with another backbone's mean and std (CLIP's), as torch does in float32, with and without a resize", () => {
+    const clip = { mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711] };
+    const planar = Uint8Array.from({ length: 3 * 4 * 4 }, (_, i) => (i * 37) % 256);
+    const f = Math.fround;
+    const same = normalizedFromPlanar(planar, 4, 4, 4, undefined, 0, clip);
+    for (let i = 0; i < planar.length; i++) {
+      const c = Math.floor(i / 16);
+      expect(same[i]).toBe(f(f(f(planar[i]! / 255) - f(clip.mean[c]!)) / f(clip.std[c]!)));
+    }
+    // Resized, the mean and std are the only difference from ImageNet's: undo one, apply the other.
+    const imagenet = normalizedFromPlanar(planar, 4, 4, 2);
+    const resized = normalizedFromPlanar(planar, 4, 4, 2, undefined, 0, clip);
+    for (let i = 0; i < resized.length; i++) {
+      const c = Math.floor(i / 4);
+      const x = imagenet[i]! * IMAGENET_STD[c]! + IMAGENET_MEAN[c]!;
+      expect(resized[i]).toBeCloseTo((x - clip.mean[c]!) / clip.std[c]!, 5);
+    }
+    // ImageNet's stays the default and exact.
+    expect(Array.from(normalizedFromPlanar(planar, 4, 4, 4, undefined, 0, { mean: IMAGENET_MEAN, std: IMAGENET_STD }))).toEqual(Array.from(normalizedFromPlanar(planar, 4, 4, 4)));
+  });
+
+  it('refuses a mean or std that Normalize could not use', () => {
+    expect(() => checkNormalization({ mean: [0.5, 0.5], std: [1, 1, 1] })).toThrow(/mean \[0.5,0.5\] is not three finite numbers/);
+    expect(() => checkNormalization({ mean: [0, 0, 0], std: [1, 0, 1] })).toThrow(/std \[1,0,1\] is not three finite, non-zero numbers/);
   });
 });

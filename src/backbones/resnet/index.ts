@@ -6,7 +6,7 @@
  * the pooled feature, not a hidden layer).
  */
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../data/preprocess.js';
-import type { Backbone } from '../types.js';
+import type { Backbone, PublishedWeights } from '../types.js';
 import { RESNET_MIN_IMAGE_SIZE, resnetMapShape, resnetNodes } from './graph.js';
 import { missingResNetMessage, readResNet, recogniseResNet } from './layout.js';
 import { resnetPlan, trunkParameters } from './plan.js';
@@ -29,7 +29,21 @@ export const RESNET18: ResNetSpec = { id: 'resnet18', name: 'ResNet-18', block: 
 export const RESNET34: ResNetSpec = { id: 'resnet34', name: 'ResNet-34', block: 'basic', depths: [3, 4, 6, 3] };
 export const RESNET50: ResNetSpec = { id: 'resnet50', name: 'ResNet-50', block: 'bottleneck', depths: [3, 4, 6, 3] };
 
-function resnetBackbone(spec: ResNetSpec, fileName: string): Backbone<ResNetWeights> {
+/** torchvision's checkpoint of `fileName`, its SHA-256 prefix taken from the name as torch.hub does. */
+function torchvisionFile(spec: ResNetSpec, fileName: string, version?: { version: string; tag: string }): PublishedWeights {
+  return {
+    what: version ? `${spec.name} weights (${version.tag})` : `${spec.name} weights`,
+    fileName,
+    url: `https://download.pytorch.org/models/${fileName}`,
+    sha256Prefix: /-([0-9a-f]{8})\.pth$/.exec(fileName)![1],
+    ...(version ? { version: version.version } : {}),
+  };
+}
+
+type Versioned = { fileName: string; version: string; tag: string };
+
+function resnetBackbone(spec: ResNetSpec, fileName: string | readonly [Versioned, ...Versioned[]]): Backbone<ResNetWeights> {
+  const [first, ...others] = typeof fileName === 'string' ? [torchvisionFile(spec, fileName)] : fileName.map((v) => torchvisionFile(spec, v.fileName, v));
   return {
     id: spec.id,
     name: spec.name,
@@ -54,16 +68,18 @@ function resnetBackbone(spec: ResNetSpec, fileName: string): Backbone<ResNetWeig
       id: (seed) => randomResNetId(spec, seed),
       fromId: (id) => resnetFromRandomId(spec, id),
     },
-    published: {
-      what: `${spec.name} weights`,
-      fileName,
-      url: `https://download.pytorch.org/models/${fileName}`,
-      sha256Prefix: /-([0-9a-f]{8})\.pth$/.exec(fileName)![1],
-    },
+    published: first!,
+    ...(others.length > 0 ? { otherPublished: others } : {}),
   };
 }
 
 export const resnet18 = resnetBackbone(RESNET18, 'resnet18-f37072fd.pth');
 export const resnet34 = resnetBackbone(RESNET34, 'resnet34-b627a593.pth');
-/** IMAGENET1K_V2 (80.9% top-1), torchvision's current default. */
-export const resnet50 = resnetBackbone(RESNET50, 'resnet50-11ad3fa6.pth');
+/**
+ * IMAGENET1K_V2 (80.9% top-1), torchvision's current default; IMAGENET1K_V1 (76.1%, the original
+ * recipe that most papers' frozen-feature results use) as `fetch resnet50 --weights-version v1`.
+ */
+export const resnet50 = resnetBackbone(RESNET50, [
+  { fileName: 'resnet50-11ad3fa6.pth', version: 'v2', tag: 'IMAGENET1K_V2' },
+  { fileName: 'resnet50-0676ba61.pth', version: 'v1', tag: 'IMAGENET1K_V1' },
+]);

@@ -53,7 +53,7 @@ describe('the ResNet trunk graph', () => {
   it('refuses weights put together by hand that do not follow the plan', async () => {
     const { weights } = await loadBackboneWeights(resnet18, weightsPath('resnet18'));
     const broken: ResNetWeights = { ...weights, stages: [weights.stages[0]!.slice(1), ...weights.stages.slice(1)] };
-    const err = thrownSync(() => resnet18.trunk.nodes(broken, 'images', 'features'));
+    const err = thrownSync(() => resnet18.trunk.nodes!(broken, 'images', 'features'));
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe('Expected 20 convolutions giving 32 channels for ResNet-18 weights but received "18 giving 32"');
   });
