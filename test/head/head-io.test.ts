@@ -53,9 +53,9 @@ describe('saveHead / loadHead', () => {
     const head = await loadHead(dir);
     const w = weights();
     for (const l of ['fc0', 'fc3', 'fc6'] as const) {
-      expect(Array.from(head.layers[l].weight)).toEqual(Array.from(w[l].weight));
-      expect(Array.from(head.layers[l].bias)).toEqual(Array.from(w[l].bias));
-      expect([head.layers[l].outFeatures, head.layers[l].inFeatures]).toEqual([w[l].outFeatures, w[l].inFeatures]);
+      expect(Array.from(head.layers[l]!.weight)).toEqual(Array.from(w[l]!.weight));
+      expect(Array.from(head.layers[l]!.bias)).toEqual(Array.from(w[l]!.bias));
+      expect([head.layers[l]!.outFeatures, head.layers[l]!.inFeatures]).toEqual([w[l]!.outFeatures, w[l]!.inFeatures]);
     }
     expect(head.meta).toEqual(meta());
   });

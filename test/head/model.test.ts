@@ -24,7 +24,7 @@ function reference64(w: HeadWeights, x: Float32Array, n: number): Float64Array {
     }
     return out;
   };
-  return lin(lin(lin(Float64Array.from(x), w.fc0, true), w.fc3, true), w.fc6, false);
+  return lin(lin(lin(Float64Array.from(x), w.fc0, true), w.fc3!, true), w.fc6!, false);
 }
 
 function randomHead(inF: number, hidden: number, k: number, seed: number): HeadWeights {
@@ -81,10 +81,10 @@ describe('buildHead', () => {
   it('builds a new last layer with K outputs instead of resizing the 1000-row classifier.6 (the tutorial pitfall)', () => {
     const pre = pretrained();
     const head = buildHead({ classes: 3, init: 'pretrained', seed: 0, pretrained: pre });
-    expect(head.fc6.outFeatures).toBe(3);
-    expect(head.fc6.weight.length).toBe(3 * 8);
+    expect(head.fc6!.outFeatures).toBe(3);
+    expect(head.fc6!.weight.length).toBe(3 * 8);
     // Not the first rows of the pretrained classifier.6.
-    expect(relativeError(head.fc6.weight, pre.fc6.weight.subarray(0, 24))).toBeGreaterThan(0.1);
+    expect(relativeError(head.fc6!.weight, pre.fc6.weight.subarray(0, 24))).toBeGreaterThan(0.1);
     expect(Array.from(head.fc0.weight)).toEqual(Array.from(pre.fc0.weight));
     const logits = headLogits(headTensors(head), tf.ones([2, 196]) as tf.Tensor2D);
     expect(logits.shape).toEqual([2, 3]);
@@ -101,7 +101,7 @@ describe('buildHead', () => {
     expect(max0).toBeLessThanOrEqual(bound0);
     expect(max0).toBeGreaterThan(0.95 * bound0);
     const bound6 = 1 / Math.sqrt(64);
-    expect(a.fc6.bias.reduce((m, v) => Math.max(m, Math.abs(v)), 0)).toBeLessThanOrEqual(bound6);
+    expect(a.fc6!.bias.reduce((m, v) => Math.max(m, Math.abs(v)), 0)).toBeLessThanOrEqual(bound6);
     const mean = a.fc0.weight.reduce((s, v) => s + v, 0) / a.fc0.weight.length;
     expect(Math.abs(mean)).toBeLessThan(bound0 / 20);
   });
