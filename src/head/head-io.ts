@@ -22,6 +22,11 @@ const LAYERS = ['fc0', 'fc3', 'fc6'] as const;
 /** The Dense layers of each kind, in order. */
 const KIND_LAYERS: Record<HeadKind, readonly (typeof LAYERS)[number][]> = { linear: ['fc0'], mlp: ['fc0', 'fc3'], classifier: LAYERS };
 
+/** `a linear`, `an mlp`, `a classifier`. */
+function aKind(kind: HeadKind): string {
+  return `${kind === 'mlp' ? 'an' : 'a'} ${kind}`;
+}
+
 function presentLayers(w: HeadWeights): { name: (typeof LAYERS)[number]; layer: HeadLayer }[] {
   return KIND_LAYERS[headKind(w)].map((name) => ({ name, layer: w[name]! }));
 }
@@ -254,7 +259,7 @@ export async function loadHead(dir: string): Promise<LoadedHead> {
     const kernel = byName.get(`${name}/kernel`);
     const bias = byName.get(`${name}/bias`);
     if (!kernel || !bias || kernel.shape.length !== 2 || bias.shape.length !== 1 || bias.shape[0] !== kernel.shape[1] || kernel.shape.some((d) => d < 1))
-      throw new InputError(`Expected Dense layer ${name} (kernel and bias) in ${modelPath}${meta.kind === undefined ? '' : ` for a ${meta.kind} head`}`);
+      throw new InputError(`Expected Dense layer ${name} (kernel and bias) in ${modelPath}${meta.kind === undefined ? '' : ` for ${aKind(meta.kind)} head`}`);
     const [inFeatures, outFeatures] = kernel.shape as [number, number];
     return { weight: transpose(kernel.data, inFeatures, outFeatures), bias: Float32Array.from(bias.data), inFeatures, outFeatures };
   };
@@ -262,7 +267,7 @@ export async function loadHead(dir: string): Promise<LoadedHead> {
   const kind = meta.kind ?? 'classifier';
   const names = KIND_LAYERS[kind];
   const extra = weights.map((e) => e.name.split('/')[0]!).find((n) => !(names as readonly string[]).includes(n));
-  if (extra !== undefined) throw new InputError(`Expected only the layers of a ${kind} head (${names.join(', ')}) in ${modelPath} but it has ${extra}; "kind" in ${metaPath} says ${kind}`);
+  if (extra !== undefined) throw new InputError(`Expected only the layers of ${aKind(kind)} head (${names.join(', ')}) in ${modelPath} but it has ${extra}; "kind" in ${metaPath} says ${kind}`);
   const [fc0, fc3, fc6] = names.map(layer);
   const layers: HeadWeights = { fc0: fc0! };
   if (fc3) layers.fc3 = fc3;

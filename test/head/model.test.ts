@@ -25,7 +25,7 @@ function reference64(w: HeadWeights, x: Float32Array, n: number): Float64Array {
     return out;
   };
   const layers = [w.fc0, w.fc3, w.fc6].filter((l) => l !== undefined);
-  let h = Float64Array.from(x);
+  let h: Float64Array = Float64Array.from(x);
   layers.forEach((l, i) => {
     h = lin(h, l, i < layers.length - 1);
   });
