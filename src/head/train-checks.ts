@@ -32,7 +32,7 @@ export function checkResumeShapes(tensors: ReadonlyMap<string, { shape: number[]
   const names: readonly string[] = paramNames(params);
   for (const k of names) {
     const t = tensors.get(`param.${k}`);
-    if (!t) throw new MismatchError(`Cannot resume from ${dir}: it has no param.${k} (its head is not ${headKindOfParams(params)})`);
+    if (!t) throw new MismatchError(`Cannot resume from ${dir}: it has no param.${k} (the head is ${headKindOfParams(params)})`);
   }
   for (const [name, t] of tensors) {
     const [kind, ...rest] = name.split('.');
@@ -40,7 +40,7 @@ export function checkResumeShapes(tensors: ReadonlyMap<string, { shape: number[]
     // Slots are stored flat (shape [n]): only their number of values has to agree.
     const param = kind === 'slot' ? rest.slice(0, -1).join('.') : rest.join('.');
     const want = names.includes(param) ? paramTensors(params)[param]!.shape : undefined;
-    if (!want) throw new MismatchError(`Cannot resume from ${dir}: ${name} belongs to no parameter of the head (a ${headKindOfParams(params)} head)`);
+    if (!want) throw new MismatchError(`Cannot resume from ${dir}: ${name} belongs to no parameter of the head (${headKindOfParams(params)})`);
     if (kind === 'slot' ? elementCount(t.shape) !== elementCount(want) : shown(t.shape) !== shown(want)) {
       const has = kind === 'slot' ? `${elementCount(t.shape)} values` : `shape ${shown(t.shape)}`;
       throw new MismatchError(`Cannot resume from ${dir}: ${name} has ${has} where the head has ${shown(want)}`);
@@ -49,5 +49,5 @@ export function checkResumeShapes(tensors: ReadonlyMap<string, { shape: number[]
 }
 
 function headKindOfParams(p: HeadTensors): string {
-  return p.w6 ? 'classifier' : p.w3 ? 'mlp' : 'linear';
+  return p.w6 ? 'a classifier' : p.w3 ? 'an mlp' : 'a linear probe';
 }

@@ -21,6 +21,7 @@ import { checkpointDir, readCheckpoint } from './checkpoint.js';
 import {
   crossEntropy,
   dropoutMasks,
+  headKind,
   headLogits,
   headProbabilities,
   headTensors,
@@ -65,7 +66,7 @@ interface PendingStep {
 }
 
 /** What checkpoints written before validation splits existed were trained with: a resume compares against these. */
-const LEGACY_FINGERPRINT: Record<string, string | number | boolean> = { '--val-fraction': 0, '--monitor': 'val-accuracy', '--class-weight': 'none' };
+const LEGACY_FINGERPRINT: Record<string, string | number | boolean> = { '--val-fraction': 0, '--monitor': 'val-accuracy', '--class-weight': 'none', '--head': 'classifier' };
 
 /** The settings a resume must share, as flag-like names for the error message. */
 function fingerprintOf(o: TrainHeadOptions): Record<string, string | number | boolean> {
@@ -85,6 +86,7 @@ function fingerprintOf(o: TrainHeadOptions): Record<string, string | number | bo
     '--val-fraction': s.valFraction ?? 0,
     '--monitor': s.monitor ?? 'val-accuracy',
     '--class-weight': s.classWeight ?? 'none',
+    '--head': headKind(o.initial),
   };
 }
 

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MismatchError } from '../../../src/errors.js';
 import { selectBackend } from '../../../src/head/backend.js';
 import { readCheckpoint } from '../../../src/head/checkpoint.js';
 import { buildHead, headKind } from '../../../src/head/model.js';
@@ -108,6 +109,18 @@ describe('head kinds on the cpu backend', () => {
     const resumed = await train('mlp', C, { ...s, epochs: 3 }, out, true);
     expect(resumed.r.resumedAt).toBe(2);
     expectSameWeights(resumed.r.weights, whole.r.weights, 0);
+  });
+
+  it('refuses to resume a checkpoint of another kind, naming --head, in one line', async () => {
+    await selectBackend('cpu');
+    const out = join(tmp, 'kind-change');
+    await train('mlp', C, { epochs: 1 }, out);
+    const err = await train('linear', C, { epochs: 2 }, out, true).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toBeInstanceOf(MismatchError);
+    expect(err!.message).toBe(`Cannot resume from ${join(out, 'checkpoint')}: it was trained with --head mlp, not linear`);
   });
 });
 
