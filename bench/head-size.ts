@@ -28,7 +28,7 @@ const data = await loadTrainData(cache);
 const ctx = { stderr: { write: () => true }, json: false, verbose: false };
 console.log(`${cache}: ${data.backbone.name}, rows ${data.featureShape.join('x')}, ${data.classes.length} classes, input ${data.backbone.head.input}`);
 for (const kind of HEAD_KINDS) {
-  const initial = initialHead(data, 'random', undefined, 1, { kind });
+  const initial = initialHead(data, 'random', undefined, 1, { head: kind });
   const settings = {
     optimizer: 'adam' as const,
     lr: 0.001,

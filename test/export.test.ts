@@ -129,7 +129,7 @@ describe('export --onnx and predict for every head kind', () => {
       head: kind,
       hidden: 16,
     };
-    const initial = initialHead(data, 'random', undefined, settings.seed, { kind, hidden: 16 });
+    const initial = initialHead(data, 'random', undefined, settings.seed, settings);
     const outDir = join(s.root, 'heads', `trained-${kind}`);
     await trainAndSave({ data, train: data.train, initial, settings, outDir, backend: 'cpu', resume: false, keepCheckpoint: false }, captureContext().ctx);
     return outDir;

@@ -186,10 +186,10 @@ export async function loadPretrained(data: TrainData, weightsOption: string | un
   return { fc0: layer(cls.fc0), fc3: layer(cls.fc3) };
 }
 
-/** What kind of head to build, and how wide (train-head's --head and --hidden; TrainSettings.head/hidden). */
+/** What kind of head to build, and how wide: TrainSettings' `head` and `hidden` (train-head's --head and --hidden), so a run's settings can be passed as they are. */
 export interface HeadShape {
   /** Default: the backbone's (`backbone.head.kind`: VGG16's classifier, a ResNet's linear probe). */
-  kind?: HeadKind;
+  head?: HeadKind;
   /** Default: the pretrained layers' width when they start the head, else the backbone's `head.hidden`. */
   hidden?: number;
 }
@@ -208,7 +208,7 @@ export function initialHead(data: TrainData, init: 'pretrained' | 'random', pret
   const { backbone, info, featureShape } = data;
   const inFeatures = inputWidthFor(info.attrs.layout, featureShape, backbone.head.input);
   const hidden = shape.hidden ?? (init === 'pretrained' ? undefined : backbone.head.hidden);
-  return buildHead({ classes: data.classes.length, init, seed, kind: shape.kind ?? backbone.head.kind, pretrained: p, inFeatures, hidden });
+  return buildHead({ classes: data.classes.length, init, seed, kind: shape.head ?? backbone.head.kind, pretrained: p, inFeatures, hidden });
 }
 
 /** headstart.json's text for how a cached row becomes the head's input. */
