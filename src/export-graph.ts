@@ -8,7 +8,7 @@
 import type { BackboneWeights } from './backbones/types.js';
 import { MAP_NAME, POOLED_NAME, buildTrunkGraph } from './extract/graph.js';
 import { type OnnxNode, type OnnxTensor, type Piece, bytesField, encodeModel, messageField, stringField, varintField, writeMessage } from './onnx/proto.js';
-import { foldWeight } from './head/fold.js';
+import { POOL_CELLS, foldWeight } from './head/fold.js';
 
 export const PROBABILITIES_NAME = 'probabilities';
 
@@ -24,7 +24,8 @@ export interface ExportGraphOptions {
   imageSize: number;
   /** Per-image trunk map shape [C, h, w]. */
   mapShape: readonly number[];
-  layers: { fc0: DenseLayer; fc3: DenseLayer; fc6: DenseLayer };
+  /** The head's layers (HeadWeights): fc0 alone (linear), fc0 + fc3 (mlp), or all three (classifier). */
+  layers: { fc0: DenseLayer; fc3?: DenseLayer; fc6?: DenseLayer };
   /** Written to the model's metadata_props (class names, image size, normalisation…). */
   metadata?: Record<string, string>;
 }
@@ -106,16 +107,27 @@ function initializerField(t: OnnxTensor): Piece {
   ]);
 }
 
-function headNodes(opts: ExportGraphOptions): { nodes: OnnxNode[]; initializers: OnnxTensor[] } {
+/**
+ * Whether the head reads the trunk's map flattened as it is (a 1×1 map, or a head of C*h*w inputs)
+ * rather than its 7×7-pooled output.
+ */
+function readsMap(opts: ExportGraphOptions): boolean {
   const [channels, h, w] = opts.mapShape as [number, number, number];
-  const { fc0, fc3, fc6 } = opts.layers;
-  const fold = h === 1 && w === 1;
+  return (h === 1 && w === 1) || (opts.layers.fc0.inFeatures === channels * h * w && !(h === 7 && w === 7));
+}
+
+function headNodes(opts: ExportGraphOptions): { nodes: OnnxNode[]; initializers: OnnxTensor[] } {
+  const [channels] = opts.mapShape as [number, number, number];
+  const { fc0 } = opts.layers;
   const initializers: OnnxTensor[] = [];
   const nodes: OnnxNode[] = [];
   let x: string;
-  if (fold) {
+  if (readsMap(opts)) {
     nodes.push({ opType: 'Flatten', name: 'head_flatten', inputs: [MAP_NAME], outputs: ['head_in'], attributes: [{ name: 'axis', type: 'int', value: 1 }] });
-    initializers.push({ name: 'classifier.0.weight', dims: [fc0.outFeatures, channels], dataType: 'float', data: foldWeight(fc0.weight, fc0.outFeatures, channels) });
+    // A 1×1 map under a pool7 head (C*49 inputs): the 49 copies of each channel, folded into one column.
+    const folded = fc0.inFeatures === channels * POOL_CELLS && fc0.inFeatures !== channels;
+    const inputs = folded ? channels : fc0.inFeatures;
+    initializers.push({ name: 'classifier.0.weight', dims: [fc0.outFeatures, inputs], dataType: 'float', data: folded ? foldWeight(fc0.weight, fc0.outFeatures, channels) : fc0.weight });
     x = 'head_in';
   } else {
     initializers.push({ name: 'classifier.0.weight', dims: [fc0.outFeatures, fc0.inFeatures], dataType: 'float', data: fc0.weight });
@@ -129,30 +141,35 @@ function headNodes(opts: ExportGraphOptions): { nodes: OnnxNode[]; initializers:
     outputs: [name],
     attributes: [{ name: 'transB', type: 'int', value: 1 }],
   });
-  nodes.push(gemm('fc0', x, 'classifier.0'), { opType: 'Relu', name: 'relu_fc0', inputs: ['fc0'], outputs: ['relu_fc0'] });
-  for (const [param, layer] of [
-    ['classifier.3', fc3],
-    ['classifier.6', fc6],
-  ] as const) {
-    initializers.push(
-      { name: `${param}.weight`, dims: [layer.outFeatures, layer.inFeatures], dataType: 'float', data: layer.weight },
-      { name: `${param}.bias`, dims: [layer.outFeatures], dataType: 'float', data: layer.bias },
-    );
+  // Linear → ReLU between layers, as torch.nn.Sequential's indices 0, 3, 6 (Dropout is the identity in eval mode).
+  const layers = [
+    { index: 0, layer: fc0 },
+    { index: 3, layer: opts.layers.fc3 },
+    { index: 6, layer: opts.layers.fc6 },
+  ].filter((l): l is { index: number; layer: DenseLayer } => l.layer !== undefined);
+  for (const [i, { index, layer }] of layers.entries()) {
+    const param = `classifier.${index}`;
+    if (i > 0) {
+      initializers.push(
+        { name: `${param}.weight`, dims: [layer.outFeatures, layer.inFeatures], dataType: 'float', data: layer.weight },
+        { name: `${param}.bias`, dims: [layer.outFeatures], dataType: 'float', data: layer.bias },
+      );
+    }
+    const last = i === layers.length - 1;
+    const name = last ? 'logits' : `fc${index}`;
+    nodes.push(gemm(name, x, param));
+    if (!last) {
+      nodes.push({ opType: 'Relu', name: `relu_fc${index}`, inputs: [name], outputs: [`relu_fc${index}`] });
+      x = `relu_fc${index}`;
+    }
   }
-  nodes.push(gemm('fc3', 'relu_fc0', 'classifier.3'), { opType: 'Relu', name: 'relu_fc3', inputs: ['fc3'], outputs: ['relu_fc3'] }, gemm('logits', 'relu_fc3', 'classifier.6'), {
-    opType: 'Softmax',
-    name: 'softmax',
-    inputs: ['logits'],
-    outputs: [PROBABILITIES_NAME],
-    attributes: [{ name: 'axis', type: 'int', value: 1 }],
-  });
+  nodes.push({ opType: 'Softmax', name: 'softmax', inputs: ['logits'], outputs: [PROBABILITIES_NAME], attributes: [{ name: 'axis', type: 'int', value: 1 }] });
   return { nodes, initializers };
 }
 
 /** Serialized ONNX model: `images` [N,3,S,S] normalised → `probabilities` [N,K]. */
 export function buildExportGraph(trunkWeights: BackboneWeights, opts: ExportGraphOptions): Uint8Array {
-  const [, h, w] = opts.mapShape;
-  const trunk = buildTrunkGraph(trunkWeights, { imageSize: opts.imageSize, output: h === 1 && w === 1 ? 'map' : 'pooled' });
+  const trunk = buildTrunkGraph(trunkWeights, { imageSize: opts.imageSize, output: readsMap(opts) ? 'map' : 'pooled' });
   const head = headNodes(opts);
   // Encoding the head's nodes as a model of its own yields their fields ready made.
   const headModel = encodeModel({
@@ -161,7 +178,7 @@ export function buildExportGraph(trunkWeights: BackboneWeights, opts: ExportGrap
       nodes: head.nodes,
       initializers: [],
       inputs: [],
-      outputs: [{ name: PROBABILITIES_NAME, elemType: 'float', shape: ['N', opts.layers.fc6.outFeatures] }],
+      outputs: [{ name: PROBABILITIES_NAME, elemType: 'float', shape: ['N', (opts.layers.fc6 ?? opts.layers.fc3 ?? opts.layers.fc0).outFeatures] }],
     },
   });
   const headGraph = scanFields(headModel).find((f) => f.field === MODEL_GRAPH)!.body!;

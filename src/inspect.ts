@@ -8,6 +8,8 @@ import { readCacheInfo } from './cache/reader.js';
 import { type CacheVerification, verifyCache } from './cache/verify.js';
 import { formatDuration, progressBar } from './progress.js';
 import { loadHead, readJson } from './head/head-io.js';
+import { headKind, headLayers } from './head/model.js';
+import type { HeadWeights } from './head/types.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
 import { openCheckpoint } from './weights/checkpoint.js';
 import { looksLikeSafetensors } from './weights/safetensors.js';
@@ -76,17 +78,33 @@ async function verifyCacheFile(path: string, ctx: RunContext): Promise<CommandRe
   return { text: lines.join('\n'), data: { kind: 'cache-verification', ...result, seconds, ok: n === 0 }, exitCode: n === 0 ? undefined : new InputError('').exitCode };
 }
 
+/** `linear 2048→10 (classifier.0)`, `mlp 2048→512→10 (classifier.0, .3)`, `classifier 25088→4096→4096→10 (classifier.0, .3, .6)`. */
+export function describeHeadLayers(w: HeadWeights): string {
+  const layers = headLayers(w);
+  const names = ['classifier.0', '.3', '.6'].slice(0, layers.length).join(', ');
+  return `${headKind(w)} ${[layers[0]!.inFeatures, ...layers.map((l) => l.outFeatures)].join('→')} (${names})`;
+}
+
+/** [out, in] of each present layer, by its name (fc0, fc3, fc6). */
+function layerShapes(w: HeadWeights): Record<string, [number, number]> {
+  const out: Record<string, [number, number]> = {};
+  for (const name of ['fc0', 'fc3', 'fc6'] as const) {
+    const l = w[name];
+    if (l) out[name] = [l.outFeatures, l.inFeatures];
+  }
+  return out;
+}
+
 async function inspectHead(dir: string): Promise<CommandResult> {
   const head = await loadHead(dir);
   const m = head.meta;
-  const { fc0, fc3, fc6 } = head.layers;
   const metricsFile = join(dir, 'metrics.json');
   const metrics = existsSync(metricsFile) ? readJson<Record<string, unknown> | undefined>(metricsFile, 'the training metrics') : undefined;
   const s = m.settings;
   const lines = [
     `${dir}: headstart head (format ${m.formatVersion}, written by headstart ${m.toolVersion} on ${m.createdAt})`,
     `  classes   ${listClasses(m.classes)}`,
-    `  layers    ${fc0.inFeatures}→${fc0.outFeatures}→${fc3.outFeatures}→${fc6.outFeatures} (classifier.0, .3, .6)`,
+    `  layers    ${describeHeadLayers(head.layers)}`,
     `  input     ${m.input.layout} ${shape(m.input.featureShape)}: ${m.input.transform}`,
     `  backbone  ${m.backbone ?? `${UNRECORDED_BACKBONE} (not recorded)`}`,
     `  weights   ${m.cache.weightsId === undefined ? '?' : short(m.cache.weightsId)}, images ${m.cache.imageSize ?? '?'}×${m.cache.imageSize ?? '?'}`,
@@ -96,7 +114,7 @@ async function inspectHead(dir: string): Promise<CommandResult> {
   ];
   return {
     text: lines.join('\n'),
-    data: { kind: 'head', dir, meta: m, layers: { fc0: [fc0.outFeatures, fc0.inFeatures], fc3: [fc3.outFeatures, fc3.inFeatures], fc6: [fc6.outFeatures, fc6.inFeatures] }, metrics },
+    data: { kind: 'head', dir, meta: m, head: headKind(head.layers), layers: layerShapes(head.layers), metrics },
   };
 }
 

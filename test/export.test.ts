@@ -11,6 +11,11 @@ import { predictImages } from '../src/predict/predict.js';
 import { openPredictor } from '../src/predict/predictor.js';
 import { relativeError } from './helpers/fixtures.js';
 import { CLASSES, WEIGHTS, context, headMeta, makeScenario, randomHead, type Scenario } from './predict/scenario.js';
+import { buildHead } from '../src/head/model.js';
+import { initialHead, loadTrainData, trainAndSave } from '../src/head/run.js';
+import type { HeadKind } from '../src/head/types.js';
+import { runInspect } from '../src/inspect.js';
+import { TOY_CHANNELS, TOY_CLASSES, captureContext, makeToyCache } from './helpers/head-cache.js';
 
 let s: Scenario;
 beforeAll(async () => {
@@ -100,5 +105,68 @@ describe('export --onnx', () => {
     await expect(run).rejects.toThrow(`Cannot write the ONNX model to ${file}: a folder is in the way, expected a file (EISDIR)`);
     expect(readdirSync(file).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     expect(readdirSync(s.root).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('export --onnx and predict for every head kind', () => {
+  /** A head of `kind` trained by the library on a toy cache of the narrow fixture's [32, 1, 1] rows, saved by trainAndSave. */
+  async function trained(kind: HeadKind): Promise<string> {
+    const cache = join(s.root, 'cache', `toy-${kind}.h5`);
+    await makeToyCache(cache, ['train', 'test'], s.weightsId);
+    const data = await loadTrainData(cache);
+    const settings = {
+      optimizer: 'adam' as const,
+      lr: 0.01,
+      weightDecay: 0,
+      momentum: 0.9,
+      batchSize: 16,
+      epochs: 2,
+      dropout: 0.2,
+      patience: 0,
+      fold: true,
+      init: 'random' as const,
+      seed: 3,
+      head: kind,
+      hidden: 16,
+    };
+    const initial = initialHead(data, 'random', undefined, settings.seed, settings);
+    const outDir = join(s.root, 'heads', `trained-${kind}`);
+    await trainAndSave({ data, train: data.train, initial, settings, outDir, backend: 'cpu', resume: false, keepCheckpoint: false }, captureContext().ctx);
+    return outDir;
+  }
+
+  for (const [kind, layers] of [
+    ['linear', 'linear 1568→3 (classifier.0)'],
+    ['mlp', 'mlp 1568→16→3 (classifier.0, .3)'],
+  ] as const) {
+    it(`${kind}: trained, saved, loaded, predicted, exported; ONNX Runtime gives predict's probabilities; inspect names the kind`, async () => {
+      const dir = await trained(kind);
+      const head = await loadHead(dir);
+      expect(head.meta).toMatchObject({ kind, classes: TOY_CLASSES, input: { classifier: 'pool7' }, settings: { head: kind } });
+      const file = join(s.root, 'out', `trained-${kind}.onnx`);
+      await runExport({ positionals: [], options: { onnx: file, head: dir, weights: WEIGHTS } }, context());
+      const { probs, session } = await runOnnx(file, s.testImages, 32);
+      await session.release();
+      const expected = await predictAll(dir, s.testImages);
+      expect(relativeError(probs, expected)).toBeLessThanOrEqual(1e-5);
+      const inspected = await runInspect({ positionals: [dir], options: {} }, context());
+      expect(inspected.text).toContain(`  layers    ${layers}`);
+      expect(inspected.data).toMatchObject({ head: kind });
+    });
+  }
+
+  it("a head of C inputs (a globally pooled trunk's flatten input) on the 1×1 map: ONNX Runtime gives predict's probabilities", async () => {
+    const dir = join(s.root, 'heads', 'flatten-mlp');
+    const meta = {
+      ...headMeta({ classes: CLASSES, weightsId: s.weightsId, imageSize: 32, featureShape: [TOY_CHANNELS, 1, 1], cache: s.cache, inFeatures: TOY_CHANNELS, hidden: 16 }),
+      kind: 'mlp' as const,
+    };
+    meta.input.classifier = 'flatten';
+    saveHead(dir, buildHead({ kind: 'mlp', classes: 3, init: 'random', seed: 4, inFeatures: TOY_CHANNELS, hidden: 16 }), meta, 0);
+    const file = join(s.root, 'out', 'flatten-mlp.onnx');
+    await runExport({ positionals: [], options: { onnx: file, head: dir, weights: WEIGHTS } }, context());
+    const { probs, session } = await runOnnx(file, s.testImages, 32);
+    await session.release();
+    expect(relativeError(probs, await predictAll(dir, s.testImages))).toBeLessThanOrEqual(1e-5);
   });
 });

@@ -5,6 +5,7 @@
  */
 import type { OnnxNode, OnnxTensor } from '../onnx/proto.js';
 import type { CheckpointFormat, StateDict, Tensor, TensorEntry } from '../weights/types.js';
+import type { HeadInputMode, HeadKind } from '../head/types.js';
 
 /** One Linear layer of a checkpoint's classifier: weight [out, in] row-major, bias [out]. */
 export interface LinearLayer {
@@ -64,8 +65,16 @@ export interface TrunkLayout<W> {
   model?(weights: W, imageSize: number, input: string, output: string): Uint8Array;
 }
 
-/** The layers a head can start from, and its default width. */
+/** The layers a head can start from, its default kind and width, and how the trunk's map becomes its input. */
 export interface HeadInit<W> {
+  /** The head train-head builds unless told (--head). */
+  readonly kind: HeadKind;
+  /**
+   * How a row of the trunk's map becomes the head's input: `pool7`, AdaptiveAvgPool2d((7,7)) +
+   * flatten (VGG16's, C*49 inputs); `flatten`, the map as it is (a trunk that ends in global
+   * pooling: C inputs).
+   */
+  readonly input: HeadInputMode;
   /** Hidden width of a head started at random when no pretrained layers are at hand. */
   readonly hidden: number;
   /** Whether its checkpoints offer classifier layers to start a head from; a head starts at random when not. */

@@ -165,17 +165,21 @@ function checkTensorIndex(index: unknown[], statePath: string, dir: string): voi
     if (!ok) throw new InputError(`Expected tensor entries {name, shape, offset, length} in checkpoint ${statePath} but received ${JSON.stringify(t)?.slice(0, 80)}; ${afresh}`);
     shapes.set(t.name as string, t.shape as number[]);
   }
-  const missing = PARAM_NAMES.filter((k) => !shapes.has(`param.${k}`));
+  // The head's kind decides its parameters: w0, b0 (linear), and w3, b3 (mlp), and w6, b6 (classifier).
+  // A tensor of a later layer says the earlier ones must be there too.
+  const has = (i: number): boolean => [3, 6].some((j) => j >= i && (shapes.has(`param.w${j}`) || shapes.has(`param.b${j}`)));
+  const names = PARAM_NAMES.filter((k) => k[1] === '0' || has(Number(k[1])));
+  const missing = names.filter((k) => !shapes.has(`param.${k}`));
   if (missing.length > 0) {
     throw new InputError(
-      `Expected tensors ${PARAM_NAMES.map((k) => `param.${k}`).join(', ')} in checkpoint ${statePath} but ${missing.map((k) => `param.${k}`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing; ${afresh}`,
+      `Expected tensors ${names.map((k) => `param.${k}`).join(', ')} in checkpoint ${statePath} but ${missing.map((k) => `param.${k}`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing; ${afresh}`,
     );
   }
   const p = (k: string): number[] => shapes.get(`param.${k}`)!;
-  const [w0, b0, w3, b3, w6, b6] = PARAM_NAMES.map(p) as [number[], number[], number[], number[], number[], number[]];
-  const chained = w0.length === 2 && w3.length === 2 && w6.length === 2 && same(b0, [w0[0]!]) && same(w3, [w3[0]!, w0[0]!]) && same(b3, [w3[0]!]) && same(w6, [w6[0]!, w3[0]!]) && same(b6, [w6[0]!]);
+  const layers = [0, 3, 6].filter((i) => names.includes(`w${i}` as (typeof names)[number])).map((i) => ({ w: p(`w${i}`), b: p(`b${i}`) }));
+  const chained = layers.every((l, i) => l.w.length === 2 && same(l.b, [l.w[0]!]) && (i === 0 || l.w[1] === layers[i - 1]!.w[0]));
   if (!chained) {
-    const listed = PARAM_NAMES.map((k) => `param.${k} ${JSON.stringify(p(k))}`).join(', ');
+    const listed = names.map((k) => `param.${k} ${JSON.stringify(p(k))}`).join(', ');
     throw new InputError(`Expected chained layer shapes in checkpoint ${statePath} but received ${listed}; ${afresh}`);
   }
   for (const [name, shape] of shapes) {
@@ -183,7 +187,7 @@ function checkTensorIndex(index: unknown[], statePath: string, dir: string): voi
     const kind = name.slice(0, dot);
     const param = kind === 'slot' ? name.slice(dot + 1, name.lastIndexOf('.')) : name.slice(dot + 1);
     if (kind !== 'best' && kind !== 'slot') continue;
-    const want = (PARAM_NAMES as readonly string[]).includes(param) ? p(param) : undefined;
+    const want = (names as readonly string[]).includes(param) ? p(param) : undefined;
     const fits = want !== undefined && (kind === 'best' ? same(shape, want) : elementCount(shape) === elementCount(want));
     if (!fits)
       throw new InputError(
@@ -191,8 +195,8 @@ function checkTensorIndex(index: unknown[], statePath: string, dir: string): voi
       );
   }
   // The best epoch's weights are kept whole or not at all (not at all: the last epoch was the best).
-  const bestMissing = PARAM_NAMES.filter((k) => !shapes.has(`best.${k}`));
-  if (bestMissing.length > 0 && bestMissing.length < PARAM_NAMES.length) {
+  const bestMissing = names.filter((k) => !shapes.has(`best.${k}`));
+  if (bestMissing.length > 0 && bestMissing.length < names.length) {
     throw new InputError(
       `Expected all or none of the best.* tensors in checkpoint ${statePath} but ${bestMissing.map((k) => `best.${k}`).join(', ')} ${bestMissing.length === 1 ? 'is' : 'are'} missing; ${afresh}`,
     );

@@ -1,21 +1,35 @@
 /**
  * A head on disk: `model.json` + `weights.bin` in TensorFlow.js layers format (a Sequential of
  * Dense/Dropout, kernels stored [in, out] as Keras does, so `tf.loadLayersModel` reads it), and
- * `headstart.json` (HeadMeta). Also the training checkpoint (`checkpoint/`), written atomically.
+ * `headstart.json` (HeadMeta, whose `kind` says which Dense layers there are: fc0 for a linear
+ * head, fc0 and fc3 for an mlp, fc0, fc3 and fc6 for a classifier, the kind of heads written
+ * before kinds). Also the training checkpoint (`checkpoint/`), written atomically.
  */
 import { type Stats, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, MismatchError } from '../errors.js';
 import { writeFilesAtomic, type PendingFile } from '../io/atomic.js';
 import { TOOL_VERSION } from '../version.js';
-import type { HeadLayer, HeadMeta, HeadWeights, LoadedHead } from './types.js';
+import { HEAD_KINDS, type HeadKind, type HeadLayer, type HeadMeta, type HeadWeights, type LoadedHead } from './types.js';
 
-import { headInputWidth } from './model.js';
+import { headKind, inputWidthFor } from './model.js';
 import { elementCount, transpose } from '../shape.js';
 
 export { headProbabilities } from './model.js';
 
 const LAYERS = ['fc0', 'fc3', 'fc6'] as const;
+
+/** The Dense layers of each kind, in order. */
+const KIND_LAYERS: Record<HeadKind, readonly (typeof LAYERS)[number][]> = { linear: ['fc0'], mlp: ['fc0', 'fc3'], classifier: LAYERS };
+
+/** `a linear`, `an mlp`, `a classifier`. */
+function aKind(kind: HeadKind): string {
+  return `${kind === 'mlp' ? 'an' : 'a'} ${kind}`;
+}
+
+function presentLayers(w: HeadWeights): { name: (typeof LAYERS)[number]; layer: HeadLayer }[] {
+  return KIND_LAYERS[headKind(w)].map((name) => ({ name, layer: w[name]! }));
+}
 
 function denseConfig(name: string, units: number, activation: string, inputWidth?: number): object {
   return {
@@ -45,6 +59,7 @@ function dropoutConfig(name: string, rate: number): object {
 
 /** The tfjs-layers model.json for these weights (softmax output: the model gives probabilities). */
 export function modelJson(w: HeadWeights, dropout: number): object {
+  const layers = presentLayers(w);
   return {
     format: 'layers-model',
     generatedBy: `headstart ${TOOL_VERSION}`,
@@ -53,13 +68,12 @@ export function modelJson(w: HeadWeights, dropout: number): object {
       class_name: 'Sequential',
       config: {
         name: 'headstart_head',
-        layers: [
-          denseConfig('fc0', w.fc0.outFeatures, 'relu', w.fc0.inFeatures),
-          dropoutConfig('dropout1', dropout),
-          denseConfig('fc3', w.fc3.outFeatures, 'relu'),
-          dropoutConfig('dropout2', dropout),
-          denseConfig('fc6', w.fc6.outFeatures, 'softmax'),
-        ],
+        // Dense → Dropout between layers (ReLU in the Dense), softmax on the last.
+        layers: layers.flatMap(({ name, layer }, i) => {
+          const last = i === layers.length - 1;
+          const dense = denseConfig(name, layer.outFeatures, last ? 'softmax' : 'relu', i === 0 ? layer.inFeatures : undefined);
+          return last ? [dense] : [dense, dropoutConfig(`dropout${i + 1}`, dropout)];
+        }),
       },
       keras_version: 'tfjs-layers 4.22.0',
       backend: 'tensor_flow.js',
@@ -67,9 +81,9 @@ export function modelJson(w: HeadWeights, dropout: number): object {
     weightsManifest: [
       {
         paths: ['weights.bin'],
-        weights: LAYERS.flatMap((l) => [
-          { name: `${l}/kernel`, shape: [w[l].inFeatures, w[l].outFeatures], dtype: 'float32' },
-          { name: `${l}/bias`, shape: [w[l].outFeatures], dtype: 'float32' },
+        weights: layers.flatMap(({ name, layer }) => [
+          { name: `${name}/kernel`, shape: [layer.inFeatures, layer.outFeatures], dtype: 'float32' },
+          { name: `${name}/bias`, shape: [layer.outFeatures], dtype: 'float32' },
         ]),
       },
     ],
@@ -92,7 +106,7 @@ export interface HeadExtraFile {
  * full-disk message (what is kept, how to go on).
  */
 export function saveHead(dir: string, w: HeadWeights, meta: HeadMeta, dropout: number, opts: { extra?: readonly HeadExtraFile[]; hint?: string } = {}): void {
-  const weights = LAYERS.flatMap((l) => [floatBytes(transpose(w[l].weight, w[l].outFeatures, w[l].inFeatures)), floatBytes(w[l].bias)]);
+  const weights = presentLayers(w).flatMap(({ layer: l }) => [floatBytes(transpose(l.weight, l.outFeatures, l.inFeatures)), floatBytes(l.bias)]);
   const files: PendingFile[] = [
     ...(opts.extra ?? []).map((f) => ({ path: join(dir, f.name), data: f.data })),
     { path: join(dir, 'weights.bin'), data: weights },
@@ -169,6 +183,8 @@ function checkMeta(meta: Record<string, unknown>, file: string): void {
     const v = cache[k];
     if (v !== undefined && !(Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (k === 'mean' || x > 0)))) throw bad(`cache.${k}`, 'three numbers', v);
   }
+  if (meta.kind !== undefined && !HEAD_KINDS.includes(meta.kind as HeadKind)) throw bad('kind', `one of ${HEAD_KINDS.join(', ')}`, meta.kind);
+  if (input.classifier !== undefined && input.classifier !== 'pool7' && input.classifier !== 'flatten') throw bad('input.classifier', '"pool7" or "flatten"', input.classifier);
   if (!isObject(meta.settings)) throw bad('settings', 'an object', meta.settings);
   if (!isObject(meta.training)) throw bad('training', 'an object', meta.training);
 }
@@ -243,20 +259,28 @@ export async function loadHead(dir: string): Promise<LoadedHead> {
     const kernel = byName.get(`${name}/kernel`);
     const bias = byName.get(`${name}/bias`);
     if (!kernel || !bias || kernel.shape.length !== 2 || bias.shape.length !== 1 || bias.shape[0] !== kernel.shape[1] || kernel.shape.some((d) => d < 1))
-      throw new InputError(`Expected Dense layer ${name} (kernel and bias) in ${modelPath}`);
+      throw new InputError(`Expected Dense layer ${name} (kernel and bias) in ${modelPath}${meta.kind === undefined ? '' : ` for ${aKind(meta.kind)} head`}`);
     const [inFeatures, outFeatures] = kernel.shape as [number, number];
     return { weight: transpose(kernel.data, inFeatures, outFeatures), bias: Float32Array.from(bias.data), inFeatures, outFeatures };
   };
-  const layers: HeadWeights = { fc0: layer('fc0'), fc3: layer('fc3'), fc6: layer('fc6') };
-  if (layers.fc3.inFeatures !== layers.fc0.outFeatures || layers.fc6.inFeatures !== layers.fc3.outFeatures) {
-    throw new InputError(
-      `Expected chained layer sizes in ${modelPath} but received ${layers.fc0.inFeatures}→${layers.fc0.outFeatures}, ${layers.fc3.inFeatures}→${layers.fc3.outFeatures}, ${layers.fc6.inFeatures}→${layers.fc6.outFeatures}`,
-    );
+  // Heads written before kinds are classifiers; the manifest must hold the kind's layers and no others.
+  const kind = meta.kind ?? 'classifier';
+  const names = KIND_LAYERS[kind];
+  const extra = weights.map((e) => e.name.split('/')[0]!).find((n) => !(names as readonly string[]).includes(n));
+  if (extra !== undefined) throw new InputError(`Expected only the layers of ${aKind(kind)} head (${names.join(', ')}) in ${modelPath} but it has ${extra}; "kind" in ${metaPath} says ${kind}`);
+  const [fc0, fc3, fc6] = names.map(layer);
+  const layers: HeadWeights = { fc0: fc0! };
+  if (fc3) layers.fc3 = fc3;
+  if (fc6) layers.fc6 = fc6;
+  const chain = [fc0!, fc3, fc6].filter((l): l is HeadLayer => l !== undefined);
+  if (chain.some((l, i) => i > 0 && l.inFeatures !== chain[i - 1]!.outFeatures)) {
+    throw new InputError(`Expected chained layer sizes in ${modelPath} but received ${chain.map((l) => `${l.inFeatures}→${l.outFeatures}`).join(', ')}`);
   }
-  if (meta.classes.length !== layers.fc6.outFeatures) {
-    throw new MismatchError(`Head ${dir} has ${layers.fc6.outFeatures} outputs but ${meta.classes.length} class names in headstart.json`);
+  const outputs = chain[chain.length - 1]!.outFeatures;
+  if (meta.classes.length !== outputs) {
+    throw new MismatchError(`Head ${dir} has ${outputs} outputs but ${meta.classes.length} class names in headstart.json`);
   }
-  const width = headInputWidth(meta.input.layout, meta.input.featureShape, false);
+  const width = inputWidthFor(meta.input.layout, meta.input.featureShape, meta.input.classifier ?? 'pool7');
   if (width !== layers.fc0.inFeatures) {
     throw new MismatchError(`Head ${dir} takes ${layers.fc0.inFeatures} inputs (${modelPath}) but rows of shape [${meta.input.featureShape.join(', ')}] (${metaPath}) give ${width}`);
   }

@@ -15,7 +15,7 @@ import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { selectBackend, type BackendRequest } from './backend.js';
 import { defaultMemoryBudget, epochBatches, prepareSplit } from './data.js';
 import { canFold, FOLD_SCALES, foldWeight } from './fold.js';
-import { dropoutMask, headTensors, PARAM_NAMES } from './model.js';
+import { dropoutMasks, headTensors, takesChannels } from './model.js';
 import { HeadOptimizer, optimizerConfig } from './optimizer.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
 import { renderReportPng } from './report.js';
@@ -97,7 +97,8 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
   const start = o.start ?? 1e-7;
   const end = o.end ?? 10;
   const steps = o.steps ?? 100;
-  const folded = s.fold && canFold(o.train.layout, o.train.featureShape);
+  const direct = takesChannels(o.initial, o.train.layout, o.train.featureShape);
+  const folded = !direct && s.fold && canFold(o.train.layout, o.train.featureShape);
   const { fc0 } = o.initial;
   const channels = o.train.featureShape[0]!;
   // The folded layer's forward pass is exact whatever its columns' deviations, so the loss is the unfolded head's.
@@ -112,8 +113,7 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
   const rawLosses: number[] = [];
   let diverged = false;
   try {
-    const prep = await prepareSplit(o.train, folded, defaultMemoryBudget());
-    const hidden = o.initial.fc3.outFeatures;
+    const prep = await prepareSplit(o.train, folded || direct, defaultMemoryBudget());
     const beta = 0.98;
     let average = 0;
     let best = Infinity;
@@ -124,7 +124,7 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
         // fastai's SchedExp at position step/steps.
         const lr = start * (end / start) ** (step / steps);
         config.lr = lr;
-        const masks: [Float32Array, Float32Array] | undefined = s.dropout > 0 ? [dropoutMask(b.n, fc0.outFeatures, s.dropout, drop), dropoutMask(b.n, hidden, s.dropout, drop)] : undefined;
+        const masks = dropoutMasks(o.initial, b.n, s.dropout, drop);
         const { loss } = await trainStep(params, b.x, prep.inWidth, b.labels, o.classes, optimizer, masks);
         step++;
         o.onStep?.(step, steps);
@@ -146,7 +146,7 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
       }
     }
   } finally {
-    for (const k of PARAM_NAMES) params[k].dispose();
+    for (const t of Object.values(params)) (t as { dispose(): void }).dispose();
     optimizer.dispose();
   }
   // As fastai: the first tenth of the planned steps and the last 5 points are left out of the rules.

@@ -25,10 +25,10 @@ import { monitorLabel, progressCallbacks } from './callbacks.js';
 import { defaultMemoryBudget, splitLabels } from './data.js';
 import { saveHead } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
-import { buildHead, headInputWidth } from './model.js';
+import { buildHead, headInputWidth, headKind, inputModeOf, inputWidthFor } from './model.js';
 import { computeMetrics, formatReport, renderReportPng, reportSvg } from './report.js';
 import { trainHead } from './train.js';
-import type { FeatureSplit, HeadMeta, HeadWeights, Monitor, OptimizerName, SelectionSplit, TrainHeadResult, TrainSettings } from './types.js';
+import type { FeatureSplit, HeadInputMode, HeadKind, HeadLayer, HeadMeta, HeadWeights, Monitor, OptimizerName, SelectionSplit, TrainHeadResult, TrainSettings } from './types.js';
 import { holdOut, stratifiedValidation } from './validation.js';
 import { elementCount } from '../shape.js';
 import { balancedClassWeights, imbalanceNote, type ClassWeightMode } from './class-weight.js';
@@ -81,7 +81,7 @@ export interface TrainData {
   balancedWeights: Float32Array;
 }
 
-export type Pretrained = { fc0: HeadWeights['fc0']; fc3: HeadWeights['fc3'] } | undefined;
+export type Pretrained = { fc0: HeadLayer; fc3: HeadLayer } | undefined;
 
 /** --init, switched to random (with a warning) for --random-weights, which has no pretrained classifier. */
 export async function resolveInit(o: Record<string, unknown>, note: (line: string) => void, cachePath: string): Promise<'pretrained' | 'random'> {
@@ -182,17 +182,39 @@ export async function loadPretrained(data: TrainData, weightsOption: string | un
   }
   if (cls.fc0.weight.shape[1] !== data.inFeatures)
     throw new MismatchError(`classifier.0 of ${weightsPath} takes ${cls.fc0.weight.shape[1]} inputs but rows of ${data.cachePath} give ${data.inFeatures}`);
-  const layer = (l: typeof cls.fc0): HeadWeights['fc0'] => ({ weight: l.weight.data, bias: l.bias.data, inFeatures: l.weight.shape[1]!, outFeatures: l.weight.shape[0]! });
+  const layer = (l: typeof cls.fc0): HeadLayer => ({ weight: l.weight.data, bias: l.bias.data, inFeatures: l.weight.shape[1]!, outFeatures: l.weight.shape[0]! });
   return { fc0: layer(cls.fc0), fc3: layer(cls.fc3) };
 }
 
-/** The starting weights of a head: the pretrained layers (or seeded random ones) and a seeded new last layer. */
-export function initialHead(data: TrainData, init: 'pretrained' | 'random', pretrained: Pretrained, seed: number): HeadWeights {
+/** What kind of head to build, and how wide: TrainSettings' `head` and `hidden` (train-head's --head and --hidden), so a run's settings can be passed as they are. */
+export interface HeadShape {
+  /** Default: the backbone's (`backbone.head.kind`: VGG16's classifier, a ResNet's linear probe). */
+  head?: HeadKind;
+  /** Default: the pretrained layers' width when they start the head, else the backbone's `head.hidden`. */
+  hidden?: number;
+}
+
+/**
+ * The starting weights of a head: the pretrained layers (or seeded random ones) and a seeded new
+ * last layer. Its first layer takes the cached rows the way the backbone declares
+ * (`backbone.head.input`): VGG16's 7×7 pool + flatten (C*49 inputs), or a globally pooled trunk's
+ * C values as they are.
+ */
+export function initialHead(data: TrainData, init: 'pretrained' | 'random', pretrained: Pretrained, seed: number, shape: HeadShape = {}): HeadWeights {
   const p = pretrained && {
     fc0: { weight: pretrained.fc0.weight, bias: pretrained.fc0.bias, shape: [pretrained.fc0.outFeatures, pretrained.fc0.inFeatures] },
     fc3: { weight: pretrained.fc3.weight, bias: pretrained.fc3.bias, shape: [pretrained.fc3.outFeatures, pretrained.fc3.inFeatures] },
   };
-  return buildHead({ classes: data.classes.length, init, seed, pretrained: p, inFeatures: data.inFeatures, hidden: data.backbone.head.hidden });
+  const { backbone, info, featureShape } = data;
+  const inFeatures = inputWidthFor(info.attrs.layout, featureShape, backbone.head.input);
+  const hidden = shape.hidden ?? (init === 'pretrained' ? undefined : backbone.head.hidden);
+  return buildHead({ classes: data.classes.length, init, seed, kind: shape.head ?? backbone.head.kind, pretrained: p, inFeatures, hidden });
+}
+
+/** headstart.json's text for how a cached row becomes the head's input. */
+function inputTransform(attrs: CacheInfo['attrs'], featureShape: readonly number[], mode: HeadInputMode): string {
+  if (mode === 'pool7' || attrs.layout === 'pooled') return attrs.classifierInput;
+  return `map at ${featureShape.slice(1).join('x')}: flatten(1), as the trunk's global pooling left it; input index c*h*w+i*w+j (c at 1x1)`;
 }
 
 /** Says when the train classes are imbalanced and --class-weight balanced is not asked for; call before any hold-out. */
@@ -294,6 +316,8 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
     const selection = result.history.find((h) => h.epoch === result.weightsEpoch);
     const selectedAccuracy = selection?.valAccuracy ?? selection?.testAccuracy;
     const selectedLoss = selection?.valLoss ?? selection?.testLoss;
+    // loadTrainData and initialHead have made the first layer fit the rows one way or the other.
+    const mode = inputModeOf(attrs.layout, featureShape, result.weights.fc0.inFeatures) ?? 'pool7';
     const meta: HeadMeta = {
       format: 'headstart-head',
       formatVersion: 1,
@@ -301,9 +325,10 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
       createdAt: new Date().toISOString(),
       backbone: data.backbone.id,
       classes: attrs.classes,
+      kind: headKind(result.weights),
       inFeatures: result.weights.fc0.inFeatures,
-      hidden: result.weights.fc0.outFeatures,
-      input: { layout: attrs.layout, featureShape, transform: attrs.classifierInput },
+      hidden: headKind(result.weights) === 'linear' ? 0 : result.weights.fc0.outFeatures,
+      input: { layout: attrs.layout, featureShape, transform: inputTransform(attrs, featureShape, mode), classifier: mode },
       cache: { path: cachePath, weightsId: attrs.weightsId, imageSize: attrs.imageSize, mean: attrs.mean, std: attrs.std, dataName: attrs.dataName },
       settings,
       training: {

@@ -1,7 +1,7 @@
 /** One training step of the head: forward, cross-entropy, gradients by tfjs autodiff, optimizer update. */
 import * as tf from '@tensorflow/tfjs-core';
 import { activeBackend } from './backends/registry.js';
-import { crossEntropy, headLogits, PARAM_NAMES, type HeadTensors } from './model.js';
+import { crossEntropy, headLogits, paramNames, paramTensors, type HeadTensors } from './model.js';
 import type { HeadOptimizer } from './optimizer.js';
 import { weightedCrossEntropy } from './class-weight.js';
 
@@ -32,31 +32,39 @@ export async function trainStep(
   labels: ArrayLike<number>,
   classes: number,
   optimizer: HeadOptimizer,
-  masks?: [Float32Array, Float32Array],
+  /** One per hidden activation (model.ts dropoutMasks). */
+  masks?: readonly Float32Array[],
   classWeights?: tf.Tensor1D,
 ): Promise<StepResult> {
   const n = labels.length;
   // A copy: the caller may refill its batch buffers before this step's loss is read (train.ts on GPUs).
   const want = Int32Array.from(labels);
   let predicted: tf.Tensor | undefined;
+  const names = paramNames(params);
+  const all = paramTensors(params);
   const { value, grads } = tf.tidy(() => {
     const xt = tf.tensor2d(x, [n, inWidth]);
     const y = tf.oneHot(tf.tensor1d(want, 'int32'), classes) as tf.Tensor2D;
-    const hidden = params.w3.shape[0];
-    const m = masks ? ([tf.tensor2d(masks[0], [n, params.w0.shape[0]]), tf.tensor2d(masks[1], [n, hidden])] as [tf.Tensor2D, tf.Tensor2D]) : undefined;
-    const f = (w0: tf.Tensor, b0: tf.Tensor, w3: tf.Tensor, b3: tf.Tensor, w6: tf.Tensor, b6: tf.Tensor): tf.Scalar => {
-      const logits = headLogits({ w0, b0, w3, b3, w6, b6 } as HeadTensors, xt, m);
+    // Each hidden activation's width is its layer's output count: w0's, then w3's (a classifier).
+    const widths = [params.w0.shape[0], ...(params.w6 ? [params.w3!.shape[0]] : [])];
+    const m = masks?.map((mask, i) => tf.tensor2d(mask, [n, widths[i]!]));
+    const f = (...p: tf.Tensor[]): tf.Scalar => {
+      const byName: Record<string, tf.Tensor> = {};
+      names.forEach((k, i) => {
+        byName[k] = p[i]!;
+      });
+      const logits = headLogits(byName as unknown as HeadTensors, xt, m);
       predicted = tf.keep(tf.argMax(logits, 1));
       return classWeights ? weightedCrossEntropy(logits, y, classWeights) : crossEntropy(logits, y);
     };
-    return tf.valueAndGrads(f)(PARAM_NAMES.map((k) => params[k]));
+    return tf.valueAndGrads(f)(names.map((k) => all[k]!));
   });
   const gradMap: Record<string, tf.Tensor> = {};
-  PARAM_NAMES.forEach((k, i) => {
+  names.forEach((k, i) => {
     gradMap[k] = grads[i]!;
   });
   const update = (): void => {
-    optimizer.step(params as unknown as Record<string, tf.Tensor>, gradMap);
+    optimizer.step(all, gradMap);
     for (const g of grads) g.dispose();
   };
   const sync = activeBackend().syncReads;

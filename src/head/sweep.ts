@@ -53,6 +53,8 @@ const FLAG: Record<keyof TrainSettings, string> = {
   valFraction: '--val-fraction',
   monitor: '--monitor',
   classWeight: '--class-weight',
+  head: '--head',
+  hidden: '--hidden',
 };
 
 export interface SweepConfig {

@@ -11,7 +11,7 @@ import { TrainingError } from '../errors.js';
 import { EarlyStopping, monitorLabel, monitoredValue, type BestEpoch } from './callbacks.js';
 import type { Deviation } from './fold.js';
 import { writeCheckpoint } from './checkpoint.js';
-import { PARAM_NAMES, type HeadTensors } from './model.js';
+import { paramNames, paramTensors, type HeadTensors } from './model.js';
 import type { OptimizerState } from './optimizer.js';
 import { readValues } from './step.js';
 import type { BatchEndInfo, EpochEndInfo, Monitor, SelectionSplit, TrainCallbacks, TrainSettings } from './types.js';
@@ -54,7 +54,7 @@ export type ParamValues = Record<string, Float32Array>;
 /** Copies of the parameters' values. */
 export async function snapshot(params: HeadTensors): Promise<ParamValues> {
   const out: ParamValues = {};
-  for (const k of PARAM_NAMES) out[k] = Float32Array.from((await readValues(params[k])) as Float32Array);
+  for (const k of paramNames(params)) out[k] = Float32Array.from((await readValues(paramTensors(params)[k]!)) as Float32Array);
   return out;
 }
 
@@ -94,7 +94,7 @@ export class DivergenceGuard implements TrainingCallback {
 
   async onEpochEnd(info: EpochEndInfo): Promise<void> {
     const params = this.params();
-    for (const k of PARAM_NAMES) if (!allFinite(await readValues(params[k]))) throw this.error('Training weights became NaN or infinite', info.epoch, this.batch, this.batches);
+    for (const k of paramNames(params)) if (!allFinite(await readValues(paramTensors(params)[k]!))) throw this.error('Training weights became NaN or infinite', info.epoch, this.batch, this.batches);
   }
 }
 
@@ -199,10 +199,12 @@ export class CheckpointCallback implements TrainingCallback {
     const params = this.from.params();
     const best = this.from.bestWeights.best!;
     const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const k of PARAM_NAMES) tensors[`param.${k}`] = { shape: params[k].shape, data: (await readValues(params[k])) as Float32Array };
+    const names = paramNames(params);
+    const all = paramTensors(params);
+    for (const k of names) tensors[`param.${k}`] = { shape: all[k]!.shape, data: (await readValues(all[k]!)) as Float32Array };
     const state = await this.from.optimizerState();
     for (const [k, v] of Object.entries(state.slots)) tensors[`slot.${k}`] = { shape: [v.length], data: v };
-    if (best.epoch !== epoch) for (const k of PARAM_NAMES) tensors[`best.${k}`] = { shape: params[k].shape, data: best.params[k]! };
+    if (best.epoch !== epoch) for (const k of names) tensors[`best.${k}`] = { shape: all[k]!.shape, data: best.params[k]! };
     const stopperBest = this.from.stopping.best;
     const bestState = stopperBest ? { epoch: stopperBest.epoch, value: stopperBest.value, dev: best.dev } : undefined;
     writeCheckpoint(this.outDir, epoch, this.fingerprint, { history: this.from.history.epochs, dev: this.from.dev(), step: state.step, best: bestState }, tensors);

@@ -18,7 +18,21 @@ import { EarlyStopping } from './callbacks.js';
 import { batchCount, defaultMemoryBudget, epochBatches, prepareSplit, splitChunks, type PreparedSplit } from './data.js';
 import { FOLD_SCALES, advanceDeviation, canFold, foldWeight, unfoldWeight, type Deviation } from './fold.js';
 import { checkpointDir, readCheckpoint } from './checkpoint.js';
-import { crossEntropy, dropoutMask, headLogits, headProbabilities, headTensors, PARAM_LABELS, PARAM_NAMES, type HeadTensors } from './model.js';
+import {
+  crossEntropy,
+  dropoutMasks,
+  headKind,
+  headLogits,
+  headProbabilities,
+  headTensors,
+  lastLayer,
+  PARAM_LABELS,
+  paramNames,
+  paramTensors,
+  takesChannels,
+  weightsFromValues,
+  type HeadTensors,
+} from './model.js';
 import { HeadOptimizer, optimizerConfig, type OptimizerKind } from './optimizer.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
 import { readValues, trainStep, type StepResult } from './step.js';
@@ -52,7 +66,7 @@ interface PendingStep {
 }
 
 /** What checkpoints written before validation splits existed were trained with: a resume compares against these. */
-const LEGACY_FINGERPRINT: Record<string, string | number | boolean> = { '--val-fraction': 0, '--monitor': 'val-accuracy', '--class-weight': 'none' };
+const LEGACY_FINGERPRINT: Record<string, string | number | boolean> = { '--val-fraction': 0, '--monitor': 'val-accuracy', '--class-weight': 'none', '--head': 'classifier' };
 
 /** The settings a resume must share, as flag-like names for the error message. */
 function fingerprintOf(o: TrainHeadOptions): Record<string, string | number | boolean> {
@@ -72,6 +86,7 @@ function fingerprintOf(o: TrainHeadOptions): Record<string, string | number | bo
     '--val-fraction': s.valFraction ?? 0,
     '--monitor': s.monitor ?? 'val-accuracy',
     '--class-weight': s.classWeight ?? 'none',
+    '--head': headKind(o.initial),
   };
 }
 
@@ -104,7 +119,7 @@ async function measure(params: HeadTensors, prep: PreparedSplit, classes: number
 async function evaluateWeights(layers: HeadWeights, split: FeatureSplit, dir: string): Promise<SplitEvaluation> {
   // headProbabilities reads a head's folder name (for messages) and layers only.
   const head = { dir, layers } as LoadedHead;
-  const k = layers.fc6.outFeatures;
+  const k = lastLayer(layers).outFeatures;
   const predicted = new Int32Array(split.count);
   const labels = new Uint8Array(split.count);
   const ranks = new Uint16Array(split.count);
@@ -136,7 +151,9 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   // Where reads are asynchronous (a GPU) the next step is queued before this one's loss is read.
   const pipelined = !backend.syncReads;
   const kind = optimizerKind(s);
-  const folded = s.fold && canFold(o.train.layout, o.train.featureShape);
+  // A head of C inputs on a [C, 1, 1] map (a globally pooled trunk) takes the rows as they are, as a folded one does.
+  const direct = takesChannels(o.initial, o.train.layout, o.train.featureShape);
+  const folded = !direct && s.fold && canFold(o.train.layout, o.train.featureShape);
   const { fc0 } = o.initial;
   const channels = o.train.featureShape[0]!;
   const init0Folded = folded ? foldWeight(fc0.weight, fc0.outFeatures, channels) : undefined;
@@ -175,9 +192,10 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   ]);
 
   const setParams = (values: Record<string, Float32Array>): void => {
-    for (const k of PARAM_NAMES) {
-      const old = params[k];
-      (params as unknown as Record<string, tf.Tensor>)[k] = tf.tensor(Float32Array.from(values[k]!), old.shape);
+    const all = paramTensors(params);
+    for (const k of paramNames(params)) {
+      const old = all[k]!;
+      all[k] = tf.tensor(Float32Array.from(values[k]!), old.shape);
       old.dispose();
     }
   };
@@ -186,8 +204,8 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
     if (s.patience > 0 && !selection) throw new MismatchError('--patience needs a split to watch: give trainHead a validation (or test) split');
     const limit = backend.largestBufferBytes();
     const hint = folded ? 'use --backend cpu' : 'use --backend cpu, or a 1×1 feature map (32×32 images), which trains the folded 512-input layer';
-    for (const k of PARAM_NAMES) {
-      const tooLarge = tensorTooLarge(PARAM_LABELS[k], params[k].shape, limit, hint);
+    for (const k of paramNames(params)) {
+      const tooLarge = tensorTooLarge(PARAM_LABELS[k], paramTensors(params)[k]!.shape, limit, hint);
       if (tooLarge) throw tooLarge;
     }
     if (o.resume) {
@@ -209,7 +227,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       // `accuracy`: checkpoints from before validation splits, whose best was by test accuracy.
       const st = ck.meta.state as { history: EpochEndInfo[]; dev: Deviation; step: number; best?: { epoch: number; value?: number; accuracy?: number; dev: Deviation } };
       const shapes: Record<string, number[]> = {};
-      for (const k of PARAM_NAMES) shapes[k] = params[k].shape;
+      for (const k of paramNames(params)) shapes[k] = paramTensors(params)[k]!.shape;
       optimizer.importState({ step: st.step, slots: tensorValues('slot.') }, shapes);
       dev = st.dev;
       history.epochs = st.history;
@@ -224,12 +242,11 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
     if (selectedOn === 'test') note(TEST_SELECTS_WARNING);
 
     const budget = o.memoryBudget ?? defaultMemoryBudget();
-    const trainPrep = await prepareSplit(o.train, folded, budget);
-    const selectionPrep = selection ? await prepareSplit(selection, folded, Math.max(0, budget - (trainPrep.inputs ? trainPrep.inputs.byteLength : 0))) : undefined;
+    const trainPrep = await prepareSplit(o.train, folded || direct, budget);
+    const selectionPrep = selection ? await prepareSplit(selection, folded || direct, Math.max(0, budget - (trainPrep.inputs ? trainPrep.inputs.byteLength : 0))) : undefined;
     const dataPlan = trainPrep.inputs ? 'memory' : 'stream';
     note(`${folded ? 'folded' : 'unfolded'} first layer (${trainPrep.inWidth} inputs); train split ${dataPlan === 'memory' ? 'in memory' : 'streamed from the cache each epoch (windowed shuffle)'}`);
     const batches = batchCount(o.train.count, s.batchSize);
-    const hidden = o.initial.fc3.outFeatures;
     // A resumed run whose patience had already run out trains no further epoch.
     const stoppedBefore = list.stopTraining;
 
@@ -258,7 +275,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
           throw stopped(epoch, batch, batches);
         }
         batch++;
-        const masks: [Float32Array, Float32Array] | undefined = s.dropout > 0 ? [dropoutMask(b.n, o.initial.fc0.outFeatures, s.dropout, drop), dropoutMask(b.n, hidden, s.dropout, drop)] : undefined;
+        const masks = dropoutMasks(o.initial, b.n, s.dropout, drop);
         const step: PendingStep = { result: trainStep(params, b.x, trainPrep.inWidth, b.labels, o.classes.length, optimizer, masks, classWeights), n: b.n, batch };
         // When an earlier step's loss stops training first, this step's own failure is dropped, not left unhandled.
         step.result.catch(() => undefined);
@@ -282,12 +299,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
     const useBest = s.patience > 0 && bestWeights.best !== undefined;
     const final = await bestWeights.final(useBest);
     const finalParams = final.params;
-    const layer = (w: string, b: string, like: HeadWeights['fc0']) => ({ weight: finalParams[w]!, bias: finalParams[b]!, inFeatures: like.inFeatures, outFeatures: like.outFeatures });
-    const weights: HeadWeights = {
-      fc0: { ...layer('w0', 'b0', fc0), weight: folded ? unfoldWeight(fc0.weight, init0Folded!, finalParams.w0!, fc0.outFeatures, channels, final.dev) : finalParams.w0! },
-      fc3: layer('w3', 'b3', o.initial.fc3),
-      fc6: layer('w6', 'b6', o.initial.fc6),
-    };
+    const weights = weightsFromValues(o.initial, finalParams, folded ? unfoldWeight(fc0.weight, init0Folded!, finalParams.w0!, fc0.outFeatures, channels, final.dev) : finalParams.w0!);
     const weightsEpoch = useBest ? bestWeights.best!.epoch : history.epochs.length;
     // The one read of the test split when a validation split selects: after training, on the weights kept.
     const test = o.test ? await evaluateWeights(weights, o.test, o.outDir ?? 'the trained head') : undefined;
@@ -304,7 +316,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
       test,
     };
   } finally {
-    for (const k of PARAM_NAMES) params[k].dispose();
+    for (const t of Object.values(params)) (t as tf.Tensor).dispose();
     classWeights?.dispose();
     optimizer.dispose();
   }

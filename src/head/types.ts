@@ -10,13 +10,24 @@ export interface HeadLayer {
 }
 
 /**
- * The head: first, second and last layer, named after torchvision's classifier indices (classifier.0,
- * .3 and the new .6 with K outputs) whatever the backbone, as saved heads and checkpoints name them.
+ * What a head is: `classifier`, VGG16's own classifier shape, Linear(in, H) → ReLU → Dropout →
+ * Linear(H, H) → ReLU → Dropout → Linear(H, K); `mlp`, Linear(in, H) → ReLU → Dropout → Linear(H, K);
+ * `linear`, one Linear(in, K) (a linear probe).
+ */
+export type HeadKind = 'classifier' | 'mlp' | 'linear';
+export const HEAD_KINDS: readonly HeadKind[] = ['classifier', 'mlp', 'linear'];
+
+/**
+ * The head's Linear layers, named by their index in the torch.nn.Sequential each kind is (so saved
+ * heads and checkpoints name them as torchvision's classifier.0, .3 and .6): `fc0` takes the
+ * features; `fc3` follows one ReLU/Dropout (the last layer of an mlp); `fc6` follows two (the last
+ * layer of a classifier). Which are present is the kind (model.ts headKind): fc0 alone is a
+ * linear head, fc0 + fc3 an mlp, all three a classifier.
  */
 export interface HeadWeights {
   fc0: HeadLayer;
-  fc3: HeadLayer;
-  fc6: HeadLayer;
+  fc3?: HeadLayer;
+  fc6?: HeadLayer;
 }
 
 import type { FeatureLayout } from '../cache/types.js';
@@ -31,7 +42,9 @@ export interface HeadMeta {
   /** The backbone's registry id; absent in heads written before backbones were recorded (read as UNRECORDED_BACKBONE). */
   backbone?: string;
   classes: string[];
-  /** Inputs of classifier.0 (C*49) and the hidden width. */
+  /** The head's kind; absent in heads written before kinds (read as `classifier`). */
+  kind?: HeadKind;
+  /** Inputs of the first layer (C*49, or C for a backbone whose trunk ends in global pooling) and the hidden width (0 for a linear head). */
   inFeatures: number;
   hidden: number;
   /** How a cached row becomes the classifier's input. */
@@ -40,6 +53,8 @@ export interface HeadMeta {
     /** Shape of one cached row: [C, h, w] (map) or [C*49] (pooled). */
     featureShape: number[];
     transform: string;
+    /** `pool7`: AdaptiveAvgPool2d((7,7)) + flatten (VGG16's); `flatten`: the row as it is. Absent in older heads: pool7. */
+    classifier?: HeadInputMode;
   };
   cache: {
     path: string;
@@ -102,7 +117,14 @@ export interface TrainSettings {
   monitor?: Monitor;
   /** `balanced`: cross-entropy weighted by inverse class frequency (train-head's --class-weight); absent in older heads: none. */
   classWeight?: 'balanced' | 'none';
+  /** The head's kind (train-head's --head); absent in older heads: classifier. */
+  head?: HeadKind;
+  /** Hidden width asked for (train-head's --hidden); absent: the backbone's (or the pretrained layers'). */
+  hidden?: number;
 }
+
+/** How a cached row becomes a head's input: VGG16's 7×7 adaptive pool + flatten, or flatten alone (a trunk that ends in global pooling). */
+export type HeadInputMode = 'pool7' | 'flatten';
 
 /** A split of cached features, read whole or streamed in chunks. */
 export interface FeatureSplit {

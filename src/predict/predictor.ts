@@ -11,7 +11,7 @@ import { openTrunk, type Trunk } from '../extract/trunk.js';
 import { locateWeights } from '../fetch/locate.js';
 import { currentBackend, selectBackend } from '../head/backend.js';
 import { findNewestHead, loadHead } from '../head/head-io.js';
-import { headProbabilities } from '../head/model.js';
+import { headProbabilities, lastLayer } from '../head/model.js';
 import type { LoadedHead } from '../head/types.js';
 
 import type { DeviceRequest } from '../extract/types.js';
@@ -36,7 +36,7 @@ export interface HeadFacts {
 export function headFacts(head: LoadedHead): HeadFacts {
   const m = head.meta;
   const file = join(head.dir, 'headstart.json');
-  const k = head.layers.fc6.outFeatures;
+  const k = lastLayer(head.layers).outFeatures;
   if (m.classes.length !== k) {
     throw new MismatchError(`${file} names ${m.classes.length} classes but the head's last layer has ${k} outputs: the head is damaged or was edited; train it again`);
   }

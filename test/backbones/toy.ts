@@ -73,7 +73,7 @@ export const toy: Backbone<ToyWeights> = {
       ],
     }),
   },
-  head: { hidden: 8, offersClassifier: false, layerNames: 'no classifier layers', classifier: () => undefined },
+  head: { kind: 'classifier', input: 'pool7', hidden: 8, offersClassifier: false, layerNames: 'no classifier layers', classifier: () => undefined },
   random: {
     make: (seed) => random(seed),
     id: (seed) => `random-toy-seed${seed}`,

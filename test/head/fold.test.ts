@@ -76,7 +76,7 @@ async function compare(
     lossesF.push((await trainStep(foldParams, map, C, labels, K, optF, masks)).loss);
     dev = advanceDeviation(dev, { kind, lr, weightDecay: wd, momentum: 0.9 });
   }
-  const get = (p: ReturnType<typeof headTensors>): Float32Array[] => [p.w0, p.b0, p.w3, p.b3, p.w6, p.b6].map((t) => Float32Array.from(t.dataSync() as Float32Array));
+  const get = (p: ReturnType<typeof headTensors>): Float32Array[] => [p.w0, p.b0, p.w3, p.b3, p.w6, p.b6].map((t) => Float32Array.from(t!.dataSync() as Float32Array));
   const folded = get(foldParams);
   folded[0] = unfoldWeight(w.fc0.weight, w0f, folded[0]!, H, C, dev);
   return { folded, unfolded: get(fullParams), lossesF, lossesU, start: w.fc0.weight };

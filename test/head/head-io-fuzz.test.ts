@@ -127,7 +127,7 @@ describe('head readers under seeded fuzzing', () => {
         // A read is correct when predict's forward pass can use it.
         const { fc0, fc3, fc6 } = head.layers;
         expect(fc0.weight.length, label).toBe(fc0.inFeatures * fc0.outFeatures);
-        expect([fc3.inFeatures, fc6.inFeatures, fc6.outFeatures], label).toEqual([fc0.outFeatures, fc3.outFeatures, head.meta.classes.length]);
+        expect([fc3!.inFeatures, fc6!.inFeatures, fc6!.outFeatures], label).toEqual([fc0.outFeatures, fc3!.outFeatures, head.meta.classes.length]);
         const rows = new Float32Array(head.meta.input.featureShape.reduce((a, b) => a * b, 1)).fill(1);
         const p = await headProbabilities(head, rows, 1, head.meta.input.featureShape);
         expect(p.every(Number.isFinite), label).toBe(true);

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError, MismatchError } from '../../src/errors.js';
 import { findNewestHead, loadHead, saveHead } from '../../src/head/head-io.js';
 import { checkpointDir, readCheckpoint, writeCheckpoint } from '../../src/head/checkpoint.js';
-import { headProbabilities, linearInit } from '../../src/head/model.js';
+import { buildHead, headProbabilities, linearInit } from '../../src/head/model.js';
 import { createRng } from '../../src/head/random.js';
-import type { HeadMeta, HeadWeights } from '../../src/head/types.js';
+import type { HeadKind, HeadMeta, HeadWeights } from '../../src/head/types.js';
 import { relativeError } from '../helpers/fixtures.js';
 import { rejection, thrownSync as thrownBy } from '../helpers/errors.js';
 
@@ -53,9 +53,9 @@ describe('saveHead / loadHead', () => {
     const head = await loadHead(dir);
     const w = weights();
     for (const l of ['fc0', 'fc3', 'fc6'] as const) {
-      expect(Array.from(head.layers[l].weight)).toEqual(Array.from(w[l].weight));
-      expect(Array.from(head.layers[l].bias)).toEqual(Array.from(w[l].bias));
-      expect([head.layers[l].outFeatures, head.layers[l].inFeatures]).toEqual([w[l].outFeatures, w[l].inFeatures]);
+      expect(Array.from(head.layers[l]!.weight)).toEqual(Array.from(w[l]!.weight));
+      expect(Array.from(head.layers[l]!.bias)).toEqual(Array.from(w[l]!.bias));
+      expect([head.layers[l]!.outFeatures, head.layers[l]!.inFeatures]).toEqual([w[l]!.outFeatures, w[l]!.inFeatures]);
     }
     expect(head.meta).toEqual(meta());
   });
@@ -238,6 +238,108 @@ describe('loadHead refuses hostile or damaged files in one line', () => {
     const err = await rejection(loadHead(dir));
     expect(err).toBeInstanceOf(MismatchError);
     expect(err.message).toBe(`Head ${dir} takes 245 inputs (${join(dir, 'model.json')}) but rows of shape [6, 1, 1] (${join(dir, 'headstart.json')}) give 294`);
+  });
+});
+
+describe('heads of each kind on disk', () => {
+  /** A head of `kind` on [5, 1, 1] rows taken as they are (5 inputs, a globally pooled trunk's). */
+  function saveKind(name: string, kind: HeadKind, over: (m: HeadMeta) => void = () => {}): { dir: string; w: HeadWeights } {
+    const w = buildHead({ kind, classes: 3, init: 'random', seed: 9, inFeatures: 5, hidden: 7 });
+    const m = { ...meta(), kind, inFeatures: 5, hidden: kind === 'linear' ? 0 : 7 };
+    m.input = { ...m.input, classifier: 'flatten' };
+    over(m);
+    const dir = join(tmp, name);
+    saveHead(dir, w, m, 0.5);
+    return { dir, w };
+  }
+
+  async function layersModel(dir: string): Promise<tfl.LayersModel> {
+    const modelJson = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] };
+    const bin = readFileSync(join(dir, 'weights.bin'));
+    const weightData = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength);
+    return tfl.loadLayersModel({ load: async () => ({ modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest[0]!.weights, weightData }) });
+  }
+
+  for (const [kind, layers, bytes] of [
+    ['linear', ['Dense'], 4 * (5 * 3 + 3)],
+    ['mlp', ['Dense', 'Dropout', 'Dense'], 4 * (5 * 7 + 7 + 7 * 3 + 3)],
+  ] as const) {
+    it(`${kind}: round-trips its layers at 5 inputs (${bytes} bytes of weights), and tf.loadLayersModel gives the same probabilities`, async () => {
+      const { dir, w } = saveKind(`kind-${kind}`, kind);
+      expect(readFileSync(join(dir, 'weights.bin')).byteLength).toBe(bytes);
+      const head = await loadHead(dir);
+      expect(head.meta.kind).toBe(kind);
+      for (const name of ['fc0', 'fc3', 'fc6'] as const) {
+        expect(head.layers[name] === undefined, name).toBe(w[name] === undefined);
+        if (w[name]) expect(Array.from(head.layers[name]!.weight), name).toEqual(Array.from(w[name].weight));
+      }
+      const model = await layersModel(dir);
+      expect(model.layers.map((l) => l.getClassName())).toEqual([...layers]);
+      const rng = createRng(6);
+      const rows = Float32Array.from({ length: 4 * 5 }, () => rng.uniform(0, 2));
+      const fromLayers = (model.predict(tf.tensor2d(rows, [4, 5])) as tf.Tensor).dataSync();
+      expect(relativeError(fromLayers, await headProbabilities(head, rows, 4, [5, 1, 1]))).toBeLessThanOrEqual(1e-5);
+    });
+  }
+
+  it('a head written before kinds (no "kind", no "input.classifier") loads as a classifier of C*49 inputs', async () => {
+    const dir = save('old-format');
+    const m = JSON.parse(readFileSync(join(dir, 'headstart.json'), 'utf8')) as Record<string, unknown>;
+    expect(m.kind).toBeUndefined();
+    expect((m.input as Record<string, unknown>).classifier).toBeUndefined();
+    const head = await loadHead(dir);
+    expect([head.layers.fc0.inFeatures, head.layers.fc3?.outFeatures, head.layers.fc6?.outFeatures]).toEqual([245, 12, 3]);
+  });
+
+  it('refuses an unknown kind, and layers that contradict the kind, in one line each', async () => {
+    const file = (dir: string, name: string): string => join(dir, name);
+    const unknown = saveKind('kind-unknown', 'mlp', (m) => ((m as unknown as Record<string, unknown>).kind = 'transformer'));
+    let err = await rejection(loadHead(unknown.dir));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected one of classifier, mlp, linear for "kind" in ${file(unknown.dir, 'headstart.json')} but received "transformer"`);
+
+    // An mlp's files under a headstart.json that says linear: fc3 is not a linear head's.
+    const extra = saveKind('kind-extra', 'mlp', (m) => (m.kind = 'linear'));
+    err = await rejection(loadHead(extra.dir));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected only the layers of a linear head (fc0) in ${file(extra.dir, 'model.json')} but it has fc3; "kind" in ${file(extra.dir, 'headstart.json')} says linear`);
+
+    // A linear head's files under one that says mlp: fc3 is missing.
+    const short = saveKind('kind-short', 'linear', (m) => (m.kind = 'mlp'));
+    err = await rejection(loadHead(short.dir));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected Dense layer fc3 (kernel and bias) in ${file(short.dir, 'model.json')} for an mlp head`);
+
+    // An mlp's files with no kind at all read as a classifier, which needs fc6.
+    const old = saveKind('kind-absent', 'mlp', (m) => delete m.kind);
+    err = await rejection(loadHead(old.dir));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected Dense layer fc6 (kernel and bias) in ${file(old.dir, 'model.json')}`);
+
+    const mode = saveKind('kind-mode', 'linear', (m) => ((m.input as Record<string, unknown>).classifier = 'gap'));
+    err = await rejection(loadHead(mode.dir));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(`Expected "pool7" or "flatten" for "input.classifier" in ${file(mode.dir, 'headstart.json')} but received "gap"`);
+
+    // 5 inputs, but headstart.json says the rows are pooled to 7×7 (245 inputs).
+    const pool = saveKind('kind-pool7', 'linear', (m) => (m.input.classifier = 'pool7'));
+    err = await rejection(loadHead(pool.dir));
+    expect(err).toBeInstanceOf(MismatchError);
+    expect(err.message).toBe(`Head ${pool.dir} takes 5 inputs (${file(pool.dir, 'model.json')}) but rows of shape [5, 1, 1] (${file(pool.dir, 'headstart.json')}) give 245`);
+  });
+
+  it('readCheckpoint takes the parameters of a linear or mlp head, and refuses an mlp whose layers do not chain', () => {
+    const t = (shape: number[]) => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+    const linear = join(tmp, 'ck-linear');
+    writeCheckpoint(linear, 1, {}, trainerState(1), { 'param.w0': t([3, 5]), 'param.b0': t([3]) });
+    expect([...readCheckpoint(linear)!.tensors.keys()]).toEqual(['param.w0', 'param.b0']);
+    const bad = join(tmp, 'ck-mlp-bad');
+    writeCheckpoint(bad, 1, {}, trainerState(1), { 'param.w0': t([7, 5]), 'param.b0': t([7]), 'param.w3': t([3, 6]), 'param.b3': t([3]) });
+    const err = thrownBy(() => readCheckpoint(bad));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe(
+      `Expected chained layer shapes in checkpoint ${join(checkpointDir(bad), 'state.json')} but received param.w0 [7,5], param.b0 [7], param.w3 [3,6], param.b3 [3]; delete ${checkpointDir(bad)} to start afresh`,
+    );
   });
 });
 

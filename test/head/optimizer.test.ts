@@ -79,10 +79,10 @@ describe('optimizers match torch.optim on the 4-step fixtures', () => {
           const pairs: [string, Float32Array][] = [
             ['w0', final.fc0.weight],
             ['b0', final.fc0.bias],
-            ['w3', final.fc3.weight],
-            ['b3', final.fc3.bias],
-            ['w6', final.fc6.weight],
-            ['b6', final.fc6.bias],
+            ['w3', final.fc3!.weight],
+            ['b3', final.fc3!.bias],
+            ['w6', final.fc6!.weight],
+            ['b6', final.fc6!.bias],
           ];
           for (const [k, exp] of pairs) expect(relativeError(w[k]!, exp), `${k}`).toBeLessThanOrEqual(TOL);
           // The weights really moved: the comparison is not against the starting point.

@@ -74,7 +74,7 @@ describe('headstart train-head', () => {
     expect(head.meta.cache).toMatchObject({ path: cache, weightsId: sha, imageSize: 32 });
     expect(head.meta.input).toMatchObject({ layout: 'map', featureShape: [C, 1, 1] });
     expect(head.meta.classes).toEqual(['zero', 'one', 'two']);
-    expect([head.layers.fc0.inFeatures, head.layers.fc0.outFeatures, head.layers.fc6.outFeatures]).toEqual([1568, 64, 3]);
+    expect([head.layers.fc0.inFeatures, head.layers.fc0.outFeatures, head.layers.fc6!.outFeatures]).toEqual([1568, 64, 3]);
     // The saved (unfolded) head classifies the test rows as training measured.
     const one = new Float32Array(C);
     for (let c = 3; c < 6; c++) one[c] = 1;

@@ -102,11 +102,11 @@ describe('DivergenceGuard', () => {
     await guard.onEpochEnd(epoch(2, 0.5));
     const old = params.b3;
     params.b3 = tf.tensor1d([0, NaN, 0]);
-    old.dispose();
+    old!.dispose();
     await expect(guard.onEpochEnd(epoch(2, 0.5))).rejects.toThrow(
       new TrainingError('Training weights became NaN or infinite at epoch 2, batch 5 of 5: the learning rate is likely too high for the optimizer (--lr 3 with adam); try a smaller --lr; kept X'),
     );
-    for (const k of PARAM_NAMES) params[k].dispose();
+    for (const k of PARAM_NAMES) params[k]!.dispose();
   });
 });
 
@@ -161,26 +161,26 @@ describe('BestWeightsCallback', () => {
       () => improved,
     );
     await cb.onEpochEnd(epoch(1, 0.5));
-    const first = Float32Array.from(params.b6.dataSync());
+    const first = Float32Array.from(params.b6!.dataSync());
     expect(cb.best!.epoch).toBe(1);
     expect(cb.best!.params.b6).toEqual(first);
 
     const old = params.b6;
-    params.b6 = tf.add(old, 1) as tf.Tensor1D;
-    old.dispose();
+    params.b6 = tf.add(old!, 1) as tf.Tensor1D;
+    old!.dispose();
     dev = { a: 2, b: 1 };
     await cb.onEpochEnd(epoch(2, 0.4));
     expect(cb.best!.epoch).toBe(1);
     expect((await cb.final(true)).params.b6).toEqual(first);
     expect((await cb.final(true)).dev).toEqual({ a: 1, b: 0 });
-    expect((await cb.final(false)).params.b6).toEqual(Float32Array.from(params.b6.dataSync()));
+    expect((await cb.final(false)).params.b6).toEqual(Float32Array.from(params.b6!.dataSync()));
     expect((await cb.final(false)).dev).toEqual({ a: 2, b: 1 });
 
     improved = true;
     await cb.onEpochEnd(epoch(3, 0.9));
     expect(cb.best!.epoch).toBe(3);
     expect(cb.best!.dev).toEqual({ a: 2, b: 1 });
-    for (const k of PARAM_NAMES) params[k].dispose();
+    for (const k of PARAM_NAMES) params[k]!.dispose();
   });
 });
 
@@ -220,7 +220,7 @@ describe('CheckpointCallback', () => {
     expect(ck.tensors.get('slot.b3.momentum')!.data).toEqual(slot);
     // Epoch 2 did not improve: the best epoch's weights travel with the checkpoint.
     expect(ck.tensors.get('best.b6')!.data).toEqual(bestWeights.best!.params.b6);
-    for (const k of PARAM_NAMES) params[k].dispose();
+    for (const k of PARAM_NAMES) params[k]!.dispose();
   });
 });
 

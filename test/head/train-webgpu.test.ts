@@ -63,8 +63,8 @@ describe.runIf(webgpuAdapterExpected())('trainHead on WebGPU', () => {
         ),
       ).toBeLessThanOrEqual(1e-4);
       for (const layer of ['fc0', 'fc3', 'fc6'] as const) {
-        expect(relativeError(gpu.r.weights[layer].weight, cpu.r.weights[layer].weight), layer).toBeLessThanOrEqual(1e-4);
-        expect(relativeError(gpu.r.weights[layer].bias, cpu.r.weights[layer].bias), layer).toBeLessThanOrEqual(1e-4);
+        expect(relativeError(gpu.r.weights[layer]!.weight, cpu.r.weights[layer]!.weight), layer).toBeLessThanOrEqual(1e-4);
+        expect(relativeError(gpu.r.weights[layer]!.bias, cpu.r.weights[layer]!.bias), layer).toBeLessThanOrEqual(1e-4);
       }
       const ckGpu = readCheckpoint(gpu.outDir)!;
       const ckCpu = readCheckpoint(cpu.outDir)!;

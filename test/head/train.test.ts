@@ -59,7 +59,7 @@ describe('trainHead', () => {
     expect(r.history.at(-1)!.testAccuracy).toBe(1);
     expect(r.history.at(-1)!.trainLoss).toBeLessThan(r.history[0]!.trainLoss);
     expect(r.weights.fc0.inFeatures).toBe(C * 49);
-    expect(r.weights.fc6.outFeatures).toBe(K);
+    expect(r.weights.fc6!.outFeatures).toBe(K);
   });
 
   it('learns with Adam unfolded too', async () => {
@@ -72,9 +72,9 @@ describe('trainHead', () => {
     const a = await trainHead(options({ epochs: 2 }));
     const b = await trainHead(options({ epochs: 2 }));
     const c = await trainHead(options({ epochs: 2, seed: 8 }));
-    expect(Array.from(a.weights.fc3.weight)).toEqual(Array.from(b.weights.fc3.weight));
+    expect(Array.from(a.weights.fc3!.weight)).toEqual(Array.from(b.weights.fc3!.weight));
     expect(a.history.map((h) => h.trainLoss)).toEqual(b.history.map((h) => h.trainLoss));
-    expect(Array.from(a.weights.fc3.weight)).not.toEqual(Array.from(c.weights.fc3.weight));
+    expect(Array.from(a.weights.fc3!.weight)).not.toEqual(Array.from(c.weights.fc3!.weight));
   });
 
   it('folded and unfolded runs over whole epochs give the same head', async () => {
@@ -100,7 +100,7 @@ describe('trainHead', () => {
     expect(resumed.resumedAt).toBe(2);
     expect(notes[0]).toContain('resuming after epoch 2');
     expect(resumed.history).toHaveLength(3);
-    expect(Array.from(resumed.weights.fc3.weight)).toEqual(Array.from(whole.weights.fc3.weight));
+    expect(Array.from(resumed.weights.fc3!.weight)).toEqual(Array.from(whole.weights.fc3!.weight));
     expect(Array.from(resumed.weights.fc0.weight)).toEqual(Array.from(whole.weights.fc0.weight));
   });
 
@@ -318,7 +318,7 @@ describe('trainHead with a validation split', () => {
     for (const r of [byLoss, byAccuracy]) {
       const shorter = await trainHead(options({ ...settings, epochs: r.bestEpoch, patience: 0 }, { val: noisy }));
       expect(r.weightsEpoch).toBe(r.bestEpoch);
-      expect(Array.from(r.weights.fc6.weight)).toEqual(Array.from(shorter.weights.fc6.weight));
+      expect(Array.from(r.weights.fc6!.weight)).toEqual(Array.from(shorter.weights.fc6!.weight));
     }
   });
 

@@ -29,7 +29,7 @@ function referenceLogits(w: HeadWeights, features: Float32Array, n: number, chan
   for (let r = 0; r < n; r++) {
     const x = new Float64Array(channels * 49);
     for (let c = 0; c < channels; c++) x.fill(features[r * channels + c]!, c * 49, (c + 1) * 49);
-    out.push([...dense(dense(dense(x, w.fc0, true), w.fc3, true), w.fc6, false)]);
+    out.push([...dense(dense(dense(x, w.fc0, true), w.fc3!, true), w.fc6!, false)]);
   }
   return out;
 }

@@ -103,7 +103,7 @@ function onnxBackbone(file: string, params: BackboneParams, spec: OnnxSpec): Bac
       minImageSize: spec.fixedSize ?? 1,
       model: onnxTrunkModel,
     },
-    head: { hidden: ONNX_HIDDEN, offersClassifier: false, layerNames: 'hidden classifier layer', classifier: () => undefined },
+    head: { kind: 'linear', input: 'flatten', hidden: ONNX_HIDDEN, offersClassifier: false, layerNames: 'hidden classifier layer', classifier: () => undefined },
     random: {
       make: () => {
         throw new InputError(expected(`no random weights (${file} holds the model's own)`, `backbone ${ONNX_PREFIX}:${file}`, 'random weights'));

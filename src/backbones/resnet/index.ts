@@ -20,8 +20,8 @@ export { FULL_WIDTHS, resnetPlan, trunkParameters } from './plan.js';
 export { randomResNet, randomResNetId } from './random.js';
 
 /**
- * Width of a head's hidden layers started at random on a ResNet's pooled feature: the feature's own
- * width for ResNet-18/34, a quarter of it for ResNet-50's 2048.
+ * Width of a head's hidden layers (--head mlp or classifier) on a ResNet's pooled feature: the
+ * feature's own width for ResNet-18/34, a quarter of it for ResNet-50's 2048.
  */
 export const RESNET_HIDDEN = 512;
 
@@ -62,7 +62,10 @@ function resnetBackbone(spec: ResNetSpec, fileName: string | readonly [Versioned
       },
     },
     trunk: { mapShape: resnetMapShape, mapSide: () => 1, minImageSize: RESNET_MIN_IMAGE_SIZE, nodes: resnetNodes },
-    head: { hidden: RESNET_HIDDEN, offersClassifier: false, layerNames: 'hidden classifier layer', classifier: () => undefined },
+    // A linear probe by default: the standard evaluation of frozen features, and the shape of
+    // torchvision's own fc (one Linear on the pooled feature), here with K outputs. Its input is
+    // the pooled feature itself (C values): nothing to replicate 49 times.
+    head: { kind: 'linear', input: 'flatten', hidden: RESNET_HIDDEN, offersClassifier: false, layerNames: 'hidden classifier layer', classifier: () => undefined },
     random: {
       make: (seed) => randomResNet(spec, seed),
       id: (seed) => randomResNetId(spec, seed),

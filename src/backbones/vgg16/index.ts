@@ -41,6 +41,8 @@ export const vgg16: Backbone<Vgg16Weights> = {
   },
   trunk: { mapShape: vgg16MapShape, mapSide: vgg16MapSide, minImageSize: 32, nodes: vgg16Nodes },
   head: {
+    kind: 'classifier',
+    input: 'pool7',
     hidden: VGG16_HIDDEN,
     offersClassifier: true,
     layerNames: 'classifier.0/classifier.3',

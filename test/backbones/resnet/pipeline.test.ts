@@ -3,7 +3,7 @@
  * writes cache/digits-resnet18-32.h5 with the trunk's features ([C, 1, 1] rows, layout map), a head
  * trains on it, predicts and exports.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -53,10 +53,12 @@ describe('extract, train-head, predict and export with --backbone resnet18', () 
     expect(Array.from(split.labels.subarray(0, 4))).toEqual(Array.from(batch.labels.subarray(0, 4)));
   });
 
-  it('train-head trains a head on it from scratch, recording the backbone and its hidden width', async () => {
+  it('train-head trains a linear probe on it from scratch, of C inputs, stored at C inputs', async () => {
     await runTrainHead(parseCommandLine(['train-head', '--cache', cache, '--init', 'random', '--epochs', '1', '--backend', 'cpu', '--out', head]).args, ctx);
     const meta = JSON.parse(readFileSync(join(head, 'headstart.json'), 'utf8')) as { backbone: string; hidden: number; inFeatures: number };
-    expect(meta).toMatchObject({ backbone: 'resnet18', hidden: 512, inFeatures: 32 * 49 });
+    expect(meta).toMatchObject({ backbone: 'resnet18', kind: 'linear', hidden: 0, inFeatures: 32, input: { classifier: 'flatten' } });
+    // One Linear(32, 10): not the 49 copies of each channel that a C*49-input layer would hold.
+    expect(statSync(join(head, 'weights.bin')).size).toBe(4 * (32 * 10 + 10));
   });
 
   it('train-head without --init starts a random head, saying that ResNet-18 offers no classifier layers', async () => {
