@@ -8,9 +8,17 @@
 import type { BackboneWeights } from './backbones/types.js';
 import { MAP_NAME, POOLED_NAME, buildTrunkGraph } from './extract/graph.js';
 import { type OnnxNode, type OnnxTensor, type Piece, bytesField, encodeModel, messageField, stringField, varintField, writeMessage } from './onnx/proto.js';
+import { decodeModelInfo, rawPiece as raw, scanFields } from './onnx/decode.js';
+import { InputError } from './errors.js';
 import { POOL_CELLS, foldWeight } from './head/fold.js';
 
 export const PROBABILITIES_NAME = 'probabilities';
+/**
+ * Every value and initializer the head adds is named under this prefix, so that it cannot meet a
+ * name of the trunk's graph: a ready ONNX backbone may well have its own `logits` or `classifier.0.weight`.
+ */
+const HEAD_PREFIX = 'headstart.head.';
+const named = (name: string): string => `${HEAD_PREFIX}${name}`;
 
 /** A dense layer as the head stores it: weight [out, in] row-major, bias [out]. */
 export interface DenseLayer {
@@ -41,61 +49,6 @@ const ENTRY_VALUE = 2;
 const TENSOR = { dims: 1, dataType: 2, name: 8, rawData: 9 } as const;
 const FLOAT = 1;
 
-interface RawField {
-  field: number;
-  /** The whole field: tag, length and body. */
-  bytes: Uint8Array;
-  /** The body of a length-delimited field. */
-  body?: Uint8Array;
-}
-
-function readVarint(buf: Uint8Array, at: number): [value: number, next: number] {
-  let value = 0;
-  let scale = 1;
-  for (let pos = at; pos < buf.length; pos++) {
-    const b = buf[pos]!;
-    value += (b & 0x7f) * scale;
-    if (b < 0x80) return [value, pos + 1];
-    scale *= 128;
-  }
-  throw new Error('protobuf varint runs past the end of the message');
-}
-
-/** The top-level fields of one message, as slices of `buf` (no copies). */
-export function scanFields(buf: Uint8Array): RawField[] {
-  const fields: RawField[] = [];
-  let pos = 0;
-  while (pos < buf.length) {
-    const start = pos;
-    const [key, afterKey] = readVarint(buf, pos);
-    const field = Math.floor(key / 8);
-    const wire = key % 8;
-    pos = afterKey;
-    let body: Uint8Array | undefined;
-    if (wire === 0) pos = readVarint(buf, pos)[1];
-    else if (wire === 1) pos += 8;
-    else if (wire === 5) pos += 4;
-    else if (wire === 2) {
-      const [length, afterLength] = readVarint(buf, pos);
-      body = buf.subarray(afterLength, afterLength + length);
-      pos = afterLength + length;
-    } else throw new Error(`protobuf wire type ${wire} is not used by ONNX models`);
-    if (pos > buf.length) throw new Error('protobuf field runs past the end of the message');
-    fields.push({ field, bytes: buf.subarray(start, pos), body });
-  }
-  return fields;
-}
-
-function raw(bytes: Uint8Array): Piece {
-  return {
-    size: bytes.length,
-    write(out, at) {
-      out.set(bytes, at);
-      return at + bytes.length;
-    },
-  };
-}
-
 /** An initializer field written straight from the layer's array: the 400 MB first layer at 224×224 is copied once. */
 function initializerField(t: OnnxTensor): Piece {
   const data = t.data as Float32Array;
@@ -123,17 +76,17 @@ function headNodes(opts: ExportGraphOptions): { nodes: OnnxNode[]; initializers:
   const nodes: OnnxNode[] = [];
   let x: string;
   if (readsMap(opts)) {
-    nodes.push({ opType: 'Flatten', name: 'head_flatten', inputs: [MAP_NAME], outputs: ['head_in'], attributes: [{ name: 'axis', type: 'int', value: 1 }] });
+    nodes.push({ opType: 'Flatten', name: named('flatten'), inputs: [MAP_NAME], outputs: [named('in')], attributes: [{ name: 'axis', type: 'int', value: 1 }] });
     // A 1×1 map under a pool7 head (C*49 inputs): the 49 copies of each channel, folded into one column.
     const folded = fc0.inFeatures === channels * POOL_CELLS && fc0.inFeatures !== channels;
     const inputs = folded ? channels : fc0.inFeatures;
-    initializers.push({ name: 'classifier.0.weight', dims: [fc0.outFeatures, inputs], dataType: 'float', data: folded ? foldWeight(fc0.weight, fc0.outFeatures, channels) : fc0.weight });
-    x = 'head_in';
+    initializers.push({ name: named('classifier.0.weight'), dims: [fc0.outFeatures, inputs], dataType: 'float', data: folded ? foldWeight(fc0.weight, fc0.outFeatures, channels) : fc0.weight });
+    x = named('in');
   } else {
-    initializers.push({ name: 'classifier.0.weight', dims: [fc0.outFeatures, fc0.inFeatures], dataType: 'float', data: fc0.weight });
+    initializers.push({ name: named('classifier.0.weight'), dims: [fc0.outFeatures, fc0.inFeatures], dataType: 'float', data: fc0.weight });
     x = POOLED_NAME;
   }
-  initializers.push({ name: 'classifier.0.bias', dims: [fc0.outFeatures], dataType: 'float', data: fc0.bias });
+  initializers.push({ name: named('classifier.0.bias'), dims: [fc0.outFeatures], dataType: 'float', data: fc0.bias });
   const gemm = (name: string, input: string, param: string): OnnxNode => ({
     opType: 'Gemm',
     name,
@@ -148,7 +101,7 @@ function headNodes(opts: ExportGraphOptions): { nodes: OnnxNode[]; initializers:
     { index: 6, layer: opts.layers.fc6 },
   ].filter((l): l is { index: number; layer: DenseLayer } => l.layer !== undefined);
   for (const [i, { index, layer }] of layers.entries()) {
-    const param = `classifier.${index}`;
+    const param = named(`classifier.${index}`);
     if (i > 0) {
       initializers.push(
         { name: `${param}.weight`, dims: [layer.outFeatures, layer.inFeatures], dataType: 'float', data: layer.weight },
@@ -156,14 +109,14 @@ function headNodes(opts: ExportGraphOptions): { nodes: OnnxNode[]; initializers:
       );
     }
     const last = i === layers.length - 1;
-    const name = last ? 'logits' : `fc${index}`;
+    const name = named(last ? 'logits' : `fc${index}`);
     nodes.push(gemm(name, x, param));
     if (!last) {
-      nodes.push({ opType: 'Relu', name: `relu_fc${index}`, inputs: [name], outputs: [`relu_fc${index}`] });
-      x = `relu_fc${index}`;
+      nodes.push({ opType: 'Relu', name: named(`relu_fc${index}`), inputs: [name], outputs: [named(`relu_fc${index}`)] });
+      x = named(`relu_fc${index}`);
     }
   }
-  nodes.push({ opType: 'Softmax', name: 'softmax', inputs: ['logits'], outputs: [PROBABILITIES_NAME], attributes: [{ name: 'axis', type: 'int', value: 1 }] });
+  nodes.push({ opType: 'Softmax', name: named('softmax'), inputs: [named('logits')], outputs: [PROBABILITIES_NAME], attributes: [{ name: 'axis', type: 'int', value: 1 }] });
   return { nodes, initializers };
 }
 
@@ -171,6 +124,15 @@ function headNodes(opts: ExportGraphOptions): { nodes: OnnxNode[]; initializers:
 export function buildExportGraph(trunkWeights: BackboneWeights, opts: ExportGraphOptions): Uint8Array {
   const trunk = buildTrunkGraph(trunkWeights, { imageSize: opts.imageSize, output: readsMap(opts) ? 'map' : 'pooled' });
   const head = headNodes(opts);
+  // The head's output keeps its public name: a trunk (a ready ONNX backbone) that already uses it, or the prefix, is refused in one line.
+  const info = decodeModelInfo(trunk);
+  const taken = [...info.nodeOutputs, ...info.inputs.map((v) => v.name), ...info.initializers.map((t) => t.name)];
+  const clash = taken.find((name) => name === PROBABILITIES_NAME || name.startsWith(HEAD_PREFIX));
+  if (clash !== undefined) {
+    throw new InputError(
+      `the trunk of ${trunkWeights.backbone.id} has a value named ${clash}, a name the exported model's head uses (its output ${PROBABILITIES_NAME}, or ${HEAD_PREFIX}*); rename it in the model to export it`,
+    );
+  }
   // Encoding the head's nodes as a model of its own yields their fields ready made.
   const headModel = encodeModel({
     graph: {

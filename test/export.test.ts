@@ -1,15 +1,16 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadImageTensor } from '../src/data/image.js';
 import { InputError, UsageError } from '../src/errors.js';
-import { scanFields } from '../src/export-graph.js';
+import { scanFields } from '../src/onnx/decode.js';
 import { runExport } from '../src/export.js';
 import { loadHead, saveHead } from '../src/head/head-io.js';
 import { predictImages } from '../src/predict/predict.js';
 import { openPredictor } from '../src/predict/predictor.js';
-import { relativeError } from './helpers/fixtures.js';
+import { FIXTURES, relativeError } from './helpers/fixtures.js';
 import { CLASSES, WEIGHTS, context, headMeta, makeScenario, randomHead, type Scenario } from './predict/scenario.js';
 import { buildHead } from '../src/head/model.js';
 import { initialHead, loadTrainData, trainAndSave } from '../src/head/run.js';
@@ -34,9 +35,9 @@ async function runOnnx(file: string, images: string[], size: number): Promise<{ 
 }
 
 /** predict's probabilities for every class, in class order. */
-async function predictAll(head: string, images: string[]): Promise<Float32Array> {
+async function predictAll(head: string, images: string[], weightsPath = WEIGHTS): Promise<Float32Array> {
   const loaded = await loadHead(head);
-  const predictor = await openPredictor({ head: loaded, weightsPath: WEIGHTS, device: 'cpu' });
+  const predictor = await openPredictor({ head: loaded, weightsPath, device: 'cpu' });
   try {
     const k = loaded.meta.classes.length;
     const { predictions } = await predictImages(predictor, images, { top: k });
@@ -168,5 +169,31 @@ describe('export --onnx and predict for every head kind', () => {
     const { probs, session } = await runOnnx(file, s.testImages, 32);
     await session.release();
     expect(relativeError(probs, await predictAll(dir, s.testImages))).toBeLessThanOrEqual(1e-5);
+  });
+
+  it("a head on a ready ONNX backbone whose graph has its own logits and classifier.* names: no clash, ONNX Runtime gives predict's probabilities", async () => {
+    const tiny = join(FIXTURES, 'onnx', 'tiny.onnx');
+    const features = 16; // the fixture's embedding width (tools/make_onnx_fixture.py)
+    const dir = join(s.root, 'heads', 'onnx-mlp');
+    const meta = {
+      ...headMeta({
+        classes: CLASSES,
+        weightsId: createHash('sha256').update(readFileSync(tiny)).digest('hex'),
+        imageSize: 32,
+        featureShape: [features, 1, 1],
+        cache: s.cache,
+        inFeatures: features,
+        hidden: 8,
+      }),
+      backbone: `onnx:${tiny}`,
+      kind: 'mlp' as const,
+    };
+    meta.input.classifier = 'flatten';
+    saveHead(dir, buildHead({ kind: 'mlp', classes: 3, init: 'random', seed: 5, inFeatures: features, hidden: 8 }), meta, 0);
+    const file = join(s.root, 'out', 'onnx-mlp.onnx');
+    await runExport({ positionals: [], options: { onnx: file, head: dir, weights: tiny } }, context());
+    const { probs, session } = await runOnnx(file, s.testImages, 32);
+    await session.release();
+    expect(relativeError(probs, await predictAll(dir, s.testImages, tiny))).toBeLessThanOrEqual(1e-5);
   });
 });
