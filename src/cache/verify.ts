@@ -134,7 +134,10 @@ function columnsDiffer(path: string, split: CacheSplitName, s: ReadableSplit, pr
     const want = readQuietly(path, () => attrValue(s.group, attr));
     let got: string;
     try {
-      got = columnDigest(name, readQuietly(path, () => readColumnRows(name, ds, 0, s.count)));
+      got = columnDigest(
+        name,
+        readQuietly(path, () => readColumnRows(name, ds, 0, s.count)),
+      );
     } catch {
       problems.push({ split, text: `has a ${name} dataset that cannot be read as ${s.count} values` });
       differs = true;

@@ -65,7 +65,13 @@ const DATA_SOURCES: DataSource[] = [
       if (fraction === 0 || o.split === 'test') return folderDataset(dir, await scanImageFolder(dir, o), o);
       if (await hasOwnVal(dir)) throw new InputError(`${dir} has a val/ folder of its own; drop --val-fraction ${fraction} (it would carve a second val split out of train)`);
       const train = await scanImageFolder(dir, { ...o, split: 'train' });
-      const rows = carvedRows(Uint8Array.from(train.entries, (e) => e.label), train.classes.length, o.split, fraction, o.seed);
+      const rows = carvedRows(
+        Uint8Array.from(train.entries, (e) => e.label),
+        train.classes.length,
+        o.split,
+        fraction,
+        o.seed,
+      );
       return folderDataset(dir, { ...train, entries: Array.from(rows, (r) => train.entries[r]!) }, o);
     },
   },
