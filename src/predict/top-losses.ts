@@ -82,7 +82,7 @@ export interface ContactSheetOptions {
   classes: readonly string[];
   /** Title above the grid (what split of which cache, under which head). */
   title: string;
-  /** Side of each image's cell in pixels (default 112). */
+  /** Side of each image's cell in pixels (default 128). */
   cell?: number;
   /** Images per row (default: about square). */
   columns?: number;
@@ -101,13 +101,14 @@ export interface SheetLayout {
 }
 
 export function sheetLayout(rows: readonly TopLoss[], o: ContactSheetOptions): SheetLayout {
-  const cell = o.cell ?? 112;
+  const cell = o.cell ?? 128;
   const cols = Math.max(1, o.columns ?? Math.ceil(Math.sqrt(rows.length)));
   const textHeight = 14 * 3 + 6;
   const pad = 8;
   const top = 36;
   const gridRows = Math.max(1, Math.ceil(rows.length / cols));
-  const width = pad + cols * (cell + pad);
+  // Wide enough for the title too (about 8 px a character at 14 px bold).
+  const width = Math.max(pad + cols * (cell + pad), Math.ceil(2 * pad + 8 * o.title.length));
   const height = top + gridRows * (cell + textHeight + pad);
   const cells: SheetLayout['cells'] = [];
   const text: string[] = [`<text x="${pad}" y="22" font-size="14" font-weight="bold">${escapeXml(o.title)}</text>`];
@@ -146,6 +147,11 @@ export async function renderContactSheet(rows: readonly TopLoss[], images: reado
     .composite(composites)
     .png()
     .toBuffer();
+}
+
+/** The sheet's title: which split of which data, under which head. */
+export function sheetTitle(split: CacheSplitName, dataName: string, headName?: string): string {
+  return `${split} rows with the highest loss${headName ? ` under ${headName}` : ''} (${dataName})`;
 }
 
 export type TopLossSheet = { drawn: true; path: string; rows: TopLoss[] } | { drawn: false; reason: string; rows: TopLoss[] };
@@ -190,7 +196,7 @@ export async function writeTopLossSheet(o: TopLossSheetOptions): Promise<TopLoss
     if (!(error instanceof HeadstartError)) throw error;
     return { drawn: false, rows, reason: `no top-losses sheet: the images of ${o.cachePath} cannot be read again: ${error.message}` };
   }
-  const title = `${split} rows with the highest loss${o.headName ? ` under ${o.headName}` : ''} (${attrs.dataName})`;
+  const title = sheetTitle(split, attrs.dataName, o.headName);
   const png = await renderContactSheet(rows, images, { classes: attrs.classes, title });
   writeFileAtomic(o.out, png, { what: 'the top-losses sheet' });
   return { drawn: true, path: o.out, rows };

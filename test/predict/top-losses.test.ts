@@ -15,7 +15,7 @@ import { decodeRgb } from '../../src/data/image.js';
 import { loadHead } from '../../src/head/head-io.js';
 import { headProbabilities } from '../../src/head/model.js';
 import type { LoadedHead } from '../../src/head/types.js';
-import { TopLosses, cellImage, sheetLayout, writeTopLossSheet } from '../../src/predict/top-losses.js';
+import { TopLosses, cellImage, sheetLayout, sheetTitle, writeTopLossSheet } from '../../src/predict/top-losses.js';
 import { CLASSES, type Scenario, makeScenario } from './scenario.js';
 
 let s: Scenario;
@@ -66,7 +66,7 @@ describe('writeTopLossSheet', () => {
     expect(sheet.rows.map((r) => r.row)).toEqual(order.slice(0, 4));
     expect(sheet.rows.map((r) => r.label)).toEqual(order.slice(0, 4).map((r) => test.labels[r]));
 
-    const layout = sheetLayout(sheet.rows, { classes: CLASSES, title: 'x' });
+    const layout = sheetLayout(sheet.rows, { classes: CLASSES, title: sheetTitle('test', test.attrs.dataName, 'shapes-test') });
     for (const r of sheet.rows) {
       expect(layout.svg).toContain(`true: ${CLASSES[r.label]}`);
       expect(layout.svg).toContain(`pred: ${CLASSES[r.predicted]} ${r.probability.toFixed(2)}`);
