@@ -29,6 +29,14 @@ export function valFractionOf(o: OpenDatasetOptions): number {
 }
 
 /**
+ * What `valFraction` adds to a cache's split rule (its identity): a cache whose train lost a val
+ * split is another cache than one whose train is whole, or lost another val. Empty for none.
+ */
+export function valSplitRule(valFraction: number | undefined, seed: number): string {
+  return (valFraction ?? 0) > 0 ? `; val carved out of train: val-fraction ${valFraction} seed ${seed}, per class` : '';
+}
+
+/**
  * The rows of `labels` a split keeps when `val` is carved out of train (stratified and seeded as
  * train-head's hold-out, stratifiedValidation): the carved rows for `val`, the rest for `train`.
  */

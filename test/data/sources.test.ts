@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDataset } from '../../src/data/dataset.js';
+import { valSplitRule } from '../../src/data/sources.js';
 import type { Dataset, OpenDatasetOptions } from '../../src/data/types.js';
 import { InputError, UsageError } from '../../src/errors.js';
 import { stratifiedValidation } from '../../src/head/validation.js';
@@ -139,5 +140,13 @@ describe("an image folder's own val/", () => {
     const plain = await folder('plain', ['train', 'test']);
     const missing = await rejection(openDataset({ ...base, data: plain, split: 'val' }));
     expect(missing.message).toBe(`Expected a val/ folder in ${plain} (beside train/ and test/) for the val split but there is none; pass --val-fraction F to carve one out of train`);
+  });
+});
+
+describe('valSplitRule', () => {
+  it('makes a carved val part of the cache identity, and adds nothing without one', () => {
+    expect(valSplitRule(0.1, 3)).toBe('; val carved out of train: val-fraction 0.1 seed 3, per class');
+    expect(valSplitRule(0, 3)).toBe('');
+    expect(valSplitRule(undefined, 0)).toBe('');
   });
 });
