@@ -18,7 +18,8 @@ import { HeadstartError, InputError, MismatchError } from '../errors.js';
 import { acquireLock, type LockHandle } from '../io/lock.js';
 import { TOOL_VERSION } from '../version.js';
 import { CHECKSUM_ATTRS, FORMAT_VERSION, SPLITS, chunkRowsFor, classifierInputText, identityDifference } from './format.js';
-import { type Dataset, type File, type Group, closeQuietly, h5, openForReading, readQuietly, recordedDigests, writeQuietly, writeRootAttrs } from './h5.js';
+import { COLUMN_NAMES, ColumnCollector, type ColumnName, type ColumnValues, columnDigest, columnDigestAttr, readColumnRows, writeColumn } from './columns.js';
+import { type Dataset, type File, type Group, attrValue, closeQuietly, hasChild, h5, openForReading, readQuietly, recordedDigests, writeQuietly, writeRootAttrs } from './h5.js';
 import { type PartFile, diskFull, freeBytes, isDiskFull, writeFailure } from './part.js';
 import { type CacheStructure, examineCache, probeCache } from './reader.js';
 import type { CacheAttrs, CacheIdentity, CacheInfo, CacheSplitName } from './types.js';
@@ -30,7 +31,7 @@ import { elementCount } from '../shape.js';
  * digests their source recorded, and returns the SHA-256 of all of them; `paths.data` is named in
  * messages as where the rows are kept when the build fails.
  */
-export type BuildRows = Pick<PartFile, 'total' | 'readChecked' | 'paths'>;
+export type BuildRows = Pick<PartFile, 'total' | 'readChecked' | 'paths' | 'columns'>;
 
 export interface BuildOptions {
   cachePath: string;
@@ -48,6 +49,8 @@ export interface BuildOptions {
 interface Digests {
   features: string;
   labels: string;
+  /** One for each per-row column the split has. */
+  columns: Partial<Record<ColumnName, string>>;
 }
 
 /** Where a split's new cache file is built before it is renamed over the cache. */
@@ -122,7 +125,7 @@ export async function buildSplit(o: BuildOptions): Promise<void> {
 /** Writes the new file at `tmp`; returns the root attributes and each split's digests it holds. */
 async function writeFile(o: BuildOptions, tmp: string, keep: CacheInfo | undefined): Promise<{ attrs: CacheAttrs; digests: Partial<Record<CacheSplitName, Digests>> }> {
   const lib = await h5();
-  const other: CacheSplitName = o.split === 'train' ? 'test' : 'train';
+  const others = SPLITS.filter((s) => s !== o.split && keep?.splits[s] !== undefined);
   const counts: CacheAttrs['counts'] = {};
   const digests: Partial<Record<CacheSplitName, Digests>> = {};
   // The usual case (train, then test): the other split is kept as it is, bytes and all.
@@ -132,15 +135,16 @@ async function writeFile(o: BuildOptions, tmp: string, keep: CacheInfo | undefin
   let open = true;
   try {
     if (file.file_id < 0n) throw new Error(`HDF5 could not create ${tmp}`);
-    if (keep?.splits[other] !== undefined) {
+    for (const other of others) {
       if (copyWhole) {
         const group = writeQuietly(tmp, () => file.get(other) as Group);
-        digests[other] = writeQuietly(tmp, () => recordedDigests(group)) ?? (await addDigests(tmp, group));
+        const recorded = writeQuietly(tmp, () => recordedDigests(group));
+        digests[other] = recorded === undefined ? await addDigests(tmp, group) : { ...recorded, columns: writeQuietly(tmp, () => columnDigests(tmp, group, writeQuietly, true)) };
       } else {
-        // h5wasm cannot delete a group, so redoing a split rebuilds the file around the other one.
+        // h5wasm cannot delete a group, so redoing a split rebuilds the file around the others.
         digests[other] = await copyGroup(o.cachePath, other, file, tmp, o.featureShape);
       }
-      counts[other] = keep.splits[other].count;
+      counts[other] = keep!.splits[other]!.count;
     }
     counts[o.split] = o.part.total;
     const attrs: CacheAttrs = {
@@ -157,10 +161,24 @@ async function writeFile(o: BuildOptions, tmp: string, keep: CacheInfo | undefin
     const rowFloats = elementCount(o.featureShape);
     const step = rowsPerCopy(rowFloats);
     const buffer = new Float32Array(Math.min(step, Math.max(1, o.part.total)) * rowFloats);
-    const featuresDigest = await o.part.readChecked(step, buffer, (start, rows) => {
-      writeQuietly(tmp, () => features.write_slice([[start, start + rows.length / rowFloats]], rows));
-    });
-    digests[o.split] = { features: featuresDigest, labels: sha256(o.labels) };
+    const collector = new ColumnCollector(o.part.columns);
+    const featuresDigest = await o.part.readChecked(
+      step,
+      buffer,
+      (start, rows) => {
+        writeQuietly(tmp, () => features.write_slice([[start, start + rows.length / rowFloats]], rows));
+      },
+      (_start, columns) => collector.add(columns),
+    );
+    const columns = collector.result();
+    digests[o.split] = { features: featuresDigest, labels: sha256(o.labels), columns: {} };
+    for (const name of o.part.columns) {
+      const values = columns[name] as ColumnValues;
+      // Every row has its value or the column is not written: a reader pairs values with rows by index.
+      if (values.length !== o.part.total) throw new Error(`buildSplit: ${values.length} ${name} values for ${o.part.total} rows`);
+      digests[o.split]!.columns[name] = columnDigest(name, values);
+      writeQuietly(tmp, () => writeColumn(group, name, values));
+    }
     writeQuietly(tmp, () => {
       createLabels(group, o.labels);
       group.create_attribute('count', o.part.total, null, '<i4');
@@ -192,7 +210,7 @@ function putExtra(group: Group, attrs: Record<string, string | number>): void {
 
 /** A group's attributes other than count and digests, to carry over when the group is copied. */
 function extraAttrs(group: Group): Record<string, string | number> {
-  const own = new Set<string>(['count', CHECKSUM_ATTRS.features, CHECKSUM_ATTRS.labels]);
+  const own = new Set<string>(['count', CHECKSUM_ATTRS.features, CHECKSUM_ATTRS.labels, ...COLUMN_NAMES.map(columnDigestAttr)]);
   const out: Record<string, string | number> = {};
   for (const name of Object.keys(group.attrs)) {
     const value: unknown = group.attrs[name]!.value;
@@ -207,6 +225,7 @@ function putDigests(group: Group, d: Digests): void {
   for (const [name, value] of [
     [CHECKSUM_ATTRS.features, d.features],
     [CHECKSUM_ATTRS.labels, d.labels],
+    ...Object.entries(d.columns).map(([column, digest]) => [columnDigestAttr(column as ColumnName), digest] as const),
   ] as const) {
     if (Object.keys(group.attrs).includes(name)) group.delete_attribute(name);
     group.create_attribute(name, value);
@@ -225,7 +244,27 @@ function digestGroup(path: string, group: Group, quietly: <T>(path: string, call
     hash.update(bytesOf(quietly(path, () => features.slice([[start, end]]) as Float32Array)));
   }
   const labels = quietly(path, () => (group.get('labels') as Dataset).value as Uint8Array);
-  return { features: hash.digest('hex'), labels: sha256(labels) };
+  return { features: hash.digest('hex'), labels: sha256(labels), columns: columnDigests(path, group, quietly, false) };
+}
+
+/** The column datasets a split group holds. */
+function groupColumns(group: Group): ColumnName[] {
+  return COLUMN_NAMES.filter((name) => hasChild(group, name));
+}
+
+function readColumn(group: Group, name: ColumnName): ColumnValues {
+  const ds = group.get(name) as Dataset;
+  return readColumnRows(name, ds, 0, ds.shape?.[0] ?? 0);
+}
+
+/** Digests of a group's columns: as recorded where `recorded` allows and they are, else computed from the datasets. */
+function columnDigests(path: string, group: Group, quietly: <T>(path: string, call: () => T) => T, recorded: boolean): Partial<Record<ColumnName, string>> {
+  const out: Partial<Record<ColumnName, string>> = {};
+  for (const name of quietly(path, () => groupColumns(group))) {
+    const stored = recorded ? quietly(path, () => attrValue(group, columnDigestAttr(name))) : undefined;
+    out[name] = typeof stored === 'string' ? stored : quietly(path, () => columnDigest(name, readColumn(group, name)));
+  }
+  return out;
 }
 
 /** A split kept from a cache written before digests were recorded: they are computed and added. */
@@ -270,6 +309,10 @@ async function copyGroup(cachePath: string, name: CacheSplitName, target: File, 
     const labels = readQuietly(cachePath, () => ((source.get(name) as Group).get('labels') as Dataset).value as Uint8Array);
     const recorded = readQuietly(cachePath, () => recordedDigests(source.get(name) as Group));
     const extra = readQuietly(cachePath, () => extraAttrs(source.get(name) as Group));
+    const columns = readQuietly(cachePath, () => {
+      const group = source.get(name) as Group;
+      return groupColumns(group).map((column) => [column, readColumn(group, column), attrValue(group, columnDigestAttr(column))] as const);
+    });
     const count = labels.length;
     const group = writeQuietly(tmp, () => target.create_group(name));
     const to = writeQuietly(tmp, () => createFeatures(group, featureShape, count));
@@ -281,8 +324,13 @@ async function copyGroup(cachePath: string, name: CacheSplitName, target: File, 
       hash.update(bytesOf(rows));
       writeQuietly(tmp, () => to.write_slice([[start, end]], rows));
     }
-    const d = { features: hash.digest('hex'), labels: sha256(labels) };
+    const d: Digests = { features: hash.digest('hex'), labels: sha256(labels), columns: {} };
     if (recorded !== undefined && (recorded.features !== d.features || recorded.labels !== d.labels)) throw damagedSplit(cachePath, name);
+    for (const [column, values, stored] of columns) {
+      d.columns[column] = columnDigest(column, values);
+      if (stored !== undefined && stored !== d.columns[column]) throw damagedSplit(cachePath, name);
+      writeQuietly(tmp, () => writeColumn(group, column, values));
+    }
     writeQuietly(tmp, () => {
       createLabels(group, labels);
       group.create_attribute('count', count, null, '<i4');
@@ -340,6 +388,11 @@ async function verify(tmp: string, o: BuildOptions, expected: { attrs: CacheAttr
       if (stored?.features !== want.features || stored.labels !== want.labels) throw failed(`the ${split} digests stored are not those written`);
       if (found.features !== want.features) throw split === o.split ? failed(`${split}/features SHA-256 differs from the journal's`) : damagedSplit(o.cachePath, split);
       if (found.labels !== want.labels) throw split === o.split ? failed(`${split}/labels SHA-256 differs`) : damagedSplit(o.cachePath, split);
+      const columnNames = new Set([...Object.keys(want.columns), ...Object.keys(found.columns)]) as Set<ColumnName>;
+      for (const column of columnNames) {
+        if (readQuietly(tmp, () => attrValue(group, columnDigestAttr(column))) !== want.columns[column]) throw failed(`the ${split} ${column} digest stored is not the one written`);
+        if (found.columns[column] !== want.columns[column]) throw split === o.split ? failed(`${split}/${column} SHA-256 differs from the journal's`) : damagedSplit(o.cachePath, split);
+      }
     }
   } finally {
     closeQuietly(tmp, file);

@@ -3,10 +3,18 @@
  *
  *   /            attributes: format_version, tool_version, backbone, weights_id, image_size, layout, mean, std,
  *                classes, data_name, data_source, split_rule, feature_shape, classifier_input,
- *                train_count / test_count (for each complete split)
+ *                train_count / val_count / test_count (for each complete split)
  *   /train       features float32 [N, ...feature_shape] (chunked by rows), labels uint8 [N], attr count,
  *                features_sha256 / labels_sha256 (hex SHA-256 of each dataset's little-endian bytes in
  *                row order; caches written before checksums existed lack them)
+ *                optional per-row columns (columns.ts), one value a row, each with its digest
+ *                <name>_sha256: `sources` (variable-length UTF-8 strings), where each row came from:
+ *                `<batch file>:<record>` for CIFAR-layout data (e.g. `data_batch_3.bin:1234`, records
+ *                numbered from 0, the batch file in data_source: a folder or an archive), an image's
+ *                path relative to data_source for an image folder. Caches written before columns
+ *                existed lack them and read as before.
+ *   /val         the same, when the cache has a validation split (an image folder's val/, or rows
+ *                carved out of train at extract time by a seeded, stratified --val-fraction)
  *   /test        the same
  *
  * A split group exists only once all its rows are in (the writer builds it in a temporary copy
@@ -21,7 +29,7 @@ import { MismatchError } from '../errors.js';
 import type { CacheAttrs, CacheIdentity, CacheSplitName, FeatureLayout } from './types.js';
 
 export const FORMAT_VERSION = 1;
-export const SPLITS: readonly CacheSplitName[] = ['train', 'test'];
+export const SPLITS: readonly CacheSplitName[] = ['train', 'val', 'test'];
 
 /**
  * Split-group attributes: the lowercase hex SHA-256 of the dataset's raw little-endian bytes in row

@@ -15,7 +15,8 @@ import { InputError, MismatchError, UsageError, expected } from '../errors.js';
 import { acquireLock } from '../io/lock.js';
 import { type BuildRows, buildSplit } from './build.js';
 import { SHARD_ATTRS, assertSameIdentity, identityDifference, parseShardSplitRule, pickIdentity, shardCachePath } from './format.js';
-import { type Dataset, type Group, attrValue, closeQuietly, openForReading, readQuietly, recordedDigests } from './h5.js';
+import { COLUMN_NAMES, type ColumnName, columnDigest, columnDigestAttr, readColumnRows } from './columns.js';
+import { type Dataset, type Group, attrValue, closeQuietly, hasChild, openForReading, readQuietly, recordedDigests } from './h5.js';
 import { probeCache, readCacheInfo } from './reader.js';
 import type { CacheIdentity, CacheSplitName } from './types.js';
 import { splitLockPath } from './writer.js';
@@ -60,6 +61,8 @@ interface Shard extends ShardSummary {
   splitRows: number;
   identity: CacheIdentity;
   featureShape: number[];
+  /** The per-row columns the shard's split has. */
+  columns: ColumnName[];
 }
 
 const rowText = (a: number, b: number): string => (a === b ? `row ${a}` : `rows ${a}-${b}`);
@@ -101,6 +104,7 @@ async function readShard(path: string, wanted: CacheSplitName | undefined): Prom
         device: String(attrValue(group, SHARD_ATTRS.device) ?? 'unknown'),
         identity: { ...pickIdentity(info.attrs), splitRule: rule.splitRule },
         featureShape: info.attrs.featureShape,
+        columns: COLUMN_NAMES.filter((name) => hasChild(group, name)),
       };
       if (shard.index !== rule.index || shard.count !== rule.count)
         throw new InputError(`Shard ${path} records shard ${shard.index} of ${shard.count} but its split rule says ${rule.index} of ${rule.count} (the file is damaged)`);
@@ -153,11 +157,12 @@ function gap(from: number, to: number, shards: Shard[], split: CacheSplitName, t
 }
 
 /** The shards' rows in order, each shard's features checked against the digest it recorded. */
-function shardRows(shards: Shard[], split: CacheSplitName, total: number): BuildRows {
+function shardRows(shards: Shard[], split: CacheSplitName, total: number, columns: ColumnName[]): BuildRows {
   return {
     total,
+    columns,
     paths: { data: `the shards in ${dirname(shards[0]!.path)}`, journal: '' },
-    async readChecked(step, _buffer, sink) {
+    async readChecked(step, _buffer, sink, columnSink) {
       const all = createHash('sha256');
       for (const s of shards) {
         const file = await openForReading(s.path);
@@ -176,6 +181,12 @@ function shardRows(shards: Shard[], split: CacheSplitName, total: number): Build
           }
           if (recorded === undefined || own.digest('hex') !== recorded.features)
             throw new InputError(`Shard ${s.path}: its ${split} features do not match the SHA-256 recorded when it was written (the file is damaged); extract that shard again with --force`);
+          const values = readQuietly(s.path, () => Object.fromEntries(columns.map((name) => [name, readColumnRows(name, group.get(name) as Dataset, 0, s.rows)])));
+          for (const name of columns) {
+            if (readQuietly(s.path, () => attrValue(group, columnDigestAttr(name))) !== columnDigest(name, values[name]!))
+              throw new InputError(`Shard ${s.path}: its ${split} ${name} do not match the SHA-256 recorded when it was written (the file is damaged); extract that shard again with --force`);
+          }
+          columnSink?.(s.firstRow, values);
         } finally {
           closeQuietly(s.path, file);
         }
@@ -227,7 +238,13 @@ export async function mergeShards(o: MergeOptions): Promise<MergeResult> {
       if (existing.info.splits[split] !== undefined) throw new MismatchError(`Feature cache ${o.out} already holds the ${split} split; pass --force to replace it`);
     }
     const labels = await shardLabels(shards, split, splitRows);
-    await buildSplit({ cachePath: o.out, split, identity, featureShape, part: shardRows(shards, split, splitRows), labels, force: o.force, onNote: o.onNote });
+    // A column goes into OUT only when every shard has it: its values are one a row or none.
+    const columns = COLUMN_NAMES.filter((name) => shards.every((s) => s.columns.includes(name)));
+    for (const name of COLUMN_NAMES.filter((n) => !columns.includes(n) && shards.some((s) => s.columns.includes(n)))) {
+      const without = shards.filter((s) => !s.columns.includes(name));
+      o.onNote?.(`${o.out} gets no ${name}: ${without.map((s) => s.path).join(', ')} ${without.length === 1 ? 'has' : 'have'} none (extracted by an older headstart)`);
+    }
+    await buildSplit({ cachePath: o.out, split, identity, featureShape, part: shardRows(shards, split, splitRows, columns), labels, force: o.force, onNote: o.onNote });
   } finally {
     await lock.release();
   }

@@ -10,6 +10,12 @@
  * written when they are copied into HDF5 (a part file damaged on disk is caught there, and only
  * the damaged batch and those after it are redone).
  *
+ * Per-row columns (columns.ts: where each row came from, …) go with the rows: each column appends
+ * its bytes to its own file `<cache>.<split>.part.<name>`, the journal records each batch's byte
+ * count per column, and the batch's SHA-256 covers its features and then each column's bytes, so a
+ * resumed part never pairs rows with another run's column values. A part begun without a column (by
+ * an older headstart) resumes without it: the split is then written without that column.
+ *
  * HDF5 is not crash safe on its own (an interrupted write can leave the whole file unreadable),
  * which is why rows go to the raw file first and the HDF5 group is built only from complete data.
  *
@@ -21,14 +27,20 @@ import { type FileHandle, open, readFile, rename, rm, statfs } from 'node:fs/pro
 import { dirname, resolve } from 'node:path';
 import { InputError, MismatchError } from '../errors.js';
 import { writeReason } from '../io/atomic.js';
+import { type ColumnName, type ColumnValues, type RowColumns, checkColumns, decodeColumn, encodeColumn, isColumnName } from './columns.js';
 import { assertSameIdentity, identityDifference } from './format.js';
 import type { CacheIdentity, CacheSplitName } from './types.js';
 import { formatBytes } from '../progress.js';
 
-const JOURNAL_VERSION = 2;
+const JOURNAL_VERSION = 3;
+/** Journals of version 2 had no columns; they are read as having none, so their parts resume. */
+const COLUMNLESS_JOURNAL_VERSION = 2;
 
-/** One appended batch: its row count and the lowercase hex SHA-256 of its bytes. */
-type Batch = [rows: number, sha256: string];
+/**
+ * One appended batch: its row count, the lowercase hex SHA-256 of its features' bytes followed by
+ * its columns' bytes, and the byte count of each column (in the journal's column order).
+ */
+type Batch = [rows: number, sha256: string, columnBytes: number[]];
 
 interface Journal {
   version: number;
@@ -37,10 +49,10 @@ interface Journal {
   total: number;
   rowFloats: number;
   rows: number;
+  /** The per-row columns this part holds, in the order their bytes are hashed. */
+  columns: ColumnName[];
   batches: Batch[];
 }
-
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** Bytes free to this user in the folder that holds `path`; undefined where statfs cannot tell. */
 export async function freeBytes(path: string): Promise<number | undefined> {
@@ -74,6 +86,11 @@ export function partPaths(cachePath: string, split: CacheSplitName): { data: str
   return { data: `${cachePath}.${split}.part`, journal: `${cachePath}.${split}.part.json` };
 }
 
+/** Where a part keeps the bytes of one per-row column. */
+export function partColumnPath(cachePath: string, split: CacheSplitName, name: ColumnName): string {
+  return `${cachePath}.${split}.part.${name}`;
+}
+
 /**
  * One clear line for a file that cannot be written: the reasons every writer shares (src/io/atomic.ts),
  * except where the cache's context says more (what is kept on a full disk, a folder at the .h5 path).
@@ -103,12 +120,18 @@ async function readJournal(path: string): Promise<Journal | undefined> {
   } catch {
     return undefined;
   }
+  if (typeof journal === 'object' && journal !== null && journal.version === COLUMNLESS_JOURNAL_VERSION && journal.columns === undefined && Array.isArray(journal.batches)) {
+    journal = { ...journal, version: JOURNAL_VERSION, columns: [], batches: journal.batches.map((b) => (Array.isArray(b) ? ([...b, []] as unknown as Batch) : b)) };
+  }
   // A journal this code did not write (another version, a hand edit) is ignored like an unreadable one.
   const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+  const columns = journal?.columns;
+  const columnsOk = Array.isArray(columns) && columns.every((c) => typeof c === 'string' && isColumnName(c)) && new Set(columns).size === columns.length;
   const valid =
     typeof journal === 'object' &&
     journal !== null &&
     journal.version === JOURNAL_VERSION &&
+    columnsOk &&
     typeof journal.split === 'string' &&
     typeof journal.identity === 'object' &&
     journal.identity !== null &&
@@ -116,7 +139,18 @@ async function readJournal(path: string): Promise<Journal | undefined> {
     count(journal.rowFloats) &&
     count(journal.rows) &&
     Array.isArray(journal.batches) &&
-    journal.batches.every((b) => Array.isArray(b) && b.length === 2 && Number.isSafeInteger(b[0]) && b[0] > 0 && typeof b[1] === 'string' && /^[0-9a-f]{64}$/.test(b[1])) &&
+    journal.batches.every(
+      (b) =>
+        Array.isArray(b) &&
+        b.length === 3 &&
+        Number.isSafeInteger(b[0]) &&
+        b[0] > 0 &&
+        typeof b[1] === 'string' &&
+        /^[0-9a-f]{64}$/.test(b[1]) &&
+        Array.isArray(b[2]) &&
+        b[2].length === columns!.length &&
+        b[2].every(count),
+    ) &&
     journal.batches.reduce((sum, b) => sum + b[0], 0) === journal.rows;
   return valid ? (journal as Journal) : undefined;
 }
@@ -134,6 +168,8 @@ export interface PartOpenOptions {
   onNote?: (line: string) => void;
   /** Bytes the HDF5 build will need once the part is complete, for the message of a full disk. */
   buildBytes?: number;
+  /** Per-row columns each append brings (none by default). */
+  columns?: readonly ColumnName[];
 }
 
 export class PartFile {
@@ -144,6 +180,7 @@ export class PartFile {
     readonly cachePath: string,
     readonly paths: { data: string; journal: string },
     private readonly handle: FileHandle,
+    private readonly columnHandles: FileHandle[],
     private readonly journal: Journal,
     /** Rows that were already safely on disk when this run began. */
     readonly resumedFrom: number,
@@ -156,6 +193,7 @@ export class PartFile {
     const paths = partPaths(cachePath, split);
     const old = await readJournal(paths.journal);
     let batches: Batch[] = [];
+    let columns: ColumnName[] = [...(options.columns ?? [])];
     if (old !== undefined) {
       const sameShape = old.split === split && old.total === total && old.rowFloats === rowFloats;
       if (!options.force) {
@@ -165,32 +203,50 @@ export class PartFile {
         }
       }
       const stillValid = sameShape && identityDifference(old.identity, identity) === undefined;
-      if (stillValid && old.rows <= total) batches = old.batches;
-      else options.onNote?.(`Discarding partial extraction ${paths.data} (made for other settings)`);
+      // A part with a column this run does not make could not be finished by it.
+      const unmade = old.columns.filter((c) => !columns.includes(c));
+      if (stillValid && old.rows <= total && unmade.length === 0) {
+        batches = old.batches;
+        if (old.rows > 0) {
+          // The rows on disk decide which columns the split can have: all its rows carry them, or none do.
+          const lacking = columns.filter((c) => !old.columns.includes(c));
+          if (lacking.length > 0) options.onNote?.(`Resuming ${paths.data}, begun without ${lacking.join(', ')}: this split will have no ${lacking.join(', ')} (--force starts it over with them)`);
+          columns = old.columns;
+        } else if (old.columns.join() !== columns.join()) batches = [];
+      } else options.onNote?.(`Discarding partial extraction ${paths.data} (made for other settings)`);
     }
     let handle: FileHandle | undefined;
+    const columnHandles: FileHandle[] = [];
     try {
       handle = await open(paths.data, constants.O_RDWR | constants.O_CREAT);
-      const size = (await handle.stat()).size;
+      for (const name of columns) columnHandles.push(await open(partColumnPath(cachePath, split, name), constants.O_RDWR | constants.O_CREAT));
       const rowBytes = rowFloats * 4;
-      // The journal is written after the data is fsynced, so the file is at least this long; if
-      // it is not (edited by hand, or a file system without ordering), keep only whole batches.
-      batches = wholeBatches(batches, Math.floor(size / rowBytes));
+      const sizes = [(await handle.stat()).size, ...(await Promise.all(columnHandles.map(async (h) => (await h.stat()).size)))];
+      // The journal is written after the data is fsynced, so the files are at least this long; if
+      // one is not (edited by hand, or a file system without ordering), keep only whole batches.
+      batches = wholeBatches(batches, Math.floor(sizes[0]! / rowBytes), sizes.slice(1));
       await handle.truncate(rowCount(batches) * rowBytes);
+      for (const [i, h] of columnHandles.entries()) await h.truncate(columnBytes(batches, i));
     } catch (error) {
       await handle?.close().catch(() => undefined);
+      for (const h of columnHandles) await h.close().catch(() => undefined);
       throw await failure(cachePath, error, total * rowFloats * 4 + (options.buildBytes ?? 0), undefined);
     }
     const rows = rowCount(batches);
-    const journal: Journal = { version: JOURNAL_VERSION, split, identity, total, rowFloats, rows, batches };
-    const part = new PartFile(cachePath, paths, handle, journal, rows, options.buildBytes ?? 0);
+    const journal: Journal = { version: JOURNAL_VERSION, split, identity, total, rowFloats, rows, columns, batches };
+    const part = new PartFile(cachePath, paths, handle, columnHandles, journal, rows, options.buildBytes ?? 0);
     try {
       await part.writeJournal();
     } catch (error) {
-      await handle.close();
+      await part.closeHandles();
       throw await failure(cachePath, error, part.neededBytes(), rows > 0 ? paths.data : undefined);
     }
     return part;
+  }
+
+  /** The per-row columns this part holds (those of the run that began it). */
+  get columns(): readonly ColumnName[] {
+    return this.journal.columns;
   }
 
   /** Bytes still to be written: the rest of the part, then the HDF5 build. */
@@ -215,23 +271,24 @@ export class PartFile {
    * journaled. Appends run one after another, so a caller may start the next inference while the
    * previous append is still on its way to disk and await it before queueing the next.
    */
-  append(features: Float32Array): Promise<void> {
+  append(features: Float32Array, columns?: RowColumns): Promise<void> {
     const rowFloats = this.journal.rowFloats;
     if (features.length % rowFloats !== 0) throw new Error(`append: ${features.length} values is not a whole number of ${rowFloats}-value rows`);
     const rows = features.length / rowFloats;
+    checkColumns(columns, this.journal.columns, rows, 'append');
     const bytes = new Uint8Array(features.buffer, features.byteOffset, features.byteLength);
+    const encoded = this.journal.columns.map((name) => encodeColumn(name, columns![name] as ColumnValues));
     const next = this.queue.then(async () => {
       if (this.failed !== undefined) throw this.failed;
       try {
-        const offset = this.journal.rows * rowFloats * 4;
-        let written = 0;
-        while (written < bytes.length) {
-          const { bytesWritten } = await this.handle.write(bytes, written, bytes.length - written, offset + written);
-          written += bytesWritten;
-        }
+        await writeAll(this.handle, bytes, this.journal.rows * rowFloats * 4);
+        for (const [i, h] of this.columnHandles.entries()) await writeAll(h, encoded[i]!, columnBytes(this.journal.batches, i));
         await this.handle.datasync();
+        for (const h of this.columnHandles) await h.datasync();
+        const hash = createHash('sha256').update(bytes);
+        for (const b of encoded) hash.update(b);
         this.journal.rows += rows;
-        this.journal.batches.push([rows, sha256(bytes)]);
+        this.journal.batches.push([rows, hash.digest('hex'), encoded.map((b) => b.length)]);
         try {
           await this.writeJournal();
         } catch (error) {
@@ -261,11 +318,12 @@ export class PartFile {
    * of all the rows. On a mismatch the journal is cut back to the batches before the bad one (the
    * next run makes the rest again) and an InputError says so.
    */
-  async readChecked(step: number, buffer: Float32Array, sink: (start: number, rows: Float32Array) => void): Promise<string> {
+  async readChecked(step: number, buffer: Float32Array, sink: (start: number, rows: Float32Array) => void, columnSink?: (start: number, columns: RowColumns) => void): Promise<string> {
     const rowFloats = this.journal.rowFloats;
     const all = createHash('sha256');
     let start = 0;
-    for (const [index, [rows, expected]] of this.journal.batches.entries()) {
+    const columnAt = this.journal.columns.map(() => 0);
+    for (const [index, [rows, expected, columnLengths]] of this.journal.batches.entries()) {
       const batch = createHash('sha256');
       for (let done = 0; done < rows; ) {
         const n = Math.min(step, rows - done);
@@ -277,11 +335,24 @@ export class PartFile {
         sink(start + done, view);
         done += n;
       }
+      const values: Record<string, ColumnValues> = {};
+      for (const [i, name] of this.journal.columns.entries()) {
+        const bytes = new Uint8Array(columnLengths[i]!);
+        await readAll(this.columnHandles[i]!, bytes, columnAt[i]!, this.paths.data);
+        columnAt[i]! += bytes.length;
+        batch.update(bytes);
+        values[name] = bytes;
+      }
       if (batch.digest('hex') !== expected) {
         await this.cutBack(index);
         throw new InputError(
           `Partial extraction ${this.paths.data} does not match the SHA-256 its journal recorded for rows ${start}-${start + rows - 1} (the file was changed or damaged); run the same command again to make the rows from ${start} again`,
         );
+      }
+      if (columnSink !== undefined && this.journal.columns.length > 0) {
+        const decoded: Record<string, ColumnValues> = {};
+        for (const [name, bytes] of Object.entries(values)) decoded[name] = decodeColumn(name as ColumnName, bytes as Uint8Array);
+        columnSink(start, decoded as RowColumns);
       }
       start += rows;
     }
@@ -293,6 +364,7 @@ export class PartFile {
     this.journal.batches = this.journal.batches.slice(0, batches);
     this.journal.rows = rowCount(this.journal.batches);
     await this.handle.truncate(this.journal.rows * this.journal.rowFloats * 4);
+    for (const [i, h] of this.columnHandles.entries()) await h.truncate(columnBytes(this.journal.batches, i));
     await this.writeJournal();
   }
 
@@ -310,7 +382,12 @@ export class PartFile {
 
   async close(): Promise<void> {
     await this.queue;
+    await this.closeHandles();
+  }
+
+  private async closeHandles(): Promise<void> {
     await this.handle.close();
+    for (const h of this.columnHandles) await h.close();
   }
 
   /** Deletes the part and its journal once the HDF5 split holds the rows. */
@@ -318,6 +395,7 @@ export class PartFile {
     await this.close();
     await rm(this.paths.journal, { force: true });
     await rm(this.paths.data, { force: true });
+    for (const name of this.journal.columns) await rm(partColumnPath(this.cachePath, this.journal.split, name), { force: true });
   }
 
   private async writeJournal(): Promise<void> {
@@ -337,16 +415,40 @@ function rowCount(batches: readonly Batch[]): number {
   return batches.reduce((sum, [rows]) => sum + rows, 0);
 }
 
-/** The leading batches that fit in `rows` rows: a batch cut short cannot be checked, so it goes. */
-function wholeBatches(batches: readonly Batch[], rows: number): Batch[] {
+/** Bytes of column `i` in `batches`. */
+function columnBytes(batches: readonly Batch[], i: number): number {
+  return batches.reduce((sum, b) => sum + b[2][i]!, 0);
+}
+
+/** The leading batches that fit in `rows` rows and the columns' `columnSizes` bytes: a batch cut short cannot be checked, so it goes. */
+function wholeBatches(batches: readonly Batch[], rows: number, columnSizes: readonly number[]): Batch[] {
   const kept: Batch[] = [];
   let sum = 0;
+  const sums = columnSizes.map(() => 0);
   for (const b of batches) {
-    if (sum + b[0] > rows) break;
+    if (sum + b[0] > rows || b[2].some((n, i) => sums[i]! + n > columnSizes[i]!)) break;
     kept.push(b);
     sum += b[0];
+    for (const [i, n] of b[2].entries()) sums[i]! += n;
   }
   return kept;
+}
+
+async function writeAll(handle: FileHandle, bytes: Uint8Array, offset: number): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, offset + written);
+    written += bytesWritten;
+  }
+}
+
+async function readAll(handle: FileHandle, into: Uint8Array, offset: number, what: string): Promise<void> {
+  let done = 0;
+  while (done < into.length) {
+    const { bytesRead } = await handle.read(into, done, into.length - done, offset + done);
+    if (bytesRead === 0) throw new InputError(`Partial extraction ${what} ended early (a column file is shorter than its journal says); delete it and run again`);
+    done += bytesRead;
+  }
 }
 
 /** A write error in one line: a full disk says how much is needed and where. */

@@ -12,6 +12,7 @@ import { statSync } from 'node:fs';
 import { HeadstartError, InputError } from '../errors.js';
 import { EXTRACT_AGAIN, RowTally, SPLITS, attrProblems, chunkRowsFor, extractCommandFor, withoutAdvice } from './format.js';
 import { type Dataset, type File, type Group, attrValue, closeQuietly, hasChild, isHdf5, openForReading, readQuietly, readRootAttrs, toNumbers } from './h5.js';
+import { COLUMN_NAMES, type ColumnName, type ColumnValues, type RowColumns, columnProblem, readColumnRows, sliceColumns } from './columns.js';
 import type { CacheAttrs, CacheChunk, CacheInfo, CacheSplit, CacheSplitName } from './types.js';
 import { elementCount } from '../shape.js';
 
@@ -49,6 +50,8 @@ export interface ReadableSplit {
   group: Group;
   features: Dataset;
   labels: Dataset;
+  /** The per-row column datasets the group has (columns.ts), each checked to hold one value a row. */
+  columns: Partial<Record<ColumnName, Dataset>>;
 }
 
 export interface CacheStructure {
@@ -96,7 +99,15 @@ function examineSplit(file: File, split: CacheSplitName, attrs: CacheAttrs, file
   if (rootCount === undefined) bad(`has ${count} rows but the root attributes have no ${split}_count`);
   const own = toNumbers(attrValue(group, 'count'));
   if (own !== undefined && (own.length !== 1 || own[0] !== count)) bad(`has ${count} rows but its count attribute says ${own.join(', ')}`);
-  return { count, featureShape: rowShape, group, features, labels };
+  const columns: ReadableSplit['columns'] = {};
+  for (const name of COLUMN_NAMES) {
+    if (!hasChild(group, name)) continue;
+    const ds = group.get(name) as Dataset;
+    const problem = columnProblem(name, ds, count);
+    if (problem !== undefined) return bad(problem);
+    columns[name] = ds;
+  }
+  return { count, featureShape: rowShape, group, features, labels, columns };
 }
 
 /**
@@ -189,6 +200,34 @@ export function tallyBadLabels(labels: Uint8Array, classes: number, start: numbe
 export const nonFiniteText = (tally: RowTally): string => `${tally.phrase()} NaN or Inf features`;
 export const badLabelText = (tally: RowTally, classes: number): string => `${tally.phrase()} a label of ${classes} or more; expected labels below ${classes}, the number of classes`;
 
+/** The split's per-row columns, whole. */
+function readColumns(path: string, split: CacheSplitName, s: ReadableSplit): RowColumns {
+  const out: Record<string, ColumnValues> = {};
+  for (const [name, ds] of Object.entries(s.columns)) {
+    try {
+      out[name] = readQuietly(path, () => readColumnRows(name as ColumnName, ds, 0, s.count));
+    } catch (error) {
+      if (error instanceof HeadstartError) throw error;
+      throw refusal(path, { split, text: `has a ${name} dataset that does not read back as ${s.count} values` });
+    }
+  }
+  return out as RowColumns;
+}
+
+/**
+ * A split's labels and per-row columns without its features (what a contact sheet of its rows
+ * needs); `columns` is `{}` for a cache written before columns existed.
+ */
+export async function readSplitColumns(path: string, split: CacheSplitName): Promise<{ attrs: CacheAttrs; count: number; labels: Uint8Array; columns: RowColumns }> {
+  const opened = await openSplit(path, split);
+  try {
+    const { attrs, split: s } = opened;
+    return { attrs, count: s.count, labels: readLabels(path, split, s, attrs.classes.length), columns: readColumns(path, split, s) };
+  } finally {
+    closeQuietly(path, opened.file);
+  }
+}
+
 function readLabels(path: string, split: CacheSplitName, s: ReadableSplit, classes: number): Uint8Array {
   const labels = s.count === 0 ? new Uint8Array(0) : readLabelRows(path, s.labels, 0, s.count);
   const tally = new RowTally();
@@ -250,7 +289,7 @@ export async function readCacheSplit(path: string, split: CacheSplitName, option
       options.onProgress?.(end, s.count);
     }
     if (nonFinite.total > 0) throw refusal(path, { split, text: nonFiniteText(nonFinite) });
-    return { attrs, features, labels, count: s.count, featureShape: s.featureShape };
+    return { attrs, features, labels, count: s.count, featureShape: s.featureShape, columns: readColumns(path, split, s) };
   } finally {
     closeQuietly(path, opened.file);
   }
@@ -268,13 +307,14 @@ export async function* iterateCacheSplit(path: string, split: CacheSplitName, ro
     const { split: s } = opened;
     const rowFloats = elementCount(s.featureShape);
     const labels = readLabels(path, split, s, opened.attrs.classes.length);
+    const columns = readColumns(path, split, s);
     for (let start = 0; start < s.count; start += rowsPerChunk) {
       const end = Math.min(s.count, start + rowsPerChunk);
       const features = readFeatureRows(path, s.features, start, end, rowFloats);
       const nonFinite = new RowTally();
       tallyNonFinite(features, rowFloats, start, nonFinite);
       if (nonFinite.total > 0) throw refusal(path, { split, text: `${nonFiniteText(nonFinite)} (among rows ${start} to ${end - 1}; headstart inspect --verify ${path} lists them all)` });
-      yield { start, count: end - start, features, labels: labels.slice(start, end) };
+      yield { start, count: end - start, features, labels: labels.slice(start, end), columns: sliceColumns(columns, start, end) };
     }
   } finally {
     closeQuietly(path, opened.file);

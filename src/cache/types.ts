@@ -1,6 +1,9 @@
 /** Public types of the HDF5 feature cache (see format.ts for the on-disk layout). */
 
-export type CacheSplitName = 'train' | 'test';
+import type { RowColumns } from './columns.js';
+
+/** `val`: a validation split written at extract time (an image folder's val/, or carved out of train). */
+export type CacheSplitName = 'train' | 'val' | 'test';
 
 /** `map`: the trunk's output before avgpool, [N, C, h, w]. `pooled`: avgpool + flatten, [N, C*49]. */
 export type FeatureLayout = 'map' | 'pooled';
@@ -59,6 +62,8 @@ export interface CacheSplit {
   labels: Uint8Array;
   count: number;
   featureShape: number[];
+  /** The per-row columns the split has (columns.ts); `{}` for a cache written before they existed. */
+  columns: RowColumns;
 }
 
 /** One piece of a split read by iterateCacheSplit. */
@@ -67,4 +72,6 @@ export interface CacheChunk {
   count: number;
   features: Float32Array;
   labels: Uint8Array;
+  /** The chunk's values of the split's per-row columns. */
+  columns: RowColumns;
 }

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { HeadstartError, InputError } from '../errors.js';
 import { CHECKSUM_ATTRS, RowTally, SPLITS, extractCommandFor } from './format.js';
+import { type ColumnName, columnDigest, columnDigestAttr, readColumnRows } from './columns.js';
 import { attrValue, closeQuietly, hasChild, openForReading, readQuietly } from './h5.js';
 import {
   type CacheProblem,
@@ -121,7 +122,36 @@ async function verifySplit(path: string, split: CacheSplitName, s: ReadableSplit
       problem(`${what} do not match the checksum recorded when the split was written (${CHECKSUM_ATTRS[what]} ${want.slice(0, 16)}…, read ${got.slice(0, 16)}…)`);
     }
   }
+  if (columnsDiffer(path, split, s, problems)) differs = true;
   return { rows: s.count, rowsChecked, checksum: differs ? 'differs' : 'match' };
+}
+
+/** Checks each per-row column against its recorded digest; true when one differs (a problem says which). */
+function columnsDiffer(path: string, split: CacheSplitName, s: ReadableSplit, problems: CacheProblem[]): boolean {
+  let differs = false;
+  for (const [name, ds] of Object.entries(s.columns) as [ColumnName, NonNullable<ReadableSplit['columns'][ColumnName]>][]) {
+    const attr = columnDigestAttr(name);
+    const want = readQuietly(path, () => attrValue(s.group, attr));
+    let got: string;
+    try {
+      got = columnDigest(
+        name,
+        readQuietly(path, () => readColumnRows(name, ds, 0, s.count)),
+      );
+    } catch {
+      problems.push({ split, text: `has a ${name} dataset that cannot be read as ${s.count} values` });
+      differs = true;
+      continue;
+    }
+    if (want === undefined) {
+      problems.push({ split, text: `has a ${name} dataset but no ${attr} attribute; expected its SHA-256 beside it` });
+      differs = true;
+    } else if (got !== want) {
+      problems.push({ split, text: `${name} do not match the checksum recorded when the split was written (${attr} ${String(want).slice(0, 16)}…, read ${got.slice(0, 16)}…)` });
+      differs = true;
+    }
+  }
+  return differs;
 }
 
 /** Reads every row of the cache at `path` and lists what is wrong with it. */

@@ -17,6 +17,7 @@ import { type LockHandle, acquireLock } from '../io/lock.js';
 import { assertSameIdentity } from './format.js';
 import { buildBytesFor, buildSplit } from './build.js';
 import { PartFile, diskFull, isDiskFull, writeFailure } from './part.js';
+import type { ColumnName, RowColumns } from './columns.js';
 import { probeCache } from './reader.js';
 import type { CacheIdentity, CacheSplitInfo, CacheSplitName } from './types.js';
 import { elementCount } from '../shape.js';
@@ -32,6 +33,8 @@ export interface SplitWriterOptions {
   /** Replace a cache (or partial extraction) made with other weights, size or data; redo a complete split. */
   force: boolean;
   onNote?: (line: string) => void;
+  /** Per-row columns (columns.ts) each append brings; none by default. */
+  columns?: readonly ColumnName[];
 }
 
 export interface SplitWriter {
@@ -41,8 +44,10 @@ export interface SplitWriter {
   readonly resumedFrom: number;
   /** Rows durable so far. */
   readonly rows: number;
-  /** Queues rows (in order) for the part file; resolves when they are durable. */
-  append(features: Float32Array): Promise<void>;
+  /** Per-row columns the split will have: those asked for, less any a resumed part was begun without. */
+  readonly columns: readonly ColumnName[];
+  /** Queues rows (in order), with their values of the writer's columns, for the part file; resolves when they are durable. */
+  append(features: Float32Array, columns?: RowColumns): Promise<void>;
   /** After the last row: builds the HDF5 split (with `groupAttrs` on its group) and renames it into place. */
   finish(labels: Uint8Array, groupAttrs?: Record<string, string | number>): Promise<void>;
   /** Stops without finishing; the part stays for the next run to resume. */
@@ -112,7 +117,7 @@ export async function planSplit(options: Omit<SplitWriterOptions, 'featureShape'
       let part: PartFile;
       try {
         const rowFloats = elementCount(featureShape);
-        part = await PartFile.open({ cachePath, split, identity, total: count, rowFloats, force, onNote, buildBytes: buildBytesFor(cachePath, count, rowFloats) });
+        part = await PartFile.open({ cachePath, split, identity, total: count, rowFloats, force, onNote, buildBytes: buildBytesFor(cachePath, count, rowFloats), columns: options.columns });
       } catch (error) {
         await lock.release();
         throw error;
@@ -151,7 +156,8 @@ function partWriter(options: SplitWriterOptions, part: PartFile, lock: LockHandl
     get rows() {
       return part.rows;
     },
-    append: (features) => part.append(features),
+    columns: part.columns,
+    append: (features, columns) => part.append(features, columns),
     async finish(labels, groupAttrs) {
       try {
         await part.flush();
@@ -182,6 +188,7 @@ function reusedWriter(count: number): SplitWriter {
     reused: true,
     resumedFrom: count,
     rows: count,
+    columns: [],
     append: () => Promise.reject(new Error('append: the split is already complete')),
     finish: async () => undefined,
     close: async () => undefined,

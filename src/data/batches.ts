@@ -5,7 +5,8 @@
  * decoded, so memory stays bounded whatever the split's size. Each data source (sources.ts) makes
  * its Dataset with one of the two makers here.
  */
-import { CIFAR_SIDE, IMAGE_BYTES } from './cifar.js';
+import { relative, sep } from 'node:path';
+import { CIFAR_SIDE, IMAGE_BYTES, recordSource } from './cifar.js';
 import { decodeRgbUnchecked } from './image.js';
 import { folderName } from './image-folder.js';
 import { IMAGENET_NORMALIZATION, checkNormalization, normalizedFromPlanar, normalizedFromRgb } from './preprocess.js';
@@ -55,20 +56,42 @@ function normalizationOf(options: OpenDatasetOptions) {
   return n;
 }
 
-export function rawDataset(name: string, raw: RawSplit, options: OpenDatasetOptions): Dataset {
+/** Each record's source (`data_batch_3.bin:1234`), made when asked for: a split needs only its batches' at a time. */
+function recordSources(raw: RawSplit): (record: number) => string {
+  const ends: number[] = [];
+  let sum = 0;
+  for (const f of raw.files) ends.push((sum += f.records));
+  return (record) => {
+    let i = 0;
+    while (i < ends.length - 1 && record >= ends[i]!) i++;
+    return recordSource(raw.files[i]!.name, record - (i === 0 ? 0 : ends[i - 1]!));
+  };
+}
+
+/**
+ * The records of `raw` as a data set; with `rows`, only those records (ascending), renumbered from
+ * 0: the val split carved out of train, or the train that is left. Pixels are not copied.
+ */
+export function rawDataset(name: string, raw: RawSplit, options: OpenDatasetOptions, rows?: Uint32Array): Dataset {
   const size = options.imageSize;
   const normalization = normalizationOf(options);
   const per = 3 * size * size;
-  const length = raw.labels.length;
+  const record = (i: number): number => (rows === undefined ? i : rows[i]!);
+  const labels = rows === undefined ? raw.labels : Uint8Array.from(rows, (r) => raw.labels[r]!);
+  const length = labels.length;
+  const sourceOf = recordSources(raw);
   const make: MakeBatch = async (start, count) => {
     // run after the consumer has gone back to awaiting inference
     await yieldToLoop();
     const images = new Float32Array(count * per);
+    const sources: string[] = [];
     for (let i = 0; i < count; i++) {
-      const at = (start + i) * IMAGE_BYTES;
+      const r = record(start + i);
+      const at = r * IMAGE_BYTES;
       normalizedFromPlanar(raw.pixels.subarray(at, at + IMAGE_BYTES), CIFAR_SIDE, CIFAR_SIDE, size, images, i * per, normalization);
+      sources.push(sourceOf(r));
     }
-    return { start, count, images, labels: raw.labels.slice(start, start + count) };
+    return { start, count, images, labels: labels.slice(start, start + count), sources };
   };
   return {
     name,
@@ -77,9 +100,15 @@ export function rawDataset(name: string, raw: RawSplit, options: OpenDatasetOpti
     split: options.split,
     length,
     imageSize: size,
-    labels: raw.labels,
+    labels,
+    givesSources: true,
     batches: (batchOptions) => prefetchBatches(length, batchOptions, make),
   };
+}
+
+/** An image's source: its path relative to the data folder, with `/` between names whatever the platform. */
+export function imageSource(dir: string, path: string): string {
+  return relative(dir, path).split(sep).join('/');
 }
 
 export function folderDataset(dir: string, folder: ImageFolderSplit, options: OpenDatasetOptions): Dataset {
@@ -97,7 +126,8 @@ export function folderDataset(dir: string, folder: ImageFolderSplit, options: Op
         normalizedFromRgb(img.data, img.width, img.height, size, images, i * per, normalization);
       }),
     );
-    return { start, count, images, labels: labels.slice(start, start + count) };
+    const sources = folder.entries.slice(start, start + count).map((e) => imageSource(dir, e.path));
+    return { start, count, images, labels: labels.slice(start, start + count), sources };
   };
   return {
     name: folderName(dir),
@@ -107,6 +137,7 @@ export function folderDataset(dir: string, folder: ImageFolderSplit, options: Op
     length,
     imageSize: size,
     labels,
+    givesSources: true,
     batches: (batchOptions) => prefetchBatches(length, batchOptions, make),
   };
 }

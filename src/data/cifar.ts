@@ -4,12 +4,12 @@
  * kept in memory (150 MB for CIFAR-10 train); decoding to floats happens batch by batch.
  */
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { CIFAR10_DIR_NAME as CIFAR10_DIR, CIFAR10_FILE_NAME as CIFAR10_ARCHIVE, CIFAR10_SPLIT_FILES } from '../fetch/sources.js';
 import { readRegularFile } from './regular-file.js';
 import { type ArchiveFile, unpackArchive } from './tar.js';
-import type { RawSplit, Split } from './types.js';
+import type { RawSplit, StoredSplit } from './types.js';
 
 export const RECORD_BYTES = 3073;
 export const IMAGE_BYTES = 3072;
@@ -17,7 +17,7 @@ export const CIFAR_SIDE = 32;
 
 export const CIFAR10_RECORDS_PER_FILE = 10_000;
 /** CIFAR-10's batch file names, also those of any folder in its layout (readBatchFolder). */
-export const BATCH_FILES: Record<Split, readonly string[]> = CIFAR10_SPLIT_FILES;
+export const BATCH_FILES: Record<StoredSplit, readonly string[]> = CIFAR10_SPLIT_FILES;
 export const META_FILE = 'batches.meta.txt';
 /** No batch file of this layout holds more records than CIFAR-10's; larger ones are refused unread. */
 export const MAX_RECORDS_PER_FILE = CIFAR10_RECORDS_PER_FILE;
@@ -70,7 +70,7 @@ export interface BatchSource {
  * Reads the batch files one after another into one pixel array and one label array, checking sizes
  * and labels. Only one file's bytes are held besides the result.
  */
-export async function readBatches(files: BatchSource[], classes: string[], recordsPerFile?: number): Promise<{ pixels: Uint8Array; labels: Uint8Array }> {
+export async function readBatches(files: BatchSource[], classes: string[], recordsPerFile?: number): Promise<{ pixels: Uint8Array; labels: Uint8Array; records: number[] }> {
   // with a known record count (CIFAR-10) the result is allocated once; otherwise parts are joined
   const known = recordsPerFile !== undefined ? files.length * recordsPerFile : undefined;
   const pixelParts: Uint8Array[] = [];
@@ -78,6 +78,7 @@ export async function readBatches(files: BatchSource[], classes: string[], recor
   const pixels = known !== undefined ? new Uint8Array(known * IMAGE_BYTES) : undefined;
   const labels = known !== undefined ? new Uint8Array(known) : undefined;
   let total = 0;
+  const records: number[] = [];
   for (const file of files) {
     const bytes = await file.read();
     const n = checkBatchSize(bytes.length, file.name, recordsPerFile);
@@ -94,10 +95,11 @@ export async function readBatches(files: BatchSource[], classes: string[], recor
     }
     pixelParts.push(filePixels);
     labelParts.push(fileLabels);
+    records.push(n);
     total += n;
   }
-  if (pixels !== undefined && labels !== undefined) return { pixels, labels };
-  return { pixels: Buffer.concat(pixelParts), labels: Buffer.concat(labelParts) };
+  if (pixels !== undefined && labels !== undefined) return { pixels, labels, records };
+  return { pixels: Buffer.concat(pixelParts), labels: Buffer.concat(labelParts), records };
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -136,7 +138,7 @@ export async function cifar10Folder(dataDir: string): Promise<string> {
 }
 
 /** A split of a folder in the CIFAR binary layout (batch files named as CIFAR-10's). */
-export async function readBatchFolder(dir: string, split: Split, recordsPerFile?: number): Promise<RawSplit> {
+export async function readBatchFolder(dir: string, split: StoredSplit, recordsPerFile?: number): Promise<RawSplit> {
   // only regular files are read (symlinks to them followed), each refused by its size before reading
   const missingHint = `delete ${dir}/ and run \`headstart fetch cifar10\` again`;
   const metaPath = join(dir, META_FILE);
@@ -146,10 +148,24 @@ export async function readBatchFolder(dir: string, split: Split, recordsPerFile?
     const path = join(dir, name);
     return { name: path, read: () => readRegularFile(path, { what: 'the batch file', missingHint, checkSize: (bytes) => void checkBatchSize(bytes, path, recordsPerFile) }) };
   });
-  const { pixels, labels } = await readBatches(files, classes, recordsPerFile);
-  return { classes, pixels, labels, source: dir };
+  const { pixels, labels, records } = await readBatches(files, classes, recordsPerFile);
+  return { classes, pixels, labels, source: dir, files: BATCH_FILES[split].map((name, i) => ({ name, records: records[i]! })) };
 }
 
-export async function readCifar10(dataDir: string, split: Split): Promise<RawSplit> {
+/**
+ * A row's source in CIFAR-layout data: its batch file's name and its record in that file, from 0
+ * (`data_batch_3.bin:1234`). The file lies in the data set's source (its folder or archive).
+ */
+export function recordSource(file: string, record: number): string {
+  return `${basename(file)}:${record}`;
+}
+
+/** The batch file and record a `recordSource` names; undefined for text it did not make. */
+export function parseRecordSource(text: string): { file: string; record: number } | undefined {
+  const m = /^([^/\\:]+):(\d+)$/.exec(text);
+  return m === null ? undefined : { file: m[1]!, record: Number(m[2]) };
+}
+
+export async function readCifar10(dataDir: string, split: StoredSplit): Promise<RawSplit> {
   return readBatchFolder(await cifar10Folder(dataDir), split, CIFAR10_RECORDS_PER_FILE);
 }

@@ -160,7 +160,7 @@ async function scanTree(dir: string, around: readonly string[]): Promise<Tree> {
   return { dir, classes, images };
 }
 
-/** Refuses train/ and test/ trees that share a file (by a symlink or a hard link): it would be tested on what it learnt. */
+/** Refuses two split trees that share a file (by a symlink or a hard link): it would be tested (or picked) on what it learnt. */
 function checkDisjoint(train: Tree, test: Tree): void {
   const inTrain = new Map(train.images.flat().map((f) => [f.id, f.path]));
   const shared = test.images.flat().filter((f) => inTrain.has(f.id));
@@ -205,20 +205,28 @@ export async function scanImageFolder(dir: string, options: ScanOptions): Promis
   }
   const [train, test] = await Promise.all([kind(join(dir, 'train')), kind(join(dir, 'test'))]);
   if (train === 'dir' && test === 'dir') {
-    const around = [dir, join(dir, 'train'), join(dir, 'test')];
-    // both trees are scanned whichever split is asked for, so that both runs refuse a shared file
+    const withVal = await hasOwnVal(dir);
+    const around = [dir, join(dir, 'train'), join(dir, 'test'), ...(withVal ? [join(dir, 'val')] : [])];
+    // every tree is scanned whichever split is asked for, so that every run refuses a shared file
     const trainTree = await scanTree(join(dir, 'train'), around);
-    const testTree = await scanTree(join(dir, 'test'), around);
-    const extra = testTree.classes.filter((c) => !trainTree.classes.includes(c));
-    if (extra.length > 0) {
-      throw new InputError(`Expected the class folders of ${join(dir, 'test')} to be among those of ${join(dir, 'train')} but received ${extra.map((c) => JSON.stringify(c)).join(', ')} only in test`);
+    const others = [await scanTree(join(dir, 'test'), around), ...(withVal ? [await scanTree(join(dir, 'val'), around)] : [])];
+    for (const tree of others) {
+      const name = basename(tree.dir);
+      const extra = tree.classes.filter((c) => !trainTree.classes.includes(c));
+      if (extra.length > 0) {
+        throw new InputError(`Expected the class folders of ${tree.dir} to be among those of ${join(dir, 'train')} but received ${extra.map((c) => JSON.stringify(c)).join(', ')} only in ${name}`);
+      }
+      checkDisjoint(trainTree, tree);
     }
-    checkDisjoint(trainTree, testTree);
+    if (withVal) checkDisjoint(others[1]!, others[0]!);
     if (options.split === 'train') return { root: join(dir, 'train'), classes: trainTree.classes, entries: toEntries(trainTree.images) };
+    const tree = options.split === 'test' ? others[0]! : others[1];
+    if (tree === undefined) throw new InputError(`Expected a val/ folder in ${dir} (beside train/ and test/) for the val split but there is none; pass --val-fraction F to carve one out of train`);
     // labels index the train classes, so a test set missing a class still lines up with the head
-    const images = trainTree.classes.map((c) => testTree.images[testTree.classes.indexOf(c)] ?? []);
-    return { root: join(dir, 'test'), classes: trainTree.classes, entries: toEntries(images) };
+    const images = trainTree.classes.map((c) => tree.images[tree.classes.indexOf(c)] ?? []);
+    return { root: tree.dir, classes: trainTree.classes, entries: toEntries(images) };
   }
+  if (options.split === 'val') throw new InputError(`Expected train/, val/ and test/ folders in ${dir} for a val split of its own but it has none; pass --val-fraction F to carve one out of train`);
   const tree = await scanTree(dir, [dir]);
   // every file is in one class once (scanTree), so the per-class split below never puts it on both sides
   const images = tree.images.map((files, c) => {
@@ -232,6 +240,12 @@ export async function scanImageFolder(dir: string, options: ScanOptions): Promis
     );
   }
   return { root: dir, classes: tree.classes, entries };
+}
+
+/** Whether `dir` has a val/ folder of its own: beside train/ and test/ (elsewhere val/ would be a class). */
+export async function hasOwnVal(dir: string): Promise<boolean> {
+  const kinds = await Promise.all(['train', 'val', 'test'].map((s) => kind(join(dir, s))));
+  return kinds.every((k) => k === 'dir');
 }
 
 function toEntries(images: Found[][]): ImageEntry[] {

@@ -1,7 +1,10 @@
 /** Public types of the data layer: what `extract` reads images through. */
 import type { Normalization } from './preprocess.js';
 
-export type Split = 'train' | 'test';
+/** `val`: an image folder's val/, or rows carved out of train by `valFraction`. */
+export type Split = 'train' | 'val' | 'test';
+/** The splits a data set's files hold (CIFAR-layout batch files, train/ and test/ folders). */
+export type StoredSplit = 'train' | 'test';
 
 export interface OpenDatasetOptions {
   /** 'cifar10', 'digits', or the path of an image folder (torchvision ImageFolder layout). */
@@ -13,8 +16,14 @@ export interface OpenDatasetOptions {
   imageSize: number;
   /** For a folder without train/ and test/: the share of each class held out for test. */
   testFraction: number;
-  /** Seeds the folder split; the same seed always gives the same split. */
+  /** Seeds the folder split (and the val split); the same seed always gives the same split. */
   seed: number;
+  /**
+   * The share of each class of train held out as the `val` split (stratified and seeded as
+   * train-head's hold-out: src/head/validation.ts), for a data set without its own val; 0 or absent:
+   * none, and train is whole.
+   */
+  valFraction?: number;
   /** Passed to sharp (pixels per image); images larger than this are refused. */
   limitInputPixels?: number;
   /** Normalize(mean, std) after ToTensor: the backbone's (`backbone.preprocessing`); ImageNet's when absent. */
@@ -28,6 +37,12 @@ export interface DatasetBatch {
   /** [count, 3, S, S], ToTensor then Normalize(mean, std) (the options' normalization, ImageNet's by default), float32. */
   images: Float32Array;
   labels: Uint8Array;
+  /**
+   * Where each image came from, for the cache's `sources` column: `<batch file>:<record>` for
+   * CIFAR-layout data, the image's path relative to the data folder for an image folder. Absent
+   * from a data source that cannot say.
+   */
+  sources?: string[];
 }
 
 export interface BatchOptions {
@@ -49,6 +64,8 @@ export interface Dataset {
   imageSize: number;
   /** Every label of the split, in order. */
   labels: Uint8Array;
+  /** Whether every batch carries `sources` (the cache then records where each row came from). */
+  givesSources?: boolean;
   batches(options: BatchOptions): AsyncIterable<DatasetBatch>;
 }
 
@@ -58,6 +75,8 @@ export interface RawSplit {
   pixels: Uint8Array;
   labels: Uint8Array;
   source: string;
+  /** The batch files read, in order, and how many records each held (for each row's source). */
+  files: { name: string; records: number }[];
 }
 
 /** One image of a folder data set. */

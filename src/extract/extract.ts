@@ -92,7 +92,7 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
   });
 
   // One look at the cache decides; the trunk is started only for a split that has to be made.
-  const plan = await planSplit({ cachePath, split, identity: attrs, count: total, force: opts.force, onNote: opts.onNote });
+  const plan = await planSplit({ cachePath, split, identity: attrs, count: total, force: opts.force, onNote: opts.onNote, columns: dataset.givesSources === true ? ['sources'] : [] });
   if (plan.existing !== undefined) {
     opts.onNote?.(reuseNote(split, cachePath, total));
     return result(true, total, plan.existing.featureShape);
@@ -120,7 +120,7 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
         if (batch.start !== done) throw new Error(`extractSplit: the data set gave a batch at ${batch.start}, expected ${done}`);
         const features = await trunk.run(batch.images, batch.count);
         if (pending !== undefined) await pending;
-        pending = writer.append(features);
+        pending = writer.append(features, batch.sources === undefined ? undefined : { sources: batch.sources });
         // A failed write is reported by the await above or below; until then it must not count as unhandled.
         pending.catch(() => undefined);
         done += batch.count;

@@ -77,7 +77,8 @@ export function shardDataset(dataset: Dataset, first: number, rows: number): Dat
       if (options.start >= rows) return;
       for await (const batch of dataset.batches({ ...options, start: first + options.start })) {
         const n = Math.min(batch.count, end - batch.start);
-        const cut: DatasetBatch = n === batch.count ? batch : { ...batch, count: n, images: batch.images.subarray(0, n * pixels), labels: batch.labels.subarray(0, n) };
+        const cut: DatasetBatch =
+          n === batch.count ? batch : { ...batch, count: n, images: batch.images.subarray(0, n * pixels), labels: batch.labels.subarray(0, n), sources: batch.sources?.slice(0, n) };
         yield { ...cut, start: batch.start - first };
         if (batch.start + n >= end) return;
       }

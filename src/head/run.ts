@@ -11,10 +11,10 @@ import { rmSync } from 'node:fs';
 import { folderBytes } from '../io/disk.js';
 import { basename, dirname, join } from 'node:path';
 import { type Backbone, defaultWeightsPath, getBackbone, findBackbone } from '../backbones/index.js';
-import { defaultCachePath, extractCommandFor, recordedBackbone } from '../cache/format.js';
+import { SPLITS, defaultCachePath, extractCommandFor, recordedBackbone } from '../cache/format.js';
 import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../cache/reader.js';
 import type { CacheInfo, CacheSplitName } from '../cache/types.js';
-import { InputError, MismatchError } from '../errors.js';
+import { InputError, MismatchError, UsageError, expected } from '../errors.js';
 import { ensureWritableFolder } from '../io/atomic.js';
 import { acquireLock } from '../io/lock.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
@@ -72,6 +72,8 @@ export interface TrainData {
   train: FeatureSplit;
   trainLabels: Uint8Array;
   test: FeatureSplit;
+  /** The cache's own validation split (written at extract time), when one is used for selection instead of a hold-out. */
+  val?: { name: CacheSplitName; split: FeatureSplit };
   /** The backbone the features came from: its pretrained layers and a random head's hidden width. */
   backbone: Backbone;
   /**
@@ -129,13 +131,39 @@ export function cachePathOf(o: Record<string, unknown>): string {
   return (o['cache'] as string | undefined) ?? defaultCachePath(o['data'] as string, o['image-size'] as number);
 }
 
-/** Reads the cache's train and test splits (and checks them) once. */
-export async function loadTrainData(cachePath: string): Promise<TrainData> {
+export interface LoadTrainDataOptions {
+  /**
+   * The cache split that picks the epoch instead of a hold-out of train (`--val-split NAME`).
+   * Default: `val` when the cache has one, else none (the hold-out of --val-fraction). `false`: none,
+   * even when the cache has one.
+   */
+  valSplit?: string | false;
+}
+
+/** The validation split to read: the one named, or the cache's `val` by default; undefined for none. */
+function chosenValSplit(info: CacheInfo, cachePath: string, wanted: string | false | undefined): CacheSplitName | undefined {
+  if (wanted === false) return undefined;
+  if (wanted === undefined) return info.splits.val === undefined ? undefined : 'val';
+  if (wanted === 'train' || wanted === 'test')
+    throw new UsageError(
+      expected(`a split other than train and test (the ${wanted} split cannot pick the epoch of a head it ${wanted === 'train' ? 'trains' : 'is then tested'} on)`, '--val-split', wanted),
+    );
+  if (!(SPLITS as readonly string[]).includes(wanted))
+    throw new UsageError(expected(`the name of a split of the cache (${SPLITS.filter((x) => x !== 'train' && x !== 'test').join(', ')})`, '--val-split', wanted));
+  const name = wanted as CacheSplitName;
+  if (info.splits[name] === undefined)
+    throw new InputError(`Feature cache ${cachePath} has no ${name} split for --val-split ${name}; run: ${extractCommandFor(cachePath, name, info.attrs.dataSource)}`);
+  return name;
+}
+
+/** Reads the cache's train and test splits (and its val split, see LoadTrainDataOptions) and checks them, once. */
+export async function loadTrainData(cachePath: string, options: LoadTrainDataOptions = {}): Promise<TrainData> {
   const info = await readCacheInfo(cachePath);
   const { attrs } = info;
   for (const split of ['train', 'test'] as const) {
     if (!info.splits[split]) throw new InputError(`Feature cache ${cachePath} has no ${split} split; train-head needs train and test; run: ${extractCommandFor(cachePath, split, attrs.dataSource)}`);
   }
+  const valName = chosenValSplit(info, cachePath, options.valSplit);
   const k = attrs.classes.length;
   if (k < 2) throw new InputError(`Feature cache ${cachePath} has ${k === 1 ? `one class (${attrs.classes[0]})` : 'no classes'}; train-head needs at least 2 classes to tell apart`);
   const featureShape = info.splits.train!.featureShape;
@@ -146,9 +174,12 @@ export async function loadTrainData(cachePath: string): Promise<TrainData> {
   const trainOpened = await openSplit(info, 'train', budget);
   if (trainOpened.inMemory) budget -= trainOpened.split.features!.byteLength;
   const testOpened = await openSplit(info, 'test', budget);
+  if (testOpened.inMemory) budget -= testOpened.split.features!.byteLength;
+  const valOpened = valName === undefined ? undefined : await openSplit(info, valName, budget);
   const trainLabels = await splitLabels(trainOpened.split);
   // Read through once now, so that a damaged test split is refused before training, not after it.
   await splitLabels(testOpened.split);
+  if (valOpened !== undefined) await splitLabels(valOpened.split);
   const present = new Set(trainLabels);
   if (present.size < 2) {
     const only = attrs.classes[[...present][0] ?? 0];
@@ -164,6 +195,7 @@ export async function loadTrainData(cachePath: string): Promise<TrainData> {
     train: trainOpened.split,
     trainLabels,
     test: testOpened.split,
+    ...(valName === undefined || valOpened === undefined ? {} : { val: { name: valName, split: valOpened.split } }),
     backbone,
     balancedWeights: balancedClassWeights(trainLabels, k),
   };
@@ -414,7 +446,13 @@ export function holdValidation(
   settings: TrainSettings,
   classes: string[],
   note: (line: string) => void,
+  cacheVal?: TrainData['val'],
 ): { train: FeatureSplit; val?: FeatureSplit; rows?: Uint32Array } {
+  if (cacheVal !== undefined) {
+    // Written at extract time, so train stays whole and --val-fraction has nothing to do.
+    note(`validation: the cache's ${cacheVal.name} split (${cacheVal.split.count} rows) picks the epoch; all ${split.count} train rows train (--val-fraction is not used)`);
+    return { train: split, val: cacheVal.split };
+  }
   const fraction = settings.valFraction ?? 0;
   if (fraction === 0) return { train: split };
   const plan = stratifiedValidation(labels, classes.length, fraction, settings.seed);

@@ -78,12 +78,12 @@ export function messages(stderr: string): string[] {
 }
 
 /** Features and labels of both splits, for comparing two caches. */
-export async function contents(path: string): Promise<Record<string, { features: Buffer; labels: number[] }>> {
+export async function contents(path: string): Promise<Record<string, { features: Buffer; labels: number[]; sources: string[] | undefined }>> {
   const info = await readCacheInfo(path);
-  const out: Record<string, { features: Buffer; labels: number[] }> = {};
+  const out: Record<string, { features: Buffer; labels: number[]; sources: string[] | undefined }> = {};
   for (const split of Object.keys(info.splits) as CacheSplitName[]) {
     const s = await readCacheSplit(path, split);
-    out[split] = { features: Buffer.from(s.features.buffer, s.features.byteOffset, s.features.byteLength), labels: Array.from(s.labels) };
+    out[split] = { features: Buffer.from(s.features.buffer, s.features.byteOffset, s.features.byteLength), labels: Array.from(s.labels), sources: s.columns.sources };
   }
   return out;
 }

@@ -32,6 +32,10 @@ beforeAll(async () => {
   const cache = join(root, 'reference', 'pets.h5');
   await runExtract(parseCommandLine(['extract', ...argv(cache)]).args, context());
   reference = await contents(cache);
+  // Each row's source is its image's path under the data folder, in ImageFolder's order; every
+  // comparison with the reference below then also checks that kills and resumes kept them in step.
+  expect(reference.train!.sources!.slice(0, 3)).toEqual(['train/blue/0.png', 'train/blue/1.png', 'train/blue/10.png']);
+  expect(reference.test!.sources!.at(-1)).toBe('test/red/9.png');
 });
 afterAll(() => {
   process.chdir(cwd);

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { batchArchiveFiles, readBatchFolder } from '../../src/data/cifar.js';
 import { DIGITS_DIR, readDigitsArchive } from '../../src/data/digits.js';
 import { unpackArchive } from '../../src/data/tar.js';
-import type { RawSplit, Split } from '../../src/data/types.js';
+import type { RawSplit, StoredSplit } from '../../src/data/types.js';
 import { HeadstartError } from '../../src/errors.js';
 import { uniform01 } from '../../src/random.js';
 import { type RawEntry, makeRecords, rawTar, tarHeader } from './cifar-files.js';
@@ -175,7 +175,7 @@ describe('fuzzing the tar and CIFAR batch readers', () => {
       writeFileSync(archive, c.bytes);
       // the unpacked folder is read for both splits, as extract --split all does
       let unpacked: Promise<string> | undefined;
-      const readers: [string, (split: Split) => Promise<RawSplit>, string][] = [
+      const readers: [string, (split: StoredSplit) => Promise<RawSplit>, string][] = [
         ['in memory', (split) => readDigitsArchive(archive, split), archive],
         ['unpacked', async (split) => readBatchFolder(await (unpacked ??= unpackArchive(archive, dir, DIGITS_DIR, batchArchiveFiles())), split), dir],
       ];

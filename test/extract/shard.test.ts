@@ -83,7 +83,13 @@ describe('shardDataset', () => {
     async *batches({ start, batchSize }) {
       for (let s = start; s < 10; s += batchSize) {
         const n = Math.min(batchSize, 10 - s);
-        yield { start: s, count: n, images: Float32Array.from({ length: n * 3 }, (_, k) => s + Math.floor(k / 3)), labels: Uint8Array.from({ length: n }, (_, k) => s + k) } satisfies DatasetBatch;
+        yield {
+          start: s,
+          count: n,
+          images: Float32Array.from({ length: n * 3 }, (_, k) => s + Math.floor(k / 3)),
+          labels: Uint8Array.from({ length: n }, (_, k) => s + k),
+          sources: Array.from({ length: n }, (_, k) => `f:${s + k}`),
+        } satisfies DatasetBatch;
       }
     },
   };
@@ -97,6 +103,11 @@ describe('shardDataset', () => {
       [1, 2, 4, 5, 6],
       [3, 1, 6, 3],
     ]);
+  });
+  it("each batch's sources are cut with its rows", async () => {
+    const sources: string[] = [];
+    for await (const b of shardDataset(inner, 3, 4).batches({ start: 0, batchSize: 3 })) sources.push(...b.sources!);
+    expect(sources).toEqual(['f:3', 'f:4', 'f:5', 'f:6']);
   });
 });
 

@@ -9,9 +9,10 @@ import { main, parseCommandLine } from '../../src/cli.js';
 import { InputError, MismatchError, TrainingError, UsageError } from '../../src/errors.js';
 import { loadHead } from '../../src/head/head-io.js';
 import { headProbabilities } from '../../src/head/model.js';
-import { runTrainHead } from '../../src/head/run.js';
+import { holdValidation, loadTrainData, runTrainHead } from '../../src/head/run.js';
 import { folderBytes } from '../../src/io/disk.js';
 import { TEST_SELECTS_WARNING } from '../../src/head/train.js';
+import type { CacheSplitName } from '../../src/cache/types.js';
 import type { EpochEndInfo } from '../../src/head/types.js';
 import { TOY_CHANNELS, captureContext, makeToyCache, narrowWeights, trainHeadArgs, type ToyCacheShape } from '../helpers/head-cache.js';
 import { rejection, thrownSync } from '../helpers/errors.js';
@@ -23,7 +24,7 @@ const C = TOY_CHANNELS;
 const weights = join(tmp, 'narrow.safetensors');
 let sha = '';
 
-async function makeCache(path: string, splits: ('train' | 'test')[], weightsId = sha, shape: ToyCacheShape = {}): Promise<void> {
+async function makeCache(path: string, splits: CacheSplitName[], weightsId = sha, shape: ToyCacheShape = {}): Promise<void> {
   await makeToyCache(path, splits, weightsId, shape);
 }
 
@@ -332,5 +333,45 @@ describe('headstart train-head', () => {
     expect(json.selection.split).toBe('val');
     expect(json.disk.checkpointKept).toBe(false);
     expect(existsSync(join(out, 'checkpoint'))).toBe(false);
+  });
+});
+
+describe('a val split written at extract time', () => {
+  const withVal = join(tmp, 'val', 'toy-vgg16-32.h5');
+  beforeAll(async () => {
+    await makeCache(withVal, ['train', 'val', 'test'], sha, { label: (i, split) => (split === 'val' ? (i + 1) % 3 : i % 3) });
+  });
+  const settings = { valFraction: 0.1, seed: 0 } as Parameters<typeof holdValidation>[2];
+
+  it('is used by default for selection, train stays whole, and the note says so', async () => {
+    const data = await loadTrainData(withVal);
+    expect(data.val?.name).toBe('val');
+    expect(data.val?.split.count).toBe(12);
+    const notes: string[] = [];
+    const { train, val } = holdValidation(data.train, data.trainLabels, settings, data.classes, (l) => notes.push(l), data.val);
+    expect(train.count).toBe(48);
+    expect(val).toBe(data.val!.split);
+    expect(Array.from(val!.labels!)).toEqual(Array.from({ length: 12 }, (_, i) => (i + 1) % 3));
+    expect(notes).toEqual(["validation: the cache's val split (12 rows) picks the epoch; all 48 train rows train (--val-fraction is not used)"]);
+  });
+
+  it('a cache without one keeps the hold-out of --val-fraction; valSplit false ignores one', async () => {
+    expect((await loadTrainData(cache)).val).toBeUndefined();
+    const data = await loadTrainData(withVal, { valSplit: false });
+    expect(data.val).toBeUndefined();
+    const { train, val } = holdValidation(data.train, data.trainLabels, settings, data.classes, () => undefined, data.val);
+    expect(train.count + val!.count).toBe(48);
+  });
+
+  it('--val-split names a split the cache lacks, train or test, or no split: each refused in one line', async () => {
+    const missing = await rejection(loadTrainData(cache, { valSplit: 'val' }));
+    expect(missing).toBeInstanceOf(InputError);
+    expect(missing.message).toMatch(/^Feature cache \S+toy-vgg16-32\.h5 has no val split for --val-split val; run: headstart extract .*--split val$/);
+    const test = await rejection(loadTrainData(withVal, { valSplit: 'test' }));
+    expect(test).toBeInstanceOf(UsageError);
+    expect(test.message).toBe('Expected a split other than train and test (the test split cannot pick the epoch of a head it is then tested on) for --val-split but received "test"');
+    const odd = await rejection(loadTrainData(withVal, { valSplit: 'holdout' }));
+    expect(odd).toBeInstanceOf(UsageError);
+    expect(odd.message).toBe('Expected the name of a split of the cache (val) for --val-split but received "holdout"');
   });
 });

@@ -12,6 +12,7 @@ import { createRng } from '../../src/head/random.js';
 import { fixturePath } from './fixtures.js';
 import { parseCommandLine } from '../../src/cli.js';
 import type { FeatureSplit } from '../../src/head/types.js';
+import type { CacheSplitName } from '../../src/cache/types.js';
 import type { CommandArgs, RunContext } from '../../src/types.js';
 
 /** The narrow fixture's trunk width: classifier.0 takes 32*49 = 1568 inputs. */
@@ -25,19 +26,19 @@ export function toyIdentity(weightsId: string, classes = TOY_CLASSES): CacheIden
 export interface ToyCacheShape {
   classes?: string[];
   /** Label of row i; default i % 3. */
-  label?: (i: number, split: 'train' | 'test') => number;
+  label?: (i: number, split: CacheSplitName) => number;
   /** Changes a split's features before they are written. */
-  poison?: (features: Float32Array, split: 'train' | 'test') => void;
-  /** Rows per split; default 48 train, 15 test. */
-  counts?: { train: number; test: number };
+  poison?: (features: Float32Array, split: CacheSplitName) => void;
+  /** Rows per split; default 48 train, 15 test, 12 val. */
+  counts?: Partial<Record<CacheSplitName, number>>;
 }
 
-export async function makeToyCache(path: string, splits: ('train' | 'test')[], weightsId: string, shape: ToyCacheShape = {}): Promise<void> {
+export async function makeToyCache(path: string, splits: CacheSplitName[], weightsId: string, shape: ToyCacheShape = {}): Promise<void> {
   const C = TOY_CHANNELS;
   const rng = createRng(1);
   const classes = shape.classes ?? TOY_CLASSES;
   for (const split of splits) {
-    const n = shape.counts?.[split] ?? (split === 'train' ? 48 : 15);
+    const n = shape.counts?.[split] ?? { train: 48, test: 15, val: 12 }[split];
     const features = new Float32Array(n * C);
     const labels = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
