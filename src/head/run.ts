@@ -61,7 +61,6 @@ async function openSplit(info: CacheInfo, split: CacheSplitName, budget: number)
   return { split: { ...base, chunks: (rows) => iterateCacheSplit(info.path, split, rows) }, inMemory: false };
 }
 
-
 /** What train-head has read and checked once, whatever the number of heads it then trains. */
 export interface TrainData {
   cachePath: string;
@@ -276,7 +275,6 @@ export interface HeadRun {
   resume: boolean;
   keepCheckpoint: boolean;
 }
-
 
 /**
  * Trains one head into `run.outDir` (under that folder's lock) and writes it with its history,

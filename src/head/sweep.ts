@@ -20,19 +20,7 @@ import { selectBackend } from './backend.js';
 import { monitorLabel } from './callbacks.js';
 import { readJson } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
-import {
-  cachePathOf,
-  holdValidation,
-  noteImbalance,
-  initialHead,
-  loadPretrained,
-  loadTrainData,
-  resolveInit,
-  settingsFrom,
-  TRAIN_INTERRUPT,
-  timestamp,
-  trainAndSave,
-} from './run.js';
+import { cachePathOf, holdValidation, noteImbalance, initialHead, loadPretrained, loadTrainData, resolveInit, settingsFrom, TRAIN_INTERRUPT, timestamp, trainAndSave } from './run.js';
 import type { FeatureSplit, HeadMeta, Monitor, TrainSettings } from './types.js';
 import { elementCount } from '../shape.js';
 
