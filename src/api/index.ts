@@ -6,7 +6,7 @@
 export { extract } from '../extract/run.js';
 export { trainHead } from '../head/run.js';
 export { sweepHeads, type SweepResult, type SweepSummary, type SweepRow } from '../head/sweep.js';
-export { findLearningRate } from '../head/lr-find.js';
+export { findLearningRate, type FindLearningRateResult } from '../head/lr-find.js';
 export { evaluate } from '../predict/evaluate.js';
 export { predict } from '../predict/run.js';
 export { exportOnnx, type ExportResult } from '../export.js';

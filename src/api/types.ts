@@ -9,7 +9,6 @@ import type { DeviceRequest, Provider } from '../extract/types.js';
 import type { BackendRequest } from '../head/backend.js';
 import type { ClassWeightMode } from '../head/class-weight.js';
 import type { EpochEndInfo, Monitor, OptimizerName, SelectionSplit, TrainHeadResult as TrainLoopResult, TrainSettings } from '../head/types.js';
-import type { LrFindResult } from '../head/lr-find.js';
 import type { Metrics } from '../metrics.js';
 import type { Evaluation, ImageFailure, ImagePrediction } from '../predict/types.js';
 import type { Clock } from '../progress.js';
@@ -149,13 +148,6 @@ export type TrainHeadCommandOptions = Omit<SweepOptions, 'lr'> & { lr?: OneOrMan
 
 /** The learning-rate range test: train-head's options, one value each (`lr` unused); `out` is the PNG or its folder (default models/lr-find/<cache>-<time>.png). */
 export type FindLearningRateOptions = TrainHeadOptions;
-
-export interface FindLearningRateResult extends LrFindResult {
-  /** The plot written. */
-  png: string;
-  cache: string;
-  settings: TrainSettings;
-}
 
 export interface SelectionNumbers {
   split: SelectionSplit | undefined;

@@ -13,7 +13,7 @@ import { ensureWritableFolder, writeFileAtomic } from '../io/atomic.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { TRAIN_HEAD_DEFAULTS, withDefaults } from '../api/defaults.js';
 import { resolveHooks } from '../api/reporter.js';
-import type { FindLearningRateOptions, FindLearningRateResult, Hooks, Reporter, SweepOptions } from '../api/types.js';
+import type { FindLearningRateOptions, Hooks, Reporter, SweepOptions } from '../api/types.js';
 import { contextHooks } from '../run-context.js';
 import { selectBackend } from './backend.js';
 import { defaultMemoryBudget, epochBatches, prepareSplit } from './data.js';
@@ -258,6 +258,13 @@ export function lrFindPngPath(out: string | undefined, cachePath: string, now: D
 function progressSink(reporter: Reporter): (step: number, steps: number) => void {
   const task = reporter.progress('lr find', 'steps');
   return (step, steps) => (step >= steps ? task.finish() : task.update(step, steps));
+}
+
+export interface FindLearningRateResult extends LrFindResult {
+  /** The plot written. */
+  png: string;
+  cache: string;
+  settings: TrainSettings;
 }
 
 /**
