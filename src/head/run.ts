@@ -1,5 +1,5 @@
 /**
- * `headstart train-head`: cache → head. Reads the cache (whole when it fits in memory, else
+ * `trainHead` (the library) and `headstart train-head` (its CLI adapter): cache → head. Reads the cache (whole when it fits in memory, else
  * streamed) and checks it in the same pass, holds a validation split out of train, builds the head
  * from the backbone's classifier layers (or at random), trains it, measures the test split once, and writes
  * model.json + weights.bin, headstart.json, history.json, metrics.json and report.png to --out. A

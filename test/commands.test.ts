@@ -4,8 +4,8 @@
  * which fails if any of them stops being an error.
  */
 import { describe, expect, it } from 'vitest';
-import type { TrainHeadCommandOptions } from '../../src/api/types.js';
-import { COMMANDS, type FlagSpec, type OptionTable } from '../../src/cli.js';
+import type { TrainHeadCommandOptions } from '../src/api/types.js';
+import { COMMANDS, type FlagSpec, type OptionTable } from '../src/commands.js';
 
 describe('command tables', () => {
   it('refuse, at compile time, a key the options type lacks and a flag whose value does not fit its field', () => {
