@@ -6,6 +6,7 @@
  * 7×7 replication, how heads on a globally pooled trunk were stored before they took C inputs).
  * Sizes, not speed: the numbers do not depend on the machine's load.
  */
+import { resolveHooks } from '../src/api/reporter.js';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ const outAt = process.argv.indexOf('--out');
 const root = outAt > 0 ? process.argv[outAt + 1]! : mkdtempSync(join(tmpdir(), 'headstart-head-size-'));
 await selectBackend('cpu');
 const data = await loadTrainData(cache);
-const ctx = { stderr: { write: () => true }, json: false, verbose: false };
+const hooks = resolveHooks();
 console.log(`${cache}: ${data.backbone.name}, rows ${data.featureShape.join('x')}, ${data.classes.length} classes, input ${data.backbone.head.input}`);
 for (const kind of HEAD_KINDS) {
   const initial = initialHead(data, 'random', undefined, 1, { head: kind });
@@ -44,7 +45,7 @@ for (const kind of HEAD_KINDS) {
     head: kind,
   };
   const outDir = join(root, kind);
-  await trainAndSave({ data, train: data.train, initial, settings, outDir, backend: 'cpu', resume: false, keepCheckpoint: false }, ctx);
+  await trainAndSave({ data, train: data.train, initial, settings, outDir, backend: 'cpu', resume: false, keepCheckpoint: false }, hooks);
   const bytes = statSync(join(outDir, 'weights.bin')).size;
   const layers = headLayers(initial);
   const shape = [layers[0]!.inFeatures, ...layers.map((l) => l.outFeatures)].join('→');

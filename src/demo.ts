@@ -1,7 +1,7 @@
 /**
- * `headstart demo`: the whole path, offline, on the bundled digits: extract train and test features,
- * train the head, evaluate it, and classify one test image written out as a PNG. It runs the same
- * command functions a user would run, with the options filled in, so the demo shows the real path.
+ * `demo` and `headstart demo`: the whole path, offline, on the bundled digits: extract train and test
+ * features, train the head, evaluate it, and classify one test image written out as a PNG. It calls
+ * the library's extract, trainHead, evaluate and predict, as a library user would.
  *
  * Without pretrained VGG16 weights it uses a seeded random VGG16: the features are then small
  * (mean ≈ 0.075) and carry no ImageNet knowledge, so the head starts from scratch (`--init random`)
@@ -10,20 +10,21 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { COMMANDS, commandDefaults } from './cli.js';
-import { MismatchError } from './errors.js';
-import { readDigits } from './data/digits.js';
-import { runExtract } from './extract/run.js';
+import { DEMO_DEFAULTS, withDefaults } from './api/defaults.js';
+import { resolveHooks } from './api/reporter.js';
+import type { DemoOptions, EvaluateResult, ExtractOptions, ExtractResult, Hooks, TrainHeadOptions, TrainHeadResult } from './api/types.js';
 import { defaultBackbone } from './backbones/index.js';
+import { readDigits } from './data/digits.js';
+import { MismatchError } from './errors.js';
+import { extract, extractJson, formatExtract } from './extract/run.js';
 import { locateWeights } from './fetch/locate.js';
-import { loadHead } from './head/head-io.js';
-import { runTrainHead } from './head/run.js';
-import { formatDuration } from './progress.js';
-import { evaluateHead } from './predict/evaluate.js';
+import { formatTrainedHead, trainHead, trainHeadJson } from './head/run.js';
+import { evaluate } from './predict/evaluate.js';
 import { formatEvaluation } from './predict/metrics.js';
-import { predictImages } from './predict/predict.js';
-import { openPredictor, type Device } from './predict/predictor.js';
+import { predict } from './predict/run.js';
 import type { ClassScore } from './predict/types.js';
+import { formatDuration } from './progress.js';
+import { contextHooks, interruptible } from './run-context.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
 
 export const DEMO_IMAGE_SIZE = 32;
@@ -40,17 +41,9 @@ export const DEMO_SAMPLE_INDEX = 0;
  * against 83.3% for the same demo before validation splits, measured in one session.
  */
 export const DEMO_TRAINING = {
-  pretrained: { init: 'pretrained', optimizer: 'sgd', lr: 0.001, 'batch-size': 64, dropout: 0.5 },
-  random: { init: 'random', optimizer: 'adam', lr: 0.0003, 'batch-size': 64, dropout: 0 },
-} as const;
-
-/** A command's options with its CLI defaults filled in, then `overrides` (an undefined one keeps the default, as an absent flag would). */
-export function commandOptions(name: string, overrides: Record<string, unknown>): CommandArgs {
-  const spec = COMMANDS.find((c) => c.name === name);
-  if (spec === undefined) throw new Error(`no command ${name}`);
-  const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  return { options: { ...commandDefaults(spec), ...given }, positionals: [] };
-}
+  pretrained: { init: 'pretrained', optimizer: 'sgd', lr: 0.001, batchSize: 64, dropout: 0.5 },
+  random: { init: 'random', optimizer: 'adam', lr: 0.0003, batchSize: 64, dropout: 0 },
+} as const satisfies Record<string, TrainHeadOptions>;
 
 /**
  * The trunk weights the demo runs: `--weights` when that file exists, else the pretrained file in
@@ -73,20 +66,29 @@ export async function writeCifarPng(pixels: Uint8Array, index: number, file: str
     .toFile(file);
 }
 
-export async function runDemo(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
-  const clock = ctx.clock ?? (() => performance.now());
-  const started = clock();
-  const out = args.options.out as string;
-  const device = ((args.options.device as string | undefined) ?? 'auto') as Device;
-  const epochs = (args.options.epochs as number | undefined) ?? 10;
-  const env = ctx.env ?? {};
-  const say = (line: string): void => {
-    ctx.stderr.write(`${line}\n`);
-  };
-  const sub: RunContext = { ...ctx, json: false };
+export interface DemoResult {
+  out: string;
+  /** The trunk weights used; undefined for a seeded random backbone. */
+  weights: string | undefined;
+  cache: string;
+  head: string;
+  seconds: number;
+  evaluation: EvaluateResult;
+  sample: { file: string; truth: string; top: ClassScore[] };
+  extract: ExtractResult;
+  train: TrainHeadResult;
+}
 
-  const asked = args.options.weights as string | undefined;
-  const weights = await chooseDemoWeights(asked, env);
+/** The whole path through the library: extract, trainHead, evaluate, predict. */
+export async function demo(options: DemoOptions = {}, hooks: Hooks = {}): Promise<DemoResult> {
+  const o = withDefaults(DEMO_DEFAULTS, options);
+  const h = resolveHooks(hooks);
+  const started = h.clock();
+  const { out, device, epochs } = o;
+  const say = (line: string): void => h.reporter.note(line);
+
+  const asked = o.weights;
+  const weights = await chooseDemoWeights(asked, h.env);
   const random = weights === undefined;
   if (random) {
     // extract warns that random weights say nothing about transfer learning; this line only says why, and the cure.
@@ -94,83 +96,83 @@ export async function runDemo(args: CommandArgs, ctx: RunContext): Promise<Comma
   } else {
     say(`demo: pretrained VGG16 from ${weights}`);
   }
-  const weightOptions = { weights: weights ?? asked, 'random-weights': random, device, seed: 0 };
+  const weightOptions = { weights: weights ?? asked, randomWeights: random, seed: 0 };
   const cache = join(out, 'cache', `digits-vgg16-${DEMO_IMAGE_SIZE}.h5`);
   const headDir = join(out, 'head');
   mkdirSync(out, { recursive: true });
 
   say(`demo 1/4: extracting VGG16 features of the digits (train and test) into ${cache}`);
-  const extractArgs = { ...weightOptions, data: 'digits', split: 'all', cache, 'image-size': DEMO_IMAGE_SIZE };
-  let extracted: CommandResult;
+  const extractOptions: ExtractOptions = { ...weightOptions, device, data: 'digits', split: 'all', cache, imageSize: DEMO_IMAGE_SIZE };
+  let extracted: ExtractResult;
   try {
     // A complete cache from an earlier demo with the same weights is reused.
-    extracted = await runExtract(commandOptions('extract', extractArgs), sub);
+    extracted = await extract(extractOptions, h);
   } catch (error) {
     if (!(error instanceof MismatchError)) throw error;
     say(`demo: ${cache} holds features of other weights; extracting again`);
-    extracted = await runExtract(commandOptions('extract', { ...extractArgs, force: true }), sub);
+    extracted = await extract({ ...extractOptions, force: true }, h);
   }
-  say(extracted.text.trimEnd());
+  say(formatExtract(extracted));
 
   const training = random ? DEMO_TRAINING.random : DEMO_TRAINING.pretrained;
   say(`demo 2/4: training the head for ${epochs} epochs (${training.optimizer}, lr ${training.lr}, init ${training.init}) into ${headDir}`);
   // The demo's own head folder: a previous demo's head would otherwise be resumed or refused.
   rmSync(headDir, { recursive: true, force: true });
-  const trained = await runTrainHead(
-    commandOptions('train-head', { ...weightOptions, ...training, cache, data: 'digits', 'image-size': DEMO_IMAGE_SIZE, epochs, backend: args.options.backend, out: headDir }),
-    sub,
-  );
+  const trained = await trainHead({ ...weightOptions, ...training, cache, data: 'digits', imageSize: DEMO_IMAGE_SIZE, epochs, backend: o.backend, out: headDir }, h);
   // train-head's own table would repeat the evaluation printed at the end; keep its last line (where the head went).
-  say(trained.text.trimEnd().split('\n').at(-1)!);
+  say(formatTrainedHead(trained).trimEnd().split('\n').at(-1)!);
 
   say('demo 3/4: evaluating the head on the test split');
-  const head = await loadHead(headDir);
-  const evaluation = await evaluateHead(head, cache, 'test');
+  const evaluation = await evaluate({ head: headDir, cache, split: 'test' });
 
   const sample = join(out, 'sample-digit.png');
   const test = await readDigits('test');
   await writeCifarPng(test.pixels, DEMO_SAMPLE_INDEX, sample);
   const truth = test.classes[test.labels[DEMO_SAMPLE_INDEX]!]!;
   say(`demo 4/4: classifying ${sample} (a test image of a ${truth})`);
-  const predictor = await openPredictor({ head, weightsPath: weights ?? '', device, modelsDir: 'models', env });
-  let top: ClassScore[];
-  try {
-    top = (await predictImages(predictor, [sample], { top: 3 })).predictions[0]!.top;
-  } finally {
-    await predictor.close();
-  }
+  // The weights found (none: a random head's trunk is rebuilt from its seed); predict's notes are not the demo's.
+  const predicted = await predict({ images: [sample], head: headDir, weights, device, top: 3 }, { env: h.env, clock: h.clock });
+  const top = predicted.predictions[0]!.top;
+  return { out: resolve(out), weights, cache, head: headDir, seconds: (h.clock() - started) / 1000, evaluation, sample: { file: sample, truth, top }, extract: extracted, train: trained };
+}
 
-  const seconds = (clock() - started) / 1000;
+/** `headstart demo`: the demo's summary, and the commands to go on with. */
+export async function runDemo(args: CommandArgs<DemoOptions>, ctx: RunContext): Promise<CommandResult> {
+  const r = await interruptible(ctx, '\nStopping after the current batch (Ctrl-C again quits at once)', (signal) => demo(args.options, contextHooks(ctx, signal)));
+  const { out, weights, cache, head: headDir, sample, evaluation } = r;
+  const random = weights === undefined;
+  const { head: _head, cache: _cache, ...metrics } = evaluation;
+  const { top, truth } = sample;
   const best = top[0]!;
   const text = [
-    formatEvaluation(evaluation, `demo head (${random ? 'random VGG16 features' : 'pretrained VGG16 features'})`).trimEnd(),
+    formatEvaluation(metrics, `demo head (${random ? 'random VGG16 features' : 'pretrained VGG16 features'})`).trimEnd(),
     '',
-    `sample ${sample}: true class ${truth}; predicted ${top.map((s) => `${s.label} ${(100 * s.probability).toFixed(1)}%`).join(', ')}${best.label === truth ? '' : ' (wrong)'}`,
+    `sample ${sample.file}: true class ${truth}; predicted ${top.map((s) => `${s.label} ${(100 * s.probability).toFixed(1)}%`).join(', ')}${best.label === truth ? '' : ' (wrong)'}`,
     '',
-    `demo finished in ${formatDuration(seconds)}; everything is under ${resolve(out)}:`,
+    `demo finished in ${formatDuration(r.seconds)}; everything is under ${out}:`,
     `  features  ${cache}`,
     `  head      ${headDir} (model.json, weights.bin, headstart.json, metrics.json, report.png)`,
-    `  sample    ${sample}`,
+    `  sample    ${sample.file}`,
     ...(random ? ['  note      random VGG16 weights: this accuracy does not reflect transfer learning'] : []),
     '',
     'next:',
-    `  headstart predict ${sample} --head ${headDir}${random ? '' : ` --weights ${weights}`}`,
+    `  headstart predict ${sample.file} --head ${headDir}${random ? '' : ` --weights ${weights}`}`,
     `  headstart evaluate --head ${headDir} --cache ${cache}`,
-    `  headstart export --onnx ${join(out, 'digits.onnx')} --head ${headDir}`,
+    `  headstart export --onnx ${join(args.options.out ?? DEMO_DEFAULTS.out, 'digits.onnx')} --head ${headDir}`,
   ].join('\n');
   return {
     text,
     data: {
-      out: resolve(out),
+      out,
       weights: random ? 'random' : weights,
       cache,
       head: headDir,
-      seconds,
-      accuracy: evaluation.accuracy,
-      evaluation,
-      sample: { file: sample, truth, top },
-      extract: extracted.data,
-      train: trained.data,
+      seconds: r.seconds,
+      accuracy: metrics.accuracy,
+      evaluation: metrics,
+      sample,
+      extract: extractJson(r.extract),
+      train: trainHeadJson(r.train),
     },
   };
 }

@@ -1,4 +1,4 @@
-/** `headstart export --onnx FILE`: the trunk and the trained head as one ONNX model for any ONNX Runtime. */
+/** `exportOnnx` (the library) and `headstart export --onnx FILE`: the trunk and the trained head as one ONNX model for any ONNX Runtime. */
 import { getBackbone } from './backbones/index.js';
 import { UsageError, expected } from './errors.js';
 import { INPUT_NAME, trunkMapShape } from './extract/graph.js';
@@ -7,6 +7,10 @@ import type { LoadedHead } from './head/types.js';
 import { writeFileAtomic } from './io/atomic.js';
 import { headFacts, resolveHead, trunkWeightsFor } from './predict/predictor.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
+import { EXPORT_DEFAULTS, withDefaults } from './api/defaults.js';
+import { resolveHooks } from './api/reporter.js';
+import type { ExportOptions, Hooks } from './api/types.js';
+import { contextHooks } from './run-context.js';
 import { TOOL_VERSION } from './version.js';
 
 export interface ExportResult {
@@ -20,8 +24,20 @@ export interface ExportResult {
   backbone: string;
 }
 
+/**
+ * One ONNX model of the backbone's trunk and a trained head (default: the newest under
+ * models/heads/): normalised images in, class probabilities out, written to `options.onnx`.
+ */
+export async function exportOnnx(options: ExportOptions, hooks: Hooks = {}): Promise<ExportResult & { head: string }> {
+  const o = withDefaults(EXPORT_DEFAULTS, options);
+  if (o.onnx === undefined) throw new UsageError(expected('an output file', '--onnx', undefined));
+  const { env } = resolveHooks(hooks);
+  const head = await resolveHead(o.head, o.modelsDir);
+  return { ...(await writeOnnxModel(head, o.onnx, { weightsPath: o.weights, modelsDir: o.modelsDir, env })), head: head.dir };
+}
+
 /** Writes the model to `file` (through a temporary name, so a half-written model never appears). */
-export async function exportOnnx(head: LoadedHead, file: string, opts: { weightsPath?: string; modelsDir?: string; env?: Record<string, string | undefined> }): Promise<ExportResult> {
+export async function writeOnnxModel(head: LoadedHead, file: string, opts: { weightsPath?: string; modelsDir?: string; env?: Record<string, string | undefined> }): Promise<ExportResult> {
   const facts = headFacts(head);
   const { backbone, weights, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, opts);
   const mapShape = trunkMapShape({ backbone, weights }, facts.imageSize);
@@ -54,15 +70,12 @@ export async function exportOnnx(head: LoadedHead, file: string, opts: { weights
   };
 }
 
-export async function runExport(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
-  const file = args.options.onnx as string | undefined;
-  if (file === undefined) throw new UsageError(expected('an output file', '--onnx', undefined));
-  const head = await resolveHead(args.options.head as string | undefined, 'models');
-  const result = await exportOnnx(head, file, { weightsPath: args.options.weights as string | undefined, modelsDir: 'models', env: ctx.env });
+export async function runExport(args: CommandArgs<Partial<ExportOptions>>, ctx: RunContext): Promise<CommandResult> {
+  const { head, ...result } = await exportOnnx(args.options as ExportOptions, contextHooks(ctx));
   const shape = (s: (number | string)[]): string => `[${s.join(', ')}]`;
   const weights = /^[0-9a-f]{64}$/.test(result.weights) ? `sha256 ${result.weights.slice(0, 16)}…` : result.weights;
   const text = [
-    `wrote ${result.file} (${(result.bytes / 1e6).toFixed(1)} MB): head ${head.dir} on ${getBackbone(result.backbone).name} ${weights}`,
+    `wrote ${result.file} (${(result.bytes / 1e6).toFixed(1)} MB): head ${head} on ${getBackbone(result.backbone).name} ${weights}`,
     `  input  ${result.input.name} ${shape(result.input.shape)} float32, normalised (ImageNet mean/std), ${result.input.shape[2]}×${result.input.shape[3]} RGB`,
     `  output ${result.output.name} ${shape(result.output.shape)}: ${result.classes.join(', ')}`,
   ].join('\n');

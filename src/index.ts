@@ -1,8 +1,12 @@
 /**
  * headstart as a library: the same steps the CLI runs, without the CLI. Nothing here prints or
- * exits; progress comes back through callbacks and failures as HeadstartError subclasses.
+ * exits; progress comes back through a reporter (or callbacks one level down) and failures as
+ * HeadstartError subclasses.
  */
 export * from './errors.js';
+
+// The typed operations: extract, trainHead, sweepHeads, findLearningRate, evaluate, predict, exportOnnx, demo
+export * from './api/index.js';
 export type { CommandArgs, CommandResult, RunContext } from './types.js';
 export { progressBar, type ProgressBar, type TextSink } from './progress.js';
 
@@ -38,7 +42,8 @@ export * from './cache/index.js';
 
 // Stage two: the head
 export { selectBackend } from './head/backend.js';
-export { trainHead } from './head/train.js';
+/** The training loop one level down (features in memory, callbacks); `trainHead` above reads a cache and writes a head folder. */
+export { trainHead as trainHeadLoop } from './head/train.js';
 export { buildHead } from './head/model.js';
 export { findNewestHead, headProbabilities, loadHead, saveHead } from './head/head-io.js';
 export type { LoadedHead } from './head/types.js';
@@ -47,4 +52,4 @@ export type { LoadedHead } from './head/types.js';
 export { openPredictor } from './predict/predictor.js';
 export { predictImages } from './predict/predict.js';
 export { evaluateHead } from './predict/evaluate.js';
-export { exportOnnx } from './export.js';
+export { writeOnnxModel } from './export.js';

@@ -11,6 +11,7 @@ import { loadHead, readJson } from './head/head-io.js';
 import { headKind, headLayers } from './head/model.js';
 import type { HeadWeights } from './head/types.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
+import type { InspectOptions } from './api/types.js';
 import { openCheckpoint } from './weights/checkpoint.js';
 import { looksLikeSafetensors } from './weights/safetensors.js';
 import { elementCount, shown } from './weights/views.js';
@@ -191,7 +192,7 @@ async function inspectCheckpoint(path: string): Promise<CommandResult> {
   return { text: lines.join('\n'), data: { kind: 'checkpoint', path, format: ckpt.format, sha256: ckpt.sha256, parameters, tensors, ...found, ...rejected } };
 }
 
-export async function runInspect(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
+export async function runInspect(args: CommandArgs<InspectOptions>, ctx: RunContext): Promise<CommandResult> {
   const path = args.positionals[0]!;
   if (!existsSync(path)) throw new InputError(expected(WHAT, 'headstart inspect', `${path} (no such file or folder)`));
   if (args.options.verify === true) {

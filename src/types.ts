@@ -18,9 +18,11 @@ export interface CommandResult {
   exitCode?: number;
 }
 
-export interface CommandArgs {
-  options: Record<string, unknown>;
+/** A command's parsed options, keyed as the library's options type (cli.ts's tables map flags onto those keys). */
+export interface CommandArgs<O extends object = Record<string, unknown>> {
+  options: O;
   positionals: string[];
 }
 
-export type RunFunction = (args: CommandArgs, ctx: RunContext) => Promise<CommandResult>;
+// biome-ignore lint/suspicious/noExplicitAny: the command table holds adapters of every options type
+export type RunFunction<O extends object = any> = (args: CommandArgs<O>, ctx: RunContext) => Promise<CommandResult>;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDigits } from '../src/data/digits.js';
-import { DEMO_SAMPLE_INDEX, chooseDemoWeights, commandOptions, runDemo } from '../src/demo.js';
+import { DEMO_SAMPLE_INDEX, chooseDemoWeights, runDemo } from '../src/demo.js';
 import { InputError } from '../src/errors.js';
 import type { Evaluation } from '../src/predict/types.js';
 import { fixturePath } from './helpers/fixtures.js';
@@ -24,7 +24,7 @@ afterAll(() => {
 
 describe('demo', () => {
   // The narrow fixture stands in for pretrained VGG16 so the whole path runs in seconds.
-  const args = { positionals: [], options: { weights: fixturePath('narrow.safetensors'), device: 'cpu', backend: 'cpu', epochs: 2, out: join('runs', 'demo') } };
+  const args = { positionals: [], options: { weights: fixturePath('narrow.safetensors'), device: 'cpu' as const, backend: 'cpu' as const, epochs: 2, out: join('runs', 'demo') } };
 
   it('extracts, trains, evaluates and classifies a sample, and says where everything is', async () => {
     const err = sink();
@@ -66,21 +66,11 @@ describe('demo without pretrained weights', () => {
     mkdirSync(join(out, 'cache'), { recursive: true });
     writeFileSync(cache, 'not a cache');
     const err = sink();
-    const run = runDemo({ positionals: [], options: { weights: join(root, 'absent.pth'), device: 'cpu', backend: 'cpu', epochs: 1, out } }, context(err));
+    const run = runDemo({ positionals: [], options: { weights: join(root, 'absent.pth'), device: 'cpu' as const, backend: 'cpu' as const, epochs: 1, out } }, context(err));
     await expect(run).rejects.toThrow(InputError);
     await expect(run).rejects.toThrow(`Cannot write feature cache ${cache}`);
     expect(err.text).toContain('no pretrained VGG16 found');
     expect(err.text.match(/not reflect transfer learning/g)).toHaveLength(1);
-  });
-});
-
-describe('commandOptions', () => {
-  it('fills in the CLI defaults; an override left undefined keeps the default', () => {
-    const { options } = commandOptions('train-head', { backend: undefined, epochs: 3 });
-    expect(options.backend).toBe('auto');
-    expect(options.epochs).toBe(3);
-    expect(options.optimizer).toBe('sgd');
-    expect('out' in options).toBe(false);
   });
 });
 

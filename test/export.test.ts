@@ -1,3 +1,4 @@
+import { resolveHooks } from '../src/api/reporter.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import { buildHead } from '../src/head/model.js';
 import { initialHead, loadTrainData, trainAndSave } from '../src/head/run.js';
 import type { HeadKind } from '../src/head/types.js';
 import { runInspect } from '../src/inspect.js';
-import { TOY_CHANNELS, TOY_CLASSES, captureContext, makeToyCache } from './helpers/head-cache.js';
+import { TOY_CHANNELS, TOY_CLASSES, makeToyCache } from './helpers/head-cache.js';
 
 let s: Scenario;
 beforeAll(async () => {
@@ -132,7 +133,7 @@ describe('export --onnx and predict for every head kind', () => {
     };
     const initial = initialHead(data, 'random', undefined, settings.seed, settings);
     const outDir = join(s.root, 'heads', `trained-${kind}`);
-    await trainAndSave({ data, train: data.train, initial, settings, outDir, backend: 'cpu', resume: false, keepCheckpoint: false }, captureContext().ctx);
+    await trainAndSave({ data, train: data.train, initial, settings, outDir, backend: 'cpu', resume: false, keepCheckpoint: false }, resolveHooks());
     return outDir;
   }
 

@@ -1,38 +1,31 @@
 /**
- * `headstart extract`: weights → trunk → features of the requested split(s) in the HDF5 cache,
- * with a progress bar and a summary line per split on stderr. Ctrl-C stops after the current
- * batch; what is done stays in the part file and the next run resumes there. A second Ctrl-C
- * ends the process at once, which is safe too (the journal only counts fsynced rows).
+ * `extract` (the library) and `headstart extract` (its CLI adapter): weights → trunk → features of
+ * the requested split(s) in the HDF5 cache, with progress and a summary line per split through the
+ * reporter. Ctrl-C (the adapter aborts the signal) stops after the current batch; what is done stays
+ * in the part file and the next run resumes there. A second Ctrl-C ends the process at once, which
+ * is safe too (the journal only counts fsynced rows).
  */
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { defaultBackbone, defaultWeightsPath, getBackbone, loadBackboneWeights, type Backbone, type BackboneWeights } from '../backbones/index.js';
+import { defaultWeightsPath, getBackbone, loadBackboneWeights, type Backbone, type BackboneWeights } from '../backbones/index.js';
 import { defaultCachePath, shardCachePath, shardSplitRule } from '../cache/format.js';
 import type { CacheIdentity, CacheSplitName, FeatureLayout } from '../cache/types.js';
 import { openDataset, requireTwoClasses } from '../data/dataset.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess.js';
 import type { Dataset } from '../data/types.js';
 import { InputError, UsageError, expected } from '../errors.js';
-import { type ProgressBar, formatRate, progressBar, formatBytes } from '../progress.js';
+import { formatRate, formatBytes } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
+import { EXTRACT_DEFAULTS, withDefaults } from '../api/defaults.js';
+import { resolveHooks } from '../api/reporter.js';
+import type { ExtractOptions, ExtractResult, ExtractShard, ExtractedSplit, Hooks, ProgressTask } from '../api/types.js';
+import { contextHooks, interruptible } from '../run-context.js';
 import { extractSplit } from './extract.js';
 import { resolveShard, shardDataset, shardRange } from './shard.js';
 import { trunkFeatureShape } from './graph.js';
 import { openTrunk } from './trunk.js';
-import type { DeviceRequest, Provider, Trunk } from './types.js';
+import type { Trunk } from './types.js';
 import { elementCount } from '../shape.js';
-
-export interface ExtractedSplit {
-  split: CacheSplitName;
-  count: number;
-  seconds: number;
-  imagesPerSecond: number;
-  /** Execution provider that ran the trunk; null when the split was reused. */
-  provider: Provider | null;
-  bytes: number;
-  reused: boolean;
-  resumedFrom: number;
-}
 
 const BUILT_IN = new Set(['cifar10', 'digits']);
 
@@ -64,35 +57,35 @@ function checkPreprocessing(backbone: Backbone): void {
   }
 }
 
-export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
-  const o = args.options;
-  const data = o['data'] as string;
-  const dataDir = o['data-dir'] as string;
-  const imageSize = o['image-size'] as number;
-  const seed = o['seed'] as number;
-  const testFraction = o['test-fraction'] as number;
-  const batchSize = o['batch-size'] as number;
-  const force = o['force'] as boolean;
-  const layout: FeatureLayout = o['pooled'] === true ? 'pooled' : 'map';
-  const splits: CacheSplitName[] = o['split'] === 'all' ? ['train', 'test'] : [o['split'] as CacheSplitName];
-  const backbone = getBackbone((o['backbone'] as string | undefined) ?? defaultBackbone().id, '--backbone');
+/**
+ * Runs the backbone over the data set's split(s) into the feature cache; a split already complete
+ * there is reused, a part file resumed. `hooks.signal` stops it after the current batch
+ * (ExtractionStopped); what is done stays for the next run.
+ */
+export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): Promise<ExtractResult> {
+  const o = withDefaults(EXTRACT_DEFAULTS, options);
+  const { reporter, clock, env, signal } = resolveHooks(hooks);
+  const { data, dataDir, imageSize, seed, testFraction, batchSize, force } = o;
+  const layout: FeatureLayout = o.pooled ? 'pooled' : 'map';
+  const splits: CacheSplitName[] = o.split === 'all' ? ['train', 'test'] : [o.split];
+  const backbone = getBackbone(o.backbone, '--backbone');
   checkPreprocessing(backbone);
-  const shard = resolveShard(o['shard'] as string | undefined, o['shards'] as number | undefined, ctx.env ?? process.env);
-  if (shard !== undefined && o['split'] === 'all') throw new UsageError(expected('--split train or --split test with a shard (one split at a time)', '--split', 'all'));
-  const givenCache = (o['cache'] as string | undefined) ?? defaultCachePath(data, imageSize, 'cache', backbone.id);
+  const shard = resolveShard(o.shard, o.shards, env);
+  if (shard !== undefined && o.split === 'all') throw new UsageError(expected('--split train or --split test with a shard (one split at a time)', '--split', 'all'));
+  const givenCache = o.cache ?? defaultCachePath(data, imageSize, 'cache', backbone.id);
   // Every worker of a job gets the same --cache: each makes its own file from it (unless it already names this shard's).
   const cachePath = shard === undefined || givenCache.endsWith(shardCachePath('.h5', shard.index, shard.count)) ? givenCache : shardCachePath(givenCache, shard.index, shard.count);
-  const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
+  const note = (line: string): void => reporter.note(line);
   if (shard !== undefined) note(`Shard ${shard.index} of ${shard.count} (0-based, from ${shard.from}) into ${cachePath}`);
 
   let trunkWeights: BackboneWeights;
   let weightsId: string;
-  if (o['random-weights'] === true) {
+  if (o.randomWeights) {
     trunkWeights = { backbone, weights: backbone.random.make(seed, { classifier: false }) };
     weightsId = backbone.random.id(seed);
     note(`Warning: using randomly initialised ${backbone.name} weights (seed ${seed}); accuracy will not reflect transfer learning`);
   } else {
-    const loaded = await loadBackboneWeights(backbone, (o['weights'] as string | undefined) ?? defaultWeightsPath(backbone));
+    const loaded = await loadBackboneWeights(backbone, o.weights ?? defaultWeightsPath(backbone));
     trunkWeights = loaded;
     weightsId = loaded.checkpoint.sha256;
   }
@@ -102,7 +95,7 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   const rowFloats = elementCount(featureShape);
   let datasets: Dataset[] = [];
   let splitRows = 0;
-  const limitInputPixels = o['max-image-pixels'] as number | undefined;
+  const limitInputPixels = o.maxImagePixels;
   for (const split of splits) {
     const dataset = await openDataset({ data, dataDir, split, imageSize, testFraction, seed, limitInputPixels });
     requireTwoClasses(dataset, data);
@@ -129,14 +122,7 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
   // The trunk (an ONNX model to build or load, a session to start) is opened only if some split
   // needs it: extractSplit asks for it after finding the split missing from the cache.
   let trunk: Trunk | undefined;
-  const openOnce = async (): Promise<Trunk> =>
-    (trunk ??= await openTrunk({ backbone, weights: trunkWeights.weights, weightsId, imageSize, output: layout, device: o['device'] as DeviceRequest, onNote: note }));
-  const controller = new AbortController();
-  const onSigint = (): void => {
-    note('\nStopping after the current batch; run the same command again to resume (Ctrl-C again quits at once)');
-    controller.abort();
-  };
-  process.once('SIGINT', onSigint);
+  const openOnce = async (): Promise<Trunk> => (trunk ??= await openTrunk({ backbone, weights: trunkWeights.weights, weightsId, imageSize, output: layout, device: o.device, onNote: note }));
   const results: ExtractedSplit[] = [];
   try {
     for (const dataset of datasets) {
@@ -144,7 +130,7 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
       const split = dataset.split;
       const bytes = dataset.length * rowFloats * 4;
       // Made on the first progress report, once the trunk is running: a reused split shows none.
-      let bar: ProgressBar | undefined;
+      let task: ProgressTask | undefined;
       const r = await extractSplit({
         dataset,
         trunk: openOnce,
@@ -153,11 +139,11 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
         batchSize,
         force,
         onNote: note,
-        signal: controller.signal,
-        clock: ctx.clock,
+        signal,
+        clock,
         shard: shard === undefined || range === undefined ? undefined : { index: shard.index, count: shard.count, firstRow: range.first, splitRows },
-        onProgress: (done, total) => (bar ??= progressBar({ stream: ctx.stderr, label: `extract ${split}`, unit: 'images', clock: ctx.clock })).update(done, total),
-      }).finally(() => bar?.finish());
+        onProgress: (done, total) => (task ??= reporter.progress(`extract ${split}`, 'images')).update(done, total),
+      }).finally(() => task?.finish());
       if (r.reused) {
         results.push({ split, count: dataset.length, seconds: 0, imagesPerSecond: 0, provider: null, bytes, reused: true, resumedFrom: dataset.length });
         continue;
@@ -170,17 +156,30 @@ export async function runExtract(args: CommandArgs, ctx: RunContext): Promise<Co
       note(`${split}: ${count(made)} images in ${r.seconds.toFixed(1)}s, ${formatRate(rate)} images/s on ${provider}${resumed}, ${formatBytes(bytes)}`);
     }
   } finally {
-    process.off('SIGINT', onSigint);
     await trunk?.close();
   }
-
-  const first = datasets[0]!;
-  const held = results.map((r) => `${r.split} (${count(r.count)} images)`).join(' and ');
-  const text = `Feature cache ${cachePath}: ${held} of ${first.name}, ${layout === 'map' ? 'trunk map' : 'pooled features'} ${featureShape.join('x')} per image, image size ${imageSize}, weights ${weightsId}`;
   const shardData = shard === undefined || range === undefined ? undefined : { index: shard.index, count: shard.count, firstRow: range.first, rows: range.rows, splitRows };
-  const shardText =
-    shardData === undefined
-      ? ''
-      : `; shard ${shardData.index} of ${shardData.count}: rows ${shardData.firstRow}-${shardData.firstRow + shardData.rows - 1} of ${splitRows} (headstart merge joins the shards)`;
-  return { text: `${text}${shardText}`, data: { cache: cachePath, splits: results, ...(shardData === undefined ? {} : { shard: shardData }) } };
+  return { cache: cachePath, splits: results, ...(shardData === undefined ? {} : { shard: shardData }), dataName: datasets[0]!.name, layout, featureShape, imageSize, weightsId };
+}
+
+/** What `extract --json` prints: the cache, its splits, and the shard. */
+export function extractJson(r: ExtractResult): { cache: string; splits: ExtractedSplit[]; shard?: ExtractShard } {
+  return { cache: r.cache, splits: r.splits, ...(r.shard === undefined ? {} : { shard: r.shard }) };
+}
+
+/** The summary line: what the cache holds, and the shard's rows. */
+export function formatExtract(r: ExtractResult): string {
+  const held = r.splits.map((s) => `${s.split} (${count(s.count)} images)`).join(' and ');
+  const text = `Feature cache ${r.cache}: ${held} of ${r.dataName}, ${r.layout === 'map' ? 'trunk map' : 'pooled features'} ${r.featureShape.join('x')} per image, image size ${r.imageSize}, weights ${r.weightsId}`;
+  const s = r.shard;
+  const shardText = s === undefined ? '' : `; shard ${s.index} of ${s.count}: rows ${s.firstRow}-${s.firstRow + s.rows - 1} of ${s.splitRows} (headstart merge joins the shards)`;
+  return `${text}${shardText}`;
+}
+
+/** `headstart extract`: Ctrl-C stops after the current batch (a second one quits at once). */
+export async function runExtract(args: CommandArgs<ExtractOptions>, ctx: RunContext): Promise<CommandResult> {
+  const r = await interruptible(ctx, '\nStopping after the current batch; run the same command again to resume (Ctrl-C again quits at once)', (signal) =>
+    extract(args.options, contextHooks(ctx, signal)),
+  );
+  return { text: formatExtract(r), data: extractJson(r) };
 }

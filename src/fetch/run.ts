@@ -9,6 +9,8 @@ import { InputError, UsageError, expected } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { progressBar } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
+import { FETCH_DEFAULTS } from '../api/defaults.js';
+import type { FetchOptions } from '../api/types.js';
 import { download } from './download.js';
 import { getBackbone } from '../backbones/index.js';
 import { findWeights, locateCifar10 } from './locate.js';
@@ -21,10 +23,11 @@ export interface FetchDeps {
   fetchImpl?: typeof fetch;
 }
 
-function stringOption(args: CommandArgs, name: string, fallback: string | undefined): string | undefined {
-  const value = args.options[name] ?? fallback;
+/** A path option (default from FETCH_DEFAULTS), checked non-empty: a library caller's "" would mean the current folder silently. */
+function stringOption(args: CommandArgs<FetchOptions>, key: keyof FetchOptions, flag: string): string | undefined {
+  const value: unknown = args.options[key] ?? (FETCH_DEFAULTS as FetchOptions)[key];
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '') throw new UsageError(expected('a non-empty value', `--${name}`, value));
+  if (typeof value !== 'string' || value === '') throw new UsageError(expected('a non-empty value', flag, value));
   return value;
 }
 
@@ -86,8 +89,8 @@ async function fetchFile(file: KnownFile, dest: string, url: string, folderOptio
   }
 }
 
-async function fetchWeights(args: CommandArgs, ctx: RunContext, deps: FetchDeps, file: KnownFile, url: string): Promise<FetchResultData> {
-  const modelsDir = stringOption(args, 'models-dir', 'models')!;
+async function fetchWeights(args: CommandArgs<FetchOptions>, ctx: RunContext, deps: FetchDeps, file: KnownFile, url: string): Promise<FetchResultData> {
+  const modelsDir = stringOption(args, 'modelsDir', '--models-dir')!;
   const env = ctx.env ?? process.env;
   const what = file.id;
   const found = await findWeights(getBackbone(what), { modelsDir, env });
@@ -114,8 +117,8 @@ async function fetchWeights(args: CommandArgs, ctx: RunContext, deps: FetchDeps,
   return { what, path: dest, source: 'download', bytes: result.bytes, sha256: result.sha256, resumed: result.resumed };
 }
 
-async function fetchCifar10(args: CommandArgs, ctx: RunContext, deps: FetchDeps, file: KnownFile, url: string): Promise<FetchResultData> {
-  const dataDir = stringOption(args, 'data-dir', 'data')!;
+async function fetchCifar10(args: CommandArgs<FetchOptions>, ctx: RunContext, deps: FetchDeps, file: KnownFile, url: string): Promise<FetchResultData> {
+  const dataDir = stringOption(args, 'dataDir', '--data-dir')!;
   const found = await locateCifar10(dataDir);
   if (found !== undefined) {
     const info = await stat(found);
@@ -142,14 +145,14 @@ function describe(file: KnownFile, data: FetchResultData): string {
   }
 }
 
-export async function runFetch(args: CommandArgs, ctx: RunContext, deps: FetchDeps = {}): Promise<CommandResult> {
+export async function runFetch(args: CommandArgs<FetchOptions>, ctx: RunContext, deps: FetchDeps = {}): Promise<CommandResult> {
   const what = args.positionals[0];
   const sources = deps.sources ?? knownSources();
   const file = what !== undefined && Object.hasOwn(sources, what) ? sources[what] : undefined;
   if (file === undefined || args.positionals.length !== 1) {
     throw new UsageError(expected(`one of ${Object.keys(sources).join('|')}`, 'headstart fetch', args.positionals.join(' ') || 'nothing'));
   }
-  const url = parseUrl(stringOption(args, 'url', undefined)) ?? file.url;
+  const url = parseUrl(stringOption(args, 'url', '--url')) ?? file.url;
   const data = file.kind === 'weights' ? await fetchWeights(args, ctx, deps, file, url) : await fetchCifar10(args, ctx, deps, file, url);
   return { text: describe(file, data), data };
 }

@@ -10,16 +10,20 @@
 import { basename, dirname, join } from 'node:path';
 import { TrainingError, UsageError } from '../errors.js';
 import { ensureWritableFolder, writeFileAtomic } from '../io/atomic.js';
-import { progressBar, type Clock, type TextSink } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
-import { selectBackend, type BackendRequest } from './backend.js';
+import { TRAIN_HEAD_DEFAULTS, withDefaults } from '../api/defaults.js';
+import { resolveHooks } from '../api/reporter.js';
+import type { FindLearningRateOptions, Hooks, Reporter, SweepOptions } from '../api/types.js';
+import { contextHooks } from '../run-context.js';
+import { selectBackend } from './backend.js';
 import { defaultMemoryBudget, epochBatches, prepareSplit } from './data.js';
 import { canFold, FOLD_SCALES, foldWeight } from './fold.js';
 import { dropoutMasks, headTensors, takesChannels } from './model.js';
 import { HeadOptimizer, optimizerConfig } from './optimizer.js';
 import { createRng, STREAM_DROPOUT, STREAM_SHUFFLE } from './random.js';
 import { renderReportPng } from './report.js';
-import { cachePathOf, holdValidation, initialHead, loadPretrained, loadTrainData, resolveInit, settingsFrom, SWEEPABLE, timestamp } from './run.js';
+import { cachePathOf, holdValidation, initialHead, loadPretrained, loadTrainData, resolveInit, settingsFrom, timestamp } from './run.js';
+import { SWEPT_NAME, sweptLists } from './sweep.js';
 import { trainStep } from './step.js';
 import { optimizerKind } from './train.js';
 import type { FeatureSplit, HeadWeights, TrainSettings } from './types.js';
@@ -251,43 +255,66 @@ export function lrFindPngPath(out: string | undefined, cachePath: string, now: D
   return /\.png$/i.test(out) ? out : join(out, 'lr-find.png');
 }
 
-function progressSink(stream: TextSink, clock?: Clock): (step: number, steps: number) => void {
-  const bar = progressBar({ stream, label: 'lr find', unit: 'steps', clock });
-  return (step, steps) => (step >= steps ? bar.finish() : bar.update(step, steps));
+function progressSink(reporter: Reporter): (step: number, steps: number) => void {
+  const task = reporter.progress('lr find', 'steps');
+  return (step, steps) => (step >= steps ? task.finish() : task.update(step, steps));
 }
 
-export async function runLrFind(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
-  const o = args.options;
-  const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
-  const lists = SWEEPABLE.filter((name) => Array.isArray(o[name]));
-  if (lists.length > 0) throw new UsageError(`--lr find runs one range test: give single values for ${lists.map((n) => `--${n}`).join(', ')} (a sweep of range tests is not supported)`);
-  if (o['resume'] === true) throw new UsageError('--lr find writes no head and has nothing to --resume; run it without --resume');
+export interface FindLearningRateResult extends LrFindResult {
+  /** The plot written. */
+  png: string;
+  cache: string;
+  settings: TrainSettings;
+}
+
+/**
+ * The learning-rate range test on the cache's train rows (validation rows held out as training
+ * would): the loss at each lr from 1e-7 to 10, the suggested lr, and the plot at `out`. No head is written.
+ */
+export async function findLearningRate(options: FindLearningRateOptions = {}, hooks: Hooks = {}): Promise<FindLearningRateResult> {
+  const o = withDefaults(TRAIN_HEAD_DEFAULTS, options);
+  const { reporter } = resolveHooks(hooks);
+  const note = (line: string): void => reporter.note(line);
+  if (o.resume) throw new UsageError('--lr find writes no head and has nothing to --resume; run it without --resume');
   const cachePath = cachePathOf(o);
   const init = await resolveInit(o, note, cachePath);
   const settings = { ...settingsFrom(o, init), lr: 1e-7 };
   const data = await loadTrainData(cachePath);
   const { train } = holdValidation(data.train, data.trainLabels, settings, data.classes, note);
-  const pretrained = await loadPretrained(data, o['weights'] as string, init);
+  const pretrained = await loadPretrained(data, o.weights, init);
   const initial = initialHead(data, init, pretrained, settings.seed);
-  const png = lrFindPngPath(o['out'] as string | undefined, cachePath);
+  const png = lrFindPngPath(o.out, cachePath);
   ensureWritableFolder(dirname(png), { what: 'the lr find plot' });
-  await selectBackend(o['backend'] as BackendRequest, { onNote: note });
-  const r = await lrFind({ train, classes: data.classes.length, initial, settings, onStep: progressSink(ctx.stderr, ctx.clock) });
-  const last = r.lrs[r.lrs.length - 1]!;
+  await selectBackend(o.backend, { onNote: note });
+  const r = await lrFind({ train, classes: data.classes.length, initial, settings, onStep: progressSink(reporter) });
   const title = `lr find on ${cachePath}: ${settings.optimizer}, batch ${settings.batchSize}; suggested lr ${fmt(r.valley.lr)} (valley)`;
   writeFileAtomic(png, await renderReportPng(lrFindSvg(r, title)), { what: 'the lr find plot' });
-  const text = [
+  return { ...r, png, cache: cachePath, settings };
+}
+
+/** The terminal plot, whether the loss diverged, and the two suggestions. */
+export function formatLrFind(r: FindLearningRateResult): string {
+  const last = r.lrs[r.lrs.length - 1]!;
+  return [
     terminalPlot(r),
     r.diverged
       ? `the smoothed loss diverged (over 4× its lowest) at lr ${fmt(last)}, after ${r.lrs.length} of ${r.steps} steps`
       : `${r.steps} steps from lr ${fmt(r.lrs[0]!)} to ${fmt(last)} without diverging`,
     `steepest descent (fastai's steep rule): lr ${fmt(r.steep.lr)}`,
     `suggested learning rate (fastai's valley rule, its default): --lr ${fmt(r.valley.lr)}`,
-    `plot written to ${png}; no head was written`,
+    `plot written to ${r.png}; no head was written`,
     '',
   ].join('\n');
+}
+
+/** `headstart train-head --lr find`: one range test, so no option may be a list. */
+export async function runLrFind(args: CommandArgs<SweepOptions>, ctx: RunContext): Promise<CommandResult> {
+  const lists = sweptLists(args.options);
+  if (lists.length > 0)
+    throw new UsageError(`--lr find runs one range test: give single values for ${lists.map(([key]) => `--${SWEPT_NAME[key]}`).join(', ')} (a sweep of range tests is not supported)`);
+  const r = await findLearningRate(args.options as FindLearningRateOptions, contextHooks(ctx));
   return {
-    text,
-    data: { png, suggestion: { rule: 'valley', lr: r.valley.lr }, valley: r.valley, steep: r.steep, diverged: r.diverged, steps: r.steps, lrs: r.lrs, losses: r.losses, rawLosses: r.rawLosses },
+    text: formatLrFind(r),
+    data: { png: r.png, suggestion: { rule: 'valley', lr: r.valley.lr }, valley: r.valley, steep: r.steep, diverged: r.diverged, steps: r.steps, lrs: r.lrs, losses: r.losses, rawLosses: r.rawLosses },
   };
 }

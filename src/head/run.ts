@@ -1,5 +1,5 @@
 /**
- * `headstart train-head`: cache → head. Reads the cache (whole when it fits in memory, else
+ * `trainHead` (the library) and `headstart train-head` (its CLI adapter): cache → head. Reads the cache (whole when it fits in memory, else
  * streamed) and checks it in the same pass, holds a validation split out of train, builds the head
  * from the backbone's classifier layers (or at random), trains it, measures the test split once, and writes
  * model.json + weights.bin, headstart.json, history.json, metrics.json and report.png to --out. A
@@ -18,20 +18,24 @@ import { InputError, MismatchError, UsageError, expected } from '../errors.js';
 import { ensureWritableFolder } from '../io/atomic.js';
 import { acquireLock } from '../io/lock.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
+import { type Filled, TRAIN_HEAD_DEFAULTS, withDefaults } from '../api/defaults.js';
+import { reporterCallbacks, resolveHooks, type ResolvedHooks } from '../api/reporter.js';
+import { type Hooks, SWEEPABLE, type SweepOptions, type TrainHeadCommandOptions, type TrainHeadOptions, type TrainHeadResult } from '../api/types.js';
+import { contextHooks, interruptible } from '../run-context.js';
 import { TOOL_VERSION } from '../version.js';
 import { ensureClassifier } from '../weights/classifier.js';
-import { selectBackend, type BackendRequest } from './backend.js';
-import { monitorLabel, progressCallbacks } from './callbacks.js';
+import { selectBackend } from './backend.js';
+import { monitorLabel } from './callbacks.js';
 import { defaultMemoryBudget, splitLabels } from './data.js';
 import { saveHead } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
 import { buildHead, headInputWidth, headKind, inputModeOf, inputWidthFor } from './model.js';
 import { computeMetrics, formatReport, renderReportPng, reportSvg } from './report.js';
-import { trainHead } from './train.js';
-import type { FeatureSplit, HeadInputMode, HeadKind, HeadLayer, HeadMeta, HeadWeights, Monitor, OptimizerName, SelectionSplit, TrainHeadResult, TrainSettings } from './types.js';
+import { trainHead as runTrainingLoop } from './train.js';
+import type { FeatureSplit, HeadInputMode, HeadKind, HeadLayer, HeadMeta, HeadWeights, TrainSettings } from './types.js';
 import { holdOut, stratifiedValidation } from './validation.js';
 import { elementCount } from '../shape.js';
-import { balancedClassWeights, imbalanceNote, type ClassWeightMode } from './class-weight.js';
+import { balancedClassWeights, imbalanceNote } from './class-weight.js';
 import { formatBytes } from '../progress.js';
 
 /** 0.1 → `10%`, 0.07 → `7%` (not 7.000000000000001%). */
@@ -56,10 +60,6 @@ async function openSplit(info: CacheInfo, split: CacheSplitName, budget: number)
   }
   return { split: { ...base, chunks: (rows) => iterateCacheSplit(info.path, split, rows) }, inMemory: false };
 }
-
-/** The options a sweep may give as comma lists, in the order its grid and config names follow. */
-export const SWEEPABLE = ['optimizer', 'lr', 'weight-decay', 'batch-size', 'dropout', 'seed'] as const;
-export type Sweepable = (typeof SWEEPABLE)[number];
 
 /** What train-head has read and checked once, whatever the number of heads it then trains. */
 export interface TrainData {
@@ -86,10 +86,10 @@ export interface TrainData {
 export type Pretrained = { fc0: HeadLayer; fc3: HeadLayer } | undefined;
 
 /** --init, switched to random (with a warning) for --random-weights, which has no pretrained classifier. */
-export async function resolveInit(o: Record<string, unknown>, note: (line: string) => void, cachePath: string): Promise<'pretrained' | 'random'> {
-  const init = o['init'] as 'pretrained' | 'random';
+export async function resolveInit(o: { init: 'pretrained' | 'random'; randomWeights: boolean }, note: (line: string) => void, cachePath: string): Promise<'pretrained' | 'random'> {
+  const init = o.init;
   if (init !== 'pretrained') return init;
-  if (o['random-weights'] === true) {
+  if (o.randomWeights) {
     // Random trunk weights have no pretrained classifier: the only head they can start is a random one.
     note('Warning: --random-weights has no pretrained classifier layers; the head starts from --init random');
     return 'random';
@@ -108,27 +108,30 @@ export async function resolveInit(o: Record<string, unknown>, note: (line: strin
 }
 
 /** The settings of one head from the options (a sweep overrides the swept ones per configuration). */
-export function settingsFrom(o: Record<string, unknown>, init: 'pretrained' | 'random'): TrainSettings {
+export function settingsFrom(o: FilledTrainHeadOptions, init: 'pretrained' | 'random'): TrainSettings {
   return {
-    optimizer: o['optimizer'] as OptimizerName,
-    lr: o['lr'] as number,
-    weightDecay: o['weight-decay'] as number,
+    optimizer: o.optimizer,
+    lr: o.lr,
+    weightDecay: o.weightDecay,
     momentum: 0.9,
-    batchSize: o['batch-size'] as number,
-    epochs: o['epochs'] as number,
-    dropout: o['dropout'] as number,
-    patience: o['patience'] as number,
-    fold: o['fold'] as boolean,
+    batchSize: o.batchSize,
+    epochs: o.epochs,
+    dropout: o.dropout,
+    patience: o.patience,
+    fold: o.fold,
     init,
-    seed: o['seed'] as number,
-    valFraction: (o['val-fraction'] as number | undefined) ?? 0.1,
-    monitor: (o['monitor'] as Monitor | undefined) ?? 'val-accuracy',
-    classWeight: (o['class-weight'] as ClassWeightMode | undefined) ?? 'none',
+    seed: o.seed,
+    valFraction: o.valFraction,
+    monitor: o.monitor,
+    classWeight: o.classWeight,
   };
 }
 
-export function cachePathOf(o: Record<string, unknown>): string {
-  return (o['cache'] as string | undefined) ?? defaultCachePath(o['data'] as string, o['image-size'] as number);
+/** train-head's options with their defaults filled in. */
+export type FilledTrainHeadOptions = Filled<typeof TRAIN_HEAD_DEFAULTS, TrainHeadOptions>;
+
+export function cachePathOf(o: { cache?: string; data: string; imageSize: number }): string {
+  return o.cache ?? defaultCachePath(o.data, o.imageSize);
 }
 
 export interface LoadTrainDataOptions {
@@ -255,27 +258,63 @@ export function noteImbalance(data: TrainData, settings: TrainSettings, note: (l
   if (line) note(line);
 }
 
-export async function runTrainHead(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
-  const o = args.options;
-  if (o['lr'] === 'find') return (await import('./lr-find.js')).runLrFind(args, ctx);
-  if (SWEEPABLE.some((name) => Array.isArray(o[name]))) return (await import('./sweep.js')).runSweep(args, ctx);
-  const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
+/**
+ * Trains one head on the cache's features into `options.out` (default models/heads/<cache>-<time>):
+ * model.json + weights.bin, headstart.json, history.json, metrics.json and report.png. `hooks.signal`
+ * stops it after the current batch (TrainingStopped), keeping the last epoch's checkpoint for `resume`.
+ */
+export async function trainHead(options: TrainHeadOptions = {}, hooks: Hooks = {}): Promise<TrainHeadResult> {
+  const o = withDefaults(TRAIN_HEAD_DEFAULTS, options);
+  const h = resolveHooks(hooks);
+  const note = (line: string): void => h.reporter.note(line);
   const cachePath = cachePathOf(o);
   const init = await resolveInit(o, note, cachePath);
   const settings = settingsFrom(o, init);
-  if (o['resume'] === true && o['out'] === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted run) for --resume but received nothing');
+  if (o.resume && o.out === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted run) for --resume but received nothing');
   if (settings.weightDecay < 0) throw new InputError(`Expected a non-negative number for --weight-decay but received ${settings.weightDecay}`);
 
   const data = await loadTrainData(cachePath);
   noteImbalance(data, settings, note);
   const { train, val } = holdValidation(data.train, data.trainLabels, settings, data.classes, note);
-  const pretrained = await loadPretrained(data, o['weights'] as string | undefined, init);
+  const pretrained = await loadPretrained(data, o.weights, init);
   const initial = initialHead(data, init, pretrained, settings.seed);
 
-  const outDir = (o['out'] as string | undefined) ?? defaultHeadDir(cachePath);
-  const backend = await selectBackend(o['backend'] as BackendRequest, { onNote: note });
-  const r = await trainAndSave({ data, train, val, initial, settings, outDir, backend: backend.detail, resume: o['resume'] === true, keepCheckpoint: o['keep-checkpoint'] === true }, ctx);
-  return { text: r.text, data: r.data };
+  const outDir = o.out ?? defaultHeadDir(cachePath);
+  const backend = await selectBackend(o.backend, { onNote: note });
+  return trainAndSave({ data, train, val, initial, settings, outDir, backend: backend.detail, resume: o.resume, keepCheckpoint: o.keepCheckpoint }, h);
+}
+
+/** The message the first Ctrl-C writes while heads train. */
+export const TRAIN_INTERRUPT = "\nStopping after the current batch; the last finished epoch's checkpoint stays for --resume (Ctrl-C again quits at once)";
+
+/** Whether train-head's options make a sweep: a sweepable option given as a list. */
+export function isSweep(o: object): boolean {
+  return SWEEPABLE.some((name) => Array.isArray((o as Record<string, unknown>)[name]));
+}
+
+/** `headstart train-head`: one head, or a sweep (comma lists), or `--lr find`. Ctrl-C stops after the current batch. */
+export async function runTrainHead(args: CommandArgs<TrainHeadCommandOptions>, ctx: RunContext): Promise<CommandResult> {
+  const o = args.options;
+  if (o.lr === 'find') return (await import('./lr-find.js')).runLrFind({ ...args, options: { ...o, lr: undefined } as SweepOptions }, ctx);
+  if (isSweep(o)) return (await import('./sweep.js')).runSweep(args as CommandArgs<SweepOptions>, ctx);
+  const r = await interruptible(ctx, TRAIN_INTERRUPT, (signal) => trainHead(o as TrainHeadOptions, contextHooks(ctx, signal)));
+  return { text: formatTrainedHead(r), data: trainHeadJson(r) };
+}
+
+/** What `train-head --json` prints: the folder, metrics.json's numbers, the history and the disk use. */
+export function trainHeadJson(r: TrainHeadResult): Record<string, unknown> {
+  return { out: r.out, ...r.metrics, history: r.history, disk: r.disk };
+}
+
+/** The report table (the test split's numbers, the chosen epoch) and where the head went, with its size. */
+export function formatTrainedHead(r: TrainHeadResult): string {
+  const { disk } = r;
+  const size = disk.checkpointKept
+    ? `${formatBytes(disk.bytes)} on disk, of which the checkpoint ${formatBytes(disk.checkpointBytes)} (kept: --keep-checkpoint)`
+    : `${formatBytes(disk.bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
+  const chosen = r.settings.patience > 0 ? r.training.bestEpoch : 0;
+  const chosenBy = monitorLabel(r.settings.monitor!, r.training.selectedOn);
+  return `${formatReport(r.history, r.testMetrics, chosen, { chosenBy, rows: r.rows })}\nhead written to ${r.out} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png): ${size}\n`;
 }
 
 export interface HeadRun {
@@ -291,60 +330,41 @@ export interface HeadRun {
   keepCheckpoint: boolean;
 }
 
-export interface HeadRunResult extends CommandResult {
-  result: TrainHeadResult;
-  /** The selection split's numbers on the saved weights' epoch. */
-  selection: { split: SelectionSplit | undefined; epoch: number; accuracy: number | undefined; loss: number | undefined };
-}
-
 /**
  * Trains one head into `run.outDir` (under that folder's lock) and writes it with its history,
  * metrics and report; a finished run deletes its checkpoint unless kept. Ctrl-C stops it after the
  * current batch.
  */
-export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadRunResult> {
+export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<TrainHeadResult> {
   const { data, train, val, initial, settings, outDir } = run;
   const { cachePath, info, test, featureShape } = data;
   const { attrs } = info;
-  const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
+  const note = (line: string): void => hooks.reporter.note(line);
   ensureWritableFolder(outDir, { what: 'the head' });
 
   // One train-head per output folder: two would overwrite each other's checkpoints and head.
   const lock = await acquireLock(join(outDir, '.train-head.lock'), { what: `head folder ${outDir}`, wait: false, onNote: note });
   try {
-    const callbacks = progressCallbacks(ctx.stderr, settings.epochs, ctx.clock);
-    // Ctrl-C stops after the current batch, keeping the last epoch's checkpoint; a second one quits at once.
-    const controller = new AbortController();
-    const onSigint = (): void => {
-      note("\nStopping after the current batch; the last finished epoch's checkpoint stays for --resume (Ctrl-C again quits at once)");
-      controller.abort();
-    };
-    process.once('SIGINT', onSigint);
-    let result: TrainHeadResult;
-    try {
-      result = await trainHead(
-        {
-          train,
-          val,
-          test,
-          classes: attrs.classes,
-          initial,
-          settings,
-          outDir,
-          resume: run.resume,
-          dataIdentity: { cache: cachePath, 'cache weights': attrs.weightsId, 'train rows': info.splits.train!.count, 'test rows': info.splits.test!.count, 'feature shape': featureShape.join('x') },
-          clock: ctx.clock,
-          signal: controller.signal,
-          classWeights: settings.classWeight === 'balanced' ? data.balancedWeights : undefined,
-        },
-        callbacks,
-      );
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
+    const callbacks = reporterCallbacks(hooks.reporter, settings.epochs);
+    const result = await runTrainingLoop(
+      {
+        train,
+        val,
+        test,
+        classes: attrs.classes,
+        initial,
+        settings,
+        outDir,
+        resume: run.resume,
+        dataIdentity: { cache: cachePath, 'cache weights': attrs.weightsId, 'train rows': info.splits.train!.count, 'test rows': info.splits.test!.count, 'feature shape': featureShape.join('x') },
+        clock: hooks.clock,
+        signal: hooks.signal,
+        classWeights: settings.classWeight === 'balanced' ? data.balancedWeights : undefined,
+      },
+      callbacks,
+    );
     const tested = result.test!;
     const rows = { train: train.count, val: val?.count ?? 0, test: test.count };
-    const chosen = settings.patience > 0 ? result.bestEpoch : 0;
     const selection = result.history.find((h) => h.epoch === result.weightsEpoch);
     const selectedAccuracy = selection?.valAccuracy ?? selection?.testAccuracy;
     const selectedLoss = selection?.valLoss ?? selection?.testLoss;
@@ -377,7 +397,6 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
     };
     const metrics = computeMetrics(tested.predicted, tested.labels, attrs.classes, tested.ranks);
     const history = result.history;
-    const chosenBy = monitorLabel(settings.monitor!, result.selectedOn);
     const metricsJson = {
       testAccuracy: tested.accuracy,
       testLoss: tested.loss,
@@ -424,15 +443,16 @@ export async function trainAndSave(run: HeadRun, ctx: RunContext): Promise<HeadR
     await lock.release();
     const bytes = folderBytes(outDir);
     const checkpointBytes = keep ? folderBytes(checkpointDir(outDir)) : 0;
-    const disk = keep
-      ? `${formatBytes(bytes)} on disk, of which the checkpoint ${formatBytes(checkpointBytes)} (kept: --keep-checkpoint)`
-      : `${formatBytes(bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
-    const text = `${formatReport(history, metrics, chosen, { chosenBy, rows })}\nhead written to ${outDir} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png): ${disk}\n`;
     return {
-      text,
-      data: { out: outDir, ...metricsJson, history, disk: { bytes, checkpointBytes, checkpointKept: keep } },
-      result,
+      out: outDir,
+      settings,
+      rows,
+      testMetrics: metrics,
+      metrics: metricsJson,
+      history,
+      disk: { bytes, checkpointBytes, checkpointKept: keep },
       selection: { split: result.selectedOn, epoch: result.weightsEpoch, accuracy: selectedAccuracy, loss: selectedLoss },
+      training: result,
     };
   } finally {
     await lock.release();

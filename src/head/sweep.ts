@@ -12,30 +12,21 @@ import { InputError, MismatchError, UsageError } from '../errors.js';
 import { ensureWritableFolder, writeFailure, writeFileAtomic } from '../io/atomic.js';
 import { acquireLock } from '../io/lock.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
-import { selectBackend, type BackendRequest } from './backend.js';
+import { TRAIN_HEAD_DEFAULTS, withDefaults } from '../api/defaults.js';
+import { resolveHooks } from '../api/reporter.js';
+import { type Hooks, SWEEPABLE, type Sweepable, type SweepOptions, type TrainHeadResult } from '../api/types.js';
+import { contextHooks, interruptible } from '../run-context.js';
+import { selectBackend } from './backend.js';
 import { monitorLabel } from './callbacks.js';
 import { readJson } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
-import {
-  cachePathOf,
-  holdValidation,
-  noteImbalance,
-  initialHead,
-  loadPretrained,
-  loadTrainData,
-  resolveInit,
-  settingsFrom,
-  SWEEPABLE,
-  timestamp,
-  trainAndSave,
-  type HeadRunResult,
-  type Sweepable,
-} from './run.js';
+import { cachePathOf, holdValidation, noteImbalance, initialHead, loadPretrained, loadTrainData, resolveInit, settingsFrom, TRAIN_INTERRUPT, timestamp, trainAndSave } from './run.js';
 import type { FeatureSplit, HeadMeta, Monitor, TrainSettings } from './types.js';
 import { elementCount } from '../shape.js';
 
-/** Each swept option's field in TrainSettings. */
-const SETTING: Record<Sweepable, keyof TrainSettings> = { optimizer: 'optimizer', lr: 'lr', 'weight-decay': 'weightDecay', 'batch-size': 'batchSize', dropout: 'dropout', seed: 'seed' };
+/** How each swept option is named in a config's name and in sweep.json (as on the command line). */
+export const SWEPT_NAME = { optimizer: 'optimizer', lr: 'lr', weightDecay: 'weight-decay', batchSize: 'batch-size', dropout: 'dropout', seed: 'seed' } as const satisfies Record<Sweepable, string>;
+export type SweptName = (typeof SWEPT_NAME)[Sweepable];
 
 /** How a settings field is named on the command line, for messages. */
 const FLAG: Record<keyof TrainSettings, string> = {
@@ -60,14 +51,14 @@ const FLAG: Record<keyof TrainSettings, string> = {
 export interface SweepConfig {
   /** `lr=0.0001_weight-decay=0`: the swept options and their values; also its folder's name. */
   name: string;
-  values: Partial<Record<Sweepable, string | number>>;
+  values: Partial<Record<SweptName, string | number>>;
   settings: TrainSettings;
 }
 
 /** One head of a sweep as sweep.json and the table show it (its test numbers stay in its own folder). */
 export interface SweepRow {
   name: string;
-  values: Partial<Record<Sweepable, string | number>>;
+  values: Partial<Record<SweptName, string | number>>;
   status: 'pending' | 'trained' | 'finished earlier';
   /** The validation numbers of the weights the head saved, and their epoch. */
   valAccuracy?: number;
@@ -81,7 +72,7 @@ export interface SweepSummary {
   cache: string;
   monitor: Monitor;
   valFraction: number;
-  swept: Partial<Record<Sweepable, (string | number)[]>>;
+  swept: Partial<Record<SweptName, (string | number)[]>>;
   configs: SweepRow[];
   best?: { name: string; valAccuracy?: number; valLoss?: number; epoch?: number; testAccuracy: number; testCount: number; mark: 'symlink' | 'file' };
 }
@@ -90,15 +81,22 @@ export function defaultSweepDir(cachePath: string, now: Date = new Date(), model
   return join(modelsDir, 'heads', `${basename(cachePath).replace(/\.h5$/, '')}-sweep-${timestamp(now)}`);
 }
 
+/** The options given as lists, in SWEEPABLE's order, with their values. */
+export function sweptLists(options: SweepOptions): [Sweepable, readonly (string | number)[]][] {
+  return SWEEPABLE.flatMap((key) => {
+    const v = options[key];
+    return Array.isArray(v) ? [[key, v as readonly (string | number)[]] as [Sweepable, readonly (string | number)[]]] : [];
+  });
+}
+
 /** The cartesian product of the options given as lists, in SWEEPABLE's order (the last varies fastest). */
-export function sweepGrid(options: Record<string, unknown>, base: TrainSettings): SweepConfig[] {
-  const swept = SWEEPABLE.filter((name) => Array.isArray(options[name]));
+export function sweepGrid(options: SweepOptions, base: TrainSettings): SweepConfig[] {
+  const swept = sweptLists(options);
   let grid: Omit<SweepConfig, 'name'>[] = [{ values: {}, settings: base }];
-  for (const name of swept) {
-    const values = options[name] as (string | number)[];
-    grid = grid.flatMap((c) => values.map((v) => ({ values: { ...c.values, [name]: v }, settings: { ...c.settings, [SETTING[name]]: v } })));
+  for (const [key, values] of swept) {
+    grid = grid.flatMap((c) => values.map((v) => ({ values: { ...c.values, [SWEPT_NAME[key]]: v }, settings: { ...c.settings, [key]: v } })));
   }
-  return grid.map((c) => ({ ...c, name: swept.map((n) => `${n}=${String(c.values[n])}`).join('_') }));
+  return grid.map((c) => ({ ...c, name: swept.map(([key]) => `${SWEPT_NAME[key]}=${String(c.values[SWEPT_NAME[key]])}`).join('_') }));
 }
 
 /**
@@ -217,9 +215,15 @@ function finishedRow(dir: string, config: SweepConfig, cachePath: string, sweepD
   return { name: config.name, values: config.values, status: 'finished earlier', valAccuracy: sel.accuracy ?? undefined, valLoss: sel.loss ?? undefined, epoch: sel.epoch, seconds: earlier?.seconds };
 }
 
-export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
-  const o = args.options;
-  const note = (line: string): void => void ctx.stderr.write(`${line}\n`);
+/**
+ * Trains every combination of the options given as lists into `<out>/<config>/`, one after another
+ * from one read of the features, and marks the best by the validation split. `hooks.signal` stops
+ * the head in training (TrainingStopped); `resume` goes on with the unfinished heads.
+ */
+export async function sweepHeads(options: SweepOptions, hooks: Hooks = {}): Promise<SweepResult> {
+  const o = withDefaults(TRAIN_HEAD_DEFAULTS, options);
+  const h = resolveHooks(hooks);
+  const note = (line: string): void => h.reporter.note(line);
   // Holding out validation rows says the same line for every head of a seed: once is enough.
   const said = new Set<string>();
   const noteOnce = (line: string): void => {
@@ -227,26 +231,31 @@ export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<Comm
     said.add(line);
     note(line);
   };
-  const clock = ctx.clock ?? (() => performance.now());
+  const clock = h.clock;
   const cachePath = cachePathOf(o);
   const init = await resolveInit(o, note, cachePath);
-  const base = settingsFrom(o, init);
+  // The first value of each list stands in until the grid sets it.
+  const first = <T>(v: T | readonly T[]): T => (Array.isArray(v) ? (v as readonly T[])[0]! : (v as T));
+  const base = settingsFrom(
+    { ...o, optimizer: first(o.optimizer), lr: first(o.lr), weightDecay: first(o.weightDecay), batchSize: first(o.batchSize), dropout: first(o.dropout), seed: first(o.seed) },
+    init,
+  );
   if (base.valFraction === 0)
     throw new UsageError(
       'A sweep needs a validation split to choose its best head: with --val-fraction 0 the test split would choose it, and its accuracy would be biased upward; use a --val-fraction above 0, e.g. 0.1',
     );
-  const resume = o['resume'] === true;
-  if (resume && o['out'] === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted sweep) for --resume but received nothing');
+  const resume = o.resume;
+  if (resume && o.out === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted sweep) for --resume but received nothing');
   const configs = sweepGrid(o, base);
   const monitor = base.monitor ?? 'val-accuracy';
-  const sweepDir = (o['out'] as string | undefined) ?? defaultSweepDir(cachePath);
+  const sweepDir = o.out ?? defaultSweepDir(cachePath);
 
   const loadStarted = clock();
   const data = await loadTrainData(cachePath);
   noteImbalance(data, base, note);
   const loadSeconds = (clock() - loadStarted) / 1000;
-  const pretrained = await loadPretrained(data, o['weights'] as string, init);
-  const backend = await selectBackend(o['backend'] as BackendRequest, { onNote: note });
+  const pretrained = await loadPretrained(data, o.weights, init);
+  const backend = await selectBackend(o.backend, { onNote: note });
   ensureWritableFolder(sweepDir, { what: 'the sweep' });
   const lock = await acquireLock(join(sweepDir, '.sweep.lock'), { what: `sweep folder ${sweepDir}`, wait: false, onNote: note });
   try {
@@ -260,7 +269,7 @@ export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<Comm
         throw new MismatchError(`Cannot resume sweep ${sweepDir}: it is the grid ${was || '(empty)'}, not ${configs.map((c) => c.name).join(' ')}; give the same lists as the interrupted sweep`);
     }
     const swept: SweepSummary['swept'] = {};
-    for (const name of SWEEPABLE) if (Array.isArray(o[name])) swept[name] = o[name] as (string | number)[];
+    for (const [key, values] of sweptLists(o)) swept[SWEPT_NAME[key]] = [...values];
     const rows: SweepRow[] = configs.map((c) => ({ name: c.name, values: c.values, status: 'pending' }));
     const summary: SweepSummary = { format: 'headstart-sweep', cache: cachePath, monitor, valFraction: base.valFraction!, swept, configs: rows };
     note(
@@ -282,9 +291,9 @@ export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<Comm
       const started = clock();
       const { train, val, rows: held } = holdValidation(data.train, data.trainLabels, config.settings, data.classes, noteOnce);
       const initial = initialHead(data, init, pretrained, config.settings.seed);
-      let r: HeadRunResult;
+      let r: TrainHeadResult;
       try {
-        r = await trainAndSave({ data, train, val, initial, settings: config.settings, outDir: dir, backend: backend.detail, resume: goOn, keepCheckpoint: o['keep-checkpoint'] === true }, ctx);
+        r = await trainAndSave({ data, train, val, initial, settings: config.settings, outDir: dir, backend: backend.detail, resume: goOn, keepCheckpoint: o.keepCheckpoint }, h);
       } finally {
         // Holding out rearranged the split read into memory (and its labels): back as read, for the next head's rows.
         if (held && val) restoreHeldOut(data.train, val, held);
@@ -309,18 +318,38 @@ export async function runSweep(args: CommandArgs, ctx: RunContext): Promise<Comm
     const tested = readJson<{ testAccuracy: number; count: number }>(join(sweepDir, best.name, 'metrics.json'), "the head's metrics");
     summary.best = { name: best.name, valAccuracy: best.valAccuracy, valLoss: best.valLoss, epoch: best.epoch, testAccuracy: tested.testAccuracy, testCount: tested.count, mark };
     writeSummary(sweepDir, summary);
-    const chosenBy = monitorLabel(monitor);
-    const shown = monitor === 'val-loss' ? `val loss ${best.valLoss?.toFixed(4)}` : `val accuracy ${pct(best.valAccuracy)}`;
-    const text = [
-      formatSweepTable(rows, best.name),
-      `best by ${chosenBy}: ${best.name} (${shown}, epoch ${best.epoch})`,
-      `test accuracy of the best head, measured once and not used to choose: ${pct(tested.testAccuracy)} on ${tested.count} samples`,
-      `features read once in ${loadSeconds.toFixed(1)} s; ${configs.length} heads in ${trainSeconds.toFixed(1)} s`,
-      `sweep written to ${sweepDir}: a head folder per config, sweep.json, and best (${mark === 'symlink' ? `a symlink to ${best.name}` : `a file naming ${best.name}: this file system has no symlinks`})`,
-      '',
-    ].join('\n');
-    return { text, data: { out: sweepDir, ...summary, seconds: { load: loadSeconds, train: trainSeconds } } };
+    return { out: sweepDir, summary: summary as SweepSummary & { best: NonNullable<SweepSummary['best']> }, seconds: { load: loadSeconds, train: trainSeconds } };
   } finally {
     await lock.release();
   }
+}
+
+export interface SweepResult {
+  out: string;
+  /** sweep.json as written. */
+  summary: SweepSummary & { best: NonNullable<SweepSummary['best']> };
+  seconds: { load: number; train: number };
+}
+
+/** The table, the best head and its test accuracy, the time taken, and what was written. */
+export function formatSweep(r: SweepResult): string {
+  const { summary, seconds } = r;
+  const best = summary.best;
+  const row = summary.configs.find((c) => c.name === best.name)!;
+  const chosenBy = monitorLabel(summary.monitor);
+  const shown = summary.monitor === 'val-loss' ? `val loss ${row.valLoss?.toFixed(4)}` : `val accuracy ${pct(row.valAccuracy)}`;
+  return [
+    formatSweepTable(summary.configs, best.name),
+    `best by ${chosenBy}: ${best.name} (${shown}, epoch ${row.epoch})`,
+    `test accuracy of the best head, measured once and not used to choose: ${pct(best.testAccuracy)} on ${best.testCount} samples`,
+    `features read once in ${seconds.load.toFixed(1)} s; ${summary.configs.length} heads in ${seconds.train.toFixed(1)} s`,
+    `sweep written to ${r.out}: a head folder per config, sweep.json, and best (${best.mark === 'symlink' ? `a symlink to ${best.name}` : `a file naming ${best.name}: this file system has no symlinks`})`,
+    '',
+  ].join('\n');
+}
+
+/** `headstart train-head` with comma lists; Ctrl-C stops the head in training. */
+export async function runSweep(args: CommandArgs<SweepOptions>, ctx: RunContext): Promise<CommandResult> {
+  const r = await interruptible(ctx, TRAIN_INTERRUPT, (signal) => sweepHeads(args.options, contextHooks(ctx, signal)));
+  return { text: formatSweep(r), data: { out: r.out, ...r.summary, seconds: r.seconds } };
 }

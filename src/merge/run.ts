@@ -5,10 +5,10 @@
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { mergeShards } from '../cache/merge.js';
-import type { CacheSplitName } from '../cache/types.js';
 import { InputError, UsageError, expected } from '../errors.js';
 import { formatRate } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
+import type { MergeOptions } from '../api/types.js';
 
 const SHARD_FILE = /\.shard-(\d+)-of-(\d+)\.h5$/;
 
@@ -28,18 +28,18 @@ function shardsIn(dir: string, out: string): string[] {
   return found.map((f) => join(dir, f.name));
 }
 
-export async function runMerge(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
+export async function runMerge(args: CommandArgs<MergeOptions>, ctx: RunContext): Promise<CommandResult> {
   const o = args.options;
   const [out, ...given] = args.positionals as [string, ...string[]];
-  if (o['virtual'] === true) {
+  if (o.virtual === true) {
     // h5wasm 0.10 reads virtual datasets (their sources show in metadata) but has no call to create one (H5Pset_virtual).
     throw new UsageError(expected('no --virtual: h5wasm, which headstart writes HDF5 with, cannot create a virtual dataset; merge copies the rows', '--virtual', 'true'));
   }
-  const from = o['from'] as string | undefined;
+  const from = o.from;
   if (from !== undefined && given.length > 0) throw new UsageError(expected('either shard files or --from DIR, not both', 'headstart merge', given.join(' ')));
   if (from === undefined && given.length === 0) throw new UsageError(expected('the shard files after OUT, or --from DIR', 'headstart merge', undefined));
   const shards = from === undefined ? given : shardsIn(from, out);
-  const r = await mergeShards({ out, shards, split: o['split'] as CacheSplitName | undefined, force: o['force'] === true, onNote: (line) => void ctx.stderr.write(`${line}\n`), clock: ctx.clock });
+  const r = await mergeShards({ out, shards, split: o.split, force: o.force === true, onNote: (line) => void ctx.stderr.write(`${line}\n`), clock: ctx.clock });
   const lines = [`Merged ${r.shards.length} shards into ${r.out}: ${r.rows.toLocaleString('en-US')} ${r.split} rows, ${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(1)}s`];
   for (const s of r.shards) {
     lines.push(

@@ -1,5 +1,5 @@
 /**
- * `headstart evaluate`: accuracy and top-k accuracy, per-class precision, recall and F1, the
+ * `evaluate` (the library) and `headstart evaluate`: accuracy and top-k accuracy, per-class precision, recall and F1, the
  * most-confused pairs and the confusion matrix of a head on a cached split.
  */
 import { existsSync } from 'node:fs';
@@ -8,8 +8,11 @@ import { defaultTopK } from '../metrics.js';
 import { readCacheSplit } from '../cache/reader.js';
 import { headProbabilities } from '../head/model.js';
 import type { LoadedHead } from '../head/types.js';
-import { progressBar } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
+import { EVALUATE_DEFAULTS, withDefaults } from '../api/defaults.js';
+import { resolveHooks } from '../api/reporter.js';
+import type { EvaluateCommandOptions, EvaluateOptions, EvaluateResult, Hooks } from '../api/types.js';
+import { contextHooks } from '../run-context.js';
 import { ConfusionMatrix, formatEvaluation } from './metrics.js';
 import { ensureHeadBackend, headFacts, resolveHead } from './predictor.js';
 import type { Evaluation } from './types.js';
@@ -49,19 +52,33 @@ export async function evaluateHead(
   return matrix.evaluation(split);
 }
 
-export async function runEvaluate(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
-  const head = await resolveHead(args.options.head as string | undefined, 'models');
-  const split = ((args.options.split as string | undefined) ?? 'test') as 'train' | 'test';
-  const cache = (args.options.cache as string | undefined) ?? headFacts(head).cache;
+/**
+ * Accuracy, top-k, per-class precision/recall/F1, the most-confused pairs and the confusion matrix
+ * of a head (default: the newest under models/heads/) on a cached split (default: the cache it was
+ * trained on). `topK` may be the command line's comma list, checked against the head's classes.
+ */
+export async function evaluate(options: EvaluateOptions = {}, hooks: Hooks = {}): Promise<EvaluateResult> {
+  const o = withDefaults(EVALUATE_DEFAULTS, options);
+  const { reporter } = resolveHooks(hooks);
+  const head = await resolveHead(o.head, 'models');
+  const split = o.split;
+  const cache = o.cache ?? headFacts(head).cache;
   if (cache === undefined) throw new InputError(`the head in ${head.dir} does not say which cache it was trained on: pass --cache FILE`);
-  if (!existsSync(cache) && args.options.cache === undefined) {
+  if (!existsSync(cache) && o.cache === undefined) {
     throw new InputError(`the cache the head in ${head.dir} was trained on, ${cache}, is gone: pass --cache FILE or extract it again`);
   }
-  const topK = parseTopK(args.options['top-k'] as string | undefined, headFacts(head).classes.length);
-  const bar = progressBar({ stream: ctx.stderr, label: `evaluate ${split}`, unit: 'images', clock: ctx.clock });
-  const evaluation = await evaluateHead(head, cache, split, { onProgress: (d, t) => bar.update(d, t), topK });
-  bar.finish();
-  return { text: formatEvaluation(evaluation, `head ${head.dir}`), data: { head: head.dir, cache, ...evaluation } };
+  const classes = headFacts(head).classes.length;
+  const topK = typeof o.topK === 'string' || o.topK === undefined ? parseTopK(o.topK, classes) : parseTopK(o.topK.join(','), classes);
+  const task = reporter.progress(`evaluate ${split}`, 'images');
+  const evaluation = await evaluateHead(head, cache, split, { onProgress: (d, t) => task.update(d, t), topK });
+  task.finish();
+  return { head: head.dir, cache, ...evaluation };
+}
+
+export async function runEvaluate(args: CommandArgs<EvaluateCommandOptions>, ctx: RunContext): Promise<CommandResult> {
+  const r = await evaluate(args.options, contextHooks(ctx));
+  const { head, cache, ...evaluation } = r;
+  return { text: formatEvaluation(evaluation, `head ${head}`), data: { head, cache, ...evaluation } };
 }
 
 /** `--top-k 1,3`: whole numbers from 1 to the head's class count; default 1, and 5 when there are more than 5 classes. */

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { HeadstartError, InputError, UsageError, expected } from '../errors.js';
 import { percent } from '../metrics.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
+import { RUNS_DEFAULTS } from '../api/defaults.js';
+import type { RunsOptions } from '../api/types.js';
 import { differingSettings, findHeads, isFolder, summarizeRun, type RunSummary } from './summary.js';
 
 export const SORT_KEYS = ['date', 'val', 'test', 'size'] as const;
@@ -126,10 +128,10 @@ export function formatComparison(a: RunSummary, b: RunSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function runRuns(args: CommandArgs, ctx: RunContext): Promise<CommandResult> {
+export async function runRuns(args: CommandArgs<RunsOptions>, ctx: RunContext): Promise<CommandResult> {
   const o = args.options;
-  const sort = (o['sort'] as SortKey | undefined) ?? 'date';
-  const compare = o['compare'] === true;
+  const sort: SortKey = o.sort ?? RUNS_DEFAULTS.sort;
+  const compare = o.compare === true;
   const root = compare ? DEFAULT_ROOT : (args.positionals[0] ?? DEFAULT_ROOT);
   if (compare) {
     if (args.positionals.length !== 2) throw new UsageError(expected('two runs (headstart runs --compare A B)', 'headstart runs --compare', args.positionals.join(' ') || undefined));

@@ -21,7 +21,7 @@ describe('parseCommandLine', () => {
     expect(p.command?.name).toBe('train-head');
     expect(p.args.options.epochs).toBe(3);
     expect(p.args.options.optimizer).toBe('adam');
-    expect(p.args.options['batch-size']).toBe(64);
+    expect(p.args.options.batchSize).toBe(64);
     expect(p.json).toBe(true);
   });
 

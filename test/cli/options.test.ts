@@ -59,7 +59,7 @@ describe('comma lists (parseOptionValue)', () => {
 
   it('train-head: the sweepable options take lists, the help says so, and single values parse as they always did', () => {
     const o = parseCommandLine(['train-head', '--lr', '1e-4,1e-3', '--weight-decay', '0,1e-4', '--dropout', '0,0.5', '--batch-size', '32,64', '--optimizer', 'sgd,adam', '--seed', '0,1']).args.options;
-    expect([o['lr'], o['weight-decay'], o['dropout'], o['batch-size'], o['optimizer'], o['seed']]).toEqual([
+    expect([o['lr'], o['weightDecay'], o['dropout'], o['batchSize'], o['optimizer'], o['seed']]).toEqual([
       [1e-4, 1e-3],
       [0, 1e-4],
       [0, 0.5],
@@ -67,7 +67,7 @@ describe('comma lists (parseOptionValue)', () => {
       ['sgd', 'adam'],
       [0, 1],
     ]);
-    expect(parseCommandLine(['train-head', '--lr', '3e-4', '--seed', '2']).args.options).toMatchObject({ lr: 3e-4, seed: 2, 'weight-decay': 0 });
+    expect(parseCommandLine(['train-head', '--lr', '3e-4', '--seed', '2']).args.options).toMatchObject({ lr: 3e-4, seed: 2, weightDecay: 0 });
     expect(parseCommandLine(['train-head', '--lr=find']).args.options['lr']).toBe('find');
     expect(() => parseCommandLine(['train-head', '--epochs', '1,2'])).toThrow('Expected positive integer for --epochs but received "1,2"');
     const help = helpText(COMMANDS.find((c) => c.name === 'train-head'));

@@ -304,8 +304,8 @@ describe('decode memory', () => {
   it("has the option on extract and predict, defaulting to the library's bound, refusing 0", () => {
     for (const [name, ...rest] of [['extract'], ['predict', 'cat.png']]) {
       const command = COMMANDS.find((c) => c.name === name)!;
-      expect(commandDefaults(command)['max-image-pixels']).toBe(DEFAULT_MAX_IMAGE_PIXELS);
-      expect(parseCommandLine([name!, ...rest, '--max-image-pixels', '256000000']).args.options['max-image-pixels']).toBe(256_000_000);
+      expect(commandDefaults(command).maxImagePixels).toBe(DEFAULT_MAX_IMAGE_PIXELS);
+      expect(parseCommandLine([name!, ...rest, '--max-image-pixels', '256000000']).args.options.maxImagePixels).toBe(256_000_000);
       const error = (() => {
         try {
           parseCommandLine([name!, ...rest, '--max-image-pixels', '0']);

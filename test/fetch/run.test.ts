@@ -50,11 +50,11 @@ afterEach(async () => {
 });
 
 function vggArgs(extra: Record<string, unknown> = {}) {
-  return { positionals: ['vgg16'], options: { 'models-dir': join(dir, 'models'), 'data-dir': join(dir, 'data'), url: server.url(`/${VGG}`), ...extra } };
+  return { positionals: ['vgg16'], options: { modelsDir: join(dir, 'models'), dataDir: join(dir, 'data'), url: server.url(`/${VGG}`), ...extra } };
 }
 
 function cifarArgs(extra: Record<string, unknown> = {}) {
-  return { positionals: ['cifar10'], options: { 'models-dir': join(dir, 'models'), 'data-dir': join(dir, 'data'), url: server.url('/cifar-10-binary.tar.gz'), ...extra } };
+  return { positionals: ['cifar10'], options: { modelsDir: join(dir, 'models'), dataDir: join(dir, 'data'), url: server.url('/cifar-10-binary.tar.gz'), ...extra } };
 }
 
 describe('headstart fetch vgg16', () => {

@@ -200,7 +200,7 @@ describe('headstart train-head', () => {
       expect(e).toBeInstanceOf(UsageError);
       expect(e.message).toBe(`Expected ${want} for ${flag} but received "${value}"`);
     }
-    expect(parseCommandLine(['train-head']).args.options).toMatchObject({ 'val-fraction': 0.1, monitor: 'val-accuracy', 'keep-checkpoint': false });
+    expect(parseCommandLine(['train-head']).args.options).toMatchObject({ valFraction: 0.1, monitor: 'val-accuracy', keepCheckpoint: false });
   });
 
   it('a class with a single train row keeps it for training, and says validation does not measure it', async () => {

@@ -82,11 +82,11 @@ describe('evaluate', () => {
 
   it('--top-k refuses what is not a list of 1…K', async () => {
     for (const bad of ['0', '4', '1,x', '', '2.5']) {
-      const run = runEvaluate({ positionals: [], options: { head: s.head, split: 'test', 'top-k': bad } }, context());
+      const run = runEvaluate({ positionals: [], options: { head: s.head, split: 'test', topK: bad } }, context());
       await expect(run).rejects.toThrow(UsageError);
       await expect(run).rejects.toThrow(`Expected a comma list of whole numbers from 1 to 3 (the head's classes) for --top-k but received ${JSON.stringify(bad)}`);
     }
-    const ok = await runEvaluate({ positionals: [], options: { head: s.head, split: 'test', 'top-k': '2,1,2' } }, context());
+    const ok = await runEvaluate({ positionals: [], options: { head: s.head, split: 'test', topK: '2,1,2' } }, context());
     expect((ok.data as Evaluation).topK?.map((t) => t.k)).toEqual([1, 2]);
     expect(ok.text).toMatch(/top-k accuracy: top-1 \d+\.\d%, top-2 \d+\.\d%/);
   });

@@ -23,7 +23,7 @@ beforeAll(async () => {
 afterAll(() => s?.close());
 
 function predictArgs(files: string[], over: Record<string, unknown> = {}) {
-  return { positionals: files, options: { head: s.head, weights: WEIGHTS, device: 'cpu', top: 3, ...over } };
+  return { positionals: files, options: { head: s.head, weights: WEIGHTS, device: 'cpu' as const, top: 3, ...over } };
 }
 
 /** A PNG whose header claims 20,000×20,000 pixels: over the default --max-image-pixels of 100,000,000. */
@@ -227,7 +227,7 @@ describe('predict --max-image-pixels', () => {
     await sharp(s.testImages[0]!).resize(80, 64, { fit: 'fill' }).png().toFile(wide);
     const files = [s.testImages[0]!, wide, s.testImages[1]!];
     const err = sink();
-    const refused = await runPredict(predictArgs(files, { 'max-image-pixels': 5119 }), context(err));
+    const refused = await runPredict(predictArgs(files, { maxImagePixels: 5119 }), context(err));
     const data = refused.data as PredictOutcome;
     expect(data.predictions.map((p) => p.file)).toEqual([s.testImages[0], s.testImages[1]]);
     const line = `Expected an image (PNG, JPEG, WebP, GIF, TIFF or AVIF) of at most 5,119 pixels for ${wide} but received 80×64 = 5,120 pixels; raise the limit with --max-image-pixels 5120 to read it`;
@@ -239,7 +239,7 @@ describe('predict --max-image-pixels', () => {
         .filter((l) => l.startsWith('headstart: ')),
     ).toEqual([`headstart: ${line}`]);
     expect(refused.exitCode).toBe(1);
-    const read = await runPredict(predictArgs(files, { 'max-image-pixels': 5120 }), context());
+    const read = await runPredict(predictArgs(files, { maxImagePixels: 5120 }), context());
     expect((read.data as PredictOutcome).failures).toEqual([]);
     expect(read.exitCode).toBeUndefined();
   });

@@ -9,7 +9,6 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { commandOptions } from '../../src/demo.js';
 import { runExtract } from '../../src/extract/run.js';
 import { saveHead } from '../../src/head/head-io.js';
 import { buildHead } from '../../src/head/model.js';
@@ -108,7 +107,7 @@ export async function makeScenario(prefix: string): Promise<Scenario> {
     }
   }
   const cache = join(root, 'cache', 'shapes.h5');
-  await runExtract(commandOptions('extract', { data, cache, weights: WEIGHTS, device: 'cpu', split: 'all', 'batch-size': 4 }), context());
+  await runExtract({ options: { data, cache, weights: WEIGHTS, device: 'cpu', split: 'all', batchSize: 4 }, positionals: [] }, context());
   const { checkpoint, vgg } = await loadVgg16(WEIGHTS);
   const channels = vgg.outChannels;
   const hidden = vgg.classifier!.fc0.weight.shape[0]!;

@@ -36,7 +36,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const args = (models: string) => ({ positionals: ['resnet50'], options: { 'models-dir': models, 'data-dir': join(dir, 'data'), url: server.url(`/${FILE}`) } });
+const args = (models: string) => ({ positionals: ['resnet50'], options: { modelsDir: models, dataDir: join(dir, 'data'), url: server.url(`/${FILE}`) } });
 
 describe('fetch resnet18|resnet34|resnet50', () => {
   it("offers each ResNet's torchvision file", () => {
