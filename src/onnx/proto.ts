@@ -9,14 +9,14 @@
 import { endianness } from 'node:os';
 import { elementCount } from '../shape.js';
 
-export type OnnxDataType = 'float' | 'int64';
+export type OnnxDataType = 'float' | 'int64' | 'int8' | 'uint8' | 'int32';
 
 export interface OnnxTensor {
   name: string;
   dims: readonly number[];
   dataType: OnnxDataType;
   /** Row-major values; written as raw_data (little-endian, as ONNX requires). */
-  data: Float32Array | BigInt64Array;
+  data: Float32Array | BigInt64Array | Int8Array | Uint8Array | Int32Array;
 }
 
 /** A dimension is a fixed size or a symbolic name such as the batch 'N'. */
@@ -68,7 +68,8 @@ const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5 } as const;
 const ATTRIBUTE = { name: 1, f: 2, i: 3, floats: 7, ints: 8, type: 20 } as const;
 const ATTRIBUTE_TYPE = { float: 1, int: 2, floats: 6, ints: 7 } as const;
 const TENSOR = { dims: 1, dataType: 2, name: 8, rawData: 9 } as const;
-const DATA_TYPE: Record<OnnxDataType, number> = { float: 1, int64: 7 };
+const DATA_TYPE: Record<OnnxDataType, number> = { float: 1, int64: 7, int8: 3, uint8: 2, int32: 6 };
+const DATA_CLASS: Record<OnnxDataType, abstract new (...args: never[]) => unknown> = { float: Float32Array, int64: BigInt64Array, int8: Int8Array, uint8: Uint8Array, int32: Int32Array };
 const VALUE_INFO = { name: 1, type: 2 } as const;
 const TYPE_PROTO = { tensorType: 1 } as const;
 const TYPE_TENSOR = { elemType: 1, shape: 2 } as const;
@@ -189,7 +190,7 @@ function tensorPieces(t: OnnxTensor): Piece[] {
   if (count !== t.data.length) {
     throw new RangeError(`tensor ${t.name}: dims [${t.dims.join(', ')}] hold ${count} values but data has ${t.data.length}`);
   }
-  if ((t.dataType === 'float') !== t.data instanceof Float32Array) {
+  if (!(t.data instanceof DATA_CLASS[t.dataType])) {
     throw new TypeError(`tensor ${t.name}: data does not match data type ${t.dataType}`);
   }
   return [
