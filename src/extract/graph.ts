@@ -8,6 +8,8 @@ import type { BackboneWeights } from '../backbones/types.js';
 import type { TrunkOutput } from './types.js';
 import { adaptivePoolMatrix } from './adaptive-pool.js';
 import { type OnnxValueInfo, encodeModel } from '../onnx/proto.js';
+import { type Calibration, calibrationText } from '../quantize/calibration.js';
+import { quantiseGraph } from '../quantize/qdq.js';
 import { TOOL_VERSION } from '../version.js';
 import { transpose } from '../shape.js';
 
@@ -23,7 +25,12 @@ export interface TrunkGraphOptions {
   imageSize: number;
   /** 'both' gives one graph with the `features` and `pooled` outputs. */
   output: GraphOutput;
+  /** Given: the int8 trunk (QDQ, src/quantize/qdq.ts) with these scales; absent: float32, exact. */
+  calibration?: Calibration;
 }
+
+/** ModelProto metadata keys of an int8 trunk: its precision and its calibration's JSON. */
+export const METADATA_KEYS = { precision: 'headstart.precision', calibration: 'headstart.calibration' } as const;
 
 /** [C, h, w] of the trunk's map for square images of `imageSize`; InputError for a size the backbone cannot take. */
 export function trunkMapShape({ backbone, weights }: BackboneWeights, imageSize: number): [number, number, number] {
@@ -39,7 +46,9 @@ export function trunkFeatureShape(trunk: BackboneWeights, imageSize: number, out
 /** Builds the serialized ONNX model (input `images` [N,3,S,S] float32) of the backbone's trunk. */
 export function buildTrunkGraph(trunk: BackboneWeights, opts: TrunkGraphOptions): Uint8Array {
   // The backbone checks its weights before the size is checked against them.
-  const { nodes, initializers } = trunk.backbone.trunk.nodes(trunk.weights, INPUT_NAME, MAP_NAME);
+  const float = trunk.backbone.trunk.nodes(trunk.weights, INPUT_NAME, MAP_NAME);
+  // The avgpool added below stays float: it reads the float features the int8 trunk ends with.
+  const { nodes, initializers } = opts.calibration === undefined ? float : quantiseGraph(float, INPUT_NAME, MAP_NAME, opts.calibration);
   const [channels, h, w] = trunkMapShape(trunk, opts.imageSize);
 
   const outputs: OnnxValueInfo[] = [];
@@ -61,8 +70,9 @@ export function buildTrunkGraph(trunk: BackboneWeights, opts: TrunkGraphOptions)
     producerName: 'headstart',
     producerVersion: TOOL_VERSION,
     opsetVersion: 17,
+    metadata: opts.calibration === undefined ? undefined : { [METADATA_KEYS.precision]: 'int8', [METADATA_KEYS.calibration]: calibrationText(opts.calibration) },
     graph: {
-      name: `${trunk.backbone.id}_features`,
+      name: `${trunk.backbone.id}_${opts.calibration === undefined ? 'features' : 'features_int8'}`,
       nodes,
       initializers,
       inputs: [{ name: INPUT_NAME, elemType: 'float', shape: ['N', 3, opts.imageSize, opts.imageSize] }],

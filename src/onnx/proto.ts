@@ -25,7 +25,8 @@ export type OnnxDim = number | string;
 export interface OnnxValueInfo {
   name: string;
   elemType: OnnxDataType;
-  shape: readonly OnnxDim[];
+  /** Omitted: rank unknown (an extra output that only a calibration run reads). */
+  shape?: readonly OnnxDim[];
 }
 
 export type OnnxAttribute =
@@ -58,10 +59,13 @@ export interface OnnxModel {
   producerName?: string;
   producerVersion?: string;
   graph: OnnxGraph;
+  /** ModelProto.metadata_props: key/value strings any ONNX reader shows (e.g. how a model was quantised). */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 // onnx.proto field numbers.
-const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8 } as const;
+const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8, metadataProps: 14 } as const;
+const STRING_ENTRY = { key: 1, value: 2 } as const;
 const OPSET_ID = { domain: 1, version: 2 } as const;
 const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12 } as const;
 const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5 } as const;
@@ -202,8 +206,9 @@ function tensorPieces(t: OnnxTensor): Piece[] {
 }
 
 function valueInfoPieces(v: OnnxValueInfo): Piece[] {
-  const dims = v.shape.map((d) => messageField(SHAPE.dim, [typeof d === 'number' ? varintField(DIMENSION.dimValue, d) : stringField(DIMENSION.dimParam, d)]));
-  const tensorType = messageField(TYPE_PROTO.tensorType, [varintField(TYPE_TENSOR.elemType, DATA_TYPE[v.elemType]), messageField(TYPE_TENSOR.shape, dims)]);
+  const elemType = varintField(TYPE_TENSOR.elemType, DATA_TYPE[v.elemType]);
+  const dims = v.shape?.map((d) => messageField(SHAPE.dim, [typeof d === 'number' ? varintField(DIMENSION.dimValue, d) : stringField(DIMENSION.dimParam, d)]));
+  const tensorType = messageField(TYPE_PROTO.tensorType, dims === undefined ? [elemType] : [elemType, messageField(TYPE_TENSOR.shape, dims)]);
   return [stringField(VALUE_INFO.name, v.name), messageField(VALUE_INFO.type, [tensorType])];
 }
 
@@ -251,5 +256,6 @@ export function encodeModel(model: OnnxModel): Uint8Array {
     stringField(MODEL.producerVersion, model.producerVersion ?? ''),
     messageField(MODEL.graph, graphPieces(model.graph)),
     messageField(MODEL.opsetImport, [stringField(OPSET_ID.domain, ''), varintField(OPSET_ID.version, model.opsetVersion ?? 17)]),
+    ...Object.entries(model.metadata ?? {}).map(([key, value]) => messageField(MODEL.metadataProps, [stringField(STRING_ENTRY.key, key), stringField(STRING_ENTRY.value, value)])),
   ]);
 }
