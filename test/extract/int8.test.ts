@@ -57,6 +57,16 @@ describe('the int8 trunk', () => {
     }
   }, 60_000);
 
+  it('gives the pooled output (float avgpool after the int8 trunk) within the stated error of torchvision', async () => {
+    const { vgg, checkpoint } = await loadVgg16(fixturePath('narrow.safetensors'));
+    const x = loadArray('input32').data;
+    const calibration = await calibrateTrunk({ backbone: vgg16, weights: vgg, imageSize: 32 }, x, 6);
+    const int8 = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'pooled', device: 'cpu', modelsDir: dir.path, precision: 'int8', calibration });
+    expect(int8.modelPath.endsWith(`-32-pooled-int8-${calibrationId(calibration)}.onnx`)).toBe(true);
+    expect(relativeError(await int8.run(x, 6), loadArray('avgpool32').data)).toBeLessThanOrEqual(INT8_MAX_RELATIVE_ERROR);
+    await int8.close();
+  });
+
   it('refuses int8 without a calibration, and a precision it does not know', async () => {
     const { vgg, checkpoint } = await loadVgg16(fixturePath('narrow.safetensors'));
     const base = { backbone: vgg16, weights: vgg, weightsId: checkpoint.sha256, imageSize: 32, output: 'map' as const, device: 'cpu' as const, modelsDir: dir.path };
