@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const all = ['data', 'weights', 'trunk', 'backbones', 'extract', 'matmul', 'head', 'merge'];
+const all = ['data', 'weights', 'trunk', 'int8-kernels', 'backbones', 'extract', 'matmul', 'head', 'merge'];
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = wanted.length > 0 ? wanted : all;
 let failed = 0;

@@ -5,7 +5,11 @@
  * PyTorch's images/s (bench/trunk_torch.py through /usr/bin/python3, when it has torch).
  *
  *   npx tsx bench/trunk.ts [--batches 64,128,256] [--repeats 3] [--size 32] [--no-variants] [--no-torch]
- *                          [--device cpu|webgpu|cuda|auto] [--torch-device cpu|cuda]
+ *                          [--device cpu|webgpu|cuda|auto] [--torch-device cpu|cuda] [--no-int8]
+ *
+ * The int8 trunk (openTrunk precision 'int8', calibrated on 8 images) runs at the largest batch
+ * beside float32, with the ONNX Runtime kernels its session ran (from a profile) and the int8
+ * instruction set the CPU offers; PyTorch runs float32 and bfloat16 autocast in the same run.
  *
  * --device picks openTrunk's provider (the option variants are CPU-provider settings, so they run
  * only on cpu); --torch-device runs the PyTorch reference there ($TORCH_PYTHON, default
@@ -23,6 +27,9 @@ import { buildTrunkGraph } from '../src/extract/graph.js';
 import { openTrunk } from '../src/extract/trunk.js';
 import type { DeviceRequest } from '../src/extract/types.js';
 import { randomVgg16, vgg16 } from '../src/backbones/vgg16/index.js';
+import { calibrateTrunk } from '../src/extract/calibrate.js';
+import { cpuIsa } from '../src/quantize/isa.js';
+import { profiledKernels } from './profile.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -90,11 +97,31 @@ async function open(dir: string, label: string): Promise<Awaited<ReturnType<type
   }
 }
 
+/** The int8 trunk at the largest batch: images/s, its ratio to float32, and the kernels ONNX Runtime ran. */
+async function int8(dir: string, fp32: number): Promise<number> {
+  const isa = cpuIsa();
+  const n = Math.min(8, variantBatch);
+  let t = performance.now();
+  const calibration = await calibrateTrunk({ backbone: vgg16, weights: vgg, imageSize: size }, images(n), n);
+  const calibrateMs = performance.now() - t;
+  t = performance.now();
+  const trunk = await openTrunk({ backbone: vgg16, weights: vgg, weightsId: 'bench', imageSize: size, output: 'map', device, modelsDir: dir, precision: 'int8', calibration });
+  console.log(`int8 trunk: calibration on ${n} images ${calibrateMs.toFixed(0)} ms; build + session ${(performance.now() - t).toFixed(0)} ms; CPU ${isa.summary}`);
+  const r = await rate((x, k) => trunk.run(x, k), variantBatch);
+  console.log(`  openTrunk int8 cpu, batch ${variantBatch}: ${fmt(r)}   load ${load()}`);
+  console.log(`ratio int8 / float32 (ONNX Runtime, batch ${variantBatch}): ${(r.best / fp32).toFixed(2)}`);
+  const kernels = await profiledKernels(trunk.modelPath, images(Math.min(variantBatch, 16)), [Math.min(variantBatch, 16), 3, size, size], cores);
+  console.log(`  kernels the int8 session ran (share of kernel time): ${kernels}`);
+  await trunk.close();
+  return r.best;
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'headstart-bench-'));
 try {
   t0 = performance.now();
   const trunk = await open(dir, 'openTrunk');
   let shipped = 0;
+  let int8Rate: number | undefined;
   if (trunk) {
     console.log(`openTrunk (build, write ${(statSync(trunk.modelPath).size / 1e6).toFixed(1)} MB, session): ${(performance.now() - t0).toFixed(0)} ms`);
     for (const n of batches) {
@@ -103,6 +130,7 @@ try {
       console.log(`  openTrunk ${trunk.provider}, batch ${n}: ${fmt(r)}   load ${load()}`);
     }
     await trunk.close();
+    if (device === 'cpu' && !args.includes('--no-int8')) int8Rate = await int8(dir, shipped);
     t0 = performance.now();
     const reopened = await open(dir, 'openTrunk again');
     if (reopened) {
@@ -147,11 +175,26 @@ try {
       },
     );
     const line = (py.stdout ?? '').trim().split('\n').at(-1) ?? '';
+    // bfloat16 autocast is what PyTorch users get from AMX/AVX-512 BF16; int8 is measured against it.
     if (py.status === 0 && line.startsWith('{')) {
-      const torch = JSON.parse(line) as { images_per_s: number; median: number; torch: string; device?: string; tf32_images_per_s?: number; tf32_median?: number };
+      const torch = JSON.parse(line) as {
+        images_per_s: number;
+        median: number;
+        torch: string;
+        device?: string;
+        tf32_images_per_s?: number;
+        tf32_median?: number;
+        bf16_images_per_s?: number;
+        bf16_median?: number;
+      };
       if (device === 'cpu' && torchDevice === 'cpu') {
         console.log(`PyTorch ${torch.torch} CPU, batch ${variantBatch}: ${torch.images_per_s.toFixed(1)} images/s (median ${torch.median.toFixed(1)})   load ${load()}`);
         console.log(`ratio ONNX Runtime / PyTorch: ${(shipped / torch.images_per_s).toFixed(2)}`);
+        if (torch.bf16_images_per_s !== undefined) {
+          console.log(`PyTorch ${torch.torch} CPU bfloat16 autocast, batch ${variantBatch}: ${torch.bf16_images_per_s.toFixed(1)} images/s (median ${(torch.bf16_median ?? 0).toFixed(1)})`);
+          if (int8Rate !== undefined) console.log(`ratio ONNX Runtime int8 / PyTorch bfloat16: ${(int8Rate / torch.bf16_images_per_s).toFixed(2)}`);
+        }
+        if (int8Rate !== undefined) console.log(`ratio ONNX Runtime int8 / PyTorch float32: ${(int8Rate / torch.images_per_s).toFixed(2)}`);
       } else {
         // Name both sides: the point of a GPU run is GPU against GPU, and either may have fallen back.
         const ours = `ONNX Runtime ${trunk.provider}`;

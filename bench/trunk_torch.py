@@ -2,7 +2,8 @@
 
 Run by /usr/bin/python3 (torch 1.13, torchvision 0.14): torchvision vgg16().features in eval mode
 under no_grad, random weights, CPU, the given threads and batch. Prints one JSON line:
-{"images_per_s": best, "median": ..., "torch": version}.
+{"images_per_s": best, "median": ..., "torch": version}, and on the CPU bf16_images_per_s / bf16_median
+for the same trunk under torch.autocast('cpu', dtype=torch.bfloat16).
 
 --device cuda: model and batch on the GPU, each pass timed between torch.cuda.synchronize() calls.
 Strict float32 convolutions (cudnn.allow_tf32 off: like for like with ONNX Runtime's float32 WebGPU
@@ -27,6 +28,7 @@ parser.add_argument("--size", type=int, default=32)
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--repeats", type=int, default=3)
 parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+parser.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 autocast run on the CPU")
 args = parser.parse_args()
 if args.device == "cuda" and not torch.cuda.is_available():
     print(f"torch {torch.__version__} sees no CUDA device (torch.cuda.is_available() is False)", file=sys.stderr)
@@ -76,4 +78,9 @@ if device.type == "cuda":
     print(json.dumps({"images_per_s": best, "median": median, "tf32_images_per_s": tf32_best, "tf32_median": tf32_median, "torch": torch.__version__, "device": f"cuda ({name})"}))
 else:
     best, median = measure()
-    print(json.dumps({"images_per_s": best, "median": median, "torch": torch.__version__}))
+    result = {"images_per_s": best, "median": median, "torch": torch.__version__}
+    # bfloat16 autocast: what a PyTorch user gets from AMX / AVX-512 BF16 (slow where the CPU has neither).
+    if not args.no_bf16:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            result["bf16_images_per_s"], result["bf16_median"] = measure()
+    print(json.dumps(result))

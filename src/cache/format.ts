@@ -3,7 +3,8 @@
  *
  *   /            attributes: format_version, tool_version, backbone, weights_id, image_size, layout, mean, std,
  *                classes, data_name, data_source, split_rule, feature_shape, classifier_input,
- *                train_count / val_count / test_count (for each complete split)
+ *                train_count / val_count / test_count (for each complete split); an int8 cache adds precision,
+ *                calibration_rule and calibration (the scales as JSON); without them a cache is float32
  *   /train       features float32 [N, ...feature_shape] (chunked by rows), labels uint8 [N], attr count,
  *                features_sha256 / labels_sha256 (hex SHA-256 of each dataset's little-endian bytes in
  *                row order; caches written before checksums existed lack them)
@@ -140,7 +141,12 @@ const IDENTITY_FIELDS: { key: keyof CacheIdentity; label: string }[] = [
   { key: 'splitRule', label: 'split rule' },
   { key: 'mean', label: 'mean' },
   { key: 'std', label: 'std' },
+  { key: 'precision', label: 'precision' },
+  { key: 'calibrationRule', label: 'calibration' },
 ];
+
+/** Absent fields of caches from before precision was recorded: they are float32 and calibrated by nothing. */
+const IDENTITY_DEFAULTS: Partial<Record<keyof CacheIdentity, string>> = { precision: 'fp32', calibrationRule: 'none' };
 
 function show(value: unknown): string {
   return Array.isArray(value) ? value.join(',') : String(value);
@@ -149,8 +155,8 @@ function show(value: unknown): string {
 /** The first identity field that differs, as a one-line description; undefined when they agree. */
 export function identityDifference(found: CacheIdentity, wanted: CacheIdentity): string | undefined {
   for (const { key, label } of IDENTITY_FIELDS) {
-    const a = show(key === 'backbone' ? recordedBackbone(found) : found[key]);
-    const b = show(key === 'backbone' ? recordedBackbone(wanted) : wanted[key]);
+    const a = show(key === 'backbone' ? recordedBackbone(found) : (found[key] ?? IDENTITY_DEFAULTS[key]));
+    const b = show(key === 'backbone' ? recordedBackbone(wanted) : (wanted[key] ?? IDENTITY_DEFAULTS[key]));
     if (a !== b) return `${label} ${JSON.stringify(a)} but this run has ${JSON.stringify(b)}`;
   }
   return undefined;
@@ -181,6 +187,10 @@ export function pickIdentity(attrs: CacheAttrs | CacheIdentity): CacheIdentity {
     dataName: attrs.dataName,
     dataSource: attrs.dataSource,
     splitRule: attrs.splitRule,
+    // Only an int8 cache carries these, so a float32 identity stays as it always was.
+    ...(attrs.precision === undefined ? {} : { precision: attrs.precision }),
+    ...(attrs.calibrationRule === undefined ? {} : { calibrationRule: attrs.calibrationRule }),
+    ...(attrs.calibration === undefined ? {} : { calibration: attrs.calibration }),
   };
 }
 

@@ -251,6 +251,10 @@ export function writeRootAttrs(file: File, attrs: CacheAttrs): void {
   put('split_rule', attrs.splitRule);
   put('feature_shape', Int32Array.from(attrs.featureShape));
   put('classifier_input', attrs.classifierInput);
+  // Written for int8 only: a float32 cache keeps exactly the attributes it always had.
+  if (attrs.precision !== undefined && attrs.precision !== 'fp32') put('precision', attrs.precision);
+  if (attrs.calibrationRule !== undefined) put('calibration_rule', attrs.calibrationRule);
+  if (attrs.calibration !== undefined) put('calibration', attrs.calibration);
   for (const split of SPLITS) {
     const count = attrs.counts[split];
     if (count !== undefined) put(`${split}_count`, count, '<i4');
@@ -274,6 +278,12 @@ export function readRootAttrs(file: File, path: string): CacheAttrs {
   };
   const layout = text('layout');
   if (layout !== 'map' && layout !== 'pooled') throw new InputError(`Expected layout map or pooled in feature cache ${path} but received ${JSON.stringify(layout)}`);
+  const precision = attrValue(file, 'precision') === undefined ? undefined : text('precision');
+  if (precision !== undefined && precision !== 'fp32' && precision !== 'int8')
+    throw new InputError(`Expected precision fp32 or int8 in feature cache ${path} but received ${JSON.stringify(precision)}`);
+  const optionalText = (name: string): string | undefined => (attrValue(file, name) === undefined ? undefined : text(name));
+  const calibrationRule = optionalText('calibration_rule');
+  const calibration = optionalText('calibration');
   const numClasses = numbers('num_classes')[0]!;
   const classes = readClasses(file, path, numClasses);
   const counts: CacheAttrs['counts'] = {};
@@ -298,6 +308,9 @@ export function readRootAttrs(file: File, path: string): CacheAttrs {
     featureShape: numbers('feature_shape'),
     classifierInput: text('classifier_input'),
     counts,
+    ...(precision === undefined ? {} : { precision }),
+    ...(calibrationRule === undefined ? {} : { calibrationRule }),
+    ...(calibration === undefined ? {} : { calibration }),
   };
 }
 

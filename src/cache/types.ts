@@ -28,6 +28,16 @@ export interface CacheIdentity {
   dataSource: string;
   /** How rows were assigned to train/test, e.g. `train/ and test/ folders` or `test-fraction 0.2 seed 0`. */
   splitRule: string;
+  /** The trunk's arithmetic: absent (caches from before precision was recorded) reads as 'fp32'. */
+  precision?: 'fp32' | 'int8';
+  /** int8: how the activation scales were found (src/quantize/calibrate.ts's calibrationRule); compared like the fields above. */
+  calibrationRule?: string;
+  /**
+   * int8: the scales themselves (src/quantize/calibration.ts's calibrationText), recorded so that the
+   * other split, a resumed run and a head's predictions use the same ones; not compared (the rule and
+   * the data decide them).
+   */
+  calibration?: string;
 }
 
 /** Everything a cache file records about itself. The reader always sets `backbone` (a format-1 file without it reads as UNRECORDED_BACKBONE's). */

@@ -12,6 +12,7 @@ import { SHARD_ATTRS } from '../cache/format.js';
 import type { Dataset } from '../data/types.js';
 import type { Trunk } from './types.js';
 import { elementCount } from '../shape.js';
+import { calibrationText } from '../quantize/calibration.js';
 
 export interface ExtractSplitOptions {
   dataset: Dataset;
@@ -76,10 +77,14 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
   const split = dataset.split;
   const total = dataset.length;
   if (attrs.imageSize !== dataset.imageSize) throw new Error(`extractSplit: attrs.imageSize ${attrs.imageSize} but the data set makes ${dataset.imageSize}`);
-  const checkShape = (featureShape: number[]): void => {
-    if ((attrs.layout === 'map') !== (featureShape.length === 3)) throw new Error(`extractSplit: layout ${attrs.layout} but the trunk gives rows of shape ${featureShape.join('x')}`);
+  const checkTrunk = (trunk: Trunk): void => {
+    if ((attrs.layout === 'map') !== (trunk.featureShape.length === 3)) throw new Error(`extractSplit: layout ${attrs.layout} but the trunk gives rows of shape ${trunk.featureShape.join('x')}`);
+    // The rows must be what the identity says: an int8 cache from an int8 trunk with its recorded scales.
+    if ((trunk.precision ?? 'fp32') !== (attrs.precision ?? 'fp32')) throw new Error(`extractSplit: the cache is ${attrs.precision ?? 'fp32'} but the trunk is ${trunk.precision ?? 'fp32'}`);
+    if (attrs.precision === 'int8' && (trunk.calibration === undefined || calibrationText(trunk.calibration) !== attrs.calibration))
+      throw new Error('extractSplit: the int8 trunk does not use the calibration the cache records');
   };
-  if (typeof opts.trunk !== 'function') checkShape(opts.trunk.featureShape);
+  if (typeof opts.trunk !== 'function') checkTrunk(opts.trunk);
   const result = (reused: boolean, resumedFrom: number, featureShape: number[]): ExtractSplitResult => ({
     path: cachePath,
     split,
@@ -100,7 +105,7 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
   let trunk: Trunk;
   try {
     trunk = typeof opts.trunk === 'function' ? await opts.trunk() : opts.trunk;
-    checkShape(trunk.featureShape);
+    checkTrunk(trunk);
   } catch (error) {
     // The plan holds the split's lock; nothing was written, so it goes at once.
     await plan.release();

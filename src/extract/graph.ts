@@ -10,6 +10,8 @@ import { adaptivePoolMatrix } from './adaptive-pool.js';
 import { InputError, expected } from '../errors.js';
 import { decodeModelInfo, spliceGraph } from '../onnx/decode.js';
 import { type OnnxNode, type OnnxTensor, type OnnxValueInfo, encodeModel } from '../onnx/proto.js';
+import { type Calibration, calibrationText } from '../quantize/calibration.js';
+import { quantiseGraph } from '../quantize/qdq.js';
 import { TOOL_VERSION } from '../version.js';
 import { transpose } from '../shape.js';
 
@@ -25,7 +27,12 @@ export interface TrunkGraphOptions {
   imageSize: number;
   /** 'both' gives one graph with the `features` and `pooled` outputs. */
   output: GraphOutput;
+  /** Given: the int8 trunk (QDQ, src/quantize/qdq.ts) with these scales; absent: float32, exact. */
+  calibration?: Calibration;
 }
+
+/** ModelProto metadata keys of an int8 trunk: its precision and its calibration's JSON. */
+export const METADATA_KEYS = { precision: 'headstart.precision', calibration: 'headstart.calibration' } as const;
 
 /** [C, h, w] of the trunk's map for square images of `imageSize`; InputError for a size the backbone cannot take. */
 export function trunkMapShape({ backbone, weights }: BackboneWeights, imageSize: number): [number, number, number] {
@@ -60,6 +67,7 @@ function pooledNodes(h: number, w: number): { nodes: OnnxNode[]; initializers: O
 export function buildTrunkGraph(trunk: BackboneWeights, opts: TrunkGraphOptions): Uint8Array {
   const layout = trunk.backbone.trunk;
   if (layout.model) {
+    if (opts.calibration !== undefined) throw new InputError(expected('--precision fp32 (a ready ONNX model is run as it is; quantise it before exporting it)', trunk.backbone.name, 'int8'));
     // A ready model: its graph gives the map; the pooled output is spliced on after it.
     const model = layout.model(trunk.weights, opts.imageSize, INPUT_NAME, MAP_NAME);
     if (opts.output === 'map') return model;
@@ -78,7 +86,9 @@ export function buildTrunkGraph(trunk: BackboneWeights, opts: TrunkGraphOptions)
   }
   if (!layout.nodes) throw new Error(`backbone ${trunk.backbone.id} declares neither trunk nodes nor a trunk model`);
   // The backbone checks its weights before the size is checked against them.
-  const { nodes, initializers } = layout.nodes(trunk.weights, INPUT_NAME, MAP_NAME);
+  const float = layout.nodes(trunk.weights, INPUT_NAME, MAP_NAME);
+  // The avgpool added below stays float: it reads the float features the int8 trunk ends with.
+  const { nodes, initializers } = opts.calibration === undefined ? float : quantiseGraph(float, INPUT_NAME, MAP_NAME, opts.calibration);
   const [channels, h, w] = trunkMapShape(trunk, opts.imageSize);
 
   const outputs: OnnxValueInfo[] = [];
@@ -94,8 +104,9 @@ export function buildTrunkGraph(trunk: BackboneWeights, opts: TrunkGraphOptions)
     producerName: 'headstart',
     producerVersion: TOOL_VERSION,
     opsetVersion: 17,
+    metadata: opts.calibration === undefined ? undefined : { [METADATA_KEYS.precision]: 'int8', [METADATA_KEYS.calibration]: calibrationText(opts.calibration) },
     graph: {
-      name: `${trunk.backbone.id}_features`,
+      name: `${trunk.backbone.id}_${opts.calibration === undefined ? 'features' : 'features_int8'}`,
       nodes,
       initializers,
       inputs: [{ name: INPUT_NAME, elemType: 'float', shape: ['N', 3, opts.imageSize, opts.imageSize] }],

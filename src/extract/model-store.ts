@@ -17,6 +17,9 @@ export interface ModelKey {
   weightsId: string;
   imageSize: number;
   output: string;
+  /** 'int8' models carry their calibration's id (calibrationId) in the name; absent or 'fp32': float32. */
+  precision?: string;
+  calibrationId?: string;
 }
 
 export interface StoredModel {
@@ -27,11 +30,15 @@ export interface StoredModel {
   bytes?: Uint8Array;
 }
 
-/** `<backbone>-<weights id>-<size>-<output>.onnx`, a SHA-256 id cut to 16 hex digits: `<backbone>-397923af8e79cdbb-32-map.onnx`. */
+/**
+ * `<backbone>-<weights id>-<size>-<output>.onnx`, a SHA-256 id cut to 16 hex digits: `<backbone>-397923af8e79cdbb-32-map.onnx`;
+ * an int8 model ends `-int8-<calibration id>.onnx`, so each calibration is its own file.
+ */
 export function modelFileName(key: ModelKey): string {
   const id = /^[0-9a-f]{64}$/i.test(key.weightsId) ? key.weightsId.slice(0, 16).toLowerCase() : key.weightsId.replace(/[^A-Za-z0-9._-]+/g, '_');
   if (id.length === 0) throw new RangeError('weightsId must not be empty');
-  return `${backboneFileTag(key.backbone)}-${id}-${key.imageSize}-${key.output}.onnx`;
+  const precision = key.precision === undefined || key.precision === 'fp32' ? '' : `-${key.precision}-${(key.calibrationId ?? '').replace(/[^A-Za-z0-9]+/g, '_')}`;
+  return `${backboneFileTag(key.backbone)}-${id}-${key.imageSize}-${key.output}${precision}.onnx`;
 }
 
 async function isModelFile(path: string): Promise<boolean> {

@@ -4,7 +4,8 @@
  * smaller batch of a data set needs nothing special (the graph's batch dimension is symbolic).
  */
 import * as ort from 'onnxruntime-node';
-import { InputError, expected } from '../errors.js';
+import { InputError, UsageError, expected } from '../errors.js';
+import { PRECISIONS, calibrationId } from '../quantize/calibration.js';
 import { INPUT_NAME, MAP_NAME, POOLED_NAME, buildTrunkGraph, trunkFeatureShape } from './graph.js';
 import { ensureModel } from './model-store.js';
 import { createSession } from './session.js';
@@ -24,10 +25,15 @@ export async function openTrunk(opts: TrunkOptions): Promise<OpenedTrunk> {
   // Validates the size before anything is built or written.
   const featureShape = trunkFeatureShape(trunkWeights, imageSize, output);
   const modelsDir = opts.modelsDir ?? 'models';
-  const key = { backbone: backbone.id, weightsId: opts.weightsId, imageSize, output };
-  const build = () => buildTrunkGraph(trunkWeights, { imageSize, output });
-  const sessionOpts = { onNote: opts.onNote, what: backbone.name, intraOpThreads: opts.intraOpThreads, hardware: opts.hardware };
-  let stored = await ensureModel(modelsDir, key, build, { onNote: opts.onNote, what: backbone.name });
+  const precision = opts.precision ?? 'fp32';
+  if (!PRECISIONS.includes(precision)) throw new UsageError(expected(`one of ${PRECISIONS.join(', ')}`, 'the trunk precision', precision));
+  const calibration = precision === 'int8' ? opts.calibration : undefined;
+  if (precision === 'int8' && calibration === undefined) throw new UsageError('an int8 trunk needs its calibration (calibrateTrunk makes it from the first images)');
+  const key = { backbone: backbone.id, weightsId: opts.weightsId, imageSize, output, precision, calibrationId: calibration && calibrationId(calibration) };
+  const build = () => buildTrunkGraph(trunkWeights, { imageSize, output, calibration });
+  const what = precision === 'int8' ? `${backbone.name} int8` : backbone.name;
+  const sessionOpts = { onNote: opts.onNote, what, intraOpThreads: opts.intraOpThreads, hardware: opts.hardware };
+  let stored = await ensureModel(modelsDir, key, build, { onNote: opts.onNote, what });
   let started: Awaited<ReturnType<typeof createSession>>;
   try {
     started = await createSession(stored.bytes ?? stored.path, opts.device, sessionOpts);
@@ -35,7 +41,7 @@ export async function openTrunk(opts: TrunkOptions): Promise<OpenedTrunk> {
     // A stored file that ONNX Runtime cannot read (damaged, or from another tool) is rebuilt once.
     if (!(err instanceof InputError) || stored.built) throw err;
     opts.onNote?.(`${err.message}; rebuilding it`);
-    stored = await ensureModel(modelsDir, key, build, { onNote: opts.onNote, what: backbone.name, rebuild: true });
+    stored = await ensureModel(modelsDir, key, build, { onNote: opts.onNote, what, rebuild: true });
     started = await createSession(stored.bytes!, opts.device, sessionOpts);
   }
   const { session, provider } = started;
@@ -49,6 +55,8 @@ export async function openTrunk(opts: TrunkOptions): Promise<OpenedTrunk> {
     featureShape,
     modelPath: stored.path,
     built: stored.built,
+    precision,
+    calibration,
     async run(images: Float32Array, n: number): Promise<Float32Array> {
       if (closed) throw new Error(`the ${backbone.name} trunk is closed`);
       if (!Number.isInteger(n) || n < 1) throw new InputError(expected('a positive integer', 'the number of images', n));

@@ -1,6 +1,9 @@
 /** Public types of the trunk (src/extract/): devices, outputs and the running trunk. */
 import type { BackboneWeights } from '../backbones/types.js';
 import type { FeatureLayout } from '../cache/types.js';
+import type { Calibration, Precision } from '../quantize/calibration.js';
+
+export type { Calibration, Precision } from '../quantize/calibration.js';
 
 /** What --device can ask for. */
 export const DEVICE_REQUESTS = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
@@ -38,6 +41,10 @@ export interface TrunkOptions extends BackboneWeights {
   intraOpThreads?: number;
   /** Overrides what session.ts detects (tests). */
   hardware?: Partial<Hardware>;
+  /** 'fp32' (default): float32, exact. 'int8': the QDQ trunk with `calibration`'s scales (calibrateTrunk makes them). */
+  precision?: Precision;
+  /** Required for 'int8': the scales, from calibrateTrunk or a cache's/head's record. */
+  calibration?: Calibration;
 }
 
 export interface Trunk {
@@ -46,6 +53,10 @@ export interface Trunk {
   featureShape: number[];
   /** Path of the .onnx model the session runs. */
   modelPath: string;
+  /** 'fp32' or 'int8'; optional so that trunks made elsewhere (tests) need not say: absent is 'fp32'. */
+  precision?: Precision;
+  /** The scales of an int8 trunk. */
+  calibration?: Calibration;
   /** `images` is n NCHW float32 images of imageSize²; returns n × featureShape values. */
   run(images: Float32Array, n: number): Promise<Float32Array>;
   close(): Promise<void>;

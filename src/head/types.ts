@@ -63,6 +63,9 @@ export interface HeadMeta {
     mean?: number[];
     std?: number[];
     dataName?: string;
+    /** The cache's precision (absent: fp32) and, for int8, its calibration's JSON: predict runs the same trunk. */
+    precision?: 'fp32' | 'int8';
+    calibration?: string;
   };
   settings: TrainSettings;
   training: {

@@ -9,14 +9,14 @@
 import { endianness } from 'node:os';
 import { elementCount } from '../shape.js';
 
-export type OnnxDataType = 'float' | 'int64';
+export type OnnxDataType = 'float' | 'int64' | 'int8' | 'uint8' | 'int32';
 
 export interface OnnxTensor {
   name: string;
   dims: readonly number[];
   dataType: OnnxDataType;
   /** Row-major values; written as raw_data (little-endian, as ONNX requires). */
-  data: Float32Array | BigInt64Array;
+  data: Float32Array | BigInt64Array | Int8Array | Uint8Array | Int32Array;
 }
 
 /** A dimension is a fixed size or a symbolic name such as the batch 'N'. */
@@ -25,7 +25,8 @@ export type OnnxDim = number | string;
 export interface OnnxValueInfo {
   name: string;
   elemType: OnnxDataType;
-  shape: readonly OnnxDim[];
+  /** Omitted: rank unknown (an extra output that only a calibration run reads). */
+  shape?: readonly OnnxDim[];
 }
 
 export type OnnxAttribute =
@@ -58,17 +59,21 @@ export interface OnnxModel {
   producerName?: string;
   producerVersion?: string;
   graph: OnnxGraph;
+  /** ModelProto.metadata_props: key/value strings any ONNX reader shows (e.g. how a model was quantised). */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 // onnx.proto field numbers.
-const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8 } as const;
+const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8, metadataProps: 14 } as const;
+const STRING_ENTRY = { key: 1, value: 2 } as const;
 const OPSET_ID = { domain: 1, version: 2 } as const;
 const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12 } as const;
 const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5 } as const;
 const ATTRIBUTE = { name: 1, f: 2, i: 3, floats: 7, ints: 8, type: 20 } as const;
 const ATTRIBUTE_TYPE = { float: 1, int: 2, floats: 6, ints: 7 } as const;
 const TENSOR = { dims: 1, dataType: 2, name: 8, rawData: 9 } as const;
-const DATA_TYPE: Record<OnnxDataType, number> = { float: 1, int64: 7 };
+const DATA_TYPE: Record<OnnxDataType, number> = { float: 1, int64: 7, int8: 3, uint8: 2, int32: 6 };
+const DATA_CLASS: Record<OnnxDataType, abstract new (...args: never[]) => unknown> = { float: Float32Array, int64: BigInt64Array, int8: Int8Array, uint8: Uint8Array, int32: Int32Array };
 const VALUE_INFO = { name: 1, type: 2 } as const;
 const TYPE_PROTO = { tensorType: 1 } as const;
 const TYPE_TENSOR = { elemType: 1, shape: 2 } as const;
@@ -189,7 +194,7 @@ export function tensorPieces(t: OnnxTensor): Piece[] {
   if (count !== t.data.length) {
     throw new RangeError(`tensor ${t.name}: dims [${t.dims.join(', ')}] hold ${count} values but data has ${t.data.length}`);
   }
-  if ((t.dataType === 'float') !== t.data instanceof Float32Array) {
+  if (!(t.data instanceof DATA_CLASS[t.dataType])) {
     throw new TypeError(`tensor ${t.name}: data does not match data type ${t.dataType}`);
   }
   return [
@@ -201,8 +206,9 @@ export function tensorPieces(t: OnnxTensor): Piece[] {
 }
 
 export function valueInfoPieces(v: OnnxValueInfo): Piece[] {
-  const dims = v.shape.map((d) => messageField(SHAPE.dim, [typeof d === 'number' ? varintField(DIMENSION.dimValue, d) : stringField(DIMENSION.dimParam, d)]));
-  const tensorType = messageField(TYPE_PROTO.tensorType, [varintField(TYPE_TENSOR.elemType, DATA_TYPE[v.elemType]), messageField(TYPE_TENSOR.shape, dims)]);
+  const elemType = varintField(TYPE_TENSOR.elemType, DATA_TYPE[v.elemType]);
+  const dims = v.shape?.map((d) => messageField(SHAPE.dim, [typeof d === 'number' ? varintField(DIMENSION.dimValue, d) : stringField(DIMENSION.dimParam, d)]));
+  const tensorType = messageField(TYPE_PROTO.tensorType, dims === undefined ? [elemType] : [elemType, messageField(TYPE_TENSOR.shape, dims)]);
   return [stringField(VALUE_INFO.name, v.name), messageField(VALUE_INFO.type, [tensorType])];
 }
 
@@ -250,5 +256,6 @@ export function encodeModel(model: OnnxModel): Uint8Array {
     stringField(MODEL.producerVersion, model.producerVersion ?? ''),
     messageField(MODEL.graph, graphPieces(model.graph)),
     messageField(MODEL.opsetImport, [stringField(OPSET_ID.domain, ''), varintField(OPSET_ID.version, model.opsetVersion ?? 17)]),
+    ...Object.entries(model.metadata ?? {}).map(([key, value]) => messageField(MODEL.metadataProps, [stringField(STRING_ENTRY.key, key), stringField(STRING_ENTRY.value, value)])),
   ]);
 }

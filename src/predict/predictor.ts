@@ -13,6 +13,7 @@ import { currentBackend, selectBackend } from '../head/backend.js';
 import { findNewestHead, loadHead } from '../head/head-io.js';
 import { headProbabilities, lastLayer } from '../head/model.js';
 import type { LoadedHead } from '../head/types.js';
+import { PRECISIONS, type Calibration, type Precision, parseCalibration } from '../quantize/calibration.js';
 
 import type { DeviceRequest } from '../extract/types.js';
 export type Device = DeviceRequest;
@@ -31,6 +32,9 @@ export interface HeadFacts {
   cache?: string;
   mean?: number[];
   std?: number[];
+  /** The trunk's precision the features came from (absent in headstart.json: fp32), and an int8 trunk's scales. */
+  precision: Precision;
+  calibration?: Calibration;
 }
 
 export function headFacts(head: LoadedHead): HeadFacts {
@@ -45,7 +49,27 @@ export function headFacts(head: LoadedHead): HeadFacts {
   if (weightsId === undefined || imageSize === undefined) {
     throw new InputError(`${file} does not record the ${backbone.name} weights and image size its features came from; train the head again with this version`);
   }
-  return { dir: head.dir, backbone, weightsId, imageSize, classes: m.classes, layout: m.input.layout, featureShape: m.input.featureShape, cache: m.cache.path, mean: m.cache.mean, std: m.cache.std };
+  const precision = m.cache.precision ?? 'fp32';
+  if (!PRECISIONS.includes(precision)) throw new InputError(expected(`one of ${PRECISIONS.join(', ')}`, `"cache.precision" in ${file}`, precision));
+  let calibration: Calibration | undefined;
+  if (precision === 'int8') {
+    if (m.cache.calibration === undefined) throw new InputError(`${file} says the head was trained on int8 features but does not record their calibration; train the head again with this version`);
+    calibration = parseCalibration(m.cache.calibration, file);
+  }
+  return {
+    dir: head.dir,
+    backbone,
+    weightsId,
+    imageSize,
+    classes: m.classes,
+    layout: m.input.layout,
+    featureShape: m.input.featureShape,
+    cache: m.cache.path,
+    mean: m.cache.mean,
+    std: m.cache.std,
+    precision,
+    calibration,
+  };
 }
 
 /** `--head DIR`, or the newest head under `<modelsDir>/heads/`. */
@@ -153,11 +177,29 @@ export async function openPredictor(opts: {
   modelsDir?: string;
   env?: Record<string, string | undefined>;
   onNote?: (line: string) => void;
+  /** The trunk's precision; default the head's. A head runs only behind the precision it was trained on. */
+  precision?: Precision;
 }): Promise<Predictor> {
   const facts = headFacts(opts.head);
+  if (opts.precision !== undefined && opts.precision !== facts.precision) {
+    throw new MismatchError(
+      `the head in ${facts.dir} was trained on ${facts.precision} features, so it predicts through the ${facts.precision} trunk; pass --precision ${facts.precision} or leave --precision out`,
+    );
+  }
   await ensureHeadBackend(opts.onNote);
   const { backbone, weights, weightsId } = await trunkWeightsFor(facts, opts.weightsPath, { ...opts, given: opts.weightsGiven });
-  const trunk = await openTrunk({ backbone, weights, weightsId, imageSize: facts.imageSize, output: facts.layout, device: opts.device, modelsDir: opts.modelsDir, onNote: opts.onNote });
+  const trunk = await openTrunk({
+    backbone,
+    weights,
+    weightsId,
+    imageSize: facts.imageSize,
+    output: facts.layout,
+    device: opts.device,
+    modelsDir: opts.modelsDir,
+    onNote: opts.onNote,
+    precision: facts.precision,
+    calibration: facts.calibration,
+  });
   if (!sameShape(trunk.featureShape, facts.featureShape)) {
     await trunk.close();
     throw new MismatchError(
