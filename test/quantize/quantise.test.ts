@@ -107,7 +107,8 @@ describe('activation parameters', () => {
       const lo = Math.min(0, min!);
       const hi = Math.max(0, max!);
       const scale = Math.fround((hi - lo) / 255);
-      expect(activationParams({ min: min!, max: max! })).toEqual({ scale, zeroPoint: refRound(-lo / scale) });
+      // `+ 0`: for min ≥ 0 the reference's −0 is the zero point 0.
+      expect(activationParams({ min: min!, max: max! })).toEqual({ scale, zeroPoint: refRound(-lo / scale) + 0 });
     }
     expect(activationParams({ min: 0, max: 0 })).toEqual({ scale: 1, zeroPoint: 0 });
     expect(() => activationParams({ min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY })).toThrow('calibration range [Infinity, -Infinity] is not finite');
