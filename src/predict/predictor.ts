@@ -13,6 +13,8 @@ import { currentBackend, selectBackend } from '../head/backend.js';
 import { findNewestHead, loadHead } from '../head/head-io.js';
 import { headProbabilities, lastLayer } from '../head/model.js';
 import type { LoadedHead } from '../head/types.js';
+import type { Normalization } from '../data/preprocess.js';
+import { publishedMatching } from '../backbones/index.js';
 
 import type { DeviceRequest } from '../extract/types.js';
 export type Device = DeviceRequest;
@@ -46,6 +48,12 @@ export function headFacts(head: LoadedHead): HeadFacts {
     throw new InputError(`${file} does not record the ${backbone.name} weights and image size its features came from; train the head again with this version`);
   }
   return { dir: head.dir, backbone, weightsId, imageSize, classes: m.classes, layout: m.input.layout, featureShape: m.input.featureShape, cache: m.cache.path, mean: m.cache.mean, std: m.cache.std };
+}
+
+/** Normalize's mean and std the head's training images had: as recorded with it (its cache's), else its backbone's. */
+export function headNormalization(facts: HeadFacts): Normalization {
+  const { mean, std } = facts.backbone.preprocessing;
+  return { mean: facts.mean ?? mean, std: facts.std ?? std };
 }
 
 /** `--head DIR`, or the newest head under `<modelsDir>/heads/`. */
@@ -93,14 +101,17 @@ export async function trunkWeightsFor(facts: HeadFacts, weightsPath: string | un
   const modelsDir = opts.modelsDir ?? 'models';
   // Where predict, evaluate and export look when the user names no file.
   let path = weightsPath ?? defaultWeightsPath(backbone);
+  // The published file the head's weights are (ResNet-50's V1 or V2), if any: where to look, and what to fetch.
+  const published = publishedMatching(backbone, facts.weightsId);
+  if (weightsPath === undefined && published !== undefined) path = join(modelsDir, published.fileName);
   if (!existsSync(path) && opts.given !== true) {
-    const located = await locateWeights(backbone, { modelsDir, env: opts.env ?? {} });
+    const located = await locateWeights(backbone, { modelsDir, env: opts.env ?? {}, ...(published === undefined ? {} : { file: published }) });
     if (located !== undefined) path = located;
   }
   if (!existsSync(path)) {
     // The head fixes the weights: --random-weights (extract's and train-head's way out) would not be them.
-    const prefix = backbone.published?.sha256Prefix;
-    const official = prefix !== undefined && facts.weightsId.startsWith(prefix) ? `; run \`headstart fetch ${backbone.id}\` to download them` : '';
+    const version = published?.version !== undefined && published !== backbone.published ? ` --weights-version ${published.version}` : '';
+    const official = published !== undefined ? `; run \`headstart fetch ${backbone.id}${version}\` to download them` : '';
     throw new InputError(
       `${backbone.name} weights not found at ${path}; the head in ${facts.dir} needs the checkpoint it was trained with (${shortId(facts.weightsId)}): pass it with --weights FILE${official}`,
     );
