@@ -499,7 +499,7 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
 }
 
 /** The saved head's top-losses sheet on the test split, in its folder; a cache without the images gets a note with the reason instead. */
-async function topLossSheet(outDir: string, cachePath: string, n: number, note: (line: string) => void): Promise<TopLossesOutcome> {
+export async function topLossSheet(outDir: string, cachePath: string, n: number, note: (line: string) => void): Promise<TopLossesOutcome> {
   // Loaded here only: it draws with sharp.
   const { writeTopLossSheet } = await import('../predict/top-losses.js');
   const sheet = await writeTopLossSheet({ head: await loadHead(outDir), cachePath, n, out: join(outDir, TOP_LOSSES_FILE), headName: basename(outDir) });

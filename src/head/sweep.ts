@@ -14,7 +14,7 @@ import { acquireLock } from '../io/lock.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { TRAIN_HEAD_DEFAULTS, withDefaults } from '../api/defaults.js';
 import { resolveHooks } from '../api/reporter.js';
-import { type Hooks, SWEEPABLE, type Sweepable, type SweepOptions, type TrainHeadResult } from '../api/types.js';
+import { type Hooks, SWEEPABLE, type TopLossesOutcome, type Sweepable, type SweepOptions, type TrainHeadResult } from '../api/types.js';
 import { contextHooks, interruptible } from '../run-context.js';
 import { selectBackend } from './backend.js';
 import { monitorLabel } from './callbacks.js';
@@ -32,6 +32,7 @@ import {
   TRAIN_INTERRUPT,
   timestamp,
   topLossesOption,
+  topLossSheet,
   trainAndSave,
   valSplitOption,
 } from './run.js';
@@ -97,7 +98,7 @@ export interface SweepSummary {
   valFraction: number;
   swept: Partial<Record<SweptName, (string | number)[]>>;
   configs: SweepRow[];
-  best?: { name: string; valAccuracy?: number; valLoss?: number; epoch?: number; testAccuracy: number; testCount: number; mark: 'symlink' | 'file' };
+  best?: { name: string; valAccuracy?: number; valLoss?: number; epoch?: number; testAccuracy: number; testCount: number; mark: 'symlink' | 'file'; topLosses?: TopLossesOutcome };
 }
 
 export function defaultSweepDir(cachePath: string, now: Date = new Date(), modelsDir = 'models'): string {
@@ -272,6 +273,7 @@ export async function sweepHeads(options: SweepOptions, hooks: Hooks = {}): Prom
   const base = settingsFrom(single, o.init);
   const resume = o.resume;
   if (resume && o.out === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted sweep) for --resume but received nothing');
+  topLossesOption(o.topLosses);
   const configs = sweepGrid(o, base);
   // Each config's init: a linear head (or a backbone without classifier layers) starts at random, with its note once.
   for (const c of configs) c.settings.init = await resolveInit({ ...single, head: c.settings.head, hidden: c.settings.hidden }, noteOnce, cachePath);
@@ -327,7 +329,8 @@ export async function sweepHeads(options: SweepOptions, hooks: Hooks = {}): Prom
       let r: TrainHeadResult;
       try {
         r = await trainAndSave(
-          { data, train, val, initial, settings: config.settings, outDir: dir, backend: backend.detail, resume: goOn, keepCheckpoint: o.keepCheckpoint, topLosses: topLossesOption(o.topLosses) },
+          // The top-losses sheet is drawn for the best head alone, once it is known.
+          { data, train, val, initial, settings: config.settings, outDir: dir, backend: backend.detail, resume: goOn, keepCheckpoint: o.keepCheckpoint },
           h,
         );
       } finally {
@@ -350,9 +353,19 @@ export async function sweepHeads(options: SweepOptions, hooks: Hooks = {}): Prom
 
     const best = bestRow(rows, monitor)!;
     const mark = markBest(sweepDir, best.name);
+    const topLosses = o.topLosses > 0 ? await topLossSheet(join(sweepDir, best.name), cachePath, o.topLosses, note) : undefined;
     // The one look at the test split for the sweep: the best head's, measured when it was trained.
     const tested = readJson<{ testAccuracy: number; count: number }>(join(sweepDir, best.name, 'metrics.json'), "the head's metrics");
-    summary.best = { name: best.name, valAccuracy: best.valAccuracy, valLoss: best.valLoss, epoch: best.epoch, testAccuracy: tested.testAccuracy, testCount: tested.count, mark };
+    summary.best = {
+      name: best.name,
+      valAccuracy: best.valAccuracy,
+      valLoss: best.valLoss,
+      epoch: best.epoch,
+      testAccuracy: tested.testAccuracy,
+      testCount: tested.count,
+      mark,
+      ...(topLosses === undefined ? {} : { topLosses }),
+    };
     writeSummary(sweepDir, summary);
     return { out: sweepDir, summary: summary as SweepSummary & { best: NonNullable<SweepSummary['best']> }, seconds: { load: loadSeconds, train: trainSeconds } };
   } finally {
@@ -380,6 +393,7 @@ export function formatSweep(r: SweepResult): string {
     `test accuracy of the best head, measured once and not used to choose: ${pct(best.testAccuracy)} on ${best.testCount} samples`,
     `features read once in ${seconds.load.toFixed(1)} s; ${summary.configs.length} heads in ${seconds.train.toFixed(1)} s`,
     `sweep written to ${r.out}: a head folder per config, sweep.json, and best (${best.mark === 'symlink' ? `a symlink to ${best.name}` : `a file naming ${best.name}: this file system has no symlinks`})`,
+    ...(best.topLosses !== undefined && 'path' in best.topLosses ? [`the best head's top-losses sheet: ${best.topLosses.path}`] : []),
     '',
   ].join('\n');
 }
