@@ -158,5 +158,6 @@ describe('the CLI on an ONNX backbone, with a val split carved at extract time',
     const r = await cli(['export', '--head', headDir, '--onnx', file]);
     expect(r.code).toBe(0);
     expect(statSync(file).size).toBeGreaterThan(statSync(TINY).size);
+    expect(r.out).toContain('float32, normalised (mean 0.5, 0.4, 0.3, std 0.25, 0.2, 0.3), 32×32 RGB');
   }, 60_000);
 });

@@ -434,7 +434,10 @@ describe('a val split written at extract time', () => {
     expect((r.data as { selection: { split: string } }).selection.split).toBe('val');
 
     const held = captureContext();
-    const none = await runTrainHead(trainHeadArgs(`--cache ${withVal} --init random --head mlp --hidden 8 --val-split none --backend cpu --epochs 2 --batch-size 8 --out ${join(tmp, 'val', 'none')}`), held.ctx);
+    const none = await runTrainHead(
+      trainHeadArgs(`--cache ${withVal} --init random --head mlp --hidden 8 --val-split none --backend cpu --epochs 2 --batch-size 8 --out ${join(tmp, 'val', 'none')}`),
+      held.ctx,
+    );
     expect(held.err()).toContain('validation: 6 of the 48 train rows held out (10% of each class, seed 0); training on the other 42\n');
     expect((none.data as { rows: object }).rows).toEqual({ train: 42, val: 6, test: 15 });
   });
