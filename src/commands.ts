@@ -199,7 +199,7 @@ export const COMMANDS: CommandSpec[] = [
       randomWeights: RANDOM_WEIGHTS,
       device: DEVICE,
       batchSize: { name: 'batch-size', type: 'positiveInt', describe: 'images per inference batch', arg: 'N' },
-      pooled: { name: 'pooled', type: 'boolean', describe: 'store the [N, 25088] avgpool output instead of the trunk map' },
+      pooled: { name: 'pooled', type: 'boolean', describe: "store the [N, C*49] 7×7 avgpool output instead of the trunk map (VGG16's; refused for a trunk that ends in global pooling)" },
       testFraction: { name: 'test-fraction', type: 'fraction', describe: 'for a folder without train/ and test/: share held out', arg: 'F' },
       valFraction: { name: 'val-fraction', type: 'fraction', describe: 'share of each train class carved out as the val split (stratified, seeded by --seed)', arg: 'F' },
       seed: SEED,
