@@ -5,7 +5,8 @@
  * command's code is imported only when it runs, so `--help` never loads ONNX Runtime, TensorFlow.js
  * or sharp.
  */
-import { backboneIds, defaultBackbone, defaultWeightsPath } from './backbones/index.js';
+import { backboneFactoryUsages, backboneIds, defaultBackbone, defaultWeightsPath, isBackboneId } from './backbones/index.js';
+import { HEAD_KINDS } from './head/types.js';
 import {
   DEMO_DEFAULTS,
   EVALUATE_DEFAULTS,
@@ -67,6 +68,8 @@ export type FlagSpec<T> = {
   arg?: string;
   list?: [Extract<NonNullable<T>, readonly unknown[]>] extends [never] ? false : boolean;
   keywords?: readonly Extract<Element<NonNullable<T>>, string>[];
+  tuple?: [Extract<NonNullable<T>, readonly unknown[]>] extends [never] ? never : number;
+  accepts?: (raw: string) => boolean;
 };
 
 /** A command's flags keyed by its options type's fields, in help's order: a key the type lacks fails tsc. */
@@ -130,9 +133,12 @@ const BACKBONE: FlagSpec<string> = {
   name: 'backbone',
   type: 'enum',
   get choices() {
-    return backboneIds();
+    return [...backboneIds(), ...backboneFactoryUsages()];
   },
-  describe: 'the frozen trunk whose features are cached (train-head, predict and export take it from the cache or head)',
+  accepts: isBackboneId,
+  get describe() {
+    return `the frozen trunk whose features are cached: ${[...backboneIds(), ...backboneFactoryUsages()].join(', ')} (an ONNX feature extractor); train-head, predict and export take it from the cache or head`;
+  },
   arg: 'ID',
 };
 const DATA: FlagSpec<string> = { name: 'data', type: 'string', describe: 'cifar10, digits, or an image folder', arg: 'NAME|DIR' };
@@ -156,6 +162,12 @@ export const COMMANDS: CommandSpec[] = [
     summary: `Find or download a backbone's weights (${backboneIds().join(', ')}) or CIFAR-10 (resumable, checksummed)`,
     positional: { name: 'what', describe: `${backboneIds().join(', ')} or cifar10`, min: 1, max: 1, choices: [...backboneIds(), 'cifar10'] },
     flags: {
+      weightsVersion: {
+        name: 'weights-version',
+        type: 'string',
+        describe: 'which published file of a backbone that has several: resnet50 v2 (default) or v1',
+        arg: 'VERSION',
+      },
       modelsDir: { name: 'models-dir', type: 'string', describe: 'where weights are kept', arg: 'DIR' },
       dataDir: DATA_DIR,
       url: { name: 'url', type: 'string', describe: 'download from this URL instead of the official one', arg: 'URL' },
@@ -168,18 +180,28 @@ export const COMMANDS: CommandSpec[] = [
     name: 'extract',
     summary: 'Run a frozen backbone over a data set and cache the features to HDF5',
     flags: {
-      split: { name: 'split', type: 'enum', choices: ['train', 'test', 'all'], describe: 'which split to extract', arg: 'NAME' },
+      split: {
+        name: 'split',
+        type: 'enum',
+        choices: ['train', 'val', 'test', 'all'],
+        describe: 'which split to extract (all: train and test, and val when --val-fraction is above 0 or an image folder has DIR/val/)',
+        arg: 'NAME',
+      },
       data: DATA,
       dataDir: DATA_DIR,
-      imageSize: IMAGE_SIZE,
+      imageSize: { ...IMAGE_SIZE, describe: "images are resized to SIZE×SIZE (default: the backbone's, else 32; 32: CIFAR-10 as it is)" },
       cache: CACHE,
       backbone: BACKBONE,
+      output: { name: 'output', type: 'string', describe: "onnx:FILE: the model output to take as features (default: the model's first)", arg: 'NAME' },
+      mean: { name: 'mean', type: 'number', tuple: 3, describe: "onnx:FILE: Normalize's mean (default: the model's headstart.mean metadata, else ImageNet's)", arg: 'R,G,B' },
+      std: { name: 'std', type: 'positiveNumber', tuple: 3, describe: "onnx:FILE: Normalize's std (default: the model's headstart.std metadata, else ImageNet's)", arg: 'R,G,B' },
       weights: WEIGHTS,
       randomWeights: RANDOM_WEIGHTS,
       device: DEVICE,
       batchSize: { name: 'batch-size', type: 'positiveInt', describe: 'images per inference batch', arg: 'N' },
-      pooled: { name: 'pooled', type: 'boolean', describe: 'store the [N, 25088] avgpool output instead of the trunk map' },
+      pooled: { name: 'pooled', type: 'boolean', describe: "store the [N, C*49] 7×7 avgpool output instead of the trunk map (VGG16's; refused for a trunk that ends in global pooling)" },
       testFraction: { name: 'test-fraction', type: 'fraction', describe: 'for a folder without train/ and test/: share held out', arg: 'F' },
+      valFraction: { name: 'val-fraction', type: 'fraction', describe: 'share of each train class carved out as the val split (stratified, seeded by --seed)', arg: 'F' },
       seed: SEED,
       maxImagePixels: MAX_IMAGE_PIXELS,
       force: { name: 'force', type: 'boolean', describe: 'replace a cache made with other weights or size' },
@@ -197,7 +219,7 @@ export const COMMANDS: CommandSpec[] = [
   }),
   command<TrainHeadCommandOptions>({
     name: 'train-head',
-    summary: 'Train the classifier 25088→4096→4096→K on cached features',
+    summary: "Train a head (VGG16's classifier, an mlp or a linear probe) on cached features",
     flags: {
       cache: CACHE,
       data: DATA,
@@ -206,6 +228,21 @@ export const COMMANDS: CommandSpec[] = [
       randomWeights: RANDOM_WEIGHTS,
       backend: BACKEND,
       init: { name: 'init', type: 'enum', choices: ['pretrained', 'random'], describe: "start the first two layers from the backbone's classifier or from scratch", arg: 'HOW' },
+      head: {
+        name: 'head',
+        type: 'enum',
+        choices: HEAD_KINDS,
+        describe: "head on the features: classifier (VGG16's own: two hidden layers), mlp (one hidden layer), linear (a linear probe); default: the backbone's (VGG16 classifier, ResNets linear)",
+        arg: 'KIND',
+        list: true,
+      },
+      hidden: {
+        name: 'hidden',
+        type: 'positiveInt',
+        describe: "hidden width of a classifier or mlp head; default the pretrained layers' (VGG16 4096) or the backbone's (ResNets 512)",
+        arg: 'H',
+        list: true,
+      },
       optimizer: { name: 'optimizer', type: 'enum', choices: ['sgd', 'adam'], describe: 'SGD with momentum 0.9, or Adam', arg: 'NAME', list: true },
       lr: { name: 'lr', type: 'positiveNumber', describe: 'learning rate; find: a learning-rate range test that suggests one (writes no head)', arg: 'RATE', list: true, keywords: ['find'] },
       weightDecay: { name: 'weight-decay', type: 'nonNegativeNumber', describe: 'L2 weight decay (decoupled with Adam)', arg: 'W', list: true },
@@ -214,6 +251,13 @@ export const COMMANDS: CommandSpec[] = [
       dropout: { name: 'dropout', type: 'fraction', describe: 'dropout probability', arg: 'P', list: true },
       patience: { name: 'patience', type: 'nonNegativeInt', describe: 'stop after N epochs without a better --monitor value, keeping the best epoch (0: never)', arg: 'N' },
       valFraction: { name: 'val-fraction', type: 'fraction', describe: "share of each class's train rows held out (seeded) to pick the epoch; 0: the test split picks it (biased)", arg: 'F' },
+      valSplit: {
+        name: 'val-split',
+        type: 'string',
+        describe: 'cache split that picks the epoch (default: val when the cache has one, else the --val-fraction hold-out); none: the hold-out',
+        arg: 'NAME|none',
+      },
+      topLosses: { name: 'top-losses', type: 'nonNegativeInt', describe: 'test rows with the highest loss drawn in <out>/top-losses.png, from the images the cache recorded (0: none)', arg: 'N' },
       monitor: { name: 'monitor', type: 'enum', choices: ['val-accuracy', 'val-loss'], describe: 'what --patience and the best epoch watch on the validation split', arg: 'WHAT' },
       classWeight: {
         name: 'class-weight',
@@ -253,7 +297,8 @@ export const COMMANDS: CommandSpec[] = [
     flags: {
       head: HEAD,
       cache: CACHE,
-      split: { name: 'split', type: 'enum', choices: ['train', 'test'], describe: 'split to evaluate', arg: 'NAME' },
+      split: { name: 'split', type: 'enum', choices: ['train', 'val', 'test'], describe: 'split to evaluate', arg: 'NAME' },
+      topLosses: { name: 'top-losses', type: 'positiveInt', describe: 'draw the N rows of the split with the highest loss in <head>/top-losses.png (from the images the cache recorded)', arg: 'N' },
       topK: { name: 'top-k', type: 'string', describe: 'top-k accuracies to report, a comma list (default: 1, and 5 when the head has more than 5 classes)', arg: 'K[,K...]' },
     },
     defaults: EVALUATE_DEFAULTS,

@@ -151,7 +151,7 @@ export async function runDemo(args: CommandArgs<DemoOptions>, ctx: RunContext): 
     '',
     `demo finished in ${formatDuration(r.seconds)}; everything is under ${out}:`,
     `  features  ${cache}`,
-    `  head      ${headDir} (model.json, weights.bin, headstart.json, metrics.json, report.png)`,
+    `  head      ${headDir} (model.json, weights.bin, headstart.json, metrics.json, report.png${r.train.topLosses && 'path' in r.train.topLosses ? ', top-losses.png' : ''})`,
     `  sample    ${sample.file}`,
     ...(random ? ['  note      random VGG16 weights: this accuracy does not reflect transfer learning'] : []),
     '',

@@ -5,7 +5,7 @@ import { INPUT_NAME, trunkMapShape } from './extract/graph.js';
 import { PROBABILITIES_NAME, buildExportGraph } from './export-graph.js';
 import type { LoadedHead } from './head/types.js';
 import { writeFileAtomic } from './io/atomic.js';
-import { headFacts, resolveHead, trunkWeightsFor } from './predict/predictor.js';
+import { type HeadFacts, headFacts, headNormalization, resolveHead, trunkWeightsFor } from './predict/predictor.js';
 import type { CommandArgs, CommandResult, RunContext } from './types.js';
 import { EXPORT_DEFAULTS, withDefaults } from './api/defaults.js';
 import { resolveHooks } from './api/reporter.js';
@@ -16,7 +16,8 @@ import { TOOL_VERSION } from './version.js';
 export interface ExportResult {
   file: string;
   bytes: number;
-  input: { name: string; shape: (number | string)[] };
+  /** The images it takes: normalised with `mean` and `std` (its training images'). */
+  input: { name: string; shape: (number | string)[]; mean: number[]; std: number[] };
   output: { name: string; shape: (number | string)[] };
   classes: string[];
   weights: string;
@@ -34,6 +35,12 @@ export async function exportOnnx(options: ExportOptions, hooks: Hooks = {}): Pro
   const { env } = resolveHooks(hooks);
   const head = await resolveHead(o.head, o.modelsDir);
   return { ...(await writeOnnxModel(head, o.onnx, { weightsPath: o.weights, modelsDir: o.modelsDir, env })), head: head.dir };
+}
+
+/** The head's normalisation as plain arrays (for the result and its JSON). */
+function normalizationOf(facts: HeadFacts): { mean: number[]; std: number[] } {
+  const n = headNormalization(facts);
+  return { mean: [...n.mean], std: [...n.std] };
 }
 
 /** Writes the model to `file` (through a temporary name, so a half-written model never appears). */
@@ -62,7 +69,7 @@ export async function writeOnnxModel(head: LoadedHead, file: string, opts: { wei
   return {
     file,
     bytes: bytes.byteLength,
-    input: { name: INPUT_NAME, shape: ['N', 3, facts.imageSize, facts.imageSize] },
+    input: { name: INPUT_NAME, shape: ['N', 3, facts.imageSize, facts.imageSize], ...normalizationOf(facts) },
     output: { name: PROBABILITIES_NAME, shape: ['N', facts.classes.length] },
     classes: facts.classes,
     weights: weightsId,
@@ -76,7 +83,7 @@ export async function runExport(args: CommandArgs<Partial<ExportOptions>>, ctx: 
   const weights = /^[0-9a-f]{64}$/.test(result.weights) ? `sha256 ${result.weights.slice(0, 16)}…` : result.weights;
   const text = [
     `wrote ${result.file} (${(result.bytes / 1e6).toFixed(1)} MB): head ${head} on ${getBackbone(result.backbone).name} ${weights}`,
-    `  input  ${result.input.name} ${shape(result.input.shape)} float32, normalised (ImageNet mean/std), ${result.input.shape[2]}×${result.input.shape[3]} RGB`,
+    `  input  ${result.input.name} ${shape(result.input.shape)} float32, normalised (mean ${result.input.mean.join(', ')}, std ${result.input.std.join(', ')}), ${result.input.shape[2]}×${result.input.shape[3]} RGB`,
     `  output ${result.output.name} ${shape(result.output.shape)}: ${result.classes.join(', ')}`,
   ].join('\n');
   return { text, data: result };

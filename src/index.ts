@@ -12,7 +12,25 @@ export { progressBar, type ProgressBar, type TextSink } from './progress.js';
 
 // Backbones: the registry, and VGG16's own readers for callers that want its structure
 export type { Backbone, BackboneWeights, CheckpointLayout, HeadInit, LinearLayer, Preprocessing, PublishedWeights, RandomInit, TrunkLayout } from './backbones/types.js';
-export { backboneIds, defaultBackbone, defaultWeightsPath, findBackbone, getBackbone, listBackbones, loadBackboneWeights, registerBackbone, unregisterBackbone } from './backbones/index.js';
+export type { BackboneFactory, BackboneParams } from './backbones/types.js';
+export {
+  backboneFileTag,
+  backboneIds,
+  defaultBackbone,
+  defaultWeightsPath,
+  findBackbone,
+  getBackbone,
+  isBackboneId,
+  listBackbones,
+  loadBackboneWeights,
+  publishedFiles,
+  publishedMatching,
+  publishedVersion,
+  publishedVersions,
+  registerBackbone,
+  registerBackboneFactory,
+  unregisterBackbone,
+} from './backbones/index.js';
 export type { Vgg16Weights } from './backbones/vgg16/types.js';
 import { vgg16 } from './backbones/vgg16/index.js';
 import { locateWeights } from './fetch/locate.js';
@@ -44,7 +62,9 @@ export * from './cache/index.js';
 export { selectBackend } from './head/backend.js';
 /** The training loop one level down (features in memory, callbacks); `trainHead` above reads a cache and writes a head folder. */
 export { trainHead as trainHeadLoop } from './head/train.js';
-export { buildHead } from './head/model.js';
+export { buildHead, headKind } from './head/model.js';
+export { HEAD_KINDS, type HeadInputMode, type HeadKind } from './head/types.js';
+export type { HeadShape } from './head/run.js';
 export { findNewestHead, headProbabilities, loadHead, saveHead } from './head/head-io.js';
 export type { LoadedHead } from './head/types.js';
 

@@ -23,6 +23,10 @@ export interface OptionSpec {
   list?: boolean;
   /** Words taken as they are in place of a value (`--lr find`), never inside a list. */
   keywords?: readonly string[];
+  /** Takes exactly this many comma-separated values (`--mean 0.5,0.5,0.5`; repeats allowed): always an array. */
+  tuple?: number;
+  /** For `enum`: accepts values beyond `choices` (which then only name them in help and messages), e.g. `onnx:FILE`. */
+  accepts?: (raw: string) => boolean;
 }
 
 /**
@@ -32,15 +36,22 @@ export interface OptionSpec {
  */
 export function parseOptionValue(spec: OptionSpec, raw: string, where = `--${spec.name}`): string | number | boolean | (string | number | boolean)[] {
   if (spec.keywords?.includes(raw)) return raw;
-  if (!spec.list || !raw.includes(',')) return parseValue(spec, raw, where);
-  const values = raw.split(',').map((element) => {
+  // An element of a list, checked as a single value would be, a bad one named within the list.
+  const element = (value: string): string | number | boolean => {
     try {
-      return parseValue(spec, element, where);
+      return parseValue(spec, value, where);
     } catch (err) {
       if (err instanceof UsageError) throw new UsageError(`${err.message} (in ${JSON.stringify(raw)})`);
       throw err;
     }
-  });
+  };
+  if (spec.tuple !== undefined) {
+    const parts = raw.split(',');
+    if (parts.length !== spec.tuple) throw new UsageError(expected(`${spec.tuple} comma-separated values (${spec.arg ?? 'VALUE'})`, where, raw));
+    return parts.map(element);
+  }
+  if (!spec.list || !raw.includes(',')) return parseValue(spec, raw, where);
+  const values = raw.split(',').map(element);
   // Two equal values would train the same head twice, into the same folder.
   const seen = new Set<string | number | boolean>();
   for (const v of values) {
@@ -91,7 +102,7 @@ export function parseValue(spec: OptionSpec, raw: string, where = `--${spec.name
     }
     case 'enum': {
       const choices = spec.choices ?? [];
-      if (!choices.includes(raw)) throw new UsageError(expected(`one of ${choices.join('|')}`, where, raw));
+      if (!(spec.accepts?.(raw) ?? choices.includes(raw))) throw new UsageError(expected(`one of ${choices.join('|')}`, where, raw));
       return raw;
     }
   }

@@ -57,7 +57,13 @@ describe('export --onnx', () => {
     const file = join(s.root, 'out', 'shapes.onnx');
     const result = await runExport({ positionals: [], options: { onnx: file, head: s.head, weights: WEIGHTS } }, context());
     expect(existsSync(file)).toBe(true);
-    expect(result.data).toMatchObject({ file, input: { name: 'images', shape: ['N', 3, 32, 32] }, output: { name: 'probabilities', shape: ['N', 3] }, classes: CLASSES, weights: s.weightsId });
+    expect(result.data).toMatchObject({
+      file,
+      input: { name: 'images', shape: ['N', 3, 32, 32], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+      output: { name: 'probabilities', shape: ['N', 3] },
+      classes: CLASSES,
+      weights: s.weightsId,
+    });
     expect(result.text).toContain(`wrote ${file}`);
     const { probs, session } = await runOnnx(file, s.testImages, 32);
     expect(session.inputNames).toEqual(['images']);

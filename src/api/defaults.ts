@@ -9,11 +9,13 @@ import type { DemoOptions, EvaluateOptions, ExportOptions, ExtractOptions, Fetch
 // The same limit as data/image.ts (which loads sharp, too slow an import for --help); a test holds them equal.
 const MAX_IMAGE_PIXELS = 100_000_000;
 
+/** extract's image size when neither the options nor the backbone name one. */
+export const FALLBACK_IMAGE_SIZE = 32;
+
 export const EXTRACT_DEFAULTS = {
   data: 'cifar10',
   dataDir: 'data',
   split: 'all',
-  imageSize: 32,
   // A getter: a library user may register (and make default) another backbone later.
   get backbone(): string {
     return defaultBackbone().id;
@@ -23,6 +25,7 @@ export const EXTRACT_DEFAULTS = {
   batchSize: 64,
   pooled: false,
   testFraction: 0.2,
+  valFraction: 0,
   seed: 0,
   maxImagePixels: MAX_IMAGE_PIXELS,
   force: false,
@@ -42,6 +45,7 @@ export const TRAIN_HEAD_DEFAULTS = {
   dropout: 0.5,
   patience: 0,
   valFraction: 0.1,
+  topLosses: 16,
   monitor: 'val-accuracy',
   classWeight: 'none',
   keepCheckpoint: false,

@@ -8,7 +8,7 @@ import type { CacheSplitName } from '../cache/types.js';
 import type { DeviceRequest, Provider } from '../extract/types.js';
 import type { BackendRequest } from '../head/backend.js';
 import type { ClassWeightMode } from '../head/class-weight.js';
-import type { EpochEndInfo, Monitor, OptimizerName, SelectionSplit, TrainHeadResult as TrainLoopResult, TrainSettings } from '../head/types.js';
+import type { EpochEndInfo, HeadKind, Monitor, OptimizerName, SelectionSplit, TrainHeadResult as TrainLoopResult, TrainSettings } from '../head/types.js';
 import type { Metrics } from '../metrics.js';
 import type { Evaluation, ImageFailure, ImagePrediction } from '../predict/types.js';
 import type { Clock } from '../progress.js';
@@ -46,11 +46,17 @@ export interface ExtractOptions {
   data?: string;
   dataDir?: string;
   split?: ExtractSplitRequest;
+  /** Default: the backbone's (a ready model fixed at one size), else 32. */
   imageSize?: number;
   /** Default `cache/<data>-<backbone>-<size>.h5`. */
   cache?: string;
-  /** A registered backbone's id. */
+  /** A registered backbone's id, or a factory's (`onnx:FILE`). */
   backbone?: string;
+  /** `onnx:FILE`: the model output to take as features (default: its first). */
+  output?: string;
+  /** `onnx:FILE`: Normalize's mean and std (default: the model's headstart.mean/std metadata, else ImageNet's). */
+  mean?: readonly number[];
+  std?: readonly number[];
   /** The backbone's checkpoint; default its published file in models/. */
   weights?: string;
   /** A seeded random backbone instead of `weights`. */
@@ -61,6 +67,8 @@ export interface ExtractOptions {
   pooled?: boolean;
   /** For a folder without train/ and test/: the share held out as test. */
   testFraction?: number;
+  /** Share of each train class carved out as the `val` split (stratified, seeded by `seed`); 0: none. */
+  valFraction?: number;
   seed?: number;
   maxImagePixels?: number;
   /** Replace a cache made with other weights or size. */
@@ -113,6 +121,10 @@ export interface TrainHeadOptions {
   randomWeights?: boolean;
   backend?: BackendRequest;
   init?: 'pretrained' | 'random';
+  /** The head's kind; default the backbone's (`backbone.head.kind`: VGG16's classifier, a ResNet's linear probe). */
+  head?: HeadKind;
+  /** Hidden width of a classifier or mlp head; default the pretrained layers' or the backbone's `head.hidden`. */
+  hidden?: number;
   optimizer?: OptimizerName;
   lr?: number;
   weightDecay?: number;
@@ -122,6 +134,13 @@ export interface TrainHeadOptions {
   /** Stop after this many epochs without a better monitored value (0: never). */
   patience?: number;
   valFraction?: number;
+  /**
+   * The cache split that picks the epoch instead of a hold-out of train: default `val` when the
+   * cache has one; `false` or `'none'`: none (the `valFraction` hold-out).
+   */
+  valSplit?: string | false;
+  /** Rows of the test split drawn in `<out>/top-losses.png` (0: no sheet). */
+  topLosses?: number;
   monitor?: Monitor;
   classWeight?: ClassWeightMode;
   keepCheckpoint?: boolean;
@@ -134,7 +153,7 @@ export interface TrainHeadOptions {
 }
 
 /** The settings a sweep takes as lists; every combination is trained. */
-export const SWEEPABLE = ['optimizer', 'lr', 'weightDecay', 'batchSize', 'dropout', 'seed'] as const;
+export const SWEEPABLE = ['head', 'hidden', 'optimizer', 'lr', 'weightDecay', 'batchSize', 'dropout', 'seed'] as const;
 export type Sweepable = (typeof SWEEPABLE)[number];
 
 /** A value or a list of values (a list sweeps). */
@@ -144,7 +163,7 @@ export type OneOrMany<T> = T | readonly T[];
 export type SweepOptions = Omit<TrainHeadOptions, Sweepable> & { [K in Sweepable]?: OneOrMany<NonNullable<TrainHeadOptions[K]>> };
 
 /** train-head's options as the command line gives them: lists sweep, and `--lr find` runs the range test. */
-export type TrainHeadCommandOptions = Omit<SweepOptions, 'lr'> & { lr?: OneOrMany<number> | 'find' };
+export type TrainHeadCommandOptions = Omit<SweepOptions, 'lr' | 'valSplit'> & { lr?: OneOrMany<number> | 'find'; valSplit?: string };
 
 /** The learning-rate range test: train-head's options, one value each (`lr` unused); `out` is the PNG or its folder (default models/lr-find/<cache>-<time>.png). */
 export type FindLearningRateOptions = TrainHeadOptions;
@@ -171,14 +190,21 @@ export interface TrainHeadResult {
   selection: SelectionNumbers;
   /** The training loop's own result (weights, per-epoch numbers, test predictions). */
   training: TrainLoopResult;
+  /** The top-losses sheet: where it was written, or why not (absent with `topLosses` 0). */
+  topLosses?: TopLossesOutcome;
 }
+
+/** A top-losses sheet written (`path`) or not (`reason`, one line). */
+export type TopLossesOutcome = { path: string } | { reason: string };
 
 export interface EvaluateOptions {
   /** Head folder; default the newest under models/heads/. */
   head?: string;
   /** Default the cache the head was trained on. */
   cache?: string;
-  split?: 'train' | 'test';
+  split?: CacheSplitName;
+  /** Draw the N highest-loss rows of the split in `<head>/top-losses.png`. */
+  topLosses?: number;
   /** The k of each top-k accuracy, or their comma list (`1,3`); each from 1 to the head's classes. Default 1, and 5 when the head has more than 5 classes. */
   topK?: readonly number[] | string;
 }
@@ -189,6 +215,7 @@ export type EvaluateCommandOptions = Omit<EvaluateOptions, 'topK'> & { topK?: st
 export interface EvaluateResult extends Evaluation {
   head: string;
   cache: string;
+  topLosses?: TopLossesOutcome;
 }
 
 export interface PredictOptions {
@@ -220,6 +247,8 @@ export interface ExportOptions {
 }
 
 export interface FetchOptions {
+  /** Which published file of a backbone that has several (resnet50: `v2`, the default, or `v1`). */
+  weightsVersion?: string;
   modelsDir?: string;
   dataDir?: string;
   url?: string;

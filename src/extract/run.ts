@@ -7,16 +7,17 @@
  */
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { defaultWeightsPath, getBackbone, loadBackboneWeights, type Backbone, type BackboneWeights } from '../backbones/index.js';
+import { defaultWeightsPath, getBackbone, loadBackboneWeights, type BackboneWeights } from '../backbones/index.js';
 import { defaultCachePath, shardCachePath, shardSplitRule } from '../cache/format.js';
 import type { CacheIdentity, CacheSplitName, FeatureLayout } from '../cache/types.js';
 import { openDataset, requireTwoClasses } from '../data/dataset.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess.js';
+import { hasOwnVal } from '../data/image-folder.js';
+import { valSplitRule } from '../data/sources.js';
 import type { Dataset } from '../data/types.js';
-import { InputError, UsageError, expected } from '../errors.js';
+import { UsageError, expected } from '../errors.js';
 import { formatRate, formatBytes } from '../progress.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
-import { EXTRACT_DEFAULTS, withDefaults } from '../api/defaults.js';
+import { EXTRACT_DEFAULTS, FALLBACK_IMAGE_SIZE, withDefaults } from '../api/defaults.js';
 import { resolveHooks } from '../api/reporter.js';
 import type { ExtractOptions, ExtractResult, ExtractShard, ExtractedSplit, Hooks, ProgressTask } from '../api/types.js';
 import { contextHooks, interruptible } from '../run-context.js';
@@ -46,17 +47,6 @@ function splitRule(data: string, testFraction: number, seed: number): string {
 
 const count = (n: number): string => n.toLocaleString('en-US');
 
-/** The data layer resizes to a square and normalises with ImageNet's mean and std; a backbone that wants otherwise cannot be served yet. */
-function checkPreprocessing(backbone: Backbone): void {
-  const { resize, mean, std } = backbone.preprocessing;
-  const same = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
-  if (resize !== 'square' || !same(mean, IMAGENET_MEAN) || !same(std, IMAGENET_STD)) {
-    throw new InputError(
-      `backbone ${backbone.id} asks for a preprocessing (resize ${resize}, mean ${mean.join(',')}, std ${std.join(',')}) that the data layer does not offer: it resizes to a square and normalises with ImageNet's mean and std`,
-    );
-  }
-}
-
 /**
  * Runs the backbone over the data set's split(s) into the feature cache; a split already complete
  * there is reused, a part file resumed. `hooks.signal` stops it after the current batch
@@ -65,11 +55,14 @@ function checkPreprocessing(backbone: Backbone): void {
 export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): Promise<ExtractResult> {
   const o = withDefaults(EXTRACT_DEFAULTS, options);
   const { reporter, clock, env, signal } = resolveHooks(hooks);
-  const { data, dataDir, imageSize, seed, testFraction, batchSize, force } = o;
+  const { data, dataDir, seed, testFraction, valFraction, batchSize, force } = o;
   const layout: FeatureLayout = o.pooled ? 'pooled' : 'map';
-  const splits: CacheSplitName[] = o.split === 'all' ? ['train', 'test'] : [o.split];
-  const backbone = getBackbone(o.backbone, '--backbone');
-  checkPreprocessing(backbone);
+  const backbone = getBackbone(o.backbone, '--backbone', { output: o.output, mean: o.mean, std: o.std });
+  const imageSize = o.imageSize ?? backbone.preprocessing.imageSize ?? FALLBACK_IMAGE_SIZE;
+  if (o.pooled && backbone.head.input === 'flatten')
+    throw new UsageError(expected(`no --pooled with ${backbone.name} (its trunk ends in global pooling: --pooled would store each of its features 49 times)`, '--pooled', true));
+  const withVal = valFraction > 0 || (!BUILT_IN.has(data) && (await hasOwnVal(resolve(data))));
+  const splits: CacheSplitName[] = o.split === 'all' ? (withVal ? ['train', 'val', 'test'] : ['train', 'test']) : [o.split];
   const shard = resolveShard(o.shard, o.shards, env);
   if (shard !== undefined && o.split === 'all') throw new UsageError(expected('--split train or --split test with a shard (one split at a time)', '--split', 'all'));
   const givenCache = o.cache ?? defaultCachePath(data, imageSize, 'cache', backbone.id);
@@ -97,7 +90,7 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
   let splitRows = 0;
   const limitInputPixels = o.maxImagePixels;
   for (const split of splits) {
-    const dataset = await openDataset({ data, dataDir, split, imageSize, testFraction, seed, limitInputPixels });
+    const dataset = await openDataset({ data, dataDir, split, imageSize, testFraction, seed, valFraction, limitInputPixels, normalization: backbone.preprocessing });
     requireTwoClasses(dataset, data);
     datasets.push(dataset);
     if (shard !== undefined) splitRows = dataset.length;
@@ -105,7 +98,7 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
   // A shard's rows of the one split; its rule names the shard, so it is never taken for the whole split.
   const range = shard === undefined ? undefined : shardRange(shard.index, shard.count, splitRows);
   if (range !== undefined) datasets = datasets.map((d) => shardDataset(d, range.first, range.rows));
-  const rule = splitRule(data, testFraction, seed);
+  const rule = splitRule(data, testFraction, seed) + valSplitRule(valFraction, seed);
   const identityOf = (dataset: Dataset): CacheIdentity => ({
     backbone: backbone.id,
     weightsId,

@@ -12,9 +12,9 @@ import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { FETCH_DEFAULTS } from '../api/defaults.js';
 import type { FetchOptions } from '../api/types.js';
 import { download } from './download.js';
-import { getBackbone } from '../backbones/index.js';
+import { getBackbone, publishedVersion } from '../backbones/index.js';
 import { findWeights, locateCifar10 } from './locate.js';
-import { knownSources } from './sources.js';
+import { knownSources, weightsSource } from './sources.js';
 import type { DownloadResult, FetchResultData, KnownFile, SourceTable } from './types.js';
 
 /** What tests swap: the table of known files (checksums, URLs) and the fetch implementation. */
@@ -93,7 +93,9 @@ async function fetchWeights(args: CommandArgs<FetchOptions>, ctx: RunContext, de
   const modelsDir = stringOption(args, 'modelsDir', '--models-dir')!;
   const env = ctx.env ?? process.env;
   const what = file.id;
-  const found = await findWeights(getBackbone(what), { modelsDir, env });
+  const backbone = getBackbone(what);
+  const published = publishedVersion(backbone, args.options.weightsVersion);
+  const found = await findWeights(backbone, { modelsDir, env, ...(published === undefined ? {} : { file: published }) });
   if (found?.source === 'models') {
     return { what, path: found.path, source: 'models', bytes: (await stat(found.path)).size, sha256: await readSidecar(found.path) };
   }
@@ -145,13 +147,25 @@ function describe(file: KnownFile, data: FetchResultData): string {
   }
 }
 
+/**
+ * The file of `--weights-version` (the table's own without one). The table's entry stays when it is
+ * that file (tests swap its checks); another version comes from the backbone's published files.
+ */
+function versionedFile(listed: KnownFile, version: string | undefined): KnownFile {
+  if (version === undefined) return listed;
+  if (listed.kind !== 'weights') throw new UsageError(expected(`no --weights-version (${listed.what} has one version)`, `headstart fetch ${listed.id}`, version));
+  const file = weightsSource(getBackbone(listed.id), version)!;
+  return file.fileName === listed.fileName ? listed : file;
+}
+
 export async function runFetch(args: CommandArgs<FetchOptions>, ctx: RunContext, deps: FetchDeps = {}): Promise<CommandResult> {
   const what = args.positionals[0];
   const sources = deps.sources ?? knownSources();
-  const file = what !== undefined && Object.hasOwn(sources, what) ? sources[what] : undefined;
-  if (file === undefined || args.positionals.length !== 1) {
+  const listed = what !== undefined && Object.hasOwn(sources, what) ? sources[what] : undefined;
+  if (listed === undefined || args.positionals.length !== 1) {
     throw new UsageError(expected(`one of ${Object.keys(sources).join('|')}`, 'headstart fetch', args.positionals.join(' ') || 'nothing'));
   }
+  const file = versionedFile(listed, args.options.weightsVersion);
   const url = parseUrl(stringOption(args, 'url', '--url')) ?? file.url;
   const data = file.kind === 'weights' ? await fetchWeights(args, ctx, deps, file, url) : await fetchCifar10(args, ctx, deps, file, url);
   return { text: describe(file, data), data };

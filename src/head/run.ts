@@ -20,14 +20,14 @@ import { acquireLock } from '../io/lock.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { type Filled, TRAIN_HEAD_DEFAULTS, withDefaults } from '../api/defaults.js';
 import { reporterCallbacks, resolveHooks, type ResolvedHooks } from '../api/reporter.js';
-import { type Hooks, SWEEPABLE, type SweepOptions, type TrainHeadCommandOptions, type TrainHeadOptions, type TrainHeadResult } from '../api/types.js';
+import { type Hooks, SWEEPABLE, type SweepOptions, type TopLossesOutcome, type TrainHeadCommandOptions, type TrainHeadOptions, type TrainHeadResult } from '../api/types.js';
 import { contextHooks, interruptible } from '../run-context.js';
 import { TOOL_VERSION } from '../version.js';
 import { ensureClassifier } from '../weights/classifier.js';
 import { selectBackend } from './backend.js';
 import { monitorLabel } from './callbacks.js';
 import { defaultMemoryBudget, splitLabels } from './data.js';
-import { saveHead } from './head-io.js';
+import { loadHead, saveHead } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
 import { buildHead, headInputWidth, headKind, inputModeOf, inputWidthFor } from './model.js';
 import { computeMetrics, formatReport, renderReportPng, reportSvg } from './report.js';
@@ -37,6 +37,9 @@ import { holdOut, stratifiedValidation } from './validation.js';
 import { elementCount } from '../shape.js';
 import { balancedClassWeights, imbalanceNote } from './class-weight.js';
 import { formatBytes } from '../progress.js';
+
+/** The top-losses sheet's name in a head folder. */
+export const TOP_LOSSES_FILE = 'top-losses.png';
 
 /** 0.1 → `10%`, 0.07 → `7%` (not 7.000000000000001%). */
 const percent = (fraction: number): string => `${Number((100 * fraction).toPrecision(10))}%`;
@@ -85,8 +88,17 @@ export interface TrainData {
 
 export type Pretrained = { fc0: HeadLayer; fc3: HeadLayer } | undefined;
 
-/** --init, switched to random (with a warning) for --random-weights, which has no pretrained classifier. */
-export async function resolveInit(o: { init: 'pretrained' | 'random'; randomWeights: boolean }, note: (line: string) => void, cachePath: string): Promise<'pretrained' | 'random'> {
+/**
+ * --init, switched to random (with a note) where no pretrained layers can start the head:
+ * --random-weights (no pretrained classifier), a backbone that offers no classifier layers (the
+ * ResNets, an ONNX model), and a linear head (`head`, or the backbone's default kind), whose one
+ * layer has K outputs.
+ */
+export async function resolveInit(
+  o: { init: 'pretrained' | 'random'; randomWeights: boolean; head?: HeadKind; hidden?: number },
+  note: (line: string) => void,
+  cachePath: string,
+): Promise<'pretrained' | 'random'> {
   const init = o.init;
   if (init !== 'pretrained') return init;
   if (o.randomWeights) {
@@ -94,14 +106,19 @@ export async function resolveInit(o: { init: 'pretrained' | 'random'; randomWeig
     note('Warning: --random-weights has no pretrained classifier layers; the head starts from --init random');
     return 'random';
   }
-  // A backbone that offers no classifier layers (the ResNets) can only start a random head. A cache
-  // that cannot be read is left to loadTrainData, which says why in one line.
+  // A cache that cannot be read is left to loadTrainData, which says why in one line.
   const backbone = await readCacheInfo(cachePath).then(
     (info) => findBackbone(recordedBackbone(info.attrs)),
     () => undefined,
   );
+  const kind = o.head ?? backbone?.head.kind;
   if (backbone && !backbone.head.offersClassifier) {
-    note(`Note: ${backbone.name} offers no classifier layers to start a head from; the head starts from --init random (hidden width ${backbone.head.hidden})`);
+    const shape = kind === 'linear' ? 'a linear probe' : `a${kind === 'mlp' ? 'n mlp' : ' classifier'} of hidden width ${o.hidden ?? backbone.head.hidden}`;
+    note(`Note: ${backbone.name} offers no classifier layers to start a head from; the head (${shape}) starts from --init random`);
+    return 'random';
+  }
+  if (kind === 'linear') {
+    note('Note: --head linear has no layer the pretrained classifier can start (its one layer has K outputs); the linear probe starts from --init random');
     return 'random';
   }
   return init;
@@ -124,6 +141,8 @@ export function settingsFrom(o: FilledTrainHeadOptions, init: 'pretrained' | 'ra
     valFraction: o.valFraction,
     monitor: o.monitor,
     classWeight: o.classWeight,
+    ...(o.head === undefined ? {} : { head: o.head }),
+    ...(o.hidden === undefined ? {} : { hidden: o.hidden }),
   };
 }
 
@@ -273,15 +292,26 @@ export async function trainHead(options: TrainHeadOptions = {}, hooks: Hooks = {
   if (o.resume && o.out === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted run) for --resume but received nothing');
   if (settings.weightDecay < 0) throw new InputError(`Expected a non-negative number for --weight-decay but received ${settings.weightDecay}`);
 
-  const data = await loadTrainData(cachePath);
+  const data = await loadTrainData(cachePath, { valSplit: valSplitOption(o.valSplit) });
   noteImbalance(data, settings, note);
-  const { train, val } = holdValidation(data.train, data.trainLabels, settings, data.classes, note);
+  const { train, val } = holdValidation(data.train, data.trainLabels, settings, data.classes, note, data.val);
   const pretrained = await loadPretrained(data, o.weights, init);
-  const initial = initialHead(data, init, pretrained, settings.seed);
+  const initial = initialHead(data, init, pretrained, settings.seed, settings);
 
   const outDir = o.out ?? defaultHeadDir(cachePath);
   const backend = await selectBackend(o.backend, { onNote: note });
-  return trainAndSave({ data, train, val, initial, settings, outDir, backend: backend.detail, resume: o.resume, keepCheckpoint: o.keepCheckpoint }, h);
+  return trainAndSave({ data, train, val, initial, settings, outDir, backend: backend.detail, resume: o.resume, keepCheckpoint: o.keepCheckpoint, topLosses: topLossesOption(o.topLosses) }, h);
+}
+
+/** `valSplit` as loadTrainData takes it: `'none'` (the command line's word) is `false`. */
+export function valSplitOption(v: string | false | undefined): string | false | undefined {
+  return v === 'none' ? false : v;
+}
+
+/** `topLosses` checked: a whole number of rows, 0 for no sheet. */
+export function topLossesOption(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(expected('a non-negative integer (0: no sheet)', '--top-losses', n));
+  return n;
 }
 
 /** The message the first Ctrl-C writes while heads train. */
@@ -303,7 +333,7 @@ export async function runTrainHead(args: CommandArgs<TrainHeadCommandOptions>, c
 
 /** What `train-head --json` prints: the folder, metrics.json's numbers, the history and the disk use. */
 export function trainHeadJson(r: TrainHeadResult): Record<string, unknown> {
-  return { out: r.out, ...r.metrics, history: r.history, disk: r.disk };
+  return { out: r.out, ...r.metrics, history: r.history, disk: r.disk, ...(r.topLosses === undefined ? {} : { topLosses: r.topLosses }) };
 }
 
 /** The report table (the test split's numbers, the chosen epoch) and where the head went, with its size. */
@@ -314,7 +344,8 @@ export function formatTrainedHead(r: TrainHeadResult): string {
     : `${formatBytes(disk.bytes)} on disk (checkpoint deleted; --keep-checkpoint keeps it)`;
   const chosen = r.settings.patience > 0 ? r.training.bestEpoch : 0;
   const chosenBy = monitorLabel(r.settings.monitor!, r.training.selectedOn);
-  return `${formatReport(r.history, r.testMetrics, chosen, { chosenBy, rows: r.rows })}\nhead written to ${r.out} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png): ${size}\n`;
+  const files = ['model.json', 'weights.bin', 'headstart.json', 'history.json', 'metrics.json', 'report.png', ...(r.topLosses && 'path' in r.topLosses ? [TOP_LOSSES_FILE] : [])];
+  return `${formatReport(r.history, r.testMetrics, chosen, { chosenBy, rows: r.rows })}\nhead written to ${r.out} (${files.join(', ')}): ${size}\n`;
 }
 
 export interface HeadRun {
@@ -328,6 +359,8 @@ export interface HeadRun {
   backend: string;
   resume: boolean;
   keepCheckpoint: boolean;
+  /** Rows of the test split drawn in `<outDir>/top-losses.png` after saving; 0 or absent: none. */
+  topLosses?: number;
 }
 
 /**
@@ -422,9 +455,12 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
       },
       rows,
     };
-    const subtitle = val
-      ? `val: ${rows.val} train rows held out (${percent(settings.valFraction!)} per class, seed ${settings.seed}), measured each epoch; test: ${rows.test} rows, measured once on epoch ${result.weightsEpoch}'s weights`
-      : `no validation split: test (${rows.test} rows) measured each epoch and used for selection (biased)`;
+    const cacheVal = data.val !== undefined && val === data.val.split ? data.val : undefined;
+    const subtitle = cacheVal
+      ? `val: the cache's ${cacheVal.name} split (${rows.val} rows), measured each epoch; test: ${rows.test} rows, measured once on epoch ${result.weightsEpoch}'s weights`
+      : val
+        ? `val: ${rows.val} train rows held out (${percent(settings.valFraction!)} per class, seed ${settings.seed}), measured each epoch; test: ${rows.test} rows, measured once on epoch ${result.weightsEpoch}'s weights`
+        : `no validation split: test (${rows.test} rows) measured each epoch and used for selection (biased)`;
     const png = await renderReportPng(reportSvg(history, metrics, `${basename(cachePath)}: ${settings.optimizer} lr ${settings.lr}, ${history.length} epochs`, subtitle));
     const extra = [
       { name: 'history.json', data: `${JSON.stringify(history, null, 2)}\n` },
@@ -435,6 +471,8 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
       extra,
       hint: `the trained epochs are kept in ${checkpointDir(outDir)}: free some space and run the same command again with --resume to write the head`,
     });
+
+    const topLosses = run.topLosses ? await topLossSheet(outDir, cachePath, run.topLosses, note) : undefined;
 
     // Finished: the checkpoint (as large as the head, twice with Adam's slots) is only needed to resume.
     const keep = run.keepCheckpoint;
@@ -453,10 +491,21 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
       disk: { bytes, checkpointBytes, checkpointKept: keep },
       selection: { split: result.selectedOn, epoch: result.weightsEpoch, accuracy: selectedAccuracy, loss: selectedLoss },
       training: result,
+      ...(topLosses === undefined ? {} : { topLosses }),
     };
   } finally {
     await lock.release();
   }
+}
+
+/** The saved head's top-losses sheet on the test split, in its folder; a cache without the images gets a note with the reason instead. */
+export async function topLossSheet(outDir: string, cachePath: string, n: number, note: (line: string) => void): Promise<TopLossesOutcome> {
+  // Loaded here only: it draws with sharp.
+  const { writeTopLossSheet } = await import('../predict/top-losses.js');
+  const sheet = await writeTopLossSheet({ head: await loadHead(outDir), cachePath, n, out: join(outDir, TOP_LOSSES_FILE), headName: basename(outDir) });
+  if (sheet.drawn) return { path: sheet.path };
+  note(sheet.reason);
+  return { reason: sheet.reason };
 }
 
 /** Holds out the validation rows (--val-fraction), saying how many, and which classes are too small to give any. */

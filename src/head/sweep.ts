@@ -14,18 +14,42 @@ import { acquireLock } from '../io/lock.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { TRAIN_HEAD_DEFAULTS, withDefaults } from '../api/defaults.js';
 import { resolveHooks } from '../api/reporter.js';
-import { type Hooks, SWEEPABLE, type Sweepable, type SweepOptions, type TrainHeadResult } from '../api/types.js';
+import { type Hooks, SWEEPABLE, type TopLossesOutcome, type Sweepable, type SweepOptions, type TrainHeadResult } from '../api/types.js';
 import { contextHooks, interruptible } from '../run-context.js';
 import { selectBackend } from './backend.js';
 import { monitorLabel } from './callbacks.js';
 import { readJson } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
-import { cachePathOf, holdValidation, noteImbalance, initialHead, loadPretrained, loadTrainData, resolveInit, settingsFrom, TRAIN_INTERRUPT, timestamp, trainAndSave } from './run.js';
+import {
+  cachePathOf,
+  holdValidation,
+  noteImbalance,
+  initialHead,
+  loadPretrained,
+  loadTrainData,
+  resolveInit,
+  settingsFrom,
+  TRAIN_INTERRUPT,
+  timestamp,
+  topLossesOption,
+  topLossSheet,
+  trainAndSave,
+  valSplitOption,
+} from './run.js';
 import type { FeatureSplit, HeadMeta, Monitor, TrainSettings } from './types.js';
 import { elementCount } from '../shape.js';
 
 /** How each swept option is named in a config's name and in sweep.json (as on the command line). */
-export const SWEPT_NAME = { optimizer: 'optimizer', lr: 'lr', weightDecay: 'weight-decay', batchSize: 'batch-size', dropout: 'dropout', seed: 'seed' } as const satisfies Record<Sweepable, string>;
+export const SWEPT_NAME = {
+  head: 'head',
+  hidden: 'hidden',
+  optimizer: 'optimizer',
+  lr: 'lr',
+  weightDecay: 'weight-decay',
+  batchSize: 'batch-size',
+  dropout: 'dropout',
+  seed: 'seed',
+} as const satisfies Record<Sweepable, string>;
 export type SweptName = (typeof SWEPT_NAME)[Sweepable];
 
 /** How a settings field is named on the command line, for messages. */
@@ -74,7 +98,7 @@ export interface SweepSummary {
   valFraction: number;
   swept: Partial<Record<SweptName, (string | number)[]>>;
   configs: SweepRow[];
-  best?: { name: string; valAccuracy?: number; valLoss?: number; epoch?: number; testAccuracy: number; testCount: number; mark: 'symlink' | 'file' };
+  best?: { name: string; valAccuracy?: number; valLoss?: number; epoch?: number; testAccuracy: number; testCount: number; mark: 'symlink' | 'file'; topLosses?: TopLossesOutcome };
 }
 
 export function defaultSweepDir(cachePath: string, now: Date = new Date(), modelsDir = 'models'): string {
@@ -233,25 +257,36 @@ export async function sweepHeads(options: SweepOptions, hooks: Hooks = {}): Prom
   };
   const clock = h.clock;
   const cachePath = cachePathOf(o);
-  const init = await resolveInit(o, note, cachePath);
   // The first value of each list stands in until the grid sets it.
-  const first = <T>(v: T | readonly T[]): T => (Array.isArray(v) ? (v as readonly T[])[0]! : (v as T));
-  const base = settingsFrom(
-    { ...o, optimizer: first(o.optimizer), lr: first(o.lr), weightDecay: first(o.weightDecay), batchSize: first(o.batchSize), dropout: first(o.dropout), seed: first(o.seed) },
-    init,
-  );
-  if (base.valFraction === 0)
-    throw new UsageError(
-      'A sweep needs a validation split to choose its best head: with --val-fraction 0 the test split would choose it, and its accuracy would be biased upward; use a --val-fraction above 0, e.g. 0.1',
-    );
+  const first = <T>(v: T | readonly T[] | undefined): T | undefined => (Array.isArray(v) ? (v as readonly T[])[0]! : (v as T | undefined));
+  const single = {
+    ...o,
+    head: first(o.head),
+    hidden: first(o.hidden),
+    optimizer: first(o.optimizer)!,
+    lr: first(o.lr)!,
+    weightDecay: first(o.weightDecay)!,
+    batchSize: first(o.batchSize)!,
+    dropout: first(o.dropout)!,
+    seed: first(o.seed)!,
+  };
+  const base = settingsFrom(single, o.init);
   const resume = o.resume;
   if (resume && o.out === undefined) throw new InputError('Expected --out DIR (the folder of the interrupted sweep) for --resume but received nothing');
+  topLossesOption(o.topLosses);
   const configs = sweepGrid(o, base);
+  // Each config's init: a linear head (or a backbone without classifier layers) starts at random, with its note once.
+  for (const c of configs) c.settings.init = await resolveInit({ ...single, head: c.settings.head, hidden: c.settings.hidden }, noteOnce, cachePath);
+  const init = configs.some((c) => c.settings.init === 'pretrained') ? 'pretrained' : 'random';
   const monitor = base.monitor ?? 'val-accuracy';
   const sweepDir = o.out ?? defaultSweepDir(cachePath);
 
   const loadStarted = clock();
-  const data = await loadTrainData(cachePath);
+  const data = await loadTrainData(cachePath, { valSplit: valSplitOption(o.valSplit) });
+  if (base.valFraction === 0 && data.val === undefined)
+    throw new UsageError(
+      'A sweep needs a validation split to choose its best head: with --val-fraction 0 the test split would choose it, and its accuracy would be biased upward; use a --val-fraction above 0, e.g. 0.1, or a cache with a val split (extract --val-fraction)',
+    );
   noteImbalance(data, base, note);
   const loadSeconds = (clock() - loadStarted) / 1000;
   const pretrained = await loadPretrained(data, o.weights, init);
@@ -289,11 +324,15 @@ export async function sweepHeads(options: SweepOptions, hooks: Hooks = {}): Prom
       const goOn = resume && existsSync(join(checkpointDir(dir), 'state.json'));
       note(`sweep ${i + 1}/${configs.length}: ${config.name}${goOn ? ' (resuming from its checkpoint)' : ''}`);
       const started = clock();
-      const { train, val, rows: held } = holdValidation(data.train, data.trainLabels, config.settings, data.classes, noteOnce);
-      const initial = initialHead(data, init, pretrained, config.settings.seed);
+      const { train, val, rows: held } = holdValidation(data.train, data.trainLabels, config.settings, data.classes, noteOnce, data.val);
+      const initial = initialHead(data, config.settings.init, pretrained, config.settings.seed, config.settings);
       let r: TrainHeadResult;
       try {
-        r = await trainAndSave({ data, train, val, initial, settings: config.settings, outDir: dir, backend: backend.detail, resume: goOn, keepCheckpoint: o.keepCheckpoint }, h);
+        r = await trainAndSave(
+          // The top-losses sheet is drawn for the best head alone, once it is known.
+          { data, train, val, initial, settings: config.settings, outDir: dir, backend: backend.detail, resume: goOn, keepCheckpoint: o.keepCheckpoint },
+          h,
+        );
       } finally {
         // Holding out rearranged the split read into memory (and its labels): back as read, for the next head's rows.
         if (held && val) restoreHeldOut(data.train, val, held);
@@ -314,9 +353,19 @@ export async function sweepHeads(options: SweepOptions, hooks: Hooks = {}): Prom
 
     const best = bestRow(rows, monitor)!;
     const mark = markBest(sweepDir, best.name);
+    const topLosses = o.topLosses > 0 ? await topLossSheet(join(sweepDir, best.name), cachePath, o.topLosses, note) : undefined;
     // The one look at the test split for the sweep: the best head's, measured when it was trained.
     const tested = readJson<{ testAccuracy: number; count: number }>(join(sweepDir, best.name, 'metrics.json'), "the head's metrics");
-    summary.best = { name: best.name, valAccuracy: best.valAccuracy, valLoss: best.valLoss, epoch: best.epoch, testAccuracy: tested.testAccuracy, testCount: tested.count, mark };
+    summary.best = {
+      name: best.name,
+      valAccuracy: best.valAccuracy,
+      valLoss: best.valLoss,
+      epoch: best.epoch,
+      testAccuracy: tested.testAccuracy,
+      testCount: tested.count,
+      mark,
+      ...(topLosses === undefined ? {} : { topLosses }),
+    };
     writeSummary(sweepDir, summary);
     return { out: sweepDir, summary: summary as SweepSummary & { best: NonNullable<SweepSummary['best']> }, seconds: { load: loadSeconds, train: trainSeconds } };
   } finally {
@@ -344,6 +393,7 @@ export function formatSweep(r: SweepResult): string {
     `test accuracy of the best head, measured once and not used to choose: ${pct(best.testAccuracy)} on ${best.testCount} samples`,
     `features read once in ${seconds.load.toFixed(1)} s; ${summary.configs.length} heads in ${seconds.train.toFixed(1)} s`,
     `sweep written to ${r.out}: a head folder per config, sweep.json, and best (${best.mark === 'symlink' ? `a symlink to ${best.name}` : `a file naming ${best.name}: this file system has no symlinks`})`,
+    ...(best.topLosses !== undefined && 'path' in best.topLosses ? [`the best head's top-losses sheet: ${best.topLosses.path}`] : []),
     '',
   ].join('\n');
 }

@@ -3,6 +3,8 @@
  * most-confused pairs and the confusion matrix of a head on a cached split.
  */
 import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { CacheSplitName } from '../cache/types.js';
 import { InputError, MismatchError, UsageError, expected } from '../errors.js';
 import { defaultTopK } from '../metrics.js';
 import { readCacheSplit } from '../cache/reader.js';
@@ -27,7 +29,7 @@ function describe(values: readonly unknown[]): string {
 export async function evaluateHead(
   head: LoadedHead,
   cachePath: string,
-  split: 'train' | 'test',
+  split: CacheSplitName,
   opts: { onProgress?: (done: number, total: number) => void; topK?: readonly number[] } = {},
 ): Promise<Evaluation> {
   const facts = headFacts(head);
@@ -72,13 +74,20 @@ export async function evaluate(options: EvaluateOptions = {}, hooks: Hooks = {})
   const task = reporter.progress(`evaluate ${split}`, 'images');
   const evaluation = await evaluateHead(head, cache, split, { onProgress: (d, t) => task.update(d, t), topK });
   task.finish();
-  return { head: head.dir, cache, ...evaluation };
+  if (o.topLosses === undefined) return { head: head.dir, cache, ...evaluation };
+  if (!Number.isSafeInteger(o.topLosses) || o.topLosses < 1) throw new UsageError(expected('a positive integer', '--top-losses', o.topLosses));
+  // Loaded only when asked: it draws with sharp.
+  const { writeTopLossSheet } = await import('./top-losses.js');
+  const sheet = await writeTopLossSheet({ head, cachePath: cache, split, n: o.topLosses, out: join(head.dir, 'top-losses.png'), headName: basename(head.dir) });
+  if (!sheet.drawn) reporter.note(sheet.reason);
+  return { head: head.dir, cache, ...evaluation, topLosses: sheet.drawn ? { path: sheet.path } : { reason: sheet.reason } };
 }
 
 export async function runEvaluate(args: CommandArgs<EvaluateCommandOptions>, ctx: RunContext): Promise<CommandResult> {
   const r = await evaluate(args.options, contextHooks(ctx));
-  const { head, cache, ...evaluation } = r;
-  return { text: formatEvaluation(evaluation, `head ${head}`), data: { head, cache, ...evaluation } };
+  const { head, cache, topLosses, ...evaluation } = r;
+  const sheet = topLosses !== undefined && 'path' in topLosses ? `\ntop-losses sheet written to ${topLosses.path}\n` : '';
+  return { text: `${formatEvaluation(evaluation, `head ${head}`)}${sheet}`, data: { head, cache, ...evaluation, ...(topLosses === undefined ? {} : { topLosses }) } };
 }
 
 /** `--top-k 1,3`: whole numbers from 1 to the head's class count; default 1, and 5 when there are more than 5 classes. */

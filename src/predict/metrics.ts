@@ -13,7 +13,7 @@ export function topK(probabilities: ArrayLike<number>, classes: readonly string[
 
 /** Accumulates a split's probabilities chunk by chunk into an Evaluation (src/metrics.ts's accumulator, named by split). */
 export class ConfusionMatrix extends MetricsAccumulator {
-  evaluation(split: 'train' | 'test'): Evaluation {
+  evaluation(split: Evaluation['split']): Evaluation {
     return { split, classes: [...this.classes], ...this.result() };
   }
 }

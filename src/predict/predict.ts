@@ -4,9 +4,10 @@
  * CIFAR's photos were. An unreadable image becomes a failure line; the rest are still answered.
  */
 import { loadImageTensor } from '../data/image.js';
+import type { Normalization } from '../data/preprocess.js';
 import { HeadstartError, InputError, expected } from '../errors.js';
 import { topK } from './metrics.js';
-import type { Predictor } from './predictor.js';
+import { headNormalization, type Predictor } from './predictor.js';
 import type { ImageFailure, ImagePrediction, PredictImagesOptions, PredictOutcome } from './types.js';
 
 interface DecodedBatch {
@@ -15,9 +16,9 @@ interface DecodedBatch {
   failures: ImageFailure[];
 }
 
-async function decodeBatch(files: string[], size: number, limitInputPixels: number | undefined): Promise<DecodedBatch> {
+async function decodeBatch(files: string[], size: number, limitInputPixels: number | undefined, normalization: Normalization): Promise<DecodedBatch> {
   const per = 3 * size * size;
-  const results = await Promise.allSettled(files.map((f) => loadImageTensor(f, size, { limitInputPixels })));
+  const results = await Promise.allSettled(files.map((f) => loadImageTensor(f, size, { limitInputPixels }, normalization)));
   const ok: string[] = [];
   const failures: ImageFailure[] = [];
   const tensors: Float32Array[] = [];
@@ -46,6 +47,7 @@ export async function predictImages(predictor: Predictor, files: readonly string
   if (!Number.isSafeInteger(batchSize) || batchSize <= 0) throw new InputError(expected('a positive integer', 'predictImages batchSize', batchSize));
   if (!Number.isSafeInteger(k) || k <= 0) throw new InputError(expected('a positive integer', 'predictImages top', k));
   const { classes, imageSize } = predictor.facts;
+  const normalization = headNormalization(predictor.facts);
   const K = classes.length;
   const predictions: ImagePrediction[] = [];
   const failures: ImageFailure[] = [];
@@ -55,7 +57,7 @@ export async function predictImages(predictor: Predictor, files: readonly string
   // Decode the next batch while the model runs on this one (sharp works on its own threads).
   const start = (i: number): Promise<DecodedBatch> | undefined => {
     if (i >= chunks.length) return undefined;
-    const p = decodeBatch(chunks[i]!, imageSize, opts.maxImagePixels);
+    const p = decodeBatch(chunks[i]!, imageSize, opts.maxImagePixels, normalization);
     p.catch(() => undefined); // awaited below; this only keeps a failure from counting as unhandled meanwhile
     return p;
   };

@@ -14,6 +14,8 @@ import { findNewestHead, loadHead } from '../head/head-io.js';
 import { headProbabilities, lastLayer } from '../head/model.js';
 import type { LoadedHead } from '../head/types.js';
 import { PRECISIONS, type Calibration, type Precision, parseCalibration } from '../quantize/calibration.js';
+import type { Normalization } from '../data/preprocess.js';
+import { publishedMatching } from '../backbones/index.js';
 
 import type { DeviceRequest } from '../extract/types.js';
 export type Device = DeviceRequest;
@@ -72,6 +74,12 @@ export function headFacts(head: LoadedHead): HeadFacts {
   };
 }
 
+/** Normalize's mean and std the head's training images had: as recorded with it (its cache's), else its backbone's. */
+export function headNormalization(facts: HeadFacts): Normalization {
+  const { mean, std } = facts.backbone.preprocessing;
+  return { mean: facts.mean ?? mean, std: facts.std ?? std };
+}
+
 /** `--head DIR`, or the newest head under `<modelsDir>/heads/`. */
 export async function resolveHead(dir: string | undefined, modelsDir = 'models'): Promise<LoadedHead> {
   if (dir === undefined) {
@@ -117,14 +125,17 @@ export async function trunkWeightsFor(facts: HeadFacts, weightsPath: string | un
   const modelsDir = opts.modelsDir ?? 'models';
   // Where predict, evaluate and export look when the user names no file.
   let path = weightsPath ?? defaultWeightsPath(backbone);
+  // The published file the head's weights are (ResNet-50's V1 or V2), if any: where to look, and what to fetch.
+  const published = publishedMatching(backbone, facts.weightsId);
+  if (weightsPath === undefined && published !== undefined) path = join(modelsDir, published.fileName);
   if (!existsSync(path) && opts.given !== true) {
-    const located = await locateWeights(backbone, { modelsDir, env: opts.env ?? {} });
+    const located = await locateWeights(backbone, { modelsDir, env: opts.env ?? {}, ...(published === undefined ? {} : { file: published }) });
     if (located !== undefined) path = located;
   }
   if (!existsSync(path)) {
     // The head fixes the weights: --random-weights (extract's and train-head's way out) would not be them.
-    const prefix = backbone.published?.sha256Prefix;
-    const official = prefix !== undefined && facts.weightsId.startsWith(prefix) ? `; run \`headstart fetch ${backbone.id}\` to download them` : '';
+    const version = published?.version !== undefined && published !== backbone.published ? ` --weights-version ${published.version}` : '';
+    const official = published !== undefined ? `; run \`headstart fetch ${backbone.id}${version}\` to download them` : '';
     throw new InputError(
       `${backbone.name} weights not found at ${path}; the head in ${facts.dir} needs the checkpoint it was trained with (${shortId(facts.weightsId)}): pass it with --weights FILE${official}`,
     );

@@ -42,6 +42,6 @@ export interface PredictImagesOptions {
 
 /** evaluate's answer: src/metrics.ts's Metrics on one split of a cache. */
 export type Evaluation = Metrics & {
-  split: 'train' | 'test';
+  split: 'train' | 'val' | 'test';
   classes: string[];
 };

@@ -3,7 +3,13 @@
  * the typed API alone (no CLI), with a seeded random ResNet-18 trunk so that it runs offline in
  * seconds. The library prints nothing; notes and progress reach the reporter given.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import sharp from 'sharp';
+import { readCacheInfo, readCacheSplit } from '../../src/cache/reader.js';
+import { main } from '../../src/cli.js';
+import { loadHead } from '../../src/head/head-io.js';
+import { headProbabilities } from '../../src/head/model.js';
+import { FIXTURES } from '../helpers/fixtures.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -68,5 +74,90 @@ describe('the typed API', () => {
     const run = extract({ data: 'digits', split: 'test', backbone: 'resnet18', randomWeights: true, device: 'cpu', cache: join(root, 'stopped.h5') }, { signal: controller.signal });
     await expect(run).rejects.toThrow(ExtractionStopped);
     await expect(run).rejects.toThrow('run the same command again to resume');
+  }, 60_000);
+});
+
+/** A stream the CLI writes to, kept. */
+function sink(): { write: (s: string) => boolean; text: string } {
+  const out = { text: '', write: (s: string) => ((out.text += s), true) };
+  return out;
+}
+
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out = sink();
+  const err = sink();
+  const code = await main(argv, { stdout: out, stderr: err });
+  return { code, out: out.text, err: err.text };
+}
+
+describe('the CLI on an ONNX backbone, with a val split carved at extract time', () => {
+  const TINY = join(FIXTURES, 'onnx', 'tiny.onnx');
+  const mean = [0.5, 0.4, 0.3];
+  const std = [0.25, 0.2, 0.3];
+  let cache: string;
+  let headDir: string;
+
+  it('extract --backbone onnx:tiny.onnx --mean --std --val-fraction 0.2: train, val and test, normalised as asked', async () => {
+    cache = join(root, 'digits-onnx.h5');
+    const r = await cli(['extract', '--backbone', `onnx:${TINY}`, '--data', 'digits', '--val-fraction', '0.2', '--mean', mean.join(','), '--std', std.join(','), '--device', 'cpu', '--cache', cache]);
+    expect(r.err).not.toContain('internal error');
+    expect(r.code).toBe(0);
+    const info = await readCacheInfo(cache);
+    const counts = (['train', 'val', 'test'] as const).map((s) => info.splits[s]?.count);
+    // The digits' 1,438 train images, a stratified fifth of each class carved out as val.
+    expect(counts[0]! + counts[1]!).toBe(1438);
+    expect(counts[1]).toBeGreaterThan(270);
+    expect(counts[1]).toBeLessThan(300);
+    expect(counts[2]).toBe(359);
+    expect(info.attrs.mean).toEqual(mean);
+    expect(info.attrs.std).toEqual(std);
+    expect(info.attrs.backbone).toBe(`onnx:${TINY}?mean=${mean.join(',')}&std=${std.join(',')}`);
+    expect(info.attrs.splitRule).toContain('val carved out of train: val-fraction 0.2 seed 0, per class');
+    // 32 is the fallback size (the model takes any); its first output has 16 features.
+    expect(info.attrs.imageSize).toBe(32);
+    expect(info.splits.train!.featureShape).toEqual([16, 1, 1]);
+  }, 120_000);
+
+  it('train-head picks the epoch on the cache val split (the note says so), starts a linear probe and draws top-losses.png', async () => {
+    headDir = join(root, 'onnx-head');
+    const r = await cli(['train-head', '--cache', cache, '--epochs', '3', '--optimizer', 'adam', '--lr', '0.01', '--backend', 'cpu', '--out', headDir]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/validation: the cache's val split \(\d+ rows\) picks the epoch; all \d+ train rows train \(--val-fraction is not used\)/);
+    expect(r.err).toContain('Note: ONNX model tiny.onnx offers no classifier layers to start a head from; the head (a linear probe) starts from --init random');
+    expect(r.out).toContain(`head written to ${headDir} (model.json, weights.bin, headstart.json, history.json, metrics.json, report.png, top-losses.png)`);
+    const sheet = await sharp(join(headDir, 'top-losses.png')).metadata();
+    // 16 rows: 4 columns and rows of 128 px cells under the title.
+    expect([sheet.format, sheet.height]).toEqual(['png', 36 + 4 * (128 + 48 + 8)]);
+    const head = JSON.parse(readFileSync(join(headDir, 'headstart.json'), 'utf8')) as { kind: string; cache: { mean: number[]; std: number[] } };
+    expect(head.kind).toBe('linear');
+    expect(head.cache).toMatchObject({ mean, std });
+  }, 120_000);
+
+  it('evaluate --split val --top-losses 4 writes a 2×2 sheet in the head folder and says where', async () => {
+    const r = await cli(['evaluate', '--head', headDir, '--split', 'val', '--top-losses', '4']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`top-losses sheet written to ${join(headDir, 'top-losses.png')}`);
+    const sheet = await sharp(join(headDir, 'top-losses.png')).metadata();
+    expect(sheet.height).toBe(36 + 2 * (128 + 48 + 8));
+    expect(sheet.width).toBeGreaterThanOrEqual(8 + 2 * (128 + 8));
+  }, 60_000);
+
+  it("predict normalises with the head's mean and std: an image's probabilities are its cached row's", async () => {
+    const test = await readDigits('test');
+    const image = join(root, 'onnx-digit.png');
+    await writeCifarPng(test.pixels, 0, image);
+    const { predictions } = await predict({ images: [image], head: headDir, top: 10, device: 'cpu' });
+    const loaded = await loadHead(headDir);
+    const rows = await readCacheSplit(cache, 'test');
+    const probabilities = await headProbabilities(loaded, rows.features.subarray(0, 16), 1, [16, 1, 1]);
+    for (const c of predictions[0]!.top) expect(c.probability, c.label).toBeCloseTo(probabilities[test.classes.indexOf(c.label)]!, 5);
+  }, 60_000);
+
+  it('export writes one ONNX file with the trunk and the head', async () => {
+    const file = join(root, 'onnx-head.onnx');
+    const r = await cli(['export', '--head', headDir, '--onnx', file]);
+    expect(r.code).toBe(0);
+    expect(statSync(file).size).toBeGreaterThan(statSync(TINY).size);
+    expect(r.out).toContain('float32, normalised (mean 0.5, 0.4, 0.3, std 0.25, 0.2, 0.3), 32×32 RGB');
   }, 60_000);
 });

@@ -67,7 +67,7 @@ describe('the backbone registry', () => {
     expect(parseCommandLine(['extract']).args.options['backbone']).toBe('vgg16');
     const err = thrownSync(() => parseCommandLine(['extract', '--backbone', 'toy']));
     expect(err).toBeInstanceOf(UsageError);
-    expect(err.message).toBe('Expected one of vgg16|resnet18|resnet34|resnet50 for --backbone but received "toy"');
+    expect(err.message).toBe('Expected one of vgg16|resnet18|resnet34|resnet50|onnx:FILE for --backbone but received "toy"');
     registerBackbone(toy);
     expect(parseCommandLine(['extract', '--backbone', 'toy']).args.options['backbone']).toBe('toy');
   });

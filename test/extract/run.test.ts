@@ -1,10 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/cli.js';
-import { InputError, MismatchError } from '../../src/errors.js';
+import { InputError, MismatchError, UsageError } from '../../src/errors.js';
+import { rejection } from '../helpers/errors.js';
 import { h5 } from '../../src/cache/h5.js';
 import { partPaths } from '../../src/cache/part.js';
 import { readCacheInfo, readCacheSplit } from '../../src/cache/reader.js';
@@ -167,5 +168,54 @@ describe('runExtract', () => {
     expect(info.attrs.weightsId).toBe('random-vgg16-seed3');
     expect(info.attrs.featureShape).toEqual([512, 1, 1]);
     expect(info.attrs.splitRule).toBe('test-fraction 0.2 seed 3, per class');
+  });
+});
+
+describe('runExtract: backbones by file, normalisation and val splits', () => {
+  const TINY = fixturePath('onnx/tiny.onnx');
+
+  it('an image folder with train/, val/ and test/: --split all extracts the three', async () => {
+    for (const split of ['train', 'val', 'test']) {
+      for (const cls of ['red', 'blue']) {
+        mkdirSync(join('three', split, cls), { recursive: true });
+        for (let i = 0; i < 2; i++) copyFileSync(join('pets', cls, `${i}.png`), join('three', split, cls, `${split}-${i}.png`));
+      }
+    }
+    const result = await runExtract(args('--data', 'three', '--backbone', `onnx:${TINY}`, '--device', 'cpu', '--cache', 'cache/three.h5'), context());
+    expect((result.data as { splits: { split: string; count: number }[] }).splits.map((x) => [x.split, x.count])).toEqual([
+      ['train', 4],
+      ['val', 4],
+      ['test', 4],
+    ]);
+  });
+
+  it('--val-fraction carves val out of train, seeded, and names it in the split rule', async () => {
+    const result = await runExtract(args('--data', 'pets', '--backbone', `onnx:${TINY}`, '--val-fraction', '0.25', '--device', 'cpu', '--cache', 'cache/carved.h5'), context());
+    const counts = (result.data as { splits: { split: string; count: number }[] }).splits.map((x) => [x.split, x.count]);
+    // 4 train images per class after --test-fraction 0.2; a quarter of each is val.
+    expect(counts).toEqual([
+      ['train', 6],
+      ['val', 2],
+      ['test', 2],
+    ]);
+    expect((await readCacheInfo('cache/carved.h5')).attrs.splitRule).toBe('test-fraction 0.2 seed 0, per class; val carved out of train: val-fraction 0.25 seed 0, per class');
+  });
+
+  it('--pooled on a trunk that ends in global pooling: UsageError before any weights are read', async () => {
+    const e = await rejection(runExtract(args('--data', 'pets', '--backbone', 'resnet18', '--random-weights', '--pooled', '--cache', 'cache/never.h5'), context()));
+    expect(e).toBeInstanceOf(UsageError);
+    expect(e.message).toBe('Expected no --pooled with ResNet-18 (its trunk ends in global pooling: --pooled would store each of its features 49 times) for --pooled but received true');
+  });
+
+  it('--mean for a backbone that takes none: UsageError naming onnx:FILE', async () => {
+    const e = await rejection(runExtract(args('--data', 'pets', '--mean', '0.5,0.5,0.5', '--cache', 'cache/never.h5'), context()));
+    expect(e).toBeInstanceOf(UsageError);
+    expect(e.message).toBe('Expected no mean (VGG16 takes none; a parameterised backbone such as onnx:FILE does) for --backbone vgg16 but received "mean 0.5,0.5,0.5"');
+  });
+
+  it('--backbone onnx:FILE of a file that is not there: InputError naming it', async () => {
+    const e = await rejection(runExtract(args('--data', 'pets', '--backbone', 'onnx:models/none.onnx', '--cache', 'cache/never.h5'), context()));
+    expect(e).toBeInstanceOf(InputError);
+    expect(e.message).toBe('Expected an ONNX model file for --backbone but received "models/none.onnx, which does not exist"');
   });
 });

@@ -8,7 +8,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { main } from '../../src/cli.js';
 import { DownloadError, InputError, UsageError } from '../../src/errors.js';
 import { runFetch } from '../../src/fetch/run.js';
-import { SOURCES } from '../../src/fetch/sources.js';
+import { SOURCES, weightsSource } from '../../src/fetch/sources.js';
+import { getBackbone, publishedVersion } from '../../src/backbones/index.js';
 import type { FetchResultData, SourceTable } from '../../src/fetch/types.js';
 import type { RunContext } from '../../src/types.js';
 import { closedPort, makeBytes, startTestServer, type TestServer } from '../helpers/http-server.js';
@@ -242,5 +243,59 @@ describe('headstart fetch through the CLI', () => {
     });
     expect(code).toBe(1);
     expect(err).toBe(`headstart: could not reach 127.0.0.1:${port} (ECONNREFUSED); download cifar-10-binary.tar.gz by hand (from ${SOURCES.cifar10.url}) into ${join(dir, 'data')}/ (--data-dir)\n`);
+  });
+});
+
+describe('headstart fetch resnet50 --weights-version', () => {
+  const v1 = publishedVersion(getBackbone('resnet50'), 'v1')!;
+  const args = (extra: Record<string, unknown> = {}) => ({
+    positionals: ['resnet50'],
+    options: { modelsDir: join(dir, 'models'), url: server.url(`/${v1.fileName}`), weightsVersion: 'v1', ...extra },
+  });
+
+  it("v1 downloads the V1 file under its own name (the table's checks swapped for these bytes), not the default V2", async () => {
+    server.files.set(`/${v1.fileName}`, WEIGHTS);
+    const sources: SourceTable = { ...SOURCES, resnet50: { ...weightsSource(getBackbone('resnet50'), 'v1')!, sha256Prefix: WEIGHTS_SHA.slice(0, 8) } };
+    const result = await runFetch(args(), ctx, { sources });
+    const path = join(dir, 'models', v1.fileName);
+    expect(v1.fileName).not.toBe(SOURCES.resnet50!.fileName);
+    expect(result.data).toMatchObject({ what: 'resnet50', path, source: 'download', sha256: WEIGHTS_SHA });
+    expect(server.requests.map((r) => r.path)).toEqual([`/${v1.fileName}`]);
+  });
+
+  it("v1 checks the V1 file's own SHA-256 prefix: these bytes are refused", async () => {
+    server.files.set(`/${v1.fileName}`, WEIGHTS);
+    const error = await rejection(runFetch(args(), ctx));
+    expect(error).toBeInstanceOf(DownloadError);
+    expect(error.message).toContain(v1.sha256Prefix!);
+    expect(existsSync(join(dir, 'models', v1.fileName))).toBe(false);
+  });
+
+  it("v1 finds the V1 file in PyTorch's cache; the default V2 would not be it", async () => {
+    const torch = join(dir, 'torch');
+    const cached = join(torch, 'hub', 'checkpoints', v1.fileName);
+    await mkdir(join(cached, '..'), { recursive: true });
+    await writeFile(cached, WEIGHTS);
+    const result = await runFetch(args(), { ...ctx, env: { TORCH_HOME: torch } });
+    expect(result.data).toMatchObject({ what: 'resnet50', source: 'torch-cache', linkedTo: cached });
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('a version the backbone does not publish: UsageError listing the versions', async () => {
+    const error = await rejection(runFetch(args({ weightsVersion: 'v3' }), ctx));
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error.message).toBe('Expected one of v2|v1 for --weights-version of resnet50 but received "v3"');
+  });
+
+  it('a version for a backbone that publishes one file: UsageError', async () => {
+    const error = await rejection(runFetch(vggArgs({ weightsVersion: 'v1' }), ctx));
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error.message).toBe('Expected nothing (VGG16 publishes one file) for --weights-version of vgg16 but received "v1"');
+  });
+
+  it('a version for cifar10: UsageError', async () => {
+    const error = await rejection(runFetch(cifarArgs({ weightsVersion: 'v1' }), ctx));
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error.message).toBe('Expected no --weights-version (CIFAR-10 (binary version) has one version) for headstart fetch cifar10 but received "v1"');
   });
 });

@@ -336,6 +336,57 @@ describe('headstart train-head', () => {
   });
 });
 
+describe('train-head --head KIND and --hidden H', () => {
+  const meta = (out: string) => JSON.parse(readFileSync(join(out, 'headstart.json'), 'utf8')) as { kind: string; hidden: number; settings: Record<string, unknown> };
+
+  it('--head linear on VGG16 switches --init pretrained to random with a note, and records the kind; no sources: no sheet, one note', async () => {
+    const out = join(tmp, 'linear');
+    const { ctx, err } = captureContext();
+    const r = await runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --head linear --backend cpu --epochs 3 --batch-size 8 --lr 0.05 --out ${out}`), ctx);
+    expect(err()).toContain('Note: --head linear has no layer the pretrained classifier can start (its one layer has K outputs); the linear probe starts from --init random\n');
+    expect(meta(out)).toMatchObject({ kind: 'linear', hidden: 0, settings: { head: 'linear', init: 'random' } });
+    const head = await loadHead(out);
+    expect(head.layers.fc3).toBeUndefined();
+    expect([head.layers.fc0.inFeatures, head.layers.fc0.outFeatures]).toEqual([C * 49, 3]);
+    expect((r.data as { testAccuracy: number }).testAccuracy).toBe(1);
+    // The toy cache records no sources: the sheet is left out, with its reason in one line.
+    expect(err()).toContain(`no top-losses sheet: ${cache} records no sources for its test rows`);
+    expect(existsSync(join(out, 'top-losses.png'))).toBe(false);
+    expect(r.text).toContain('(model.json, weights.bin, headstart.json, history.json, metrics.json, report.png)');
+    expect((r.data as { topLosses: unknown }).topLosses).toEqual({ reason: expect.stringMatching(/^no top-losses sheet: /) });
+  });
+
+  it('--head mlp --hidden 8 --init random: one hidden layer of 8, recorded', async () => {
+    const out = join(tmp, 'mlp8');
+    const { ctx, err } = captureContext();
+    await runTrainHead(trainHeadArgs(`--cache ${cache} --head mlp --hidden 8 --init random --top-losses 0 --backend cpu --epochs 2 --batch-size 8 --out ${out}`), ctx);
+    expect(meta(out)).toMatchObject({ kind: 'mlp', hidden: 8, settings: { head: 'mlp', hidden: 8, init: 'random' } });
+    const head = await loadHead(out);
+    expect([head.layers.fc0.outFeatures, head.layers.fc3!.inFeatures, head.layers.fc3!.outFeatures, head.layers.fc6]).toEqual([8, 8, 3, undefined]);
+    // --top-losses 0: no sheet, and nothing said about one.
+    expect(err()).not.toContain('top-losses');
+  });
+
+  it('--head mlp starts its hidden layer from the pretrained classifier.0 (the narrow fixture: 64 wide)', async () => {
+    const out = join(tmp, 'mlp-pretrained');
+    await runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --head mlp --backend cpu --epochs 1 --batch-size 8 --out ${out}`), captureContext().ctx);
+    expect(meta(out)).toMatchObject({ kind: 'mlp', hidden: 64, settings: { head: 'mlp', init: 'pretrained' } });
+  });
+
+  it('--hidden that contradicts the pretrained layers: MismatchError suggesting the width or --init random', async () => {
+    const e = await rejection(runTrainHead(trainHeadArgs(`--cache ${cache} --weights ${weights} --head mlp --hidden 8 --backend cpu --epochs 1 --out ${join(tmp, 'mlp-bad')}`), captureContext().ctx));
+    expect(e).toBeInstanceOf(MismatchError);
+    expect(e.message).toBe('--hidden 8 contradicts the pretrained classifier.0, which has 64 outputs; use --hidden 64 or --init random');
+  });
+
+  it('a top-losses count that is not a whole number (the library): UsageError in the one format', async () => {
+    const { trainHead } = await import('../../src/head/run.js');
+    const e = await rejection(trainHead({ cache, init: 'random', backend: 'cpu', epochs: 1, topLosses: -1, out: join(tmp, 'bad-top') }));
+    expect(e).toBeInstanceOf(UsageError);
+    expect(e.message).toBe('Expected a non-negative integer (0: no sheet) for --top-losses but received -1');
+  });
+});
+
 describe('a val split written at extract time', () => {
   const withVal = join(tmp, 'val', 'toy-vgg16-32.h5');
   beforeAll(async () => {
@@ -373,5 +424,29 @@ describe('a val split written at extract time', () => {
     const odd = await rejection(loadTrainData(withVal, { valSplit: 'holdout' }));
     expect(odd).toBeInstanceOf(UsageError);
     expect(odd.message).toBe('Expected the name of a split of the cache (val) for --val-split but received "holdout"');
+  });
+
+  it('train-head picks the epoch on the cache val split by default, and says so; --val-split none holds rows out instead', async () => {
+    const { ctx, err } = captureContext();
+    const r = await runTrainHead(trainHeadArgs(`--cache ${withVal} --init random --head mlp --hidden 8 --backend cpu --epochs 2 --batch-size 8 --out ${join(tmp, 'val', 'head')}`), ctx);
+    expect(err()).toContain("validation: the cache's val split (12 rows) picks the epoch; all 48 train rows train (--val-fraction is not used)\n");
+    expect((r.data as { rows: object; selection: { split: string } }).rows).toEqual({ train: 48, val: 12, test: 15 });
+    expect((r.data as { selection: { split: string } }).selection.split).toBe('val');
+
+    const held = captureContext();
+    const none = await runTrainHead(
+      trainHeadArgs(`--cache ${withVal} --init random --head mlp --hidden 8 --val-split none --backend cpu --epochs 2 --batch-size 8 --out ${join(tmp, 'val', 'none')}`),
+      held.ctx,
+    );
+    expect(held.err()).toContain('validation: 6 of the 48 train rows held out (10% of each class, seed 0); training on the other 42\n');
+    expect((none.data as { rows: object }).rows).toEqual({ train: 42, val: 6, test: 15 });
+  });
+
+  it('train-head --val-split test: UsageError before training', async () => {
+    const out = join(tmp, 'val', 'on-test');
+    const e = await rejection(runTrainHead(trainHeadArgs(`--cache ${withVal} --init random --val-split test --backend cpu --epochs 1 --out ${out}`), captureContext().ctx));
+    expect(e).toBeInstanceOf(UsageError);
+    expect(e.message).toBe('Expected a split other than train and test (the test split cannot pick the epoch of a head it is then tested on) for --val-split but received "test"');
+    expect(existsSync(out)).toBe(false);
   });
 });

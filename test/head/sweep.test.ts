@@ -46,7 +46,9 @@ describe('train-head sweeps', () => {
     const r = await runTrainHead(trainHeadArgs(`${common()} --lr 1e-12,0.05 --seed 0,1 --out ${sweep}`), ctx);
     // One read of each split: train and test, whatever the number of heads.
     expect(vi.mocked(readCacheSplit).mock.calls.map((c) => c[1])).toEqual(['train', 'test']);
-    expect(iterateCacheSplit).not.toHaveBeenCalled();
+    // The test split once more, for the best head's top-losses sheet alone (this cache records no sources, so it is not drawn).
+    expect(vi.mocked(iterateCacheSplit).mock.calls.map((c) => c[1])).toEqual(['test']);
+    expect(err()).toContain('no top-losses sheet: ');
 
     const names = ['lr=1e-12_seed=0', 'lr=1e-12_seed=1', 'lr=0.05_seed=0', 'lr=0.05_seed=1'];
     for (const [i, name] of names.entries()) expect(err()).toContain(`sweep ${i + 1}/4: ${name}\n`);
@@ -102,12 +104,23 @@ describe('train-head sweeps', () => {
     expect(r.text).toContain(`sweep written to ${sweep}: a head folder per config, sweep.json, and best (a symlink to ${chosen.name})`);
   });
 
+  it('--head linear,mlp: a head of each kind, the linear one started at random (noted once), the mlp from the pretrained layers', async () => {
+    const sweep = join(tmp, 'kinds');
+    const { ctx, err } = captureContext();
+    const r = await runTrainHead(trainHeadArgs(`${common()} --head linear,mlp --lr 0.05 --out ${sweep}`), ctx);
+    const meta = (name: string) => JSON.parse(readFileSync(join(sweep, name, 'headstart.json'), 'utf8')) as { kind: string; hidden: number; settings: { init: string; head: string } };
+    expect(meta('head=linear')).toMatchObject({ kind: 'linear', hidden: 0, settings: { head: 'linear', init: 'random' } });
+    expect(meta('head=mlp')).toMatchObject({ kind: 'mlp', hidden: 64, settings: { head: 'mlp', init: 'pretrained' } });
+    expect(err().split('Note: --head linear has no layer').length).toBe(2);
+    expect((r.data as { swept: object }).swept).toEqual({ head: ['linear', 'mlp'] });
+  });
+
   it('--val-fraction 0: a sweep is refused in one line (the test split would choose), before anything is written', async () => {
     const out = join(tmp, 'no-val');
     const e = await rejection(runTrainHead(trainHeadArgs(`${common()} --lr 0.01,0.05 --val-fraction 0 --out ${out}`), captureContext().ctx));
     expect(e).toBeInstanceOf(UsageError);
     expect(e.message).toBe(
-      'A sweep needs a validation split to choose its best head: with --val-fraction 0 the test split would choose it, and its accuracy would be biased upward; use a --val-fraction above 0, e.g. 0.1',
+      'A sweep needs a validation split to choose its best head: with --val-fraction 0 the test split would choose it, and its accuracy would be biased upward; use a --val-fraction above 0, e.g. 0.1, or a cache with a val split (extract --val-fraction)',
     );
     expect(existsSync(out)).toBe(false);
   });

@@ -1,12 +1,16 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import sharp from 'sharp';
+import { TOY_CHANNELS, TOY_CLASSES, makeToyCache } from '../helpers/head-cache.js';
+import { rejection } from '../helpers/errors.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCacheSplit } from '../../src/cache/reader.js';
 import { InputError, MismatchError, UsageError } from '../../src/errors.js';
 import { loadHead, saveHead } from '../../src/head/head-io.js';
 import type { HeadWeights } from '../../src/head/types.js';
-import { evaluateHead, runEvaluate } from '../../src/predict/evaluate.js';
+import { evaluate, evaluateHead, runEvaluate } from '../../src/predict/evaluate.js';
 import type { Evaluation } from '../../src/predict/types.js';
-import { CLASSES, context, headMeta, makeScenario, randomHead, type Scenario } from './scenario.js';
+import { CLASSES, context, headMeta, makeScenario, randomHead, sink, type Scenario } from './scenario.js';
 
 let s: Scenario;
 beforeAll(async () => {
@@ -154,5 +158,45 @@ describe('evaluate', () => {
     const run = runEvaluate({ positionals: [], options: { head: dir, split: 'test' } }, context());
     await expect(run).rejects.toThrow(InputError);
     await expect(run).rejects.toThrow(`the cache the head in ${dir} was trained on, ${lost}, is gone: pass --cache FILE or extract it again`);
+  });
+});
+
+describe('evaluate --top-losses N', () => {
+  it('draws the N highest-loss rows of the split in <head>/top-losses.png, and says where', async () => {
+    const out = sink();
+    const result = await runEvaluate({ positionals: [], options: { head: s.head, split: 'test', topLosses: 3 } }, context(out));
+    const sheet = join(s.head, 'top-losses.png');
+    expect((result.data as { topLosses: unknown }).topLosses).toEqual({ path: sheet });
+    expect(result.text).toContain(`top-losses sheet written to ${sheet}`);
+    const png = await sharp(sheet).metadata();
+    // 3 rows: 2 columns, 2 rows of 128 px cells (with their three text lines) under the title.
+    expect([png.format, png.height]).toEqual(['png', 36 + 2 * (128 + 48 + 8)]);
+    expect(out.text).not.toContain('no top-losses sheet');
+  });
+
+  it('a cache without sources: no sheet, its reason in one line, and the evaluation as usual', async () => {
+    const dir = join(s.root, 'no-sources');
+    const cache = join(dir, 'toy.h5');
+    await makeToyCache(cache, ['train', 'test'], s.weightsId);
+    const head = join(dir, 'head');
+    saveHead(
+      head,
+      randomHead(3, TOY_CHANNELS * 49, 8),
+      headMeta({ classes: TOY_CLASSES, weightsId: s.weightsId, imageSize: 32, featureShape: [TOY_CHANNELS, 1, 1], cache, inFeatures: TOY_CHANNELS * 49, hidden: 8 }),
+      0,
+    );
+    const err = sink();
+    const result = await runEvaluate({ positionals: [], options: { head, topLosses: 4 } }, context(err));
+    const reason = `no top-losses sheet: ${cache} records no sources for its test rows (extracted before headstart recorded them; extract again with --force to get them)`;
+    // After the progress bar: the reason, as one line of its own.
+    expect(err.text.split('\n').filter((l) => l.includes('top-losses'))).toEqual([reason]);
+    expect(result.data as { topLosses: unknown; count: number }).toMatchObject({ topLosses: { reason }, count: 15 });
+    expect(existsSync(join(head, 'top-losses.png'))).toBe(false);
+  });
+
+  it('a top-losses count below 1 (the library): UsageError in the one format', async () => {
+    const e = await rejection(evaluate({ head: s.head, topLosses: 0 }));
+    expect(e).toBeInstanceOf(UsageError);
+    expect(e.message).toBe('Expected a positive integer for --top-losses but received 0');
   });
 });

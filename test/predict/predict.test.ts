@@ -7,7 +7,8 @@ import { readCacheSplit } from '../../src/cache/reader.js';
 import { InputError, MismatchError } from '../../src/errors.js';
 import { headProbabilities, loadHead, saveHead } from '../../src/head/head-io.js';
 import { predictImages } from '../../src/predict/predict.js';
-import { openPredictor } from '../../src/predict/predictor.js';
+import { type HeadFacts, openPredictor, trunkWeightsFor } from '../../src/predict/predictor.js';
+import { getBackbone, publishedVersion } from '../../src/backbones/index.js';
 import { runPredict } from '../../src/predict/run.js';
 import type { PredictOutcome } from '../../src/predict/types.js';
 import type { CommandResult } from '../../src/types.js';
@@ -339,5 +340,40 @@ describe('predict: --weights is checked against the head, whatever its trunk', (
     expect(err.message).toBe(
       `VGG16 weights not found at ${missing}; the head in ${s.head} needs the checkpoint it was trained with (sha256 ${s.weightsId.slice(0, 16)}…): pass it with --weights FILE`,
     );
+  });
+});
+
+describe("a head trained on ResNet-50's V1 weights", () => {
+  const resnet50 = getBackbone('resnet50');
+  const v1 = publishedVersion(resnet50, 'v1')!;
+  const facts = (dir: string): HeadFacts => ({
+    dir,
+    backbone: resnet50,
+    weightsId: `${v1.sha256Prefix}${'0'.repeat(56)}`,
+    imageSize: 32,
+    classes: CLASSES,
+    layout: 'map',
+    precision: 'fp32',
+    featureShape: [2048, 1, 1],
+  });
+
+  it('missing: the hint fetches the V1 file (--weights-version v1), which is where predict looked', async () => {
+    const dir = join(s.root, 'v1-missing');
+    const e = await rejection(trunkWeightsFor(facts(dir), undefined, { modelsDir: join(dir, 'models'), env: { HOME: dir } }));
+    expect(e).toBeInstanceOf(InputError);
+    expect(e.message).toBe(
+      `ResNet-50 weights not found at ${join(dir, 'models', v1.fileName)}; the head in ${dir} needs the checkpoint it was trained with (sha256 ${v1.sha256Prefix}00000000…): pass it with --weights FILE; run \`headstart fetch resnet50 --weights-version v1\` to download them`,
+    );
+  });
+
+  it("found in PyTorch's cache under the V1 file's name (not V2's), and read from there", async () => {
+    const dir = join(s.root, 'v1-cached');
+    const cached = join(dir, 'torch', 'hub', 'checkpoints', v1.fileName);
+    mkdirSync(join(cached, '..'), { recursive: true });
+    writeFileSync(cached, 'not a checkpoint');
+    const e = await rejection(trunkWeightsFor(facts(dir), undefined, { modelsDir: join(dir, 'models'), env: { TORCH_HOME: join(dir, 'torch') } }));
+    // The file it found is read (and refused as no checkpoint): the V1 path, named in the one line.
+    expect(e).toBeInstanceOf(InputError);
+    expect(e.message).toContain(cached);
   });
 });

@@ -66,7 +66,7 @@ describe('extract, train-head, predict and export with --backbone resnet18', () 
     const out = join(root, 'default-init');
     const context: RunContext = { stderr: { write: (chunk: string) => ((said += chunk), true) }, json: false, verbose: false };
     await runTrainHead(parseCommandLine(['train-head', '--cache', cache, '--weights', weights, '--epochs', '1', '--backend', 'cpu', '--out', out]).args, context);
-    expect(said).toContain('Note: ResNet-18 offers no classifier layers to start a head from; the head starts from --init random (hidden width 512)');
+    expect(said).toContain('Note: ResNet-18 offers no classifier layers to start a head from; the head (a linear probe) starts from --init random');
     const meta = JSON.parse(readFileSync(join(out, 'headstart.json'), 'utf8')) as { settings: { init: string } };
     expect(meta.settings.init).toBe('random');
   });
