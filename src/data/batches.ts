@@ -8,7 +8,7 @@
 import { CIFAR_SIDE, IMAGE_BYTES } from './cifar.js';
 import { decodeRgbUnchecked } from './image.js';
 import { folderName } from './image-folder.js';
-import { normalizedFromPlanar, normalizedFromRgb } from './preprocess.js';
+import { interleavedToPlanar, normalizedFromPlanar, normalizedFromRgb } from './preprocess.js';
 import type { BatchOptions, Dataset, DatasetBatch, ImageFolderSplit, OpenDatasetOptions, RawSplit } from './types.js';
 
 type MakeBatch = (start: number, count: number) => Promise<DatasetBatch>;
@@ -71,6 +71,12 @@ export function rawDataset(name: string, raw: RawSplit, options: OpenDatasetOpti
     imageSize: size,
     labels: raw.labels,
     batches: (batchOptions) => prefetchBatches(length, batchOptions, make),
+    rawImages: async (start, count) =>
+      Array.from({ length: Math.max(0, Math.min(count, length - start)) }, (_, i) => ({
+        planar: raw.pixels.subarray((start + i) * IMAGE_BYTES, (start + i + 1) * IMAGE_BYTES),
+        width: CIFAR_SIDE,
+        height: CIFAR_SIDE,
+      })),
   };
 }
 
@@ -99,5 +105,12 @@ export function folderDataset(dir: string, folder: ImageFolderSplit, options: Op
     imageSize: size,
     labels,
     batches: (batchOptions) => prefetchBatches(length, batchOptions, make),
+    rawImages: (start, count) =>
+      Promise.all(
+        folder.entries.slice(start, start + count).map(async (entry) => {
+          const img = await decodeRgbUnchecked(entry.path, { limitInputPixels: options.limitInputPixels });
+          return { planar: interleavedToPlanar(img.data, img.width, img.height), width: img.width, height: img.height };
+        }),
+      ),
   };
 }
