@@ -5,6 +5,7 @@
  * The draws come from the project's seeded generator (src/random.ts), one stream per image, so an
  * image's views do not depend on the batch size, a shard or a resume.
  */
+import { UsageError, expected } from '../errors.js';
 import { mulberry32, uniform01 } from '../random.js';
 import { resizeBilinearAntialias } from './resize.js';
 
@@ -117,6 +118,31 @@ export function checkAugmentSpec(spec: AugmentSpec): void {
   if (new Set(spec.augment).size !== spec.augment.length) throw new RangeError(`augment: ${spec.augment.join(',')} repeats a transform`);
   if (!Number.isSafeInteger(spec.views) || spec.views < 1 || spec.views > 255) throw new RangeError(`augment: ${spec.views} extra views (1 to 255)`);
   if (!spec.augment.includes('crop') && spec.views !== 1) throw new RangeError(`augment: flip alone makes 1 extra view (the mirror), not ${spec.views}`);
+}
+
+/** Extra views per image `--augment crop` makes when `--views` is not given. */
+export const DEFAULT_CROP_VIEWS = 4;
+
+/**
+ * `extract --augment LIST [--views K] [--seed N]` as an AugmentSpec, or undefined without --augment;
+ * each combination that makes no sense is one UsageError naming the option. `augment` is what the
+ * CLI's comma-list enum gives (one name, or several).
+ */
+export function augmentSpecFrom(o: { augment?: AugmentName | readonly AugmentName[]; views?: number; seed: number; split: 'train' | 'test' | 'all' }): AugmentSpec | undefined {
+  const augment = o.augment === undefined ? undefined : typeof o.augment === 'string' ? [o.augment] : [...o.augment];
+  if (augment === undefined) {
+    if (o.views !== undefined) throw new UsageError(expected('--augment crop or flip,crop alongside it (views of what?)', '--views', o.views));
+    return undefined;
+  }
+  if (o.split === 'test') throw new UsageError(expected('--split train or all with --augment (the test split is never augmented)', '--split', o.split));
+  const crop = augment.includes('crop');
+  const views = o.views ?? (crop ? DEFAULT_CROP_VIEWS : 1);
+  if (!crop && views !== 1) throw new UsageError(expected('1 with --augment flip (the mirror is its one extra view; add crop for more)', '--views', views));
+  if (!Number.isSafeInteger(views) || views < 1 || views > 255) throw new UsageError(expected('an integer from 1 to 255 (a view index is stored as a byte)', '--views', views));
+  // torchvision's order: RandomResizedCrop, then RandomHorizontalFlip
+  const spec = { augment: AUGMENT_NAMES.filter((a) => augment.includes(a)), views, seed: o.seed };
+  checkAugmentSpec(spec);
+  return spec;
 }
 
 /** An image's own draws: mulberry32 seeded by a draw of mulberry32 seeded by (seed, image). */

@@ -6,7 +6,7 @@
  * so extraction, resume and shards work on it unchanged; `views` is the per-row column the cache
  * records.
  */
-import { applyView, checkAugmentSpec, planViews, type AugmentSpec } from './augment.js';
+import { applyView, checkAugmentSpec, planViews, type AugmentSpec, type ViewPlan } from './augment.js';
 import { prefetchBatches } from './batches.js';
 import { normalizedFromPlanar, normalizeInPlace, planarToTensor } from './preprocess.js';
 import type { Dataset, DatasetBatch, PlanarImage } from './types.js';
@@ -34,7 +34,7 @@ export function viewColumn(images: number, viewsPerImage: number): Uint8Array {
 }
 
 /** One view of a decoded image as the trunk's input: normalised [3, S, S], into `out` at `offset`. */
-function writeView(img: PlanarImage, plan: ReturnType<typeof planViews>[number] | undefined, size: number, out: Float32Array, offset: number): void {
+function writeView(img: PlanarImage, plan: ViewPlan | undefined, size: number, out: Float32Array, offset: number): void {
   if (!plan) {
     normalizedFromPlanar(img.planar, img.width, img.height, size, out, offset);
     return;
@@ -59,12 +59,12 @@ export function viewsDataset(dataset: Dataset, spec: AugmentSpec): ViewsDataset 
     const first = Math.floor(start / per);
     const last = Math.floor((start + count - 1) / per);
     const decoded = await rawImages(first, last - first + 1);
-    const plans = new Map<number, ReturnType<typeof planViews>>();
+    const plans = new Map<number, ViewPlan[]>();
     const out = new Float32Array(count * pixels);
     for (let i = 0; i < count; i++) {
       const { image, view } = viewOfRow(start + i, per);
       const img = decoded[image - first]!;
-      let plan: ReturnType<typeof planViews> | undefined;
+      let plan: ViewPlan[] | undefined;
       if (view > 0) {
         plan = plans.get(image) ?? planViews(spec, image, img.height, img.width);
         plans.set(image, plan);

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { applyView, checkAugmentSpec, cropParams, hflipInPlace, planViews, resizedCrop, roundHalfEven, type AugmentSpec } from '../../src/data/augment.js';
+import { UsageError } from '../../src/errors.js';
+import { DEFAULT_CROP_VIEWS, augmentSpecFrom, applyView, checkAugmentSpec, cropParams, hflipInPlace, planViews, resizedCrop, roundHalfEven, type AugmentSpec } from '../../src/data/augment.js';
 import { resizeBilinearAntialias } from '../../src/data/resize.js';
+import { thrownSync } from '../helpers/errors.js';
 import { fixturePath } from '../helpers/fixtures.js';
 
 interface Fixture {
@@ -133,5 +135,40 @@ describe('view plans', () => {
     expect(() => checkAugmentSpec({ augment: ['crop'], views: 0, seed: 0 })).toThrow(/1 to 255/);
     expect(() => checkAugmentSpec({ augment: ['rotate' as 'crop'], views: 1, seed: 0 })).toThrow(/unknown transform "rotate"/);
     expect(() => checkAugmentSpec({ augment: ['crop', 'flip'], views: 4, seed: 0 })).not.toThrow();
+  });
+});
+
+describe('extract --augment/--views as a spec', () => {
+  const base = { seed: 3, split: 'all' as const };
+
+  it('gives the spec, with the default views and the transforms in torchvision order', () => {
+    expect(augmentSpecFrom({ ...base })).toBeUndefined();
+    expect(augmentSpecFrom({ ...base, augment: 'flip' })).toEqual({ augment: ['flip'], views: 1, seed: 3 });
+    expect(augmentSpecFrom({ ...base, augment: ['flip', 'crop'] })).toEqual({ augment: ['flip', 'crop'], views: DEFAULT_CROP_VIEWS, seed: 3 });
+    expect(augmentSpecFrom({ ...base, augment: ['crop', 'flip'], views: 9, split: 'train' })).toEqual({ augment: ['flip', 'crop'], views: 9, seed: 3 });
+  });
+
+  it('refuses --views without --augment', () => {
+    const err = thrownSync(() => augmentSpecFrom({ ...base, views: 4 }));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toBe('Expected --augment crop or flip,crop alongside it (views of what?) for --views but received 4');
+  });
+
+  it('refuses --augment on the test split alone', () => {
+    const err = thrownSync(() => augmentSpecFrom({ ...base, augment: 'crop', split: 'test' }));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toBe('Expected --split train or all with --augment (the test split is never augmented) for --split but received "test"');
+  });
+
+  it('refuses more than one view of flip alone', () => {
+    const err = thrownSync(() => augmentSpecFrom({ ...base, augment: 'flip', views: 3 }));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toBe('Expected 1 with --augment flip (the mirror is its one extra view; add crop for more) for --views but received 3');
+  });
+
+  it('refuses more views than a byte can number', () => {
+    const err = thrownSync(() => augmentSpecFrom({ ...base, augment: 'crop', views: 256 }));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toBe('Expected an integer from 1 to 255 (a view index is stored as a byte) for --views but received 256');
   });
 });
