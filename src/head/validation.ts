@@ -68,6 +68,13 @@ export function holdOut(split: FeatureSplit, rows: Uint32Array): { train: Featur
   const valCount = rows.length;
   const trainCount = split.count - valCount;
   const isVal = membership(split.count, rows);
+  if (split.views) {
+    let first = 0;
+    for (let r = 0; r < split.count; r++) {
+      if (split.views[r] === 0) first = r;
+      else if (isVal[r] !== isVal[first]) throw new Error(`holdOut: the rows held out cut image rows ${first}…${r} apart: hold out whole images (stratifiedValidation with the views)`);
+    }
+  }
   // the views column is copied, not rearranged: the caller's stays as read
   const views = split.views && { train: split.views.filter((_, r) => !isVal[r]), val: split.views.filter((_, r) => isVal[r] === 1) };
   const trainViews = views && { views: views.train };

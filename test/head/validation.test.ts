@@ -156,3 +156,10 @@ describe('validation with augmented views', () => {
     }
   });
 });
+
+describe('holdOut with views, given rows of parts of images', () => {
+  it('refuses to cut an image apart (a plan made without the views column)', () => {
+    const s: FeatureSplit = { ...split(Uint8Array.from([0, 0, 1, 1])), views: Uint8Array.from([0, 1, 0, 1]) };
+    expect(() => holdOut(s, Uint32Array.from([1]))).toThrow('holdOut: the rows held out cut image rows 0…1 apart: hold out whole images (stratifiedValidation with the views)');
+  });
+});
