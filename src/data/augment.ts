@@ -108,9 +108,9 @@ export interface ViewPlan {
 }
 
 /**
- * The `views` extra views of how much makes sense: `flip` alone has one (the mirror); with
- * `crop`, every view is a RandomResizedCrop, mirrored when `flip` is also listed with probability
- * 1/2 as RandomHorizontalFlip does.
+ * A library caller's guard (the CLI's checks are augmentSpecFrom's): `flip` alone has one extra
+ * view (the mirror); with `crop`, every extra view is a RandomResizedCrop, mirrored with
+ * probability 1/2 (RandomHorizontalFlip) when `flip` is also listed.
  */
 export function checkAugmentSpec(spec: AugmentSpec): void {
   if (spec.augment.length === 0) throw new RangeError('augment: no transform listed');
