@@ -9,7 +9,7 @@ import { relative, sep } from 'node:path';
 import { CIFAR_SIDE, IMAGE_BYTES, recordSource } from './cifar.js';
 import { decodeRgbUnchecked } from './image.js';
 import { folderName } from './image-folder.js';
-import { IMAGENET_NORMALIZATION, checkNormalization, normalizedFromPlanar, normalizedFromRgb } from './preprocess.js';
+import { IMAGENET_NORMALIZATION, checkNormalization, interleavedToPlanar, normalizedFromPlanar, normalizedFromRgb } from './preprocess.js';
 import type { BatchOptions, Dataset, DatasetBatch, ImageFolderSplit, OpenDatasetOptions, RawSplit } from './types.js';
 
 type MakeBatch = (start: number, count: number) => Promise<DatasetBatch>;
@@ -103,6 +103,13 @@ export function rawDataset(name: string, raw: RawSplit, options: OpenDatasetOpti
     labels,
     givesSources: true,
     batches: (batchOptions) => prefetchBatches(length, batchOptions, make),
+    rawImages: async (start, count) =>
+      Array.from({ length: Math.max(0, Math.min(count, length - start)) }, (_, i) => ({
+        // The record behind row start + i: a carved split (rows) is renumbered from 0.
+        planar: raw.pixels.subarray(record(start + i) * IMAGE_BYTES, (record(start + i) + 1) * IMAGE_BYTES),
+        width: CIFAR_SIDE,
+        height: CIFAR_SIDE,
+      })),
   };
 }
 
@@ -139,5 +146,12 @@ export function folderDataset(dir: string, folder: ImageFolderSplit, options: Op
     labels,
     givesSources: true,
     batches: (batchOptions) => prefetchBatches(length, batchOptions, make),
+    rawImages: (start, count) =>
+      Promise.all(
+        folder.entries.slice(start, start + count).map(async (entry) => {
+          const img = await decodeRgbUnchecked(entry.path, { limitInputPixels: options.limitInputPixels });
+          return { planar: interleavedToPlanar(img.data, img.width, img.height), width: img.width, height: img.height };
+        }),
+      ),
   };
 }

@@ -67,6 +67,15 @@ export interface Dataset {
   /** Whether every batch carries `sources` (the cache then records where each row came from). */
   givesSources?: boolean;
   batches(options: BatchOptions): AsyncIterable<DatasetBatch>;
+  /** Images [start, start + count) as decoded, before any resize (what augmented views are cut from). */
+  rawImages?(start: number, count: number): Promise<PlanarImage[]>;
+}
+
+/** Decoded pixels in planes: uint8, R plane, G plane, B plane, each height×width. */
+export interface PlanarImage {
+  planar: Uint8Array;
+  width: number;
+  height: number;
 }
 
 /** Raw records of a CIFAR-layout split: 3,072 bytes per image (R, G, B planes, row-major 32×32). */

@@ -12,6 +12,8 @@ export const STREAM_SHUFFLE = 2;
 export const STREAM_DROPOUT = 3;
 /** Which train rows train-head holds out for validation (per class). */
 export const STREAM_VALIDATION = 4;
+/** Which view of each image an epoch trains on (a split with augmented views). */
+export const STREAM_VIEWS = 5;
 
 export interface Rng {
   /** Uniform in [0, 1). */

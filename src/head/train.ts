@@ -15,7 +15,7 @@ import { activeBackend } from './backends/registry.js';
 import { HeadstartError, MismatchError } from '../errors.js';
 import { tensorTooLarge } from './backend.js';
 import { EarlyStopping } from './callbacks.js';
-import { batchCount, defaultMemoryBudget, epochBatches, prepareSplit, splitChunks, type PreparedSplit } from './data.js';
+import { batchCount, defaultMemoryBudget, epochBatches, epochViewRows, imageStarts, originalsOf, prepareSplit, splitChunks, type PreparedSplit } from './data.js';
 import { FOLD_SCALES, advanceDeviation, canFold, foldWeight, unfoldWeight, type Deviation } from './fold.js';
 import { checkpointDir, readCheckpoint } from './checkpoint.js';
 import {
@@ -165,7 +165,11 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
   const classWeights = o.classWeights && tf.tensor1d(o.classWeights);
   // The split measured after every epoch. The test split only when there is no validation split.
   const selectedOn: SelectionSplit | undefined = o.val ? 'val' : o.test ? 'test' : undefined;
-  const selection = o.val ?? o.test;
+  // Augmented views (FeatureSplit.views) train; validation and test measure the originals only.
+  const testSplit = o.test && originalsOf(o.test, 'test');
+  const selection = o.val ? originalsOf(o.val, 'validation') : testSplit;
+  const trainStarts = o.train.views && imageStarts(o.train.views, o.train.count);
+  const trainImages = trainStarts ? trainStarts.length - 1 : o.train.count;
   const note = (line: string): void => callbacks.onNote?.(line);
   let dev: Deviation = { a: 1, b: 0 };
   let startEpoch = 0;
@@ -246,7 +250,8 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
     const selectionPrep = selection ? await prepareSplit(selection, folded || direct, Math.max(0, budget - (trainPrep.inputs ? trainPrep.inputs.byteLength : 0))) : undefined;
     const dataPlan = trainPrep.inputs ? 'memory' : 'stream';
     note(`${folded ? 'folded' : 'unfolded'} first layer (${trainPrep.inWidth} inputs); train split ${dataPlan === 'memory' ? 'in memory' : 'streamed from the cache each epoch (windowed shuffle)'}`);
-    const batches = batchCount(o.train.count, s.batchSize);
+    if (trainStarts) note(`augmented views: ${o.train.count} train rows of ${trainImages} images; each epoch trains on one view of each image`);
+    const batches = batchCount(trainImages, s.batchSize);
     // A resumed run whose patience had already run out trains no further epoch.
     const stoppedBefore = list.stopTraining;
 
@@ -266,7 +271,8 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
         list.onBatchEnd({ epoch, batch: step.batch, batches, loss: r.loss });
       };
       let pending: PendingStep | undefined;
-      for await (const b of epochBatches(trainPrep, s.batchSize, shuffle)) {
+      const viewRows = trainStarts && epochViewRows(trainStarts, s.seed, epoch);
+      for await (const b of epochBatches(trainPrep, s.batchSize, shuffle, viewRows)) {
         // On the cpu backend every await below resolves at once, so without this turn of the event
         // loop a signal handler (Ctrl-C) would never run until training ended.
         if (o.signal) await new Promise((resolve) => setImmediate(resolve));
@@ -302,7 +308,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
     const weights = weightsFromValues(o.initial, finalParams, folded ? unfoldWeight(fc0.weight, init0Folded!, finalParams.w0!, fc0.outFeatures, channels, final.dev) : finalParams.w0!);
     const weightsEpoch = useBest ? bestWeights.best!.epoch : history.epochs.length;
     // The one read of the test split when a validation split selects: after training, on the weights kept.
-    const test = o.test ? await evaluateWeights(weights, o.test, o.outDir ?? 'the trained head') : undefined;
+    const test = testSplit ? await evaluateWeights(weights, testSplit, o.outDir ?? 'the trained head') : undefined;
     return {
       weights,
       history: history.epochs,

@@ -140,6 +140,12 @@ export interface FeatureSplit {
   labels?: Uint8Array;
   /** Rows in file order, in chunks (used when `features` is absent). */
   chunks?: (rowsPerChunk: number) => AsyncIterable<FeatureChunk>;
+  /**
+   * Per row, its view (`extract --augment`): 0 for an image's original, followed by that image's
+   * extra views 1, 2, …. Training samples one view of each image per epoch; measuring uses the
+   * originals only. Absent: every row is an image of its own.
+   */
+  views?: Uint8Array;
 }
 
 export interface FeatureChunk {

@@ -3,8 +3,9 @@
  * out its 15% of each class. It is what picks the epoch (early stopping, best weights), so the test
  * split can be measured once at the end and stay an unbiased estimate.
  */
+import { filteredChunks, imageStarts } from './data.js';
 import { createRng, permutation, STREAM_VALIDATION } from './random.js';
-import type { FeatureChunk, FeatureSplit } from './types.js';
+import type { FeatureSplit } from './types.js';
 import { elementCount } from '../shape.js';
 
 export interface ValidationPlan {
@@ -19,7 +20,8 @@ export interface ValidationPlan {
  * rows or more (so every such class is measured) and never all of them (every class keeps a
  * training row), drawn by a permutation seeded by (seed, class).
  */
-export function stratifiedValidation(labels: ArrayLike<number>, classes: number, fraction: number, seed: number): ValidationPlan {
+export function stratifiedValidation(labels: ArrayLike<number>, classes: number, fraction: number, seed: number, views?: Uint8Array): ValidationPlan {
+  if (views) return imageValidation(labels, classes, fraction, seed, views);
   const byClass: number[][] = Array.from({ length: classes }, () => []);
   for (let i = 0; i < labels.length; i++) byClass[labels[i]!]?.push(i);
   const chosen: number[] = [];
@@ -33,33 +35,26 @@ export function stratifiedValidation(labels: ArrayLike<number>, classes: number,
   return { rows: Uint32Array.from(chosen).sort(), perClass };
 }
 
+/**
+ * With augmented views (FeatureSplit.views) whole images are held out: the images are drawn as rows
+ * are without views (so a split's originals give the same validation images whatever its views), and
+ * every row of a drawn image goes, its views included, so none of them trains. `perClass` counts images.
+ */
+function imageValidation(labels: ArrayLike<number>, classes: number, fraction: number, seed: number, views: Uint8Array): ValidationPlan {
+  const starts = imageStarts(views, labels.length);
+  const images = starts.length - 1;
+  const imageLabels = new Uint8Array(images);
+  for (let i = 0; i < images; i++) imageLabels[i] = labels[starts[i]!]!;
+  const plan = stratifiedValidation(imageLabels, classes, fraction, seed);
+  const rows: number[] = [];
+  for (const i of plan.rows) for (let r = starts[i]!; r < starts[i + 1]!; r++) rows.push(r);
+  return { rows: Uint32Array.from(rows), perClass: plan.perClass };
+}
+
 function membership(count: number, rows: Uint32Array): Uint8Array {
   const isVal = new Uint8Array(count);
   for (const r of rows) isVal[r] = 1;
   return isVal;
-}
-
-/** A streamed split's chunks with only the rows where `keep` is 1, renumbered from 0. */
-function filteredChunks(split: FeatureSplit, keep: Uint8Array, want: number): (rows: number) => AsyncIterable<FeatureChunk> {
-  const per = elementCount(split.featureShape);
-  return async function* (rows: number): AsyncGenerator<FeatureChunk> {
-    let emitted = 0;
-    for await (const chunk of split.chunks!(rows)) {
-      let n = 0;
-      for (let r = 0; r < chunk.count; r++) n += keep[chunk.start + r] === want ? 1 : 0;
-      if (n === 0) continue;
-      const features = new Float32Array(n * per);
-      const labels = new Uint8Array(n);
-      let j = 0;
-      for (let r = 0; r < chunk.count; r++) {
-        if (keep[chunk.start + r] !== want) continue;
-        features.set(chunk.features.subarray(r * per, (r + 1) * per), j * per);
-        labels[j++] = chunk.labels[r]!;
-      }
-      yield { start: emitted, count: n, features, labels };
-      emitted += n;
-    }
-  };
 }
 
 /**
@@ -73,6 +68,17 @@ export function holdOut(split: FeatureSplit, rows: Uint32Array): { train: Featur
   const valCount = rows.length;
   const trainCount = split.count - valCount;
   const isVal = membership(split.count, rows);
+  if (split.views) {
+    let first = 0;
+    for (let r = 0; r < split.count; r++) {
+      if (split.views[r] === 0) first = r;
+      else if (isVal[r] !== isVal[first]) throw new Error(`holdOut: the rows held out cut image rows ${first}…${r} apart: hold out whole images (stratifiedValidation with the views)`);
+    }
+  }
+  // the views column is copied, not rearranged: the caller's stays as read
+  const views = split.views && { train: split.views.filter((_, r) => !isVal[r]), val: split.views.filter((_, r) => isVal[r] === 1) };
+  const trainViews = views && { views: views.train };
+  const valViews = views && { views: views.val };
   if (split.features && split.labels) {
     const per = elementCount(split.featureShape);
     const { features, labels } = split;
@@ -94,13 +100,13 @@ export function holdOut(split: FeatureSplit, rows: Uint32Array): { train: Featur
       t++;
     }
     return {
-      train: { ...base, count: trainCount, features: features.subarray(0, trainCount * per), labels: labels.subarray(0, trainCount) },
-      val: { ...base, count: valCount, features: valFeatures, labels: valLabels },
+      train: { ...base, count: trainCount, features: features.subarray(0, trainCount * per), labels: labels.subarray(0, trainCount), ...trainViews },
+      val: { ...base, count: valCount, features: valFeatures, labels: valLabels, ...valViews },
     };
   }
   if (!split.chunks) throw new Error('a feature split needs features or chunks');
   return {
-    train: { ...base, count: trainCount, chunks: filteredChunks(split, isVal, 0) },
-    val: { ...base, count: valCount, chunks: filteredChunks(split, isVal, 1) },
+    train: { ...base, count: trainCount, chunks: filteredChunks(split, isVal, 0), ...trainViews },
+    val: { ...base, count: valCount, chunks: filteredChunks(split, isVal, 1), ...valViews },
   };
 }

@@ -10,7 +10,7 @@ import { buildHead } from '../../src/head/model.js';
 import { TEST_SELECTS_WARNING, TrainingStopped, trainHead } from '../../src/head/train.js';
 import type { EpochEndInfo, FeatureChunk, FeatureSplit, TrainHeadOptions, TrainSettings } from '../../src/head/types.js';
 import { rejection } from '../helpers/errors.js';
-import { toySplit } from '../helpers/head-cache.js';
+import { toySplit, toyViews } from '../helpers/head-cache.js';
 
 const C = 8;
 const K = 3;
@@ -355,3 +355,64 @@ describe('trainHead with a validation split', () => {
     expect(resumed.history).toHaveLength(2);
   });
 });
+
+describe('trainHead with augmented views', () => {
+  const batchesPerEpoch = (calls: { epoch: number }[]): number[] => [1, 2, 3, 4].map((e) => calls.filter((c) => c.epoch === e).length);
+
+  it('an epoch trains on one view per image: views that are copies give the head the originals give, in memory and streamed', async () => {
+    const plain = await trainHead(options());
+    const copies = toyViews(split(96, 1), 2);
+    const seenBatches: { epoch: number }[] = [];
+    const notes: string[] = [];
+    const viewed = await trainHead(options({}, { train: copies }), { onBatchEnd: (b) => seenBatches.push(b), onNote: (l) => notes.push(l) });
+    // 96 images, batch size 16: 6 batches an epoch, not the 18 of 288 rows
+    expect(batchesPerEpoch(seenBatches)).toEqual([6, 6, 6, 6]);
+    expect(notes).toContain('augmented views: 288 train rows of 96 images; each epoch trains on one view of each image');
+    expect(viewed.weights).toEqual(plain.weights);
+    const streamed: FeatureSplit = { ...copies, features: undefined, labels: undefined, chunks: chunksOf(copies) };
+    const fromStream = await trainHead(options({}, { train: streamed, memoryBudget: 0 }));
+    expect(fromStream.dataPlan).toBe('stream');
+    expect(fromStream.weights).toEqual(plain.weights);
+  });
+
+  it('trains on the extra views: originals without signal, views with it, still learn', async () => {
+    const signal = split(96, 1);
+    const noise: FeatureSplit = { ...signal, features: Float32Array.from(signal.features!) };
+    for (let i = 0; i < 96; i++) noise.features![i * C + noise.labels![i]!]! -= 1;
+    const settings = { epochs: 8 };
+    const originalsOnly = await trainHead(options(settings, { train: noise }));
+    const flipped = await trainHead(options(settings, { train: toyViews(noise, 1, (row, _v, i) => (row[noise.labels![i]!]! += 1)) }));
+    expect(originalsOnly.test!.accuracy).toBeLessThan(0.6);
+    expect(flipped.test!.accuracy).toBe(1);
+  });
+
+  it('validation and test measure the originals only', async () => {
+    const spoil = (row: Float32Array): void => void row.reverse();
+    const val = split(24, 3);
+    const plain = await trainHead(options({ epochs: 3 }, { val }));
+    const viewed = await trainHead(options({ epochs: 3 }, { val: toyViews(val, 2, spoil), test: toyViews(split(30, 2), 3, spoil) }));
+    expect(viewed.history.map((e) => e.valAccuracy)).toEqual(plain.history.map((e) => e.valAccuracy));
+    expect(viewed.history.map((e) => e.valLoss)).toEqual(plain.history.map((e) => e.valLoss));
+    expect(viewed.test!.count).toBe(30);
+    expect(viewed.test!.accuracy).toBe(plain.test!.accuracy);
+    expect(Array.from(viewed.test!.predicted)).toEqual(Array.from(plain.test!.predicted));
+  });
+
+  it('refuses a train split whose views column does not match its rows, in one line', async () => {
+    const bad = { ...split(12, 1), views: new Uint8Array(11) };
+    const err = await rejection(trainHead(options({}, { train: bad })));
+    expect(err).toBeInstanceOf(MismatchError);
+    expect(err.message).toBe('The train split has 12 rows but its views column has 11');
+  });
+});
+
+/** An in-memory split's rows as chunks, the way the cache reader streams them. */
+function chunksOf(s: FeatureSplit): (rows: number) => AsyncIterable<FeatureChunk> {
+  const per = s.featureShape.reduce((a, b) => a * b, 1);
+  return async function* (rows) {
+    for (let start = 0; start < s.count; start += rows) {
+      const count = Math.min(rows, s.count - start);
+      yield { start, count, features: s.features!.subarray(start * per, (start + count) * per), labels: s.labels!.subarray(start, start + count) };
+    }
+  };
+}

@@ -111,3 +111,55 @@ describe('holdOut', () => {
     expect(await rowsOf(stream.val)).toEqual(await rowsOf(memory.val));
   });
 });
+
+describe('validation with augmented views', () => {
+  /** The 70 images of labels(), image i with 1 + (i % 3) rows: features [row, label], views 0, 1, …. */
+  function viewed(): { split: FeatureSplit; image: number[] } {
+    const l = labels();
+    const rowLabels: number[] = [];
+    const views: number[] = [];
+    const image: number[] = [];
+    for (const [i, c] of l.entries()) {
+      for (let v = 0; v <= i % 3; v++) {
+        rowLabels.push(c);
+        views.push(v);
+        image.push(i);
+      }
+    }
+    return { split: { ...split(Uint8Array.from(rowLabels)), views: Uint8Array.from(views) }, image };
+  }
+
+  it('holds out whole images: the images the originals alone would give, with every one of their views', () => {
+    const { split: s, image } = viewed();
+    const plan = stratifiedValidation(s.labels!, 3, 0.1, 3, s.views);
+    const byImage = stratifiedValidation(labels(), 3, 0.1, 3);
+    expect(plan.perClass).toEqual(byImage.perClass);
+    const heldImages = new Set(byImage.rows);
+    const expected = image.flatMap((img, r) => (heldImages.has(img) ? [r] : []));
+    expect(Array.from(plan.rows)).toEqual(expected);
+    // the rows of a held image are all held; no kept image loses a row
+    expect(plan.rows.length).toBeGreaterThan(byImage.rows.length);
+  });
+
+  it('holdOut carries the views column to both sides, in memory and streamed', async () => {
+    const { split: s, image } = viewed();
+    const plan = stratifiedValidation(s.labels!, 3, 0.1, 3, s.views);
+    // holdOut rearranges a split in memory in place: each side gets its own
+    for (const input of [viewed().split, { ...streamed(viewed().split), views: s.views }]) {
+      const { train, val } = holdOut(input, plan.rows);
+      const valRows = await rowsOf(val);
+      const trainRows = await rowsOf(train);
+      expect(Array.from(val.views!)).toEqual(valRows.map((r) => s.views![r[0]!]));
+      expect(Array.from(train.views!)).toEqual(trainRows.map((r) => s.views![r[0]!]));
+      const heldImages = new Set(valRows.map((r) => image[r[0]!]));
+      expect(trainRows.some((r) => heldImages.has(image[r[0]!]))).toBe(false);
+    }
+  });
+});
+
+describe('holdOut with views, given rows of parts of images', () => {
+  it('refuses to cut an image apart (a plan made without the views column)', () => {
+    const s: FeatureSplit = { ...split(Uint8Array.from([0, 0, 1, 1])), views: Uint8Array.from([0, 1, 0, 1]) };
+    expect(() => holdOut(s, Uint32Array.from([1]))).toThrow('holdOut: the rows held out cut image rows 0…1 apart: hold out whole images (stratifiedValidation with the views)');
+  });
+});

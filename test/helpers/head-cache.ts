@@ -83,3 +83,26 @@ export function toySplit(n: number, seed: number, shape: number[], classes = 3):
   }
   return { count: n, featureShape: shape, layout: 'map', features, labels };
 }
+
+/**
+ * A split with augmented views made of an in-memory one: each row followed by `extra` views, each a
+ * copy of it changed by `change(features, view)` (a plain copy without), with the views column.
+ */
+export function toyViews(split: FeatureSplit, extra: number, change?: (row: Float32Array, view: number, image: number) => void): FeatureSplit {
+  const per = split.featureShape.reduce((a, b) => a * b, 1);
+  const rows = split.count * (extra + 1);
+  const features = new Float32Array(rows * per);
+  const labels = new Uint8Array(rows);
+  const views = new Uint8Array(rows);
+  for (let i = 0; i < split.count; i++) {
+    for (let v = 0; v <= extra; v++) {
+      const r = i * (extra + 1) + v;
+      const row = features.subarray(r * per, (r + 1) * per);
+      row.set(split.features!.subarray(i * per, (i + 1) * per));
+      if (v > 0) change?.(row, v, i);
+      labels[r] = split.labels![i]!;
+      views[r] = v;
+    }
+  }
+  return { ...split, count: rows, features, labels, views };
+}
