@@ -10,6 +10,7 @@ import { MAP_NAME, POOLED_NAME, buildTrunkGraph } from './extract/graph.js';
 import { type OnnxNode, type OnnxTensor, type Piece, bytesField, encodeModel, messageField, stringField, varintField, writeMessage } from './onnx/proto.js';
 import { decodeModelInfo, rawPiece as raw, scanFields } from './onnx/decode.js';
 import { InputError } from './errors.js';
+import type { Calibration } from './quantize/calibration.js';
 import { POOL_CELLS, foldWeight } from './head/fold.js';
 
 export const PROBABILITIES_NAME = 'probabilities';
@@ -36,6 +37,8 @@ export interface ExportGraphOptions {
   layers: { fc0: DenseLayer; fc3?: DenseLayer; fc6?: DenseLayer };
   /** Written to the model's metadata_props (class names, image size, normalisation…). */
   metadata?: Record<string, string>;
+  /** An int8 trunk's scales (the head's cache's): the exported trunk is the one the head was trained behind. */
+  calibration?: Calibration;
 }
 
 // onnx.proto field numbers used by the splice.
@@ -122,7 +125,7 @@ function headNodes(opts: ExportGraphOptions): { nodes: OnnxNode[]; initializers:
 
 /** Serialized ONNX model: `images` [N,3,S,S] normalised → `probabilities` [N,K]. */
 export function buildExportGraph(trunkWeights: BackboneWeights, opts: ExportGraphOptions): Uint8Array {
-  const trunk = buildTrunkGraph(trunkWeights, { imageSize: opts.imageSize, output: readsMap(opts) ? 'map' : 'pooled' });
+  const trunk = buildTrunkGraph(trunkWeights, { imageSize: opts.imageSize, output: readsMap(opts) ? 'map' : 'pooled', calibration: opts.calibration });
   const head = headNodes(opts);
   // The head's output keeps its public name: a trunk (a ready ONNX backbone) that already uses it, or the prefix, is refused in one line.
   const info = decodeModelInfo(trunk);

@@ -54,6 +54,7 @@ export async function writeOnnxModel(head: LoadedHead, file: string, opts: { wei
       imageSize: facts.imageSize,
       mapShape,
       layers: head.layers,
+      calibration: facts.calibration,
       metadata: {
         classes: JSON.stringify(facts.classes),
         image_size: String(facts.imageSize),

@@ -1,4 +1,5 @@
 /** `headstart inspect PATH`: what a feature cache, a head folder, an exported model or a checkpoint holds. */
+import { SPLITS } from './cache/format.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UNRECORDED_BACKBONE, listBackbones } from './backbones/index.js';
@@ -37,9 +38,12 @@ async function inspectCache(path: string): Promise<CommandResult> {
     `  weights   ${short(a.weightsId)}`,
     `  images    ${a.imageSize}×${a.imageSize}, mean ${shape(a.mean)}, std ${shape(a.std)}`,
     `  layout    ${a.layout}, row ${shape(a.featureShape)}: ${a.classifierInput}`,
+    `  trunk     ${a.precision === 'int8' ? `int8 (${a.calibrationRule ?? 'calibration not recorded'})` : 'fp32'}`,
   ];
-  for (const split of ['train', 'test'] as const) {
+  for (const split of SPLITS) {
     const s = info.splits[split];
+    // val is a split only some caches have: shown when there.
+    if (s === undefined && split === 'val') continue;
     lines.push(`  ${split.padEnd(9)} ${s ? `${s.count.toLocaleString('en-US')} rows of ${shape(s.featureShape)}` : 'not extracted'}`);
   }
   return { text: lines.join('\n'), data: { kind: 'cache', ...info } };
@@ -108,7 +112,7 @@ async function inspectHead(dir: string): Promise<CommandResult> {
     `  layers    ${describeHeadLayers(head.layers)}`,
     `  input     ${m.input.layout} ${shape(m.input.featureShape)}: ${m.input.transform}`,
     `  backbone  ${m.backbone ?? `${UNRECORDED_BACKBONE} (not recorded)`}`,
-    `  weights   ${m.cache.weightsId === undefined ? '?' : short(m.cache.weightsId)}, images ${m.cache.imageSize ?? '?'}×${m.cache.imageSize ?? '?'}`,
+    `  weights   ${m.cache.weightsId === undefined ? '?' : short(m.cache.weightsId)}, images ${m.cache.imageSize ?? '?'}×${m.cache.imageSize ?? '?'}${m.cache.precision === 'int8' ? ', int8 trunk' : ''}`,
     `  cache     ${m.cache.path}`,
     `  trained   ${s.optimizer} lr ${s.lr}, weight decay ${s.weightDecay}, batch ${s.batchSize}, dropout ${s.dropout}, init ${s.init}, seed ${s.seed}; ${m.training.epochsRun} epochs (best ${m.training.bestEpoch}${m.training.stoppedEarly ? ', stopped early' : ''})${m.training.folded ? ', folded' : ''}`,
     `  accuracy  ${percent(metrics?.testAccuracy ?? metrics?.accuracy ?? m.training.testAccuracy)} on the test split`,

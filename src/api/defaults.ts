@@ -24,6 +24,7 @@ export const EXTRACT_DEFAULTS = {
   device: 'auto',
   batchSize: 64,
   pooled: false,
+  precision: 'fp32',
   testFraction: 0.2,
   valFraction: 0,
   seed: 0,

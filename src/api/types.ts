@@ -5,7 +5,7 @@
  * the library itself never prints, exits or installs signal handlers.
  */
 import type { CacheSplitName } from '../cache/types.js';
-import type { DeviceRequest, Provider } from '../extract/types.js';
+import type { DeviceRequest, Precision, Provider } from '../extract/types.js';
 import type { BackendRequest } from '../head/backend.js';
 import type { ClassWeightMode } from '../head/class-weight.js';
 import type { EpochEndInfo, HeadKind, Monitor, OptimizerName, SelectionSplit, TrainHeadResult as TrainLoopResult, TrainSettings } from '../head/types.js';
@@ -65,6 +65,11 @@ export interface ExtractOptions {
   batchSize?: number;
   /** Store the pooled features instead of the trunk map. */
   pooled?: boolean;
+  /**
+   * The trunk's arithmetic: `fp32` (exact, the default) or `int8` (ONNX Runtime's integer kernels,
+   * calibrated on the first train images; the scales are recorded in the cache and reused).
+   */
+  precision?: Precision;
   /** For a folder without train/ and test/: the share held out as test. */
   testFraction?: number;
   /** Share of each train class carved out as the `val` split (stratified, seeded by `seed`); 0: none. */
@@ -108,6 +113,7 @@ export interface ExtractResult {
   featureShape: number[];
   imageSize: number;
   weightsId: string;
+  precision: Precision;
 }
 
 export interface TrainHeadOptions {

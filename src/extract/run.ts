@@ -25,7 +25,8 @@ import { extractSplit } from './extract.js';
 import { resolveShard, shardDataset, shardRange } from './shard.js';
 import { trunkFeatureShape } from './graph.js';
 import { openTrunk } from './trunk.js';
-import type { Trunk } from './types.js';
+import type { Calibration, Trunk } from './types.js';
+import { int8Identity, resolveCalibration } from './calibrate.js';
 import { elementCount } from '../shape.js';
 
 const BUILT_IN = new Set(['cifar10', 'digits']);
@@ -99,7 +100,7 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
   const range = shard === undefined ? undefined : shardRange(shard.index, shard.count, splitRows);
   if (range !== undefined) datasets = datasets.map((d) => shardDataset(d, range.first, range.rows));
   const rule = splitRule(data, testFraction, seed) + valSplitRule(valFraction, seed);
-  const identityOf = (dataset: Dataset): CacheIdentity => ({
+  const floatIdentityOf = (dataset: Dataset): CacheIdentity => ({
     backbone: backbone.id,
     weightsId,
     imageSize,
@@ -112,10 +113,22 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
     splitRule: shard === undefined ? rule : shardSplitRule(rule, shard.index, shard.count),
   });
 
+  // int8: one set of scales for every split and shard, from the first images of the whole train
+  // split (or the ones the cache or a part file already records for the same data).
+  let calibration: Calibration | undefined;
+  if (o.precision === 'int8') {
+    const train = shard === undefined ? datasets.find((d) => d.split === 'train') : undefined;
+    const calibrationSet = train ?? (await openDataset({ data, dataDir, split: 'train', imageSize, testFraction, seed, valFraction, limitInputPixels, normalization: backbone.preprocessing }));
+    const resolved = await resolveCalibration({ ...trunkWeights, imageSize, cachePath, identity: floatIdentityOf(calibrationSet), dataset: calibrationSet, force, onNote: note });
+    calibration = resolved.calibration;
+  }
+  const identityOf = (dataset: Dataset): CacheIdentity => (calibration === undefined ? floatIdentityOf(dataset) : int8Identity(floatIdentityOf(dataset), calibration));
+
   // The trunk (an ONNX model to build or load, a session to start) is opened only if some split
   // needs it: extractSplit asks for it after finding the split missing from the cache.
   let trunk: Trunk | undefined;
-  const openOnce = async (): Promise<Trunk> => (trunk ??= await openTrunk({ backbone, weights: trunkWeights.weights, weightsId, imageSize, output: layout, device: o.device, onNote: note }));
+  const openOnce = async (): Promise<Trunk> =>
+    (trunk ??= await openTrunk({ backbone, weights: trunkWeights.weights, weightsId, imageSize, output: layout, device: o.device, precision: o.precision, calibration, onNote: note }));
   const results: ExtractedSplit[] = [];
   try {
     for (const dataset of datasets) {
@@ -152,7 +165,17 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
     await trunk?.close();
   }
   const shardData = shard === undefined || range === undefined ? undefined : { index: shard.index, count: shard.count, firstRow: range.first, rows: range.rows, splitRows };
-  return { cache: cachePath, splits: results, ...(shardData === undefined ? {} : { shard: shardData }), dataName: datasets[0]!.name, layout, featureShape, imageSize, weightsId };
+  return {
+    cache: cachePath,
+    splits: results,
+    ...(shardData === undefined ? {} : { shard: shardData }),
+    dataName: datasets[0]!.name,
+    layout,
+    featureShape,
+    imageSize,
+    weightsId,
+    precision: o.precision,
+  };
 }
 
 /** What `extract --json` prints: the cache, its splits, and the shard. */
@@ -163,7 +186,8 @@ export function extractJson(r: ExtractResult): { cache: string; splits: Extracte
 /** The summary line: what the cache holds, and the shard's rows. */
 export function formatExtract(r: ExtractResult): string {
   const held = r.splits.map((s) => `${s.split} (${count(s.count)} images)`).join(' and ');
-  const text = `Feature cache ${r.cache}: ${held} of ${r.dataName}, ${r.layout === 'map' ? 'trunk map' : 'pooled features'} ${r.featureShape.join('x')} per image, image size ${r.imageSize}, weights ${r.weightsId}`;
+  const int8 = r.precision === 'int8' ? ', int8 trunk' : '';
+  const text = `Feature cache ${r.cache}: ${held} of ${r.dataName}, ${r.layout === 'map' ? 'trunk map' : 'pooled features'} ${r.featureShape.join('x')} per image, image size ${r.imageSize}, weights ${r.weightsId}${int8}`;
   const s = r.shard;
   const shardText = s === undefined ? '' : `; shard ${s.index} of ${s.count}: rows ${s.firstRow}-${s.firstRow + s.rows - 1} of ${s.splitRows} (headstart merge joins the shards)`;
   return `${text}${shardText}`;

@@ -414,7 +414,16 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
       inFeatures: result.weights.fc0.inFeatures,
       hidden: headKind(result.weights) === 'linear' ? 0 : result.weights.fc0.outFeatures,
       input: { layout: attrs.layout, featureShape, transform: inputTransform(attrs, featureShape, mode), classifier: mode },
-      cache: { path: cachePath, weightsId: attrs.weightsId, imageSize: attrs.imageSize, mean: attrs.mean, std: attrs.std, dataName: attrs.dataName },
+      cache: {
+        path: cachePath,
+        weightsId: attrs.weightsId,
+        imageSize: attrs.imageSize,
+        mean: attrs.mean,
+        std: attrs.std,
+        dataName: attrs.dataName,
+        // An int8 cache's head predicts through the int8 trunk with the same scales.
+        ...(attrs.precision === 'int8' ? { precision: attrs.precision, calibration: attrs.calibration } : {}),
+      },
       settings,
       training: {
         epochsRun: result.history.length,
