@@ -107,7 +107,6 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
   const channels = o.train.featureShape[0]!;
   // The folded layer's forward pass is exact whatever its columns' deviations, so the loss is the unfolded head's.
   const params = folded ? headTensors(o.initial, foldWeight(fc0.weight, fc0.outFeatures, channels), channels) : headTensors(o.initial);
-  // HeadOptimizer reads config.lr at every step: the schedule sets it before each one.
   const config = optimizerConfig(optimizerKind(s), start, s.weightDecay, s.momentum);
   // As trainHead does: the backend loads what its capabilities need (WebGPU's fused programs) first.
   await activeBackend().prepare();
@@ -127,7 +126,7 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
       for await (const b of epochBatches(prep, s.batchSize, createRng(s.seed, STREAM_SHUFFLE, epoch))) {
         // fastai's SchedExp at position step/steps.
         const lr = start * (end / start) ** (step / steps);
-        config.lr = lr;
+        optimizer.setLearningRate(lr);
         const masks = dropoutMasks(o.initial, b.n, s.dropout, drop);
         const { loss } = await trainStep(params, b.x, prep.inWidth, b.labels, o.classes, optimizer, masks);
         step++;

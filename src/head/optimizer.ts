@@ -66,7 +66,8 @@ export class HeadOptimizer {
   private readonly state: UpdateState;
 
   constructor(config: OptimizerConfig, scales: Record<string, ParamScale> = {}, mode?: 'ops' | 'inplace', options: HeadOptimizerOptions = {}) {
-    this.config = config;
+    // Its own copy: the learning rate changes only through setLearningRate, never through the caller's object.
+    this.config = { ...config };
     this.scales = scales;
     const backend = activeBackend();
     const inPlace = backend.inPlaceUpdater({ wasmMinElements: options.wasmMinElements ?? 65536 });
@@ -75,7 +76,7 @@ export class HeadOptimizer {
     this.updater = this.mode === 'inplace' ? inPlace : options.fusedPrograms ? backend.fusedOps()?.updater : undefined;
     const self = this;
     this.state = {
-      config,
+      config: this.config,
       get step() {
         return self.stepCount;
       },
@@ -87,6 +88,11 @@ export class HeadOptimizer {
 
   get steps(): number {
     return this.stepCount;
+  }
+
+  /** The learning rate of the steps that follow, as setting a torch param group's `lr` does (the lr range test's schedule). */
+  setLearningRate(lr: number): void {
+    this.config.lr = lr;
   }
 
   private scale(name: string): ParamScale {

@@ -115,4 +115,49 @@ describe('optimizers match torch.optim on the 4-step fixtures', () => {
       expect(relativeError(pb.p!.dataSync(), start)).toBeGreaterThan(1e-2);
     }
   });
+
+  it("setLearningRate changes the lr of the steps that follow, as a torch param group does, and never the caller's config", () => {
+    const shape = [3, 4];
+    const start = Float32Array.from({ length: 12 }, (_, i) => Math.sin(i + 1));
+    const grad = (s: number): tf.Tensor =>
+      tf.tensor(
+        Float32Array.from({ length: 12 }, (_, i) => Math.cos(i * (s + 2))),
+        shape,
+      );
+    for (const mode of ['ops', 'inplace'] as const) {
+      for (const kind of ['sgd', 'adam'] as const) {
+        // Two steps at 0.05 then two at 0.01, against an optimizer made at 0.05 whose lr is set between.
+        const made = optimizerConfig(kind, 0.05, 0, 0.9);
+        const switched = new HeadOptimizer(made, {}, mode);
+        const p: Record<string, tf.Tensor> = { p: tf.tensor(Float32Array.from(start), shape) };
+        const expected = Float32Array.from(start);
+        // The reference: SGD with momentum (torch's buffer: b = μb + g; p -= lr·b) or Adam, computed here.
+        const m = new Float64Array(12);
+        const v = new Float64Array(12);
+        for (let s = 0; s < 4; s++) {
+          const lr = s < 2 ? 0.05 : 0.01;
+          if (s === 2) switched.setLearningRate(0.01);
+          const g = grad(s);
+          const gv = g.dataSync();
+          switched.step(p, { p: g });
+          g.dispose();
+          for (let i = 0; i < 12; i++) {
+            if (kind === 'sgd') {
+              m[i] = s === 0 ? gv[i]! : 0.9 * m[i]! + gv[i]!;
+              expected[i] = expected[i]! - lr * m[i]!;
+            } else {
+              m[i] = 0.9 * m[i]! + 0.1 * gv[i]!;
+              v[i] = 0.999 * v[i]! + 0.001 * gv[i]! * gv[i]!;
+              const mh = m[i]! / (1 - 0.9 ** (s + 1));
+              const vh = v[i]! / (1 - 0.999 ** (s + 1));
+              expected[i] = expected[i]! - (lr * mh) / (Math.sqrt(vh) + 1e-8);
+            }
+          }
+        }
+        expect(relativeError(p.p!.dataSync(), expected)).toBeLessThanOrEqual(1e-5);
+        expect(made.lr).toBe(0.05);
+        p.p!.dispose();
+      }
+    }
+  });
 });
