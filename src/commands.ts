@@ -3,7 +3,8 @@
  * so that tsc refuses a key the type lacks or a flag whose parsed value does not fit its field (as
  * vitest ties its CLI table to its config type), with the library's defaults (api/defaults.ts). A
  * command's code is imported only when it runs, so `--help` never loads ONNX Runtime, TensorFlow.js
- * or sharp.
+ * or sharp. Longer than most modules on purpose: it is one declarative table, read as a whole (the
+ * parser, the help text and main() are in cli.ts).
  */
 import { backboneFactoryUsages, backboneIds, defaultBackbone, defaultWeightsPath, isBackboneId } from './backbones/index.js';
 import { HEAD_KINDS } from './head/types.js';

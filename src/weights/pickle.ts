@@ -2,6 +2,7 @@
  * A small unpickler for the opcodes PyTorch state_dicts use (protocols 2–5, binary only). It builds
  * plain values; classes and persistent ids are handed to callbacks so pth.ts decides what torch's
  * globals mean. It never runs code from the file: unknown globals become inert PickleObjects.
+ * Longer than most modules on purpose: one opcode loop over one stack, which reads best whole.
  */
 import { InputError } from '../errors.js';
 import { shown, truncated } from './views.js';
