@@ -22,7 +22,9 @@ import { resolveHooks } from '../api/reporter.js';
 import type { ExtractOptions, ExtractResult, ExtractShard, ExtractedSplit, Hooks, ProgressTask } from '../api/types.js';
 import { contextHooks, interruptible } from '../run-context.js';
 import { extractSplit } from './extract.js';
-import { resolveShard, shardDataset, shardRange } from './shard.js';
+import { resolveShard, shardDataset, shardRows } from './shard.js';
+import { augmentSpecFrom } from '../data/augment.js';
+import { isViewsDataset, viewsDataset } from '../data/views.js';
 import { trunkFeatureShape } from './graph.js';
 import { openTrunk } from './trunk.js';
 import type { Trunk } from './types.js';
@@ -64,6 +66,8 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
   const withVal = valFraction > 0 || (!BUILT_IN.has(data) && (await hasOwnVal(resolve(data))));
   const splits: CacheSplitName[] = o.split === 'all' ? (withVal ? ['train', 'val', 'test'] : ['train', 'test']) : [o.split];
   const shard = resolveShard(o.shard, o.shards, env);
+  if (o.augment !== undefined && o.split === 'val') throw new UsageError(expected('--split train or all with --augment (the val split is never augmented)', '--split', o.split));
+  const augment = augmentSpecFrom({ augment: o.augment, views: o.views, seed, split: o.split === 'val' ? 'train' : o.split });
   if (shard !== undefined && o.split === 'all') throw new UsageError(expected('--split train or --split test with a shard (one split at a time)', '--split', 'all'));
   const givenCache = o.cache ?? defaultCachePath(data, imageSize, 'cache', backbone.id);
   // Every worker of a job gets the same --cache: each makes its own file from it (unless it already names this shard's).
@@ -92,11 +96,14 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
   for (const split of splits) {
     const dataset = await openDataset({ data, dataDir, split, imageSize, testFraction, seed, valFraction, limitInputPixels, normalization: backbone.preprocessing });
     requireTwoClasses(dataset, data);
-    datasets.push(dataset);
-    if (shard !== undefined) splitRows = dataset.length;
+    // Only train is augmented: test and val measure the images as they are.
+    const made = augment !== undefined && split === 'train' ? viewsDataset(dataset, augment) : dataset;
+    if (isViewsDataset(made)) note(`${split}: ${count(made.images)} images × ${made.viewsPerImage} views = ${count(made.length)} rows (--augment ${augment!.augment.join(',')})`);
+    datasets.push(made);
+    if (shard !== undefined) splitRows = made.length;
   }
-  // A shard's rows of the one split; its rule names the shard, so it is never taken for the whole split.
-  const range = shard === undefined ? undefined : shardRange(shard.index, shard.count, splitRows);
+  // A shard's rows of the one split (whole images of an augmented one); its rule names the shard, so it is never taken for the whole split.
+  const range = shard === undefined ? undefined : shardRows(shard.index, shard.count, datasets[0]!);
   if (range !== undefined) datasets = datasets.map((d) => shardDataset(d, range.first, range.rows));
   const rule = splitRule(data, testFraction, seed) + valSplitRule(valFraction, seed);
   const identityOf = (dataset: Dataset): CacheIdentity => ({
@@ -122,6 +129,7 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
       const attrs = identityOf(dataset);
       const split = dataset.split;
       const bytes = dataset.length * rowFloats * 4;
+      const viewed = isViewsDataset(dataset) ? { images: dataset.images, viewsPerImage: dataset.viewsPerImage } : {};
       // Made on the first progress report, once the trunk is running: a reused split shows none.
       let task: ProgressTask | undefined;
       const r = await extractSplit({
@@ -129,7 +137,8 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
         trunk: openOnce,
         cachePath,
         attrs,
-        batchSize,
+        // A batch of whole images: one at a batch's edge would be decoded twice.
+        batchSize: isViewsDataset(dataset) ? Math.ceil(batchSize / dataset.viewsPerImage) * dataset.viewsPerImage : batchSize,
         force,
         onNote: note,
         signal,
@@ -138,13 +147,13 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
         onProgress: (done, total) => (task ??= reporter.progress(`extract ${split}`, 'images')).update(done, total),
       }).finally(() => task?.finish());
       if (r.reused) {
-        results.push({ split, count: dataset.length, seconds: 0, imagesPerSecond: 0, provider: null, bytes, reused: true, resumedFrom: dataset.length });
+        results.push({ split, count: dataset.length, seconds: 0, imagesPerSecond: 0, provider: null, bytes, reused: true, resumedFrom: dataset.length, ...viewed });
         continue;
       }
       const { provider } = await openOnce();
       const made = r.count - r.resumedFrom;
       const rate = r.seconds > 0 ? made / r.seconds : 0;
-      results.push({ split, count: r.count, seconds: r.seconds, imagesPerSecond: rate, provider, bytes, reused: r.reused, resumedFrom: r.resumedFrom });
+      results.push({ split, count: r.count, seconds: r.seconds, imagesPerSecond: rate, provider, bytes, reused: r.reused, resumedFrom: r.resumedFrom, ...viewed });
       const resumed = r.resumedFrom > 0 ? ` (resumed at ${count(r.resumedFrom)})` : '';
       note(`${split}: ${count(made)} images in ${r.seconds.toFixed(1)}s, ${formatRate(rate)} images/s on ${provider}${resumed}, ${formatBytes(bytes)}`);
     }
@@ -162,7 +171,7 @@ export function extractJson(r: ExtractResult): { cache: string; splits: Extracte
 
 /** The summary line: what the cache holds, and the shard's rows. */
 export function formatExtract(r: ExtractResult): string {
-  const held = r.splits.map((s) => `${s.split} (${count(s.count)} images)`).join(' and ');
+  const held = r.splits.map((s) => `${s.split} (${s.images === undefined ? `${count(s.count)} images` : `${count(s.images)} images × ${s.viewsPerImage} views = ${count(s.count)} rows`})`).join(' and ');
   const text = `Feature cache ${r.cache}: ${held} of ${r.dataName}, ${r.layout === 'map' ? 'trunk map' : 'pooled features'} ${r.featureShape.join('x')} per image, image size ${r.imageSize}, weights ${r.weightsId}`;
   const s = r.shard;
   const shardText = s === undefined ? '' : `; shard ${s.index} of ${s.count}: rows ${s.firstRow}-${s.firstRow + s.rows - 1} of ${s.splitRows} (headstart merge joins the shards)`;
