@@ -1,4 +1,5 @@
 /** `headstart inspect PATH`: what a feature cache, a head folder, an exported model or a checkpoint holds. */
+import { describeAugment } from './cache/augment.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UNRECORDED_BACKBONE, listBackbones } from './backbones/index.js';
@@ -40,7 +41,8 @@ async function inspectCache(path: string): Promise<CommandResult> {
   ];
   for (const split of ['train', 'test'] as const) {
     const s = info.splits[split];
-    lines.push(`  ${split.padEnd(9)} ${s ? `${s.count.toLocaleString('en-US')} rows of ${shape(s.featureShape)}` : 'not extracted'}`);
+    const views = s?.augment === undefined ? '' : `; augmented views: ${describeAugment(s.augment)}`;
+    lines.push(`  ${split.padEnd(9)} ${s ? `${s.count.toLocaleString('en-US')} rows of ${shape(s.featureShape)}${views}` : 'not extracted'}`);
   }
   return { text: lines.join('\n'), data: { kind: 'cache', ...info } };
 }
