@@ -54,8 +54,7 @@ export function viewsColumnProblem(a: SplitAugment, count: number, views: Uint8A
   if (views === undefined) return `records --augment ${a.augment} but has no views column`;
   for (let r = 0; r < count; r++) {
     const want = r % per;
-    if (views[r] !== want)
-      return `has view ${views[r]} at row ${r}; expected ${want} (image ${Math.floor(r / per)}'s rows together, its original (view 0) first, then views 1 to ${a.views})`;
+    if (views[r] !== want) return `has view ${views[r]} at row ${r}; expected ${want} (image ${Math.floor(r / per)}'s rows together, its original (view 0) first, then views 1 to ${a.views})`;
   }
   return undefined;
 }

@@ -120,7 +120,18 @@ export async function planSplit(options: Omit<SplitWriterOptions, 'featureShape'
       let part: PartFile;
       try {
         const rowFloats = elementCount(featureShape);
-        part = await PartFile.open({ cachePath, split, identity, total: count, rowFloats, force, onNote, buildBytes: buildBytesFor(cachePath, count, rowFloats), columns: options.columns, augment: options.augment });
+        part = await PartFile.open({
+          cachePath,
+          split,
+          identity,
+          total: count,
+          rowFloats,
+          force,
+          onNote,
+          buildBytes: buildBytesFor(cachePath, count, rowFloats),
+          columns: options.columns,
+          augment: options.augment,
+        });
       } catch (error) {
         await lock.release();
         throw error;

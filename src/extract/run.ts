@@ -171,7 +171,9 @@ export function extractJson(r: ExtractResult): { cache: string; splits: Extracte
 
 /** The summary line: what the cache holds, and the shard's rows. */
 export function formatExtract(r: ExtractResult): string {
-  const held = r.splits.map((s) => `${s.split} (${s.images === undefined ? `${count(s.count)} images` : `${count(s.images)} images × ${s.viewsPerImage} views = ${count(s.count)} rows`})`).join(' and ');
+  const held = r.splits
+    .map((s) => `${s.split} (${s.images === undefined ? `${count(s.count)} images` : `${count(s.images)} images × ${s.viewsPerImage} views = ${count(s.count)} rows`})`)
+    .join(' and ');
   const text = `Feature cache ${r.cache}: ${held} of ${r.dataName}, ${r.layout === 'map' ? 'trunk map' : 'pooled features'} ${r.featureShape.join('x')} per image, image size ${r.imageSize}, weights ${r.weightsId}`;
   const s = r.shard;
   const shardText = s === undefined ? '' : `; shard ${s.index} of ${s.count}: rows ${s.firstRow}-${s.firstRow + s.rows - 1} of ${s.splitRows} (headstart merge joins the shards)`;

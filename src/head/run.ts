@@ -53,7 +53,8 @@ export function defaultHeadDir(cachePath: string, now: Date = new Date(), models
   return join(modelsDir, 'heads', `${basename(cachePath).replace(/\.h5$/, '')}-${timestamp(now)}`);
 }
 
-async function openSplit(info: CacheInfo, split: CacheSplitName, budget: number): Promise<{ split: FeatureSplit; inMemory: boolean }> {
+/** A split of the cache for training: in memory when it fits in `budget` bytes, else streamed; an augmented one with its views column. */
+export async function openSplit(info: CacheInfo, split: CacheSplitName, budget: number): Promise<{ split: FeatureSplit; inMemory: boolean }> {
   const s = info.splits[split]!; // runTrainHead has checked both splits exist
   const bytes = s.count * elementCount(s.featureShape) * 4;
   const base = { count: s.count, featureShape: s.featureShape, layout: info.attrs.layout };

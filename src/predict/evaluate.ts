@@ -38,7 +38,10 @@ export async function evaluateHead(
   const read = await readCacheSplit(cachePath, split);
   // An augmented train split is measured on its originals (view 0 of each image), as training measured it.
   const views = read.columns.views;
-  const data = views === undefined ? read : { ...read, ...originalsOf({ count: read.count, featureShape: read.featureShape, layout: read.attrs.layout, features: read.features, labels: read.labels, views }, split) };
+  const data =
+    views === undefined
+      ? read
+      : { ...read, ...originalsOf({ count: read.count, featureShape: read.featureShape, layout: read.attrs.layout, features: read.features, labels: read.labels, views }, split) };
   const a = data.attrs;
   const differs = (what: string, found: unknown, wanted: unknown): MismatchError =>
     new MismatchError(`${cachePath} holds features of ${what} ${String(found)} but the head in ${facts.dir} was trained on ${String(wanted)}`);

@@ -140,9 +140,7 @@ describe('extract --augment flip on the digits', () => {
       group.create_attribute(columnDigestAttr('views'), columnDigest('views', views));
     });
     const r = await verifyCache(damaged);
-    expect(r.problems).toEqual([
-      `${damaged} /train has view 1 at row 10; expected 0 (image 5's rows together, its original (view 0) first, then views 1 to 1)`,
-    ]);
+    expect(r.problems).toEqual([`${damaged} /train has view 1 at row 10; expected 0 (image 5's rows together, its original (view 0) first, then views 1 to 1)`]);
   });
 });
 
