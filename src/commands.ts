@@ -214,9 +214,7 @@ export const COMMANDS: CommandSpec[] = [
       },
       augment: {
         name: 'augment',
-        type: 'enum',
-        choices: ['flip', 'crop'],
-        list: true,
+        type: 'string',
         describe:
           "cache augmented views of each train image: flip (its mirror), crop (torchvision's RandomResizedCrop, seeded by --seed), flip,crop (crops, each mirrored with probability 1/2); test and val are never augmented",
         arg: 'LIST',

@@ -78,8 +78,8 @@ export interface ExtractOptions {
   shard?: string;
   /** N, with the index from the scheduler's environment. */
   shards?: number;
-  /** Cache augmented views of each train image: `flip`, `crop`, or both (src/data/augment.ts); test and val never. */
-  augment?: AugmentName | readonly AugmentName[];
+  /** Cache augmented views of each train image: `flip`, `crop`, or both, as a comma list (`flip,crop`) or an array (src/data/augment.ts); test and val never. */
+  augment?: string | readonly AugmentName[];
   /** Extra views per train image with `augment` (default 4 with crop; flip alone: 1). */
   views?: number;
 }

@@ -23,7 +23,7 @@ import type { ExtractOptions, ExtractResult, ExtractShard, ExtractedSplit, Hooks
 import { contextHooks, interruptible } from '../run-context.js';
 import { extractSplit } from './extract.js';
 import { resolveShard, shardDataset, shardRows } from './shard.js';
-import { augmentSpecFrom } from '../data/augment.js';
+import { AUGMENT_NAMES, type AugmentName, augmentSpecFrom } from '../data/augment.js';
 import { isViewsDataset, viewsDataset } from '../data/views.js';
 import { trunkFeatureShape } from './graph.js';
 import { openTrunk } from './trunk.js';
@@ -49,6 +49,15 @@ function splitRule(data: string, testFraction: number, seed: number): string {
 
 const count = (n: number): string => n.toLocaleString('en-US');
 
+/** `--augment`'s comma list (or a library caller's array) as transform names; a name not known, or one twice, is a UsageError. */
+export function augmentNames(value: string | readonly string[] | undefined): AugmentName[] | undefined {
+  if (value === undefined) return undefined;
+  const names = typeof value === 'string' ? value.split(',').map((n) => n.trim()) : [...value];
+  const bad = names.length === 0 || names.some((n) => !(AUGMENT_NAMES as readonly string[]).includes(n)) || new Set(names).size !== names.length;
+  if (bad) throw new UsageError(expected(`flip, crop or flip,crop (each of ${AUGMENT_NAMES.join(', ')} at most once)`, '--augment', typeof value === 'string' ? value : names.join(',')));
+  return names as AugmentName[];
+}
+
 /**
  * Runs the backbone over the data set's split(s) into the feature cache; a split already complete
  * there is reused, a part file resumed. `hooks.signal` stops it after the current batch
@@ -67,7 +76,7 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
   const splits: CacheSplitName[] = o.split === 'all' ? (withVal ? ['train', 'val', 'test'] : ['train', 'test']) : [o.split];
   const shard = resolveShard(o.shard, o.shards, env);
   if (o.augment !== undefined && o.split === 'val') throw new UsageError(expected('--split train or all with --augment (the val split is never augmented)', '--split', o.split));
-  const augment = augmentSpecFrom({ augment: o.augment, views: o.views, seed, split: o.split === 'val' ? 'train' : o.split });
+  const augment = augmentSpecFrom({ augment: augmentNames(o.augment), views: o.views, seed, split: o.split === 'val' ? 'train' : o.split });
   if (shard !== undefined && o.split === 'all') throw new UsageError(expected('--split train or --split test with a shard (one split at a time)', '--split', 'all'));
   const givenCache = o.cache ?? defaultCachePath(data, imageSize, 'cache', backbone.id);
   // Every worker of a job gets the same --cache: each makes its own file from it (unless it already names this shard's).

@@ -10,7 +10,8 @@ import { mergeShards } from '../../src/cache/merge.js';
 import { readCacheInfo, readCacheSplit } from '../../src/cache/reader.js';
 import { verifyCache } from '../../src/cache/verify.js';
 import { MismatchError, UsageError } from '../../src/errors.js';
-import { extract } from '../../src/extract/run.js';
+import { augmentNames, extract } from '../../src/extract/run.js';
+import { parseCommandLine } from '../../src/cli.js';
 import { ExtractionStopped } from '../../src/extract/extract.js';
 import { editCache } from '../helpers/cache-files.js';
 import { rejection } from '../helpers/errors.js';
@@ -147,12 +148,33 @@ describe('extract --augment flip on the digits', () => {
 describe('extract --augment: options that make no sense', () => {
   const dir = tempDir('augment-options');
   afterAll(() => dir.remove());
+  it('the command line gives --augment as its comma list and --views as a number', () => {
+    const o = parseCommandLine(['extract', '--data', 'digits', '--augment', 'crop,flip', '--views', '3']).args.options;
+    expect([o['augment'], o['views']]).toEqual(['crop,flip', 3]);
+    expect(augmentNames(o['augment'] as string)).toEqual(['crop', 'flip']);
+  });
+  it('a part begun with one augmentation is not resumed by another (one line); --force starts it over', async () => {
+    const cache = join(dir.path, 'part.h5');
+    const controller = new AbortController();
+    const reporter: Reporter = { note: () => {}, progress: () => ({ update: (done) => (done >= 200 ? controller.abort() : undefined), finish: () => {} }) };
+    expect(await rejection(extract({ ...base, cache, split: 'train', augment: 'crop', views: 1, batchSize: 50 }, { reporter, signal: controller.signal }))).toBeInstanceOf(ExtractionStopped);
+    const e = await rejection(extract({ ...base, cache, split: 'train', augment: 'flip' }));
+    expect(e).toBeInstanceOf(MismatchError);
+    expect(e.message).toBe(
+      `Partial extraction ${cache}.train.part is made --augment crop --views 1 --seed 0 (1,438 images × 2 views) but this run makes --augment flip --views 1 --seed 0 (1,438 images × 2 views); pass --force to start over`,
+    );
+    const r = await extract({ ...base, cache, split: 'train', augment: 'flip', force: true });
+    expect(r.splits[0]!.resumedFrom).toBe(0);
+  }, 60_000);
   for (const [options, line] of [
     [{ views: 4 }, 'Expected --augment crop or flip,crop alongside it (views of what?) for --views but received 4'],
     [{ augment: 'flip', split: 'test' }, 'Expected --split train or all with --augment (the test split is never augmented) for --split but received "test"'],
     [{ augment: 'crop', split: 'val' }, 'Expected --split train or all with --augment (the val split is never augmented) for --split but received "val"'],
     [{ augment: 'flip', views: 3 }, 'Expected 1 with --augment flip (the mirror is its one extra view; add crop for more) for --views but received 3'],
     [{ augment: ['flip', 'crop'], views: 256 }, 'Expected an integer from 1 to 255 (a view index is stored as a byte) for --views but received 256'],
+    [{ augment: 'rotate' }, 'Expected flip, crop or flip,crop (each of flip, crop at most once) for --augment but received "rotate"'],
+    [{ augment: 'flip,flip' }, 'Expected flip, crop or flip,crop (each of flip, crop at most once) for --augment but received "flip,flip"'],
+    [{ augment: '' }, 'Expected flip, crop or flip,crop (each of flip, crop at most once) for --augment but received ""'],
   ] as const) {
     it(`${JSON.stringify(options)}: a UsageError, before anything is read or written`, async () => {
       const cache = join(dir.path, 'never.h5');
