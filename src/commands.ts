@@ -221,6 +221,14 @@ export const COMMANDS: CommandSpec[] = [
         describe: 'N, with the shard index from the scheduler: JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array; N defaults to SLURM_ARRAY_TASK_COUNT)',
         arg: 'N',
       },
+      augment: {
+        name: 'augment',
+        type: 'string',
+        describe:
+          "cache augmented views of each train image: flip (its mirror), crop (torchvision's RandomResizedCrop, seeded by --seed), flip,crop (crops, each mirrored with probability 1/2); test and val are never augmented",
+        arg: 'LIST',
+      },
+      views: { name: 'views', type: 'positiveInt', describe: 'extra views per train image (default 4 with crop; flip alone: 1)', arg: 'K' },
     },
     defaults: EXTRACT_DEFAULTS,
     example: 'headstart extract --split train',

@@ -1,5 +1,6 @@
 /** `headstart inspect PATH`: what a feature cache, a head folder, an exported model or a checkpoint holds. */
 import { SPLITS } from './cache/format.js';
+import { describeAugment } from './cache/augment.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UNRECORDED_BACKBONE, listBackbones } from './backbones/index.js';
@@ -44,7 +45,8 @@ async function inspectCache(path: string): Promise<CommandResult> {
     const s = info.splits[split];
     // val is a split only some caches have: shown when there.
     if (s === undefined && split === 'val') continue;
-    lines.push(`  ${split.padEnd(9)} ${s ? `${s.count.toLocaleString('en-US')} rows of ${shape(s.featureShape)}` : 'not extracted'}`);
+    const views = s?.augment === undefined ? '' : `; augmented views: ${describeAugment(s.augment)}`;
+    lines.push(`  ${split.padEnd(9)} ${s ? `${s.count.toLocaleString('en-US')} rows of ${shape(s.featureShape)}${views}` : 'not extracted'}`);
   }
   return { text: lines.join('\n'), data: { kind: 'cache', ...info } };
 }

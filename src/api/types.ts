@@ -5,6 +5,7 @@
  * the library itself never prints, exits or installs signal handlers.
  */
 import type { CacheSplitName } from '../cache/types.js';
+import type { AugmentName } from '../data/augment.js';
 import type { DeviceRequest, Precision, Provider } from '../extract/types.js';
 import type { BackendRequest } from '../head/backend.js';
 import type { ClassWeightMode } from '../head/class-weight.js';
@@ -82,6 +83,10 @@ export interface ExtractOptions {
   shard?: string;
   /** N, with the index from the scheduler's environment. */
   shards?: number;
+  /** Cache augmented views of each train image: `flip`, `crop`, or both, as a comma list (`flip,crop`) or an array (src/data/augment.ts); test and val never. */
+  augment?: string | readonly AugmentName[];
+  /** Extra views per train image with `augment` (default 4 with crop; flip alone: 1). */
+  views?: number;
 }
 
 export interface ExtractedSplit {
@@ -94,6 +99,9 @@ export interface ExtractedSplit {
   bytes: number;
   reused: boolean;
   resumedFrom: number;
+  /** An augmented train split: its images and views per image (count is images × views). */
+  images?: number;
+  viewsPerImage?: number;
 }
 
 export interface ExtractShard {

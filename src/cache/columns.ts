@@ -16,8 +16,11 @@ import type { Dataset, Group } from './h5.js';
 
 export type ColumnKind = 'utf8' | 'uint8';
 
-/** The columns a split may carry. `sources`: where each row came from (a CIFAR file and record, an image path). */
-export const ROW_COLUMNS = { sources: 'utf8' } as const satisfies Record<string, ColumnKind>;
+/**
+ * The columns a split may carry. `sources`: where each row came from (a CIFAR file and record, an
+ * image path). `views`: an augmented train split's view of each row (augment.ts).
+ */
+export const ROW_COLUMNS = { sources: 'utf8', views: 'uint8' } as const satisfies Record<string, ColumnKind>;
 
 export type ColumnName = keyof typeof ROW_COLUMNS;
 type ValuesOf<K extends ColumnKind> = K extends 'utf8' ? string[] : Uint8Array;

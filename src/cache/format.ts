@@ -14,6 +14,10 @@
  *                numbered from 0, the batch file in data_source: a folder or an archive), an image's
  *                path relative to data_source for an image folder. Caches written before columns
  *                existed lack them and read as before.
+ *                An augmented train split (extract --augment, augment.ts) has a `views` column (uint8,
+ *                0 for an image's original, then its extra views 1…K, each image's K + 1 rows together)
+ *                and the attributes augment ("flip", "crop" or "crop,flip"), augment_views (K),
+ *                augment_seed and images; the test and val splits never have them.
  *   /val         the same, when the cache has a validation split (an image folder's val/, or rows
  *                carved out of train at extract time by a seeded, stratified --val-fraction)
  *   /test        the same

@@ -7,6 +7,7 @@
  * against the digest it recorded, the new file read back and checked, then renamed over OUT
  * (keeping the other split OUT holds for the same weights, size and data).
  */
+import { type SplitAugment, augmentGroupAttrs, describeAugment, sameAugment } from './augment.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -63,6 +64,8 @@ interface Shard extends ShardSummary {
   featureShape: number[];
   /** The per-row columns the shard's split has. */
   columns: ColumnName[];
+  /** An augmented split's shard (extract --augment): how, and the shard's own images. */
+  augment?: SplitAugment;
 }
 
 const rowText = (a: number, b: number): string => (a === b ? `row ${a}` : `rows ${a}-${b}`);
@@ -105,6 +108,7 @@ async function readShard(path: string, wanted: CacheSplitName | undefined): Prom
         identity: { ...pickIdentity(info.attrs), splitRule: rule.splitRule },
         featureShape: info.attrs.featureShape,
         columns: COLUMN_NAMES.filter((name) => hasChild(group, name)),
+        ...(have.augment === undefined ? {} : { augment: have.augment }),
       };
       if (shard.index !== rule.index || shard.count !== rule.count)
         throw new InputError(`Shard ${path} records shard ${shard.index} of ${shard.count} but its split rule says ${rule.index} of ${rule.count} (the file is damaged)`);
@@ -113,6 +117,17 @@ async function readShard(path: string, wanted: CacheSplitName | undefined): Prom
   } finally {
     closeQuietly(path, file);
   }
+}
+
+/** The whole split's augmentation: every shard's, with their images added up; refuses shards augmented differently. */
+function mergedAugment(shards: Shard[]): SplitAugment | undefined {
+  const first = shards[0]!;
+  const images = shards.reduce((n, s) => n + (s.augment?.images ?? 0), 0);
+  for (const s of shards.slice(1)) {
+    if (!sameAugment(s.augment && { ...s.augment, images: 0 }, first.augment && { ...first.augment, images: 0 }))
+      throw new MismatchError(`Shard ${s.path} does not belong with ${first.path}: it was made ${describeAugment(s.augment)} but that one ${describeAugment(first.augment)}`);
+  }
+  return first.augment && { ...first.augment, images };
 }
 
 /** Throws, in one line, unless the shards are of one kind and cover the split exactly once; returns them in row order. */
@@ -244,7 +259,9 @@ export async function mergeShards(o: MergeOptions): Promise<MergeResult> {
       const without = shards.filter((s) => !s.columns.includes(name));
       o.onNote?.(`${o.out} gets no ${name}: ${without.map((s) => s.path).join(', ')} ${without.length === 1 ? 'has' : 'have'} none (extracted by an older headstart)`);
     }
-    await buildSplit({ cachePath: o.out, split, identity, featureShape, part: shardRows(shards, split, splitRows, columns), labels, force: o.force, onNote: o.onNote });
+    const augment = mergedAugment(shards);
+    const groupAttrs = augment === undefined ? undefined : augmentGroupAttrs(augment);
+    await buildSplit({ cachePath: o.out, split, identity, featureShape, part: shardRows(shards, split, splitRows, columns), labels, force: o.force, onNote: o.onNote, groupAttrs });
   } finally {
     await lock.release();
   }

@@ -27,6 +27,7 @@ import { type FileHandle, open, readFile, rename, rm, statfs } from 'node:fs/pro
 import { dirname, resolve } from 'node:path';
 import { InputError, MismatchError } from '../errors.js';
 import { writeReason } from '../io/atomic.js';
+import { type SplitAugment, describeAugment, sameAugment } from './augment.js';
 import { type ColumnName, type ColumnValues, type RowColumns, checkColumns, decodeColumn, encodeColumn, isColumnName } from './columns.js';
 import { assertSameIdentity, identityDifference } from './format.js';
 import type { CacheIdentity, CacheSplitName } from './types.js';
@@ -52,6 +53,8 @@ interface Journal {
   /** The per-row columns this part holds, in the order their bytes are hashed. */
   columns: ColumnName[];
   batches: Batch[];
+  /** The split's augmentation (augment.ts); absent for a plain split and in journals from before it. */
+  augment?: SplitAugment;
 }
 
 /** Bytes free to this user in the folder that holds `path`; undefined where statfs cannot tell. */
@@ -170,6 +173,8 @@ export interface PartOpenOptions {
   buildBytes?: number;
   /** Per-row columns each append brings (none by default). */
   columns?: readonly ColumnName[];
+  /** The split's augmentation, compared like the identity. */
+  augment?: SplitAugment;
 }
 
 export class PartFile {
@@ -198,11 +203,13 @@ export class PartFile {
       const sameShape = old.split === split && old.total === total && old.rowFloats === rowFloats;
       if (!options.force) {
         assertSameIdentity(paths.data, 'Partial extraction', old.identity, identity);
+        if (!sameAugment(old.augment, options.augment))
+          throw new MismatchError(`Partial extraction ${paths.data} is made ${describeAugment(old.augment)} but this run makes ${describeAugment(options.augment)}; pass --force to start over`);
         if (!sameShape) {
           throw new MismatchError(`Partial extraction ${paths.data} is for ${old.total} rows of ${old.rowFloats} values but this run makes ${total} rows of ${rowFloats}; pass --force to start over`);
         }
       }
-      const stillValid = sameShape && identityDifference(old.identity, identity) === undefined;
+      const stillValid = sameShape && identityDifference(old.identity, identity) === undefined && sameAugment(old.augment, options.augment);
       // A part with a column this run does not make could not be finished by it.
       const unmade = old.columns.filter((c) => !columns.includes(c));
       if (stillValid && old.rows <= total && unmade.length === 0) {
@@ -233,7 +240,7 @@ export class PartFile {
       throw await failure(cachePath, error, total * rowFloats * 4 + (options.buildBytes ?? 0), undefined);
     }
     const rows = rowCount(batches);
-    const journal: Journal = { version: JOURNAL_VERSION, split, identity, total, rowFloats, rows, columns, batches };
+    const journal: Journal = { version: JOURNAL_VERSION, split, identity, total, rowFloats, rows, columns, batches, ...(options.augment === undefined ? {} : { augment: options.augment }) };
     const part = new PartFile(cachePath, paths, handle, columnHandles, journal, rows, options.buildBytes ?? 0);
     try {
       await part.writeJournal();

@@ -12,6 +12,7 @@ import { statSync } from 'node:fs';
 import { HeadstartError, InputError } from '../errors.js';
 import { EXTRACT_AGAIN, RowTally, SPLITS, attrProblems, chunkRowsFor, extractCommandFor, withoutAdvice } from './format.js';
 import { type Dataset, type File, type Group, attrValue, closeQuietly, hasChild, isHdf5, openForReading, readQuietly, readRootAttrs, toNumbers } from './h5.js';
+import { readSplitAugment } from './augment.js';
 import { COLUMN_NAMES, type ColumnName, type ColumnValues, type RowColumns, columnProblem, readColumnRows, sliceColumns } from './columns.js';
 import type { CacheAttrs, CacheChunk, CacheInfo, CacheSplit, CacheSplitName } from './types.js';
 import { elementCount } from '../shape.js';
@@ -247,7 +248,8 @@ export async function readCacheInfo(path: string): Promise<CacheInfo> {
       const info: CacheInfo['splits'] = {};
       for (const split of SPLITS) {
         const s = splits[split];
-        if (s !== undefined) info[split] = { count: s.count, featureShape: s.featureShape };
+        const augment = s === undefined ? undefined : readSplitAugment(s.group);
+        if (s !== undefined) info[split] = { count: s.count, featureShape: s.featureShape, ...(augment === undefined ? {} : { augment }) };
       }
       return { path, attrs, splits: info };
     });

@@ -1,5 +1,6 @@
 /** Public types of the HDF5 feature cache (see format.ts for the on-disk layout). */
 
+import type { SplitAugment } from './augment.js';
 import type { RowColumns } from './columns.js';
 
 /** `val`: a validation split written at extract time (an image folder's val/, or carved out of train). */
@@ -57,6 +58,8 @@ export interface CacheSplitInfo {
   count: number;
   /** Shape of one row. */
   featureShape: number[];
+  /** How its rows were augmented (`extract --augment`, a train split only); absent for a plain split. */
+  augment?: SplitAugment;
 }
 
 export interface CacheInfo {

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { HeadstartError, InputError } from '../errors.js';
 import { CHECKSUM_ATTRS, RowTally, SPLITS, extractCommandFor } from './format.js';
+import { AUGMENT_ATTRS, readSplitAugment, viewsColumnProblem } from './augment.js';
 import { type ColumnName, columnDigest, columnDigestAttr, readColumnRows } from './columns.js';
 import { attrValue, closeQuietly, hasChild, openForReading, readQuietly } from './h5.js';
 import {
@@ -126,6 +127,28 @@ async function verifySplit(path: string, split: CacheSplitName, s: ReadableSplit
   return { rows: s.count, rowsChecked, checksum: differs ? 'differs' : 'match' };
 }
 
+/**
+ * An augmented split's views column against its attributes (augment.ts): each image's rows
+ * together, its original first. Checked whatever the digests say: a column rewritten with a
+ * fresh digest still has to group the rows as training and validation read them.
+ */
+function viewsProblems(path: string, split: CacheSplitName, s: ReadableSplit, problems: CacheProblem[]): void {
+  const augment = readQuietly(path, () => readSplitAugment(s.group));
+  const ds = s.columns.views;
+  if (augment === undefined) {
+    if (ds !== undefined) problems.push({ split, text: `has a views column but no ${AUGMENT_ATTRS.augment} attribute; expected both (extract --augment) or neither` });
+    return;
+  }
+  let views: Uint8Array | undefined;
+  try {
+    views = ds === undefined ? undefined : (readQuietly(path, () => readColumnRows('views', ds, 0, s.count)) as Uint8Array);
+  } catch {
+    return; // columnsDiffer has said the column cannot be read
+  }
+  const problem = viewsColumnProblem(augment, s.count, views);
+  if (problem !== undefined) problems.push({ split, text: problem });
+}
+
 /** Checks each per-row column against its recorded digest; true when one differs (a problem says which). */
 function columnsDiffer(path: string, split: CacheSplitName, s: ReadableSplit, problems: CacheProblem[]): boolean {
   let differs = false;
@@ -175,6 +198,7 @@ export async function verifyCache(path: string, options: VerifyOptions = {}): Pr
         options.onProgress?.(done, total);
       });
       splits[split] = result;
+      viewsProblems(path, split, s, problems);
       if (result.checksum === 'none') {
         const note = `${path} /${split} has no recorded checksum (written before headstart recorded them); every other check was made`;
         notes.push(note);

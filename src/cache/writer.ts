@@ -17,6 +17,7 @@ import { type LockHandle, acquireLock } from '../io/lock.js';
 import { assertSameIdentity } from './format.js';
 import { buildBytesFor, buildSplit } from './build.js';
 import { PartFile, diskFull, isDiskFull, writeFailure } from './part.js';
+import { type SplitAugment, describeAugment, sameAugment } from './augment.js';
 import type { ColumnName, RowColumns } from './columns.js';
 import { probeCache } from './reader.js';
 import type { CacheIdentity, CacheSplitInfo, CacheSplitName } from './types.js';
@@ -35,6 +36,8 @@ export interface SplitWriterOptions {
   onNote?: (line: string) => void;
   /** Per-row columns (columns.ts) each append brings; none by default. */
   columns?: readonly ColumnName[];
+  /** The split's augmentation (a train split of `extract --augment`), part of its identity; absent for a plain split. */
+  augment?: SplitAugment;
 }
 
 export interface SplitWriter {
@@ -94,14 +97,14 @@ export async function planSplit(options: Omit<SplitWriterOptions, 'featureShape'
   } catch (error) {
     if (error instanceof HeadstartError) throw error;
     // Nothing can be written here (a read-only disk, say), but a split already there is still reused.
-    const existing = await completeSplit(cachePath, split, identity, count, force).catch(() => undefined);
+    const existing = await completeSplit(cachePath, split, identity, count, force, options.augment).catch(() => undefined);
     if (existing !== undefined) return { existing, open: async () => reusedWriter(count), release: async () => undefined };
     // The row size is not known before the trunk starts, so a full disk here cannot say how much.
     throw isDiskFull(error) ? await diskFull(cachePath, undefined, undefined, error) : writeFailure(cachePath, error);
   }
   let existing: CacheSplitInfo | undefined;
   try {
-    existing = await completeSplit(cachePath, split, identity, count, force);
+    existing = await completeSplit(cachePath, split, identity, count, force, options.augment);
   } catch (error) {
     await lock.release();
     throw error;
@@ -117,7 +120,18 @@ export async function planSplit(options: Omit<SplitWriterOptions, 'featureShape'
       let part: PartFile;
       try {
         const rowFloats = elementCount(featureShape);
-        part = await PartFile.open({ cachePath, split, identity, total: count, rowFloats, force, onNote, buildBytes: buildBytesFor(cachePath, count, rowFloats), columns: options.columns });
+        part = await PartFile.open({
+          cachePath,
+          split,
+          identity,
+          total: count,
+          rowFloats,
+          force,
+          onNote,
+          buildBytes: buildBytesFor(cachePath, count, rowFloats),
+          columns: options.columns,
+          augment: options.augment,
+        });
       } catch (error) {
         await lock.release();
         throw error;
@@ -128,7 +142,7 @@ export async function planSplit(options: Omit<SplitWriterOptions, 'featureShape'
 }
 
 /** The split as the cache holds it when it is there for these weights, size and data and `force` is off. */
-async function completeSplit(cachePath: string, split: CacheSplitName, identity: CacheIdentity, count: number, force: boolean): Promise<CacheSplitInfo | undefined> {
+async function completeSplit(cachePath: string, split: CacheSplitName, identity: CacheIdentity, count: number, force: boolean, augment: SplitAugment | undefined): Promise<CacheSplitInfo | undefined> {
   const existing = await probeCache(cachePath);
   if (force || existing.kind === 'missing') return undefined;
   if (existing.kind === 'foreign') {
@@ -137,6 +151,10 @@ async function completeSplit(cachePath: string, split: CacheSplitName, identity:
   const { attrs, splits } = existing.info;
   assertSameIdentity(cachePath, 'Feature cache', attrs, identity);
   const have = splits[split];
+  // Before the row counts: an augmented split has more rows than images, which is not the difference to report.
+  if (have !== undefined && !sameAugment(have.augment, augment)) {
+    throw new MismatchError(`Feature cache ${cachePath} has a ${split} split made ${describeAugment(have.augment)} but this run makes it ${describeAugment(augment)}; pass --force to replace it`);
+  }
   if (have !== undefined && have.count !== count) {
     throw new MismatchError(`Feature cache ${cachePath} has ${have.count} ${split} rows but the data set has ${count}; pass --force to replace it`);
   }

@@ -10,6 +10,7 @@ import { applyView, checkAugmentSpec, planViews, type AugmentSpec, type ViewPlan
 import { prefetchBatches } from './batches.js';
 import { normalizedFromPlanar, normalizeInPlace, planarToTensor } from './preprocess.js';
 import type { Dataset, DatasetBatch, PlanarImage } from './types.js';
+import type { SplitAugment } from '../cache/augment.js';
 
 export interface ViewsDataset extends Dataset {
   /** Images of the split (length is rows: images × viewsPerImage). */
@@ -87,4 +88,13 @@ export function viewsDataset(dataset: Dataset, spec: AugmentSpec): ViewsDataset 
     views: viewColumn(images, per),
     spec,
   };
+}
+
+export function isViewsDataset(dataset: Dataset): dataset is ViewsDataset {
+  return 'views' in dataset && (dataset as Partial<ViewsDataset>).views instanceof Uint8Array;
+}
+
+/** What the cache records of a views dataset's augmentation (its split's group attributes). */
+export function splitAugmentOf(dataset: ViewsDataset): SplitAugment {
+  return { augment: dataset.spec.augment.join(','), views: dataset.spec.views, seed: dataset.spec.seed, images: dataset.images };
 }

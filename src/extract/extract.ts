@@ -9,6 +9,9 @@ import { HeadstartError } from '../errors.js';
 import type { CacheIdentity, CacheSplitName } from '../cache/types.js';
 import { planSplit } from '../cache/writer.js';
 import { SHARD_ATTRS } from '../cache/format.js';
+import { augmentGroupAttrs } from '../cache/augment.js';
+import type { ColumnName } from '../cache/columns.js';
+import { isViewsDataset, splitAugmentOf } from '../data/views.js';
 import type { Dataset } from '../data/types.js';
 import type { Trunk } from './types.js';
 import { elementCount } from '../shape.js';
@@ -97,7 +100,11 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
   });
 
   // One look at the cache decides; the trunk is started only for a split that has to be made.
-  const plan = await planSplit({ cachePath, split, identity: attrs, count: total, force: opts.force, onNote: opts.onNote, columns: dataset.givesSources === true ? ['sources'] : [] });
+  // An augmented train split (extract --augment) records each row's view and how they were made.
+  const viewed = isViewsDataset(dataset) ? dataset : undefined;
+  const augment = viewed && splitAugmentOf(viewed);
+  const columns: ColumnName[] = [...(dataset.givesSources === true ? ['sources' as const] : []), ...(viewed ? ['views' as const] : [])];
+  const plan = await planSplit({ cachePath, split, identity: attrs, count: total, force: opts.force, onNote: opts.onNote, columns, augment });
   if (plan.existing !== undefined) {
     opts.onNote?.(reuseNote(split, cachePath, total));
     return result(true, total, plan.existing.featureShape);
@@ -125,7 +132,8 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
         if (batch.start !== done) throw new Error(`extractSplit: the data set gave a batch at ${batch.start}, expected ${done}`);
         const features = await trunk.run(batch.images, batch.count);
         if (pending !== undefined) await pending;
-        pending = writer.append(features, batch.sources === undefined ? undefined : { sources: batch.sources });
+        const rowColumns = { ...(batch.sources === undefined ? {} : { sources: batch.sources }), ...(viewed ? { views: viewed.views.subarray(batch.start, batch.start + batch.count) } : {}) };
+        pending = writer.append(features, rowColumns);
         // A failed write is reported by the await above or below; until then it must not count as unhandled.
         pending.catch(() => undefined);
         done += batch.count;
@@ -143,7 +151,7 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
     throw new ExtractionStopped(`Stopped the ${split} split at image ${writer.rows.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}; run the same command again to resume`);
   }
   const shard = opts.shard;
-  const groupAttrs =
+  const shardAttrs =
     shard === undefined
       ? undefined
       : {
@@ -156,6 +164,7 @@ export async function extractSplit(opts: ExtractSplitOptions): Promise<ExtractSp
           [SHARD_ATTRS.seconds]: (clock() - started) / 1000,
           [SHARD_ATTRS.device]: trunk.provider,
         };
+  const groupAttrs = augment === undefined ? shardAttrs : { ...augmentGroupAttrs(augment), ...shardAttrs };
   await writer.finish(dataset.labels, groupAttrs);
   return result(false, resumedFrom, featureShape);
 }

@@ -22,7 +22,9 @@ import { resolveHooks } from '../api/reporter.js';
 import type { ExtractOptions, ExtractResult, ExtractShard, ExtractedSplit, Hooks, ProgressTask } from '../api/types.js';
 import { contextHooks, interruptible } from '../run-context.js';
 import { extractSplit } from './extract.js';
-import { resolveShard, shardDataset, shardRange } from './shard.js';
+import { resolveShard, shardDataset, shardRows } from './shard.js';
+import { AUGMENT_NAMES, type AugmentName, augmentSpecFrom } from '../data/augment.js';
+import { isViewsDataset, viewsDataset } from '../data/views.js';
 import { trunkFeatureShape } from './graph.js';
 import { openTrunk } from './trunk.js';
 import type { Calibration, Trunk } from './types.js';
@@ -48,6 +50,15 @@ function splitRule(data: string, testFraction: number, seed: number): string {
 
 const count = (n: number): string => n.toLocaleString('en-US');
 
+/** `--augment`'s comma list (or a library caller's array) as transform names; a name not known, or one twice, is a UsageError. */
+export function augmentNames(value: string | readonly string[] | undefined): AugmentName[] | undefined {
+  if (value === undefined) return undefined;
+  const names = typeof value === 'string' ? value.split(',').map((n) => n.trim()) : [...value];
+  const bad = names.length === 0 || names.some((n) => !(AUGMENT_NAMES as readonly string[]).includes(n)) || new Set(names).size !== names.length;
+  if (bad) throw new UsageError(expected(`flip, crop or flip,crop (each of ${AUGMENT_NAMES.join(', ')} at most once)`, '--augment', typeof value === 'string' ? value : names.join(',')));
+  return names as AugmentName[];
+}
+
 /**
  * Runs the backbone over the data set's split(s) into the feature cache; a split already complete
  * there is reused, a part file resumed. `hooks.signal` stops it after the current batch
@@ -65,6 +76,8 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
   const withVal = valFraction > 0 || (!BUILT_IN.has(data) && (await hasOwnVal(resolve(data))));
   const splits: CacheSplitName[] = o.split === 'all' ? (withVal ? ['train', 'val', 'test'] : ['train', 'test']) : [o.split];
   const shard = resolveShard(o.shard, o.shards, env);
+  if (o.augment !== undefined && o.split === 'val') throw new UsageError(expected('--split train or all with --augment (the val split is never augmented)', '--split', o.split));
+  const augment = augmentSpecFrom({ augment: augmentNames(o.augment), views: o.views, seed, split: o.split === 'val' ? 'train' : o.split });
   if (shard !== undefined && o.split === 'all') throw new UsageError(expected('--split train or --split test with a shard (one split at a time)', '--split', 'all'));
   const givenCache = o.cache ?? defaultCachePath(data, imageSize, 'cache', backbone.id);
   // Every worker of a job gets the same --cache: each makes its own file from it (unless it already names this shard's).
@@ -88,16 +101,22 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
   const featureShape = trunkFeatureShape(trunkWeights, imageSize, layout);
   const rowFloats = elementCount(featureShape);
   let datasets: Dataset[] = [];
+  // int8 calibrates on the plain train images, augmented or not, so the same data gives the same scales.
+  let plainTrain: Dataset | undefined;
   let splitRows = 0;
   const limitInputPixels = o.maxImagePixels;
   for (const split of splits) {
     const dataset = await openDataset({ data, dataDir, split, imageSize, testFraction, seed, valFraction, limitInputPixels, normalization: backbone.preprocessing });
     requireTwoClasses(dataset, data);
-    datasets.push(dataset);
-    if (shard !== undefined) splitRows = dataset.length;
+    if (split === 'train') plainTrain = dataset;
+    // Only train is augmented: test and val measure the images as they are.
+    const made = augment !== undefined && split === 'train' ? viewsDataset(dataset, augment) : dataset;
+    if (isViewsDataset(made)) note(`${split}: ${count(made.images)} images × ${made.viewsPerImage} views = ${count(made.length)} rows (--augment ${augment!.augment.join(',')})`);
+    datasets.push(made);
+    if (shard !== undefined) splitRows = made.length;
   }
-  // A shard's rows of the one split; its rule names the shard, so it is never taken for the whole split.
-  const range = shard === undefined ? undefined : shardRange(shard.index, shard.count, splitRows);
+  // A shard's rows of the one split (whole images of an augmented one); its rule names the shard, so it is never taken for the whole split.
+  const range = shard === undefined ? undefined : shardRows(shard.index, shard.count, datasets[0]!);
   if (range !== undefined) datasets = datasets.map((d) => shardDataset(d, range.first, range.rows));
   const rule = splitRule(data, testFraction, seed) + valSplitRule(valFraction, seed);
   const floatIdentityOf = (dataset: Dataset): CacheIdentity => ({
@@ -117,8 +136,7 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
   // split (or the ones the cache or a part file already records for the same data).
   let calibration: Calibration | undefined;
   if (o.precision === 'int8') {
-    const train = shard === undefined ? datasets.find((d) => d.split === 'train') : undefined;
-    const calibrationSet = train ?? (await openDataset({ data, dataDir, split: 'train', imageSize, testFraction, seed, valFraction, limitInputPixels, normalization: backbone.preprocessing }));
+    const calibrationSet = plainTrain ?? (await openDataset({ data, dataDir, split: 'train', imageSize, testFraction, seed, valFraction, limitInputPixels, normalization: backbone.preprocessing }));
     const resolved = await resolveCalibration({ ...trunkWeights, imageSize, cachePath, identity: floatIdentityOf(calibrationSet), dataset: calibrationSet, force, onNote: note });
     calibration = resolved.calibration;
   }
@@ -135,6 +153,7 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
       const attrs = identityOf(dataset);
       const split = dataset.split;
       const bytes = dataset.length * rowFloats * 4;
+      const viewed = isViewsDataset(dataset) ? { images: dataset.images, viewsPerImage: dataset.viewsPerImage } : {};
       // Made on the first progress report, once the trunk is running: a reused split shows none.
       let task: ProgressTask | undefined;
       const r = await extractSplit({
@@ -142,7 +161,8 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
         trunk: openOnce,
         cachePath,
         attrs,
-        batchSize,
+        // A batch of whole images: one at a batch's edge would be decoded twice.
+        batchSize: isViewsDataset(dataset) ? Math.ceil(batchSize / dataset.viewsPerImage) * dataset.viewsPerImage : batchSize,
         force,
         onNote: note,
         signal,
@@ -151,13 +171,13 @@ export async function extract(options: ExtractOptions = {}, hooks: Hooks = {}): 
         onProgress: (done, total) => (task ??= reporter.progress(`extract ${split}`, 'images')).update(done, total),
       }).finally(() => task?.finish());
       if (r.reused) {
-        results.push({ split, count: dataset.length, seconds: 0, imagesPerSecond: 0, provider: null, bytes, reused: true, resumedFrom: dataset.length });
+        results.push({ split, count: dataset.length, seconds: 0, imagesPerSecond: 0, provider: null, bytes, reused: true, resumedFrom: dataset.length, ...viewed });
         continue;
       }
       const { provider } = await openOnce();
       const made = r.count - r.resumedFrom;
       const rate = r.seconds > 0 ? made / r.seconds : 0;
-      results.push({ split, count: r.count, seconds: r.seconds, imagesPerSecond: rate, provider, bytes, reused: r.reused, resumedFrom: r.resumedFrom });
+      results.push({ split, count: r.count, seconds: r.seconds, imagesPerSecond: rate, provider, bytes, reused: r.reused, resumedFrom: r.resumedFrom, ...viewed });
       const resumed = r.resumedFrom > 0 ? ` (resumed at ${count(r.resumedFrom)})` : '';
       note(`${split}: ${count(made)} images in ${r.seconds.toFixed(1)}s, ${formatRate(rate)} images/s on ${provider}${resumed}, ${formatBytes(bytes)}`);
     }
@@ -185,7 +205,9 @@ export function extractJson(r: ExtractResult): { cache: string; splits: Extracte
 
 /** The summary line: what the cache holds, and the shard's rows. */
 export function formatExtract(r: ExtractResult): string {
-  const held = r.splits.map((s) => `${s.split} (${count(s.count)} images)`).join(' and ');
+  const held = r.splits
+    .map((s) => `${s.split} (${s.images === undefined ? `${count(s.count)} images` : `${count(s.images)} images × ${s.viewsPerImage} views = ${count(s.count)} rows`})`)
+    .join(' and ');
   const int8 = r.precision === 'int8' ? ', int8 trunk' : '';
   const text = `Feature cache ${r.cache}: ${held} of ${r.dataName}, ${r.layout === 'map' ? 'trunk map' : 'pooled features'} ${r.featureShape.join('x')} per image, image size ${r.imageSize}, weights ${r.weightsId}${int8}`;
   const s = r.shard;

@@ -5,6 +5,7 @@
  */
 import { UsageError, expected } from '../errors.js';
 import type { Dataset, DatasetBatch } from '../data/types.js';
+import { isViewsDataset } from '../data/views.js';
 
 export interface Shard {
   /** 0-based. */
@@ -65,12 +66,27 @@ export function shardRange(index: number, count: number, length: number): { firs
   return { first, rows: Math.floor(((index + 1) * length) / count) - first };
 }
 
+/**
+ * A shard's rows of a split: shardRange over its rows, or for an augmented split over its images,
+ * so that an image's views stay in one shard (its rows are the image range × views per image).
+ */
+export function shardRows(index: number, count: number, dataset: Dataset): { first: number; rows: number } {
+  if (!isViewsDataset(dataset)) return shardRange(index, count, dataset.length);
+  const r = shardRange(index, count, dataset.images);
+  return { first: r.first * dataset.viewsPerImage, rows: r.rows * dataset.viewsPerImage };
+}
+
 /** The split seen through one shard: rows renumbered from 0, the last batch cut at the shard's end. */
 export function shardDataset(dataset: Dataset, first: number, rows: number): Dataset {
   const end = first + rows;
   const pixels = 3 * dataset.imageSize * dataset.imageSize;
+  // An augmented split's shard keeps its views column and image count, cut to its rows (whole images).
+  const viewed = isViewsDataset(dataset) ? { views: dataset.views.subarray(first, end), images: rows / dataset.viewsPerImage } : {};
+  if (isViewsDataset(dataset) && (first % dataset.viewsPerImage !== 0 || rows % dataset.viewsPerImage !== 0))
+    throw new RangeError(`shardDataset: rows ${first}+${rows} cut an image's ${dataset.viewsPerImage} views apart`);
   return {
     ...dataset,
+    ...viewed,
     length: rows,
     labels: dataset.labels.subarray(first, end),
     async *batches(options) {

@@ -16,7 +16,7 @@ import { resolveHooks } from '../api/reporter.js';
 import type { FindLearningRateOptions, Hooks, Reporter, SweepOptions } from '../api/types.js';
 import { contextHooks } from '../run-context.js';
 import { selectBackend } from './backend.js';
-import { defaultMemoryBudget, epochBatches, prepareSplit } from './data.js';
+import { defaultMemoryBudget, epochBatches, epochViewRows, imageStarts, prepareSplit } from './data.js';
 import { canFold, FOLD_SCALES, foldWeight } from './fold.js';
 import { dropoutMasks, headTensors, takesChannels } from './model.js';
 import { HeadOptimizer, optimizerConfig } from './optimizer.js';
@@ -117,13 +117,15 @@ export async function lrFind(o: LrFindOptions): Promise<LrFindResult> {
   let diverged = false;
   try {
     const prep = await prepareSplit(o.train, folded || direct, defaultMemoryBudget());
+    // Augmented views: each pass draws one view of each image, as training does.
+    const starts = o.train.views && imageStarts(o.train.views, o.train.count);
     const beta = 0.98;
     let average = 0;
     let best = Infinity;
     let step = 0;
     for (let epoch = 1; step < steps && !diverged; epoch++) {
       const drop = createRng(s.seed, STREAM_DROPOUT, epoch);
-      for await (const b of epochBatches(prep, s.batchSize, createRng(s.seed, STREAM_SHUFFLE, epoch))) {
+      for await (const b of epochBatches(prep, s.batchSize, createRng(s.seed, STREAM_SHUFFLE, epoch), starts && epochViewRows(starts, s.seed, epoch))) {
         // fastai's SchedExp at position step/steps.
         const lr = start * (end / start) ** (step / steps);
         optimizer.setLearningRate(lr);

@@ -12,7 +12,7 @@ import { folderBytes } from '../io/disk.js';
 import { basename, dirname, join } from 'node:path';
 import { type Backbone, defaultWeightsPath, getBackbone, findBackbone } from '../backbones/index.js';
 import { SPLITS, defaultCachePath, extractCommandFor, recordedBackbone } from '../cache/format.js';
-import { iterateCacheSplit, readCacheInfo, readCacheSplit } from '../cache/reader.js';
+import { iterateCacheSplit, readCacheInfo, readCacheSplit, readSplitColumns } from '../cache/reader.js';
 import type { CacheInfo, CacheSplitName } from '../cache/types.js';
 import { InputError, MismatchError, UsageError, expected } from '../errors.js';
 import { ensureWritableFolder } from '../io/atomic.js';
@@ -53,15 +53,19 @@ export function defaultHeadDir(cachePath: string, now: Date = new Date(), models
   return join(modelsDir, 'heads', `${basename(cachePath).replace(/\.h5$/, '')}-${timestamp(now)}`);
 }
 
-async function openSplit(info: CacheInfo, split: CacheSplitName, budget: number): Promise<{ split: FeatureSplit; inMemory: boolean }> {
+/** A split of the cache for training: in memory when it fits in `budget` bytes, else streamed; an augmented one with its views column. */
+export async function openSplit(info: CacheInfo, split: CacheSplitName, budget: number): Promise<{ split: FeatureSplit; inMemory: boolean }> {
   const s = info.splits[split]!; // runTrainHead has checked both splits exist
   const bytes = s.count * elementCount(s.featureShape) * 4;
   const base = { count: s.count, featureShape: s.featureShape, layout: info.attrs.layout };
   if (bytes <= budget) {
     const whole = await readCacheSplit(info.path, split);
-    return { split: { ...base, features: whole.features, labels: whole.labels }, inMemory: true };
+    const views = s.augment === undefined ? undefined : whole.columns.views;
+    return { split: { ...base, features: whole.features, labels: whole.labels, ...(views === undefined ? {} : { views }) }, inMemory: true };
   }
-  return { split: { ...base, chunks: (rows) => iterateCacheSplit(info.path, split, rows) }, inMemory: false };
+  // An augmented split's views column (a byte a row) is read whole; its rows stream.
+  const views = s.augment === undefined ? undefined : (await readSplitColumns(info.path, split)).columns.views;
+  return { split: { ...base, chunks: (rows) => iterateCacheSplit(info.path, split, rows), ...(views === undefined ? {} : { views }) }, inMemory: false };
 }
 
 /** What train-head has read and checked once, whatever the number of heads it then trains. */
@@ -435,6 +439,7 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
         selectedOn: result.selectedOn,
         valAccuracy: result.selectedOn === 'val' ? selectedAccuracy : undefined,
         rows,
+        ...(info.splits.train!.augment === undefined ? {} : { augment: info.splits.train!.augment }),
       },
     };
     const metrics = computeMetrics(tested.predicted, tested.labels, attrs.classes, tested.ranks);
@@ -533,16 +538,24 @@ export function holdValidation(
   }
   const fraction = settings.valFraction ?? 0;
   if (fraction === 0) return { train: split };
-  const plan = stratifiedValidation(labels, classes.length, fraction, settings.seed);
+  const plan = stratifiedValidation(labels, classes.length, fraction, settings.seed, split.views);
   const small = plan.perClass.map((c, i) => ({ ...c, name: classes[i]! })).filter((c) => c.total === 1);
   if (plan.rows.length === 0) {
     throw new InputError(
       `--val-fraction ${fraction} holds out no rows: every class of the train split has at most one row, and each keeps one to train on; use --val-fraction 0 (the test split then picks the epoch)`,
     );
   }
-  note(
-    `validation: ${plan.rows.length} of the ${split.count} train rows held out (${percent(fraction)} of each class, seed ${settings.seed}); training on the other ${split.count - plan.rows.length}`,
-  );
+  if (split.views) {
+    // Whole images go, their views with them: none of a validation image's views trains.
+    const images = plan.perClass.reduce((n, c) => n + c.total, 0);
+    const held = plan.perClass.reduce((n, c) => n + c.val, 0);
+    note(
+      `validation: ${held} of the ${images} train images held out with all their views (${plan.rows.length} of ${split.count} rows, ${percent(fraction)} of each class, seed ${settings.seed}); training on the other ${images - held}`,
+    );
+  } else
+    note(
+      `validation: ${plan.rows.length} of the ${split.count} train rows held out (${percent(fraction)} of each class, seed ${settings.seed}); training on the other ${split.count - plan.rows.length}`,
+    );
   if (small.length > 0) {
     const shown = small
       .slice(0, 5)

@@ -82,6 +82,8 @@ export interface HeadMeta {
     valAccuracy?: number;
     /** Rows each split had: train after the validation rows were held out of it. */
     rows?: { train: number; val: number; test: number };
+    /** Trained on a cache's augmented views (extract --augment): one view of each image per epoch; absent for plain rows. */
+    augment?: { augment: string; views: number; seed: number; images: number };
   };
 }
 

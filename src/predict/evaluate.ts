@@ -8,6 +8,7 @@ import type { CacheSplitName } from '../cache/types.js';
 import { InputError, MismatchError, UsageError, expected } from '../errors.js';
 import { defaultTopK } from '../metrics.js';
 import { readCacheSplit } from '../cache/reader.js';
+import { originalsOf } from '../head/data.js';
 import { headProbabilities } from '../head/model.js';
 import type { LoadedHead } from '../head/types.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
@@ -34,7 +35,13 @@ export async function evaluateHead(
 ): Promise<Evaluation> {
   const facts = headFacts(head);
   await ensureHeadBackend();
-  const data = await readCacheSplit(cachePath, split);
+  const read = await readCacheSplit(cachePath, split);
+  // An augmented train split is measured on its originals (view 0 of each image), as training measured it.
+  const views = read.columns.views;
+  const data =
+    views === undefined
+      ? read
+      : { ...read, ...originalsOf({ count: read.count, featureShape: read.featureShape, layout: read.attrs.layout, features: read.features, labels: read.labels, views }, split) };
   const a = data.attrs;
   const differs = (what: string, found: unknown, wanted: unknown): MismatchError =>
     new MismatchError(`${cachePath} holds features of ${what} ${String(found)} but the head in ${facts.dir} was trained on ${String(wanted)}`);
