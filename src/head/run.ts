@@ -27,12 +27,12 @@ import { ensureClassifier } from '../weights/classifier.js';
 import { selectBackend } from './backend.js';
 import { monitorLabel } from './callbacks.js';
 import { defaultMemoryBudget, splitLabels } from './data.js';
-import { loadHead, saveHead } from './head-io.js';
+import { saveHead } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
 import { buildHead, headInputWidth, headKind, inputModeOf, inputWidthFor } from './model.js';
 import { computeMetrics, formatReport, renderReportPng, reportSvg } from './report.js';
 import { trainHead as runTrainingLoop } from './train.js';
-import type { FeatureSplit, HeadInputMode, HeadKind, HeadLayer, HeadMeta, HeadWeights, TrainSettings } from './types.js';
+import type { FeatureSplit, HeadInputMode, HeadKind, HeadLayer, HeadMeta, HeadWeights, TrainSettings, LoadedHead } from './types.js';
 import { holdOut, stratifiedValidation } from './validation.js';
 import { elementCount } from '../shape.js';
 import { balancedClassWeights, imbalanceNote } from './class-weight.js';
@@ -486,7 +486,7 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
       hint: `the trained epochs are kept in ${checkpointDir(outDir)}: free some space and run the same command again with --resume to write the head`,
     });
 
-    const topLosses = run.topLosses ? await topLossSheet(outDir, cachePath, run.topLosses, note) : undefined;
+    const topLosses = run.topLosses ? await topLossSheet({ dir: outDir, meta, layers: result.weights }, cachePath, run.topLosses, note) : undefined;
 
     // Finished: the checkpoint (as large as the head, twice with Adam's slots) is only needed to resume.
     const keep = run.keepCheckpoint;
@@ -513,10 +513,11 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
 }
 
 /** The saved head's top-losses sheet on the test split, in its folder; a cache without the images gets a note with the reason instead. */
-export async function topLossSheet(outDir: string, cachePath: string, n: number, note: (line: string) => void): Promise<TopLossesOutcome> {
+export async function topLossSheet(head: LoadedHead, cachePath: string, n: number, note: (line: string) => void): Promise<TopLossesOutcome> {
   // Loaded here only: it draws with sharp.
   const { writeTopLossSheet } = await import('../predict/top-losses.js');
-  const sheet = await writeTopLossSheet({ head: await loadHead(outDir), cachePath, n, out: join(outDir, TOP_LOSSES_FILE), headName: basename(outDir) });
+  // The head as it was just written, from memory: reading back the saved copy (VGG16's classifier is 478 MB) took seconds.
+  const sheet = await writeTopLossSheet({ head, cachePath, n, out: join(head.dir, TOP_LOSSES_FILE), headName: basename(head.dir) });
   if (sheet.drawn) return { path: sheet.path };
   note(sheet.reason);
   return { reason: sheet.reason };

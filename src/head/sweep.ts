@@ -18,7 +18,7 @@ import { type Hooks, SWEEPABLE, type TopLossesOutcome, type Sweepable, type Swee
 import { contextHooks, interruptible } from '../run-context.js';
 import { selectBackend } from './backend.js';
 import { monitorLabel } from './callbacks.js';
-import { readJson } from './head-io.js';
+import { loadHead, readJson } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
 import {
   cachePathOf,
@@ -353,7 +353,7 @@ export async function sweepHeads(options: SweepOptions, hooks: Hooks = {}): Prom
 
     const best = bestRow(rows, monitor)!;
     const mark = markBest(sweepDir, best.name);
-    const topLosses = o.topLosses > 0 ? await topLossSheet(join(sweepDir, best.name), cachePath, o.topLosses, note) : undefined;
+    const topLosses = o.topLosses > 0 ? await topLossSheet(await loadHead(join(sweepDir, best.name)), cachePath, o.topLosses, note) : undefined;
     // The one look at the test split for the sweep: the best head's, measured when it was trained.
     const tested = readJson<{ testAccuracy: number; count: number }>(join(sweepDir, best.name, 'metrics.json'), "the head's metrics");
     summary.best = {
