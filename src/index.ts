@@ -53,7 +53,7 @@ export type { Trunk, TrunkOptions } from './extract/types.js';
 export { buildTrunkGraph } from './extract/graph.js';
 export { adaptiveAvgPool2d } from './extract/adaptive-pool.js';
 export { openTrunk } from './extract/trunk.js';
-export { extractSplit } from './extract/extract.js';
+export { ExtractionStopped, extractSplit } from './extract/extract.js';
 export { openDataset } from './data/dataset.js';
 export { loadImageTensor } from './data/image.js';
 export * from './cache/index.js';
@@ -61,7 +61,7 @@ export * from './cache/index.js';
 // Stage two: the head
 export { selectBackend } from './head/backend.js';
 /** The training loop one level down (features in memory, callbacks); `trainHead` above reads a cache and writes a head folder. */
-export { trainHead as trainHeadLoop } from './head/train.js';
+export { TrainingStopped, trainHead as trainHeadLoop } from './head/train.js';
 export { buildHead, headKind } from './head/model.js';
 export { HEAD_KINDS, type HeadInputMode, type HeadKind } from './head/types.js';
 export type { HeadShape } from './head/run.js';

@@ -15,8 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readDigits } from '../../src/data/digits.js';
 import { writeCifarPng } from '../../src/demo.js';
-import { ExtractionStopped } from '../../src/extract/extract.js';
-import { type Reporter, evaluate, extract, predict, trainHead } from '../../src/index.js';
+import { ExtractionStopped, type Reporter, TrainingStopped, evaluate, extract, predict, trainHead } from '../../src/index.js';
 
 let root: string;
 beforeAll(() => {
@@ -75,6 +74,15 @@ describe('the typed API', () => {
     await expect(run).rejects.toThrow(ExtractionStopped);
     await expect(run).rejects.toThrow('run the same command again to resume');
   }, 60_000);
+
+  it('an aborted signal stops training after the current batch with TrainingStopped (exit code 130)', async () => {
+    const { cache } = await extract({ data: 'digits', split: 'all', backbone: 'resnet18', randomWeights: true, device: 'cpu', cache: join(root, 'digits.h5') });
+    const controller = new AbortController();
+    controller.abort();
+    const run = trainHead({ cache, epochs: 2, backend: 'cpu', out: join(root, 'stopped-head') }, { signal: controller.signal });
+    await expect(run).rejects.toThrow(TrainingStopped);
+    await expect(run).rejects.toMatchObject({ exitCode: 130 });
+  }, 120_000);
 });
 
 /** A stream the CLI writes to, kept. */
