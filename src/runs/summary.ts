@@ -68,7 +68,7 @@ export function findHeads(root: string): string[] {
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`);
 
 /** Older heads lack these settings; what they trained with is known. */
-const IMPLIED: Record<string, string | number | boolean> = { 'val-fraction': 0, monitor: 'val-accuracy' };
+const IMPLIED: Record<string, string | number | boolean> = { 'val-fraction': 0, monitor: 'val-accuracy', augment: 'none', precision: 'fp32' };
 
 function settingsOf(meta: HeadMeta): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = { ...IMPLIED };
@@ -77,6 +77,10 @@ function settingsOf(meta: HeadMeta): Record<string, string | number | boolean> {
     else if (v !== undefined && v !== null) out[kebab(k)] = JSON.stringify(v);
   }
   if (meta.training.backend !== undefined) out.backend = meta.training.backend;
+  // What the features were, beside how the head was trained: cached views (extract --augment) and the trunk's precision.
+  const a = meta.training.augment;
+  if (a !== undefined) out.augment = `${a.augment} ×${a.views}`;
+  if (meta.cache.precision !== undefined) out.precision = meta.cache.precision;
   return out;
 }
 

@@ -90,6 +90,26 @@ describe('headstart runs', () => {
     expect(r.err).toBe('');
   });
 
+  it('shows cached augmentation and the trunk precision as settings when runs differ in them', async () => {
+    const other = join(tmp, 'heads-features');
+    mkdirSync(other);
+    for (const name of ['plain', 'augmented']) {
+      mkdirSync(join(other, name));
+      for (const f of ['headstart.json', 'model.json', 'weights.bin', 'metrics.json', 'history.json']) copyFileSync(join(root, 'b-lr001', f), join(other, name, f));
+    }
+    const file = join(other, 'augmented', 'headstart.json');
+    const meta = JSON.parse(readFileSync(file, 'utf8'));
+    meta.training.augment = { augment: 'crop,flip', views: 4, seed: 0, images: 30 };
+    meta.cache.precision = 'int8';
+    writeFileSync(file, JSON.stringify(meta));
+    const r = await list([other]);
+    expect(r.differing).toEqual(expect.arrayContaining(['augment', 'precision']));
+    const byName = Object.fromEntries(r.runs.map((run) => [run.name, run.settings]));
+    expect(byName.plain).toMatchObject({ augment: 'none', precision: 'fp32' });
+    expect(byName.augmented).toMatchObject({ augment: 'crop,flip ×4', precision: 'int8' });
+    expect(r.text.split('\n')[0]).toMatch(/augment +precision/);
+  });
+
   it('sorts by val, test, size and date', async () => {
     for (const key of ['val', 'test', 'size'] as const) {
       const r = await list([root], { sort: key });
