@@ -1,9 +1,9 @@
 /**
  * What trainHead's epoch loop drives: early stopping with the best epoch to restore (tfjs-layers'
- * EarlyStopping with restoreBestWeights is the model), and the progress lines for people.
+ * EarlyStopping with restoreBestWeights is the model), and the words of the progress lines for
+ * people (api/reporter.ts's reporterCallbacks writes them through a reporter).
  */
-import { formatDuration, progressBar, type Clock, type ProgressBar, type TextSink } from '../progress.js';
-import type { EpochEndInfo, Monitor, SelectionSplit, TrainCallbacks } from './types.js';
+import type { EpochEndInfo, Monitor, SelectionSplit } from './types.js';
 
 /** The split whose numbers an epoch carries for selection: `val`, or `test` when there was no validation split. */
 export function selectionSplitOf(info: EpochEndInfo): SelectionSplit | undefined {
@@ -76,26 +76,4 @@ export function epochNumbers(e: EpochEndInfo): string {
     if (accuracy !== undefined) parts.push(`${split} accuracy ${pct(accuracy)}`);
   }
   return parts.join(', ');
-}
-
-/** A bar per epoch on `stream` (batches, rate, ETA), then one summary line per epoch. */
-export function progressCallbacks(stream: TextSink, epochs: number, clock?: Clock): TrainCallbacks {
-  let bar: ProgressBar | undefined;
-  let current = 0;
-  return {
-    onBatchEnd: ({ epoch, batch, batches }) => {
-      if (epoch !== current) {
-        bar?.finish();
-        current = epoch;
-        bar = progressBar({ stream, label: `epoch ${epoch}/${epochs}`, unit: 'batches', clock });
-      }
-      bar!.update(batch, batches);
-    },
-    onEpochEnd: (e) => {
-      bar?.finish();
-      bar = undefined;
-      stream.write(`epoch ${e.epoch}/${epochs}: ${epochNumbers(e)} (${formatDuration(e.seconds)})\n`);
-    },
-    onNote: (line) => stream.write(`${line}\n`),
-  };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EarlyStopping, epochNumbers, monitoredValue, progressCallbacks } from '../../src/head/callbacks.js';
+import { reporterCallbacks, streamReporter } from '../../src/api/reporter.js';
+import { EarlyStopping, epochNumbers, monitoredValue } from '../../src/head/callbacks.js';
 import type { EpochEndInfo } from '../../src/head/types.js';
 
 const epoch = (n: number, valAccuracy: number, valLoss: number): EpochEndInfo => ({ epoch: n, trainLoss: 1, trainAccuracy: 0.5, valLoss, valAccuracy, seconds: 1 });
@@ -63,7 +64,10 @@ describe('EarlyStopping', () => {
 describe('progress lines', () => {
   it('name the split of every number', () => {
     let text = '';
-    const cb = progressCallbacks({ write: (s: string) => (text += s) }, 4, () => 0);
+    const cb = reporterCallbacks(
+      streamReporter({ write: (s: string) => (text += s) }, () => 0),
+      4,
+    );
     cb.onEpochEnd!(epoch(2, 0.8, 0.7));
     expect(text).toBe('epoch 2/4: train loss 1.0000, train accuracy 50.00%, val loss 0.7000, val accuracy 80.00% (1s)\n');
     expect(epochNumbers({ epoch: 1, trainLoss: 1, trainAccuracy: 0.5, testLoss: 0.25, testAccuracy: 0.75, seconds: 1 })).toBe(
