@@ -20,22 +20,10 @@ import { selectBackend } from './backend.js';
 import { monitorLabel } from './callbacks.js';
 import { loadHead, readJson } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
-import {
-  cachePathOf,
-  holdValidation,
-  noteImbalance,
-  initialHead,
-  loadPretrained,
-  loadTrainData,
-  resolveInit,
-  settingsFrom,
-  TRAIN_INTERRUPT,
-  timestamp,
-  topLossesOption,
-  topLossSheet,
-  trainAndSave,
-  valSplitOption,
-} from './run.js';
+import { cachePathOf, settingsFrom, TRAIN_INTERRUPT, timestamp, topLossesOption, valSplitOption } from './run.js';
+import { holdValidation, noteImbalance, loadTrainData } from './train-data.js';
+import { initialHead, loadPretrained, resolveInit } from './initial-head.js';
+import { topLossSheet, trainAndSave } from './train-and-save.js';
 import type { FeatureSplit, HeadMeta, Monitor, TrainSettings } from './types.js';
 import { elementCount } from '../shape.js';
 
