@@ -25,7 +25,7 @@ import { renderReportPng } from './report.js';
 import { cachePathOf, settingsFrom, timestamp, valSplitOption } from './run.js';
 import { holdValidation, loadTrainData } from './train-data.js';
 import { initialHead, loadPretrained, resolveInit } from './initial-head.js';
-import { SWEPT_NAME, sweptLists } from './sweep.js';
+import { SWEPT_NAME, sweptLists } from './sweep-grid.js';
 import { trainStep } from './step.js';
 import { optimizerKind } from './train.js';
 import type { FeatureSplit, HeadWeights, TrainSettings } from './types.js';
