@@ -21,6 +21,8 @@
  *
  * One process at a time writes a part: the writer holds the split's lock (writer.ts) while it is open.
  * The journal's format, reading and writing are in journal.ts; a failed write's one line in write-errors.ts.
+ * What is left (a little over 300 lines) is the PartFile class, whose methods share its open handles
+ * and journal, so it stays whole.
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
