@@ -14,7 +14,9 @@ import { formatBytes } from '../src/progress.js';
 import { selectBackend } from '../src/head/backend.js';
 import { POOL_CELLS } from '../src/head/fold.js';
 import { headLayers } from '../src/head/model.js';
-import { initialHead, loadTrainData, trainAndSave } from '../src/head/run.js';
+import { loadTrainData } from '../src/head/train-data.js';
+import { initialHead } from '../src/head/initial-head.js';
+import { trainAndSave } from '../src/head/train-and-save.js';
 import { HEAD_KINDS } from '../src/head/types.js';
 
 const [cache] = process.argv.slice(2);

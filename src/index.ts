@@ -64,7 +64,7 @@ export { selectBackend } from './head/backend.js';
 export { TrainingStopped, trainHead as trainHeadLoop } from './head/train.js';
 export { buildHead, headKind } from './head/model.js';
 export { HEAD_KINDS, type HeadInputMode, type HeadKind } from './head/types.js';
-export type { HeadShape } from './head/run.js';
+export type { HeadShape } from './head/initial-head.js';
 export { findNewestHead, headProbabilities, loadHead, saveHead } from './head/head-io.js';
 export type { LoadedHead } from './head/types.js';
 

@@ -5,7 +5,8 @@
  */
 export { extract } from '../extract/run.js';
 export { trainHead } from '../head/run.js';
-export { sweepHeads, type SweepResult, type SweepSummary, type SweepRow } from '../head/sweep.js';
+export { sweepHeads, type SweepResult } from '../head/sweep.js';
+export type { SweepSummary, SweepRow } from '../head/sweep-summary.js';
 export { findLearningRate, type FindLearningRateResult } from '../head/lr-find.js';
 export { evaluate } from '../predict/evaluate.js';
 export { predict } from '../predict/run.js';

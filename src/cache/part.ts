@@ -20,70 +20,21 @@
  * which is why rows go to the raw file first and the HDF5 group is built only from complete data.
  *
  * One process at a time writes a part: the writer holds the split's lock (writer.ts) while it is open.
+ * The journal's format, reading and writing are in journal.ts; a failed write's one line in write-errors.ts.
+ * What is left (a little over 300 lines) is the PartFile class, whose methods share its open handles
+ * and journal, so it stays whole.
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, open, readFile, rename, rm, statfs } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { type FileHandle, open, rm } from 'node:fs/promises';
 import { InputError, MismatchError } from '../errors.js';
-import { writeReason } from '../io/atomic.js';
 import { type SplitAugment, describeAugment, sameAugment } from './augment.js';
-import { type ColumnName, type ColumnValues, type RowColumns, checkColumns, decodeColumn, encodeColumn, isColumnName } from './columns.js';
+import { type ColumnName, type ColumnValues, type RowColumns, checkColumns, decodeColumn, encodeColumn } from './columns.js';
 import { assertSameIdentity, identityDifference } from './format.js';
 import type { CacheIdentity, CacheSplitName } from './types.js';
-import { formatBytes } from '../progress.js';
 
-const JOURNAL_VERSION = 3;
-/** Journals of version 2 had no columns; they are read as having none, so their parts resume. */
-const COLUMNLESS_JOURNAL_VERSION = 2;
-
-/**
- * One appended batch: its row count, the lowercase hex SHA-256 of its features' bytes followed by
- * its columns' bytes, and the byte count of each column (in the journal's column order).
- */
-type Batch = [rows: number, sha256: string, columnBytes: number[]];
-
-interface Journal {
-  version: number;
-  split: CacheSplitName;
-  identity: CacheIdentity;
-  total: number;
-  rowFloats: number;
-  rows: number;
-  /** The per-row columns this part holds, in the order their bytes are hashed. */
-  columns: ColumnName[];
-  batches: Batch[];
-  /** The split's augmentation (augment.ts); absent for a plain split and in journals from before it. */
-  augment?: SplitAugment;
-}
-
-/** Bytes free to this user in the folder that holds `path`; undefined where statfs cannot tell. */
-export async function freeBytes(path: string): Promise<number | undefined> {
-  try {
-    const s = await statfs(dirname(resolve(path)));
-    return s.bavail * s.bsize;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The one line for a disk that is full (or will be): how much is needed, where, and what is kept. */
-export async function diskFull(cachePath: string, needed: number | undefined, kept: string | undefined, cause?: unknown): Promise<InputError> {
-  const folder = dirname(resolve(cachePath));
-  const free = await freeBytes(cachePath);
-  const now = free === undefined ? '' : ` (${formatBytes(free)} free now)`;
-  const after = kept === undefined ? 'free space and run again' : `the rows extracted so far are kept in ${kept}, so free space and run the same command again to resume`;
-  const need = needed === undefined ? 'more free space' : `about ${formatBytes(needed)} free`;
-  const error = new InputError(`Cannot write feature cache ${cachePath}: the disk is full; it needs ${need} in ${folder}${now}; ${after}`, cause === undefined ? {} : { cause });
-  // The CLI prints the stack under --verbose: where the failed call and HDF5's own account belong.
-  if (cause instanceof Error && cause.stack !== undefined) error.stack = `${error.stack}\nCaused by: ${cause.stack}`;
-  return error;
-}
-
-export function isDiskFull(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
-}
+import { type Batch, type Journal, JOURNAL_VERSION, columnBytes, readJournal, rowCount, wholeBatches, writeJournal } from './journal.js';
+import { diskFull, isDiskFull, writeFailure } from './write-errors.js';
 
 export function partPaths(cachePath: string, split: CacheSplitName): { data: string; journal: string } {
   return { data: `${cachePath}.${split}.part`, journal: `${cachePath}.${split}.part.json` };
@@ -92,70 +43,6 @@ export function partPaths(cachePath: string, split: CacheSplitName): { data: str
 /** Where a part keeps the bytes of one per-row column. */
 export function partColumnPath(cachePath: string, split: CacheSplitName, name: ColumnName): string {
   return `${cachePath}.${split}.part.${name}`;
-}
-
-/**
- * One clear line for a file that cannot be written: the reasons every writer shares (src/io/atomic.ts),
- * except where the cache's context says more (what is kept on a full disk, a folder at the .h5 path).
- */
-export function writeFailure(cachePath: string, error: unknown): unknown {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code !== 'string') return error;
-  const own: Record<string, string> = {
-    ENOSPC: 'the disk is full (the rows written so far are kept; free space and run again to resume)',
-    EDQUOT: 'the disk quota is exceeded (the rows written so far are kept; run again to resume)',
-    EISDIR: 'it is a folder; expected a file path ending in .h5',
-  };
-  const why = own[code] ?? writeReason(code);
-  return why === undefined ? error : new InputError(`Cannot write feature cache ${cachePath}: ${why}`, { cause: error });
-}
-
-async function readJournal(path: string): Promise<Journal | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  let journal: Partial<Journal> | null;
-  try {
-    journal = JSON.parse(text) as Partial<Journal> | null;
-  } catch {
-    return undefined;
-  }
-  if (typeof journal === 'object' && journal !== null && journal.version === COLUMNLESS_JOURNAL_VERSION && journal.columns === undefined && Array.isArray(journal.batches)) {
-    journal = { ...journal, version: JOURNAL_VERSION, columns: [], batches: journal.batches.map((b) => (Array.isArray(b) ? ([...b, []] as unknown as Batch) : b)) };
-  }
-  // A journal this code did not write (another version, a hand edit) is ignored like an unreadable one.
-  const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
-  const columns = journal?.columns;
-  const columnsOk = Array.isArray(columns) && columns.every((c) => typeof c === 'string' && isColumnName(c)) && new Set(columns).size === columns.length;
-  const valid =
-    typeof journal === 'object' &&
-    journal !== null &&
-    journal.version === JOURNAL_VERSION &&
-    columnsOk &&
-    typeof journal.split === 'string' &&
-    typeof journal.identity === 'object' &&
-    journal.identity !== null &&
-    count(journal.total) &&
-    count(journal.rowFloats) &&
-    count(journal.rows) &&
-    Array.isArray(journal.batches) &&
-    journal.batches.every(
-      (b) =>
-        Array.isArray(b) &&
-        b.length === 3 &&
-        Number.isSafeInteger(b[0]) &&
-        b[0] > 0 &&
-        typeof b[1] === 'string' &&
-        /^[0-9a-f]{64}$/.test(b[1]) &&
-        Array.isArray(b[2]) &&
-        b[2].length === columns!.length &&
-        b[2].every(count),
-    ) &&
-    journal.batches.reduce((sum, b) => sum + b[0], 0) === journal.rows;
-  return valid ? (journal as Journal) : undefined;
 }
 
 export interface PartOpenOptions {
@@ -406,39 +293,8 @@ export class PartFile {
   }
 
   private async writeJournal(): Promise<void> {
-    const tmp = `${this.paths.journal}.tmp`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(JSON.stringify(this.journal));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.paths.journal);
+    await writeJournal(this.paths.journal, this.journal);
   }
-}
-
-function rowCount(batches: readonly Batch[]): number {
-  return batches.reduce((sum, [rows]) => sum + rows, 0);
-}
-
-/** Bytes of column `i` in `batches`. */
-function columnBytes(batches: readonly Batch[], i: number): number {
-  return batches.reduce((sum, b) => sum + b[2][i]!, 0);
-}
-
-/** The leading batches that fit in `rows` rows and the columns' `columnSizes` bytes: a batch cut short cannot be checked, so it goes. */
-function wholeBatches(batches: readonly Batch[], rows: number, columnSizes: readonly number[]): Batch[] {
-  const kept: Batch[] = [];
-  let sum = 0;
-  const sums = columnSizes.map(() => 0);
-  for (const b of batches) {
-    if (sum + b[0] > rows || b[2].some((n, i) => sums[i]! + n > columnSizes[i]!)) break;
-    kept.push(b);
-    sum += b[0];
-    for (const [i, n] of b[2].entries()) sums[i]! += n;
-  }
-  return kept;
 }
 
 async function writeAll(handle: FileHandle, bytes: Uint8Array, offset: number): Promise<void> {

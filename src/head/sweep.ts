@@ -4,53 +4,31 @@
  * into `<sweep>/<config>/` (a normal head folder). The validation split chooses the best head (never
  * the test split: a sweep without a validation split is refused), marked by `<sweep>/best`; the test
  * accuracy of that head alone is reported. `sweep.json` records the grid, each head's validation
- * numbers, and the best. `--resume` trains the unfinished heads and keeps the finished ones.
+ * numbers, and the best. `--resume` trains the unfinished heads and keeps the finished ones. The grid
+ * is made in sweep-grid.ts; the rows, the table and the best mark in sweep-summary.ts.
  */
-import { existsSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { InputError, MismatchError, UsageError } from '../errors.js';
-import { ensureWritableFolder, writeFailure, writeFileAtomic } from '../io/atomic.js';
+import { ensureWritableFolder } from '../io/atomic.js';
 import { acquireLock } from '../io/lock.js';
 import type { CommandArgs, CommandResult, RunContext } from '../types.js';
 import { TRAIN_HEAD_DEFAULTS, withDefaults } from '../api/defaults.js';
 import { resolveHooks } from '../api/reporter.js';
-import { type Hooks, SWEEPABLE, type TopLossesOutcome, type Sweepable, type SweepOptions, type TrainHeadResult } from '../api/types.js';
+import type { Hooks, SweepOptions, TrainHeadResult } from '../api/types.js';
 import { contextHooks, interruptible } from '../run-context.js';
 import { selectBackend } from './backend.js';
 import { monitorLabel } from './callbacks.js';
 import { loadHead, readJson } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
-import {
-  cachePathOf,
-  holdValidation,
-  noteImbalance,
-  initialHead,
-  loadPretrained,
-  loadTrainData,
-  resolveInit,
-  settingsFrom,
-  TRAIN_INTERRUPT,
-  timestamp,
-  topLossesOption,
-  topLossSheet,
-  trainAndSave,
-  valSplitOption,
-} from './run.js';
-import type { FeatureSplit, HeadMeta, Monitor, TrainSettings } from './types.js';
+import { cachePathOf, settingsFrom, TRAIN_INTERRUPT, timestamp, topLossesOption, valSplitOption } from './run.js';
+import { holdValidation, noteImbalance, loadTrainData } from './train-data.js';
+import { initialHead, loadPretrained, resolveInit } from './initial-head.js';
+import { topLossSheet, trainAndSave } from './train-and-save.js';
+import type { FeatureSplit, HeadMeta, TrainSettings } from './types.js';
 import { elementCount } from '../shape.js';
-
-/** How each swept option is named in a config's name and in sweep.json (as on the command line). */
-export const SWEPT_NAME = {
-  head: 'head',
-  hidden: 'hidden',
-  optimizer: 'optimizer',
-  lr: 'lr',
-  weightDecay: 'weight-decay',
-  batchSize: 'batch-size',
-  dropout: 'dropout',
-  seed: 'seed',
-} as const satisfies Record<Sweepable, string>;
-export type SweptName = (typeof SWEPT_NAME)[Sweepable];
+import { type SweepConfig, SWEPT_NAME, sweepGrid, sweptLists } from './sweep-grid.js';
+import { type SweepRow, type SweepSummary, bestRow, formatSweepTable, markBest, pct, writeSummary } from './sweep-summary.js';
 
 /** How a settings field is named on the command line, for messages. */
 const FLAG: Record<keyof TrainSettings, string> = {
@@ -72,105 +50,8 @@ const FLAG: Record<keyof TrainSettings, string> = {
   hidden: '--hidden',
 };
 
-export interface SweepConfig {
-  /** `lr=0.0001_weight-decay=0`: the swept options and their values; also its folder's name. */
-  name: string;
-  values: Partial<Record<SweptName, string | number>>;
-  settings: TrainSettings;
-}
-
-/** One head of a sweep as sweep.json and the table show it (its test numbers stay in its own folder). */
-export interface SweepRow {
-  name: string;
-  values: Partial<Record<SweptName, string | number>>;
-  status: 'pending' | 'trained' | 'finished earlier';
-  /** The validation numbers of the weights the head saved, and their epoch. */
-  valAccuracy?: number;
-  valLoss?: number;
-  epoch?: number;
-  seconds?: number;
-}
-
-export interface SweepSummary {
-  format: 'headstart-sweep';
-  cache: string;
-  monitor: Monitor;
-  valFraction: number;
-  swept: Partial<Record<SweptName, (string | number)[]>>;
-  configs: SweepRow[];
-  best?: { name: string; valAccuracy?: number; valLoss?: number; epoch?: number; testAccuracy: number; testCount: number; mark: 'symlink' | 'file'; topLosses?: TopLossesOutcome };
-}
-
 export function defaultSweepDir(cachePath: string, now: Date = new Date(), modelsDir = 'models'): string {
   return join(modelsDir, 'heads', `${basename(cachePath).replace(/\.h5$/, '')}-sweep-${timestamp(now)}`);
-}
-
-/** The options given as lists, in SWEEPABLE's order, with their values. */
-export function sweptLists(options: SweepOptions): [Sweepable, readonly (string | number)[]][] {
-  return SWEEPABLE.flatMap((key) => {
-    const v = options[key];
-    return Array.isArray(v) ? [[key, v as readonly (string | number)[]] as [Sweepable, readonly (string | number)[]]] : [];
-  });
-}
-
-/** The cartesian product of the options given as lists, in SWEEPABLE's order (the last varies fastest). */
-export function sweepGrid(options: SweepOptions, base: TrainSettings): SweepConfig[] {
-  const swept = sweptLists(options);
-  let grid: Omit<SweepConfig, 'name'>[] = [{ values: {}, settings: base }];
-  for (const [key, values] of swept) {
-    grid = grid.flatMap((c) => values.map((v) => ({ values: { ...c.values, [SWEPT_NAME[key]]: v }, settings: { ...c.settings, [key]: v } })));
-  }
-  return grid.map((c) => ({ ...c, name: swept.map(([key]) => `${SWEPT_NAME[key]}=${String(c.values[SWEPT_NAME[key]])}`).join('_') }));
-}
-
-/**
- * The best row by the monitor on the validation split: the highest accuracy (the lowest loss with
- * val-loss), ties to the other number, then to the first in grid order.
- */
-export function bestRow(rows: readonly SweepRow[], monitor: Monitor): SweepRow | undefined {
-  const key = (r: SweepRow): [number, number] => {
-    const acc = r.valAccuracy ?? -Infinity;
-    const loss = r.valLoss === undefined || Number.isNaN(r.valLoss) ? Infinity : r.valLoss;
-    return monitor === 'val-loss' ? [-loss, acc] : [acc, -loss];
-  };
-  let best: SweepRow | undefined;
-  for (const r of rows) {
-    if (r.status === 'pending') continue;
-    if (!best) {
-      best = r;
-      continue;
-    }
-    const [a1, a2] = key(r);
-    const [b1, b2] = key(best);
-    if (a1 > b1 || (a1 === b1 && a2 > b2)) best = r;
-  }
-  return best;
-}
-
-/**
- * `<sweep>/best` → the best config's folder: a relative symlink, replaced atomically (made under a
- * temporary name, renamed over the old one). Where the file system has no symlinks, `best` is a
- * small text file holding the config's name instead.
- */
-export function markBest(sweepDir: string, name: string): 'symlink' | 'file' {
-  const link = join(sweepDir, 'best');
-  const temporary = join(sweepDir, `.best-${process.pid}`);
-  rmSync(temporary, { force: true });
-  try {
-    symlinkSync(name, temporary, 'dir');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw writeFailure(link, err, { what: "the sweep's best mark" });
-    writeFileAtomic(link, `${name}\n`, { what: "the sweep's best mark" });
-    return 'file';
-  }
-  try {
-    renameSync(temporary, link);
-  } catch (err) {
-    rmSync(temporary, { force: true });
-    throw writeFailure(link, err, { what: "the sweep's best mark" });
-  }
-  return 'symlink';
 }
 
 /**
@@ -199,29 +80,6 @@ export function restoreHeldOut(split: FeatureSplit, val: FeatureSplit, rows: Uin
     }
     t--;
   }
-}
-
-const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
-
-/** The table: config, validation accuracy and loss of the saved weights, their epoch, time; the best marked with *. */
-export function formatSweepTable(rows: readonly SweepRow[], best: string | undefined): string {
-  const width = Math.max(6, ...rows.map((r) => r.name.length));
-  const lines = [`${'config'.padEnd(width)}  val acc  val loss  epoch  seconds`];
-  for (const r of rows) {
-    const cells = [
-      r.name.padEnd(width),
-      pct(r.valAccuracy).padStart(7),
-      (r.valLoss === undefined ? '-' : r.valLoss.toFixed(4)).padStart(8),
-      String(r.epoch ?? '-').padStart(5),
-      (r.seconds === undefined ? '-' : r.seconds.toFixed(1)).padStart(7),
-    ];
-    lines.push(`${cells.join('  ')}${r.name === best ? ' *' : ''}${r.status === 'finished earlier' ? ' (finished earlier)' : ''}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-function writeSummary(sweepDir: string, summary: SweepSummary): void {
-  writeFileAtomic(join(sweepDir, 'sweep.json'), `${JSON.stringify(summary, null, 2)}\n`, { what: 'the sweep summary' });
 }
 
 /** A finished head of an earlier run of this sweep, checked to be what this command would train. */
