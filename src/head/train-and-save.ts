@@ -13,6 +13,7 @@ import { acquireLock } from '../io/lock.js';
 import { reporterCallbacks, type ResolvedHooks } from '../api/reporter.js';
 import type { TopLossesOutcome, TrainHeadResult } from '../api/types.js';
 import { TOOL_VERSION } from '../version.js';
+import { HeadstartError } from '../errors.js';
 import { saveHead } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
 import { headKind, inputModeOf } from './model.js';
@@ -195,7 +196,16 @@ export async function topLossSheet(head: LoadedHead, cachePath: string, n: numbe
   // Loaded here only: it draws with sharp.
   const { writeTopLossSheet } = await import('../predict/top-losses.js');
   // The head as it was just written, from memory: reading back the saved copy (VGG16's classifier is 478 MB) took seconds.
-  const sheet = await writeTopLossSheet({ head, cachePath, n, out: join(head.dir, TOP_LOSSES_FILE), headName: basename(head.dir) });
+  let sheet: Awaited<ReturnType<typeof writeTopLossSheet>>;
+  try {
+    sheet = await writeTopLossSheet({ head, cachePath, n, out: join(head.dir, TOP_LOSSES_FILE), headName: basename(head.dir) });
+  } catch (error) {
+    // The head is written by now: a sheet that cannot be written (a full disk, a folder in the way) is a note, not a failed run.
+    if (!(error instanceof HeadstartError)) throw error;
+    const reason = `no top-losses sheet: ${error.message}`;
+    note(reason);
+    return { reason };
+  }
   if (sheet.drawn) return { path: sheet.path };
   note(sheet.reason);
   return { reason: sheet.reason };

@@ -3,7 +3,7 @@
  * the typed API alone (no CLI), with a seeded random ResNet-18 trunk so that it runs offline in
  * seconds. The library prints nothing; notes and progress reach the reporter given.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import sharp from 'sharp';
 import { readCacheInfo, readCacheSplit } from '../../src/cache/reader.js';
 import { main } from '../../src/cli.js';
@@ -139,6 +139,16 @@ describe('the CLI on an ONNX backbone, with a val split carved at extract time',
     const head = JSON.parse(readFileSync(join(headDir, 'headstart.json'), 'utf8')) as { kind: string; cache: { mean: number[]; std: number[] } };
     expect(head.kind).toBe('linear');
     expect(head.cache).toMatchObject({ mean, std });
+  }, 120_000);
+
+  it('a sheet that cannot be written (a folder in its way) is one note: the head is written and the run succeeds', async () => {
+    const out = join(root, 'onnx-head-blocked');
+    mkdirSync(join(out, 'top-losses.png'), { recursive: true });
+    const r = await cli(['train-head', '--cache', cache, '--epochs', '1', '--backend', 'cpu', '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(`no top-losses sheet: Cannot write the top-losses sheet to ${join(out, 'top-losses.png')}: a folder is in the way, expected a file (EISDIR)`);
+    expect(existsSync(join(out, 'weights.bin'))).toBe(true);
+    expect(existsSync(join(out, 'checkpoint'))).toBe(false);
   }, 120_000);
 
   it('evaluate --split val --top-losses 4 writes a 2×2 sheet in the head folder and says where', async () => {

@@ -141,7 +141,7 @@ describe('train-head and export on a full or read-only disk (real tmpfs)', () =>
     expect(resumed.history).toHaveLength(2);
     const written = await loadHead(out);
     expect(written.meta.training.epochsRun).toBe(2);
-    expect(readdirSync(out).sort()).toEqual(['checkpoint', 'headstart.json', 'history.json', 'metrics.json', 'model.json', 'report.png', 'weights.bin']);
+    expect(readdirSync(out).sort()).toEqual(['checkpoint', 'headstart.json', 'history.json', 'metrics.json', 'model.json', 'report.png', 'top-losses.png', 'weights.bin']);
   });
 
   it('a disk that fills during export --onnx: one line, the model exported before intact', async (ctx) => {
