@@ -3,7 +3,7 @@
  * features, train the head, evaluate it, and classify one test image written out as a PNG. It calls
  * the library's extract, trainHead, evaluate and predict, as a library user would.
  *
- * Without pretrained VGG16 weights it uses a seeded random VGG16: the features are then small
+ * Without pretrained weights for the default backbone it uses a seeded random one: the features are then small
  * (mean ≈ 0.075) and carry no ImageNet knowledge, so the head starts from scratch (`--init random`)
  * with Adam, the setting that learns from such features (SGD at 1e-3 stays at chance).
  */
@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { DEMO_DEFAULTS, withDefaults } from './api/defaults.js';
 import { resolveHooks } from './api/reporter.js';
 import type { DemoOptions, EvaluateResult, ExtractOptions, ExtractResult, Hooks, TrainHeadOptions, TrainHeadResult } from './api/types.js';
-import { defaultBackbone } from './backbones/index.js';
+import { defaultBackbone, defaultWeightsPath } from './backbones/index.js';
 import { readDigits } from './data/digits.js';
 import { MismatchError } from './errors.js';
 import { extract, extractJson, formatExtract } from './extract/run.js';
@@ -47,7 +47,7 @@ export const DEMO_TRAINING = {
 
 /**
  * The trunk weights the demo runs: `--weights` when that file exists, else the pretrained file in
- * models/ or PyTorch's cache, else none (a seeded random VGG16).
+ * models/ or PyTorch's cache, else none (a seeded random trunk).
  */
 export async function chooseDemoWeights(asked: string | undefined, env: Record<string, string | undefined>, modelsDir = 'models'): Promise<string | undefined> {
   if (asked !== undefined && existsSync(asked)) return asked;
@@ -90,18 +90,20 @@ export async function demo(options: DemoOptions = {}, hooks: Hooks = {}): Promis
   const asked = o.weights;
   const weights = await chooseDemoWeights(asked, h.env);
   const random = weights === undefined;
+  // The default backbone, named as the registry names it.
+  const backbone = defaultBackbone();
   if (random) {
     // extract warns that random weights say nothing about transfer learning; this line only says why, and the cure.
-    say("demo: no pretrained VGG16 found (models/vgg16-397923af.pth or PyTorch's cache), so the demo runs on a random one; `headstart fetch vgg16` gets the real weights.");
+    say(`demo: no pretrained ${backbone.name} found (${defaultWeightsPath(backbone)} or PyTorch's cache), so the demo runs on a random one; \`headstart fetch ${backbone.id}\` gets the real weights.`);
   } else {
-    say(`demo: pretrained VGG16 from ${weights}`);
+    say(`demo: pretrained ${backbone.name} from ${weights}`);
   }
   const weightOptions = { weights: weights ?? asked, randomWeights: random, seed: 0 };
-  const cache = join(out, 'cache', `digits-vgg16-${DEMO_IMAGE_SIZE}.h5`);
+  const cache = join(out, 'cache', `digits-${backbone.id}-${DEMO_IMAGE_SIZE}.h5`);
   const headDir = join(out, 'head');
   mkdirSync(out, { recursive: true });
 
-  say(`demo 1/4: extracting VGG16 features of the digits (train and test) into ${cache}`);
+  say(`demo 1/4: extracting ${backbone.name} features of the digits (train and test) into ${cache}`);
   const extractOptions: ExtractOptions = { ...weightOptions, device, data: 'digits', split: 'all', cache, imageSize: DEMO_IMAGE_SIZE };
   let extracted: ExtractResult;
   try {
@@ -141,11 +143,12 @@ export async function runDemo(args: CommandArgs<DemoOptions>, ctx: RunContext): 
   const r = await interruptible(ctx, '\nStopping after the current batch (Ctrl-C again quits at once)', (signal) => demo(args.options, contextHooks(ctx, signal)));
   const { out, weights, cache, head: headDir, sample, evaluation } = r;
   const random = weights === undefined;
+  const backbone = defaultBackbone();
   const { head: _head, cache: _cache, ...metrics } = evaluation;
   const { top, truth } = sample;
   const best = top[0]!;
   const text = [
-    formatEvaluation(metrics, `demo head (${random ? 'random VGG16 features' : 'pretrained VGG16 features'})`).trimEnd(),
+    formatEvaluation(metrics, `demo head (${random ? 'random' : 'pretrained'} ${backbone.name} features)`).trimEnd(),
     '',
     `sample ${sample.file}: true class ${truth}; predicted ${top.map((s) => `${s.label} ${(100 * s.probability).toFixed(1)}%`).join(', ')}${best.label === truth ? '' : ' (wrong)'}`,
     '',
@@ -153,7 +156,7 @@ export async function runDemo(args: CommandArgs<DemoOptions>, ctx: RunContext): 
     `  features  ${cache}`,
     `  head      ${headDir} (model.json, weights.bin, headstart.json, metrics.json, report.png${r.train.topLosses && 'path' in r.train.topLosses ? ', top-losses.png' : ''})`,
     `  sample    ${sample.file}`,
-    ...(random ? ['  note      random VGG16 weights: this accuracy does not reflect transfer learning'] : []),
+    ...(random ? [`  note      random ${backbone.name} weights: this accuracy does not reflect transfer learning`] : []),
     '',
     'next:',
     `  headstart predict ${sample.file} --head ${headDir}${random ? '' : ` --weights ${weights}`}`,
