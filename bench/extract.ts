@@ -8,12 +8,13 @@
  *    and the final HDF5 build all counted).
  * The goal is extract ≥ 90% of bare: decoding and writing must hide behind inference.
  */
+import { shardDataset } from '../src/extract/shard.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDataset } from '../src/data/dataset.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../src/data/preprocess.js';
-import type { Dataset, DatasetBatch } from '../src/data/types.js';
+import type { DatasetBatch } from '../src/data/types.js';
 import type { CacheIdentity } from '../src/cache/types.js';
 import { resolveCalibration } from '../src/extract/calibrate.js';
 import { extractSplit } from '../src/extract/extract.js';
@@ -23,22 +24,6 @@ import { randomVgg16, randomWeightsId, vgg16 } from '../src/backbones/vgg16/inde
 import { writeCifarTestBatch } from './noise.js';
 
 /** The first `count` images of a data set (CIFAR-10's reader insists on 10,000 records per file). */
-function firstImages(ds: Dataset, count: number): Dataset {
-  return {
-    ...ds,
-    length: count,
-    labels: ds.labels.subarray(0, count),
-    async *batches(options) {
-      for await (const batch of ds.batches(options)) {
-        if (batch.start >= count) return;
-        const keep = Math.min(batch.count, count - batch.start);
-        const per = batch.images.length / batch.count;
-        yield { start: batch.start, count: keep, images: batch.images.subarray(0, keep * per), labels: batch.labels.subarray(0, keep) };
-        if (batch.start + keep >= count) return;
-      }
-    },
-  };
-}
 
 const DEVICES: readonly DeviceRequest[] = ['auto', 'cuda', 'webgpu', 'cpu'];
 
@@ -60,7 +45,7 @@ async function main(): Promise<void> {
   try {
     const dataDir = join(root, 'data');
     writeCifarTestBatch(dataDir);
-    const dataset = firstImages(await openDataset({ data: 'cifar10', dataDir, split: 'test', imageSize: 32, testFraction: 0, seed: 0 }), images);
+    const dataset = shardDataset(await openDataset({ data: 'cifar10', dataDir, split: 'test', imageSize: 32, testFraction: 0, seed: 0 }), 0, images);
 
     const vgg = randomVgg16(0, undefined, { classifier: false });
     const weightsId = randomWeightsId(0);
