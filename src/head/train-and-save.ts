@@ -123,6 +123,7 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
     };
     const metrics = computeMetrics(tested.predicted, tested.labels, attrs.classes, tested.ranks);
     const history = result.history;
+    const cacheVal = data.val !== undefined && val === data.val.split ? data.val : undefined;
     const metricsJson = {
       testAccuracy: tested.accuracy,
       testLoss: tested.loss,
@@ -141,14 +142,15 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
       selection: {
         split: result.selectedOn ?? null,
         monitor: settings.monitor,
-        valFraction: settings.valFraction,
+        // The cache's own val split, or the share of train held out (null when the cache's split chose).
+        valSplit: cacheVal?.name ?? null,
+        valFraction: cacheVal ? null : settings.valFraction,
         epoch: result.weightsEpoch,
         loss: selectedLoss ?? null,
         accuracy: selectedAccuracy ?? null,
       },
       rows,
     };
-    const cacheVal = data.val !== undefined && val === data.val.split ? data.val : undefined;
     const subtitle = cacheVal
       ? `val: the cache's ${cacheVal.name} split (${rows.val} rows), measured each epoch; test: ${rows.test} rows, measured once on epoch ${result.weightsEpoch}'s weights`
       : val

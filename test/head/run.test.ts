@@ -54,7 +54,7 @@ describe('headstart train-head', () => {
     // Every number says its split: validation after each epoch, the test split never before the end.
     for (const h of history) expect(Object.keys(h).sort()).toEqual(['epoch', 'seconds', 'trainAccuracy', 'trainLoss', 'valAccuracy', 'valLoss']);
     const all = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { selection: object; rows: object; weightsEpoch: number };
-    expect(all.selection).toEqual({ split: 'val', monitor: 'val-accuracy', valFraction: 0.1, epoch: 4, loss: history[3]!.valLoss, accuracy: history[3]!.valAccuracy });
+    expect(all.selection).toEqual({ split: 'val', monitor: 'val-accuracy', valSplit: null, valFraction: 0.1, epoch: 4, loss: history[3]!.valLoss, accuracy: history[3]!.valAccuracy });
     expect(all.rows).toEqual({ train: 42, val: 6, test: 15 });
     expect(err()).toContain('validation: 6 of the 48 train rows held out (10% of each class, seed 0); training on the other 42');
     expect(err()).toMatch(/epoch 4\/4: train loss \d\.\d{4}, train accuracy [\d.]+%, val loss \d\.\d{4}, val accuracy [\d.]+% /);
@@ -432,7 +432,7 @@ describe('a val split written at extract time', () => {
     const r = await runTrainHead(trainHeadArgs(`--cache ${withVal} --init random --head mlp --hidden 8 --backend cpu --epochs 2 --batch-size 8 --out ${join(tmp, 'val', 'head')}`), ctx);
     expect(err()).toContain("validation: the cache's val split (12 rows) picks the epoch; all 48 train rows train (--val-fraction is not used)\n");
     expect((r.data as { rows: object; selection: { split: string } }).rows).toEqual({ train: 48, val: 12, test: 15 });
-    expect((r.data as { selection: { split: string } }).selection.split).toBe('val');
+    expect((r.data as { selection: object }).selection).toMatchObject({ split: 'val', valSplit: 'val', valFraction: null });
 
     const held = captureContext();
     const none = await runTrainHead(
@@ -441,6 +441,7 @@ describe('a val split written at extract time', () => {
     );
     expect(held.err()).toContain('validation: 6 of the 48 train rows held out (10% of each class, seed 0); training on the other 42\n');
     expect((none.data as { rows: object }).rows).toEqual({ train: 42, val: 6, test: 15 });
+    expect((none.data as { selection: object }).selection).toMatchObject({ split: 'val', valSplit: null, valFraction: 0.1 });
   });
 
   it('train-head --val-split test: UsageError before training', async () => {
