@@ -14,6 +14,7 @@ import { reporterCallbacks, type ResolvedHooks } from '../api/reporter.js';
 import type { TopLossesOutcome, TrainHeadResult } from '../api/types.js';
 import { TOOL_VERSION } from '../version.js';
 import { HeadstartError } from '../errors.js';
+import type { TopLoss } from '../predict/top-losses.js';
 import { saveHead } from './head-io.js';
 import { checkpointDir } from './checkpoint.js';
 import { headKind, inputModeOf } from './model.js';
@@ -62,6 +63,8 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
   const lock = await acquireLock(join(outDir, '.train-head.lock'), { what: `head folder ${outDir}`, wait: false, onNote: note });
   try {
     const callbacks = reporterCallbacks(hooks.reporter, settings.epochs);
+    // The sheet's rows are collected while the test split is measured, so the sheet needs no pass of its own.
+    const collector = run.topLosses ? new (await import('../predict/top-losses.js')).TopLosses(run.topLosses, attrs.classes.length) : undefined;
     const result = await runTrainingLoop(
       {
         train,
@@ -76,6 +79,7 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
         clock: hooks.clock,
         signal: hooks.signal,
         classWeights: settings.classWeight === 'balanced' ? data.balancedWeights : undefined,
+        onTestProbabilities: collector && ((probabilities, labels, start) => collector.add(probabilities, labels, start)),
       },
       callbacks,
     );
@@ -167,7 +171,7 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
       hint: `the trained epochs are kept in ${checkpointDir(outDir)}: free some space and run the same command again with --resume to write the head`,
     });
 
-    const topLosses = run.topLosses ? await topLossSheet({ dir: outDir, meta, layers: result.weights }, cachePath, run.topLosses, note) : undefined;
+    const topLosses = run.topLosses ? await topLossSheet({ dir: outDir, meta, layers: result.weights }, cachePath, run.topLosses, note, collector?.result()) : undefined;
 
     // Finished: the checkpoint (as large as the head, twice with Adam's slots) is only needed to resume.
     const keep = run.keepCheckpoint;
@@ -194,13 +198,13 @@ export async function trainAndSave(run: HeadRun, hooks: ResolvedHooks): Promise<
 }
 
 /** The saved head's top-losses sheet on the test split, in its folder; a cache without the images gets a note with the reason instead. */
-export async function topLossSheet(head: LoadedHead, cachePath: string, n: number, note: (line: string) => void): Promise<TopLossesOutcome> {
+export async function topLossSheet(head: LoadedHead, cachePath: string, n: number, note: (line: string) => void, rows?: TopLoss[]): Promise<TopLossesOutcome> {
   // Loaded here only: it draws with sharp.
   const { writeTopLossSheet } = await import('../predict/top-losses.js');
-  // The head as it was just written, from memory: reading back the saved copy (VGG16's classifier is 478 MB) took seconds.
+  // The head as it was just written, from memory, and the rows when train-head collected them (reading back the saved copy, VGG16's classifier is 478 MB, took seconds).
   let sheet: Awaited<ReturnType<typeof writeTopLossSheet>>;
   try {
-    sheet = await writeTopLossSheet({ head, cachePath, n, out: join(head.dir, TOP_LOSSES_FILE), headName: basename(head.dir) });
+    sheet = await writeTopLossSheet({ head, cachePath, n, out: join(head.dir, TOP_LOSSES_FILE), headName: basename(head.dir), rows });
   } catch (error) {
     // The head is written by now: a sheet that cannot be written (a full disk, a folder in the way) is a note, not a failed run.
     if (!(error instanceof HeadstartError)) throw error;

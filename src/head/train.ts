@@ -116,7 +116,12 @@ async function measure(params: HeadTensors, prep: PreparedSplit, classes: number
  * The returned (unfolded) weights on a split, through headProbabilities as `evaluate` and `predict`
  * run a saved head: one pass, after training. The loss is the mean of −log p(true class).
  */
-async function evaluateWeights(layers: HeadWeights, split: FeatureSplit, dir: string): Promise<SplitEvaluation> {
+async function evaluateWeights(
+  layers: HeadWeights,
+  split: FeatureSplit,
+  dir: string,
+  onProbabilities?: (probabilities: Float32Array, labels: Uint8Array, start: number) => void,
+): Promise<SplitEvaluation> {
   // headProbabilities reads a head's folder name (for messages) and layers only.
   const head = { dir, layers } as LoadedHead;
   const k = lastLayer(layers).outFeatures;
@@ -127,6 +132,7 @@ async function evaluateWeights(layers: HeadWeights, split: FeatureSplit, dir: st
   let lossSum = 0;
   for await (const chunk of splitChunks(split, 1024)) {
     const probs = await headProbabilities(head, chunk.features, chunk.count, split.featureShape);
+    onProbabilities?.(probs, chunk.labels, chunk.start);
     for (let i = 0; i < chunk.count; i++) {
       let best = 0;
       for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
@@ -308,7 +314,7 @@ export async function trainHead(o: TrainHeadOptions, callbacks: TrainCallbacks =
     const weights = weightsFromValues(o.initial, finalParams, folded ? unfoldWeight(fc0.weight, init0Folded!, finalParams.w0!, fc0.outFeatures, channels, final.dev) : finalParams.w0!);
     const weightsEpoch = useBest ? bestWeights.best!.epoch : history.epochs.length;
     // The one read of the test split when a validation split selects: after training, on the weights kept.
-    const test = testSplit ? await evaluateWeights(weights, testSplit, o.outDir ?? 'the trained head') : undefined;
+    const test = testSplit ? await evaluateWeights(weights, testSplit, o.outDir ?? 'the trained head', o.onTestProbabilities) : undefined;
     return {
       weights,
       history: history.epochs,

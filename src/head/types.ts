@@ -212,6 +212,12 @@ export interface TrainHeadOptions {
   memoryBudget?: number;
   /** Per-class loss weights [K] (class-weight.ts); absent: the plain mean cross-entropy. */
   classWeights?: Float32Array;
+  /**
+   * Called with the test split's class probabilities, a chunk at a time ([count, K] row-major, its
+   * labels, its first row), when the test split is measured on the weights kept: what the top-losses
+   * sheet is drawn from, without a second pass over the split.
+   */
+  onTestProbabilities?: (probabilities: Float32Array, labels: Uint8Array, start: number) => void;
   /** Stops training after the current batch (TrainingStopped, exit 130); the last epoch's checkpoint stays for a resume. */
   signal?: AbortSignal;
 }

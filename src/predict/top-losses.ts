@@ -167,6 +167,8 @@ export interface TopLossSheetOptions {
   out: string;
   /** The head's name for the title (its folder). */
   headName?: string;
+  /** The rows, when already found (train-head collects them while it measures the test split); else found here. */
+  rows?: TopLoss[];
 }
 
 /**
@@ -176,7 +178,7 @@ export interface TopLossSheetOptions {
  */
 export async function writeTopLossSheet(o: TopLossSheetOptions): Promise<TopLossSheet> {
   const split = o.split ?? 'test';
-  const rows = await findTopLosses(o.head, o.cachePath, split, o.n ?? 16);
+  const rows = o.rows ?? (await findTopLosses(o.head, o.cachePath, split, o.n ?? 16));
   const { attrs, columns } = await readSplitColumns(o.cachePath, split);
   const sources = columns.sources;
   if (sources === undefined) {

@@ -11,7 +11,8 @@ import { loadHead } from '../../src/head/head-io.js';
 import { headProbabilities } from '../../src/head/model.js';
 import { FIXTURES } from '../helpers/fixtures.js';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { writeTopLossSheet } from '../../src/predict/top-losses.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readDigits } from '../../src/data/digits.js';
 import { writeCifarPng } from '../../src/demo.js';
@@ -136,6 +137,10 @@ describe('the CLI on an ONNX backbone, with a val split carved at extract time',
     const sheet = await sharp(join(headDir, 'top-losses.png')).metadata();
     // 16 rows: 4 columns and rows of 128 px cells under the title.
     expect([sheet.format, sheet.height]).toEqual(['png', 36 + 4 * (128 + 48 + 8)]);
+    // The rows train-head collected while measuring the test split are those a pass over the saved head finds: the same sheet, byte for byte.
+    const again = join(root, 'top-losses-again.png');
+    await writeTopLossSheet({ head: await loadHead(headDir), cachePath: cache, n: 16, out: again, headName: basename(headDir) });
+    expect(readFileSync(join(headDir, 'top-losses.png')).equals(readFileSync(again))).toBe(true);
     const head = JSON.parse(readFileSync(join(headDir, 'headstart.json'), 'utf8')) as { kind: string; cache: { mean: number[]; std: number[] } };
     expect(head.kind).toBe('linear');
     expect(head.cache).toMatchObject({ mean, std });
