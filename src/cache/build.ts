@@ -21,7 +21,8 @@ import { CHECKSUM_ATTRS, FORMAT_VERSION, SPLITS, chunkRowsFor, classifierInputTe
 import { COLUMN_NAMES, ColumnCollector, type ColumnValues, columnDigest, columnDigestAttr, writeColumn } from './columns.js';
 import { type Dataset, type File, type Group, attrValue, closeQuietly, h5, openForReading, readQuietly, recordedDigests, writeQuietly, writeRootAttrs } from './h5.js';
 import type { PartFile } from './part.js';
-import { diskFull, freeBytes, isDiskFull, writeFailure } from './write-errors.js';
+import { diskFull, freeBytesFor, writeFailure } from './write-errors.js';
+import { isDiskFull } from '../io/atomic.js';
 import { probeCache } from './reader.js';
 import type { CacheAttrs, CacheIdentity, CacheInfo, CacheSplitName } from './types.js';
 import { elementCount } from '../shape.js';
@@ -98,7 +99,7 @@ export async function buildSplit(o: BuildOptions): Promise<void> {
       o.onNote?.(`Replacing ${o.cachePath} (it was made with other weights, size or data)`);
     }
     needed = buildBytesFor(o.cachePath, o.part.total, rowFloats);
-    const free = await freeBytes(o.cachePath);
+    const free = freeBytesFor(o.cachePath);
     if (free !== undefined && free < needed) throw await diskFull(o.cachePath, needed, o.part.paths.data);
     const expected = await writeFile(o, tmp, keep);
     await verify(tmp, o, expected);

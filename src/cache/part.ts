@@ -34,7 +34,8 @@ import { assertSameIdentity, identityDifference } from './format.js';
 import type { CacheIdentity, CacheSplitName } from './types.js';
 
 import { type Batch, type Journal, JOURNAL_VERSION, columnBytes, readJournal, rowCount, wholeBatches, writeJournal } from './journal.js';
-import { diskFull, isDiskFull, writeFailure } from './write-errors.js';
+import { diskFull, writeFailure } from './write-errors.js';
+import { isDiskFull } from '../io/atomic.js';
 
 export function partPaths(cachePath: string, split: CacheSplitName): { data: string; journal: string } {
   return { data: `${cachePath}.${split}.part`, journal: `${cachePath}.${split}.part.json` };

@@ -3,26 +3,21 @@
  * kept for a resume) and the other reasons a file cannot be written. The part (part.ts) and the HDF5
  * build (build.ts, writer.ts) both fail through here.
  */
-import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { writeReason } from '../io/atomic.js';
+import { freeBytes } from '../io/disk.js';
 import { formatBytes } from '../progress.js';
 
-/** Bytes free to this user in the folder that holds `path`; undefined where statfs cannot tell. */
-export async function freeBytes(path: string): Promise<number | undefined> {
-  try {
-    const s = await statfs(dirname(resolve(path)));
-    return s.bavail * s.bsize;
-  } catch {
-    return undefined;
-  }
+/** Bytes free to this user in the folder that holds the cache file `cachePath`; undefined where statfs cannot tell. */
+export function freeBytesFor(cachePath: string): number | undefined {
+  return freeBytes(dirname(resolve(cachePath)));
 }
 
 /** The one line for a disk that is full (or will be): how much is needed, where, and what is kept. */
 export async function diskFull(cachePath: string, needed: number | undefined, kept: string | undefined, cause?: unknown): Promise<InputError> {
   const folder = dirname(resolve(cachePath));
-  const free = await freeBytes(cachePath);
+  const free = freeBytesFor(cachePath);
   const now = free === undefined ? '' : ` (${formatBytes(free)} free now)`;
   const after = kept === undefined ? 'free space and run again' : `the rows extracted so far are kept in ${kept}, so free space and run the same command again to resume`;
   const need = needed === undefined ? 'more free space' : `about ${formatBytes(needed)} free`;
@@ -30,11 +25,6 @@ export async function diskFull(cachePath: string, needed: number | undefined, ke
   // The CLI prints the stack under --verbose: where the failed call and HDF5's own account belong.
   if (cause instanceof Error && cause.stack !== undefined) error.stack = `${error.stack}\nCaused by: ${cause.stack}`;
   return error;
-}
-
-export function isDiskFull(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /**

@@ -51,6 +51,12 @@ export function writeReason(code: string): string | undefined {
 
 const SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
 
+/** Whether a write failed for want of space: a full disk or an exceeded quota. */
+export function isDiskFull(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code !== undefined && SPACE_CODES.has(code);
+}
+
 function errnoCode(err: unknown): string | undefined {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
