@@ -3,6 +3,7 @@
  * EarlyStopping with restoreBestWeights is the model), and the words of the progress lines for
  * people (api/reporter.ts's reporterCallbacks writes them through a reporter).
  */
+import { percent } from '../metrics.js';
 import type { EpochEndInfo, Monitor, SelectionSplit } from './types.js';
 
 /** The split whose numbers an epoch carries for selection: `val`, or `test` when there was no validation split. */
@@ -64,16 +65,15 @@ export class EarlyStopping {
   }
 }
 
-const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 
 /** `train loss 0.1234, train accuracy 50.00%, val loss 0.5678, val accuracy 60.00%`: every number named by its split. */
 export function epochNumbers(e: EpochEndInfo): string {
-  const parts = [`train loss ${e.trainLoss.toFixed(4)}`, `train accuracy ${pct(e.trainAccuracy)}`];
+  const parts = [`train loss ${e.trainLoss.toFixed(4)}`, `train accuracy ${percent(e.trainAccuracy, 2)}`];
   for (const split of ['val', 'test'] as const) {
     const loss = e[`${split}Loss`];
     const accuracy = e[`${split}Accuracy`];
     if (loss !== undefined) parts.push(`${split} loss ${loss.toFixed(4)}`);
-    if (accuracy !== undefined) parts.push(`${split} accuracy ${pct(accuracy)}`);
+    if (accuracy !== undefined) parts.push(`${split} accuracy ${percent(accuracy, 2)}`);
   }
   return parts.join(', ');
 }
