@@ -65,7 +65,6 @@ export class EarlyStopping {
   }
 }
 
-
 /** `train loss 0.1234, train accuracy 50.00%, val loss 0.5678, val accuracy 60.00%`: every number named by its split. */
 export function epochNumbers(e: EpochEndInfo): string {
   const parts = [`train loss ${e.trainLoss.toFixed(4)}`, `train accuracy ${percent(e.trainAccuracy, 2)}`];
